@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-child context of bulwark-fcgi: the configuration and the PostgreSQL
+ * and Redis connections a child opens after fork() and keeps across
+ * requests (they reconnect by themselves when broken).
+ */
+#ifndef BW_CTX_H
+#define BW_CTX_H
+
+#include "config.h"
+#include "db.h"
+#include "rds.h"
+
+struct child {
+	const struct config	*cfg;
+	struct db		*db;
+	struct rds		*rds;
+	int			 child_no;
+};
+
+#endif

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * GET /metrics: the shared counters and histograms, then gauges read at
+ * scrape time (dependency reachability, job queue depth by state).
+ * nginx serves it to loopback only.
+ */
+#include <stdint.h>
+
+#include "ctx.h"
+#include "handlers.h"
+#include "jobq.h"
+#include "metrics.h"
+#include "resp.h"
+
+static const char *const job_states[4] = { "queued", "running", "done",
+    "dead" };
+
+/* Appends the scrape-time gauges to out. */
+static void
+scrape_gauges(struct req *r, struct buf *out)
+{
+	int64_t		us, counts[4];
+	enum bw_err	pg, rd;
+	int		i;
+
+	pg = db_ping(r->ch->db, &us);
+	rd = rds_ping(r->ch->rds, &us);
+	(void)buf_printf(out,
+	    "# HELP bulwark_dependency_up 1 when the dependency answered "
+	    "this scrape.\n# TYPE bulwark_dependency_up gauge\n"
+	    "bulwark_dependency_up{dependency=\"postgres\"} %d\n"
+	    "bulwark_dependency_up{dependency=\"redis\"} %d\n",
+	    pg == BW_OK, rd == BW_OK);
+	if (pg != BW_OK || jobq_counts(r->ch->db, NULL, counts) != BW_OK)
+		return;
+	(void)buf_addstr(out, "# HELP bulwark_jobs Jobs in the queue table "
+	    "by state.\n# TYPE bulwark_jobs gauge\n");
+	for (i = 0; i < 4; i++)
+		(void)buf_printf(out, "bulwark_jobs{state=\"%s\"} %lld\n",
+		    job_states[i], (long long)counts[i]);
+}
+
+void
+h_metrics(struct req *r)
+{
+	struct buf out;
+
+	buf_init(&out, BW_MAX_RESPONSE);
+	if (metrics_render(&out) != BW_OK) {
+		buf_free(&out);
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return;
+	}
+	scrape_gauges(r, &out);
+	resp_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+	    buf_cstr(&out), out.len);
+	buf_free(&out);
+}

@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bulwark-fcgi: loads and validates the config, registers the shared
+ * metrics, opens the FastCGI socket and hands over to the prefork master.
+ * The child hooks open PostgreSQL and Redis after fork() and dispatch each
+ * request: route, authenticate, read the body, run the handler, render,
+ * log one access line and count it.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "clock.h"
+#include "config.h"
+#include "ctx.h"
+#include "handlers.h"
+#include "log.h"
+#include "master.h"
+#include "metrics.h"
+#include "resp.h"
+#include "route.h"
+
+static struct child	 g_child;
+/* Metric ids: per route (and one "unmatched" row) per status class. */
+static int		(*m_requests)[4];
+static int		*m_duration;
+
+static const char *const status_classes[4] = { "2xx", "3xx", "4xx", "5xx" };
+
+/*
+ * Registers the HTTP series before fork() so that every child counts into
+ * the same shared cells. Returns 0, or -1 when the table is full.
+ */
+static int
+register_metrics(void)
+{
+	size_t	i, c;
+	char	labels[160];
+
+	if (metrics_init() != BW_OK)
+		return -1;
+	m_requests = calloc(nroutes + 1, sizeof(*m_requests));
+	m_duration = calloc(nroutes + 1, sizeof(*m_duration));
+	if (m_requests == NULL || m_duration == NULL)
+		return -1;
+	for (i = 0; i <= nroutes; i++) {
+		const char *name = i < nroutes ? routes[i].name : "unmatched";
+
+		for (c = 0; c < 4; c++) {
+			snprintf(labels, sizeof(labels),
+			    "route=\"%s\",code=\"%s\"", name, status_classes[c]);
+			m_requests[i][c] = metrics_counter(
+			    "bulwark_http_requests_total",
+			    "HTTP requests answered by bulwark-fcgi, by route "
+			    "and status class.", labels);
+			if (m_requests[i][c] < 0)
+				return -1;
+		}
+		snprintf(labels, sizeof(labels), "route=\"%s\"", name);
+		m_duration[i] = metrics_histogram(
+		    "bulwark_http_request_duration_seconds",
+		    "Time from accept to the last byte written, by route.",
+		    labels, metrics_latency_bounds, metrics_latency_nbounds);
+		if (m_duration[i] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Child set-up after fork(): connections are opened lazily on first use
+ * too, so a dependency that is down does not stop the child. */
+static int
+child_init(const struct config *cfg, int child_no)
+{
+	g_child.cfg = cfg;
+	g_child.child_no = child_no;
+	g_child.db = db_new(cfg->database_url);
+	g_child.rds = rds_new(cfg->redis_url);
+	if (g_child.db == NULL || g_child.rds == NULL)
+		return -1;
+	(void)db_connect(g_child.db);
+	(void)rds_connect(g_child.rds);
+	return 0;
+}
+
+static void
+child_fini(void)
+{
+	db_free(g_child.db);
+	rds_free(g_child.rds);
+	g_child.db = NULL;
+	g_child.rds = NULL;
+}
+
+/*
+ * Authenticates r per its route. Returns 1 when the handler may run, else
+ * 0 with the error already set.
+ */
+static int
+authenticate(struct req *r)
+{
+	const char	*tok;
+	size_t		 len;
+	enum bw_err	 er;
+
+	if (r->route->auth == RA_NONE)
+		return 1;
+	if (!req_bearer(req_param(r, "HTTP_AUTHORIZATION"), &tok, &len)) {
+		resp_header(r, "WWW-Authenticate", "Bearer");
+		resp_error(r, AE_UNAUTHENTICATED, "missing bearer API key",
+		    NULL);
+		return 0;
+	}
+	er = auth_key_verify(r->ch->db, tok, len, &r->who);
+	if (er == BW_EAUTH) {
+		resp_header(r, "WWW-Authenticate",
+		    "Bearer error=\"invalid_token\"");
+		resp_error(r, AE_UNAUTHENTICATED,
+		    "the API key is invalid or revoked", NULL);
+		return 0;
+	}
+	if (er != BW_OK) {
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		return 0;
+	}
+	r->authed = 1;
+	log_ctx_set(LC_ORG_ID, r->who.org_id);
+	if (r->who.role < r->route->min_role) {
+		resp_error(r, AE_FORBIDDEN, "this route needs a higher role",
+		    NULL);
+		return 0;
+	}
+	return 1;
+}
+
+/* Reads the body within the route's limit. 1 to go on, else 0. */
+static int
+read_body(struct req *r)
+{
+	enum bw_err er;
+
+	er = req_read_body(r, r->route->max_body);
+	if (er == BW_OK)
+		return 1;
+	if (er == BW_ETOOBIG)
+		resp_error(r, AE_PAYLOAD_TOO_LARGE, "the request body is "
+		    "larger than this route accepts", NULL);
+	else
+		resp_error(r, AE_VALIDATION_FAILED, "the request body could "
+		    "not be read", NULL);
+	return 0;
+}
+
+/* Routes, authenticates and runs one request; answers in every case. */
+static void
+dispatch(struct req *r)
+{
+	enum route_result	 rr;
+	char			 allow[64];
+
+	rr = route_match(routes, nroutes, r->method, r->path, r, &r->route,
+	    allow, sizeof(allow));
+	if (rr == RR_NOT_FOUND) {
+		resp_error(r, AE_NOT_FOUND, "no such route", NULL);
+		return;
+	}
+	if (rr == RR_METHOD) {
+		resp_header(r, "Allow", allow);
+		resp_error(r, AE_METHOD_NOT_ALLOWED, NULL, NULL);
+		return;
+	}
+	if (!authenticate(r) || !read_body(r))
+		return;
+	r->route->fn(r);
+}
+
+/* One access line and the request metrics. */
+static void
+account(struct req *r)
+{
+	int64_t	 us = clock_mono_us() - r->start_us;
+	size_t	 ri = r->route != NULL ? (size_t)(r->route - routes) : nroutes;
+	int	 cls = r->status / 100 - 2;
+	char	 status[8], dur[32];
+
+	if (cls < 0 || cls > 3)
+		cls = 3;
+	metrics_inc(m_requests[ri][cls]);
+	metrics_observe(m_duration[ri], (double)us / 1e6);
+	snprintf(status, sizeof(status), "%d", r->status);
+	snprintf(dur, sizeof(dur), "%.3f", (double)us / 1000.0);
+	log_kv(r->status >= 500 ? LL_WARN : LL_INFO, "request",
+	    "method", r->method, "path", r->path,
+	    "route", r->route != NULL ? r->route->name : "unmatched",
+	    "status", status, "duration_ms", dur,
+	    "client_ip", r->client_ip, "error_code", r->err_code,
+	    "key_prefix", r->authed ? r->who.key_prefix : NULL, NULL);
+}
+
+static void
+child_serve(FCGX_Request *fr)
+{
+	struct req r;
+
+	req_init(&r, fr, &g_child);
+	log_ctx_set(LC_REQUEST_ID, r.request_id);
+	log_ctx_set(LC_CORRELATION_ID, r.correlation_id);
+	dispatch(&r);
+	resp_send(&r);
+	account(&r);
+	log_ctx_clear();
+	req_free(&r);
+}
+
+static void
+reloaded(const struct config *cfg)
+{
+	log_init("bulwark-fcgi", log_level_parse(cfg->log_level));
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bulwark-fcgi [-c CONFIG] [--check-config]\n");
+}
+
+/*
+ * Opens the FastCGI socket: removes a stale socket file first, then sets
+ * the configured mode. Returns the fd or -1.
+ */
+static int
+open_socket(const struct config *cfg)
+{
+	int fd;
+
+	if (cfg->fcgi_socket[0] == '/')
+		(void)unlink(cfg->fcgi_socket);
+	fd = FCGX_OpenSocket(cfg->fcgi_socket, cfg->fcgi_backlog);
+	if (fd < 0) {
+		log_kv(LL_ERROR, "cannot open the FastCGI socket",
+		    "socket", cfg->fcgi_socket, "error", strerror(errno), NULL);
+		return -1;
+	}
+	if (cfg->fcgi_socket[0] == '/' &&
+	    chmod(cfg->fcgi_socket, (mode_t)cfg->fcgi_socket_mode) != 0) {
+		log_kv(LL_ERROR, "cannot chmod the FastCGI socket",
+		    "socket", cfg->fcgi_socket, "error", strerror(errno), NULL);
+		return -1;
+	}
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const struct master_hooks hooks = {
+		child_init, child_serve, child_fini, reloaded
+	};
+	struct config	 cfg;
+	const char	*path = getenv("BULWARK_CONFIG");
+	char		 err[512];
+	int		 ch, check = 0, fd, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		default:
+			usage();
+			return ch == 'h' ? 0 : 2;
+		}
+	}
+	log_init("bulwark-fcgi", LL_INFO);
+	if (config_load(&cfg, path, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwark-fcgi: %s\n", err);
+		log_kv(LL_ERROR, "invalid configuration", "error", err, NULL);
+		return 1;
+	}
+	if (check) {
+		config_dump(&cfg, STDOUT_FILENO);
+		config_free(&cfg);
+		return 0;
+	}
+	log_init("bulwark-fcgi", log_level_parse(cfg.log_level));
+	if (register_metrics() != 0) {
+		log_kv(LL_ERROR, "cannot set up shared metrics", NULL);
+		config_free(&cfg);
+		return 1;
+	}
+	fd = open_socket(&cfg);
+	if (fd < 0) {
+		config_free(&cfg);
+		return 1;
+	}
+	rc = master_run(fd, &cfg, path, &hooks);
+	config_free(&cfg);
+	return rc;
+}

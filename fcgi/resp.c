@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/* Response rendering and the error contract. */
+#include <string.h>
+
+#include "resp.h"
+
+const char *
+resp_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 402: return "Payment Required";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Unknown";
+	}
+}
+
+/* 1 if s holds no CR, LF or other control character but tab. */
+static int
+hdr_clean(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 && *s != '\t')
+			return 0;
+	return 1;
+}
+
+void
+resp_header(struct req *r, const char *name, const char *value)
+{
+	if (!hdr_clean(name) || !hdr_clean(value))
+		return;
+	(void)buf_printf(&r->hdrs, "%s: %s\r\n", name, value);
+}
+
+void
+resp_raw(struct req *r, int status, const char *ctype, const char *body,
+    size_t n)
+{
+	r->status = status;
+	r->ctype = ctype;
+	buf_reset(&r->out);
+	if (buf_add(&r->out, body, n) != BW_OK) {
+		buf_reset(&r->out);
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+	}
+}
+
+void
+resp_json(struct req *r, int status, struct json_object *obj)
+{
+	const char	*s;
+	size_t		 n;
+
+	if (obj == NULL) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return;
+	}
+	s = json_object_to_json_string_length(obj,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	resp_raw(r, status, "application/json", s, n);
+	json_object_put(obj);
+}
+
+void
+resp_error(struct req *r, enum apierr_code code, const char *message,
+    struct json_object *fields)
+{
+	const struct apierr_def	*d = apierr_def(code);
+	struct json_object	*body;
+	const char		*s;
+	size_t			 n;
+
+	if (d->status >= 500)
+		message = NULL;
+	body = apierr_body(code, message, r->request_id, fields, NULL);
+	r->status = d->status;
+	r->ctype = "application/json";
+	r->err_code = d->code;
+	buf_reset(&r->out);
+	if (body == NULL) {
+		(void)buf_addstr(&r->out, "{\"error\":{\"error_code\":"
+		    "\"INTERNAL\",\"retryable\":true}}");
+		return;
+	}
+	s = json_object_to_json_string_length(body,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (buf_add(&r->out, s, n) != BW_OK)
+		buf_reset(&r->out);
+	json_object_put(body);
+}
+
+void
+resp_send(struct req *r)
+{
+	struct buf h;
+
+	if (r->sent)
+		return;
+	r->sent = 1;
+	buf_init(&h, BW_MAX_HEADER * 8);
+	(void)buf_printf(&h, "Status: %d %s\r\nContent-Type: %s\r\n"
+	    "Content-Length: %zu\r\nX-Request-ID: %s\r\n"
+	    "X-Correlation-ID: %s\r\nCache-Control: no-store\r\n",
+	    r->status, resp_reason(r->status), r->ctype, r->out.len,
+	    r->request_id, r->correlation_id);
+	(void)buf_add(&h, buf_cstr(&r->hdrs), r->hdrs.len);
+	(void)buf_add(&h, "\r\n", 2);
+	FCGX_PutStr(buf_cstr(&h), (int)h.len, r->fr->out);
+	if (strcmp(r->method, "HEAD") != 0 && r->out.len > 0)
+		FCGX_PutStr(buf_cstr(&r->out), (int)r->out.len, r->fr->out);
+	buf_free(&h);
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The route table: one const row per method + path pattern, with its
+ * authentication, minimum role, body limit and handler (kcgi's keys[]).
+ * Patterns are literal segments and "{}" placeholders for one segment.
+ */
+#ifndef BW_ROUTE_H
+#define BW_ROUTE_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "req.h"
+
+enum route_auth {
+	RA_NONE,	/* public */
+	RA_KEY,		/* Authorization: Bearer <api key> */
+	RA__MAX
+};
+
+struct route {
+	const char	*method;
+	const char	*pattern;	/* "/api/v1/exports/{}/cancel" */
+	const char	*name;		/* metrics/log label, [a-z_]+ */
+	enum route_auth	 auth;
+	enum auth_role	 min_role;
+	size_t		 max_body;	/* 0: no body accepted */
+	void		(*fn)(struct req *);
+};
+
+enum route_result {
+	RR_MATCH,
+	RR_NOT_FOUND,
+	RR_METHOD,	/* path known, method not: see allow */
+	RR__MAX
+};
+
+/*
+ * Matches method + path against tbl[0..n). On RR_MATCH *out is the row and
+ * r->args/r->nargs hold the placeholders; on RR_METHOD allow (allowlen
+ * bytes) lists the methods of the path, e.g. "GET, DELETE". A HEAD request
+ * matches a GET row. Segments must be 1..REQ_MAX_ARG bytes of printable
+ * ASCII or UTF-8; anything else is RR_NOT_FOUND.
+ */
+enum route_result route_match(const struct route *tbl, size_t n,
+		    const char *method, const char *path, struct req *r,
+		    const struct route **out, char *allow, size_t allowlen);
+
+/* Bulwark's table (fcgi/routes.c). */
+extern const struct route	routes[];
+extern const size_t		nroutes;
+
+#endif

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* Route matching: literal paths, placeholders, 404 vs 405 with Allow. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "route.h"
+
+static void h_a(struct req *r) { (void)r; }
+
+static const struct route tbl[] = {
+	{ "GET", "/health", "health", RA_NONE, AR_MEMBER, 0, h_a },
+	{ "GET", "/api/v1/exports/{}", "export_get", RA_KEY, AR_MEMBER, 0, h_a },
+	{ "POST", "/api/v1/exports/{}/cancel", "export_cancel", RA_KEY,
+	    AR_MEMBER, 0, h_a },
+	{ "GET", "/api/v1/chat/sessions/{}/{}", "sess_get", RA_KEY, AR_MEMBER,
+	    0, h_a },
+	{ "DELETE", "/api/v1/chat/sessions/{}/{}", "sess_del", RA_KEY,
+	    AR_MEMBER, 0, h_a },
+};
+#define NT (sizeof(tbl) / sizeof(tbl[0]))
+
+struct rcase {
+	const char		*method;
+	const char		*path;
+	enum route_result	 want;
+	const char		*name;	/* on match */
+	int			 nargs;
+	const char		*arg0, *arg1;
+	const char		*allow;	/* on RR_METHOD */
+};
+
+static const struct rcase cases[] = {
+	{ "GET", "/health", RR_MATCH, "health", 0, NULL, NULL, NULL },
+	{ "HEAD", "/health", RR_MATCH, "health", 0, NULL, NULL, NULL },
+	{ "POST", "/health", RR_METHOD, NULL, 0, NULL, NULL, "GET" },
+	{ "GET", "/health/", RR_NOT_FOUND, NULL, 0, NULL, NULL, NULL },
+	{ "GET", "/healthz", RR_NOT_FOUND, NULL, 0, NULL, NULL, NULL },
+	{ "GET", "/", RR_NOT_FOUND, NULL, 0, NULL, NULL, NULL },
+	{ "GET", "", RR_NOT_FOUND, NULL, 0, NULL, NULL, NULL },
+	{ "GET", "/api/v1/exports/abc", RR_MATCH, "export_get", 1, "abc", NULL,
+	    NULL },
+	{ "GET", "/api/v1/exports/", RR_NOT_FOUND, NULL, 0, NULL, NULL, NULL },
+	{ "GET", "/api/v1/exports/a b", RR_NOT_FOUND, NULL, 0, NULL, NULL,
+	    NULL },
+	{ "GET", "/api/v1/exports/a\x01", RR_NOT_FOUND, NULL, 0, NULL, NULL,
+	    NULL },
+	{ "POST", "/api/v1/exports/x1/cancel", RR_MATCH, "export_cancel", 1,
+	    "x1", NULL, NULL },
+	{ "GET", "/api/v1/exports/x1/cancel", RR_METHOD, NULL, 0, NULL, NULL,
+	    "POST" },
+	{ "PUT", "/api/v1/chat/sessions/line/U123", RR_METHOD, NULL, 0, NULL,
+	    NULL, "GET, DELETE" },
+	{ "DELETE", "/api/v1/chat/sessions/line/U123", RR_MATCH, "sess_del", 2,
+	    "line", "U123", NULL },
+	{ "GET", "/api/v1/chat/sessions/web/\xe0\xb8\x81", RR_MATCH,
+	    "sess_get", 2, "web", "\xe0\xb8\x81", NULL },
+};
+
+static void
+test_cases(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct rcase	*c = &cases[i];
+		const struct route	*out = NULL;
+		struct req		 r;
+		char			 allow[64];
+		enum route_result	 rr;
+
+		memset(&r, 0, sizeof(r));
+		rr = route_match(tbl, NT, c->method, c->path, &r, &out, allow,
+		    sizeof(allow));
+		assert_int_equal(rr, c->want);
+		if (rr == RR_MATCH) {
+			assert_string_equal(out->name, c->name);
+			assert_int_equal(r.nargs, c->nargs);
+			if (c->arg0)
+				assert_string_equal(r.args[0], c->arg0);
+			if (c->arg1)
+				assert_string_equal(r.args[1], c->arg1);
+		}
+		if (rr == RR_METHOD)
+			assert_string_equal(allow, c->allow);
+	}
+}
+
+static void
+test_long_segment(void **state)
+{
+	const struct route	*out = NULL;
+	struct req		 r;
+	char			 path[512], allow[64];
+
+	(void)state;
+	memset(&r, 0, sizeof(r));
+	memcpy(path, "/api/v1/exports/", 16);
+	memset(path + 16, 'a', REQ_MAX_ARG);
+	path[16 + REQ_MAX_ARG] = '\0';
+	assert_int_equal(route_match(tbl, NT, "GET", path, &r, &out, allow,
+	    sizeof(allow)), RR_MATCH);
+	path[16 + REQ_MAX_ARG] = 'a';
+	path[17 + REQ_MAX_ARG] = '\0';
+	assert_int_equal(route_match(tbl, NT, "GET", path, &r, &out, allow,
+	    sizeof(allow)), RR_NOT_FOUND);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cases),
+		cmocka_unit_test(test_long_segment),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

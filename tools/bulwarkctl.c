@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bulwarkctl: the operator's tool. Subcommands print JSON on stdout, a
+ * clear message on stderr and exit non-zero on failure. Each subcommand is
+ * one row of the table at the bottom.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "org.h"
+
+struct ctl {
+	struct config	 cfg;
+	struct db	*db;
+};
+
+struct cmd {
+	const char	*name;	/* "key create" */
+	const char	*usage;
+	int		(*fn)(struct ctl *, int argc, char **argv);
+};
+
+/* Prints obj (consumed) as one JSON line. */
+static void
+emit(struct json_object *obj)
+{
+	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(obj);
+}
+
+/* Reports a failed call and returns the exit status 1. */
+static int
+fail(const char *what, enum bw_err er)
+{
+	fprintf(stderr, "bulwarkctl: %s: %s\n", what, bw_strerror(er));
+	return 1;
+}
+
+/* Connects the database once. Returns 0 or an exit status. */
+static int
+connect_db(struct ctl *c)
+{
+	enum bw_err er;
+
+	c->db = db_new(c->cfg.database_url);
+	if (c->db == NULL)
+		return fail("database", BW_ENOMEM);
+	er = db_connect(c->db);
+	if (er != BW_OK)
+		return fail("cannot connect to the database", er);
+	return 0;
+}
+
+/*
+ * Parses --name value pairs of argv against the allowed names; values land
+ * in vals[i] for names[i]. Returns 0, or 2 on an unknown or valueless flag.
+ */
+static int
+parse_flags(int argc, char **argv, const char *const *names, const char **vals,
+    size_t n)
+{
+	int	i;
+	size_t	j;
+
+	for (i = 0; i < argc; i++) {
+		for (j = 0; j < n; j++)
+			if (strncmp(argv[i], "--", 2) == 0 &&
+			    strcmp(argv[i] + 2, names[j]) == 0)
+				break;
+		if (j == n || i + 1 >= argc) {
+			fprintf(stderr, "bulwarkctl: unexpected argument "
+			    "'%s'\n", argv[i]);
+			return 2;
+		}
+		vals[j] = argv[++i];
+	}
+	return 0;
+}
+
+static int
+cmd_migrate(struct ctl *c, int argc, char **argv)
+{
+	struct json_object	*applied = NULL, *o;
+	enum bw_err		 er;
+	int			 rc;
+
+	if (argc > 0) {
+		fprintf(stderr, "bulwarkctl: migrate takes no arguments\n");
+		return 2;
+	}
+	if ((rc = connect_db(c)) != 0)
+		return rc;
+	er = migrate_run(c->db, c->cfg.sql_dir, &applied);
+	if (er != BW_OK)
+		return fail("migrate", er);
+	o = json_object_new_object();
+	json_object_object_add(o, "applied", applied);
+	emit(o);
+	return 0;
+}
+
+static int
+cmd_org_create(struct ctl *c, int argc, char **argv)
+{
+	static const char *const names[] = { "name", "tier", "timezone" };
+	const char		*v[3] = { NULL, NULL, NULL };
+	struct json_object	*o = NULL;
+	enum bw_err		 er;
+	int			 rc;
+
+	if ((rc = parse_flags(argc, argv, names, v, 3)) != 0)
+		return rc;
+	if (v[0] == NULL) {
+		fprintf(stderr, "bulwarkctl: org create needs --name\n");
+		return 2;
+	}
+	if (v[1] != NULL && !org_tier_valid(v[1])) {
+		fprintf(stderr, "bulwarkctl: --tier must be starter, pro, "
+		    "business or enterprise\n");
+		return 2;
+	}
+	if ((rc = connect_db(c)) != 0)
+		return rc;
+	er = org_create(c->db, v[0], v[1], v[2], &o);
+	if (er == BW_EINVAL) {
+		fprintf(stderr, "bulwarkctl: org create: the name must be 1 to "
+		    "200 characters and the time zone one PostgreSQL knows\n");
+		return 1;
+	}
+	if (er != BW_OK)
+		return fail("org create", er);
+	emit(o);
+	return 0;
+}
+
+static int
+cmd_key_create(struct ctl *c, int argc, char **argv)
+{
+	static const char *const names[] = { "org", "role" };
+	const char		*v[2] = { NULL, "owner" };
+	struct json_object	*o = NULL;
+	enum bw_err		 er;
+	int			 rc, role;
+
+	if ((rc = parse_flags(argc, argv, names, v, 2)) != 0)
+		return rc;
+	role = auth_role_parse(v[1]);
+	if (v[0] == NULL || role < 0) {
+		fprintf(stderr, "bulwarkctl: key create needs --org ID and "
+		    "--role owner|admin|member\n");
+		return 2;
+	}
+	if ((rc = connect_db(c)) != 0)
+		return rc;
+	er = auth_key_create(c->db, v[0], (enum auth_role)role, &o);
+	if (er == BW_ENOTFOUND) {
+		fprintf(stderr, "bulwarkctl: key create: no such org\n");
+		return 1;
+	}
+	if (er != BW_OK)
+		return fail("key create", er);
+	emit(o);
+	return 0;
+}
+
+static int
+cmd_key_revoke(struct ctl *c, int argc, char **argv)
+{
+	struct json_object	*o;
+	enum bw_err		 er;
+	int			 rc;
+
+	if (argc != 1) {
+		fprintf(stderr, "bulwarkctl: key revoke needs one key id or "
+		    "key prefix\n");
+		return 2;
+	}
+	if ((rc = connect_db(c)) != 0)
+		return rc;
+	er = auth_key_revoke(c->db, argv[0]);
+	if (er == BW_ENOTFOUND) {
+		fprintf(stderr, "bulwarkctl: key revoke: no single active key "
+		    "matches '%s'\n", argv[0]);
+		return 1;
+	}
+	if (er != BW_OK)
+		return fail("key revoke", er);
+	o = json_object_new_object();
+	json_object_object_add(o, "revoked", json_object_new_string(argv[0]));
+	emit(o);
+	return 0;
+}
+
+static const struct cmd cmds[] = {
+	{ "migrate", "migrate", cmd_migrate },
+	{ "org create", "org create --name N [--tier starter|pro|business|"
+	    "enterprise] [--timezone TZ]", cmd_org_create },
+	{ "key create", "key create --org ID [--role owner|admin|member]",
+	    cmd_key_create },
+	{ "key revoke", "key revoke KEY_ID|KEY_PREFIX", cmd_key_revoke },
+};
+
+static void
+usage(void)
+{
+	size_t i;
+
+	fprintf(stderr, "usage: bulwarkctl [-c CONFIG] COMMAND ...\n");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(stderr, "  bulwarkctl %s\n", cmds[i].usage);
+}
+
+/*
+ * Finds the command whose words start argv. Returns it with *used words
+ * consumed, or NULL.
+ */
+static const struct cmd *
+find_cmd(int argc, char **argv, int *used)
+{
+	size_t	i;
+	char	two[128];
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (argc >= 1 && strcmp(cmds[i].name, argv[0]) == 0) {
+			*used = 1;
+			return &cmds[i];
+		}
+		if (argc >= 2) {
+			snprintf(two, sizeof(two), "%s %s", argv[0], argv[1]);
+			if (strcmp(cmds[i].name, two) == 0) {
+				*used = 2;
+				return &cmds[i];
+			}
+		}
+	}
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl		 c;
+	const struct cmd	*cmd;
+	const char		*path = getenv("BULWARK_CONFIG");
+	char			 err[512];
+	int			 ch, used = 0, rc;
+
+	memset(&c, 0, sizeof(c));
+	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		default:
+			usage();
+			return ch == 'h' ? 0 : 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	cmd = find_cmd(argc, argv, &used);
+	if (cmd == NULL) {
+		usage();
+		return 2;
+	}
+	log_init("bulwarkctl", LL_WARN);
+	if (config_load(&c.cfg, path, err, sizeof(err)) != BW_OK) {
+		fprintf(stderr, "bulwarkctl: %s\n", err);
+		return 1;
+	}
+	rc = cmd->fn(&c, argc - used, argv + used);
+	db_free(c.db);
+	config_free(&c.cfg);
+	return rc;
+}
