@@ -33,6 +33,7 @@
 #define BW_MAX_METRIC_NAME	128	/* a metric family name */
 #define BW_MAX_METRIC_LABELS	512	/* one series' label text */
 #define BW_MAX_METRIC_HELP	256	/* a family's HELP text */
+#define BW_MAX_METRIC_BUCKETS	32	/* bounds of one histogram */
 #define BW_MAX_FCGI_CHILDREN	512	/* fcgi_children */
 #define BW_RESPAWN_WINDOW_MS	5000	/* child deaths counted in this window */
 #define BW_RESPAWN_MIN_MS	100	/* first respawn backoff */

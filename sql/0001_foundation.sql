@@ -3,8 +3,6 @@
 -- Tenant tables carry org_id first in their primary key (DESIGN.md, "Past
 -- one machine"), so that they can be distributed by org_id later.
 
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
-
 CREATE TABLE orgs (
     id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
