@@ -32,7 +32,7 @@ sec_sha256(const void *d, size_t n, uint8_t out[32])
 	return BW_OK;
 }
 
-/* A new streaming SHA-256 (caller frees with sec_sha256_free); NULL on error. */
+/* A streaming SHA-256 (caller frees: sec_sha256_free), or NULL on error. */
 struct sec_sha256_ctx *
 sec_sha256_new(void)
 {
@@ -42,7 +42,8 @@ sec_sha256_new(void)
 	if (c == NULL)
 		return NULL;
 	c->md = EVP_MD_CTX_new();
-	if (c->md == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+	if (c->md == NULL ||
+	    EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
 		ERR_clear_error();
 		sec_sha256_free(c);
 		return NULL;

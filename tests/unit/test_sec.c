@@ -47,8 +47,10 @@ struct sha_case {
 };
 
 static const struct sha_case sha_cases[] = {
-	{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
-	{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+	{ "",
+	  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+	{ "abc",
+	  "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
 	{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
 	  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
 };
@@ -203,7 +205,8 @@ test_hmac_line_vectors(void **state)
 			h = json_object_get_string(ex);
 			if (sec_unb64(h, strlen(h), &hdr) != BW_OK)
 				buf_reset(&hdr);
-			assert_int_equal(sec_eq(hdr.p, hdr.len, mac, 32), valid);
+			assert_int_equal(sec_eq(hdr.p, hdr.len, mac, 32),
+			    valid);
 		} else
 			assert_false(valid);
 		buf_free(&body);
