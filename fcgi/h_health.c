@@ -5,6 +5,7 @@
  * the last run of every periodic job).
  */
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ctx.h"
 #include "handlers.h"
@@ -24,12 +25,16 @@ h_health(struct req *r)
 static struct json_object *
 check_obj(enum bw_err er, int64_t us)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object	*o = json_object_new_object();
+	char			 ms[32];
 
 	json_object_object_add(o, "ok", json_object_new_boolean(er == BW_OK));
-	if (er == BW_OK)
+	if (er == BW_OK) {
+		/* Rendered with three decimals, not the double's 17 digits. */
+		snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
 		json_object_object_add(o, "latency_ms",
-		    json_object_new_double((double)us / 1000.0));
+		    json_object_new_double_s((double)us / 1000.0, ms));
+	}
 	else
 		json_object_object_add(o, "error",
 		    json_object_new_string(bw_strerror(er)));

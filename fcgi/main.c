@@ -185,23 +185,38 @@ dispatch(struct req *r)
 static void
 account(struct req *r)
 {
-	int64_t	 us = clock_mono_us() - r->start_us;
-	size_t	 ri = r->route != NULL ? (size_t)(r->route - routes) : nroutes;
-	int	 cls = r->status / 100 - 2;
-	char	 status[8], dur[32];
+	struct json_object	*f;
+	int64_t			 us = clock_mono_us() - r->start_us;
+	size_t			 ri;
+	int			 cls = r->status / 100 - 2;
+	char			 ms[32];
 
+	ri = r->route != NULL ? (size_t)(r->route - routes) : nroutes;
 	if (cls < 0 || cls > 3)
 		cls = 3;
 	metrics_inc(m_requests[ri][cls]);
 	metrics_observe(m_duration[ri], (double)us / 1e6);
-	snprintf(status, sizeof(status), "%d", r->status);
-	snprintf(dur, sizeof(dur), "%.3f", (double)us / 1000.0);
-	log_kv(r->status >= 500 ? LL_WARN : LL_INFO, "request",
-	    "method", r->method, "path", r->path,
-	    "route", r->route != NULL ? r->route->name : "unmatched",
-	    "status", status, "duration_ms", dur,
-	    "client_ip", r->client_ip, "error_code", r->err_code,
-	    "key_prefix", r->authed ? r->who.key_prefix : NULL, NULL);
+
+	snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
+	f = json_object_new_object();
+	json_object_object_add(f, "method", json_object_new_string(r->method));
+	json_object_object_add(f, "path", json_object_new_string(r->path));
+	json_object_object_add(f, "route", json_object_new_string(
+	    r->route != NULL ? r->route->name : "unmatched"));
+	json_object_object_add(f, "status", json_object_new_int(r->status));
+	json_object_object_add(f, "duration_ms",
+	    json_object_new_double_s((double)us / 1000.0, ms));
+	json_object_object_add(f, "bytes",
+	    json_object_new_int64((int64_t)r->out.len));
+	json_object_object_add(f, "client_ip",
+	    json_object_new_string(r->client_ip));
+	if (r->err_code != NULL)
+		json_object_object_add(f, "error_code",
+		    json_object_new_string(r->err_code));
+	if (r->authed)
+		json_object_object_add(f, "key_prefix",
+		    json_object_new_string(r->who.key_prefix));
+	log_json(r->status >= 500 ? LL_WARN : LL_INFO, "request", f);
 }
 
 static void

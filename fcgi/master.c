@@ -35,6 +35,8 @@
 
 /* Old and new generations overlap during a roll, hence twice the maximum. */
 #define MASTER_SLOTS	(2 * BW_MAX_FCGI_CHILDREN)
+/* Room for any long long in decimal. */
+#define MASTER_NUM	24
 
 /*
  * One forked child. The table lives in a shared anonymous mapping: the
@@ -64,10 +66,10 @@ struct master {
 	int				 exit_code;
 	int64_t				 next_spawn_ms;	/* backoff */
 	int64_t				 backoff_ms;
-	int64_t				 window_ms;	/* start of the window */
+	int64_t				 window_ms;	/* window start */
 	int				 window_deaths;
 	int64_t				 last_death_ms;
-	int				 nostart;	/* deaths in a row before a request */
+	int				 nostart;	/* never served */
 };
 
 static struct master m;
@@ -193,7 +195,7 @@ master_notify(const char *fmt, ...)
 static void
 master_pidfile_write(void)
 {
-	char	 b[32];
+	char	 b[MASTER_NUM];
 	int	 fd, n;
 
 	if (m.cfg->pid_file == NULL || m.cfg->pid_file[0] == '\0')
@@ -212,7 +214,7 @@ master_pidfile_write(void)
 static int
 master_wanted(const struct config *cfg)
 {
-	char	b[16];
+	char	b[MASTER_NUM];
 
 	if (cfg->fcgi_children >= 1 &&
 	    cfg->fcgi_children <= BW_MAX_FCGI_CHILDREN)
@@ -263,7 +265,7 @@ child_run(struct slot *me, int child_no, pid_t master_pid)
 	sigset_t		 block;
 	unsigned long		 served = 0;
 	size_t			 i;
-	char			 b1[16], b2[32];
+	char			 b1[MASTER_NUM], b2[MASTER_NUM];
 	int			 ep, rc, code = 0;
 
 	memset(&sa, 0, sizeof(sa));
@@ -356,7 +358,7 @@ master_spawn(int child_no)
 	struct slot	*s = NULL;
 	pid_t		 pid, self;
 	size_t		 i;
-	char		 b1[16], b2[16];
+	char		 b1[MASTER_NUM], b2[MASTER_NUM];
 
 	for (i = 0; i < MASTER_SLOTS; i++)
 		if (m.slots[i].pid == 0) {
@@ -380,7 +382,7 @@ master_spawn(int child_no)
 	s->child_no = child_no;
 	s->gen = m.gen;
 	log_kv(LL_DEBUG, "child started", "child",
-	    master_itoa(b1, sizeof(b1), child_no), "pid",
+	    master_itoa(b1, sizeof(b1), child_no), "child_pid",
 	    master_itoa(b2, sizeof(b2), pid), NULL);
 	return 0;
 }
@@ -430,7 +432,7 @@ static void
 master_drain(int64_t now, int64_t deadline)
 {
 	size_t	i;
-	char	b[16];
+	char	b[MASTER_NUM];
 
 	if (!m.draining) {
 		m.draining = 1;
@@ -452,7 +454,7 @@ master_drain(int64_t now, int64_t deadline)
 static void
 master_count_death(int64_t now, int abnormal, unsigned long accepted)
 {
-	char	b1[16], b2[16];
+	char	b1[MASTER_NUM], b2[MASTER_NUM];
 
 	if (accepted > 0)
 		m.nostart = 0;
@@ -494,7 +496,8 @@ master_reap(int64_t now)
 	struct slot	*s;
 	pid_t		 pid;
 	size_t		 i;
-	char		 b1[16], b2[16], b3[24], b4[32];
+	char		 b1[MASTER_NUM], b2[MASTER_NUM], b3[MASTER_NUM];
+	char		 b4[MASTER_NUM];
 	int		 st, abnormal, current;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
@@ -512,14 +515,14 @@ master_reap(int64_t now)
 		master_itoa(b3, sizeof(b3), (long long)s->accepted);
 		if (WIFSIGNALED(st)) {
 			abnormal = 1;
-			log_kv(LL_WARN, "child exited", "child", b1, "pid", b2,
-			    "signal", master_signame(b4, sizeof(b4),
-			    WTERMSIG(st)), "requests", b3,
+			master_signame(b4, sizeof(b4), WTERMSIG(st));
+			log_kv(LL_WARN, "child exited", "child", b1,
+			    "child_pid", b2, "signal", b4, "requests", b3,
 			    "core", WCOREDUMP(st) ? "yes" : "no", NULL);
 		} else {
 			abnormal = WEXITSTATUS(st) != 0;
 			log_kv(abnormal ? LL_WARN : LL_INFO, "child exited",
-			    "child", b1, "pid", b2, "status",
+			    "child", b1, "child_pid", b2, "status",
 			    master_itoa(b4, sizeof(b4), WEXITSTATUS(st)),
 			    "requests", b3, "reason", !current ? "stopped" :
 			    abnormal ? "failed" : "recycled", NULL);
@@ -540,7 +543,7 @@ static void
 master_reload(int64_t now)
 {
 	struct config	 nc;
-	char		 err[512], b[16];
+	char		 err[512], b[MASTER_NUM];
 	size_t		 i;
 
 	master_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
@@ -587,7 +590,7 @@ master_deadlines(int64_t now)
 	struct itimerval	 it;
 	int64_t			 next = 0;
 	size_t			 i;
-	char			 b1[16], b2[16];
+	char			 b1[MASTER_NUM], b2[MASTER_NUM];
 	int			 live = 0;
 
 	for (i = 0; i < MASTER_SLOTS; i++) {
@@ -599,9 +602,10 @@ master_deadlines(int64_t now)
 		if (s->kill_at_ms == 0)
 			continue;
 		if (s->kill_at_ms <= now) {
-			log_kv(LL_WARN, "child still busy, killed", "child",
-			    master_itoa(b1, sizeof(b1), s->child_no), "pid",
-			    master_itoa(b2, sizeof(b2), s->pid), NULL);
+			log_kv(LL_WARN, "child still busy, killed",
+			    "child", master_itoa(b1, sizeof(b1), s->child_no),
+			    "child_pid", master_itoa(b2, sizeof(b2), s->pid),
+			    NULL);
 			(void)kill(s->pid, SIGKILL);
 			s->kill_at_ms = INT64_MAX;	/* once */
 		} else if (s->kill_at_ms != INT64_MAX &&
@@ -674,7 +678,7 @@ master_run(int listen_fd, struct config *cfg, const char *config_path,
 {
 	int64_t	 now;
 	int	 fl, live;
-	char	 b[16];
+	char	 b[MASTER_NUM];
 
 	memset(&m, 0, sizeof(m));
 	m.cfg = cfg;

@@ -71,7 +71,7 @@ void		 req_pick_ids(const char *nginx_rid, const char *client_rid,
 		    char cid[BW_MAX_REQUEST_ID + 1]);
 /*
  * Parses "Bearer <token>" (scheme case-insensitive, one or more spaces).
- * Returns 1 with *tok/*len pointing into authz, else 0.
+ * Returns 1 with *tok and *len pointing into authz, else 0.
  */
 int		 req_bearer(const char *authz, const char **tok, size_t *len);
 
