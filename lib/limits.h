@@ -34,7 +34,7 @@
 #define BW_MAX_METRIC_LABELS	512	/* one series' label text */
 #define BW_MAX_METRIC_HELP	256	/* a family's HELP text */
 #define BW_MAX_METRIC_BUCKETS	32	/* bounds of one histogram */
-#define BW_MAX_FCGI_CHILDREN	512	/* fcgi_children */
+#define BW_MAX_FCGI_CHILDREN	1024	/* fcgi_children (config.c bound) */
 #define BW_RESPAWN_WINDOW_MS	5000	/* child deaths counted in this window */
 #define BW_RESPAWN_MIN_MS	100	/* first respawn backoff */
 #define BW_RESPAWN_MAX_MS	5000	/* longest respawn backoff */

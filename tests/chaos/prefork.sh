@@ -1,0 +1,270 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Chaos: the prefork master of bulwark-fcgi. (1) Under load a child killed
+# with SIGKILL is replaced within 2 s and costs at most one request; (2) a
+# SIGHUP rolls every child without failing a request; (3) SIGTERM drains:
+# requests already held by children complete with 200, the master exits 0
+# within drain_timeout_s, later connections fail; (4) a child still busy
+# after drain_timeout_s is killed and the master still exits 0.
+#
+# Parts 3 and 4 run their own bulwark-fcgi on a temporary socket, driven by
+# a small FastCGI client that holds a request half-sent: the child has
+# accepted it and waits for the rest, which makes "in flight" real without
+# a slow route.
+set -u
+
+. "$BW_TOP/tests/lib/assert.sh"
+
+T=${BW_TMP:-$(mktemp -d)}
+OWN_PID=
+LOAD_PID=
+
+# shellcheck disable=SC2317  # called by the trap
+cleanup() {
+	[ -n "$LOAD_PID" ] && kill "$LOAD_PID" 2>/dev/null
+	if [ -n "$OWN_PID" ] && kill -0 "$OWN_PID" 2>/dev/null; then
+		kill -KILL "$OWN_PID" 2>/dev/null
+		pkill -KILL -P "$OWN_PID" 2>/dev/null
+	fi
+	rm -f "$T"/go-*
+}
+trap cleanup EXIT
+
+MASTER=$(cat "$BW_RUN/pid/bulwark-fcgi.pid" 2>/dev/null)
+if [ -z "$MASTER" ] || ! kill -0 "$MASTER" 2>/dev/null; then
+	t_fail "bulwark-fcgi master runs" "no live pid in $BW_RUN/pid"
+	t_done
+fi
+FCGI_LOG=$BW_RUN/log/bulwark-fcgi.log
+
+children() { pgrep -P "$1" | sort; }
+nchildren() { pgrep -P "$1" | wc -l; }
+
+# wait_count PID N SECONDS: until PID has N children; prints the time taken
+# in ms, or fails.
+wait_count() {
+	local start now
+	start=$(date +%s%3N)
+	while :; do
+		now=$(date +%s%3N)
+		[ "$(nchildren "$1")" -eq "$2" ] && { echo $((now - start)); return 0; }
+		[ $((now - start)) -gt $(($3 * 1000)) ] && return 1
+		sleep 0.05
+	done
+}
+
+# load SECONDS OUT: a bounded load on /health; OUT gets wrk's report.
+load() {
+	wrk -t2 -c4 -d"$1"s "$BULWARK_URL/health" >"$2" 2>&1 &
+	LOAD_PID=$!
+}
+
+# failures OUT: non-2xx responses plus socket errors of a wrk report.
+failures() {
+	awk '/Socket errors:/ { for (i = 1; i <= NF; i++)
+		if ($i ~ /^[0-9]+,?$/) n += $i + 0 }
+	/Non-2xx or 3xx responses:/ { n += $NF }
+	END { print n + 0 }' "$1"
+}
+
+# requests OUT: how many requests a wrk report counts.
+requests() {
+	awk '/requests in/ { print $1; exit }' "$1"
+}
+
+# --- 1. SIGKILL of a child under load ------------------------------------
+
+N=$(nchildren "$MASTER")
+t_ge "the master has children" 1 "$N"
+load 6 "$T/wrk-kill.txt"
+sleep 2
+VICTIM=$(children "$MASTER" | head -n 1)
+kill -KILL "$VICTIM"
+if ms=$(wait_count "$MASTER" "$N" 2) &&
+    ! children "$MASTER" | grep -qx "$VICTIM"; then
+	t_ok "a killed child is replaced within 2 s (${ms} ms)"
+else
+	t_fail "a killed child is replaced within 2 s" \
+	    "$(nchildren "$MASTER") children of $N"
+fi
+wait "$LOAD_PID"
+LOAD_PID=
+t_ge "load ran during the kill" 100 "$(requests "$T/wrk-kill.txt")"
+t_le "a child's death costs at most 1 request" 1 \
+    "$(failures "$T/wrk-kill.txt")"
+t_check "the master is the same process" kill -0 "$MASTER"
+t_match "the death is logged with the signal name" \
+    "\"child exited\".*\"child_pid\":\"$VICTIM\".*\"signal\":\"SIGKILL\"" \
+    "$(grep "\"$VICTIM\"" "$FCGI_LOG" | tail -n 1)"
+
+# --- 2. SIGHUP rolls the children -----------------------------------------
+
+OLD=$(children "$MASTER")
+load 4 "$T/wrk-hup.txt"
+sleep 1
+kill -HUP "$MASTER"
+rolled=0
+for _ in $(seq 40); do
+	NOW=$(children "$MASTER")
+	if [ "$(printf '%s\n' "$NOW" | grep -c .)" -eq "$N" ] &&
+	    [ -z "$(comm -12 <(printf '%s\n' "$OLD") <(printf '%s\n' "$NOW"))" ]
+	then
+		rolled=1
+		break
+	fi
+	sleep 0.1
+done
+t_eq "SIGHUP replaces every child, keeping the count" 1 "$rolled"
+wait "$LOAD_PID"
+LOAD_PID=
+t_eq "no request fails during the roll" 0 "$(failures "$T/wrk-hup.txt")"
+t_check "the master survives SIGHUP" kill -0 "$MASTER"
+
+# --- 3 and 4: SIGTERM on our own master -----------------------------------
+
+# fcgi_hold SOCKET GOFILE OUT: sends BEGIN_REQUEST and most of PARAMS for
+# GET /health, waits until GOFILE exists (at most 20 s), sends the rest and
+# writes the reply's status (or "none") to OUT.
+fcgi_hold() {
+	python3 - "$@" <<'EOF'
+import os, socket, struct, sys, time
+path, go, out = sys.argv[1:4]
+
+def rec(t, body):
+    return struct.pack(">BBHHBB", 1, t, 1, len(body), 0, 0) + body
+
+def nv(k, v):
+    k, v = k.encode(), v.encode()
+    return bytes([len(k), len(v)]) + k + v
+
+params = b"".join(nv(k, v) for k, v in (
+    ("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/health"),
+    ("REQUEST_URI", "/health"), ("SCRIPT_NAME", "/health"),
+    ("QUERY_STRING", ""), ("SERVER_PROTOCOL", "HTTP/1.1"),
+    ("REMOTE_ADDR", "127.0.0.1"), ("HTTPS", "on")))
+status = "none"
+try:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(rec(1, struct.pack(">HB5x", 1, 0)) + rec(4, params))
+    end = time.time() + 20
+    while not os.path.exists(go) and time.time() < end:
+        time.sleep(0.02)
+    s.sendall(rec(4, b"") + rec(5, b""))
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    stdout, i = b"", 0
+    while i + 8 <= len(data):
+        _, t, _, n, pad, _ = struct.unpack(">BBHHBB", data[i:i + 8])
+        if t == 6:
+            stdout += data[i + 8:i + 8 + n]
+        i += 8 + n + pad
+    if stdout:
+        status = "200"
+        for line in stdout.split(b"\r\n\r\n")[0].split(b"\r\n"):
+            if line.lower().startswith(b"status:"):
+                status = line.split()[1].decode()
+except OSError as e:
+    status = "error " + str(e)
+with open(out, "w") as f:
+    f.write(status + "\n")
+EOF
+}
+
+# start_own CHILDREN DRAIN_S: our bulwark-fcgi on $T/own.sock.
+start_own() {
+	rm -f "$T/own.sock"
+	BULWARK_FCGI_SOCKET=$T/own.sock BULWARK_PID_FILE=$T/own.pid \
+	    BULWARK_FCGI_CHILDREN=$1 BULWARK_DRAIN_TIMEOUT_S=$2 \
+	    BULWARK_FCGI_MAX_REQUESTS=0 \
+	    bulwark-fcgi -c "$BW_CONFIG" >>"$T/own.log" 2>&1 &
+	OWN_PID=$!
+	for _ in $(seq 50); do
+		[ -S "$T/own.sock" ] && [ "$(nchildren "$OWN_PID")" -eq "$1" ] &&
+		    return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# own_request: one plain request with cgi-fcgi; prints the status line.
+own_request() {
+	env -i REQUEST_METHOD=GET DOCUMENT_URI=/health REQUEST_URI=/health \
+	    SCRIPT_NAME=/health SERVER_PROTOCOL=HTTP/1.1 \
+	    REMOTE_ADDR=127.0.0.1 HTTPS=on \
+	    timeout 5 cgi-fcgi -bind -connect "$T/own.sock" 2>&1 |
+	    tr -d '\r' | head -n 1
+}
+
+# wait_exit PID SECONDS: sets ST to PID's exit status, or "timeout". Not in
+# a subshell: only this shell can wait for its child.
+wait_exit() {
+	ST=timeout
+	for _ in $(seq $(($2 * 10))); do
+		if ! kill -0 "$1" 2>/dev/null ||
+		    [ "$(ps -o stat= -p "$1" | cut -c1)" = Z ]; then
+			wait "$1"
+			ST=$?
+			return
+		fi
+		sleep 0.1
+	done
+}
+
+if ! start_own 2 5; then
+	t_fail "own bulwark-fcgi starts" "$(tail -n 5 "$T/own.log")"
+	t_done
+fi
+t_match "own bulwark-fcgi answers" '^Status: 200' "$(own_request)"
+
+# Two requests held by the two children, then SIGTERM.
+rm -f "$T/go-drain" "$T/held-"*
+fcgi_hold "$T/own.sock" "$T/go-drain" "$T/held-1" &
+H1=$!
+fcgi_hold "$T/own.sock" "$T/go-drain" "$T/held-2" &
+H2=$!
+sleep 0.5
+START=$(date +%s%3N)
+kill -TERM "$OWN_PID"
+sleep 0.5
+t_check "the master waits for busy children" kill -0 "$OWN_PID"
+t_eq "busy children finish first" 2 "$(nchildren "$OWN_PID")"
+touch "$T/go-drain"
+wait "$H1" "$H2"
+t_eq "a request in flight at SIGTERM completes with 200" 200 \
+    "$(cat "$T/held-1")"
+t_eq "a second one too" 200 "$(cat "$T/held-2")"
+wait_exit "$OWN_PID" 6
+ELAPSED=$(($(date +%s%3N) - START))
+t_eq "the master exits 0 after the drain" 0 "$ST"
+t_le "the drain ends within drain_timeout_s (ms)" 5000 "$ELAPSED"
+[ "$ST" = timeout ] || OWN_PID=
+t_match "requests after the drain fail to connect" \
+    'Could not connect|refused|No such file' "$(own_request)"
+
+# A child that never finishes its request is killed at the deadline.
+if ! start_own 1 2; then
+	t_fail "own bulwark-fcgi starts again" "$(tail -n 5 "$T/own.log")"
+	t_done
+fi
+fcgi_hold "$T/own.sock" "$T/go-never" "$T/held-3" &
+H3=$!
+sleep 0.5
+START=$(date +%s%3N)
+kill -TERM "$OWN_PID"
+wait_exit "$OWN_PID" 8
+ELAPSED=$(($(date +%s%3N) - START))
+t_eq "the master exits 0 after killing a stuck child" 0 "$ST"
+t_ge "it waited drain_timeout_s (ms)" 1900 "$ELAPSED"
+t_le "and not much longer (ms)" 3500 "$ELAPSED"
+t_match "the kill is logged" '"child still busy, killed"' \
+    "$(cat "$T/own.log")"
+[ "$ST" = timeout ] || OWN_PID=
+touch "$T/go-never"
+wait "$H3"
+t_done
