@@ -29,20 +29,20 @@
 #include "limits.h"
 #include "log.h"
 
-#define JOBQ_CLAIM_TRIES	16	/* capped keys skipped in one claim */
-#define JOBQ_BACKOFF_BASE_S	2	/* first retry delay */
-#define JOBQ_BACKOFF_MAX_S	3600	/* retry delay cap */
-#define JOBQ_RESCUE_BATCH	1000	/* rows one rescue pass touches */
-#define JOBQ_CHANNEL_MAX	64	/* NAMEDATALEN */
+#define JOBQ_CLAIM_TRIES    16	 /* capped keys skipped in one claim */
+#define JOBQ_BACKOFF_BASE_S 2	 /* first retry delay */
+#define JOBQ_BACKOFF_MAX_S  3600 /* retry delay cap */
+#define JOBQ_RESCUE_BATCH   1000 /* rows one rescue pass touches */
+#define JOBQ_CHANNEL_MAX    64	 /* NAMEDATALEN */
 
 /* State of one jobq_claim() transaction (db_tx() may run it again). */
 struct jobq_claim_arg {
 	const char	*queue;
 	const char	*worker;
 	int		 lease_s;
-	struct jobq_job	*job;
+	struct jobq_job *job;
 	bool		 got;
-	int32_t		 slot_key;	/* session lock held, if slot_held */
+	int32_t		 slot_key; /* session lock held, if slot_held */
 	bool		 slot_held;
 };
 
@@ -50,8 +50,8 @@ struct jobq_claim_arg {
 static uint32_t
 jobq_hash(const char *a, const char *b)
 {
-	uint32_t		 h = 2166136261u;
-	const unsigned char	*p;
+	uint32_t	     h = 2166136261u;
+	const unsigned char *p;
 
 	for (p = (const unsigned char *)a; *p != '\0'; p++)
 		h = (h ^ *p) * 16777619u;
@@ -80,8 +80,8 @@ jobq_queue_ok(const char *q)
 		if (i >= BW_MAX_QUEUE_NAME)
 			return 0;
 		if (!((q[i] >= 'a' && q[i] <= 'z') ||
-		    (q[i] >= '0' && q[i] <= '9') || q[i] == '_' ||
-		    q[i] == '.' || q[i] == '-'))
+			(q[i] >= '0' && q[i] <= '9') || q[i] == '_' ||
+			q[i] == '.' || q[i] == '-'))
 			return 0;
 	}
 	return 1;
@@ -175,20 +175,22 @@ enum bw_err
 jobq_enqueue(struct db *db, const struct jobq_spec *spec, char id_out[37],
     bool *created)
 {
-	char		 caplim[16], prio[16], maxa[16], delay[16];
-	char		 chan[JOBQ_CHANNEL_MAX];
-	const char	*p[9];
-	PGresult	*res = NULL;
-	enum bw_err	 er = BW_OK;
-	bool		 made = false;
-	int		 tries;
+	char	    caplim[16], prio[16], maxa[16], delay[16];
+	char	    chan[JOBQ_CHANNEL_MAX];
+	const char *p[9];
+	PGresult   *res = NULL;
+	enum bw_err er = BW_OK;
+	bool	    made = false;
+	int	    tries;
 
 	if (spec == NULL || !jobq_queue_ok(spec->queue) ||
-	    (spec->job_key != NULL && (spec->job_key[0] == '\0' ||
-	    strlen(spec->job_key) > BW_MAX_JOB_KEY)) ||
-	    (spec->cap_key != NULL && (strlen(spec->cap_key) > BW_MAX_JOB_KEY ||
-	    spec->cap_limit < 1)) || spec->max_attempts < 0 ||
-	    spec->delay_s < 0)
+	    (spec->job_key != NULL &&
+		(spec->job_key[0] == '\0' ||
+		    strlen(spec->job_key) > BW_MAX_JOB_KEY)) ||
+	    (spec->cap_key != NULL &&
+		(strlen(spec->cap_key) > BW_MAX_JOB_KEY ||
+		    spec->cap_limit < 1)) ||
+	    spec->max_attempts < 0 || spec->delay_s < 0)
 		return BW_EINVAL;
 	if (spec->payload != NULL && strlen(spec->payload) > BW_MAX_JOB_PAYLOAD)
 		return BW_ETOOBIG;
@@ -242,9 +244,9 @@ jobq_enqueue(struct db *db, const struct jobq_spec *spec, char id_out[37],
 static enum bw_err
 jobq_textarray(struct buf *b, char **keys, int n)
 {
-	enum bw_err	 er;
-	const char	*s;
-	int		 i;
+	enum bw_err er;
+	const char *s;
+	int	    i;
 
 	er = buf_addc(b, '{');
 	for (i = 0; er == BW_OK && i < n; i++) {
@@ -291,12 +293,12 @@ static enum bw_err
 jobq_take_slot(struct db *db, struct jobq_claim_arg *a, const char *cap_key,
     int cap_limit, int *slot)
 {
-	char		 big[32];
-	const char	*p[1] = { big };
-	enum bw_err	 er;
-	bool		 got = false;
-	int32_t		 key;
-	int		 s;
+	char	    big[32];
+	const char *p[1] = { big };
+	enum bw_err er;
+	bool	    got = false;
+	int32_t	    key;
+	int	    s;
 
 	/*
 	 * The bigint form lives in its own lock space (objsubid 1), apart
@@ -304,7 +306,7 @@ jobq_take_slot(struct db *db, struct jobq_claim_arg *a, const char *cap_key,
 	 */
 	snprintf(big, sizeof(big), "%" PRId64,
 	    (int64_t)(((uint64_t)DB_LOCK_JOBCAP << 32) |
-	    jobq_hash(a->queue, cap_key)));
+		jobq_hash(a->queue, cap_key)));
 	er = db_execp(db, "jobq_cap_xlock",
 	    "SELECT pg_advisory_xact_lock($1::bigint)", 1, p, NULL);
 	if (er != BW_OK)
@@ -329,8 +331,8 @@ jobq_take_slot(struct db *db, struct jobq_claim_arg *a, const char *cap_key,
 static enum bw_err
 jobq_unlock_slot(struct db *db, int32_t key, const char *notify_chan)
 {
-	char		 ns[16], k[16];
-	const char	*p[3] = { ns, k, notify_chan };
+	char	    ns[16], k[16];
+	const char *p[3] = { ns, k, notify_chan };
 
 	snprintf(ns, sizeof(ns), "%" PRId32, (int32_t)DB_LOCK_JOBCAP);
 	snprintf(k, sizeof(k), "%" PRId32, key);
@@ -346,7 +348,8 @@ jobq_unlock_slot(struct db *db, int32_t key, const char *notify_chan)
 	    "  AND pid = pg_backend_pid() AND classid = $1::int::oid"
 	    "  AND objid = $2::int::oid AND objsubid = 2 AND granted),"
 	    " CASE WHEN $3::text IS NULL THEN NULL"
-	    "  ELSE pg_notify($3::text, '') END", 3, p, NULL);
+	    "  ELSE pg_notify($3::text, '') END",
+	    3, p, NULL);
 }
 
 /* Fills job from a jobq_sql_take row. */
@@ -384,14 +387,14 @@ jobq_fill(const PGresult *res, struct jobq_job *job)
 static enum bw_err
 jobq_claim_tx(struct db *db, void *arg)
 {
-	struct jobq_claim_arg	*a = arg;
-	char			*full[JOBQ_CLAIM_TRIES];
-	char			 lease[16], slotbuf[16], id[37];
-	const char		*p[4];
-	struct buf		 arr;
-	PGresult		*res = NULL;
-	enum bw_err		 er = BW_OK;
-	int			 nfull = 0, i, slot, limit;
+	struct jobq_claim_arg *a = arg;
+	char		      *full[JOBQ_CLAIM_TRIES];
+	char		       lease[16], slotbuf[16], id[37];
+	const char	      *p[4];
+	struct buf	       arr;
+	PGresult	      *res = NULL;
+	enum bw_err	       er = BW_OK;
+	int		       nfull = 0, i, slot, limit;
 
 	buf_init(&arr, (size_t)JOBQ_CLAIM_TRIES * (2 * BW_MAX_JOB_KEY + 3) + 2);
 	a->got = false;
@@ -414,7 +417,7 @@ jobq_claim_tx(struct db *db, void *arg)
 		if (er != BW_OK)
 			goto out;
 		if (PQntuples(res) == 0)
-			goto out;	/* nothing runnable */
+			goto out; /* nothing runnable */
 		snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
 		slot = -1;
 		if (!PQgetisnull(res, 0, 1)) {
@@ -432,9 +435,9 @@ jobq_claim_tx(struct db *db, void *arg)
 			if (slot < 0) {
 				PQclear(res);
 				res = NULL;
-				continue;	/* key full: skip its rows */
+				continue; /* key full: skip its rows */
 			}
-			nfull--;	/* not full; keep the copy for free */
+			nfull--; /* not full; keep the copy for free */
 			free(full[nfull]);
 		}
 		PQclear(res);
@@ -475,9 +478,9 @@ enum bw_err
 jobq_claim(struct db *db, const char *queue, const char *worker, int lease_s,
     struct jobq_job *job, bool *got)
 {
-	struct jobq_claim_arg	 a;
-	struct jobq_job		 tmp;
-	enum bw_err		 er;
+	struct jobq_claim_arg a;
+	struct jobq_job	      tmp;
+	enum bw_err	      er;
 
 	if (!jobq_queue_ok(queue) || lease_s < 1 || worker == NULL)
 		return BW_EINVAL;
@@ -496,7 +499,7 @@ jobq_claim(struct db *db, const char *queue, const char *worker, int lease_s,
 		return er;
 	}
 	if (a.got)
-		*job = tmp;	/* hands over the strings */
+		*job = tmp; /* hands over the strings */
 	*got = a.got;
 	return BW_OK;
 }
@@ -510,25 +513,26 @@ jobq_release(struct db *db, const struct jobq_job *job)
 	if (job->cap_key == NULL || job->cap_slot < 0)
 		return BW_OK;
 	jobq_channel(job->queue, chan);
-	return jobq_unlock_slot(db, jobq_slot_key(job->queue, job->cap_key,
-	    job->cap_slot), chan);
+	return jobq_unlock_slot(db,
+	    jobq_slot_key(job->queue, job->cap_key, job->cap_slot), chan);
 }
 
 enum bw_err
 jobq_heartbeat(struct db *db, const struct jobq_job *job, int lease_s,
     bool *owned)
 {
-	char		 lease[16];
-	const char	*p[3] = { job->id, job->lease_token, lease };
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	char	    lease[16];
+	const char *p[3] = { job->id, job->lease_token, lease };
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	snprintf(lease, sizeof(lease), "%d", lease_s);
 	er = db_execp(db, "jobq_heartbeat",
 	    "UPDATE jobs SET lease_expires_at = now() +"
 	    "  make_interval(secs => $3::int), updated_at = now()"
 	    " WHERE id = $1::uuid AND state = 'running'"
-	    "  AND lease_token = $2::uuid RETURNING 1", 3, p, &res);
+	    "  AND lease_token = $2::uuid RETURNING 1",
+	    3, p, &res);
 	if (er != BW_OK)
 		return er;
 	*owned = PQntuples(res) == 1;
@@ -544,17 +548,18 @@ jobq_heartbeat(struct db *db, const struct jobq_job *job, int lease_s,
 enum bw_err
 jobq_complete(struct db *db, const struct jobq_job *job)
 {
-	const char	*p[2] = { job->id, job->lease_token };
-	PGresult	*res = NULL;
-	enum bw_err	 er, er2;
-	int		 n = 0;
+	const char *p[2] = { job->id, job->lease_token };
+	PGresult   *res = NULL;
+	enum bw_err er, er2;
+	int	    n = 0;
 
 	er = db_execp(db, "jobq_complete",
 	    "UPDATE jobs SET state = 'done', finished_at = now(),"
 	    "  updated_at = now(), lease_token = NULL, lease_expires_at = NULL,"
 	    "  cap_slot = NULL, last_error = NULL"
 	    " WHERE id = $1::uuid AND state = 'running'"
-	    "  AND lease_token = $2::uuid RETURNING 1", 2, p, &res);
+	    "  AND lease_token = $2::uuid RETURNING 1",
+	    2, p, &res);
 	if (er == BW_OK) {
 		n = PQntuples(res);
 		PQclear(res);
@@ -577,11 +582,11 @@ jobq_complete(struct db *db, const struct jobq_job *job)
 static int64_t
 jobq_backoff_ms(int attempts)
 {
-	int64_t	 ms = (int64_t)JOBQ_BACKOFF_BASE_S * 1000;
-	int	 i;
+	int64_t ms = (int64_t)JOBQ_BACKOFF_BASE_S * 1000;
+	int	i;
 
 	for (i = 1; i < attempts && ms < (int64_t)JOBQ_BACKOFF_MAX_S * 1000;
-	    i++)
+	     i++)
 		ms *= 2;
 	if (ms > (int64_t)JOBQ_BACKOFF_MAX_S * 1000)
 		ms = (int64_t)JOBQ_BACKOFF_MAX_S * 1000;
@@ -598,12 +603,12 @@ enum bw_err
 jobq_fail(struct db *db, const struct jobq_job *job, const char *error,
     bool retryable)
 {
-	char		 msg[BW_MAX_JOB_ERROR + 1], delay[32];
-	const char	*p[5];
-	PGresult	*res = NULL;
-	enum bw_err	 er, er2;
-	int64_t		 ms;
-	int		 n = 0;
+	char	    msg[BW_MAX_JOB_ERROR + 1], delay[32];
+	const char *p[5];
+	PGresult   *res = NULL;
+	enum bw_err er, er2;
+	int64_t	    ms;
+	int	    n = 0;
 
 	jobq_errtext(error, msg);
 	ms = jobq_backoff_ms(job->attempts);
@@ -625,7 +630,8 @@ jobq_fail(struct db *db, const struct jobq_job *job, const char *error,
 	    " last_error = $5, updated_at = now(), lease_token = NULL,"
 	    " lease_expires_at = NULL, cap_slot = NULL"
 	    " WHERE id = $1::uuid AND state = 'running'"
-	    "  AND lease_token = $2::uuid RETURNING state", 5, p, &res);
+	    "  AND lease_token = $2::uuid RETURNING state",
+	    5, p, &res);
 	if (er == BW_OK) {
 		n = PQntuples(res);
 		if (n == 1 && strcmp(PQgetvalue(res, 0, 0), "dead") == 0)
@@ -676,11 +682,11 @@ static const char jobq_sql_rescue[] =
 enum bw_err
 jobq_rescue(struct db *db, int *n)
 {
-	char		 batch[16], chan[JOBQ_CHANNEL_MAX];
-	const char	*p[1] = { batch };
-	PGresult	*res = NULL;
-	enum bw_err	 er;
-	int		 i, total = 0, q;
+	char	    batch[16], chan[JOBQ_CHANNEL_MAX];
+	const char *p[1] = { batch };
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int	    i, total = 0, q;
 
 	snprintf(batch, sizeof(batch), "%d", JOBQ_RESCUE_BATCH);
 	er = db_execp(db, "jobq_rescue", jobq_sql_rescue, 1, p, &res);
@@ -710,10 +716,10 @@ jobq_rescue(struct db *db, int *n)
 enum bw_err
 jobq_purge(struct db *db, int days, int *n)
 {
-	char		 d[16];
-	const char	*p[1] = { d };
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	char	    d[16];
+	const char *p[1] = { d };
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	if (days < 0)
 		return BW_EINVAL;
@@ -750,8 +756,8 @@ jobq_listen(struct db *db, const char *queue)
 static int
 jobq_drain(PGconn *c)
 {
-	PGnotify	*nf;
-	int		 n = 0;
+	PGnotify *nf;
+	int	  n = 0;
 
 	while ((nf = PQnotifies(c)) != NULL) {
 		PQfreemem(nf);
@@ -768,8 +774,8 @@ jobq_drain(PGconn *c)
 enum bw_err
 jobq_wait(struct db *db, int timeout_ms)
 {
-	struct pollfd	 pfd;
-	PGconn		*c;
+	struct pollfd pfd;
+	PGconn	     *c;
 
 	c = db_conn(db);
 	if (c == NULL || PQstatus(c) != CONNECTION_OK || PQsocket(c) < 0) {
@@ -791,13 +797,12 @@ jobq_wait(struct db *db, int timeout_ms)
 enum bw_err
 jobq_counts(struct db *db, const char *queue, int64_t counts[4])
 {
-	static const char	*states[4] = { "queued", "running", "done",
-				    "dead" };
-	const char		*p[1] = { queue };
-	PGresult		*res = NULL;
-	enum bw_err		 er;
-	int64_t			 c[4] = { 0, 0, 0, 0 };
-	int			 i, j;
+	static const char *states[4] = { "queued", "running", "done", "dead" };
+	const char	  *p[1] = { queue };
+	PGresult	  *res = NULL;
+	enum bw_err	   er;
+	int64_t		   c[4] = { 0, 0, 0, 0 };
+	int		   i, j;
 
 	er = db_execp(db, "jobq_counts",
 	    "SELECT state, count(*) FROM jobs"
@@ -808,8 +813,7 @@ jobq_counts(struct db *db, const char *queue, int64_t counts[4])
 	for (i = 0; i < PQntuples(res); i++)
 		for (j = 0; j < 4; j++)
 			if (strcmp(PQgetvalue(res, i, 0), states[j]) == 0)
-				c[j] = strtoll(PQgetvalue(res, i, 1), NULL,
-				    10);
+				c[j] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
 	PQclear(res);
 	memcpy(counts, c, sizeof(c));
 	return BW_OK;

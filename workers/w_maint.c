@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bulwark-maint: the queue maintenance oneshot, started by a systemd timer
+ * on every host. Once per 60 s slot cluster-wide it requeues jobs whose
+ * lease expired and purges finished jobs past the retention.
+ */
+#include <stdio.h>
+
+#include "jobq.h"
+#include "log.h"
+#include "periodic.h"
+#include "worker.h" /* brings lib/config.h, not the build's config.h */
+
+#define W_MAINT_PERIOD_S 60
+
+/* One maintenance pass on db; arg is the config. Returns a jobq error. */
+static enum bw_err
+w_maint_run(struct db *db, void *arg)
+{
+	const struct config *cfg = arg;
+	char		     a[16], b[16];
+	enum bw_err	     er;
+	int		     rescued = 0, purged = 0;
+
+	er = jobq_rescue(db, &rescued);
+	if (er != BW_OK)
+		return er;
+	er = jobq_purge(db, cfg->job_retention_days, &purged);
+	if (er != BW_OK)
+		return er;
+	snprintf(a, sizeof(a), "%d", rescued);
+	snprintf(b, sizeof(b), "%d", purged);
+	log_kv(LL_INFO, "maint pass", "rescued", a, "purged", b, NULL);
+	return BW_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config	      cfg;
+	enum periodic_outcome oc = PO__MAX;
+	enum bw_err	      er;
+	int		      rc;
+
+	rc = worker_setup("bulwark-maint", argc, argv, &cfg);
+	if (rc != 0)
+		return rc;
+	er = periodic_run(cfg.database_url, "maint", W_MAINT_PERIOD_S,
+	    w_maint_run, &cfg, &oc);
+	config_free(&cfg);
+	/* Locked elsewhere or already done this slot: nothing to do, exit 0. */
+	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
+		return 0;
+	return 1;
+}
