@@ -26,7 +26,13 @@ struct route {
 	enum auth_role	 min_role;
 	size_t		 max_body;	/* 0: no body accepted */
 	void		(*fn)(struct req *);
+	unsigned	 flags;		/* ROUTE_* */
 };
+
+/* Creating POST: Idempotency-Key replay and locking apply. */
+#define ROUTE_IDEMPOTENT	0x01
+/* The body is not JSON (raw upload): no JSON checks before the handler. */
+#define ROUTE_RAW_BODY		0x02
 
 enum route_result {
 	RR_MATCH,

@@ -4,11 +4,14 @@
 #include "route.h"
 
 const struct route routes[] = {
-	{ "GET", "/health", "health", RA_NONE, AR_MEMBER, 0, h_health },
-	{ "GET", "/health/full", "health_full", RA_NONE, AR_MEMBER, 0,
-	    h_health_full },
-	{ "GET", "/metrics", "metrics", RA_NONE, AR_MEMBER, 0, h_metrics },
-	{ "GET", "/api/v1/whoami", "whoami", RA_KEY, AR_MEMBER, 0, h_whoami },
+	{ .method = "GET", .pattern = "/health", .name = "health",
+	  .auth = RA_NONE, .fn = h_health },
+	{ .method = "GET", .pattern = "/health/full", .name = "health_full",
+	  .auth = RA_NONE, .fn = h_health_full },
+	{ .method = "GET", .pattern = "/metrics", .name = "metrics",
+	  .auth = RA_NONE, .fn = h_metrics },
+	{ .method = "GET", .pattern = "/api/v1/whoami", .name = "whoami",
+	  .auth = RA_KEY, .min_role = AR_MEMBER, .fn = h_whoami },
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);
