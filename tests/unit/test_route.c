@@ -13,14 +13,14 @@
 static void h_a(struct req *r) { (void)r; }
 
 static const struct route tbl[] = {
-	{ "GET", "/health", "health", RA_NONE, AR_MEMBER, 0, h_a },
-	{ "GET", "/api/v1/exports/{}", "export_get", RA_KEY, AR_MEMBER, 0, h_a },
+	{ "GET", "/health", "health", RA_NONE, AR_MEMBER, 0, h_a, 0 },
+	{ "GET", "/api/v1/exports/{}", "export_get", RA_KEY, AR_MEMBER, 0, h_a, 0 },
 	{ "POST", "/api/v1/exports/{}/cancel", "export_cancel", RA_KEY,
-	    AR_MEMBER, 0, h_a },
+	    AR_MEMBER, 0, h_a, 0 },
 	{ "GET", "/api/v1/chat/sessions/{}/{}", "sess_get", RA_KEY, AR_MEMBER,
-	    0, h_a },
+	    0, h_a, 0 },
 	{ "DELETE", "/api/v1/chat/sessions/{}/{}", "sess_del", RA_KEY,
-	    AR_MEMBER, 0, h_a },
+	    AR_MEMBER, 0, h_a, 0 },
 };
 #define NT (sizeof(tbl) / sizeof(tbl[0]))
 
