@@ -23,8 +23,10 @@
 #include "log.h"
 #include "master.h"
 #include "metrics.h"
+#include "mw_idem.h"
 #include "resp.h"
 #include "route.h"
+#include "sec.h"
 
 static struct child	 g_child;
 /* Metric ids: per route (and one "unmatched" row) per status class. */
@@ -158,6 +160,32 @@ read_body(struct req *r)
 	return 0;
 }
 
+/*
+ * For raw-body routes: refuses a declared length over the route's limit
+ * before anything is read. 1 to go on, else 0 with the error set.
+ */
+static int
+body_fits(struct req *r)
+{
+	const char		*cl = req_param(r, "CONTENT_LENGTH");
+	char			*end;
+	unsigned long long	 n;
+
+	if (cl == NULL || *cl == '\0')
+		return 1;
+	n = strtoull(cl, &end, 10);
+	if (*cl < '0' || *cl > '9' || *end != '\0') {
+		resp_error(r, AE_VALIDATION_FAILED, "bad Content-Length", NULL);
+		return 0;
+	}
+	if (n > r->route->max_body) {
+		resp_error(r, AE_PAYLOAD_TOO_LARGE, "the request body is "
+		    "larger than this route accepts", NULL);
+		return 0;
+	}
+	return 1;
+}
+
 /* Routes, authenticates and runs one request; answers in every case. */
 static void
 dispatch(struct req *r)
@@ -176,9 +204,31 @@ dispatch(struct req *r)
 		resp_error(r, AE_METHOD_NOT_ALLOWED, NULL, NULL);
 		return;
 	}
-	if (!authenticate(r) || !read_body(r))
+	if (!authenticate(r))
 		return;
+	if (r->route->flags & ROUTE_RAW_BODY) {
+		/* The handler streams the body itself (and, when the route is
+		 * idempotent, calls mw_idem_begin() with what it hashed). */
+		if (!body_fits(r))
+			return;
+		r->route->fn(r);
+		mw_idem_end(r);
+		return;
+	}
+	if (!read_body(r))
+		return;
+	if (r->route->flags & ROUTE_IDEMPOTENT) {
+		uint8_t sha[SEC_SHA256_LEN];
+
+		if (sec_sha256(buf_cstr(&r->body), r->body.len, sha) != BW_OK) {
+			resp_error(r, AE_INTERNAL, NULL, NULL);
+			return;
+		}
+		if (!mw_idem_begin(r, sha))
+			return;
+	}
 	r->route->fn(r);
+	mw_idem_end(r);
 }
 
 /* One access line and the request metrics. */

@@ -46,6 +46,9 @@ struct req {
 	struct buf		 out;	/* the body */
 	const char		*err_code;	/* for the access log, static */
 	int			 sent;
+	/* Idempotency-Key state (fcgi/mw_idem.c). */
+	int			 idem_locked;
+	char			 idem_key[256];
 };
 
 /* 1 if s is a valid client request/correlation id: [A-Za-z0-9._-]{1,128}. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Bulwark's route table: what exists, who may call it, how big a body. */
 #include "handlers.h"
+#include "limits.h"
 #include "route.h"
 
 const struct route routes[] = {
@@ -12,6 +13,61 @@ const struct route routes[] = {
 	  .auth = RA_NONE, .fn = h_metrics },
 	{ .method = "GET", .pattern = "/api/v1/whoami", .name = "whoami",
 	  .auth = RA_KEY, .min_role = AR_MEMBER, .fn = h_whoami },
+
+	/* Money (fcgi/h_credits.c, fcgi/h_webhooks.c). */
+	{ .method = "GET", .pattern = "/api/v1/accounts/{}",
+	  .name = "account_get", .auth = RA_KEY, .min_role = AR_MEMBER,
+	  .fn = h_credits_account },
+	{ .method = "POST", .pattern = "/api/v1/bookings", .name = "booking",
+	  .auth = RA_KEY, .min_role = AR_MEMBER, .max_body = 16384,
+	  .fn = h_credits_book, .flags = ROUTE_IDEMPOTENT },
+	{ .method = "POST", .pattern = "/api/v1/credit-reservations",
+	  .name = "reservation", .auth = RA_KEY, .min_role = AR_MEMBER,
+	  .max_body = 16384, .fn = h_credits_reserve,
+	  .flags = ROUTE_IDEMPOTENT },
+	{ .method = "POST", .pattern = "/api/v1/credit-reservations/{}/commit",
+	  .name = "reservation_commit", .auth = RA_KEY, .min_role = AR_MEMBER,
+	  .fn = h_credits_commit },
+	{ .method = "POST", .pattern = "/api/v1/credit-reservations/{}/release",
+	  .name = "reservation_release", .auth = RA_KEY,
+	  .min_role = AR_MEMBER, .fn = h_credits_release },
+	{ .method = "POST", .pattern = "/api/v1/webhooks/{}/{}",
+	  .name = "webhook", .auth = RA_NONE, .max_body = BW_MAX_BODY,
+	  .fn = h_webhook },
+
+	/* Evidence and exports (fcgi/h_evidence.c, fcgi/h_exports.c). */
+	{ .method = "POST", .pattern = "/api/v1/evidence", .name = "evidence",
+	  .auth = RA_KEY, .min_role = AR_MEMBER, .max_body = BW_MAX_EVIDENCE,
+	  .fn = h_evidence_create, .flags = ROUTE_IDEMPOTENT | ROUTE_RAW_BODY },
+	{ .method = "POST", .pattern = "/api/v1/exports", .name = "export_create",
+	  .auth = RA_KEY, .min_role = AR_MEMBER, .max_body = 65536,
+	  .fn = h_exports_create, .flags = ROUTE_IDEMPOTENT },
+	{ .method = "GET", .pattern = "/api/v1/exports/{}", .name = "export_get",
+	  .auth = RA_KEY, .min_role = AR_MEMBER, .fn = h_exports_get },
+	{ .method = "POST", .pattern = "/api/v1/exports/{}/cancel",
+	  .name = "export_cancel", .auth = RA_KEY, .min_role = AR_MEMBER,
+	  .fn = h_exports_cancel },
+	{ .method = "GET", .pattern = "/api/v1/exports/{}/download",
+	  .name = "export_download", .auth = RA_KEY, .min_role = AR_MEMBER,
+	  .fn = h_exports_download },
+	{ .method = "GET", .pattern = "/api/v1/metrics/exports",
+	  .name = "export_metrics", .auth = RA_KEY, .min_role = AR_ADMIN,
+	  .fn = h_exports_metrics },
+	{ .method = "GET", .pattern = "/api/v1/public/verify/{}",
+	  .name = "public_verify", .auth = RA_NONE, .fn = h_public_verify },
+	{ .method = "GET", .pattern = "/api/v1/public/ledger-keys",
+	  .name = "ledger_keys", .auth = RA_NONE, .fn = h_public_ledger_keys },
+
+	/* Chat (fcgi/h_chat.c). */
+	{ .method = "POST", .pattern = "/api/v1/chat", .name = "chat",
+	  .auth = RA_KEY, .min_role = AR_MEMBER, .max_body = 65536,
+	  .fn = h_chat },
+	{ .method = "GET", .pattern = "/api/v1/chat/sessions/{}/{}",
+	  .name = "chat_session_get", .auth = RA_KEY, .min_role = AR_MEMBER,
+	  .fn = h_chat_session_get },
+	{ .method = "DELETE", .pattern = "/api/v1/chat/sessions/{}/{}",
+	  .name = "chat_session_delete", .auth = RA_KEY, .min_role = AR_MEMBER,
+	  .fn = h_chat_session_delete },
 };
 
 const size_t nroutes = sizeof(routes) / sizeof(routes[0]);

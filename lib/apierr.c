@@ -38,8 +38,8 @@ static const struct apierr_def apierr_defs[AE__MAX] = {
 	    "provider's scheme." },
 	[AE_STALE_EVENT] = { "STALE_EVENT", 400, 0, AS_NONE,
 	    "The event timestamp is too far from the current time.",
-	    "Deliver events within 300 seconds of signing and keep the sender's "
-	    "clock in sync." },
+	    "Deliver events within 300 seconds of signing and keep the "
+	    "sender's clock in sync." },
 	[AE_UNAUTHENTICATED] = { "UNAUTHENTICATED", 401, 0, AS_NONE,
 	    "Authentication is required.",
 	    "Send a valid API key as \"Authorization: Bearer <key>\"." },

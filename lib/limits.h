@@ -39,5 +39,14 @@
 #define BW_RESPAWN_MIN_MS	100	/* first respawn backoff */
 #define BW_RESPAWN_MAX_MS	5000	/* longest respawn backoff */
 #define BW_CHILD_GIVEUP		10	/* deaths before serving, then exit 1 */
+#define BW_MAX_NOTE		(64 * 1024) /* a signed note or tlog-proof */
+#define BW_MAX_NOTE_LINE	8192	/* one line of a signed note */
+#define BW_MAX_NOTE_SIGS	100	/* signature lines of one note */
+#define BW_MAX_NOTE_NAME	256	/* a note key name or log origin */
+#define BW_WEBHOOK_TOLERANCE_S	300	/* |now - signed timestamp| allowed */
+#define BW_MAX_WEBHOOK_SIGS	8	/* signatures in one webhook header */
+#define BW_MAX_WEBHOOK_SECRETS	4	/* active secrets per org and provider */
+#define BW_MAX_WEBHOOK_SECRET	512	/* one webhook secret or token */
+#define BW_MAX_FORM_PARAMS	256	/* fields of a form-encoded webhook */
 
 #endif

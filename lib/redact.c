@@ -16,8 +16,9 @@
  *     ("api_key=[REDACTED:secret]").
  *  3. JWT: "eyJ" + base64url, '.', base64url (at least one), '.', base64url
  *     (may be empty) -> [REDACTED:jwt].
- *  4. Prefixed keys followed by [A-Za-z0-9_-]: bwk_ (>= 8 more, Bulwark API
- *     keys, [REDACTED:token]); whsec_ (>= 8), sk_live_/sk_test_/
+ *  4. Prefixed keys followed by [A-Za-z0-9_-]: bwk_ (>= 9 more: a Bulwark
+ *     API key, [REDACTED:token]; the 12-char key_prefix, "bwk_" + 8, that
+ *     humans see stays readable); whsec_ (>= 8), sk_live_/sk_test_/
  *     rk_live_/rk_test_ (>= 4), rk_ and sk- (>= 16, OpenAI "sk-proj-...")
  *     -> [REDACTED:secret].
  *  5. E-mail: local part [A-Za-z0-9._%+-]{1,64}, '@', labels of
@@ -67,7 +68,7 @@ struct rscan {
 	size_t		 n;
 	size_t		 jwt_skip;	/* no JWT starts before this */
 	size_t		 mail_skip;	/* no e-mail starts before this */
-	size_t		 gen_skip;	/* no opaque secret starts before this */
+	size_t		 gen_skip;	/* no opaque secret starts before */
 };
 
 struct rmatch {
@@ -273,7 +274,7 @@ r_prefixed(const struct rscan *sc, size_t i, struct rmatch *m)
 		size_t		 min;
 		const char	*marker;
 	} pres[] = {
-		{ "bwk_", 8, M_TOKEN },
+		{ "bwk_", 9, M_TOKEN },
 		{ "whsec_", 8, M_SECRET },
 		{ "sk_live_", 4, M_SECRET },
 		{ "sk_test_", 4, M_SECRET },

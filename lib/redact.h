@@ -3,7 +3,7 @@
  * PII and secret redactor: every string that reaches a log line passes
  * here. Replaces e-mail addresses, phone numbers, bearer tokens, Bulwark API
  * keys (bwk_...), webhook secrets (whsec_...), provider secret keys
- * (sk_..., rk_...), JWTs and long hex/base64 secrets with a [REDACTED:kind]
+ * (sk_..., rk_...), JWTs and long opaque mixed-case secrets (hex digests stay readable) with a [REDACTED:kind]
  * marker. Also escapes CR/LF so a value can never forge a log line.
  */
 #ifndef BW_REDACT_H

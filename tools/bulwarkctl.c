@@ -11,26 +11,14 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "config.h"
-#include "db.h"
+#include "ctl.h"
 #include "log.h"
 #include "migrate.h"
 #include "org.h"
 
-struct ctl {
-	struct config	 cfg;
-	struct db	*db;
-};
-
-struct cmd {
-	const char	*name;	/* "key create" */
-	const char	*usage;
-	int		(*fn)(struct ctl *, int argc, char **argv);
-};
-
 /* Prints obj (consumed) as one JSON line. */
-static void
-emit(struct json_object *obj)
+void
+ctl_emit(struct json_object *obj)
 {
 	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -38,25 +26,25 @@ emit(struct json_object *obj)
 }
 
 /* Reports a failed call and returns the exit status 1. */
-static int
-fail(const char *what, enum bw_err er)
+int
+ctl_fail(const char *what, enum bw_err er)
 {
 	fprintf(stderr, "bulwarkctl: %s: %s\n", what, bw_strerror(er));
 	return 1;
 }
 
 /* Connects the database once. Returns 0 or an exit status. */
-static int
-connect_db(struct ctl *c)
+int
+ctl_connect(struct ctl *c)
 {
 	enum bw_err er;
 
 	c->db = db_new(c->cfg.database_url);
 	if (c->db == NULL)
-		return fail("database", BW_ENOMEM);
+		return ctl_fail("database", BW_ENOMEM);
 	er = db_connect(c->db);
 	if (er != BW_OK)
-		return fail("cannot connect to the database", er);
+		return ctl_fail("cannot connect to the database", er);
 	return 0;
 }
 
@@ -64,8 +52,8 @@ connect_db(struct ctl *c)
  * Parses --name value pairs of argv against the allowed names; values land
  * in vals[i] for names[i]. Returns 0, or 2 on an unknown or valueless flag.
  */
-static int
-parse_flags(int argc, char **argv, const char *const *names, const char **vals,
+int
+ctl_flags(int argc, char **argv, const char *const *names, const char **vals,
     size_t n)
 {
 	int	i;
@@ -97,14 +85,14 @@ cmd_migrate(struct ctl *c, int argc, char **argv)
 		fprintf(stderr, "bulwarkctl: migrate takes no arguments\n");
 		return 2;
 	}
-	if ((rc = connect_db(c)) != 0)
+	if ((rc = ctl_connect(c)) != 0)
 		return rc;
 	er = migrate_run(c->db, c->cfg.sql_dir, &applied);
 	if (er != BW_OK)
-		return fail("migrate", er);
+		return ctl_fail("migrate", er);
 	o = json_object_new_object();
 	json_object_object_add(o, "applied", applied);
-	emit(o);
+	ctl_emit(o);
 	return 0;
 }
 
@@ -117,7 +105,7 @@ cmd_org_create(struct ctl *c, int argc, char **argv)
 	enum bw_err		 er;
 	int			 rc;
 
-	if ((rc = parse_flags(argc, argv, names, v, 3)) != 0)
+	if ((rc = ctl_flags(argc, argv, names, v, 3)) != 0)
 		return rc;
 	if (v[0] == NULL) {
 		fprintf(stderr, "bulwarkctl: org create needs --name\n");
@@ -128,7 +116,7 @@ cmd_org_create(struct ctl *c, int argc, char **argv)
 		    "business or enterprise\n");
 		return 2;
 	}
-	if ((rc = connect_db(c)) != 0)
+	if ((rc = ctl_connect(c)) != 0)
 		return rc;
 	er = org_create(c->db, v[0], v[1], v[2], &o);
 	if (er == BW_EINVAL) {
@@ -137,8 +125,8 @@ cmd_org_create(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	if (er != BW_OK)
-		return fail("org create", er);
-	emit(o);
+		return ctl_fail("org create", er);
+	ctl_emit(o);
 	return 0;
 }
 
@@ -151,7 +139,7 @@ cmd_key_create(struct ctl *c, int argc, char **argv)
 	enum bw_err		 er;
 	int			 rc, role;
 
-	if ((rc = parse_flags(argc, argv, names, v, 2)) != 0)
+	if ((rc = ctl_flags(argc, argv, names, v, 2)) != 0)
 		return rc;
 	role = auth_role_parse(v[1]);
 	if (v[0] == NULL || role < 0) {
@@ -159,7 +147,7 @@ cmd_key_create(struct ctl *c, int argc, char **argv)
 		    "--role owner|admin|member\n");
 		return 2;
 	}
-	if ((rc = connect_db(c)) != 0)
+	if ((rc = ctl_connect(c)) != 0)
 		return rc;
 	er = auth_key_create(c->db, v[0], (enum auth_role)role, &o);
 	if (er == BW_ENOTFOUND) {
@@ -167,8 +155,8 @@ cmd_key_create(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	if (er != BW_OK)
-		return fail("key create", er);
-	emit(o);
+		return ctl_fail("key create", er);
+	ctl_emit(o);
 	return 0;
 }
 
@@ -184,7 +172,7 @@ cmd_key_revoke(struct ctl *c, int argc, char **argv)
 		    "key prefix\n");
 		return 2;
 	}
-	if ((rc = connect_db(c)) != 0)
+	if ((rc = ctl_connect(c)) != 0)
 		return rc;
 	er = auth_key_revoke(c->db, argv[0]);
 	if (er == BW_ENOTFOUND) {
@@ -193,10 +181,10 @@ cmd_key_revoke(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	if (er != BW_OK)
-		return fail("key revoke", er);
+		return ctl_fail("key revoke", er);
 	o = json_object_new_object();
 	json_object_object_add(o, "revoked", json_object_new_string(argv[0]));
-	emit(o);
+	ctl_emit(o);
 	return 0;
 }
 
@@ -207,6 +195,9 @@ static const struct cmd cmds[] = {
 	{ "key create", "key create --org ID [--role owner|admin|member]",
 	    cmd_key_create },
 	{ "key revoke", "key revoke KEY_ID|KEY_PREFIX", cmd_key_revoke },
+	CTL_MONEY_CMDS
+	CTL_LEDGER_CMDS
+	CTL_CHAT_CMDS
 };
 
 static void

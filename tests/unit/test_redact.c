@@ -53,6 +53,10 @@ static const struct rcase redacted[] = {
 	{ "bearer  sometoken", "bearer  [REDACTED:token]" },
 	{ "key bwk_live_0123456789abcdef used",
 	    "key [REDACTED:token] used" },
+	/* The human-readable key prefix (bwk_ + 8) is no secret. */
+	{ "prefix bwk_HiYZjH44 used", "prefix bwk_HiYZjH44 used" },
+	{ "key bwk_HiYZjH44J2l_VPH6Arsiv5gBlWl7NjlXcMHgBy4m-bs",
+	    "key [REDACTED:token]" },
 	{ "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 	    "secret [REDACTED:secret]" },
 	{ "stripe sk_live_51H8abcDEF", "stripe [REDACTED:secret]" },
@@ -88,7 +92,8 @@ static const char *const kept[] = {
 	"at 2024-01-15T10:30:00.123456789+07:00",
 	"at 2024-01-15 10:30:00",
 	"at 20240115T103000Z",
-	"sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+	"sha256 9f86d081884c7d659a2feaa0c55ad015"
+	    "a3bf4f1b2b0b822cd15d6c15b0f00a08",
 	"hash 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
 	"ip 192.168.100.200 port 8443",
 	"version 1.2.3 build 20240115",
@@ -101,6 +106,9 @@ static const char *const kept[] = {
 	"user@localhost",
 	"queue exports:ready",
 	"tz +07:00",
+	"nanos 1705312200123456789",
+	"big +1234567890123456789",
+	"ref 081-234-5678-9012-3456",
 };
 
 static char *
@@ -122,8 +130,9 @@ test_redact_each_kind(void **state)
 	for (i = 0; i < sizeof(redacted) / sizeof(redacted[0]); i++) {
 		o = rd(redacted[i].in);
 		if (strcmp(o, redacted[i].want) != 0)
-			fail_msg("case %zu: in \"%s\"\n got \"%s\"\nwant \"%s\"",
-			    i, redacted[i].in, o, redacted[i].want);
+			fail_msg("case %zu: in \"%s\"\n got \"%s\"\n"
+			    "want \"%s\"", i, redacted[i].in, o,
+			    redacted[i].want);
 		free(o);
 	}
 }
@@ -214,8 +223,9 @@ test_redact_bounded_output(void **state)
 }
 
 /*
- * Adversarial inputs of 1 MiB each (long runs that almost match) finish in
- * well under a second: the scan is linear, not quadratic.
+ * Adversarial inputs of 256 KiB each (long runs that almost match) finish
+ * well within a second: the scan is linear, not quadratic (a quadratic scan
+ * needs minutes here).
  */
 static void
 test_redact_linear(void **state)
@@ -224,7 +234,7 @@ test_redact_linear(void **state)
 		"a.", "eyJ-", "eyJ.", "a-", "1-", "0", "+1 ", "x@", "a.a@b.",
 		"Aa1-", "bearer ", "bwk_",
 	};
-	size_t		 n = 1024 * 1024, i, k, ul;
+	size_t		 n = 256 * 1024, i, k, ul;
 	char		*in, *o;
 	clock_t		 t0;
 	double		 secs;
@@ -241,7 +251,7 @@ test_redact_linear(void **state)
 		o = rd(in);
 		secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
 		free(o);
-		if (secs > 2.0)
+		if (secs > 1.0)
 			fail_msg("unit \"%s\": %.2f s", units[k], secs);
 	}
 	free(in);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What bulwarkctl's subcommand files share: the context, output helpers
+ * and the command rows each area contributes to the table in bulwarkctl.c.
+ * An area adds its commands in tools/ctl_<area>.c and lists them in its
+ * CTL_<AREA>_CMDS macro below.
+ */
+#ifndef BW_CTL_H
+#define BW_CTL_H
+
+#include <stddef.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+
+struct ctl {
+	struct config	 cfg;
+	struct db	*db;
+};
+
+struct cmd {
+	const char	*name;	/* "key create" */
+	const char	*usage;
+	int		(*fn)(struct ctl *, int argc, char **argv);
+};
+
+/* Prints obj (consumed) as one JSON line on stdout. */
+void	ctl_emit(struct json_object *obj);
+/* "bulwarkctl: what: error" on stderr; returns exit status 1. */
+int	ctl_fail(const char *what, enum bw_err er);
+/* Opens c->db from the config. Returns 0 or an exit status. */
+int	ctl_connect(struct ctl *c);
+/*
+ * Parses "--name value" pairs of argv; vals[i] gets the value of names[i].
+ * Returns 0, or 2 (after a message) on an unknown or valueless flag.
+ */
+int	ctl_flags(int argc, char **argv, const char *const *names,
+	    const char **vals, size_t n);
+
+/* tools/ctl_money.c: webhook secrets, credit ledger. */
+int	ctl_webhook_secret_set(struct ctl *, int, char **);
+int	ctl_ledger_check(struct ctl *, int, char **);
+#define CTL_MONEY_CMDS \
+	{ "webhook-secret set", "webhook-secret set --org ID --provider " \
+	    "stripe|square|line|sms --secret S [--url U]", \
+	    ctl_webhook_secret_set }, \
+	{ "ledger check", "ledger check [--org ID]", ctl_ledger_check },
+
+/* tools/ctl_ledger.c: evidence ledger and exports. */
+int	ctl_ledger_verify(struct ctl *, int, char **);
+int	ctl_verify_export(struct ctl *, int, char **);
+#define CTL_LEDGER_CMDS \
+	{ "ledger verify", "ledger verify --org ID [--from N --to M]", \
+	    ctl_ledger_verify }, \
+	{ "verify-export", "verify-export FILE.tar [--keys FILE]", \
+	    ctl_verify_export },
+
+/* tools/ctl_chat.c: budgets, prices, system prompts. */
+int	ctl_budget_set(struct ctl *, int, char **);
+int	ctl_price_set(struct ctl *, int, char **);
+int	ctl_prompt_set(struct ctl *, int, char **);
+#define CTL_CHAT_CMDS \
+	{ "budget set", "budget set --org ID --daily-micros N [--soft-pct 80] " \
+	    "[--fallback-model M] [--primary-model M] [--no-hard-stop] " \
+	    "[--no-downgrade] [--timezone TZ]", ctl_budget_set }, \
+	{ "price set", "price set --model M --input-micros-per-mtok N " \
+	    "--output-micros-per-mtok N", ctl_price_set }, \
+	{ "prompt set", "prompt set --org ID --system-prompt TEXT", \
+	    ctl_prompt_set },
+
+#endif
