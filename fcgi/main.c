@@ -86,6 +86,7 @@ child_init(const struct config *cfg, int child_no)
 	g_child.rds = rds_new(cfg->redis_url);
 	if (g_child.db == NULL || g_child.rds == NULL)
 		return -1;
+	db_set_statement_timeout(g_child.db, cfg->db_statement_timeout_ms);
 	(void)db_connect(g_child.db);
 	(void)rds_connect(g_child.rds);
 	return 0;

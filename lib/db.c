@@ -27,6 +27,7 @@ struct db {
 	char		 sqlstate[6];	/* of the last failure, "" if none */
 	char		*prepared[BW_DB_MAX_PREPARED]; /* names, owned */
 	size_t		 nprepared;
+	int		 stmt_timeout_ms;	/* 0: the server's default */
 };
 
 /* How one failed statement is classified. */
@@ -50,6 +51,12 @@ db_new(const char *conninfo)
 		return NULL;
 	}
 	return db;
+}
+
+void
+db_set_statement_timeout(struct db *db, int ms)
+{
+	db->stmt_timeout_ms = ms > 0 ? ms : 0;
 }
 
 /* Forgets every prepared name: they die with the session. */
@@ -110,8 +117,8 @@ db_notice(void *arg, const char *msg)
 enum bw_err
 db_connect(struct db *db)
 {
-	char		 timeout[16];
-	const char	*keys[8], *vals[8];
+	char		 timeout[16], options[64];
+	const char	*keys[10], *vals[10];
 	PGconn		*c;
 	int		 n = 0;
 
@@ -132,6 +139,13 @@ db_connect(struct db *db)
 	vals[n++] = "10";
 	keys[n] = "keepalives_count";
 	vals[n++] = "3";
+	if (db->stmt_timeout_ms > 0) {
+		/* Before dbname, so that options in the URL win. */
+		snprintf(options, sizeof(options), "-c statement_timeout=%d",
+		    db->stmt_timeout_ms);
+		keys[n] = "options";
+		vals[n++] = options;
+	}
 	keys[n] = "dbname";
 	vals[n++] = db->conninfo;
 	keys[n] = NULL;

@@ -20,6 +20,8 @@ struct db;
 /* A new handle; does not connect. conninfo is copied. NULL on ENOMEM. */
 struct db	*db_new(const char *conninfo);
 void		 db_free(struct db *);	/* closes; NULL is fine */
+/* Sets statement_timeout for every session opened from now on (0: none). */
+void		 db_set_statement_timeout(struct db *, int ms);
 /* Connects if not connected or broken (one attempt). */
 enum bw_err	 db_connect(struct db *);
 /* Drops the connection; the next call reconnects. */
