@@ -48,5 +48,10 @@
 #define BW_MAX_WEBHOOK_SECRETS	4	/* active secrets per org and provider */
 #define BW_MAX_WEBHOOK_SECRET	512	/* one webhook secret or token */
 #define BW_MAX_FORM_PARAMS	256	/* fields of a form-encoded webhook */
+#define BW_MAX_IDEM_KEY		255	/* Idempotency-Key value (decoded) */
+#define BW_IDEM_TTL_S		86400	/* idempotency keys are kept 24 h */
+#define BW_MAX_IDEM_CTYPE	127	/* a stored response's Content-Type */
+#define BW_MAX_IDEM_HEADERS	4096	/* a stored response's extra headers */
+#define BW_IDEM_BEGIN_TRIES	4	/* lock attempts racing a delete */
 
 #endif

@@ -19,8 +19,8 @@
 #include "whsig.h"
 
 #define WHSIG_SHA1_LEN		20
-#define WHSIG_TS_DIGITS		12	/* unix seconds; enough for 30000 years */
-#define WHSIG_ENC_MAX		64	/* hex of SHA-256, the longest encoding */
+#define WHSIG_TS_DIGITS		12	/* seconds: to year 33658 */
+#define WHSIG_ENC_MAX		64	/* SHA-256 hex, the longest */
 #define WHSIG_WHSEC		"whsec_"
 
 /* Signatures found in one header (pointers into the header value). */
@@ -33,10 +33,10 @@ struct whsig_sigs {
 /* One request after header parsing; every pointer is the caller's. */
 struct whsig_req {
 	struct whsig_sigs	 sigs;
-	const char		*ts;	/* signed timestamp text, or NULL */
+	const char		*ts;	/* signed timestamp, or NULL */
 	size_t			 tslen;
 	int64_t			 tsval;
-	const char		*id;	/* webhook-id (Standard Webhooks) */
+	const char		*id;	/* webhook-id (SW only) */
 	size_t			 idlen;
 	const uint8_t		*body;
 	size_t			 len;
@@ -514,7 +514,8 @@ whsig_form_params(const uint8_t *body, size_t len, struct buf *out)
 	enum whsig_verdict	 v = WV_ERROR;
 	enum bw_err		 er;
 
-	buf_init(&dec, len + 1);
+	/* Decoding never grows; each field adds two NULs. */
+	buf_init(&dec, len + 2 * BW_MAX_FORM_PARAMS + 1);
 	pr = calloc(BW_MAX_FORM_PARAMS, sizeof(*pr));
 	off = calloc(2 * BW_MAX_FORM_PARAMS, sizeof(*off));
 	if (pr == NULL || off == NULL)

@@ -24,13 +24,13 @@ enum whsig_provider {
 };
 
 enum whsig_verdict {
-	WV_VALID,		/* a signature matched, timestamp (if any) fresh */
-	WV_INVALID_SIGNATURE,	/* no signature matched any active secret */
-	WV_STALE,		/* signature matched, timestamp outside window */
-	WV_MALFORMED,		/* header or body unparseable or over a bound */
-	WV_MISSING_HEADER,	/* a required header absent or empty */
-	WV_NO_SECRET,		/* no usable secret configured (config error) */
-	WV_ERROR,		/* allocation or OpenSSL failure, bad argument */
+	WV_VALID,		/* a signature matched, timestamp fresh */
+	WV_INVALID_SIGNATURE,	/* no signature matched any secret */
+	WV_STALE,		/* matched, timestamp outside window */
+	WV_MALFORMED,		/* unparseable, or over a bound */
+	WV_MISSING_HEADER,	/* required header absent or empty */
+	WV_NO_SECRET,		/* no usable secret (config error) */
+	WV_ERROR,		/* internal failure or bad argument */
 	WV__MAX
 };
 
@@ -61,8 +61,8 @@ struct whsig_secret {
 
 /* The name of one header as sent and as a FastCGI parameter. */
 struct whsig_hdr {
-	const char	*http;	/* e.g. "Stripe-Signature"; NULL when unused */
-	const char	*cgi;	/* e.g. "HTTP_STRIPE_SIGNATURE"; NULL likewise */
+	const char	*http;	/* "Stripe-Signature"; NULL: unused */
+	const char	*cgi;	/* "HTTP_STRIPE_SIGNATURE" */
 };
 
 struct whsig_names {
