@@ -53,5 +53,15 @@
 #define BW_MAX_IDEM_CTYPE	127	/* a stored response's Content-Type */
 #define BW_MAX_IDEM_HEADERS	4096	/* a stored response's extra headers */
 #define BW_IDEM_BEGIN_TRIES	4	/* lock attempts racing a delete */
+#define BW_MAX_CREDITS		1000000000 /* one grant, booking, reservation */
+#define BW_MAX_CLASS_ID		128	/* bookings.class_id, characters */
+#define BW_MAX_RESERVATION_KEY	200	/* credit_reservations.reservation_key */
+#define BW_MAX_ANCHOR		200	/* a transfer's anchor or id */
+#define BW_MAX_LEDGER_PROBLEMS	1000	/* differences one ledger check lists */
+#define BW_CREDIT_EXPIRE_BATCH	500	/* reservations one expiry pass reads */
+
+#define BW_MAX_WEBHOOK_JSON_DEPTH 32	/* nesting of a provider's event JSON */
+#define BW_WEBHOOK_PURGE_BATCH	1000	/* webhook_events rows per purge statement */
+#define BW_MAX_WEBHOOK_CREDITS	1000000000 /* credits one payment may grant */
 
 #endif

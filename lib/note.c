@@ -658,7 +658,8 @@ note_tlog_proof_verify(const char *p, size_t n, const uint8_t leaf[32],
 	uint8_t		 proof[MERKLE_MAX_DEPTH][32], root[32];
 	struct buf	 ex, text, org;
 	const char	*nl;
-	size_t		 i = 0, len, plen = 0, hl = sizeof(NOTE_TLOG_PROOF_V1) - 1;
+	size_t		 i = 0, len, plen = 0;
+	size_t		 hl = sizeof(NOTE_TLOG_PROOF_V1) - 1;
 	uint64_t	 idx, size;
 	int		 has_extra = 0;
 	enum bw_err	 er = BW_EINVAL;

@@ -35,7 +35,8 @@ enum bw_err	 note_key_id(const char *name, const uint8_t pub[32],
 enum bw_err	 note_vkey(const char *name, const uint8_t pub[32],
 		    struct buf *out);
 /* Parses s[0..n) strictly; the key ID must match name and key. */
-enum bw_err	 note_parse_vkey(const char *s, size_t n, struct note_vkey *out);
+enum bw_err	 note_parse_vkey(const char *s, size_t n,
+		    struct note_vkey *out);
 /* Appends "PRIVATE+KEY+<name>+<hex id>+<base64(0x01 || seed)>" to out. */
 enum bw_err	 note_skey(const char *name, const uint8_t seed[32],
 		    struct buf *out);
