@@ -1,14 +1,237 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: the Idempotency-Key middleware is being written. */
-#include "mw_idem.h"
+/*
+ * Idempotency-Key middleware (IETF httpapi Idempotency-Key draft,
+ * CONTRACT.md "Idempotency-Key"): turns the store's decision (lib/idem.c)
+ * into a run of the handler, a replay, or an error, and stores or releases
+ * the key once the handler answered. Keys are client data: logs carry a
+ * truncated SHA-256 of the key, never the key.
+ */
+#include <string.h>
 
+#include "apierr.h"
+#include "ctx.h"
+#include "idem.h"
+#include "log.h"
+#include "mw_idem.h"
+#include "resp.h"
+#include "route.h"
+#include "sec.h"
+
+#define MW_IDEM_DEF_TIMEOUT_S 60 /* when no config is at hand */
+#define MW_IDEM_KID_LEN	      16 /* hex chars of the key hash logged */
+
+/* The first MW_IDEM_KID_LEN hex chars of SHA-256(key), for logs. */
+static void
+mw_idem_kid(const char *key, char kid[MW_IDEM_KID_LEN + 1])
+{
+	uint8_t h[32];
+	char	hex[65];
+
+	if (sec_sha256(key, strlen(key), h) != BW_OK) {
+		memcpy(kid, "?", 2);
+		return;
+	}
+	sec_hex(h, sizeof(h), hex);
+	memcpy(kid, hex, MW_IDEM_KID_LEN);
+	kid[MW_IDEM_KID_LEN] = '\0';
+}
+
+/* One log line per decision on a key. */
+static void
+mw_idem_log(enum log_level lv, const struct req *r, const char *key,
+    const char *decision)
+{
+	char kid[MW_IDEM_KID_LEN + 1];
+
+	mw_idem_kid(key, kid);
+	log_kv(lv, "idempotency key", "decision", decision, "idem_key_sha", kid,
+	    "route", r->route != NULL ? r->route->name : NULL, NULL);
+}
+
+/*
+ * Sets the stored response as this request's answer: status, type,
+ * the stored extra headers (each passed through resp_header() again),
+ * byte-identical body, and Idempotent-Replayed: true.
+ */
+static void
+mw_idem_replay(struct req *r, const struct idem_resp *st)
+{
+	const char *p, *nl, *colon;
+	char	    name[256], value[BW_MAX_IDEM_HEADERS + 1];
+	size_t	    nlen, vlen;
+
+	r->status = st->status;
+	snprintf(r->idem_ctype, sizeof(r->idem_ctype), "%s", st->ctype);
+	r->ctype = r->idem_ctype;
+	r->err_code = NULL;
+	buf_reset(&r->out);
+	if (buf_add(&r->out, st->body.p != NULL ? st->body.p : "",
+		st->body.len) != BW_OK) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return;
+	}
+	for (p = buf_cstr(&st->headers); *p != '\0'; p = nl + 2) {
+		nl = strstr(p, "\r\n");
+		if (nl == NULL)
+			break;
+		colon = memchr(p, ':', (size_t)(nl - p));
+		if (colon == NULL)
+			continue;
+		nlen = (size_t)(colon - p);
+		for (colon++; colon < nl && *colon == ' '; colon++)
+			continue;
+		vlen = (size_t)(nl - colon);
+		if (nlen == 0 || nlen >= sizeof(name) || vlen >= sizeof(value))
+			continue;
+		memcpy(name, p, nlen);
+		name[nlen] = '\0';
+		memcpy(value, colon, vlen);
+		value[vlen] = '\0';
+		resp_header(r, name, value);
+	}
+	resp_header(r, "Idempotent-Replayed", "true");
+}
+
+/* 400 VALIDATION_FAILED naming the header. */
+static void
+mw_idem_malformed(struct req *r)
+{
+	struct json_object *fields, *f;
+
+	fields = json_object_new_array();
+	f = json_object_new_object();
+	if (fields != NULL && f != NULL) {
+		json_object_object_add(f, "field",
+		    json_object_new_string("Idempotency-Key"));
+		json_object_object_add(f, "problem",
+		    json_object_new_string("malformed"));
+		json_object_array_add(fields, f);
+		f = NULL;
+	}
+	json_object_put(f);
+	resp_error(r, AE_VALIDATION_FAILED,
+	    "Idempotency-Key must be a "
+	    "quoted string or token of 1 to 255 printable ASCII characters",
+	    fields);
+}
+
+/* See mw_idem.h. */
 int
 mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
 {
-	return 1;
+	const char	 *hdr;
+	char		  fp[IDEM_FP_LEN + 1];
+	struct idem_resp  st;
+	enum idem_outcome oc = IO_IN_USE;
+	enum bw_err	  er;
+	int		  tmo = MW_IDEM_DEF_TIMEOUT_S, took = 0, run = 0;
+
+	r->idem_locked = 0;
+	hdr = req_param(r, "HTTP_IDEMPOTENCY_KEY");
+	if (hdr == NULL)
+		return 1;
+	if (idem_key_parse(hdr, r->idem_key) != BW_OK) {
+		r->idem_key[0] = '\0';
+		log_kv(LL_INFO, "idempotency key", "decision", "malformed",
+		    NULL);
+		mw_idem_malformed(r);
+		return 0;
+	}
+	if (!r->authed || r->who.org_id[0] == '\0') {
+		/* Every idempotent route authenticates; scope needs an org. */
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return 0;
+	}
+	if (idem_fingerprint(r->method, r->path, body_sha256, fp) != BW_OK) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return 0;
+	}
+	if (r->ch != NULL && r->ch->cfg != NULL)
+		tmo = r->ch->cfg->idem_lock_timeout_s;
+
+	idem_resp_init(&st);
+	er = idem_begin(r->ch->db, r->who.org_id, r->idem_key, fp, tmo, &oc,
+	    r->idem_token, &took, &st);
+	if (er != BW_OK) {
+		mw_idem_log(LL_ERROR, r, r->idem_key, "store_unavailable");
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		goto out;
+	}
+	switch (oc) {
+	case IO_RUN:
+		r->idem_locked = 1;
+		run = 1;
+		mw_idem_log(took ? LL_WARN : LL_INFO, r, r->idem_key,
+		    took ? "lock_taken_over" : "locked");
+		break;
+	case IO_REPLAY:
+		mw_idem_log(LL_INFO, r, r->idem_key, "replay");
+		mw_idem_replay(r, &st);
+		break;
+	case IO_MISMATCH:
+		mw_idem_log(LL_INFO, r, r->idem_key, "reused");
+		resp_error(r, AE_IDEMPOTENCY_KEY_REUSED, NULL, NULL);
+		break;
+	case IO_IN_USE:
+	default:
+		mw_idem_log(LL_INFO, r, r->idem_key, "in_use");
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_IDEMPOTENCY_KEY_IN_USE, NULL, NULL);
+		break;
+	}
+out:
+	idem_resp_free(&st);
+	return run;
 }
 
+/*
+ * 1 when the answer must not be kept: any 5xx (transient by the contract;
+ * their bodies carry nothing worth replaying) and a 4xx whose error code
+ * tells the client to retry (RATE_LIMITED): the retry must run again.
+ */
+static int
+mw_idem_retryable(const struct req *r)
+{
+	int code;
+
+	if (r->status < 200 || r->status >= 500)
+		return 1;
+	if (r->status >= 400 && r->err_code != NULL) {
+		code = apierr_by_name(r->err_code);
+		if (code >= 0 && apierr_def((enum apierr_code)code)->retryable)
+			return 1;
+	}
+	return 0;
+}
+
+/* See mw_idem.h. */
 void
 mw_idem_end(struct req *r)
 {
+	enum bw_err er;
+
+	if (!r->idem_locked)
+		return;
+	r->idem_locked = 0;
+	if (mw_idem_retryable(r)) {
+		er = idem_release(r->ch->db, r->who.org_id, r->idem_key,
+		    r->idem_token);
+		mw_idem_log(er == BW_OK ? LL_INFO : LL_ERROR, r, r->idem_key,
+		    er == BW_OK		     ? "released"
+			: er == BW_ENOTFOUND ? "release_lost_lock"
+					     : "release_failed");
+		return;
+	}
+	er = idem_complete(r->ch->db, r->who.org_id, r->idem_key, r->idem_token,
+	    r->status, r->ctype, buf_cstr(&r->hdrs), r->hdrs.len,
+	    buf_cstr(&r->out), r->out.len);
+	/*
+	 * The handler's effect is done whatever happens here: answer it as
+	 * it is. A row left locked is taken over after the lock timeout.
+	 */
+	mw_idem_log(er == BW_OK ? LL_INFO : LL_ERROR, r, r->idem_key,
+	    er == BW_OK		     ? "stored"
+		: er == BW_ENOTFOUND ? "store_lost_lock"
+				     : "store_failed");
 }
