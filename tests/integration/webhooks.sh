@@ -1,0 +1,510 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Payment, SMS and LINE webhooks against real PostgreSQL, counted, not
+# sampled, over three bulwark-fcgi masters (as three hosts): a replay storm
+# of one Stripe event (500 deliveries, 50 at a time) is processed once;
+# 1,000 distinct events grant 1,000 times and the ledger stays balanced;
+# both events of one checkout grant once; purge then resend grants nothing;
+# two concurrent cleanup runs never delete twice; PostgreSQL stopped during
+# a delivery gives 503 and no partial effect, the retry after it is back is
+# processed once; stale timestamps, bad signatures and unknown orgs are
+# refused (the last two identically); rotation; Square with the registered
+# URL; LINE redelivered 20 times queues one chat turn; refunds (also one
+# that arrives before its grant); an older SMS status never overwrites a
+# newer one. Events are signed here exactly as the providers sign them.
+set -u
+. "$BW_TOP/tests/lib/assert.sh"
+
+TMP=${BW_TMP:-$(mktemp -d)}
+CFG=$BW_CONFIG
+SFX="$$$RANDOM"
+PG_STOPPED=0
+MPIDS=()
+
+cleanup() {
+	local p
+	if [ "$PG_STOPPED" = 1 ]; then
+		(. "$BW_TOP/dev/lib/stack.sh"; stack_load "$BW_RUN";
+		    stack_start_one postgres) >/dev/null 2>&1
+	fi
+	for p in "${MPIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $(jobs -p); do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+
+ctl() { bulwarkctl -c "$CFG" "$@" 2>>"$TMP/ctl.log"; }
+
+# The signing client: wh.py PROVIDER SECRET [URL] with --body/--bodies-file,
+# --count, --concurrency, --ts-offset S, --bad; prints "<i> <status> <body>"
+# per request. A bodies-file line "ID<TAB>BODY" gives the Standard Webhooks
+# message id (webhook-id) of that body.
+cat >"$TMP/wh.py" <<'EOF'
+import argparse, base64, hashlib, hmac, os, sys, threading, time
+sys.path.insert(0, os.path.join(os.environ["BW_TOP"], "tests", "lib"))
+import fcgi_req
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--socket", action="append", required=True)
+ap.add_argument("--path", required=True)
+ap.add_argument("--provider", required=True)
+ap.add_argument("--secret", required=True)
+ap.add_argument("--url", default="")
+ap.add_argument("--body")
+ap.add_argument("--bodies-file")
+ap.add_argument("--count", type=int)
+ap.add_argument("--concurrency", type=int, default=1)
+ap.add_argument("--ts-offset", type=int, default=0)
+ap.add_argument("--bad", action="store_true")
+ap.add_argument("--id", default="msg_default")
+a = ap.parse_args()
+
+if a.bodies_file:
+    with open(a.bodies_file, "rb") as f:
+        items = [ln.rstrip(b"\n") for ln in f if ln.strip()]
+else:
+    items = [a.body.encode()]
+count = a.count if a.count is not None else len(items)
+count = max(0, min(count, 20000))
+
+
+def b64(d):
+    return base64.b64encode(d).decode()
+
+
+def sign(item):
+    mid = a.id.encode()
+    if b"\t" in item:
+        mid, item = item.split(b"\t", 1)
+    t = int(time.time()) + a.ts_offset
+    key = a.secret.encode()
+    h = {}
+    if a.provider == "stripe":
+        mac = hmac.new(key, b"%d." % t + item, hashlib.sha256).hexdigest()
+        if a.bad:
+            mac = mac[::-1]
+        h["HTTP_STRIPE_SIGNATURE"] = "t=%d,v1=%s" % (t, mac)
+    elif a.provider == "square":
+        mac = hmac.new(key, a.url.encode() + item, hashlib.sha256).digest()
+        if a.bad:
+            mac = mac[::-1]
+        h["HTTP_X_SQUARE_HMACSHA256_SIGNATURE"] = b64(mac)
+    elif a.provider == "line":
+        mac = hmac.new(key, item, hashlib.sha256).digest()
+        if a.bad:
+            mac = mac[::-1]
+        h["HTTP_X_LINE_SIGNATURE"] = b64(mac)
+    elif a.provider == "sms":
+        k = base64.b64decode(a.secret[6:] if a.secret.startswith("whsec_")
+                             else a.secret)
+        mac = hmac.new(k, mid + b"." + str(t).encode() + b"." + item,
+                       hashlib.sha256).digest()
+        if a.bad:
+            mac = mac[::-1]
+        h["HTTP_WEBHOOK_ID"] = mid.decode()
+        h["HTTP_WEBHOOK_TIMESTAMP"] = str(t)
+        h["HTTP_WEBHOOK_SIGNATURE"] = "v1," + b64(mac)
+    return h, item
+
+
+lock = threading.Lock()
+nxt = [0]
+res = [None] * count
+
+
+def worker():
+    while True:
+        with lock:
+            i = nxt[0]
+            if i >= count:
+                return
+            nxt[0] += 1
+        h, body = sign(items[i % len(items)])
+        p = {"REQUEST_METHOD": "POST", "DOCUMENT_URI": a.path,
+             "REQUEST_URI": a.path, "SCRIPT_NAME": a.path,
+             "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1",
+             "REMOTE_ADDR": "127.0.0.1", "HTTPS": "on",
+             "CONTENT_TYPE": "application/json",
+             "CONTENT_LENGTH": str(len(body))}
+        p.update(h)
+        res[i] = fcgi_req.one(a.socket[i % len(a.socket)], p, body, 60.0)
+
+
+ts = [threading.Thread(target=worker)
+      for _ in range(max(1, min(a.concurrency, 200)))]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+for i, (st, bd) in enumerate(res):
+    sys.stdout.write("%d %s %s\n" % (i, st, bd.decode("utf-8", "replace")
+                                     .replace("\n", " ")))
+EOF
+
+# send PROVIDER SECRET URL_OR_- ORG ARGS...: through all masters.
+send() {
+	local prov=$1 sec=$2 url=$3 org=$4
+	shift 4
+	[ "$url" = - ] && url=""
+	python3 "$TMP/wh.py" "${SOCKS[@]}" --path "/api/v1/webhooks/$prov/$org" \
+	    --provider "$prov" --secret "$sec" --url "$url" "$@"
+}
+# count FILE PATTERN: lines matching.
+count() { grep -c -- "$2" "$1"; }
+# balance USER: the user's credit balance in $ORG (0 when no account).
+balance() {
+	t_sql "SELECT coalesce((SELECT balance FROM credit_accounts
+	    WHERE org_id = '$ORG' AND kind = 'user' AND name = '$1'), 0)"
+}
+# stripe_pi ID PI USER CREDITS: a payment_intent.succeeded event.
+stripe_pi() {
+	printf '{"id":"%s","object":"event","type":"payment_intent.succeeded",' "$1"
+	printf '"data":{"object":{"id":"%s","object":"payment_intent",' "$2"
+	printf '"amount":1000,"metadata":{"user_id":"%s","credits":"%s"}}}}' "$3" "$4"
+}
+
+# --- set-up: an org, its secrets, three masters ---------------------------
+
+ORG=$(ctl org create --name "webhooks-$SFX" | jq -r .id)
+if [ -z "$ORG" ] || [ "$ORG" = null ]; then
+	t_fail "org created" "$(tail -n 3 "$TMP/ctl.log")"
+	t_done
+fi
+ST_A="whsec_stripeA$SFX"
+ST_B="whsec_stripeB$SFX"
+ST_C="whsec_stripeC$SFX"
+SQ_KEY="sqkey$SFX"
+SQ_URL="https://hooks.example.test/webhooks/square/$ORG"
+LN_SEC="linesecret$SFX"
+SMS_SEC="whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
+ok=0
+ctl webhook-secret set --org "$ORG" --provider stripe --secret "$ST_A" \
+    >/dev/null && ok=$((ok + 1))
+ctl webhook-secret set --org "$ORG" --provider square --secret "$SQ_KEY" \
+    --url "$SQ_URL" >/dev/null && ok=$((ok + 1))
+ctl webhook-secret set --org "$ORG" --provider line --secret "$LN_SEC" \
+    >/dev/null && ok=$((ok + 1))
+printf '%s\n' "$SMS_SEC" | ctl webhook-secret set --org "$ORG" \
+    --provider sms --secret - >/dev/null && ok=$((ok + 1))
+t_eq "webhook-secret set for stripe, square (with url), line, sms" 4 "$ok"
+out=$(ctl webhook-secret set --org "$ORG" --provider square --secret x; echo "rc=$?")
+t_match "webhook-secret set refuses square without --url" '^rc=1$' "$out"
+out=$(ctl webhook-secret set --org 00000000-0000-0000-0000-000000000000 \
+    --provider stripe --secret whsec_x; echo "rc=$?")
+t_match "webhook-secret set refuses an unknown org" 'rc=1$' "$out"
+
+SOCKS=(--socket "$BW_FCGI_SOCKET")
+for m in 2 3; do
+	rm -f "$TMP/m$m.sock"
+	BULWARK_FCGI_SOCKET=$TMP/m$m.sock BULWARK_PID_FILE=$TMP/m$m.pid \
+	    bulwark-fcgi -c "$CFG" >>"$TMP/m$m.log" 2>&1 &
+	MPIDS+=("$!")
+	SOCKS+=(--socket "$TMP/m$m.sock")
+done
+for _ in $(seq 100); do
+	[ -S "$TMP/m2.sock" ] && [ -S "$TMP/m3.sock" ] && break
+	sleep 0.1
+done
+t_check "three bulwark-fcgi masters listen" \
+    test -S "$TMP/m2.sock" -a -S "$TMP/m3.sock"
+
+# --- replay storm: one event, 500 deliveries, 50 at a time, 3 masters -----
+
+stripe_pi "evt_storm_$SFX" "pi_storm_$SFX" storm-user 7 >"$TMP/storm.json"
+send stripe "$ST_A" - "$ORG" --body "$(cat "$TMP/storm.json")" --count 500 \
+    --concurrency 50 >"$TMP/storm.out"
+t_eq "storm: 500 answers, all 200" 500 "$(count "$TMP/storm.out" '^[0-9]* 200 ')"
+t_eq "storm: exactly one processed" 1 "$(count "$TMP/storm.out" '"status":"processed"')"
+t_eq "storm: 499 duplicate" 499 "$(count "$TMP/storm.out" '"status":"duplicate"')"
+t_eq "storm: credits granted once" 7 "$(balance storm-user)"
+t_eq "storm: one grant transfer" 1 "$(t_sql "SELECT count(*) FROM
+    credit_transfers WHERE org_id = '$ORG' AND anchor = 'stripe:pi_storm_$SFX'")"
+t_eq "storm: one webhook_events row" 1 "$(t_sql "SELECT count(*) FROM
+    webhook_events WHERE org_id = '$ORG' AND event_id = 'evt_storm_$SFX'")"
+
+# --- 1,000 distinct events concurrently ------------------------------------
+
+: >"$TMP/bulk.jsonl"
+for i in $(seq 1 1000); do
+	stripe_pi "evt_bulk_${SFX}_$i" "pi_bulk_${SFX}_$i" "bulk-$((i % 10))" \
+	    $((i % 5 + 1)) >>"$TMP/bulk.jsonl"
+	echo >>"$TMP/bulk.jsonl"
+done
+send stripe "$ST_A" - "$ORG" --bodies-file "$TMP/bulk.jsonl" \
+    --concurrency 50 >"$TMP/bulk.out"
+t_eq "bulk: 1000 processed" 1000 "$(count "$TMP/bulk.out" '"status":"processed"')"
+t_eq "bulk: 1000 grants" 1000 "$(t_sql "SELECT count(*) FROM credit_transfers
+    WHERE org_id = '$ORG' AND anchor LIKE 'stripe:pi_bulk_${SFX}_%'")"
+want=$(awk 'BEGIN { s = 0; for (i = 1; i <= 1000; i++) s += i % 5 + 1;
+    print s }')
+t_eq "bulk: the users hold exactly the granted credits" "$want" \
+    "$(t_sql "SELECT sum(balance) FROM credit_accounts WHERE org_id = '$ORG'
+    AND kind = 'user' AND name LIKE 'bulk-%'")"
+t_eq "bulk: the org's balances sum to 0" 0 "$(t_sql "SELECT sum(balance)
+    FROM credit_accounts WHERE org_id = '$ORG'")"
+if bulwarkctl 2>&1 | grep -q 'ledger check'; then
+	out=$(ctl ledger check --org "$ORG"; echo "rc=$?")
+	t_match "bulk: bulwarkctl ledger check is clean" 'rc=0$' "$out"
+fi
+
+# --- both events of one checkout grant once --------------------------------
+
+co=$(printf '{"id":"evt_co_%s","type":"checkout.session.completed","data":{"object":{"id":"cs_%s","object":"checkout.session","payment_status":"paid","payment_intent":"pi_co_%s","metadata":{"user_id":"co-user","credits":"3"}}}}' "$SFX" "$SFX" "$SFX")
+r1=$(send stripe "$ST_A" - "$ORG" --body "$co")
+r2=$(send stripe "$ST_A" - "$ORG" --body "$(stripe_pi "evt_copi_$SFX" \
+    "pi_co_$SFX" co-user 3)")
+t_match "checkout.session.completed is processed" '"processed"' "$r1"
+t_match "its payment_intent.succeeded is a duplicate" '"duplicate"' "$r2"
+t_eq "checkout + payment intent of one payment grant once" 3 \
+    "$(balance co-user)"
+unpaid=$(printf '{"id":"evt_unpaid_%s","type":"checkout.session.completed","data":{"object":{"id":"cs_u%s","payment_status":"unpaid","payment_intent":"pi_u%s","metadata":{"user_id":"unpaid-user","credits":"3"}}}}' "$SFX" "$SFX" "$SFX")
+r=$(send stripe "$ST_A" - "$ORG" --body "$unpaid")
+t_match "an unpaid checkout is ignored" '"ignored"' "$r"
+t_eq "an unpaid checkout grants nothing" 0 "$(balance unpaid-user)"
+r=$(send stripe "$ST_A" - "$ORG" --body '{"id":"evt_other_'"$SFX"'","type":"customer.created","data":{"object":{}}}')
+t_match "another event type is ignored" '"ignored"' "$r"
+t_eq "an ignored event is still recorded once" ignored "$(t_sql "SELECT
+    outcome FROM webhook_events WHERE org_id = '$ORG'
+    AND event_id = 'evt_other_$SFX'")"
+
+# --- purge then resend ------------------------------------------------------
+
+# Stay clear of an hour boundary: the cleanup runs below share one slot.
+for _ in $(seq 1 40); do
+	s=$(t_sql "SELECT extract(epoch FROM now())::bigint % 3600")
+	[ "$s" -ge 5 ] && [ "$s" -le 3560 ] && break
+	sleep 1
+done
+# clear_slot: forget this hour's cleanup run so that the next one runs.
+clear_slot() {
+	t_sql "DELETE FROM periodic_runs WHERE job = 'cleanup' AND slot =
+	    to_timestamp(floor(extract(epoch FROM now()) / 3600) * 3600)" \
+	    >/dev/null
+}
+t_sql "UPDATE webhook_events SET expires_at = now() - interval '1 minute'
+    WHERE org_id = '$ORG' AND event_id = 'evt_storm_$SFX'" >/dev/null
+clear_slot
+bulwark-cleanup -c "$CFG" >"$TMP/cleanup0.log" 2>&1
+t_eq "purge: bulwark-cleanup removed the expired event" 0 "$(t_sql "SELECT
+    count(*) FROM webhook_events WHERE org_id = '$ORG'
+    AND event_id = 'evt_storm_$SFX'")"
+r=$(send stripe "$ST_A" - "$ORG" --body "$(cat "$TMP/storm.json")")
+t_match "purge then resend: answered 200" '^0 200 ' "$r"
+t_eq "purge then resend: no second grant (the anchor)" 7 "$(balance storm-user)"
+t_eq "purge then resend: still one grant transfer" 1 "$(t_sql "SELECT
+    count(*) FROM credit_transfers WHERE org_id = '$ORG'
+    AND anchor = 'stripe:pi_storm_$SFX'")"
+
+# --- two cleanup runs at the same time never delete twice ------------------
+
+t_sql "INSERT INTO webhook_events (org_id, provider, event_id, expires_at)
+    SELECT '$ORG', 'stripe', 'evt_old_${SFX}_' || g, now() - interval '1 day'
+    FROM generate_series(1, 2500) g" >/dev/null
+expired=$(t_sql "SELECT count(*) FROM webhook_events WHERE expires_at < now()")
+clear_slot
+bulwark-cleanup -c "$CFG" >"$TMP/cleanup1.log" 2>&1 &
+c1=$!
+bulwark-cleanup -c "$CFG" >"$TMP/cleanup2.log" 2>&1 &
+c2=$!
+rc1=0 rc2=0
+wait "$c1" || rc1=$?
+wait "$c2" || rc2=$?
+t_eq "cleanup: both concurrent runs exit 0" "0 0" "$rc1 $rc2"
+passes=$(cat "$TMP/cleanup1.log" "$TMP/cleanup2.log" | grep -c '"cleanup pass"')
+t_eq "cleanup: exactly one of two concurrent runs purged" 1 "$passes"
+purged=$(cat "$TMP/cleanup1.log" "$TMP/cleanup2.log" |
+    jq -r 'select(.msg == "cleanup pass") | .webhook_events_purged' |
+    awk '{ s += $1 } END { print s + 0 }')
+t_eq "cleanup: deletions counted once (= the expired rows before)" \
+    "$expired" "$purged"
+t_ge "cleanup: several batches were needed" 2500 "$purged"
+t_eq "cleanup: no expired row is left" 0 "$(t_sql "SELECT count(*) FROM
+    webhook_events WHERE org_id = '$ORG' AND expires_at < now()")"
+t_eq "cleanup: the slot is recorded ok once" "ok" "$(t_sql "SELECT
+    string_agg(state, ',') FROM periodic_runs WHERE job = 'cleanup' AND slot =
+    to_timestamp(floor(extract(epoch FROM now()) / 3600) * 3600)")"
+
+# --- stale timestamps, bad signatures, unknown orgs ------------------------
+
+ev=$(stripe_pi "evt_stale_$SFX" "pi_stale_$SFX" stale-user 1)
+r=$(send stripe "$ST_A" - "$ORG" --body "$ev" --ts-offset -400)
+t_match "stale Stripe timestamp: 400 STALE_EVENT" '^0 400 .*"STALE_EVENT"' "$r"
+r=$(send stripe "$ST_A" - "$ORG" --body "$ev" --ts-offset 400)
+t_match "future Stripe timestamp: 400 STALE_EVENT" '^0 400 .*"STALE_EVENT"' "$r"
+t_eq "stale events grant nothing and are not recorded" "0 0" \
+    "$(balance stale-user) $(t_sql "SELECT count(*) FROM webhook_events
+    WHERE org_id = '$ORG' AND event_id = 'evt_stale_$SFX'")"
+# norm: the error body without its per-response ids.
+norm() {
+	sed 's/^[0-9]* //' | sed 's/"error_id":"[^"]*"/"error_id":""/;
+	    s/"request_id":"[^"]*"/"request_id":""/'
+}
+bad=$(send stripe "$ST_A" - "$ORG" --body "$ev" --bad | norm)
+unk=$(send stripe "$ST_A" - 0b6f2f0e-6a55-4c4f-8f55-6a1f3d9e0c11 \
+    --body "$ev" | norm)
+mal=$(send stripe "$ST_A" - not-a-uuid --body "$ev" | norm)
+wrong=$(send stripe "whsec_wrong" - "$ORG" --body "$ev" | norm)
+t_match "bad signature: 400 INVALID_SIGNATURE" '^400 .*"INVALID_SIGNATURE"' "$bad"
+t_eq "unknown org answers exactly like a bad signature" "$bad" "$unk"
+t_eq "malformed org id answers exactly like a bad signature" "$bad" "$mal"
+t_eq "wrong secret answers exactly like a bad signature" "$bad" "$wrong"
+path=/api/v1/webhooks/stripe/$ORG
+miss=$(python3 "$BW_TOP/tests/lib/fcgi_req.py" --socket "$BW_FCGI_SOCKET" \
+    --method POST --path "$path" --body "$ev" | norm)
+t_eq "missing signature answers exactly like a bad signature" "$bad" "$miss"
+r=$(python3 "$BW_TOP/tests/lib/fcgi_req.py" --socket "$BW_FCGI_SOCKET" \
+    --method POST --path "/api/v1/webhooks/paypal/$ORG" --body "$ev")
+t_match "unknown provider: 404" '^0 404 ' "$r"
+t_eq "refused events grant nothing" 0 "$(balance stale-user)"
+
+# --- secret rotation --------------------------------------------------------
+
+ctl webhook-secret set --org "$ORG" --provider stripe --secret "$ST_B" \
+    >"$TMP/rot.out"
+t_eq "rotation: two secrets active" 2 "$(jq -r .active "$TMP/rot.out")"
+ra=$(send stripe "$ST_A" - "$ORG" --body "$(stripe_pi "evt_rotA_$SFX" \
+    "pi_rotA_$SFX" rot-user 1)")
+rb=$(send stripe "$ST_B" - "$ORG" --body "$(stripe_pi "evt_rotB_$SFX" \
+    "pi_rotB_$SFX" rot-user 1)")
+t_match "rotation: the old secret still works" '"processed"' "$ra"
+t_match "rotation: the new secret works" '"processed"' "$rb"
+ctl webhook-secret set --org "$ORG" --provider stripe --secret "$ST_C" \
+    >"$TMP/rot2.out"
+t_eq "rotation: a third secret retires the oldest" 2 \
+    "$(jq -r .active "$TMP/rot2.out")"
+ra=$(send stripe "$ST_A" - "$ORG" --body "$(stripe_pi "evt_rotA2_$SFX" \
+    "pi_rotA2_$SFX" rot-user 1)")
+rc=$(send stripe "$ST_C" - "$ORG" --body "$(stripe_pi "evt_rotC_$SFX" \
+    "pi_rotC_$SFX" rot-user 1)")
+t_match "rotation: the retired secret is refused" '"INVALID_SIGNATURE"' "$ra"
+t_match "rotation: the newest secret works" '"processed"' "$rc"
+t_eq "rotation: three grants" 3 "$(balance rot-user)"
+ST=$ST_C
+
+# --- Square with the registered notification URL ---------------------------
+
+sq() {
+	printf '{"merchant_id":"M1","type":"payment.updated","event_id":"%s",' "$1"
+	printf '"created_at":"2024-01-01T00:00:00Z","data":{"type":"payment",'
+	printf '"id":"%s","object":{"payment":{"id":"%s","status":"%s",' "$2" "$2" "$3"
+	printf '"metadata":{"user_id":"sq-user","credits":"4"}}}}}'
+}
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq "sqe_a_$SFX" \
+    "sqp_$SFX" APPROVED)")
+t_match "square: APPROVED is ignored" '"ignored"' "$r"
+r=$(send square "$SQ_KEY" "https://elsewhere.example/hook" "$ORG" \
+    --body "$(sq "sqe_b_$SFX" "sqp_$SFX" COMPLETED)")
+t_match "square: signed over another URL is refused" '^0 400 .*INVALID_SIGNATURE' "$r"
+send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq "sqe_b_$SFX" "sqp_$SFX" \
+    COMPLETED)" --count 10 --concurrency 10 >"$TMP/sq.out"
+t_eq "square: COMPLETED with the registered URL, 10 deliveries, processed once" \
+    "1 9" "$(count "$TMP/sq.out" processed) $(count "$TMP/sq.out" duplicate)"
+t_eq "square: credits granted once" 4 "$(balance sq-user)"
+
+# --- LINE: one chat turn however often it is redelivered --------------------
+
+LID="01LINE${SFX}X"
+line=$(printf '{"destination":"Uxxx","events":[{"type":"message","mode":"active","timestamp":1700000000000,"source":{"type":"user","userId":"Uline%s"},"webhookEventId":"%s","deliveryContext":{"isRedelivery":false},"replyToken":"rt%s","message":{"id":"1","type":"text","text":"hello there"}}]}' "$SFX" "$LID" "$SFX")
+send line "$LN_SEC" - "$ORG" --body "$line" --count 20 --concurrency 20 \
+    >"$TMP/line.out"
+t_eq "line: 20 concurrent redeliveries, one processed" "1 19" \
+    "$(count "$TMP/line.out" processed) $(count "$TMP/line.out" duplicate)"
+t_eq "line: exactly one chat_line job" 1 "$(t_sql "SELECT count(*) FROM jobs
+    WHERE queue = 'chat_line' AND job_key = 'line:$ORG:$LID'")"
+t_eq "line: the job carries the turn" "Uline$SFX|rt$SFX|hello there|$LID|$ORG" \
+    "$(t_sql "SELECT payload->>'user_id', payload->>'reply_token',
+    payload->>'text', payload->>'event_id', payload->>'org_id' FROM jobs
+    WHERE queue = 'chat_line' AND job_key = 'line:$ORG:$LID'")"
+r=$(send line "$LN_SEC" - "$ORG" --body '{"destination":"U","events":[]}')
+t_match "line: the verification request (no events) is ignored" '"ignored"' "$r"
+r=$(send line "$LN_SEC" - "$ORG" --body "$line" --bad)
+t_match "line: a bad x-line-signature is refused" 'INVALID_SIGNATURE' "$r"
+
+# --- refunds ----------------------------------------------------------------
+
+refund() {
+	printf '{"id":"%s","type":"charge.refunded","data":{"object":{"id":"%s",' "$1" "$2"
+	printf '"object":"charge","payment_intent":"%s","refunded":true}}}' "$3"
+}
+before=$(balance co-user)
+r=$(send stripe "$ST" - "$ORG" --body "$(refund "evt_ref_$SFX" "ch_co_$SFX" \
+    "pi_co_$SFX")")
+t_match "refund after a grant: processed" '"processed"' "$r"
+t_eq "refund after a grant: the credits are taken back" "3 0" \
+    "$before $(balance co-user)"
+r=$(send stripe "$ST" - "$ORG" --body "$(refund "evt_ref2_$SFX" "ch_co_$SFX" \
+    "pi_co_$SFX")")
+t_match "the same charge refunded again changes nothing" '"duplicate"' "$r"
+t_eq "refund: the org's balances still sum to 0" 0 "$(t_sql "SELECT
+    sum(balance) FROM credit_accounts WHERE org_id = '$ORG'")"
+r=$(send stripe "$ST" - "$ORG" --body "$(refund "evt_eref_$SFX" \
+    "ch_early_$SFX" "pi_early_$SFX")")
+r2=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_early_$SFX" \
+    "pi_early_$SFX" early-user 5)")
+t_match "a grant arriving after its refund is not applied" '"ignored"' "$r2"
+t_eq "a grant arriving after its refund grants nothing" 0 \
+    "$(balance early-user)"
+
+# --- SMS delivery reports: newest wins -------------------------------------
+
+smsb() {
+	printf '{"type":"message.status","timestamp":"%s","data":{"message_id":"%s","status":"%s"}}' "$1" "$2" "$3"
+}
+MID="sm_$SFX"
+r1=$(send sms "$SMS_SEC" - "$ORG" --id "msg_d_$SFX" \
+    --body "$(smsb 2024-05-01T10:00:05.250Z "$MID" delivered)")
+r2=$(send sms "$SMS_SEC" - "$ORG" --id "msg_s_$SFX" \
+    --body "$(smsb 2024-05-01T10:00:01Z "$MID" sent)")
+t_match "sms: delivered report processed" '"processed"' "$r1"
+t_match "sms: the late, older sent report is accepted (200)" '^0 200 ' "$r2"
+t_eq "sms: an older status never overwrites a newer one" delivered \
+    "$(t_sql "SELECT status FROM sms_deliveries WHERE org_id = '$ORG'
+    AND message_id = '$MID'")"
+r3=$(send sms "$SMS_SEC" - "$ORG" --id "msg_f_$SFX" \
+    --body "$(smsb 2024-05-01T12:00:00+01:00 "$MID" failed)")
+t_eq "sms: a newer status does replace it" "failed" "$(t_sql "SELECT status
+    FROM sms_deliveries WHERE org_id = '$ORG' AND message_id = '$MID'")"
+r=$(send sms "$SMS_SEC" - "$ORG" --id "msg_x_$SFX" --ts-offset -400 \
+    --body "$(smsb 2024-05-01T13:00:00Z "$MID" delivered)")
+t_match "sms: a stale webhook-timestamp is 400 STALE_EVENT" 'STALE_EVENT' "$r"
+
+# --- PostgreSQL stopped during a delivery -----------------------------------
+
+DEV=$(stripe_pi "evt_down_$SFX" "pi_down_$SFX" down-user 9)
+(. "$BW_TOP/dev/lib/stack.sh"; stack_load "$BW_RUN";
+    stack_stop_one postgres) >"$TMP/pg.log" 2>&1
+PG_STOPPED=1
+send stripe "$ST" - "$ORG" --body "$DEV" --count 3 --concurrency 1 \
+    >"$TMP/down.out"
+t_eq "postgres down: every master answers 503" 3 \
+    "$(count "$TMP/down.out" '^[0-9]* 503 .*DEPENDENCY_UNAVAILABLE')"
+(. "$BW_TOP/dev/lib/stack.sh"; stack_load "$BW_RUN";
+    stack_start_one postgres) >>"$TMP/pg.log" 2>&1
+PG_STOPPED=0
+for _ in $(seq 1 100); do
+	t_sql "SELECT 1" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+t_eq "postgres down: no partial effect (no event row, no grant)" "0 0" \
+    "$(t_sql "SELECT count(*) FROM webhook_events WHERE org_id = '$ORG'
+    AND event_id = 'evt_down_$SFX'") $(t_sql "SELECT count(*) FROM
+    credit_transfers WHERE org_id = '$ORG' AND anchor = 'stripe:pi_down_$SFX'")"
+# The provider retries (each master, a few times) until it gets a 2xx.
+: >"$TMP/retry.out"
+for _ in $(seq 1 10); do
+	send stripe "$ST" - "$ORG" --body "$DEV" --count 3 --concurrency 3 \
+	    >>"$TMP/retry.out"
+	grep -q ' 200 ' "$TMP/retry.out" && break
+	sleep 0.5
+done
+send stripe "$ST" - "$ORG" --body "$DEV" --count 3 --concurrency 3 \
+    >>"$TMP/retry.out"
+t_eq "postgres back: the retry is processed exactly once" 1 \
+    "$(count "$TMP/retry.out" '"processed"')"
+t_eq "postgres back: credits granted once" 9 "$(balance down-user)"
+
+t_done
