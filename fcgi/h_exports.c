@@ -1,34 +1,239 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: these handlers are being written. */
+/*
+ * Exports (CONTRACT.md, "Evidence, exports and public verification"):
+ * create, read, cancel, download through nginx (X-Accel-Redirect) and the
+ * queue metrics. Input is validated here; lib/export.c does the rest.
+ * Every id is scoped to the caller's org: another org's export is 404.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "ctx.h"
+#include "export.h"
 #include "handlers.h"
+#include "jv.h"
+#include "limits.h"
 #include "resp.h"
 
+#define H_EXPORTS_WINDOW_H 24 /* metrics window */
+
+static const struct jv_field h_exports_fields[] = {
+	{ .name = "evidence_ids",
+	    .type = JV_ARRAY,
+	    .min = 1,
+	    .max = EXPORT_MAX_IDS,
+	    .item_type = JV_UUID },
+	{ .name = "from", .type = JV_RFC3339 },
+	{ .name = "to", .type = JV_RFC3339 },
+};
+
+/* One field's problem as the contract's "fields" list. */
+static struct json_object *
+h_exports_field(const char *field, const char *problem)
+{
+	struct json_object *a = json_object_new_array(), *o;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "field", json_object_new_string(field));
+	json_object_object_add(o, "problem", json_object_new_string(problem));
+	json_object_array_add(a, o);
+	return a;
+}
+
+/* The statuses the export routes share; a database failure is 503. */
+static void
+h_exports_fail(struct req *r, enum bw_err er)
+{
+	switch (er) {
+	case BW_ENOTFOUND:
+		resp_error(r, AE_NOT_FOUND, NULL, NULL);
+		break;
+	case BW_ESTATE:
+		resp_error(r, AE_INVALID_STATE, NULL, NULL);
+		break;
+	case BW_EINVAL:
+		resp_error(r, AE_VALIDATION_FAILED, NULL, NULL);
+		break;
+	case BW_ENOMEM:
+	case BW_ECRYPTO:
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		break;
+	default:
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		break;
+	}
+}
+
+/*
+ * POST /api/v1/exports {"evidence_ids":[...]} | {"from","to"} → 202.
+ * The export row, its job and the ledger event commit together.
+ * Rate limit (10/h per org) and Idempotency-Key come from the route row
+ * (fcgi/routes.c, fcgi/mw_rate.c, fcgi/mw_idem.c).
+ */
 void
 h_exports_create(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	struct json_object   *obj = NULL, *problems = NULL, *ids, *o;
+	struct export_req     rq;
+	struct export_created made;
+	const char	     *body = r->body.p != NULL ? r->body.p : "";
+	const char	     *list[EXPORT_MAX_IDS];
+	struct buf	      u;
+	enum bw_err	      er;
+	size_t		      i, n = 0;
+
+	if (jv_parse(body, r->body.len, BW_MAX_JSON_DEPTH, &obj) != BW_OK) {
+		resp_error(r, AE_INVALID_JSON, NULL, NULL);
+		return;
+	}
+	if (jv_validate(obj, h_exports_fields,
+		sizeof(h_exports_fields) / sizeof(h_exports_fields[0]),
+		&problems) != BW_OK) {
+		resp_error(r, AE_VALIDATION_FAILED, NULL, problems);
+		goto out;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.org_id = r->who.org_id;
+	rq.request_id = r->request_id;
+	ids = json_object_object_get(obj, "evidence_ids");
+	rq.from = jv_str(obj, "from", NULL);
+	rq.to = jv_str(obj, "to", NULL);
+	/* Exactly one of the two forms. */
+	if (ids != NULL && (rq.from != NULL || rq.to != NULL)) {
+		resp_error(r, AE_VALIDATION_FAILED,
+		    "Give evidence_ids or from/to, not both.",
+		    h_exports_field("from", "not_allowed"));
+		goto out;
+	}
+	if (ids == NULL && (rq.from == NULL || rq.to == NULL)) {
+		resp_error(r, AE_VALIDATION_FAILED,
+		    "Give evidence_ids, or both from and to.",
+		    h_exports_field(rq.from == NULL ? "from" : "to",
+			"required"));
+		goto out;
+	}
+	if (ids != NULL) {
+		n = json_object_array_length(ids);
+		for (i = 0; i < n && i < EXPORT_MAX_IDS; i++)
+			list[i] = json_object_get_string(
+			    json_object_array_get_idx(ids, i));
+		rq.evidence_ids = list;
+		rq.nids = n;
+	}
+	er = export_create(r->ch->db, &rq, &made);
+	if (er == BW_EINVAL && ids == NULL) {
+		/* The database refused the range: from is not before to. */
+		resp_error(r, AE_VALIDATION_FAILED, "from must be before to.",
+		    h_exports_field("to", "too_small"));
+		goto out;
+	}
+	if (er != BW_OK) {
+		h_exports_fail(r, er);
+		goto out;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_string(made.id));
+	json_object_object_add(o, "state", json_object_new_string("queued"));
+	json_object_object_add(o, "verification_token",
+	    json_object_new_string(made.token));
+	buf_init(&u, 256);
+	if (buf_printf(&u, "/api/v1/public/verify/%s", made.token) == BW_OK)
+		json_object_object_add(o, "verification_url",
+		    json_object_new_string(u.p));
+	buf_reset(&u);
+	if (buf_printf(&u, "/api/v1/exports/%s", made.id) == BW_OK) {
+		json_object_object_add(o, "status_url",
+		    json_object_new_string(u.p));
+		resp_header(r, "Location", u.p);
+	}
+	buf_free(&u);
+	memset(made.token, 0, sizeof(made.token));
+	resp_json(r, 202, o);
+out:
+	json_object_put(obj);
 }
 
+/* GET /api/v1/exports/{id} */
 void
 h_exports_get(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	struct json_object *o = NULL;
+	enum bw_err	    er;
+
+	er = export_get(r->ch->db, r->who.org_id, r->args[0], &o);
+	if (er != BW_OK) {
+		h_exports_fail(r, er);
+		return;
+	}
+	resp_json(r, 200, o);
 }
 
+/* POST /api/v1/exports/{id}/cancel → 200 (queued or processing), else 409. */
 void
 h_exports_cancel(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	struct json_object *o = NULL;
+	enum bw_err	    er;
+
+	er = export_cancel(r->ch->db, r->who.org_id, r->args[0], &o);
+	if (er != BW_OK) {
+		h_exports_fail(r, er);
+		return;
+	}
+	resp_json(r, 200, o);
 }
 
+/*
+ * GET /api/v1/exports/{id}/download: authorizes, then hands the file to
+ * nginx (location /internal/exports/ aliases storage_dir/exports/), which
+ * serves it with sendfile and Range support. 409 when not ready, 410 when
+ * expired.
+ */
 void
 h_exports_download(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	enum export_state st = ES__MAX;
+	char		  rel[256], hdr[320], disp[200];
+	enum bw_err	  er;
+
+	er = export_download(r->ch->db, r->who.org_id, r->args[0], &st, rel,
+	    sizeof(rel));
+	if (er != BW_OK) {
+		h_exports_fail(r, er);
+		return;
+	}
+	if (st == ES_EXPIRED) {
+		resp_error(r, AE_GONE,
+		    "The export expired; its artifact is "
+		    "deleted.",
+		    NULL);
+		return;
+	}
+	if (st != ES_READY || strncmp(rel, "exports/", 8) != 0) {
+		resp_error(r, AE_INVALID_STATE, "The export is not ready.",
+		    NULL);
+		return;
+	}
+	/* rel is "exports/<org>/<id>.tar", written by lib/export.c. */
+	snprintf(hdr, sizeof(hdr), "/internal/%s", rel);
+	snprintf(disp, sizeof(disp), "attachment; filename=\"export-%s.tar\"",
+	    r->args[0]);
+	resp_header(r, "X-Accel-Redirect", hdr);
+	resp_header(r, "Content-Disposition", disp);
+	resp_raw(r, 200, "application/x-tar", "", 0);
 }
 
+/* GET /api/v1/metrics/exports (owner/admin): the caller's org only. */
 void
 h_exports_metrics(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	struct json_object *o = NULL;
+	enum bw_err	    er;
+
+	er = export_metrics(r->ch->db, r->who.org_id, H_EXPORTS_WINDOW_H, &o);
+	if (er != BW_OK) {
+		h_exports_fail(r, er);
+		return;
+	}
+	resp_json(r, 200, o);
 }
