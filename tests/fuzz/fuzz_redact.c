@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer harness for lib/redact.c: any bytes, with a known e-mail
+ * address placed in the middle. Asserts what redact.h promises every log
+ * line: no raw control character (C0, DEL, C1, U+2028/9, bidi overrides),
+ * valid UTF-8, and the e-mail address never copied through.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "redact.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+#define LOCAL "alice.smith@"
+#define EMAIL LOCAL "example.com"
+
+/*
+ * Returns the length of the UTF-8 sequence at p[0..n) and its code point
+ * in *cp, or 0 when it is not valid (overlong, surrogate, > U+10FFFF).
+ */
+static size_t
+utf8_next(const unsigned char *p, size_t n, uint32_t *cp)
+{
+	size_t	 len, i;
+	uint32_t c;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		c = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		c = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		c = p[0] & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+	    (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Aborts unless out[0..n) is clean UTF-8 without dangerous characters. */
+static void
+check_clean(const char *out, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)out;
+	size_t		     i = 0, l;
+	uint32_t	     c;
+
+	while (i < n) {
+		if ((l = utf8_next(p + i, n - i, &c)) == 0)
+			abort(); /* invalid UTF-8 */
+		if (c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f))
+			abort(); /* raw C0/DEL/C1 control */
+		if (c == 0x2028 || c == 0x2029 ||
+		    (c >= 0x202a && c <= 0x202e) ||
+		    (c >= 0x2066 && c <= 0x2069))
+			abort(); /* line separator or bidi override */
+		i += l;
+	}
+}
+
+/* Occurrences of the C string w in s[0..n). */
+static size_t
+count(const char *s, size_t n, const char *w)
+{
+	const char *p, *e = s + n;
+	size_t	    k = 0, wl = strlen(w);
+
+	while ((p = memmem(s, (size_t)(e - s), w, wl)) != NULL) {
+		k++;
+		s = p + 1;
+	}
+	return k;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct buf  in, out;
+	size_t	    half = size / 2;
+	enum bw_err er;
+
+	/* Alone: whatever it redacts, the result is clean. */
+	buf_init(&out, size * 8 + 64);
+	er = redact_append(&out, (const char *)data, size);
+	if (er != BW_OK && er != BW_ETOOBIG)
+		abort();
+	if (er == BW_OK && out.len > size * 8 + 64)
+		abort();
+	check_clean(buf_cstr(&out), out.len);
+	buf_free(&out);
+
+	/* With a known address set off by blanks: never copied through. */
+	buf_init(&in, size + 64);
+	if (buf_add(&in, data, half) != BW_OK ||
+	    buf_addstr(&in, " " EMAIL " ") != BW_OK ||
+	    buf_add(&in, data + half, size - half) != BW_OK)
+		abort();
+	buf_init(&out, in.len * 8 + 64);
+	er = redact_append(&out, in.p, in.len);
+	if (er != BW_OK)
+		abort(); /* room for the worst-case expansion */
+	check_clean(buf_cstr(&out), out.len);
+	/*
+	 * The fuzzer learns the address and may put more of them into the
+	 * data, glued to anything; only ours, set off by blanks, must go.
+	 */
+	if (count(out.p, out.len, LOCAL) >= count(in.p, in.len, LOCAL))
+		abort();
+	buf_free(&out);
+	buf_free(&in);
+	return 0;
+}
