@@ -53,6 +53,10 @@ static const struct rcase redacted[] = {
 	{ "bearer  sometoken", "bearer  [REDACTED:token]" },
 	{ "key bwk_live_0123456789abcdef used",
 	    "key [REDACTED:token] used" },
+	/* Found by fuzzing: an address glued to what follows it. */
+	{ "alice@example.com4567", "[REDACTED:email]" },
+	{ "x alice@example.com_x y", "x [REDACTED:email]_x y" },
+	{ "alice@example.com-1", "[REDACTED:email]" },
 	/* The human-readable key prefix (bwk_ + 8) is no secret. */
 	{ "prefix bwk_HiYZjH44 used", "prefix bwk_HiYZjH44 used" },
 	{ "key bwk_HiYZjH44J2l_VPH6Arsiv5gBlWl7NjlXcMHgBy4m-bs",
