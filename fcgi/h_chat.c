@@ -1,22 +1,240 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: these handlers are being written. */
+/*
+ * Chat (CONTRACT.md "Chat"): POST /api/v1/chat runs one turn through
+ * lib/chat.h (rate limits already applied by fcgi/mw_rate.c);
+ * GET|DELETE /api/v1/chat/sessions/{channel}/{user_id} read or clear the
+ * conversation state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "clock.h"
+#include "conv.h"
+#include "ctx.h"
 #include "handlers.h"
+#include "jv.h"
+#include "limits.h"
+#include "llm.h"
+#include "log.h"
 #include "resp.h"
+
+static const char *const h_chat_channels[] = { "web", "line", "api", NULL };
+
+static const struct jv_field h_chat_fields[] = {
+	{ .name = "channel", .type = JV_ENUM, .required = 1,
+	  .enum_vals = h_chat_channels },
+	{ .name = "user_id", .type = JV_STRING, .required = 1, .min = 1,
+	  .max = CHAT_MAX_USER },
+	{ .name = "message", .type = JV_STRING, .required = 1, .min = 1,
+	  .max = CHAT_MAX_MESSAGE },
+};
+
+/* The child's provider client, made on first use (after fork()). */
+static struct llm *h_chat_llm;
+
+/*
+ * Answers an error through resp_error() and adds the org's fallback text
+ * as "reply" beside "error" (402 and 502 per CONTRACT.md).
+ */
+static void
+h_chat_error_reply(struct req *r, enum apierr_code code, const char *reply)
+{
+	struct json_object	*body = NULL;
+	const char		*s;
+	size_t			 n;
+
+	resp_error(r, code, NULL, NULL);
+	if (reply == NULL ||
+	    jv_parse(buf_cstr(&r->out), r->out.len, 4, &body) != BW_OK)
+		return;
+	json_object_object_add(body, "reply", json_object_new_string(reply));
+	s = json_object_to_json_string_length(body,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	buf_reset(&r->out);
+	if (buf_add(&r->out, s, n) != BW_OK)
+		resp_error(r, code, NULL, NULL);
+	json_object_put(body);
+}
+
+static void
+h_chat_ok(struct req *r, const struct chat_out *o)
+{
+	struct json_object *b, *u, *s;
+
+	b = json_object_new_object();
+	u = json_object_new_object();
+	s = json_object_new_object();
+	json_object_object_add(b, "reply", json_object_new_string(o->reply));
+	json_object_object_add(b, "model", json_object_new_string(o->model));
+	json_object_object_add(b, "downgraded",
+	    json_object_new_boolean(o->downgraded));
+	json_object_object_add(b, "correlation_id",
+	    json_object_new_string(r->correlation_id));
+	json_object_object_add(u, "input_tokens",
+	    json_object_new_int64(o->input_tokens));
+	json_object_object_add(u, "output_tokens",
+	    json_object_new_int64(o->output_tokens));
+	json_object_object_add(u, "cost_micros",
+	    json_object_new_int64(o->cost_micros));
+	json_object_object_add(b, "usage", u);
+	json_object_object_add(s, "turns", json_object_new_int64(o->turns));
+	json_object_object_add(b, "session", s);
+	resp_json(r, 200, b);
+}
 
 void
 h_chat(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	struct json_object	*obj = NULL, *problems = NULL;
+	struct chat_ctx		 c;
+	struct chat_in		 in;
+	struct chat_out		 o;
+	char			 ra[16];
+	const char		*body = r->body.p != NULL ? r->body.p : "";
+
+	memset(&o, 0, sizeof(o));
+	if (jv_parse(body, r->body.len, BW_MAX_JSON_DEPTH, &obj) != BW_OK) {
+		resp_error(r, AE_INVALID_JSON, NULL, NULL);
+		return;
+	}
+	if (jv_validate(obj, h_chat_fields, sizeof(h_chat_fields) /
+	    sizeof(h_chat_fields[0]), &problems) != BW_OK) {
+		resp_error(r, AE_VALIDATION_FAILED, NULL, problems);
+		goto out;
+	}
+	if (h_chat_llm == NULL)
+		h_chat_llm = llm_new();
+	if (h_chat_llm == NULL) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	c.cfg = r->ch->cfg;
+	c.db = r->ch->db;
+	c.rds = r->ch->rds;
+	c.llm = h_chat_llm;
+	memset(&in, 0, sizeof(in));
+	in.org_id = r->who.org_id;
+	in.channel = jv_str(obj, "channel", "web");
+	in.user_id = jv_str(obj, "user_id", "");
+	in.message = jv_str(obj, "message", "");
+	in.request_id = r->request_id;
+	in.correlation_id = r->correlation_id;
+	in.start_ms = r->start_us / 1000;
+	if (chat_run(&c, &in, &o) != BW_OK) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	snprintf(ra, sizeof(ra), "%d", o.retry_after_s > 0 ?
+	    o.retry_after_s : 1);
+	switch (o.outcome) {
+	case CO_OK:
+		h_chat_ok(r, &o);
+		break;
+	case CO_BUDGET:
+		h_chat_error_reply(r, AE_BUDGET_EXCEEDED, o.reply);
+		break;
+	case CO_UPSTREAM:
+		h_chat_error_reply(r, AE_UPSTREAM_UNAVAILABLE, o.reply);
+		break;
+	case CO_CAPACITY:
+		resp_header(r, "Retry-After", ra);
+		resp_error(r, AE_CAPACITY_EXHAUSTED, NULL, NULL);
+		break;
+	case CO_NOPRICE:
+		resp_error(r, AE_INVALID_STATE, "the chat model has no price "
+		    "while the org has a budget; ask the operator to set one",
+		    NULL);
+		break;
+	case CO_NOTFOUND:
+		resp_error(r, AE_NOT_FOUND, NULL, NULL);
+		break;
+	default:
+		resp_header(r, "Retry-After", ra);
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		break;
+	}
+out:
+	chat_out_clear(&o);
+	json_object_put(obj);
+}
+
+/* Checks the {channel}/{user_id} path arguments; 1 when fine, else 0 with
+ * the error set. */
+static int
+h_chat_session_args(struct req *r)
+{
+	const char	*ch = r->args[0], *u = r->args[1];
+	int64_t		 n;
+	int		 i, ok = 0;
+
+	for (i = 0; h_chat_channels[i] != NULL; i++)
+		if (strcmp(ch, h_chat_channels[i]) == 0)
+			ok = 1;
+	n = jv_utf8_len(u, strlen(u));
+	if (!ok || n < 1 || n > CHAT_MAX_USER) {
+		resp_error(r, AE_NOT_FOUND, "no such session", NULL);
+		return 0;
+	}
+	return 1;
 }
 
 void
 h_chat_session_get(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	struct json_object	*state = NULL, *b, *v;
+	enum bw_err		 er;
+	static const char *const copy[] = { "turns", "service", "area",
+	    "stage", "preference", NULL };
+	int			 i;
+
+	if (!h_chat_session_args(r))
+		return;
+	er = conv_get(r->ch->rds, r->who.org_id, r->args[0], r->args[1],
+	    &state);
+	if (er == BW_ENOTFOUND || er == BW_EINVAL) {
+		resp_error(r, AE_NOT_FOUND, "no such session", NULL);
+		return;
+	}
+	if (er != BW_OK) {
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		return;
+	}
+	b = json_object_new_object();
+	json_object_object_add(b, "channel", json_object_new_string(r->args[0]));
+	json_object_object_add(b, "user_id", json_object_new_string(r->args[1]));
+	v = NULL;
+	json_object_object_get_ex(state, "turns_total", &v);
+	json_object_object_add(b, "turns",
+	    json_object_new_int64(v != NULL ? json_object_get_int64(v) : 0));
+	for (i = 0; copy[i] != NULL; i++) {
+		if (!json_object_object_get_ex(state, copy[i], &v))
+			continue;
+		json_object_object_add(b, i == 0 ? "recent_turns" : copy[i],
+		    json_object_get(v));
+	}
+	json_object_put(state);
+	resp_json(r, 200, b);
 }
 
 void
 h_chat_session_delete(struct req *r)
 {
-	resp_error(r, AE_INTERNAL, NULL, NULL);
+	enum bw_err er;
+
+	if (!h_chat_session_args(r))
+		return;
+	er = conv_delete(r->ch->rds, r->who.org_id, r->args[0], r->args[1]);
+	if (er == BW_ENOTFOUND || er == BW_EINVAL) {
+		resp_error(r, AE_NOT_FOUND, "no such session", NULL);
+		return;
+	}
+	if (er != BW_OK) {
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		return;
+	}
+	resp_raw(r, 204, "application/json", "", 0);
 }

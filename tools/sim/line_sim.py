@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""LINE Messaging API reply simulator for Bulwark's tests.
+
+Speaks POST /v2/bot/message/reply like the real API (a reply token works
+once; a second use answers 400 "Invalid reply token") and records every
+reply for tests: GET /_sim/replies, POST /_sim/reset, GET /_sim/health.
+Python 3 standard library only.
+
+  python3 tools/sim/line_sim.py --port 18082 [--host 127.0.0.1] [--token T]
+
+--token: when given, the Authorization header must be "Bearer T", else 401.
+"""
+
+import argparse
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+MAX_BODY = 1024 * 1024
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.replies = []       # accepted replies
+        self.used = set()       # reply tokens used
+        self.refused = 0
+
+    def reset(self):
+        with self.lock:
+            self.replies = []
+            self.used = set()
+            self.refused = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "bulwark-line-sim/1"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def send_json(self, status, obj):
+        body = (json.dumps(obj) + "\n").encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self):
+        try:
+            n = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return None
+        if n < 0 or n > MAX_BODY:
+            return None
+        return self.rfile.read(n)
+
+    def do_GET(self):
+        st = self.server.state
+        path = urlsplit(self.path).path
+        if path == "/_sim/health":
+            self.send_json(200, {"ok": True})
+        elif path == "/_sim/replies":
+            with st.lock:
+                self.send_json(200, {"replies": list(st.replies),
+                                     "refused": st.refused})
+        else:
+            self.send_json(404, {"message": "Not found"})
+
+    def do_POST(self):
+        st = self.server.state
+        path = urlsplit(self.path).path
+        raw = self.body()
+        if raw is None:
+            self.close_connection = True
+            self.send_json(413, {"message": "Request too large"})
+            return
+        if path == "/_sim/reset":
+            st.reset()
+            self.send_json(200, {"ok": True})
+            return
+        if path != "/v2/bot/message/reply":
+            self.send_json(404, {"message": "Not found"})
+            return
+        tok = self.server.token
+        auth = self.headers.get("Authorization", "")
+        if tok and auth != "Bearer " + tok:
+            self.send_json(401, {"message": "Authentication failed"})
+            return
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self.send_json(400, {"message": "The request body has 1 "
+                                 "error(s)"})
+            return
+        rt = body.get("replyToken") if isinstance(body, dict) else None
+        msgs = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(rt, str) or not rt or not isinstance(msgs, list) \
+                or not 1 <= len(msgs) <= 5:
+            self.send_json(400, {"message": "The request body has 1 "
+                                 "error(s)"})
+            return
+        with st.lock:
+            if rt in st.used:
+                st.refused += 1
+                dup = True
+            else:
+                st.used.add(rt)
+                st.replies.append({"ts": round(time.time(), 3),
+                                   "reply_token": rt, "messages": msgs,
+                                   "auth": auth[:7] == "Bearer "})
+                dup = False
+        if dup:
+            self.send_json(400, {"message": "Invalid reply token"})
+            return
+        self.send_json(200, {})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=18082)
+    ap.add_argument("--token", default=None)
+    a = ap.parse_args(argv)
+    srv = Server((a.host, a.port), Handler)
+    srv.state = State()
+    srv.token = a.token
+    sys.stderr.write(json.dumps({"msg": "line_sim listening",
+                                 "port": srv.server_address[1]}) + "\n")
+    sys.stderr.flush()
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
