@@ -122,11 +122,20 @@ class State:
             if org:
                 self.by_org.setdefault(org, Counter()).enter()
 
-    def leave(self, org, outcome, summary):
+    def depart(self, org):
+        """The request stops counting as in flight (its answer is about to
+        be written: the client may act on it before the write returns)."""
         with self.lock:
             self.total.leave()
             if org and org in self.by_org:
                 self.by_org[org].leave()
+
+    def leave(self, org, outcome, summary, departed=False):
+        with self.lock:
+            if not departed:
+                self.total.leave()
+                if org and org in self.by_org:
+                    self.by_org[org].leave()
             self.by_status[outcome] = self.by_status.get(outcome, 0) + 1
             model = summary.get("model")
             if isinstance(model, str):
@@ -390,6 +399,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+        depart = getattr(self, "_depart", None)
+        if depart is not None:
+            self._depart = None
+            depart()
         self.wfile.write(body)
         self.wfile.flush()
 
@@ -514,6 +527,12 @@ class Handler(BaseHTTPRequestHandler):
         summary = {"ts": round(time.time(), 3), "org": org}
         outcome = "500"
         st.enter(org)
+        departed = []
+
+        def depart():
+            departed.append(True)
+            st.depart(org)
+        self._depart = depart
         try:
             outcome = self.chat_inner(org, summary)
         except (BrokenPipeError, ConnectionResetError):
@@ -523,7 +542,8 @@ class Handler(BaseHTTPRequestHandler):
             ms = round((time.monotonic() - t0) * 1000, 1)
             summary["status"] = outcome
             summary["ms"] = ms
-            st.leave(org, outcome, summary)
+            self._depart = None
+            st.leave(org, outcome, summary, departed=bool(departed))
             self.log_json(method="POST", path="/v1/chat/completions",
                           status=outcome, org=org,
                           model=summary.get("model"), ms=ms,
