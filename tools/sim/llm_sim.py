@@ -333,6 +333,9 @@ def completion(body, script):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle
+    # and the peer's delayed ACK add ~40 ms to every answer.
+    disable_nagle_algorithm = True
     server_version = "bulwark-llm-sim/1"
     sys_version = ""
 
