@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rate-limit middleware (CONTRACT.md "Rate limits"): builds the request's
+ * rules from the route row and the org's overrides, runs the one limiter
+ * script, and turns its answer into headers, 429 or 503. Fail closed: when
+ * Redis cannot count, a limited route answers 503 DEPENDENCY_UNAVAILABLE
+ * rather than admitting traffic nobody counts (for chat this also protects
+ * the paid provider, which would need Redis for its semaphore anyway).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "apierr.h"
+#include "ctx.h"
+#include "log.h"
+#include "mw_rate.h"
+#include "ratelimit.h"
+#include "resp.h"
+#include "route.h"
+
+/* Sets the three X-RateLimit headers from res. */
+static void
+mw_rate_headers(struct req *r, const struct rl_result *res)
+{
+	char v[24];
+
+	snprintf(v, sizeof(v), "%d", res->limit);
+	resp_header(r, "X-RateLimit-Limit", v);
+	snprintf(v, sizeof(v), "%d", res->remaining);
+	resp_header(r, "X-RateLimit-Remaining", v);
+	snprintf(v, sizeof(v), "%d", res->reset_s);
+	resp_header(r, "X-RateLimit-Reset", v);
+}
+
+/*
+ * Fills items from the route's rules with the org's overrides applied.
+ * Returns the number of items (0: nothing to check), or -1 on a bad key.
+ */
+static int
+mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
+{
+	const struct rl_rule	*ru;
+	struct rl_rule		 ov[RL__MAX * 2];
+	size_t			 nov = 0, k;
+	const char		*ident;
+	int			 n = 0;
+
+	if (r->authed && r->who.org_id[0] != '\0' &&
+	    rl_overrides(r->ch->db, r->who.org_id, r->route->name, ov,
+	    sizeof(ov) / sizeof(ov[0]), &nov) != BW_OK) {
+		/* Auth just read PostgreSQL; if it failed since, the
+		 * defaults still limit. */
+		log_kv(LL_WARN, "ratelimit: overrides unreadable, defaults "
+		    "apply", "route", r->route->name, NULL);
+		nov = 0;
+	}
+	for (ru = r->route->rate; ru->limit > 0 && n < RL_MAX_RULES; ru++) {
+		if (ru->scope == RL_ORG) {
+			if (!r->authed || r->who.org_id[0] == '\0')
+				continue;
+			ident = r->who.org_id;
+		} else
+			ident = r->client_ip[0] != '\0' ? r->client_ip :
+			    "unknown";
+		if (rl_key(&items[n], r->route->name, ru->scope, ident) !=
+		    BW_OK)
+			return -1;
+		sc[n] = ru->scope;
+		items[n].limit = ru->limit;
+		items[n].window_s = ru->window_s;
+		for (k = 0; k < nov; k++) {
+			if (ov[k].scope == ru->scope) {
+				items[n].limit = ov[k].limit;
+				items[n].window_s = ov[k].window_s;
+			}
+		}
+		n++;
+	}
+	return n;
+}
+
+int
+mw_rate_check(struct req *r)
+{
+	struct rl_item		 items[RL_MAX_RULES];
+	struct rl_result	 res;
+	enum rl_scope		 sc[RL_MAX_RULES];
+	enum bw_err		 er;
+	char			 ra[24];
+	int			 n;
+
+	if (r->route == NULL || r->route->rate == NULL)
+		return 1;
+	n = mw_rate_items(r, items, sc);
+	if (n < 0) {
+		log_kv(LL_ERROR, "ratelimit: bad key", "route", r->route->name,
+		    NULL);
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return 0;
+	}
+	if (n == 0)
+		return 1;
+	er = rl_check(r->ch->rds, items, (size_t)n, &res);
+	if (er != BW_OK) {
+		log_kv(LL_ERROR, "ratelimit: redis unavailable, refusing",
+		    "route", r->route->name, "error", bw_strerror(er), NULL);
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		return 0;
+	}
+	mw_rate_headers(r, &res);
+	if (res.admitted)
+		return 1;
+	snprintf(ra, sizeof(ra), "%d", res.retry_after_s);
+	resp_header(r, "Retry-After", ra);
+	log_kv(LL_INFO, "rate limited", "route", r->route->name, "scope",
+	    rl_scope_name(sc[res.rule]), NULL);
+	resp_error(r, AE_RATE_LIMITED, "rate limit exceeded; retry after "
+	    "the Retry-After delay", NULL);
+	return 0;
+}
