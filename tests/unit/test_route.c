@@ -12,15 +12,15 @@
 
 static void h_a(struct req *r) { (void)r; }
 
+#define R(m, p, n) { .method = (m), .pattern = (p), .name = (n), \
+	.auth = RA_KEY, .min_role = AR_MEMBER, .fn = h_a }
+
 static const struct route tbl[] = {
-	{ "GET", "/health", "health", RA_NONE, AR_MEMBER, 0, h_a, 0 },
-	{ "GET", "/api/v1/exports/{}", "export_get", RA_KEY, AR_MEMBER, 0, h_a, 0 },
-	{ "POST", "/api/v1/exports/{}/cancel", "export_cancel", RA_KEY,
-	    AR_MEMBER, 0, h_a, 0 },
-	{ "GET", "/api/v1/chat/sessions/{}/{}", "sess_get", RA_KEY, AR_MEMBER,
-	    0, h_a, 0 },
-	{ "DELETE", "/api/v1/chat/sessions/{}/{}", "sess_del", RA_KEY,
-	    AR_MEMBER, 0, h_a, 0 },
+	R("GET", "/health", "health"),
+	R("GET", "/api/v1/exports/{}", "export_get"),
+	R("POST", "/api/v1/exports/{}/cancel", "export_cancel"),
+	R("GET", "/api/v1/chat/sessions/{}/{}", "sess_get"),
+	R("DELETE", "/api/v1/chat/sessions/{}/{}", "sess_del"),
 };
 #define NT (sizeof(tbl) / sizeof(tbl[0]))
 
