@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bulwark-reconcile: the credit reconcile oneshot, started by a systemd
+ * timer on every host. Once per 60 s slot cluster-wide (periodic_run's
+ * advisory lock) it expires pending credit reservations past their
+ * expires_at, so that their credits return (lib/credit.c).
+ */
+#include <stdio.h>
+
+#include "credit.h"
+#include "log.h"
+#include "periodic.h"
+#include "worker.h" /* brings lib/config.h, not the build's config.h */
+
+#define W_RECONCILE_PERIOD_S 60
+
+/* One reconcile pass on db. Returns credit_expire()'s error. */
+static enum bw_err
+w_reconcile_run(struct db *db, void *arg)
+{
+	char		 a[16];
+	enum bw_err	 er;
+	int		 expired = 0;
+
+	(void)arg;
+	er = credit_expire(db, &expired);
+	if (er != BW_OK)
+		return er;
+	snprintf(a, sizeof(a), "%d", expired);
+	log_kv(LL_INFO, "reconcile pass", "expired", a, NULL);
+	return BW_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config	      cfg;
+	enum periodic_outcome oc = PO__MAX;
+	enum bw_err	      er;
+	int		      rc;
+
+	rc = worker_setup("bulwark-reconcile", argc, argv, &cfg);
+	if (rc != 0)
+		return rc;
+	er = periodic_run(cfg.database_url, "reconcile", W_RECONCILE_PERIOD_S,
+	    w_reconcile_run, NULL, &oc);
+	config_free(&cfg);
+	/* Locked elsewhere or already done this slot: nothing to do, exit 0. */
+	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
+		return 0;
+	return 1;
+}
