@@ -29,8 +29,12 @@
 # that is not built yet is skipped with a warning.
 STACK_WORKERS=(
 	"maint-loop every:60 bulwark-maint"
+	"cleanup-loop every:300 bulwark-cleanup"
 	"reconcile-loop every:60 bulwark-reconcile"
 	"ledger-loop every:300 bulwark-ledger"
+	"chat daemon bulwark-chat"
+	"export daemon bulwark-export"
+	"retention-loop every:300 bulwark-retention"
 )
 
 # Debian packages: "a|b" means either satisfies (the first is installed).
@@ -40,7 +44,8 @@ STACK_PACKAGES=(
 	libcurl4-openssl-dev libssl-dev libcmocka-dev
 	"nginx|nginx-light|nginx-full|nginx-extras|nginx-core"
 	postgresql postgresql-client redis-server
-	openssl ca-certificates curl jq python3 procps psmisc wrk prometheus
+	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
+	wrk prometheus redis-tools
 )
 
 STACK_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -155,6 +160,7 @@ _stack_urls() {
 	DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/bulwark
 	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 	LLM_SIM_URL=http://127.0.0.1:$SIM_PORT
+	LINE_SIM_URL=http://127.0.0.1:$((SIM_PORT + 1))
 }
 
 # stack_port_busy PORT: something listens on 127.0.0.1:PORT.
@@ -249,9 +255,20 @@ stack_pid() {
 	redis) [[ $cmd == *redis-server* ]] ;;
 	nginx) [[ $cmd == *nginx* ]] ;;
 	llm-sim) [[ $cmd == *llm_sim* ]] ;;
+	line-sim) [[ $cmd == *line_sim* ]] ;;
 	*) [ -n "$cmd" ] ;;
 	esac || return 1
 	printf '%s\n' "$pid"
+}
+
+# _stack_alive NAME: the process of NAME's pid file runs (not a zombie).
+_stack_alive() {
+	local pid state
+	read -r pid <"$RUN/pid/$1.pid" 2>/dev/null || return 1
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	kill -0 "$pid" 2>/dev/null || return 1
+	state=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -c1)
+	[ -n "$state" ] && [ "$state" != Z ]
 }
 
 # _stack_bg NAME CMD...: starts CMD in its own session (so it outlives the
@@ -281,8 +298,9 @@ stack_wait() {
 	local name=$1 secs=$2 i=0
 	shift 2
 	while ! "$@" >/dev/null 2>&1; do
-		if [ -f "$RUN/pid/$name.pid" ] && ! stack_pid "$name" >/dev/null
-		then
+		# Only liveness here: while a program is still exec'ing (a
+		# pyenv shim execs three times) its cmdline can read empty.
+		if [ -f "$RUN/pid/$name.pid" ] && ! _stack_alive "$name"; then
 			_stack_fail "$name" "exited during start-up"
 		fi
 		i=$((i + 1))
@@ -403,6 +421,16 @@ stack_start_llm-sim() {
 	stack_wait llm-sim 20 curl -sf "$LLM_SIM_URL/_sim/health"
 }
 
+# The LINE reply API simulator (tools/sim/line_sim.py), on SIM_PORT + 1.
+stack_start_line-sim() {
+	local sim=$STACK_TOP/tools/sim/line_sim.py
+	[ -f "$sim" ] || return 0
+	if stack_pid line-sim >/dev/null; then return 0; fi
+	_stack_bg line-sim python3 -u "$sim" --port "$((SIM_PORT + 1))" \
+	    --host 127.0.0.1
+	stack_wait line-sim 20 curl -sf "$LINE_SIM_URL/_sim/health"
+}
+
 # The config every process of the stack reads (BULWARK_CONFIG).
 stack_write_config() {
 	[ -f "$RUN/llm_api_key" ] ||
@@ -426,6 +454,7 @@ db_statement_timeout_ms = 5000
 log_level = ${BW_LOG_LEVEL:-info}
 llm_base_url = $LLM_SIM_URL/v1
 llm_api_key_file = $RUN/llm_api_key
+line_api_base_url = $LINE_SIM_URL
 job_lease_s = 30
 job_max_attempts = 5
 job_retention_days = 7
@@ -607,6 +636,7 @@ stack_write_env() {
 			printf 'export REDIS_URL=%q\n' "$REDIS_URL"
 			printf 'export BULWARK_CONFIG=%q\n' "$CONF"
 			printf 'export BW_LLM_SIM_URL=%q\n' "$LLM_SIM_URL"
+			printf 'export BW_LINE_SIM_URL=%q\n' "$LINE_SIM_URL"
 			printf 'export PATH=%q:"$PATH"\n' "$BUILD"
 		} >"$RUN/env"
 	)
@@ -616,7 +646,7 @@ stack_write_env() {
 stack_start_one() {
 	local w
 	case $1 in
-	postgres | redis | llm-sim | bulwark-fcgi | nginx)
+	postgres | redis | llm-sim | line-sim | bulwark-fcgi | nginx)
 		"stack_start_$1"
 		return
 		;;
@@ -635,6 +665,7 @@ stack_start() {
 	stack_write_config
 	stack_migrate
 	stack_start_llm-sim
+	stack_start_line-sim
 	stack_start_bulwark-fcgi
 	stack_start_workers
 	stack_start_nginx
@@ -676,7 +707,7 @@ stack_purge() {
 stack_status() {
 	local name pid addr f
 	printf '%-14s %-8s %-42s %s\n' SERVICE PID ADDRESS LOG
-	for f in postgres redis llm-sim bulwark-fcgi nginx \
+	for f in postgres redis llm-sim line-sim bulwark-fcgi nginx \
 	    $(for w in "${STACK_WORKERS[@]}"; do echo "${w%% *}"; done); do
 		name=$f
 		pid=$(stack_pid "$name") || pid=-
@@ -684,6 +715,7 @@ stack_status() {
 		postgres) addr=127.0.0.1:$PG_PORT ;;
 		redis) addr=127.0.0.1:$REDIS_PORT ;;
 		llm-sim) addr=$LLM_SIM_URL ;;
+		line-sim) addr=$LINE_SIM_URL ;;
 		bulwark-fcgi) addr=unix:$SOCKET ;;
 		nginx) addr=$BULWARK_URL ;;
 		*) addr=- ;;
