@@ -16,6 +16,7 @@
 
 #include <fcgiapp.h>
 
+#include "chat.h"
 #include "clock.h"
 #include "config.h"
 #include "ctx.h"
@@ -24,6 +25,7 @@
 #include "master.h"
 #include "metrics.h"
 #include "mw_idem.h"
+#include "mw_rate.h"
 #include "resp.h"
 #include "route.h"
 #include "sec.h"
@@ -72,6 +74,9 @@ register_metrics(void)
 		if (m_duration[i] < 0)
 			return -1;
 	}
+	/* lib/chat.c's series (requests, attempts, leases, holds, ...). */
+	if (chat_metrics_register() != 0)
+		return -1;
 	return 0;
 }
 
@@ -206,6 +211,8 @@ dispatch(struct req *r)
 		return;
 	}
 	if (!authenticate(r))
+		return;
+	if (!mw_rate_check(r))
 		return;
 	if (r->route->flags & ROUTE_RAW_BODY) {
 		/* The handler streams the body itself (and, when the route is

@@ -49,6 +49,8 @@ struct req {
 	/* Idempotency-Key state (fcgi/mw_idem.c). */
 	int			 idem_locked;
 	char			 idem_key[256];
+	char			 idem_token[37];	/* lock_token held */
+	char			 idem_ctype[128];	/* a replay's type */
 };
 
 /* 1 if s is a valid client request/correlation id: [A-Za-z0-9._-]{1,128}. */

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "auth.h"
+#include "ratelimit.h"
 #include "req.h"
 
 enum route_auth {
@@ -27,6 +28,9 @@ struct route {
 	size_t		 max_body;	/* 0: no body accepted */
 	void		(*fn)(struct req *);
 	unsigned	 flags;		/* ROUTE_* */
+	/* Rate limits (fcgi/mw_rate.c), ended by a row with limit 0; NULL:
+	 * none. The route name keys the windows and org_rate_limits. */
+	const struct rl_rule	*rate;
 };
 
 /* Creating POST: Idempotency-Key replay and locking apply. */

@@ -4,6 +4,25 @@
 #include "limits.h"
 #include "route.h"
 
+/* Default limits (CONTRACT.md "Rate limits"); org_rate_limits overrides. */
+static const struct rl_rule rate_chat[] = {
+	{ .scope = RL_ORG, .limit = 30, .window_s = 60 },
+	{ .scope = RL_IP, .limit = 5, .window_s = 10 },
+	{ .limit = 0 },
+};
+static const struct rl_rule rate_exports[] = {
+	{ .scope = RL_ORG, .limit = 10, .window_s = 3600 },
+	{ .limit = 0 },
+};
+static const struct rl_rule rate_evidence[] = {
+	{ .scope = RL_ORG, .limit = 100, .window_s = 86400 },
+	{ .limit = 0 },
+};
+static const struct rl_rule rate_verify[] = {
+	{ .scope = RL_IP, .limit = 30, .window_s = 60 },
+	{ .limit = 0 },
+};
+
 const struct route routes[] = {
 	{ .method = "GET", .pattern = "/health", .name = "health",
 	  .auth = RA_NONE, .fn = h_health },
@@ -38,10 +57,12 @@ const struct route routes[] = {
 	/* Evidence and exports (fcgi/h_evidence.c, fcgi/h_exports.c). */
 	{ .method = "POST", .pattern = "/api/v1/evidence", .name = "evidence",
 	  .auth = RA_KEY, .min_role = AR_MEMBER, .max_body = BW_MAX_EVIDENCE,
-	  .fn = h_evidence_create, .flags = ROUTE_IDEMPOTENT | ROUTE_RAW_BODY },
+	  .fn = h_evidence_create, .flags = ROUTE_IDEMPOTENT | ROUTE_RAW_BODY,
+	  .rate = rate_evidence },
 	{ .method = "POST", .pattern = "/api/v1/exports", .name = "export_create",
 	  .auth = RA_KEY, .min_role = AR_MEMBER, .max_body = 65536,
-	  .fn = h_exports_create, .flags = ROUTE_IDEMPOTENT },
+	  .fn = h_exports_create, .flags = ROUTE_IDEMPOTENT,
+	  .rate = rate_exports },
 	{ .method = "GET", .pattern = "/api/v1/exports/{}", .name = "export_get",
 	  .auth = RA_KEY, .min_role = AR_MEMBER, .fn = h_exports_get },
 	{ .method = "POST", .pattern = "/api/v1/exports/{}/cancel",
@@ -54,14 +75,15 @@ const struct route routes[] = {
 	  .name = "export_metrics", .auth = RA_KEY, .min_role = AR_ADMIN,
 	  .fn = h_exports_metrics },
 	{ .method = "GET", .pattern = "/api/v1/public/verify/{}",
-	  .name = "public_verify", .auth = RA_NONE, .fn = h_public_verify },
+	  .name = "public_verify", .auth = RA_NONE, .fn = h_public_verify,
+	  .rate = rate_verify },
 	{ .method = "GET", .pattern = "/api/v1/public/ledger-keys",
 	  .name = "ledger_keys", .auth = RA_NONE, .fn = h_public_ledger_keys },
 
 	/* Chat (fcgi/h_chat.c). */
 	{ .method = "POST", .pattern = "/api/v1/chat", .name = "chat",
 	  .auth = RA_KEY, .min_role = AR_MEMBER, .max_body = 65536,
-	  .fn = h_chat },
+	  .fn = h_chat, .rate = rate_chat },
 	{ .method = "GET", .pattern = "/api/v1/chat/sessions/{}/{}",
 	  .name = "chat_session_get", .auth = RA_KEY, .min_role = AR_MEMBER,
 	  .fn = h_chat_session_get },

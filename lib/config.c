@@ -52,6 +52,7 @@ struct cfg_key {
 
 static const char	*cfg_check_level(const char *);
 static const char	*cfg_check_http(const char *);
+static const char	*cfg_check_origin(const char *);
 
 #define OFF(f)	offsetof(struct config, f)
 
@@ -85,10 +86,58 @@ static const struct cfg_key cfg_keys[] = {
 	    0, 0, NULL },
 	{ "job_retention_days", CT_INT, OFF(job_retention_days), "7", 1, 3650,
 	    0, 0, NULL },
+	{ "reservation_ttl_s", CT_INT, OFF(reservation_ttl_s), "172800", 1,
+	    31536000, 0, 0, NULL },
+	{ "idem_lock_timeout_s", CT_INT, OFF(idem_lock_timeout_s), "60",
+	    1, 86400, 0, 0, NULL },
 	{ "sql_dir", CT_STRING, OFF(sql_dir), "/usr/share/bulwark/sql",
 	    0, 0, 1, 0, NULL },
 	{ "storage_dir", CT_STRING, OFF(storage_dir), "/var/lib/bulwark",
 	    0, 0, 1, 0, NULL },
+	{ "ledger_key_file", CT_STRING, OFF(ledger_key_file),
+	    "/etc/bulwark/ledger.key", 0, 0, 0, 0, NULL },
+	{ "ledger_origin", CT_STRING, OFF(ledger_origin), "bulwark.local",
+	    0, 0, 1, 0, cfg_check_origin },
+	{ "export_file_pause_ms", CT_INT, OFF(export_file_pause_ms), "0",
+	    0, 60000, 0, 0, NULL },
+	{ "retention_clock_offset_s", CT_INT, OFF(retention_clock_offset_s),
+	    "0", 0, 100000000, 0, 0, NULL },
+	{ "llm_global_cap", CT_INT, OFF(llm_global_cap), "15", 1, 10000,
+	    0, 0, NULL },
+	{ "llm_org_cap", CT_INT, OFF(llm_org_cap), "5", 1, 10000, 0, 0, NULL },
+	{ "chat_queue_deadline_ms", CT_INT, OFF(chat_queue_deadline_ms),
+	    "10000", 0, 120000, 0, 0, NULL },
+	{ "chat_deadline_ms", CT_INT, OFF(chat_deadline_ms), "30000",
+	    1000, 300000, 0, 0, NULL },
+	{ "chat_max_tokens", CT_INT, OFF(chat_max_tokens), "512", 1, 100000,
+	    0, 0, NULL },
+	{ "chat_min_tokens", CT_INT, OFF(chat_min_tokens), "16", 1, 100000,
+	    0, 0, NULL },
+	{ "chat_lease_ttl_ms", CT_INT, OFF(chat_lease_ttl_ms), "10000",
+	    2000, 600000, 0, 0, NULL },
+	{ "chat_hold_ttl_s", CT_INT, OFF(chat_hold_ttl_s), "120", 10, 86400,
+	    0, 0, NULL },
+	{ "llm_attempt_timeout_ms", CT_INT, OFF(llm_attempt_timeout_ms),
+	    "8000", 100, 600000, 0, 0, NULL },
+	{ "llm_retry_timeout_ms", CT_INT, OFF(llm_retry_timeout_ms),
+	    "10000", 100, 600000, 0, 0, NULL },
+	{ "llm_max_retries", CT_INT, OFF(llm_max_retries), "2", 0, 10,
+	    0, 0, NULL },
+	{ "llm_breaker_failures", CT_INT, OFF(llm_breaker_failures), "10",
+	    1, 100000, 0, 0, NULL },
+	{ "llm_breaker_open_ms", CT_INT, OFF(llm_breaker_open_ms), "15000",
+	    100, 3600000, 0, 0, NULL },
+	{ "llm_primary_model", CT_STRING, OFF(llm_primary_model), "gpt-4o",
+	    0, 0, 1, 0, NULL },
+	{ "llm_fallback_model", CT_STRING, OFF(llm_fallback_model),
+	    "gpt-4o-mini", 0, 0, 1, 0, NULL },
+	{ "chat_fallback_reply", CT_STRING, OFF(chat_fallback_reply),
+	    "Sorry, we cannot answer right now. Please try again later.",
+	    0, 0, 1, 0, NULL },
+	{ "line_api_base_url", CT_STRING, OFF(line_api_base_url),
+	    "http://127.0.0.1:18082", 0, 0, 1, 0, cfg_check_http },
+	{ "line_channel_token", CT_STRING, OFF(line_channel_token), "",
+	    0, 0, 0, 1, NULL },
 };
 
 #define CFG_NKEYS	(sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -114,6 +163,24 @@ cfg_check_http(const char *v)
 {
 	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
 		return "must start with http:// or https://";
+	return NULL;
+}
+
+/*
+ * A ledger origin is a host with an optional path: it becomes the first
+ * line of signed checkpoints and the key name, so no blanks, no '+'.
+ */
+static const char *
+cfg_check_origin(const char *v)
+{
+	size_t i;
+
+	if (strlen(v) > 200)
+		return "must be at most 200 characters";
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f || v[i] == '+')
+			return "must not hold blanks, control characters "
+			    "or '+'";
 	return NULL;
 }
 

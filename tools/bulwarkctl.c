@@ -198,6 +198,7 @@ static const struct cmd cmds[] = {
 	CTL_MONEY_CMDS
 	CTL_LEDGER_CMDS
 	CTL_CHAT_CMDS
+	CTL_RATE_CMDS
 };
 
 static void

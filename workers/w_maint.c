@@ -6,12 +6,14 @@
  */
 #include <stdio.h>
 
+#include "budget.h"
 #include "jobq.h"
 #include "log.h"
 #include "periodic.h"
 #include "worker.h" /* brings lib/config.h, not the build's config.h */
 
 #define W_MAINT_PERIOD_S 60
+#define W_MAINT_HOLD_BATCH 500
 
 /* One maintenance pass on db; arg is the config. Returns a jobq error. */
 static enum bw_err
@@ -21,6 +23,7 @@ w_maint_run(struct db *db, void *arg)
 	char		     a[16], b[16];
 	enum bw_err	     er;
 	int		     rescued = 0, purged = 0;
+	int		     expired = 0, total = 0;
 
 	er = jobq_rescue(db, &rescued);
 	if (er != BW_OK)
@@ -31,6 +34,16 @@ w_maint_run(struct db *db, void *arg)
 	snprintf(a, sizeof(a), "%d", rescued);
 	snprintf(b, sizeof(b), "%d", purged);
 	log_kv(LL_INFO, "maint pass", "rescued", a, "purged", b, NULL);
+	/* LLM budget holds whose request died: settled at the held amount
+	 * (lib/budget.h), batch by batch. */
+	do {
+		er = budget_expire(db, W_MAINT_HOLD_BATCH, &expired);
+		if (er != BW_OK)
+			return er;
+		total += expired;
+	} while (expired == W_MAINT_HOLD_BATCH);
+	snprintf(a, sizeof(a), "%d", total);
+	log_kv(LL_INFO, "maint pass: llm holds expired", "expired", a, NULL);
 	return BW_OK;
 }
 
