@@ -7,6 +7,7 @@
  * truncated SHA-256 of the key, never the key.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "apierr.h"
 #include "ctx.h"
@@ -205,11 +206,33 @@ mw_idem_retryable(const struct req *r)
 	return 0;
 }
 
+/*
+ * The headers worth replaying: everything the handler set except the
+ * rate-limit headers, which describe this moment's window (mw_rate sets
+ * fresh ones on the replay) and would otherwise appear twice.
+ */
+static void
+mw_idem_keep_hdrs(const struct buf *in, struct buf *out)
+{
+	const char	*p = buf_cstr(in), *nl;
+	size_t		 n;
+
+	while (*p != '\0') {
+		nl = strstr(p, "\r\n");
+		n = nl != NULL ? (size_t)(nl - p) + 2 : strlen(p);
+		if (strncasecmp(p, "X-RateLimit-", 12) != 0 &&
+		    strncasecmp(p, "Retry-After:", 12) != 0)
+			(void)buf_add(out, p, n);
+		p += n;
+	}
+}
+
 /* See mw_idem.h. */
 void
 mw_idem_end(struct req *r)
 {
-	enum bw_err er;
+	struct buf	keep;
+	enum bw_err	er;
 
 	if (!r->idem_locked)
 		return;
@@ -223,9 +246,12 @@ mw_idem_end(struct req *r)
 					     : "release_failed");
 		return;
 	}
+	buf_init(&keep, r->hdrs.max);
+	mw_idem_keep_hdrs(&r->hdrs, &keep);
 	er = idem_complete(r->ch->db, r->who.org_id, r->idem_key, r->idem_token,
-	    r->status, r->ctype, buf_cstr(&r->hdrs), r->hdrs.len,
+	    r->status, r->ctype, buf_cstr(&keep), keep.len,
 	    buf_cstr(&r->out), r->out.len);
+	buf_free(&keep);
 	/*
 	 * The handler's effect is done whatever happens here: answer it as
 	 * it is. A row left locked is taken over after the lock timeout.

@@ -815,6 +815,10 @@ credit_finish(struct db *db, const char *org_id, const char *id,
 	b.id = id;
 	b.action = action;
 	er = db_tx(db, false, credit_fin_fn, &b);
+	/* A statement timeout is the database's trouble, not an expired
+	 * reservation: BW_ETIMEOUT is reserved for the latter here. */
+	if (er == BW_ETIMEOUT)
+		er = BW_EDB;
 	if (er == BW_OK && b.expired && action != CA_EXPIRE)
 		er = BW_ETIMEOUT;
 	if (changed != NULL)
