@@ -12,10 +12,10 @@
 #include "rds.h"
 
 struct child {
-	const struct config	*cfg;
-	struct db		*db;
-	struct rds		*rds;
-	int			 child_no;
+	const struct config *cfg;
+	struct db	    *db;
+	struct rds	    *rds;
+	int		     child_no;
 };
 
 #endif

@@ -23,12 +23,20 @@
 static const char *const h_chat_channels[] = { "web", "line", "api", NULL };
 
 static const struct jv_field h_chat_fields[] = {
-	{ .name = "channel", .type = JV_ENUM, .required = 1,
-	  .enum_vals = h_chat_channels },
-	{ .name = "user_id", .type = JV_STRING, .required = 1, .min = 1,
-	  .max = CHAT_MAX_USER },
-	{ .name = "message", .type = JV_STRING, .required = 1, .min = 1,
-	  .max = CHAT_MAX_MESSAGE },
+	{ .name = "channel",
+	    .type = JV_ENUM,
+	    .required = 1,
+	    .enum_vals = h_chat_channels },
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CHAT_MAX_USER },
+	{ .name = "message",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CHAT_MAX_MESSAGE },
 };
 
 /* The child's provider client, made on first use (after fork()). */
@@ -41,9 +49,9 @@ static struct llm *h_chat_llm;
 static void
 h_chat_error_reply(struct req *r, enum apierr_code code, const char *reply)
 {
-	struct json_object	*body = NULL;
-	const char		*s;
-	size_t			 n;
+	struct json_object *body = NULL;
+	const char	   *s;
+	size_t		    n;
 
 	resp_error(r, code, NULL, NULL);
 	if (reply == NULL ||
@@ -87,20 +95,21 @@ h_chat_ok(struct req *r, const struct chat_out *o)
 void
 h_chat(struct req *r)
 {
-	struct json_object	*obj = NULL, *problems = NULL;
-	struct chat_ctx		 c;
-	struct chat_in		 in;
-	struct chat_out		 o;
-	char			 ra[16];
-	const char		*body = r->body.p != NULL ? r->body.p : "";
+	struct json_object *obj = NULL, *problems = NULL;
+	struct chat_ctx	    c;
+	struct chat_in	    in;
+	struct chat_out	    o;
+	char		    ra[16];
+	const char	   *body = r->body.p != NULL ? r->body.p : "";
 
 	memset(&o, 0, sizeof(o));
 	if (jv_parse(body, r->body.len, BW_MAX_JSON_DEPTH, &obj) != BW_OK) {
 		resp_error(r, AE_INVALID_JSON, NULL, NULL);
 		return;
 	}
-	if (jv_validate(obj, h_chat_fields, sizeof(h_chat_fields) /
-	    sizeof(h_chat_fields[0]), &problems) != BW_OK) {
+	if (jv_validate(obj, h_chat_fields,
+		sizeof(h_chat_fields) / sizeof(h_chat_fields[0]),
+		&problems) != BW_OK) {
 		resp_error(r, AE_VALIDATION_FAILED, NULL, problems);
 		goto out;
 	}
@@ -126,8 +135,8 @@ h_chat(struct req *r)
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	snprintf(ra, sizeof(ra), "%d", o.retry_after_s > 0 ?
-	    o.retry_after_s : 1);
+	snprintf(ra, sizeof(ra), "%d",
+	    o.retry_after_s > 0 ? o.retry_after_s : 1);
 	switch (o.outcome) {
 	case CO_OK:
 		h_chat_ok(r, &o);
@@ -143,7 +152,8 @@ h_chat(struct req *r)
 		resp_error(r, AE_CAPACITY_EXHAUSTED, NULL, NULL);
 		break;
 	case CO_NOPRICE:
-		resp_error(r, AE_INVALID_STATE, "the chat model has no price "
+		resp_error(r, AE_INVALID_STATE,
+		    "the chat model has no price "
 		    "while the org has a budget; ask the operator to set one",
 		    NULL);
 		break;
@@ -165,9 +175,9 @@ out:
 static int
 h_chat_session_args(struct req *r)
 {
-	const char	*ch = r->args[0], *u = r->args[1];
-	int64_t		 n;
-	int		 i, ok = 0;
+	const char *ch = r->args[0], *u = r->args[1];
+	int64_t	    n;
+	int	    i, ok = 0;
 
 	for (i = 0; h_chat_channels[i] != NULL; i++)
 		if (strcmp(ch, h_chat_channels[i]) == 0)
@@ -185,14 +195,14 @@ h_chat_session_get(struct req *r)
 {
 	struct json_object	*state = NULL, *b, *v;
 	enum bw_err		 er;
-	static const char *const copy[] = { "turns", "service", "area",
-	    "stage", "preference", NULL };
+	static const char *const copy[] = { "turns", "service", "area", "stage",
+		"preference", NULL };
 	int			 i;
 
 	if (!h_chat_session_args(r))
 		return;
-	er = conv_get(r->ch->rds, r->who.org_id, r->args[0], r->args[1],
-	    &state);
+	er =
+	    conv_get(r->ch->rds, r->who.org_id, r->args[0], r->args[1], &state);
 	if (er == BW_ENOTFOUND || er == BW_EINVAL) {
 		resp_error(r, AE_NOT_FOUND, "no such session", NULL);
 		return;
@@ -203,8 +213,10 @@ h_chat_session_get(struct req *r)
 		return;
 	}
 	b = json_object_new_object();
-	json_object_object_add(b, "channel", json_object_new_string(r->args[0]));
-	json_object_object_add(b, "user_id", json_object_new_string(r->args[1]));
+	json_object_object_add(b, "channel",
+	    json_object_new_string(r->args[0]));
+	json_object_object_add(b, "user_id",
+	    json_object_new_string(r->args[1]));
 	v = NULL;
 	json_object_object_get_ex(state, "turns_total", &v);
 	json_object_object_add(b, "turns",

@@ -14,21 +14,39 @@
 #include "resp.h"
 
 static const struct jv_field h_credits_book_fields[] = {
-	{ .name = "user_id", .type = JV_STRING, .required = 1, .min = 1,
-	  .max = CREDIT_USER_ID_MAX },
-	{ .name = "class_id", .type = JV_STRING, .required = 1, .min = 1,
-	  .max = BW_MAX_CLASS_ID },
-	{ .name = "credits", .type = JV_INT, .required = 1, .min = 1,
-	  .max = BW_MAX_CREDITS },
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CREDIT_USER_ID_MAX },
+	{ .name = "class_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_CLASS_ID },
+	{ .name = "credits",
+	    .type = JV_INT,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_CREDITS },
 };
 
 static const struct jv_field h_credits_reserve_fields[] = {
-	{ .name = "user_id", .type = JV_STRING, .required = 1, .min = 1,
-	  .max = CREDIT_USER_ID_MAX },
-	{ .name = "amount", .type = JV_INT, .required = 1, .min = 1,
-	  .max = BW_MAX_CREDITS },
-	{ .name = "reservation_key", .type = JV_STRING, .required = 1,
-	  .min = 1, .max = BW_MAX_RESERVATION_KEY },
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CREDIT_USER_ID_MAX },
+	{ .name = "amount",
+	    .type = JV_INT,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_CREDITS },
+	{ .name = "reservation_key",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_RESERVATION_KEY },
 };
 
 /*
@@ -39,8 +57,8 @@ static const struct jv_field h_credits_reserve_fields[] = {
 static struct json_object *
 h_credits_input(struct req *r, const struct jv_field *f, size_t n)
 {
-	struct json_object	*obj = NULL, *problems = NULL;
-	const char		*body = r->body.p != NULL ? r->body.p : "";
+	struct json_object *obj = NULL, *problems = NULL;
+	const char	   *body = r->body.p != NULL ? r->body.p : "";
 
 	if (jv_parse(body, r->body.len, BW_MAX_JSON_DEPTH, &obj) != BW_OK) {
 		resp_error(r, AE_INVALID_JSON, NULL, NULL);
@@ -90,8 +108,9 @@ h_credits_fail(struct req *r, enum bw_err er, const char *field)
 		break;
 	case BW_EINVAL:
 		/* Control characters in a string, which jv lets through. */
-		resp_error(r, AE_VALIDATION_FAILED, NULL, field == NULL ? NULL :
-		    h_credits_field(field, "invalid_format"));
+		resp_error(r, AE_VALIDATION_FAILED, NULL,
+		    field == NULL ? NULL
+				  : h_credits_field(field, "invalid_format"));
 		break;
 	case BW_ENOMEM:
 		resp_error(r, AE_INTERNAL, NULL, NULL);
@@ -106,9 +125,9 @@ h_credits_fail(struct req *r, enum bw_err er, const char *field)
 void
 h_credits_account(struct req *r)
 {
-	struct json_object	*o = NULL;
-	const char		*user = r->args[0];
-	enum bw_err		 er;
+	struct json_object *o = NULL;
+	const char	   *user = r->args[0];
+	enum bw_err	    er;
 
 	er = credit_account_get(r->ch->db, r->who.org_id, user, &o);
 	if (er == BW_ENOTFOUND) {
@@ -132,8 +151,8 @@ h_credits_account(struct req *r)
 void
 h_credits_book(struct req *r)
 {
-	struct json_object	*in, *o = NULL;
-	enum bw_err		 er;
+	struct json_object *in, *o = NULL;
+	enum bw_err	    er;
 
 	in = h_credits_input(r, h_credits_book_fields,
 	    sizeof(h_credits_book_fields) / sizeof(h_credits_book_fields[0]));
@@ -156,19 +175,18 @@ h_credits_book(struct req *r)
 void
 h_credits_reserve(struct req *r)
 {
-	struct json_object	*in, *o = NULL;
-	bool			 created = false;
-	enum bw_err		 er;
+	struct json_object *in, *o = NULL;
+	bool		    created = false;
+	enum bw_err	    er;
 
 	in = h_credits_input(r, h_credits_reserve_fields,
 	    sizeof(h_credits_reserve_fields) /
-	    sizeof(h_credits_reserve_fields[0]));
+		sizeof(h_credits_reserve_fields[0]));
 	if (in == NULL)
 		return;
-	er = credit_reserve(r->ch->db, r->who.org_id,
-	    jv_str(in, "user_id", ""), jv_int(in, "amount", 0),
-	    jv_str(in, "reservation_key", ""), r->ch->cfg->reservation_ttl_s,
-	    &o, &created);
+	er = credit_reserve(r->ch->db, r->who.org_id, jv_str(in, "user_id", ""),
+	    jv_int(in, "amount", 0), jv_str(in, "reservation_key", ""),
+	    r->ch->cfg->reservation_ttl_s, &o, &created);
 	json_object_put(in);
 	if (er != BW_OK) {
 		h_credits_fail(r, er, NULL);
@@ -181,8 +199,8 @@ h_credits_reserve(struct req *r)
 void
 h_credits_commit(struct req *r)
 {
-	struct json_object	*o = NULL;
-	enum bw_err		 er;
+	struct json_object *o = NULL;
+	enum bw_err	    er;
 
 	er = credit_commit(r->ch->db, r->who.org_id, r->args[0], &o);
 	if (er != BW_OK) {
@@ -196,8 +214,8 @@ h_credits_commit(struct req *r)
 void
 h_credits_release(struct req *r)
 {
-	struct json_object	*o = NULL;
-	enum bw_err		 er;
+	struct json_object *o = NULL;
+	enum bw_err	    er;
 
 	er = credit_release(r->ch->db, r->who.org_id, r->args[0], &o);
 	if (er != BW_OK) {

@@ -25,8 +25,8 @@ h_health(struct req *r)
 static struct json_object *
 check_obj(enum bw_err er, int64_t us)
 {
-	struct json_object	*o = json_object_new_object();
-	char			 ms[32];
+	struct json_object *o = json_object_new_object();
+	char		    ms[32];
 
 	json_object_object_add(o, "ok", json_object_new_boolean(er == BW_OK));
 	if (er == BW_OK) {
@@ -34,8 +34,7 @@ check_obj(enum bw_err er, int64_t us)
 		snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
 		json_object_object_add(o, "latency_ms",
 		    json_object_new_double_s((double)us / 1000.0, ms));
-	}
-	else
+	} else
 		json_object_object_add(o, "error",
 		    json_object_new_string(bw_strerror(er)));
 	return o;
@@ -44,10 +43,10 @@ check_obj(enum bw_err er, int64_t us)
 void
 h_health_full(struct req *r)
 {
-	struct json_object	*body, *checks, *q, *periodic = NULL;
-	int64_t			 pg_us = 0, rd_us = 0, counts[4];
-	enum bw_err		 pg, rd, er;
-	int			 ok;
+	struct json_object *body, *checks, *q, *periodic = NULL;
+	int64_t		    pg_us = 0, rd_us = 0, counts[4];
+	enum bw_err	    pg, rd, er;
+	int		    ok;
 
 	pg = db_ping(r->ch->db, &pg_us);
 	rd = rds_ping(r->ch->rds, &rd_us);

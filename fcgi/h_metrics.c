@@ -13,15 +13,15 @@
 #include "resp.h"
 
 static const char *const job_states[4] = { "queued", "running", "done",
-    "dead" };
+	"dead" };
 
 /* Appends the scrape-time gauges to out. */
 static void
 scrape_gauges(struct req *r, struct buf *out)
 {
-	int64_t		us, counts[4];
-	enum bw_err	pg, rd;
-	int		i;
+	int64_t	    us, counts[4];
+	enum bw_err pg, rd;
+	int	    i;
 
 	pg = db_ping(r->ch->db, &us);
 	rd = rds_ping(r->ch->rds, &us);
@@ -33,7 +33,8 @@ scrape_gauges(struct req *r, struct buf *out)
 	    pg == BW_OK, rd == BW_OK);
 	if (pg != BW_OK || jobq_counts(r->ch->db, NULL, counts) != BW_OK)
 		return;
-	(void)buf_addstr(out, "# HELP bulwark_jobs Jobs in the queue table "
+	(void)buf_addstr(out,
+	    "# HELP bulwark_jobs Jobs in the queue table "
 	    "by state.\n# TYPE bulwark_jobs gauge\n");
 	for (i = 0; i < 4; i++)
 		(void)buf_printf(out, "bulwark_jobs{state=\"%s\"} %lld\n",

@@ -5,33 +5,33 @@
 
 #include "req.h"
 
-void	h_health(struct req *);
-void	h_health_full(struct req *);
-void	h_metrics(struct req *);
-void	h_whoami(struct req *);
+void h_health(struct req *);
+void h_health_full(struct req *);
+void h_metrics(struct req *);
+void h_whoami(struct req *);
 
 /* fcgi/h_credits.c */
-void	h_credits_account(struct req *);
-void	h_credits_book(struct req *);
-void	h_credits_reserve(struct req *);
-void	h_credits_commit(struct req *);
-void	h_credits_release(struct req *);
+void h_credits_account(struct req *);
+void h_credits_book(struct req *);
+void h_credits_reserve(struct req *);
+void h_credits_commit(struct req *);
+void h_credits_release(struct req *);
 /* fcgi/h_webhooks.c */
-void	h_webhook(struct req *);
+void h_webhook(struct req *);
 /* fcgi/h_evidence.c */
-void	h_evidence_create(struct req *);
+void h_evidence_create(struct req *);
 /* fcgi/h_exports.c */
-void	h_exports_create(struct req *);
-void	h_exports_get(struct req *);
-void	h_exports_cancel(struct req *);
-void	h_exports_download(struct req *);
-void	h_exports_metrics(struct req *);
+void h_exports_create(struct req *);
+void h_exports_get(struct req *);
+void h_exports_cancel(struct req *);
+void h_exports_download(struct req *);
+void h_exports_metrics(struct req *);
 /* fcgi/h_public.c */
-void	h_public_verify(struct req *);
-void	h_public_ledger_keys(struct req *);
+void h_public_verify(struct req *);
+void h_public_ledger_keys(struct req *);
 /* fcgi/h_chat.c */
-void	h_chat(struct req *);
-void	h_chat_session_get(struct req *);
-void	h_chat_session_delete(struct req *);
+void h_chat(struct req *);
+void h_chat_session_get(struct req *);
+void h_chat_session_delete(struct req *);
 
 #endif

@@ -30,10 +30,10 @@
 #include "route.h"
 #include "sec.h"
 
-static struct child	 g_child;
+static struct child g_child;
 /* Metric ids: per route (and one "unmatched" row) per status class. */
-static int		(*m_requests)[4];
-static int		*m_duration;
+static int (*m_requests)[4];
+static int *m_duration;
 
 static const char *const status_classes[4] = { "2xx", "3xx", "4xx", "5xx" };
 
@@ -44,8 +44,8 @@ static const char *const status_classes[4] = { "2xx", "3xx", "4xx", "5xx" };
 static int
 register_metrics(void)
 {
-	size_t	i, c;
-	char	labels[160];
+	size_t i, c;
+	char   labels[160];
 
 	if (metrics_init() != BW_OK)
 		return -1;
@@ -58,19 +58,22 @@ register_metrics(void)
 
 		for (c = 0; c < 4; c++) {
 			snprintf(labels, sizeof(labels),
-			    "route=\"%s\",code=\"%s\"", name, status_classes[c]);
-			m_requests[i][c] = metrics_counter(
-			    "bulwark_http_requests_total",
+			    "route=\"%s\",code=\"%s\"", name,
+			    status_classes[c]);
+			m_requests[i][c] = metrics_counter("bulwark_http_"
+							   "requests_total",
 			    "HTTP requests answered by bulwark-fcgi, by route "
-			    "and status class.", labels);
+			    "and status class.",
+			    labels);
 			if (m_requests[i][c] < 0)
 				return -1;
 		}
 		snprintf(labels, sizeof(labels), "route=\"%s\"", name);
-		m_duration[i] = metrics_histogram(
-		    "bulwark_http_request_duration_seconds",
-		    "Time from accept to the last byte written, by route.",
-		    labels, metrics_latency_bounds, metrics_latency_nbounds);
+		m_duration[i] =
+		    metrics_histogram("bulwark_http_request_duration_seconds",
+			"Time from accept to the last byte written, by route.",
+			labels, metrics_latency_bounds,
+			metrics_latency_nbounds);
 		if (m_duration[i] < 0)
 			return -1;
 	}
@@ -113,9 +116,9 @@ child_fini(void)
 static int
 authenticate(struct req *r)
 {
-	const char	*tok;
-	size_t		 len;
-	enum bw_err	 er;
+	const char *tok;
+	size_t	    len;
+	enum bw_err er;
 
 	if (r->route->auth == RA_NONE)
 		return 1;
@@ -158,11 +161,15 @@ read_body(struct req *r)
 	if (er == BW_OK)
 		return 1;
 	if (er == BW_ETOOBIG)
-		resp_error(r, AE_PAYLOAD_TOO_LARGE, "the request body is "
-		    "larger than this route accepts", NULL);
+		resp_error(r, AE_PAYLOAD_TOO_LARGE,
+		    "the request body is "
+		    "larger than this route accepts",
+		    NULL);
 	else
-		resp_error(r, AE_VALIDATION_FAILED, "the request body could "
-		    "not be read", NULL);
+		resp_error(r, AE_VALIDATION_FAILED,
+		    "the request body could "
+		    "not be read",
+		    NULL);
 	return 0;
 }
 
@@ -173,9 +180,9 @@ read_body(struct req *r)
 static int
 body_fits(struct req *r)
 {
-	const char		*cl = req_param(r, "CONTENT_LENGTH");
-	char			*end;
-	unsigned long long	 n;
+	const char	  *cl = req_param(r, "CONTENT_LENGTH");
+	char		  *end;
+	unsigned long long n;
 
 	if (cl == NULL || *cl == '\0')
 		return 1;
@@ -185,8 +192,10 @@ body_fits(struct req *r)
 		return 0;
 	}
 	if (n > r->route->max_body) {
-		resp_error(r, AE_PAYLOAD_TOO_LARGE, "the request body is "
-		    "larger than this route accepts", NULL);
+		resp_error(r, AE_PAYLOAD_TOO_LARGE,
+		    "the request body is "
+		    "larger than this route accepts",
+		    NULL);
 		return 0;
 	}
 	return 1;
@@ -196,8 +205,8 @@ body_fits(struct req *r)
 static void
 dispatch(struct req *r)
 {
-	enum route_result	 rr;
-	char			 allow[64];
+	enum route_result rr;
+	char		  allow[64];
 
 	rr = route_match(routes, nroutes, r->method, r->path, r, &r->route,
 	    allow, sizeof(allow));
@@ -243,11 +252,11 @@ dispatch(struct req *r)
 static void
 account(struct req *r)
 {
-	struct json_object	*f;
-	int64_t			 us = clock_mono_us() - r->start_us;
-	size_t			 ri;
-	int			 cls = r->status / 100 - 2;
-	char			 ms[32];
+	struct json_object *f;
+	int64_t		    us = clock_mono_us() - r->start_us;
+	size_t		    ri;
+	int		    cls = r->status / 100 - 2;
+	char		    ms[32];
 
 	ri = r->route != NULL ? (size_t)(r->route - routes) : nroutes;
 	if (cls < 0 || cls > 3)
@@ -259,8 +268,9 @@ account(struct req *r)
 	f = json_object_new_object();
 	json_object_object_add(f, "method", json_object_new_string(r->method));
 	json_object_object_add(f, "path", json_object_new_string(r->path));
-	json_object_object_add(f, "route", json_object_new_string(
-	    r->route != NULL ? r->route->name : "unmatched"));
+	json_object_object_add(f, "route",
+	    json_object_new_string(
+		r->route != NULL ? r->route->name : "unmatched"));
 	json_object_object_add(f, "status", json_object_new_int(r->status));
 	json_object_object_add(f, "duration_ms",
 	    json_object_new_double_s((double)us / 1000.0, ms));
@@ -317,14 +327,14 @@ open_socket(const struct config *cfg)
 		(void)unlink(cfg->fcgi_socket);
 	fd = FCGX_OpenSocket(cfg->fcgi_socket, cfg->fcgi_backlog);
 	if (fd < 0) {
-		log_kv(LL_ERROR, "cannot open the FastCGI socket",
-		    "socket", cfg->fcgi_socket, "error", strerror(errno), NULL);
+		log_kv(LL_ERROR, "cannot open the FastCGI socket", "socket",
+		    cfg->fcgi_socket, "error", strerror(errno), NULL);
 		return -1;
 	}
 	if (cfg->fcgi_socket[0] == '/' &&
 	    chmod(cfg->fcgi_socket, (mode_t)cfg->fcgi_socket_mode) != 0) {
-		log_kv(LL_ERROR, "cannot chmod the FastCGI socket",
-		    "socket", cfg->fcgi_socket, "error", strerror(errno), NULL);
+		log_kv(LL_ERROR, "cannot chmod the FastCGI socket", "socket",
+		    cfg->fcgi_socket, "error", strerror(errno), NULL);
 		return -1;
 	}
 	return fd;
@@ -333,19 +343,16 @@ open_socket(const struct config *cfg)
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
+	static const struct option longopts[] = { { "config", required_argument,
+						      NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	static const struct master_hooks hooks = {
-		child_init, child_serve, child_fini, reloaded
-	};
-	struct config	 cfg;
-	const char	*path = getenv("BULWARK_CONFIG");
-	char		 err[512];
-	int		 ch, check = 0, fd, rc;
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	static const struct master_hooks hooks = { child_init, child_serve,
+		child_fini, reloaded };
+	struct config			 cfg;
+	const char			*path = getenv("BULWARK_CONFIG");
+	char				 err[512];
+	int				 ch, check = 0, fd, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (ch) {

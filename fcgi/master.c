@@ -34,9 +34,9 @@
 #include "master.h"
 
 /* Old and new generations overlap during a roll, hence twice the maximum. */
-#define MASTER_SLOTS	(2 * BW_MAX_FCGI_CHILDREN)
+#define MASTER_SLOTS (2 * BW_MAX_FCGI_CHILDREN)
 /* Room for any long long in decimal. */
-#define MASTER_NUM	24
+#define MASTER_NUM   24
 
 /*
  * One forked child. The table lives in a shared anonymous mapping: the
@@ -44,32 +44,32 @@
  * that the master knows at a death whether the child ever took a request.
  */
 struct slot {
-	pid_t			 pid;		/* 0: the slot is free */
-	int			 child_no;
-	unsigned int		 gen;		/* config generation */
-	int			 stopping;	/* SIGTERM sent */
-	int64_t			 kill_at_ms;	/* SIGKILL then; 0: none */
-	volatile unsigned long	 accepted;	/* written by the child */
+	pid_t		       pid; /* 0: the slot is free */
+	int		       child_no;
+	unsigned int	       gen;	   /* config generation */
+	int		       stopping;   /* SIGTERM sent */
+	int64_t		       kill_at_ms; /* SIGKILL then; 0: none */
+	volatile unsigned long accepted;   /* written by the child */
 };
 
 struct master {
-	struct config			*cfg;
-	const char			*config_path;
-	const struct master_hooks	*hooks;
-	int				 listen_fd;
-	struct slot			*slots;		/* MASTER_SLOTS */
-	unsigned int			 gen;
-	int				 children;	/* wanted, clamped */
-	sigset_t			 oldmask;	/* the caller's */
-	sigset_t			 waitmask;	/* for sigsuspend() */
-	int				 draining;
-	int				 exit_code;
-	int64_t				 next_spawn_ms;	/* backoff */
-	int64_t				 backoff_ms;
-	int64_t				 window_ms;	/* window start */
-	int				 window_deaths;
-	int64_t				 last_death_ms;
-	int				 nostart;	/* never served */
+	struct config		  *cfg;
+	const char		  *config_path;
+	const struct master_hooks *hooks;
+	int			   listen_fd;
+	struct slot		  *slots; /* MASTER_SLOTS */
+	unsigned int		   gen;
+	int			   children; /* wanted, clamped */
+	sigset_t		   oldmask;  /* the caller's */
+	sigset_t		   waitmask; /* for sigsuspend() */
+	int			   draining;
+	int			   exit_code;
+	int64_t			   next_spawn_ms; /* backoff */
+	int64_t			   backoff_ms;
+	int64_t			   window_ms; /* window start */
+	int			   window_deaths;
+	int64_t			   last_death_ms;
+	int			   nostart; /* never served */
 };
 
 static struct master m;
@@ -78,10 +78,9 @@ static volatile sig_atomic_t sig_chld, sig_term, sig_hup, sig_quit;
 static volatile sig_atomic_t child_stop;
 
 /* The master's signals: blocked except inside sigsuspend(). */
-static const int master_signals[] = {
-	SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGALRM
-};
-#define MASTER_NSIGNALS	(sizeof(master_signals) / sizeof(master_signals[0]))
+static const int master_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+	SIGALRM };
+#define MASTER_NSIGNALS (sizeof(master_signals) / sizeof(master_signals[0]))
 
 static struct sigaction old_actions[MASTER_NSIGNALS];
 static struct sigaction old_pipe;
@@ -130,7 +129,7 @@ master_itoa(char *b, size_t n, long long v)
 static const char *
 master_signame(char *b, size_t n, int sig)
 {
-	const char	*abbrev;
+	const char *abbrev;
 
 	abbrev = sigabbrev_np(sig);
 	if (abbrev != NULL)
@@ -148,13 +147,13 @@ master_signame(char *b, size_t n, int sig)
 static void
 master_notify(const char *fmt, ...)
 {
-	struct sockaddr_un	 sun;
-	const char		*path;
-	char			 msg[512];
-	size_t			 plen;
-	socklen_t		 alen;
-	va_list			 ap;
-	int			 fd, n;
+	struct sockaddr_un sun;
+	const char	  *path;
+	char		   msg[512];
+	size_t		   plen;
+	socklen_t	   alen;
+	va_list		   ap;
+	int		   fd, n;
 
 	path = getenv("NOTIFY_SOCKET");
 	if (path == NULL || path[0] == '\0')
@@ -185,7 +184,7 @@ master_notify(const char *fmt, ...)
 		return;
 	}
 	if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL,
-	    (const struct sockaddr *)&sun, alen) == -1)
+		(const struct sockaddr *)&sun, alen) == -1)
 		log_kv(LL_WARN, "sd_notify send", "error", strerror(errno),
 		    NULL);
 	close(fd);
@@ -195,8 +194,8 @@ master_notify(const char *fmt, ...)
 static void
 master_pidfile_write(void)
 {
-	char	 b[MASTER_NUM];
-	int	 fd, n;
+	char b[MASTER_NUM];
+	int  fd, n;
 
 	if (m.cfg->pid_file == NULL || m.cfg->pid_file[0] == '\0')
 		return;
@@ -214,7 +213,7 @@ master_pidfile_write(void)
 static int
 master_wanted(const struct config *cfg)
 {
-	char	b[MASTER_NUM];
+	char b[MASTER_NUM];
 
 	if (cfg->fcgi_children >= 1 &&
 	    cfg->fcgi_children <= BW_MAX_FCGI_CHILDREN)
@@ -236,9 +235,9 @@ master_wanted(const struct config *cfg)
 static int
 child_wait(const FCGX_Request *fr, int ep)
 {
-	struct epoll_event	 ev;
-	struct pollfd		 pfd;
-	int			 rc;
+	struct epoll_event ev;
+	struct pollfd	   pfd;
+	int		   rc;
 
 	if (fr->ipcFd >= 0) {
 		pfd.fd = fr->ipcFd;
@@ -259,14 +258,14 @@ child_wait(const FCGX_Request *fr, int ep)
 static void __attribute__((noreturn))
 child_run(struct slot *me, int child_no, pid_t master_pid)
 {
-	struct epoll_event	 ev;
-	struct sigaction	 sa;
-	FCGX_Request		 fr;
-	sigset_t		 block;
-	unsigned long		 served = 0;
-	size_t			 i;
-	char			 b1[MASTER_NUM], b2[MASTER_NUM];
-	int			 ep, rc, code = 0;
+	struct epoll_event ev;
+	struct sigaction   sa;
+	FCGX_Request	   fr;
+	sigset_t	   block;
+	unsigned long	   served = 0;
+	size_t		   i;
+	char		   b1[MASTER_NUM], b2[MASTER_NUM];
+	int		   ep, rc, code = 0;
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
@@ -275,8 +274,8 @@ child_run(struct slot *me, int child_no, pid_t master_pid)
 		(void)sigaction(master_signals[i], &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGPIPE, &sa, NULL);	/* writes get EPIPE */
-	sa.sa_handler = child_on_signal;	/* no SA_RESTART */
+	(void)sigaction(SIGPIPE, &sa, NULL); /* writes get EPIPE */
+	sa.sa_handler = child_on_signal;     /* no SA_RESTART */
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)sigaction(SIGINT, &sa, NULL);
 
@@ -355,10 +354,10 @@ out:
 static int
 master_spawn(int child_no)
 {
-	struct slot	*s = NULL;
-	pid_t		 pid, self;
-	size_t		 i;
-	char		 b1[MASTER_NUM], b2[MASTER_NUM];
+	struct slot *s = NULL;
+	pid_t	     pid, self;
+	size_t	     i;
+	char	     b1[MASTER_NUM], b2[MASTER_NUM];
 
 	for (i = 0; i < MASTER_SLOTS; i++)
 		if (m.slots[i].pid == 0) {
@@ -391,9 +390,9 @@ master_spawn(int child_no)
 static void
 master_spawn_missing(int64_t now)
 {
-	unsigned char	 have[BW_MAX_FCGI_CHILDREN];
-	size_t		 i;
-	int		 k;
+	unsigned char have[BW_MAX_FCGI_CHILDREN];
+	size_t	      i;
+	int	      k;
 
 	if (m.draining || now < m.next_spawn_ms)
 		return;
@@ -431,8 +430,8 @@ master_stop_child(struct slot *s, int64_t kill_at)
 static void
 master_drain(int64_t now, int64_t deadline)
 {
-	size_t	i;
-	char	b[MASTER_NUM];
+	size_t i;
+	char   b[MASTER_NUM];
 
 	if (!m.draining) {
 		m.draining = 1;
@@ -454,7 +453,7 @@ master_drain(int64_t now, int64_t deadline)
 static void
 master_count_death(int64_t now, int abnormal, unsigned long accepted)
 {
-	char	b1[MASTER_NUM], b2[MASTER_NUM];
+	char b1[MASTER_NUM], b2[MASTER_NUM];
 
 	if (accepted > 0)
 		m.nostart = 0;
@@ -470,8 +469,8 @@ master_count_death(int64_t now, int abnormal, unsigned long accepted)
 		m.window_deaths = 0;
 	}
 	if (++m.window_deaths >= m.children) {
-		m.backoff_ms = m.backoff_ms == 0 ? BW_RESPAWN_MIN_MS :
-		    m.backoff_ms * 2;
+		m.backoff_ms =
+		    m.backoff_ms == 0 ? BW_RESPAWN_MIN_MS : m.backoff_ms * 2;
 		if (m.backoff_ms > BW_RESPAWN_MAX_MS)
 			m.backoff_ms = BW_RESPAWN_MAX_MS;
 		m.next_spawn_ms = now + m.backoff_ms;
@@ -493,12 +492,12 @@ master_count_death(int64_t now, int abnormal, unsigned long accepted)
 static void
 master_reap(int64_t now)
 {
-	struct slot	*s;
-	pid_t		 pid;
-	size_t		 i;
-	char		 b1[MASTER_NUM], b2[MASTER_NUM], b3[MASTER_NUM];
-	char		 b4[MASTER_NUM];
-	int		 st, abnormal, current;
+	struct slot *s;
+	pid_t	     pid;
+	size_t	     i;
+	char	     b1[MASTER_NUM], b2[MASTER_NUM], b3[MASTER_NUM];
+	char	     b4[MASTER_NUM];
+	int	     st, abnormal, current;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		s = NULL;
@@ -524,8 +523,11 @@ master_reap(int64_t now)
 			log_kv(abnormal ? LL_WARN : LL_INFO, "child exited",
 			    "child", b1, "child_pid", b2, "status",
 			    master_itoa(b4, sizeof(b4), WEXITSTATUS(st)),
-			    "requests", b3, "reason", !current ? "stopped" :
-			    abnormal ? "failed" : "recycled", NULL);
+			    "requests", b3, "reason",
+			    !current	   ? "stopped"
+				: abnormal ? "failed"
+					   : "recycled",
+			    NULL);
 		}
 		if (current)
 			master_count_death(now, abnormal, s->accepted);
@@ -542,9 +544,9 @@ master_reap(int64_t now)
 static void
 master_reload(int64_t now)
 {
-	struct config	 nc;
-	char		 err[512], b[MASTER_NUM];
-	size_t		 i;
+	struct config nc;
+	char	      err[512], b[MASTER_NUM];
+	size_t	      i;
 
 	master_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
 	    (long long)clock_mono_us());
@@ -587,11 +589,11 @@ master_reload(int64_t now)
 static int
 master_deadlines(int64_t now)
 {
-	struct itimerval	 it;
-	int64_t			 next = 0;
-	size_t			 i;
-	char			 b1[MASTER_NUM], b2[MASTER_NUM];
-	int			 live = 0;
+	struct itimerval it;
+	int64_t		 next = 0;
+	size_t		 i;
+	char		 b1[MASTER_NUM], b2[MASTER_NUM];
+	int		 live = 0;
 
 	for (i = 0; i < MASTER_SLOTS; i++) {
 		struct slot *s = &m.slots[i];
@@ -602,12 +604,12 @@ master_deadlines(int64_t now)
 		if (s->kill_at_ms == 0)
 			continue;
 		if (s->kill_at_ms <= now) {
-			log_kv(LL_WARN, "child still busy, killed",
-			    "child", master_itoa(b1, sizeof(b1), s->child_no),
+			log_kv(LL_WARN, "child still busy, killed", "child",
+			    master_itoa(b1, sizeof(b1), s->child_no),
 			    "child_pid", master_itoa(b2, sizeof(b2), s->pid),
 			    NULL);
 			(void)kill(s->pid, SIGKILL);
-			s->kill_at_ms = INT64_MAX;	/* once */
+			s->kill_at_ms = INT64_MAX; /* once */
 		} else if (s->kill_at_ms != INT64_MAX &&
 		    (next == 0 || s->kill_at_ms < next))
 			next = s->kill_at_ms;
@@ -631,9 +633,9 @@ master_deadlines(int64_t now)
 static void
 master_signals_setup(void)
 {
-	struct sigaction	 sa;
-	sigset_t		 set;
-	size_t			 i;
+	struct sigaction sa;
+	sigset_t	 set;
+	size_t		 i;
 
 	sigemptyset(&set);
 	for (i = 0; i < MASTER_NSIGNALS; i++)
@@ -656,8 +658,8 @@ master_signals_setup(void)
 static void
 master_signals_restore(void)
 {
-	struct itimerval	 it;
-	size_t			 i;
+	struct itimerval it;
+	size_t		 i;
 
 	memset(&it, 0, sizeof(it));
 	(void)setitimer(ITIMER_REAL, &it, NULL);
@@ -676,9 +678,9 @@ int
 master_run(int listen_fd, struct config *cfg, const char *config_path,
     const struct master_hooks *hooks)
 {
-	int64_t	 now;
-	int	 fl, live;
-	char	 b[MASTER_NUM];
+	int64_t now;
+	int	fl, live;
+	char	b[MASTER_NUM];
 
 	memset(&m, 0, sizeof(m));
 	m.cfg = cfg;
@@ -724,8 +726,9 @@ master_run(int listen_fd, struct config *cfg, const char *config_path,
 		if (sig_term) {
 			sig_term = 0;
 			if (!m.draining)
-				master_drain(now, now +
-				    (int64_t)m.cfg->drain_timeout_s * 1000);
+				master_drain(now,
+				    now +
+					(int64_t)m.cfg->drain_timeout_s * 1000);
 		}
 		if (sig_hup) {
 			sig_hup = 0;

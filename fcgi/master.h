@@ -16,14 +16,14 @@
 struct master_hooks {
 	/* In each child after fork(), before accepting: open connections.
 	 * Non-zero makes the child exit(1) (the master backs off). */
-	int	(*child_init)(const struct config *cfg, int child_no);
+	int (*child_init)(const struct config *cfg, int child_no);
 	/* One accepted request; the hook reads, answers and finishes
 	 * nothing: the master's loop calls FCGX_Finish_r() after it. */
-	void	(*child_serve)(FCGX_Request *fr);
+	void (*child_serve)(FCGX_Request *fr);
 	/* In the child before it exits. */
-	void	(*child_fini)(void);
+	void (*child_fini)(void);
 	/* In the master after a SIGHUP re-read the config into cfg. */
-	void	(*reloaded)(const struct config *cfg);
+	void (*reloaded)(const struct config *cfg);
 };
 
 /*
@@ -32,7 +32,7 @@ struct master_hooks {
  * SIGHUP (config_path re-read; a bad new config is logged and ignored).
  * Returns the process exit status.
  */
-int	master_run(int listen_fd, struct config *cfg, const char *config_path,
-	    const struct master_hooks *hooks);
+int master_run(int listen_fd, struct config *cfg, const char *config_path,
+    const struct master_hooks *hooks);
 
 #endif

@@ -214,8 +214,8 @@ mw_idem_retryable(const struct req *r)
 static void
 mw_idem_keep_hdrs(const struct buf *in, struct buf *out)
 {
-	const char	*p = buf_cstr(in), *nl;
-	size_t		 n;
+	const char *p = buf_cstr(in), *nl;
+	size_t	    n;
 
 	while (*p != '\0') {
 		nl = strstr(p, "\r\n");
@@ -231,8 +231,8 @@ mw_idem_keep_hdrs(const struct buf *in, struct buf *out)
 void
 mw_idem_end(struct req *r)
 {
-	struct buf	keep;
-	enum bw_err	er;
+	struct buf  keep;
+	enum bw_err er;
 
 	if (!r->idem_locked)
 		return;
@@ -249,8 +249,8 @@ mw_idem_end(struct req *r)
 	buf_init(&keep, r->hdrs.max);
 	mw_idem_keep_hdrs(&r->hdrs, &keep);
 	er = idem_complete(r->ch->db, r->who.org_id, r->idem_key, r->idem_token,
-	    r->status, r->ctype, buf_cstr(&keep), keep.len,
-	    buf_cstr(&r->out), r->out.len);
+	    r->status, r->ctype, buf_cstr(&keep), keep.len, buf_cstr(&r->out),
+	    r->out.len);
 	buf_free(&keep);
 	/*
 	 * The handler's effect is done whatever happens here: answer it as

@@ -21,9 +21,9 @@
  * 422 IDEMPOTENCY_KEY_REUSED, 400 on a malformed key, 503 when the store
  * is down.
  */
-int	mw_idem_begin(struct req *r, const uint8_t body_sha256[32]);
+int mw_idem_begin(struct req *r, const uint8_t body_sha256[32]);
 /* Stores the response of a locked key, or unlocks it after a retryable
  * 5xx so that the key is not poisoned. No-op when begin did not lock. */
-void	mw_idem_end(struct req *r);
+void mw_idem_end(struct req *r);
 
 #endif

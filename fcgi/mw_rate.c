@@ -39,19 +39,21 @@ mw_rate_headers(struct req *r, const struct rl_result *res)
 static int
 mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
 {
-	const struct rl_rule	*ru;
-	struct rl_rule		 ov[RL__MAX * 2];
-	size_t			 nov = 0, k;
-	const char		*ident;
-	int			 n = 0;
+	const struct rl_rule *ru;
+	struct rl_rule	      ov[RL__MAX * 2];
+	size_t		      nov = 0, k;
+	const char	     *ident;
+	int		      n = 0;
 
 	if (r->authed && r->who.org_id[0] != '\0' &&
 	    rl_overrides(r->ch->db, r->who.org_id, r->route->name, ov,
-	    sizeof(ov) / sizeof(ov[0]), &nov) != BW_OK) {
+		sizeof(ov) / sizeof(ov[0]), &nov) != BW_OK) {
 		/* Auth just read PostgreSQL; if it failed since, the
 		 * defaults still limit. */
-		log_kv(LL_WARN, "ratelimit: overrides unreadable, defaults "
-		    "apply", "route", r->route->name, NULL);
+		log_kv(LL_WARN,
+		    "ratelimit: overrides unreadable, defaults "
+		    "apply",
+		    "route", r->route->name, NULL);
 		nov = 0;
 	}
 	for (ru = r->route->rate; ru->limit > 0 && n < RL_MAX_RULES; ru++) {
@@ -60,8 +62,8 @@ mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
 				continue;
 			ident = r->who.org_id;
 		} else
-			ident = r->client_ip[0] != '\0' ? r->client_ip :
-			    "unknown";
+			ident =
+			    r->client_ip[0] != '\0' ? r->client_ip : "unknown";
 		if (rl_key(&items[n], r->route->name, ru->scope, ident) !=
 		    BW_OK)
 			return -1;
@@ -82,12 +84,12 @@ mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
 int
 mw_rate_check(struct req *r)
 {
-	struct rl_item		 items[RL_MAX_RULES];
-	struct rl_result	 res;
-	enum rl_scope		 sc[RL_MAX_RULES];
-	enum bw_err		 er;
-	char			 ra[24];
-	int			 n;
+	struct rl_item	 items[RL_MAX_RULES];
+	struct rl_result res;
+	enum rl_scope	 sc[RL_MAX_RULES];
+	enum bw_err	 er;
+	char		 ra[24];
+	int		 n;
 
 	if (r->route == NULL || r->route->rate == NULL)
 		return 1;
@@ -115,7 +117,9 @@ mw_rate_check(struct req *r)
 	resp_header(r, "Retry-After", ra);
 	log_kv(LL_INFO, "rate limited", "route", r->route->name, "scope",
 	    rl_scope_name(sc[res.rule]), NULL);
-	resp_error(r, AE_RATE_LIMITED, "rate limit exceeded; retry after "
-	    "the Retry-After delay", NULL);
+	resp_error(r, AE_RATE_LIMITED,
+	    "rate limit exceeded; retry after "
+	    "the Retry-After delay",
+	    NULL);
 	return 0;
 }

@@ -16,6 +16,6 @@
  * 429 RATE_LIMITED with Retry-After, or 503 DEPENDENCY_UNAVAILABLE with
  * Retry-After when Redis cannot count (fail closed, docs/api/ratelimits.md).
  */
-int	mw_rate_check(struct req *r);
+int mw_rate_check(struct req *r);
 
 #endif

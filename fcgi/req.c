@@ -25,7 +25,8 @@ req_id_valid(const char *s)
 		if (i >= BW_MAX_REQUEST_ID)
 			return 0;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			(c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			c == '-'))
 			return 0;
 	}
 	return i > 0;
@@ -38,7 +39,8 @@ is_lhex(const char *s, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+			(s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
 }
@@ -124,8 +126,8 @@ req_pick_ids(const char *nginx_rid, const char *client_rid,
 int
 req_bearer(const char *authz, const char **tok, size_t *len)
 {
-	const char	*p;
-	size_t		 n;
+	const char *p;
+	size_t	    n;
 
 	if (authz == NULL || strncasecmp(authz, "Bearer", 6) != 0)
 		return 0;
@@ -157,8 +159,8 @@ req_param(const struct req *r, const char *name)
 static void
 req_set_path(struct req *r)
 {
-	const char	*p;
-	size_t		 n;
+	const char *p;
+	size_t	    n;
 
 	p = req_param(r, "DOCUMENT_URI");
 	if (p != NULL)
@@ -178,9 +180,9 @@ req_set_path(struct req *r)
 void
 req_init(struct req *r, FCGX_Request *fr, struct child *ch)
 {
-	const char	*ip;
-	char		 fallback[33];
-	uint8_t		 rnd[16];
+	const char *ip;
+	char	    fallback[33];
+	uint8_t	    rnd[16];
 
 	memset(r, 0, sizeof(*r));
 	r->fr = fr;
@@ -207,8 +209,8 @@ req_init(struct req *r, FCGX_Request *fr, struct child *ch)
 	    req_param(r, "HTTP_X_REQUEST_ID"),
 	    req_param(r, "BW_CORRELATION_ID"),
 	    req_param(r, "HTTP_X_CORRELATION_ID"),
-	    req_param(r, "HTTP_TRACEPARENT"), fallback,
-	    r->request_id, r->correlation_id);
+	    req_param(r, "HTTP_TRACEPARENT"), fallback, r->request_id,
+	    r->correlation_id);
 
 	ip = req_param(r, "REMOTE_ADDR");
 	if (ip == NULL || strlen(ip) >= sizeof(r->client_ip))
@@ -219,13 +221,13 @@ req_init(struct req *r, FCGX_Request *fr, struct child *ch)
 enum bw_err
 req_read_body(struct req *r, size_t max)
 {
-	const char	*cl;
-	char		*end;
+	const char	  *cl;
+	char		  *end;
 	unsigned long long n;
-	char		 chunk[16384];
-	size_t		 left;
-	int		 got;
-	enum bw_err	 er;
+	char		   chunk[16384];
+	size_t		   left;
+	int		   got;
+	enum bw_err	   er;
 
 	cl = req_param(r, "CONTENT_LENGTH");
 	if (cl == NULL || *cl == '\0')
@@ -239,8 +241,9 @@ req_read_body(struct req *r, size_t max)
 		return BW_ETOOBIG;
 	r->body.max = max;
 	for (left = (size_t)n; left > 0; left -= (size_t)got) {
-		got = FCGX_GetStr(chunk, left < sizeof(chunk) ? (int)left :
-		    (int)sizeof(chunk), r->fr->in);
+		got = FCGX_GetStr(chunk,
+		    left < sizeof(chunk) ? (int)left : (int)sizeof(chunk),
+		    r->fr->in);
 		if (got <= 0)
 			return BW_EIO;
 		er = buf_add(&r->body, chunk, (size_t)got);

@@ -20,48 +20,48 @@
 struct child;
 struct route;
 
-#define REQ_MAX_ARGS	4	/* {} segments in a route */
-#define REQ_MAX_ARG	128	/* bytes in one {} segment */
+#define REQ_MAX_ARGS 4	 /* {} segments in a route */
+#define REQ_MAX_ARG  128 /* bytes in one {} segment */
 
 struct req {
-	FCGX_Request		*fr;	/* not owned */
-	struct child		*ch;	/* not owned */
-	const char		*method;	/* owned by libfcgi */
-	const char		*query;		/* owned by libfcgi, "" if none */
-	char			 path[BW_MAX_PATH + 1];
-	char			 request_id[BW_MAX_REQUEST_ID + 1];
-	char			 correlation_id[BW_MAX_REQUEST_ID + 1];
-	char			 client_ip[64];
-	int64_t			 start_us;
-	struct buf		 body;
-	const struct route	*route;		/* NULL until matched */
-	char			 args[REQ_MAX_ARGS][REQ_MAX_ARG + 1];
-	int			 nargs;
-	int			 authed;
-	struct auth_principal	 who;
+	FCGX_Request	     *fr;     /* not owned */
+	struct child	     *ch;     /* not owned */
+	const char	     *method; /* owned by libfcgi */
+	const char	     *query;  /* owned by libfcgi, "" if none */
+	char		      path[BW_MAX_PATH + 1];
+	char		      request_id[BW_MAX_REQUEST_ID + 1];
+	char		      correlation_id[BW_MAX_REQUEST_ID + 1];
+	char		      client_ip[64];
+	int64_t		      start_us;
+	struct buf	      body;
+	const struct route   *route; /* NULL until matched */
+	char		      args[REQ_MAX_ARGS][REQ_MAX_ARG + 1];
+	int		      nargs;
+	int		      authed;
+	struct auth_principal who;
 	/* The response being built. */
-	int			 status;
-	const char		*ctype;
-	struct buf		 hdrs;	/* extra "Name: value\r\n" lines */
-	struct buf		 out;	/* the body */
-	const char		*err_code;	/* for the access log, static */
-	int			 sent;
+	int	    status;
+	const char *ctype;
+	struct buf  hdrs;     /* extra "Name: value\r\n" lines */
+	struct buf  out;      /* the body */
+	const char *err_code; /* for the access log, static */
+	int	    sent;
 	/* Idempotency-Key state (fcgi/mw_idem.c). */
-	int			 idem_locked;
-	char			 idem_key[256];
-	char			 idem_token[37];	/* lock_token held */
-	char			 idem_ctype[128];	/* a replay's type */
+	int  idem_locked;
+	char idem_key[256];
+	char idem_token[37];  /* lock_token held */
+	char idem_ctype[128]; /* a replay's type */
 };
 
 /* 1 if s is a valid client request/correlation id: [A-Za-z0-9._-]{1,128}. */
-int		 req_id_valid(const char *s);
+int req_id_valid(const char *s);
 /*
  * Extracts the trace id of a W3C traceparent header (Trace Context §3.2):
  * "vv-<32 hex>-<16 hex>-<2 hex>", lower-case hex, version not ff, ids not
  * all zero; version 00 must have exactly that length. Writes 33 bytes to
  * out and returns 1, else returns 0.
  */
-int		 req_traceparent(const char *tp, char out[33]);
+int req_traceparent(const char *tp, char out[33]);
 /*
  * Chooses the ids per CONTRACT.md. nginx_rid is nginx's decision (already
  * the client's valid X-Request-ID or $request_id) and wins when valid;
@@ -69,26 +69,25 @@ int		 req_traceparent(const char *tp, char out[33]);
  * id is a valid client_cid, else the traceparent's trace id, else nginx_cid
  * when valid, else the request id.
  */
-void		 req_pick_ids(const char *nginx_rid, const char *client_rid,
-		    const char *nginx_cid, const char *client_cid,
-		    const char *traceparent, const char *fallback,
-		    char rid[BW_MAX_REQUEST_ID + 1],
-		    char cid[BW_MAX_REQUEST_ID + 1]);
+void req_pick_ids(const char *nginx_rid, const char *client_rid,
+    const char *nginx_cid, const char *client_cid, const char *traceparent,
+    const char *fallback, char rid[BW_MAX_REQUEST_ID + 1],
+    char cid[BW_MAX_REQUEST_ID + 1]);
 /*
  * Parses "Bearer <token>" (scheme case-insensitive, one or more spaces).
  * Returns 1 with *tok and *len pointing into authz, else 0.
  */
-int		 req_bearer(const char *authz, const char **tok, size_t *len);
+int req_bearer(const char *authz, const char **tok, size_t *len);
 
 /* Fills r from the FastCGI request (ids, path, client ip). */
-void		 req_init(struct req *r, FCGX_Request *fr, struct child *ch);
+void req_init(struct req *r, FCGX_Request *fr, struct child *ch);
 /* A FastCGI parameter ("HTTP_X_REQUEST_ID") or NULL. */
-const char	*req_param(const struct req *r, const char *name);
+const char *req_param(const struct req *r, const char *name);
 /*
  * Reads the body per CONTENT_LENGTH into r->body, refusing more than max
  * bytes before reading (BW_ETOOBIG); BW_EIO when the stream ends early.
  */
-enum bw_err	 req_read_body(struct req *r, size_t max);
-void		 req_free(struct req *r);
+enum bw_err req_read_body(struct req *r, size_t max);
+void	    req_free(struct req *r);
 
 #endif

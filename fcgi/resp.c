@@ -8,27 +8,48 @@ const char *
 resp_reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 402: return "Payment Required";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 410: return "Gone";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 202:
+		return "Accepted";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 402:
+		return "Payment Required";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 410:
+		return "Gone";
+	case 413:
+		return "Payload Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -66,8 +87,8 @@ resp_raw(struct req *r, int status, const char *ctype, const char *body,
 void
 resp_json(struct req *r, int status, struct json_object *obj)
 {
-	const char	*s;
-	size_t		 n;
+	const char *s;
+	size_t	    n;
 
 	if (obj == NULL) {
 		resp_error(r, AE_INTERNAL, NULL, NULL);
@@ -83,7 +104,7 @@ void
 resp_error(struct req *r, enum apierr_code code, const char *message,
     struct json_object *fields)
 {
-	const struct apierr_def	*d = apierr_def(code);
+	const struct apierr_def *d = apierr_def(code);
 	struct json_object	*body;
 	const char		*s;
 	size_t			 n;
@@ -96,7 +117,8 @@ resp_error(struct req *r, enum apierr_code code, const char *message,
 	r->err_code = d->code;
 	buf_reset(&r->out);
 	if (body == NULL) {
-		(void)buf_addstr(&r->out, "{\"error\":{\"error_code\":"
+		(void)buf_addstr(&r->out,
+		    "{\"error\":{\"error_code\":"
 		    "\"INTERNAL\",\"retryable\":true}}");
 		return;
 	}
@@ -116,7 +138,8 @@ resp_send(struct req *r)
 		return;
 	r->sent = 1;
 	buf_init(&h, BW_MAX_HEADER * 8);
-	(void)buf_printf(&h, "Status: %d %s\r\nContent-Type: %s\r\n"
+	(void)buf_printf(&h,
+	    "Status: %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nX-Request-ID: %s\r\n"
 	    "X-Correlation-ID: %s\r\nCache-Control: no-store\r\n",
 	    r->status, resp_reason(r->status), r->ctype, r->out.len,

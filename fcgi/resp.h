@@ -15,22 +15,22 @@
 #include "req.h"
 
 /* Adds a header; a name or value holding CR, LF or NUL is dropped. */
-void		 resp_header(struct req *, const char *name, const char *value);
+void resp_header(struct req *, const char *name, const char *value);
 /* Sets status and a JSON body from obj (consumed). */
-void		 resp_json(struct req *, int status, struct json_object *obj);
+void resp_json(struct req *, int status, struct json_object *obj);
 /* Sets status and a raw body. */
-void		 resp_raw(struct req *, int status, const char *ctype,
-		    const char *body, size_t n);
+void resp_raw(struct req *, int status, const char *ctype, const char *body,
+    size_t n);
 /*
  * The error contract: status and body from the apierr table. message NULL
  * takes the default; 5xx never carry internal text. fields (consumed, may
  * be NULL) is the validation list.
  */
-void		 resp_error(struct req *, enum apierr_code, const char *message,
-		    struct json_object *fields);
+void resp_error(struct req *, enum apierr_code, const char *message,
+    struct json_object *fields);
 /* Writes status line, headers and body to the FastCGI stream. */
-void		 resp_send(struct req *);
+void resp_send(struct req *);
 /* "OK", "Not Found", ... */
-const char	*resp_reason(int status);
+const char *resp_reason(int status);
 
 #endif

@@ -59,9 +59,9 @@ route_match(const struct route *tbl, size_t n, const char *method,
     const char *path, struct req *r, const struct route **out, char *allow,
     size_t allowlen)
 {
-	size_t		 i, used = 0;
-	int		 known = 0, k;
-	const char	*want;
+	size_t	    i, used = 0;
+	int	    known = 0, k;
+	const char *want;
 
 	want = strcmp(method, "HEAD") == 0 ? "GET" : method;
 	if (allowlen > 0)

@@ -14,34 +14,34 @@
 #include "req.h"
 
 enum route_auth {
-	RA_NONE,	/* public */
-	RA_KEY,		/* Authorization: Bearer <api key> */
+	RA_NONE, /* public */
+	RA_KEY,	 /* Authorization: Bearer <api key> */
 	RA__MAX
 };
 
 struct route {
-	const char	*method;
-	const char	*pattern;	/* "/api/v1/exports/{}/cancel" */
-	const char	*name;		/* metrics/log label, [a-z_]+ */
-	enum route_auth	 auth;
-	enum auth_role	 min_role;
-	size_t		 max_body;	/* 0: no body accepted */
-	void		(*fn)(struct req *);
-	unsigned	 flags;		/* ROUTE_* */
+	const char     *method;
+	const char     *pattern; /* "/api/v1/exports/{}/cancel" */
+	const char     *name;	 /* metrics/log label, [a-z_]+ */
+	enum route_auth auth;
+	enum auth_role	min_role;
+	size_t		max_body; /* 0: no body accepted */
+	void (*fn)(struct req *);
+	unsigned flags; /* ROUTE_* */
 	/* Rate limits (fcgi/mw_rate.c), ended by a row with limit 0; NULL:
 	 * none. The route name keys the windows and org_rate_limits. */
-	const struct rl_rule	*rate;
+	const struct rl_rule *rate;
 };
 
 /* Creating POST: Idempotency-Key replay and locking apply. */
-#define ROUTE_IDEMPOTENT	0x01
+#define ROUTE_IDEMPOTENT 0x01
 /* The body is not JSON (raw upload): no JSON checks before the handler. */
-#define ROUTE_RAW_BODY		0x02
+#define ROUTE_RAW_BODY	 0x02
 
 enum route_result {
 	RR_MATCH,
 	RR_NOT_FOUND,
-	RR_METHOD,	/* path known, method not: see allow */
+	RR_METHOD, /* path known, method not: see allow */
 	RR__MAX
 };
 
@@ -53,11 +53,11 @@ enum route_result {
  * ASCII or UTF-8; anything else is RR_NOT_FOUND.
  */
 enum route_result route_match(const struct route *tbl, size_t n,
-		    const char *method, const char *path, struct req *r,
-		    const struct route **out, char *allow, size_t allowlen);
+    const char *method, const char *path, struct req *r,
+    const struct route **out, char *allow, size_t allowlen);
 
 /* Bulwark's table (fcgi/routes.c). */
-extern const struct route	routes[];
-extern const size_t		nroutes;
+extern const struct route routes[];
+extern const size_t	  nroutes;
 
 #endif

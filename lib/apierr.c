@@ -14,9 +14,9 @@
 
 #include "apierr.h"
 
-#define APIERR_UUID_BUF	37	/* 36 characters and the NUL */
+#define APIERR_UUID_BUF 37 /* 36 characters and the NUL */
 
-STATIC enum bw_err	apierr_uuid(char *);
+STATIC enum bw_err apierr_uuid(char *);
 
 /*
  * Retry policy: malformed, unauthorised or conflicting-by-design requests
@@ -77,8 +77,7 @@ static const struct apierr_def apierr_defs[AE__MAX] = {
 	    "The request body is too large.",
 	    "Send a smaller body; see the API documentation for limits." },
 	[AE_UNSUPPORTED_MEDIA_TYPE] = { "UNSUPPORTED_MEDIA_TYPE", 415, 0,
-	    AS_NONE,
-	    "The Content-Type is not supported by this endpoint.",
+	    AS_NONE, "The Content-Type is not supported by this endpoint.",
 	    "Send Content-Type: application/json." },
 	[AE_IDEMPOTENCY_KEY_REUSED] = { "IDEMPOTENCY_KEY_REUSED", 422, 0,
 	    AS_NONE,
@@ -92,8 +91,7 @@ static const struct apierr_def apierr_defs[AE__MAX] = {
 	    "An internal error occurred.",
 	    "Retry with backoff; quote error_id if the problem persists." },
 	[AE_UPSTREAM_UNAVAILABLE] = { "UPSTREAM_UNAVAILABLE", 502, 1,
-	    AS_EXPONENTIAL_BACKOFF,
-	    "An upstream provider is unavailable.",
+	    AS_EXPONENTIAL_BACKOFF, "An upstream provider is unavailable.",
 	    "Retry with exponential backoff." },
 	[AE_UPSTREAM_TIMEOUT] = { "UPSTREAM_TIMEOUT", 504, 1,
 	    AS_EXPONENTIAL_BACKOFF,
@@ -105,8 +103,7 @@ static const struct apierr_def apierr_defs[AE__MAX] = {
 	    "Wait for the number of seconds in the Retry-After header, then "
 	    "retry." },
 	[AE_DEPENDENCY_UNAVAILABLE] = { "DEPENDENCY_UNAVAILABLE", 503, 1,
-	    AS_EXPONENTIAL_BACKOFF,
-	    "A service dependency is unavailable.",
+	    AS_EXPONENTIAL_BACKOFF, "A service dependency is unavailable.",
 	    "Retry with exponential backoff." },
 };
 
@@ -133,7 +130,7 @@ apierr_def(enum apierr_code c)
 int
 apierr_by_name(const char *name)
 {
-	int	 i;
+	int i;
 
 	if (name == NULL)
 		return -1;
@@ -161,8 +158,8 @@ STATIC enum bw_err
 apierr_uuid(char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint8_t		 r[16];
-	size_t		 i, o;
+	uint8_t		  r[16];
+	size_t		  i, o;
 
 	if (RAND_bytes(r, sizeof(r)) != 1 &&
 	    getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
@@ -186,7 +183,7 @@ apierr_uuid(char *out)
 static int
 apierr_addstr(struct json_object *o, const char *key, const char *val)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	v = json_object_new_string(val);
 	if (v == NULL)
@@ -209,7 +206,7 @@ struct json_object *
 apierr_body(enum apierr_code c, const char *message, const char *request_id,
     struct json_object *fields, char *error_id_out)
 {
-	const struct apierr_def	*d;
+	const struct apierr_def *d;
 	struct json_object	*root = NULL, *err = NULL, *v;
 	char			 id[APIERR_UUID_BUF];
 
@@ -234,7 +231,7 @@ apierr_body(enum apierr_code c, const char *message, const char *request_id,
 		goto out;
 	}
 	if (apierr_addstr(err, "retry_strategy",
-	    apierr_strategy_name(d->strategy)) != 0 ||
+		apierr_strategy_name(d->strategy)) != 0 ||
 	    apierr_addstr(err, "error_id", id) != 0 ||
 	    apierr_addstr(err, "request_id", request_id) != 0)
 		goto out;

@@ -47,19 +47,19 @@ enum apierr_strategy {
 };
 
 struct apierr_def {
-	const char		*code;		/* "RATE_LIMITED" */
-	int			 status;	/* 429 */
-	int			 retryable;
-	enum apierr_strategy	 strategy;
-	const char		*message;	/* default message */
-	const char		*hint;		/* what the client should do */
+	const char	    *code;   /* "RATE_LIMITED" */
+	int		     status; /* 429 */
+	int		     retryable;
+	enum apierr_strategy strategy;
+	const char	    *message; /* default message */
+	const char	    *hint;    /* what the client should do */
 };
 
 /* The row for a code; never NULL for a valid code. */
-const struct apierr_def	*apierr_def(enum apierr_code);
+const struct apierr_def *apierr_def(enum apierr_code);
 /* Code by its name ("NOT_FOUND"), or -1. */
-int			 apierr_by_name(const char *);
-const char		*apierr_strategy_name(enum apierr_strategy);
+int	    apierr_by_name(const char *);
+const char *apierr_strategy_name(enum apierr_strategy);
 /*
  * Builds {"error":{error_code,message,error_hint,retryable,retry_strategy,
  * error_id,request_id[,fields]}}. message NULL takes the table's default;
@@ -67,8 +67,7 @@ const char		*apierr_strategy_name(enum apierr_strategy);
  * written to error_id_out (37 bytes) when that is not NULL. Returns a new
  * object owned by the caller, or NULL when out of memory.
  */
-struct json_object	*apierr_body(enum apierr_code, const char *message,
-			    const char *request_id, struct json_object *fields,
-			    char *error_id_out);
+struct json_object *apierr_body(enum apierr_code, const char *message,
+    const char *request_id, struct json_object *fields, char *error_id_out);
 
 #endif

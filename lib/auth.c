@@ -14,7 +14,7 @@
 #include "log.h"
 #include "sec.h"
 
-#define AUTH_TOKEN_CHARS	43	/* base64url of 32 bytes, no padding */
+#define AUTH_TOKEN_CHARS 43 /* base64url of 32 bytes, no padding */
 
 static const char *const auth_roles[AR__MAX] = {
 	[AR_MEMBER] = "member",
@@ -54,7 +54,7 @@ auth_key_wellformed(const char *s, size_t len)
 		char c = s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			(c >= '0' && c <= '9') || c == '-' || c == '_'))
 			return 0;
 	}
 	return 1;
@@ -64,8 +64,8 @@ auth_key_wellformed(const char *s, size_t len)
 static enum bw_err
 key_hash_param(const char *key, size_t len, char out[67])
 {
-	uint8_t		h[SEC_SHA256_LEN];
-	enum bw_err	er;
+	uint8_t	    h[SEC_SHA256_LEN];
+	enum bw_err er;
 
 	er = sec_sha256(key, len, h);
 	if (er != BW_OK)
@@ -85,12 +85,12 @@ auth_key_create(struct db *db, const char *org_id, enum auth_role role,
 	    "SELECT id, $2::bytea, $3, $4 FROM orgs WHERE id = $1 "
 	    "RETURNING id, to_char(created_at AT TIME ZONE 'UTC', "
 	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
-	struct buf		 key;
-	char			 hash[67], prefix[AUTH_PREFIX_LEN + 1];
-	const char		*params[4];
-	PGresult		*res = NULL;
-	struct json_object	*o;
-	enum bw_err		 er;
+	struct buf	    key;
+	char		    hash[67], prefix[AUTH_PREFIX_LEN + 1];
+	const char	   *params[4];
+	PGresult	   *res = NULL;
+	struct json_object *o;
+	enum bw_err	    er;
 
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)))
 		return BW_ENOTFOUND;
@@ -128,9 +128,9 @@ auth_key_create(struct db *db, const char *org_id, enum auth_role role,
 	json_object_object_add(o, "created_at",
 	    json_object_new_string(PQgetvalue(res, 0, 1)));
 	*out = o;
-	log_kv(LL_INFO, "api key created", "org_id", org_id,
-	    "key_id", PQgetvalue(res, 0, 0), "key_prefix", prefix,
-	    "role", auth_role_name(role), NULL);
+	log_kv(LL_INFO, "api key created", "org_id", org_id, "key_id",
+	    PQgetvalue(res, 0, 0), "key_prefix", prefix, "role",
+	    auth_role_name(role), NULL);
 out:
 	PQclear(res);
 	if (key.p != NULL)
@@ -154,9 +154,9 @@ auth_key_revoke(struct db *db, const char *id_or_prefix)
 	    "UPDATE api_keys SET revoked_at = now() WHERE key_prefix = $1 "
 	    "AND revoked_at IS NULL AND (SELECT count(*) FROM api_keys "
 	    "WHERE key_prefix = $1 AND revoked_at IS NULL) = 1 RETURNING id";
-	PGresult	*res = NULL;
-	enum bw_err	 er;
-	int		 isid;
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int	    isid;
 
 	if (id_or_prefix == NULL || strlen(id_or_prefix) > BW_MAX_API_KEY)
 		return BW_EINVAL;
@@ -182,11 +182,11 @@ auth_key_verify(struct db *db, const char *key, size_t len,
 	static const char sql[] =
 	    "SELECT org_id, id, key_prefix, role FROM api_keys "
 	    "WHERE key_hash = $1::bytea AND revoked_at IS NULL";
-	char		 hash[67];
-	const char	*param = hash;
-	PGresult	*res = NULL;
-	enum bw_err	 er;
-	int		 role;
+	char	    hash[67];
+	const char *param = hash;
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int	    role;
 
 	if (!auth_key_wellformed(key, len))
 		return BW_EAUTH;

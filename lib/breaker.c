@@ -12,54 +12,51 @@
 #include "breaker.h"
 #include "log.h"
 
-#define BRK_MAX_KEY	(16 + BRK_MAX_NAME)
+#define BRK_MAX_KEY (16 + BRK_MAX_NAME)
 
-#define BRK_LUA_HEAD \
-"local K = KEYS[1]\n" \
-"local t = redis.call('TIME')\n" \
-"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-"local function fmt(x) return string.format('%d', x) end\n" \
-"local st = tonumber(redis.call('HGET', K, 'st') or '0')\n"
+#define BRK_LUA_HEAD                                                       \
+	"local K = KEYS[1]\n"                                              \
+	"local t = redis.call('TIME')\n"                                   \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / " \
+	"1000)\n"                                                          \
+	"local function fmt(x) return string.format('%d', x) end\n"        \
+	"local st = tonumber(redis.call('HGET', K, 'st') or '0')\n"
 
 /* ARGV: open ms, probe ms. Returns {allowed, state}. */
 static struct rds_script brk_allow_lua = { .src = BRK_LUA_HEAD
-"if st == 0 then return { 1, 0 } end\n"
-"if st == 1 then\n"
-"  local opened = tonumber(redis.call('HGET', K, 'opened_ms') or '0')\n"
-"  if now < opened + tonumber(ARGV[1]) then return { 0, 1 } end\n"
-"  redis.call('HSET', K, 'st', 2, 'probe_until',\n"
-"      fmt(now + tonumber(ARGV[2])))\n"
-"  return { 1, 2 }\n"
-"end\n"
-"local pu = tonumber(redis.call('HGET', K, 'probe_until') or '0')\n"
-"if now < pu then return { 0, 2 } end\n"
-"redis.call('HSET', K, 'probe_until', fmt(now + tonumber(ARGV[2])))\n"
-"return { 1, 2 }\n"
-};
+	"if st == 0 then return { 1, 0 } end\n"
+	"if st == 1 then\n"
+	"  local opened = tonumber(redis.call('HGET', K, 'opened_ms') or '0')\n"
+	"  if now < opened + tonumber(ARGV[1]) then return { 0, 1 } end\n"
+	"  redis.call('HSET', K, 'st', 2, 'probe_until',\n"
+	"      fmt(now + tonumber(ARGV[2])))\n"
+	"  return { 1, 2 }\n"
+	"end\n"
+	"local pu = tonumber(redis.call('HGET', K, 'probe_until') or '0')\n"
+	"if now < pu then return { 0, 2 } end\n"
+	"redis.call('HSET', K, 'probe_until', fmt(now + tonumber(ARGV[2])))\n"
+	"return { 1, 2 }\n" };
 
 /* ARGV: ok (1/0), threshold. Returns the state after. */
 static struct rds_script brk_record_lua = { .src = BRK_LUA_HEAD
-"if ARGV[1] == '1' then\n"
-"  redis.call('HSET', K, 'st', 0, 'fails', 0)\n"
-"  return 0\n"
-"end\n"
-"if st == 1 then return 1 end\n"
-"if st == 2 then\n"
-"  redis.call('HSET', K, 'st', 1, 'opened_ms', fmt(now))\n"
-"  return 1\n"
-"end\n"
-"local f = redis.call('HINCRBY', K, 'fails', 1)\n"
-"if f >= tonumber(ARGV[2]) then\n"
-"  redis.call('HSET', K, 'st', 1, 'opened_ms', fmt(now))\n"
-"  return 1\n"
-"end\n"
-"return 0\n"
-};
+	"if ARGV[1] == '1' then\n"
+	"  redis.call('HSET', K, 'st', 0, 'fails', 0)\n"
+	"  return 0\n"
+	"end\n"
+	"if st == 1 then return 1 end\n"
+	"if st == 2 then\n"
+	"  redis.call('HSET', K, 'st', 1, 'opened_ms', fmt(now))\n"
+	"  return 1\n"
+	"end\n"
+	"local f = redis.call('HINCRBY', K, 'fails', 1)\n"
+	"if f >= tonumber(ARGV[2]) then\n"
+	"  redis.call('HSET', K, 'st', 1, 'opened_ms', fmt(now))\n"
+	"  return 1\n"
+	"end\n"
+	"return 0\n" };
 
 /* No ARGV. Returns the state. */
-static struct rds_script brk_state_lua = { .src = BRK_LUA_HEAD
-"return st\n"
-};
+static struct rds_script brk_state_lua = { .src = BRK_LUA_HEAD "return st\n" };
 
 const char *
 breaker_state_name(enum brk_state s)
@@ -78,8 +75,8 @@ breaker_state_name(enum brk_state s)
 static enum bw_err
 brk_key(char *out, size_t len, const char *name)
 {
-	size_t	i;
-	int	n;
+	size_t i;
+	int    n;
 
 	if (name == NULL || name[0] == '\0')
 		return BW_EINVAL;
@@ -87,8 +84,8 @@ brk_key(char *out, size_t len, const char *name)
 		if (i >= BRK_MAX_NAME)
 			return BW_EINVAL;
 		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
-		    name[i] == '-'))
+			(name[i] >= '0' && name[i] <= '9') || name[i] == '_' ||
+			name[i] == '-'))
 			return BW_EINVAL;
 	}
 	n = snprintf(out, len, "brk:{llm}:%s", name);
@@ -120,8 +117,8 @@ static enum bw_err
 brk_run(struct rds *rds, struct rds_script *s, const char *key, int nargs,
     const char *a1, const char *a2, redisReply **rep)
 {
-	const char	*av[3] = { key, a1, a2 };
-	enum bw_err	 er;
+	const char *av[3] = { key, a1, a2 };
+	enum bw_err er;
 
 	er = rds_eval(rds, s, 1, 1 + nargs, av, NULL, rep);
 	if (er != BW_OK && *rep != NULL) {
@@ -135,10 +132,10 @@ enum bw_err
 breaker_allow(struct rds *rds, const char *name, const struct brk_cfg *c,
     int *allowed, enum brk_state *st)
 {
-	char		 key[BRK_MAX_KEY], om[16], pm[16];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	long long	 a, s;
+	char	    key[BRK_MAX_KEY], om[16], pm[16];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	long long   a, s;
 
 	if (rds == NULL || !brk_cfg_ok(c) || allowed == NULL)
 		return BW_EINVAL;
@@ -168,10 +165,10 @@ enum bw_err
 breaker_record(struct rds *rds, const char *name, const struct brk_cfg *c,
     int ok, enum brk_state *st)
 {
-	char		 key[BRK_MAX_KEY], th[16];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	long long	 s;
+	char	    key[BRK_MAX_KEY], th[16];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	long long   s;
 
 	if (rds == NULL || !brk_cfg_ok(c))
 		return BW_EINVAL;
@@ -194,10 +191,10 @@ breaker_record(struct rds *rds, const char *name, const struct brk_cfg *c,
 enum bw_err
 breaker_state(struct rds *rds, const char *name, enum brk_state *st)
 {
-	char		 key[BRK_MAX_KEY];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	long long	 s;
+	char	    key[BRK_MAX_KEY];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	long long   s;
 
 	if (rds == NULL || st == NULL)
 		return BW_EINVAL;

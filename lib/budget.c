@@ -14,7 +14,7 @@
 #include "jv.h"
 #include "log.h"
 
-#define MICROS_PER_MTOK	1000000
+#define MICROS_PER_MTOK 1000000
 
 static int64_t
 sat_mul(int64_t a, int64_t b)
@@ -72,7 +72,7 @@ budget_fit_tokens(int64_t remaining, int64_t in_bound, int attempts,
 	if (in_cost > remaining)
 		return -1;
 	if (budget_cost(sat_mul(in_bound, attempts), want, in_price,
-	    out_price) <= remaining)
+		out_price) <= remaining)
 		return want;
 	/* Binary search: the cost is monotonic in the output allowance. */
 	lo = 0;
@@ -80,7 +80,7 @@ budget_fit_tokens(int64_t remaining, int64_t in_bound, int attempts,
 	while (lo < hi) {
 		mid = lo + (hi - lo + 1) / 2;
 		if (budget_cost(sat_mul(in_bound, attempts), mid, in_price,
-		    out_price) <= remaining)
+			out_price) <= remaining)
 			lo = mid;
 		else
 			hi = mid - 1;
@@ -119,14 +119,13 @@ static const char sql_settings[] =
     " WHERE o.id = $1::uuid";
 
 enum bw_err
-budget_settings_get(struct db *db, const char *org_id,
-    const char *dflt_primary, const char *dflt_fallback,
-    struct budget_settings *out)
+budget_settings_get(struct db *db, const char *org_id, const char *dflt_primary,
+    const char *dflt_fallback, struct budget_settings *out)
 {
-	const char		*p[1] = { org_id };
-	PGresult		*res = NULL;
-	struct budget_settings	 s;
-	enum bw_err		 er;
+	const char	      *p[1] = { org_id };
+	PGresult	      *res = NULL;
+	struct budget_settings s;
+	enum bw_err	       er;
 
 	if (!jv_is_uuid(org_id, strlen(org_id)))
 		return BW_ENOTFOUND;
@@ -144,10 +143,10 @@ budget_settings_get(struct db *db, const char *org_id,
 	s.soft_pct = (int)to_i64(PQgetvalue(res, 0, 1));
 	s.hard_stop = PQgetvalue(res, 0, 2)[0] == 't';
 	s.downgrade = PQgetvalue(res, 0, 3)[0] == 't';
-	copy_str(s.primary, sizeof(s.primary), PQgetisnull(res, 0, 4) ?
-	    dflt_primary : PQgetvalue(res, 0, 4));
-	copy_str(s.fallback, sizeof(s.fallback), PQgetisnull(res, 0, 5) ?
-	    dflt_fallback : PQgetvalue(res, 0, 5));
+	copy_str(s.primary, sizeof(s.primary),
+	    PQgetisnull(res, 0, 4) ? dflt_primary : PQgetvalue(res, 0, 4));
+	copy_str(s.fallback, sizeof(s.fallback),
+	    PQgetisnull(res, 0, 5) ? dflt_fallback : PQgetvalue(res, 0, 5));
 	copy_str(s.day, sizeof(s.day), PQgetvalue(res, 0, 6));
 	s.org_cap = (int)to_i64(PQgetvalue(res, 0, 7));
 	s.system_prompt = strdup(PQgetvalue(res, 0, 8));
@@ -177,10 +176,10 @@ budget_settings_clear(struct budget_settings *s)
 
 /* The hold transaction's arguments and results. */
 struct hold_tx {
-	const struct budget_settings	*s;
-	const struct budget_ask		*a;
-	struct budget_hold		 h;
-	enum budget_verdict		 v;
+	const struct budget_settings *s;
+	const struct budget_ask	     *a;
+	struct budget_hold	      h;
+	enum budget_verdict	      v;
 };
 
 /*
@@ -207,17 +206,17 @@ static const char sql_hold_insert[] =
 static enum bw_err
 hold_fn(struct db *db, void *arg)
 {
-	struct hold_tx			*t = arg;
-	const struct budget_settings	*s = t->s;
-	const struct budget_ask		*a = t->a;
-	struct budget_hold		*h = &t->h;
-	PGresult			*res = NULL;
-	const char			*p[10];
-	char				 held[24], dg[4], mt[16], ib[24];
-	char				 ttl[16];
-	int64_t				 spent, reserved, remaining, fit;
-	int				 priced, attempts;
-	enum bw_err			 er;
+	struct hold_tx		     *t = arg;
+	const struct budget_settings *s = t->s;
+	const struct budget_ask	     *a = t->a;
+	struct budget_hold	     *h = &t->h;
+	PGresult		     *res = NULL;
+	const char		     *p[10];
+	char			      held[24], dg[4], mt[16], ib[24];
+	char			      ttl[16];
+	int64_t			      spent, reserved, remaining, fit;
+	int			      priced, attempts;
+	enum bw_err		      er;
 
 	memset(h, 0, sizeof(*h));
 	t->v = BV_OK;
@@ -235,7 +234,7 @@ hold_fn(struct db *db, void *arg)
 	copy_str(h->model, sizeof(h->model), s->primary);
 	if (s->has_budget && s->downgrade && s->daily_micros > 0 &&
 	    sat_mul(sat_add(spent, reserved), 100) >=
-	    sat_mul(s->daily_micros, s->soft_pct)) {
+		sat_mul(s->daily_micros, s->soft_pct)) {
 		copy_str(h->model, sizeof(h->model), s->fallback);
 		h->downgraded = strcmp(s->fallback, s->primary) != 0;
 	} else if (s->has_budget && s->downgrade && s->daily_micros == 0) {
@@ -263,9 +262,10 @@ hold_fn(struct db *db, void *arg)
 	h->max_tokens = a->max_tokens;
 	if (s->has_budget && s->hard_stop) {
 		remaining = s->daily_micros - spent - reserved;
-		fit = remaining < 0 ? -1 : budget_fit_tokens(remaining,
-		    h->input_bound, attempts, h->in_price, h->out_price,
-		    a->max_tokens);
+		fit = remaining < 0
+		    ? -1
+		    : budget_fit_tokens(remaining, h->input_bound, attempts,
+			  h->in_price, h->out_price, a->max_tokens);
 		if (fit < a->min_tokens || fit < 1) {
 			t->v = BV_EXCEEDED;
 			goto out;
@@ -310,8 +310,8 @@ budget_hold(struct db *db, const struct budget_settings *s,
     const struct budget_ask *a, struct budget_hold *hold,
     enum budget_verdict *verdict)
 {
-	struct hold_tx	t;
-	enum bw_err	er;
+	struct hold_tx t;
+	enum bw_err    er;
 
 	memset(&t, 0, sizeof(t));
 	t.s = s;
@@ -338,22 +338,22 @@ static const char sql_settle[] =
     " RETURNING d.spent_micros";
 
 static enum bw_err
-settle(struct db *db, const char *org_id, const char *hold_id,
-    int64_t charge, const struct budget_usage *u, bool *settled,
-    int64_t *spent)
+settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
+    const struct budget_usage *u, bool *settled, int64_t *spent)
 {
-	const char	*p[6];
-	char		 c[24], in[24], outt[24], at[16];
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	const char *p[6];
+	char	    c[24], in[24], outt[24], at[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	if (!jv_is_uuid(hold_id, strlen(hold_id)))
 		return BW_EINVAL;
 	snprintf(c, sizeof(c), "%" PRId64, charge);
 	snprintf(in, sizeof(in), "%" PRId64,
 	    u->input_tokens > INT32_MAX ? (int64_t)INT32_MAX : u->input_tokens);
-	snprintf(outt, sizeof(outt), "%" PRId64, u->output_tokens > INT32_MAX ?
-	    (int64_t)INT32_MAX : u->output_tokens);
+	snprintf(outt, sizeof(outt), "%" PRId64,
+	    u->output_tokens > INT32_MAX ? (int64_t)INT32_MAX
+					 : u->output_tokens);
 	snprintf(at, sizeof(at), "%d", u->attempts);
 	p[0] = org_id;
 	p[1] = hold_id;
@@ -377,12 +377,13 @@ budget_settle(struct db *db, const char *org_id, const char *hold_id,
     const struct budget_hold *h, const struct budget_usage *u, bool *settled,
     int64_t *charged, int64_t *spent)
 {
-	int64_t		charge;
-	enum bw_err	er;
+	int64_t	    charge;
+	enum bw_err er;
 
 	charge = sat_add(budget_cost(u->input_tokens, u->output_tokens,
-	    h->in_price, h->out_price), budget_cost(sat_mul(h->input_bound,
-	    u->failed_attempts), 0, h->in_price, 0));
+			     h->in_price, h->out_price),
+	    budget_cost(sat_mul(h->input_bound, u->failed_attempts), 0,
+		h->in_price, 0));
 	er = settle(db, org_id, hold_id, charge, u, settled, spent);
 	if (er == BW_OK && charged != NULL)
 		*charged = *settled ? charge : 0;
@@ -418,10 +419,10 @@ static const char sql_expire[] =
 enum bw_err
 budget_expire(struct db *db, int batch, int *n)
 {
-	const char	*p[1];
-	char		 b[16];
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	const char *p[1];
+	char	    b[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	snprintf(b, sizeof(b), "%d", batch);
 	p[0] = b;
@@ -441,9 +442,9 @@ budget_hold_counts(struct db *db, int64_t counts[3])
 	    "SELECT count(*) FILTER (WHERE state = 'held'),"
 	    " count(*) FILTER (WHERE state = 'settled'),"
 	    " count(*) FILTER (WHERE state = 'expired') FROM llm_holds";
-	PGresult	*res = NULL;
-	enum bw_err	 er;
-	int		 i;
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int	    i;
 
 	er = db_execp(db, "budget_hold_counts", sql, 0, NULL, &res);
 	if (er != BW_OK)
@@ -474,12 +475,13 @@ budget_config_set(struct db *db, const char *org_id,
 	    "  chat_org_settings.primary_model),"
 	    " fallback_model = COALESCE(EXCLUDED.fallback_model,"
 	    "  chat_org_settings.fallback_model),"
-	    " timezone = COALESCE(EXCLUDED.timezone, chat_org_settings.timezone),"
+	    " timezone = COALESCE(EXCLUDED.timezone, "
+	    "chat_org_settings.timezone),"
 	    " updated_at = now()";
-	const char	*p[8];
-	char		 dm[24], sp[16];
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	const char *p[8];
+	char	    dm[24], sp[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	if (!jv_is_uuid(org_id, strlen(org_id)))
 		return BW_ENOTFOUND;
@@ -525,8 +527,8 @@ budget_price_set(struct db *db, const char *model, int64_t in_per_mtok,
 	    " input_micros_per_mtok = EXCLUDED.input_micros_per_mtok,"
 	    " output_micros_per_mtok = EXCLUDED.output_micros_per_mtok,"
 	    " updated_at = now()";
-	const char	*p[3];
-	char		 a[24], b[24];
+	const char *p[3];
+	char	    a[24], b[24];
 
 	snprintf(a, sizeof(a), "%" PRId64, in_per_mtok);
 	snprintf(b, sizeof(b), "%" PRId64, out_per_mtok);
@@ -539,9 +541,9 @@ budget_price_set(struct db *db, const char *model, int64_t in_per_mtok,
 enum bw_err
 budget_price_known(struct db *db, const char *model, int *known)
 {
-	const char	*p[1] = { model };
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	const char *p[1] = { model };
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	er = db_execp(db, "budget_price", sql_price, 1, p, &res);
 	if (er == BW_OK)
@@ -565,9 +567,9 @@ budget_texts_set(struct db *db, const char *org_id, const char *system_prompt,
 	    "  chat_org_settings.line_channel_token),"
 	    " org_cap = COALESCE($5::int, chat_org_settings.org_cap),"
 	    " updated_at = now()";
-	const char	*p[5];
-	char		 cap[16];
-	enum bw_err	 er;
+	const char *p[5];
+	char	    cap[16];
+	enum bw_err er;
 
 	if (!jv_is_uuid(org_id, strlen(org_id)))
 		return BW_ENOTFOUND;

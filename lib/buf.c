@@ -37,8 +37,8 @@ buf_reset(struct buf *b)
 static enum bw_err
 buf_grow(struct buf *b, size_t n)
 {
-	size_t	 want, ncap;
-	char	*np;
+	size_t want, ncap;
+	char  *np;
 
 	if (n > b->max || b->len > b->max - n)
 		return BW_ETOOBIG;
@@ -88,9 +88,9 @@ buf_addc(struct buf *b, char c)
 enum bw_err
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
-	va_list		 ap2;
-	int		 n;
-	enum bw_err	 er;
+	va_list	    ap2;
+	int	    n;
+	enum bw_err er;
 
 	va_copy(ap2, ap);
 	n = vsnprintf(NULL, 0, fmt, ap2);
@@ -108,8 +108,8 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 enum bw_err
 buf_printf(struct buf *b, const char *fmt, ...)
 {
-	va_list		 ap;
-	enum bw_err	 er;
+	va_list	    ap;
+	enum bw_err er;
 
 	va_start(ap, fmt);
 	er = buf_vprintf(b, fmt, ap);
@@ -121,9 +121,9 @@ enum bw_err
 buf_addjsonstr(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	enum bw_err	 er;
-	size_t		 i;
-	char		 esc[6];
+	enum bw_err	  er;
+	size_t		  i;
+	char		  esc[6];
 
 	er = buf_addc(b, '"');
 	for (i = 0; er == BW_OK && i < n; i++) {

@@ -24,35 +24,46 @@
 #include "metrics.h"
 #include "sem.h"
 
-#define CHAT_BREAKER_NAME	"llm"
-#define CHAT_RETRY_AFTER_S	2	/* CAPACITY_EXHAUSTED, DEPENDENCY_... */
+#define CHAT_BREAKER_NAME  "llm"
+#define CHAT_RETRY_AFTER_S 2 /* CAPACITY_EXHAUSTED, DEPENDENCY_... */
 
 /* Metric ids (-1 until registered: updates are then no-ops). */
-static int	m_req[CO__MAX] = { -1, -1, -1, -1, -1, -1, -1 };
-enum att_class { AC_2XX, AC_408, AC_429, AC_4XX, AC_5XX, AC_TIMEOUT,
-	AC_CONNECT, AC_MALFORMED, AC_ABORTED, AC__MAX };
-static int	m_att[AC__MAX] = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
-static int	m_retries = -1, m_wait = -1, m_inuse = -1, m_reclaimed = -1;
-static int	m_overshoot = -1, m_circuit = -1, m_lost = -1;
-static int	m_downgraded = -1, m_breaker_fast = -1;
-enum hold_metric { HM_PLACED, HM_SETTLED, HM_RELEASED, HM_REFUSED, HM__MAX };
-static int	m_holds[HM__MAX] = { -1, -1, -1, -1 };
+static int m_req[CO__MAX] = { -1, -1, -1, -1, -1, -1, -1 };
+enum att_class {
+	AC_2XX,
+	AC_408,
+	AC_429,
+	AC_4XX,
+	AC_5XX,
+	AC_TIMEOUT,
+	AC_CONNECT,
+	AC_MALFORMED,
+	AC_ABORTED,
+	AC__MAX
+};
+static int m_att[AC__MAX] = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+static int m_retries = -1, m_wait = -1, m_inuse = -1, m_reclaimed = -1;
+static int m_overshoot = -1, m_circuit = -1, m_lost = -1;
+static int m_downgraded = -1, m_breaker_fast = -1;
+enum hold_metric {
+	HM_PLACED,
+	HM_SETTLED,
+	HM_RELEASED,
+	HM_REFUSED,
+	HM__MAX
+};
+static int m_holds[HM__MAX] = { -1, -1, -1, -1 };
 
-static const char *const outcome_names[CO__MAX] = {
-	"ok", "budget_exceeded", "capacity_exhausted", "upstream_unavailable",
-	"dependency_unavailable", "no_price", "not_found"
-};
-static const char *const att_names[AC__MAX] = {
-	"2xx", "408", "429", "4xx", "5xx", "timeout", "connect", "malformed",
-	"aborted"
-};
-static const char *const hold_names[HM__MAX] = {
-	"placed", "settled", "released", "refused"
-};
+static const char *const outcome_names[CO__MAX] = { "ok", "budget_exceeded",
+	"capacity_exhausted", "upstream_unavailable", "dependency_unavailable",
+	"no_price", "not_found" };
+static const char *const att_names[AC__MAX] = { "2xx", "408", "429", "4xx",
+	"5xx", "timeout", "connect", "malformed", "aborted" };
+static const char *const hold_names[HM__MAX] = { "placed", "settled",
+	"released", "refused" };
 
-static const double wait_bounds[] = {
-	0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30
-};
+static const double wait_bounds[] = { 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2,
+	5, 10, 30 };
 
 const char *
 chat_outcome_name(enum chat_outcome o)
@@ -63,8 +74,8 @@ chat_outcome_name(enum chat_outcome o)
 int
 chat_metrics_register(void)
 {
-	char	l[96];
-	int	i;
+	char l[96];
+	int  i;
 
 	for (i = 0; i < CO__MAX; i++) {
 		snprintf(l, sizeof(l), "outcome=\"%s\"", outcome_names[i]);
@@ -100,10 +111,12 @@ chat_metrics_register(void)
 	    "Calls stopped because their lease expired under them.", NULL);
 	m_overshoot = metrics_counter("bulwark_llm_budget_overshoot_total",
 	    "Settlements that left a hard-stop budget overspent (must stay "
-	    "0).", NULL);
+	    "0).",
+	    NULL);
 	m_circuit = metrics_gauge("bulwark_llm_circuit_state",
 	    "Provider circuit breaker as last seen: 0 closed, 1 open, 2 "
-	    "half-open.", NULL);
+	    "half-open.",
+	    NULL);
 	m_downgraded = metrics_counter("bulwark_chat_downgraded_total",
 	    "Chat turns that used the org's fallback model.", NULL);
 	m_breaker_fast = metrics_counter("bulwark_llm_breaker_rejects_total",
@@ -126,40 +139,40 @@ chat_out_clear(struct chat_out *o)
 
 /* The state of one turn, for logs and the llm callbacks. */
 struct turn {
-	struct chat_ctx		*c;
-	const struct chat_in	*in;
-	struct budget_settings	 s;
-	struct budget_hold	 hold;
-	int			 held;		/* a hold awaits settlement */
-	struct sem_lease	 lease;
-	int			 leased;
-	int			 lost;		/* renewal found it gone */
-	int64_t			 next_renew;
-	int			 attempt;
+	struct chat_ctx	      *c;
+	const struct chat_in  *in;
+	struct budget_settings s;
+	struct budget_hold     hold;
+	int		       held; /* a hold awaits settlement */
+	struct sem_lease       lease;
+	int		       leased;
+	int		       lost; /* renewal found it gone */
+	int64_t		       next_renew;
+	int		       attempt;
 };
 
 /* One log line with the turn's ids; extra key/value pairs, NULL-ended. */
-static void
-tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
+static void tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
     __attribute__((sentinel));
 
 static void
 tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
 {
-	struct json_object	*f;
-	const char		*k, *v;
-	va_list			 ap;
+	struct json_object *f;
+	const char	   *k, *v;
+	va_list		    ap;
 
 	f = json_object_new_object();
 	if (f == NULL)
 		return;
-	json_object_object_add(f, "hold_id", json_object_new_string(
-	    t->held || t->hold.id[0] != '\0' ? t->hold.id : ""));
-	json_object_object_add(f, "lease_id", json_object_new_string(
-	    t->leased ? t->lease.id : ""));
+	json_object_object_add(f, "hold_id",
+	    json_object_new_string(
+		t->held || t->hold.id[0] != '\0' ? t->hold.id : ""));
+	json_object_object_add(f, "lease_id",
+	    json_object_new_string(t->leased ? t->lease.id : ""));
 	json_object_object_add(f, "attempt", json_object_new_int(t->attempt));
-	json_object_object_add(f, "model", json_object_new_string(
-	    t->hold.model));
+	json_object_object_add(f, "model",
+	    json_object_new_string(t->hold.model));
 	json_object_object_add(f, "channel",
 	    json_object_new_string(t->in->channel));
 	va_start(ap, msg);
@@ -176,9 +189,9 @@ tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
 static int
 tick(void *arg)
 {
-	struct turn	*t = arg;
-	enum bw_err	 er;
-	int64_t		 now = clock_mono_ms();
+	struct turn *t = arg;
+	enum bw_err  er;
+	int64_t	     now = clock_mono_ms();
 
 	if (!t->leased || now < t->next_renew)
 		return 0;
@@ -223,22 +236,22 @@ att_class(int status, enum llm_fail why)
 static void
 on_attempt(void *arg, int attempt, int status, enum llm_fail why, int64_t ms)
 {
-	struct turn	*t = arg;
-	char		 st[16], d[24];
+	struct turn *t = arg;
+	char	     st[16], d[24];
 
 	t->attempt = attempt;
 	metrics_inc(m_att[att_class(status, why)]);
 	snprintf(st, sizeof(st), "%d", status);
 	snprintf(d, sizeof(d), "%" PRId64, ms);
-	tlog(t, why == LF_NONE ? LL_INFO : LL_WARN, "llm attempt",
-	    "status", st, "fail", llm_fail_name(why), "ms", d, NULL);
+	tlog(t, why == LF_NONE ? LL_INFO : LL_WARN, "llm attempt", "status", st,
+	    "fail", llm_fail_name(why), "ms", d, NULL);
 }
 
 static void
 on_retry(void *arg, int attempt, int64_t wait_ms)
 {
-	struct turn	*t = arg;
-	char		 w[24];
+	struct turn *t = arg;
+	char	     w[24];
 
 	(void)attempt;
 	metrics_inc(m_retries);
@@ -284,10 +297,10 @@ static void
 settle_hold(struct turn *t, const struct llm_result *lr, int ok,
     struct chat_out *out)
 {
-	struct budget_usage	 u;
-	bool			 settled = false;
-	int64_t			 charged = 0, spent = 0;
-	char			 a[24], b[24];
+	struct budget_usage u;
+	bool		    settled = false;
+	int64_t		    charged = 0, spent = 0;
+	char		    a[24], b[24];
 
 	if (!t->held)
 		return;
@@ -299,7 +312,7 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 		u.output_tokens = lr->output_tokens;
 	}
 	if (budget_settle(t->c->db, t->in->org_id, t->hold.id, &t->hold, &u,
-	    &settled, &charged, &spent) != BW_OK) {
+		&settled, &charged, &spent) != BW_OK) {
 		tlog(t, LL_WARN, "hold settlement failed; it expires", NULL);
 		t->held = 0;
 		return;
@@ -331,13 +344,14 @@ static enum bw_err
 build_messages(const struct budget_settings *s, struct json_object *state,
     const char *message, struct llm_msg **msgs, size_t *n, int64_t *bytes)
 {
-	struct json_object	*turns = NULL, *tu, *v;
-	struct llm_msg		*m;
-	size_t			 nt = 0, i, k = 0;
-	int64_t			 b = 0;
+	struct json_object *turns = NULL, *tu, *v;
+	struct llm_msg	   *m;
+	size_t		    nt = 0, i, k = 0;
+	int64_t		    b = 0;
 
-	if (state != NULL && json_object_object_get_ex(state, "turns", &turns)
-	    && json_object_is_type(turns, json_type_array))
+	if (state != NULL &&
+	    json_object_object_get_ex(state, "turns", &turns) &&
+	    json_object_is_type(turns, json_type_array))
 		nt = json_object_array_length(turns);
 	m = calloc(2 * nt + 2, sizeof(*m));
 	if (m == NULL)
@@ -380,29 +394,29 @@ set_reply(struct chat_out *out, const char *s)
 enum bw_err
 chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 {
-	const struct config	*cfg = c->cfg;
-	struct turn		 t;
-	struct json_object	*state = NULL;
-	struct llm_msg		*msgs = NULL;
-	struct llm_result	 lr;
-	struct llm_opts		 o;
-	struct budget_ask	 ask;
-	struct sem_stats	 ss;
-	struct conv_usage	 cu;
-	enum budget_verdict	 v;
-	enum bw_err		 er, ret = BW_OK;
-	size_t			 nmsgs = 0;
-	int64_t			 deadline, bytes = 0, wait, turns = 0;
-	int			 org_cap;
-	const char		*fallback;
+	const struct config *cfg = c->cfg;
+	struct turn	     t;
+	struct json_object  *state = NULL;
+	struct llm_msg	    *msgs = NULL;
+	struct llm_result    lr;
+	struct llm_opts	     o;
+	struct budget_ask    ask;
+	struct sem_stats     ss;
+	struct conv_usage    cu;
+	enum budget_verdict  v;
+	enum bw_err	     er, ret = BW_OK;
+	size_t		     nmsgs = 0;
+	int64_t		     deadline, bytes = 0, wait, turns = 0;
+	int		     org_cap;
+	const char	    *fallback;
 
 	memset(out, 0, sizeof(*out));
 	memset(&t, 0, sizeof(t));
 	memset(&lr, 0, sizeof(lr));
 	t.c = c;
 	t.in = in;
-	deadline = in->start_ms + cfg->chat_deadline_ms -
-	    CHAT_DEADLINE_MARGIN_MS;
+	deadline =
+	    in->start_ms + cfg->chat_deadline_ms - CHAT_DEADLINE_MARGIN_MS;
 	out->outcome = CO_DEPENDENCY;
 	out->retry_after_s = CHAT_RETRY_AFTER_S;
 
@@ -417,8 +431,8 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		    bw_strerror(er), NULL);
 		goto out;
 	}
-	fallback = t.s.fallback_reply != NULL ? t.s.fallback_reply :
-	    cfg->chat_fallback_reply;
+	fallback = t.s.fallback_reply != NULL ? t.s.fallback_reply
+					      : cfg->chat_fallback_reply;
 	if (set_reply(out, fallback) != BW_OK) {
 		ret = BW_ENOMEM;
 		goto out;

@@ -39,41 +39,41 @@ enum cfg_type {
 };
 
 struct cfg_key {
-	const char	*name;
-	enum cfg_type	 type;
-	size_t		 off;		/* into struct config */
-	const char	*def;		/* default, parsed like any value */
-	long long	 min, max;	/* CT_INT, CT_OCTAL */
-	int		 required;	/* must not be empty */
-	int		 secret;	/* masked; may come from <key>_file */
+	const char   *name;
+	enum cfg_type type;
+	size_t	      off;	/* into struct config */
+	const char   *def;	/* default, parsed like any value */
+	long long     min, max; /* CT_INT, CT_OCTAL */
+	int	      required; /* must not be empty */
+	int	      secret;	/* masked; may come from <key>_file */
 	/* Extra check of a string; returns the problem or NULL. */
-	const char	*(*check)(const char *);
+	const char *(*check)(const char *);
 };
 
-static const char	*cfg_check_level(const char *);
-static const char	*cfg_check_http(const char *);
-static const char	*cfg_check_origin(const char *);
+static const char *cfg_check_level(const char *);
+static const char *cfg_check_http(const char *);
+static const char *cfg_check_origin(const char *);
 
-#define OFF(f)	offsetof(struct config, f)
+#define OFF(f) offsetof(struct config, f)
 
 static const struct cfg_key cfg_keys[] = {
-	{ "fcgi_socket", CT_STRING, OFF(fcgi_socket),
-	    "/run/bulwark/fcgi.sock", 0, 0, 1, 0, NULL },
-	{ "fcgi_socket_mode", CT_OCTAL, OFF(fcgi_socket_mode), "0660",
-	    0, 0777, 0, 0, NULL },
+	{ "fcgi_socket", CT_STRING, OFF(fcgi_socket), "/run/bulwark/fcgi.sock",
+	    0, 0, 1, 0, NULL },
+	{ "fcgi_socket_mode", CT_OCTAL, OFF(fcgi_socket_mode), "0660", 0, 0777,
+	    0, 0, NULL },
 	{ "fcgi_backlog", CT_INT, OFF(fcgi_backlog), "1024", 1, 65535, 0, 0,
 	    NULL },
 	{ "fcgi_children", CT_INT, OFF(fcgi_children), "8", 1, 1024, 0, 0,
 	    NULL },
-	{ "fcgi_max_requests", CT_INT, OFF(fcgi_max_requests), "100000",
-	    0, 1000000000, 0, 0, NULL },
-	{ "drain_timeout_s", CT_INT, OFF(drain_timeout_s), "30", 1, 3600,
-	    0, 0, NULL },
+	{ "fcgi_max_requests", CT_INT, OFF(fcgi_max_requests), "100000", 0,
+	    1000000000, 0, 0, NULL },
+	{ "drain_timeout_s", CT_INT, OFF(drain_timeout_s), "30", 1, 3600, 0, 0,
+	    NULL },
 	{ "pid_file", CT_STRING, OFF(pid_file), "", 0, 0, 0, 0, NULL },
-	{ "database_url", CT_STRING, OFF(database_url),
-	    "postgresql:///bulwark", 0, 0, 1, 0, NULL },
-	{ "redis_url", CT_STRING, OFF(redis_url), "redis://127.0.0.1:6379/0",
+	{ "database_url", CT_STRING, OFF(database_url), "postgresql:///bulwark",
 	    0, 0, 1, 0, NULL },
+	{ "redis_url", CT_STRING, OFF(redis_url), "redis://127.0.0.1:6379/0", 0,
+	    0, 1, 0, NULL },
 	{ "db_statement_timeout_ms", CT_INT, OFF(db_statement_timeout_ms),
 	    "5000", 0, 600000, 0, 0, NULL },
 	{ "log_level", CT_STRING, OFF(log_level), "info", 0, 0, 1, 0,
@@ -82,80 +82,81 @@ static const struct cfg_key cfg_keys[] = {
 	    "http://127.0.0.1:18081/v1", 0, 0, 1, 0, cfg_check_http },
 	{ "llm_api_key", CT_STRING, OFF(llm_api_key), "", 0, 0, 0, 1, NULL },
 	{ "job_lease_s", CT_INT, OFF(job_lease_s), "60", 5, 3600, 0, 0, NULL },
-	{ "job_max_attempts", CT_INT, OFF(job_max_attempts), "5", 1, 100,
-	    0, 0, NULL },
+	{ "job_max_attempts", CT_INT, OFF(job_max_attempts), "5", 1, 100, 0, 0,
+	    NULL },
 	{ "job_retention_days", CT_INT, OFF(job_retention_days), "7", 1, 3650,
 	    0, 0, NULL },
 	{ "reservation_ttl_s", CT_INT, OFF(reservation_ttl_s), "172800", 1,
 	    31536000, 0, 0, NULL },
-	{ "idem_lock_timeout_s", CT_INT, OFF(idem_lock_timeout_s), "60",
-	    1, 86400, 0, 0, NULL },
-	{ "sql_dir", CT_STRING, OFF(sql_dir), "/usr/share/bulwark/sql",
-	    0, 0, 1, 0, NULL },
-	{ "storage_dir", CT_STRING, OFF(storage_dir), "/var/lib/bulwark",
-	    0, 0, 1, 0, NULL },
+	{ "idem_lock_timeout_s", CT_INT, OFF(idem_lock_timeout_s), "60", 1,
+	    86400, 0, 0, NULL },
+	{ "sql_dir", CT_STRING, OFF(sql_dir), "/usr/share/bulwark/sql", 0, 0, 1,
+	    0, NULL },
+	{ "storage_dir", CT_STRING, OFF(storage_dir), "/var/lib/bulwark", 0, 0,
+	    1, 0, NULL },
 	{ "ledger_key_file", CT_STRING, OFF(ledger_key_file),
 	    "/etc/bulwark/ledger.key", 0, 0, 0, 0, NULL },
-	{ "ledger_origin", CT_STRING, OFF(ledger_origin), "bulwark.local",
-	    0, 0, 1, 0, cfg_check_origin },
-	{ "export_file_pause_ms", CT_INT, OFF(export_file_pause_ms), "0",
-	    0, 60000, 0, 0, NULL },
+	{ "ledger_origin", CT_STRING, OFF(ledger_origin), "bulwark.local", 0, 0,
+	    1, 0, cfg_check_origin },
+	{ "export_file_pause_ms", CT_INT, OFF(export_file_pause_ms), "0", 0,
+	    60000, 0, 0, NULL },
 	{ "retention_clock_offset_s", CT_INT, OFF(retention_clock_offset_s),
 	    "0", 0, 100000000, 0, 0, NULL },
-	{ "llm_global_cap", CT_INT, OFF(llm_global_cap), "15", 1, 10000,
-	    0, 0, NULL },
+	{ "llm_global_cap", CT_INT, OFF(llm_global_cap), "15", 1, 10000, 0, 0,
+	    NULL },
 	{ "llm_org_cap", CT_INT, OFF(llm_org_cap), "5", 1, 10000, 0, 0, NULL },
 	{ "chat_queue_deadline_ms", CT_INT, OFF(chat_queue_deadline_ms),
 	    "10000", 0, 120000, 0, 0, NULL },
-	{ "chat_deadline_ms", CT_INT, OFF(chat_deadline_ms), "30000",
-	    1000, 300000, 0, 0, NULL },
-	{ "chat_max_tokens", CT_INT, OFF(chat_max_tokens), "512", 1, 100000,
-	    0, 0, NULL },
-	{ "chat_min_tokens", CT_INT, OFF(chat_min_tokens), "16", 1, 100000,
-	    0, 0, NULL },
-	{ "chat_lease_ttl_ms", CT_INT, OFF(chat_lease_ttl_ms), "10000",
-	    2000, 600000, 0, 0, NULL },
-	{ "chat_hold_ttl_s", CT_INT, OFF(chat_hold_ttl_s), "120", 10, 86400,
-	    0, 0, NULL },
-	{ "llm_attempt_timeout_ms", CT_INT, OFF(llm_attempt_timeout_ms),
-	    "8000", 100, 600000, 0, 0, NULL },
-	{ "llm_retry_timeout_ms", CT_INT, OFF(llm_retry_timeout_ms),
-	    "10000", 100, 600000, 0, 0, NULL },
-	{ "llm_max_retries", CT_INT, OFF(llm_max_retries), "2", 0, 10,
-	    0, 0, NULL },
-	{ "llm_breaker_failures", CT_INT, OFF(llm_breaker_failures), "10",
-	    1, 100000, 0, 0, NULL },
-	{ "llm_breaker_open_ms", CT_INT, OFF(llm_breaker_open_ms), "15000",
-	    100, 3600000, 0, 0, NULL },
-	{ "llm_primary_model", CT_STRING, OFF(llm_primary_model), "gpt-4o",
-	    0, 0, 1, 0, NULL },
+	{ "chat_deadline_ms", CT_INT, OFF(chat_deadline_ms), "30000", 1000,
+	    300000, 0, 0, NULL },
+	{ "chat_max_tokens", CT_INT, OFF(chat_max_tokens), "512", 1, 100000, 0,
+	    0, NULL },
+	{ "chat_min_tokens", CT_INT, OFF(chat_min_tokens), "16", 1, 100000, 0,
+	    0, NULL },
+	{ "chat_lease_ttl_ms", CT_INT, OFF(chat_lease_ttl_ms), "10000", 2000,
+	    600000, 0, 0, NULL },
+	{ "chat_hold_ttl_s", CT_INT, OFF(chat_hold_ttl_s), "120", 10, 86400, 0,
+	    0, NULL },
+	{ "llm_attempt_timeout_ms", CT_INT, OFF(llm_attempt_timeout_ms), "8000",
+	    100, 600000, 0, 0, NULL },
+	{ "llm_retry_timeout_ms", CT_INT, OFF(llm_retry_timeout_ms), "10000",
+	    100, 600000, 0, 0, NULL },
+	{ "llm_max_retries", CT_INT, OFF(llm_max_retries), "2", 0, 10, 0, 0,
+	    NULL },
+	{ "llm_breaker_failures", CT_INT, OFF(llm_breaker_failures), "10", 1,
+	    100000, 0, 0, NULL },
+	{ "llm_breaker_open_ms", CT_INT, OFF(llm_breaker_open_ms), "15000", 100,
+	    3600000, 0, 0, NULL },
+	{ "llm_primary_model", CT_STRING, OFF(llm_primary_model), "gpt-4o", 0,
+	    0, 1, 0, NULL },
 	{ "llm_fallback_model", CT_STRING, OFF(llm_fallback_model),
 	    "gpt-4o-mini", 0, 0, 1, 0, NULL },
 	{ "chat_fallback_reply", CT_STRING, OFF(chat_fallback_reply),
-	    "Sorry, we cannot answer right now. Please try again later.",
-	    0, 0, 1, 0, NULL },
+	    "Sorry, we cannot answer right now. Please try again later.", 0, 0,
+	    1, 0, NULL },
 	{ "line_api_base_url", CT_STRING, OFF(line_api_base_url),
 	    "http://127.0.0.1:18082", 0, 0, 1, 0, cfg_check_http },
-	{ "line_channel_token", CT_STRING, OFF(line_channel_token), "",
-	    0, 0, 0, 1, NULL },
+	{ "line_channel_token", CT_STRING, OFF(line_channel_token), "", 0, 0, 0,
+	    1, NULL },
 };
 
-#define CFG_NKEYS	(sizeof(cfg_keys) / sizeof(cfg_keys[0]))
-#define CFG_SRC_MAX	320	/* "path:line" or "env BULWARK_X" */
+#define CFG_NKEYS   (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+#define CFG_SRC_MAX 320 /* "path:line" or "env BULWARK_X" */
 
 /* Where each key's current value came from, for error messages. */
 struct cfg_load {
-	struct config	*cfg;
-	char		 src[CFG_NKEYS][CFG_SRC_MAX];
-	char		*err;
-	size_t		 errlen;
+	struct config *cfg;
+	char	       src[CFG_NKEYS][CFG_SRC_MAX];
+	char	      *err;
+	size_t	       errlen;
 };
 
 static const char *
 cfg_check_level(const char *v)
 {
-	return log_level_parse(v) < 0 ?
-	    "must be one of debug, info, warn, error" : NULL;
+	return log_level_parse(v) < 0
+	    ? "must be one of debug, info, warn, error"
+	    : NULL;
 }
 
 static const char *
@@ -180,20 +181,19 @@ cfg_check_origin(const char *v)
 	for (i = 0; v[i] != '\0'; i++)
 		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f || v[i] == '+')
 			return "must not hold blanks, control characters "
-			    "or '+'";
+			       "or '+'";
 	return NULL;
 }
 
 /* Writes "config: <fmt...>" to the caller's error buffer; BW_ECONFIG. */
-static enum bw_err
-cfg_err(struct cfg_load *ld, const char *fmt, ...)
+static enum bw_err cfg_err(struct cfg_load *ld, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static enum bw_err
 cfg_err(struct cfg_load *ld, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n;
+	va_list ap;
+	int	n;
 
 	if (ld->err == NULL || ld->errlen == 0)
 		return BW_ECONFIG;
@@ -209,7 +209,7 @@ cfg_err(struct cfg_load *ld, const char *fmt, ...)
 static const struct cfg_key *
 cfg_find(const char *name, size_t len)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < CFG_NKEYS; i++)
 		if (strlen(cfg_keys[i].name) == len &&
@@ -226,8 +226,8 @@ static const char *
 cfg_parse_int(const char *v, int base, long long min, long long max,
     long long *out)
 {
-	char		*end;
-	long long	 x;
+	char	 *end;
+	long long x;
 
 	if (*v == '\0')
 		return "must be an integer, got an empty value";
@@ -236,8 +236,8 @@ cfg_parse_int(const char *v, int base, long long min, long long max,
 	errno = 0;
 	x = strtoll(v, &end, base);
 	if (*end != '\0' || end == v)
-		return base == 8 ? "must be an octal number" :
-		    "must be an integer";
+		return base == 8 ? "must be an octal number"
+				 : "must be an integer";
 	if (errno == ERANGE || x < min || x > max)
 		return "out of range";
 	*out = x;
@@ -249,7 +249,7 @@ cfg_parse_bool(const char *v, long long *out)
 {
 	static const char *const t[] = { "1", "true", "yes", "on" };
 	static const char *const f[] = { "0", "false", "no", "off" };
-	size_t	 i;
+	size_t			 i;
 
 	for (i = 0; i < 4; i++) {
 		if (strcasecmp(v, t[i]) == 0) {
@@ -272,11 +272,11 @@ static enum bw_err
 cfg_set(struct cfg_load *ld, const struct cfg_key *k, const char *v,
     const char *src)
 {
-	char		*base = (char *)ld->cfg + k->off;
-	char		**sp, *dup;
-	const char	*why = NULL;
-	long long	 x = 0;
-	size_t		 idx = (size_t)(k - cfg_keys);
+	char	   *base = (char *)ld->cfg + k->off;
+	char	  **sp, *dup;
+	const char *why = NULL;
+	long long   x = 0;
+	size_t	    idx = (size_t)(k - cfg_keys);
 
 	switch (k->type) {
 	case CT_STRING:
@@ -307,8 +307,8 @@ cfg_set(struct cfg_load *ld, const struct cfg_key *k, const char *v,
 			return cfg_err(ld, "%s: %s (%#llo..%#llo) (%s)",
 			    k->name, why, k->min, k->max, src);
 		if (k->type == CT_INT)
-			return cfg_err(ld, "%s: %s (%lld..%lld) (%s)",
-			    k->name, why, k->min, k->max, src);
+			return cfg_err(ld, "%s: %s (%lld..%lld) (%s)", k->name,
+			    why, k->min, k->max, src);
 		return cfg_err(ld, "%s: %s (%s)", k->name, why, src);
 	}
 	if (k->type != CT_STRING) {
@@ -328,11 +328,11 @@ cfg_set(struct cfg_load *ld, const struct cfg_key *k, const char *v,
 static enum bw_err
 cfg_readfile(const char *path, char **out, size_t *lenp)
 {
-	struct buf	 b;
-	char		 chunk[4096];
-	ssize_t		 r;
-	enum bw_err	 er = BW_OK;
-	int		 fd, saved;
+	struct buf  b;
+	char	    chunk[4096];
+	ssize_t	    r;
+	enum bw_err er = BW_OK;
+	int	    fd, saved;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -372,9 +372,9 @@ static enum bw_err
 cfg_set_from_file(struct cfg_load *ld, const struct cfg_key *k,
     const char *path, const char *src)
 {
-	char		*data = NULL;
-	size_t		 len = 0;
-	enum bw_err	 er;
+	char	   *data = NULL;
+	size_t	    len = 0;
+	enum bw_err er;
 
 	er = cfg_readfile(path, &data, &len);
 	if (er == BW_ETOOBIG)
@@ -385,14 +385,14 @@ cfg_set_from_file(struct cfg_load *ld, const struct cfg_key *k,
 		return er;
 	}
 	if (er != BW_OK)
-		return cfg_err(ld, "%s: cannot read %s: %s (%s)", k->name,
-		    path, strerror(errno), src);
+		return cfg_err(ld, "%s: cannot read %s: %s (%s)", k->name, path,
+		    strerror(errno), src);
 	if (memchr(data, '\0', len) != NULL)
 		er = cfg_err(ld, "%s: file %s holds a NUL byte (%s)", k->name,
 		    path, src);
 	else {
-		while (len > 0 && (data[len - 1] == '\n' ||
-		    data[len - 1] == '\r'))
+		while (
+		    len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 			data[--len] = '\0';
 		er = cfg_set(ld, k, data, src);
 	}
@@ -408,7 +408,7 @@ cfg_set_from_file(struct cfg_load *ld, const struct cfg_key *k,
 static const struct cfg_key *
 cfg_lookup(const char *name, size_t len, int *isfile)
 {
-	const struct cfg_key	*k;
+	const struct cfg_key *k;
 
 	*isfile = 0;
 	if ((k = cfg_find(name, len)) != NULL)
@@ -433,10 +433,10 @@ cfg_isblank(char c)
 static enum bw_err
 cfg_line(struct cfg_load *ld, const char *path, size_t lineno, char *l)
 {
-	const struct cfg_key	*k;
-	char			*key, *eq, *v, *e, src[CFG_SRC_MAX];
-	size_t			 klen, vlen;
-	int			 isfile;
+	const struct cfg_key *k;
+	char		     *key, *eq, *v, *e, src[CFG_SRC_MAX];
+	size_t		      klen, vlen;
+	int		      isfile;
 
 	snprintf(src, sizeof(src), "%s:%zu", path, lineno);
 	while (cfg_isblank(*l))
@@ -476,9 +476,9 @@ cfg_line(struct cfg_load *ld, const char *path, size_t lineno, char *l)
 static enum bw_err
 cfg_file(struct cfg_load *ld, const char *path)
 {
-	char		*data = NULL, *l, *nl;
-	size_t		 len = 0, lineno = 0;
-	enum bw_err	 er;
+	char	   *data = NULL, *l, *nl;
+	size_t	    len = 0, lineno = 0;
+	enum bw_err er;
 
 	er = cfg_readfile(path, &data, &len);
 	if (er == BW_ETOOBIG)
@@ -489,8 +489,7 @@ cfg_file(struct cfg_load *ld, const char *path)
 		return er;
 	}
 	if (er != BW_OK)
-		return cfg_err(ld, "cannot read %s: %s", path,
-		    strerror(errno));
+		return cfg_err(ld, "cannot read %s: %s", path, strerror(errno));
 	if (memchr(data, '\0', len) != NULL) {
 		er = cfg_err(ld, "%s: holds a NUL byte", path);
 		goto out;
@@ -517,17 +516,17 @@ out:
 static enum bw_err
 cfg_env(struct cfg_load *ld)
 {
-	char		 var[128], fvar[134], src[160];
-	const char	*v, *fv;
-	size_t		 i, j, n;
-	enum bw_err	 er;
+	char	    var[128], fvar[134], src[160];
+	const char *v, *fv;
+	size_t	    i, j, n;
+	enum bw_err er;
 
 	for (i = 0; i < CFG_NKEYS; i++) {
 		n = (size_t)snprintf(var, sizeof(var), "BULWARK_");
-		for (j = 0; cfg_keys[i].name[j] != '\0' &&
-		    n + 1 < sizeof(var); j++)
-			var[n++] = (char)toupper(
-			    (unsigned char)cfg_keys[i].name[j]);
+		for (j = 0; cfg_keys[i].name[j] != '\0' && n + 1 < sizeof(var);
+		     j++)
+			var[n++] =
+			    (char)toupper((unsigned char)cfg_keys[i].name[j]);
 		var[n] = '\0';
 		snprintf(fvar, sizeof(fvar), "%s_FILE", var);
 		v = getenv(var);
@@ -553,10 +552,10 @@ cfg_env(struct cfg_load *ld)
 static enum bw_err
 cfg_validate(struct cfg_load *ld)
 {
-	const struct cfg_key	*k;
-	const char		*s, *why;
-	char			*base;
-	size_t			 i;
+	const struct cfg_key *k;
+	const char	     *s, *why;
+	char		     *base;
+	size_t		      i;
 
 	for (i = 0; i < CFG_NKEYS; i++) {
 		k = &cfg_keys[i];
@@ -567,8 +566,10 @@ cfg_validate(struct cfg_load *ld)
 		if (s == NULL)
 			s = "";
 		if (k->required && *s == '\0')
-			return cfg_err(ld, "%s: required, must not be empty "
-			    "(%s)", k->name, ld->src[i]);
+			return cfg_err(ld,
+			    "%s: required, must not be empty "
+			    "(%s)",
+			    k->name, ld->src[i]);
 		if (k->check != NULL && (why = k->check(s)) != NULL)
 			return cfg_err(ld, "%s: %s (%s)", k->name, why,
 			    ld->src[i]);
@@ -583,7 +584,7 @@ cfg_validate(struct cfg_load *ld)
 enum bw_err
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-	struct cfg_load	*ld;
+	struct cfg_load *ld;
 	enum bw_err	 er = BW_OK;
 	size_t		 i;
 
@@ -616,8 +617,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 void
 config_free(struct config *cfg)
 {
-	char	*base, *s;
-	size_t	 i;
+	char  *base, *s;
+	size_t i;
 
 	if (cfg == NULL)
 		return;
@@ -640,12 +641,12 @@ config_free(struct config *cfg)
 void
 config_dump(const struct config *cfg, int fd)
 {
-	struct buf	 b;
-	const char	*base, *s;
-	size_t		 i, j, off;
-	enum bw_err	 er = BW_OK;
-	ssize_t		 w;
-	int		 iv;
+	struct buf  b;
+	const char *base, *s;
+	size_t	    i, j, off;
+	enum bw_err er = BW_OK;
+	ssize_t	    w;
+	int	    iv;
 
 	buf_init(&b, BW_MAX_CONFIG_FILE);
 	for (i = 0; er == BW_OK && i < CFG_NKEYS; i++) {
@@ -662,8 +663,9 @@ config_dump(const struct config *cfg, int fd)
 				s = "***";
 			for (j = 0; er == BW_OK && s[j] != '\0'; j++)
 				er = buf_addc(&b,
-				    (unsigned char)s[j] < 0x20 ||
-				    s[j] == 0x7f ? '?' : s[j]);
+				    (unsigned char)s[j] < 0x20 || s[j] == 0x7f
+					? '?'
+					: s[j]);
 			break;
 		case CT_OCTAL:
 			memcpy(&iv, base, sizeof(iv));

@@ -13,47 +13,49 @@
 #include "jv.h"
 #include "log.h"
 
-#define CONV_MAX_KEY	(16 + 64 + 16 + CONV_MAX_ID)
+#define CONV_MAX_KEY (16 + 64 + 16 + CONV_MAX_ID)
 
 /* Shared script head: a fresh document, field setters, the writer. */
-#define CONV_LUA_HEAD \
-"local t = redis.call('TIME')\n" \
-"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-"local names = { 'service', 'area', 'stage', 'preference' }\n" \
-"local function load()\n" \
-"  local raw = redis.call('GET', KEYS[1])\n" \
-"  local d\n" \
-"  if raw then d = cjson.decode(raw) end\n" \
-"  if type(d) ~= 'table' then\n" \
-"    d = { v = 0, turns_total = 0 }\n" \
-"    for _, n in ipairs(names) do d[n] = cjson.null end\n" \
-"  end\n" \
-"  if type(d.turns) ~= 'table' then d.turns = {} end\n" \
-"  return d, raw ~= false and raw ~= nil\n" \
-"end\n" \
-"local function setf(d, base)\n" \
-"  for i, n in ipairs(names) do\n" \
-"    if ARGV[base + 2 * i - 1] == '1' then d[n] = ARGV[base + 2 * i] end\n" \
-"  end\n" \
-"end\n" \
-"local function enc(d)\n" \
-"  local s = cjson.encode(d)\n" \
-"  if #d.turns == 0 then\n" \
-"    s = string.gsub(s, '\"turns\":{}', '\"turns\":[]')\n" \
-"  end\n" \
-"  return s\n" \
-"end\n" \
-"local function store(d, maxt, maxb, ttl)\n" \
-"  d.v = (tonumber(d.v) or 0) + 1\n" \
-"  d.updated_ms = now\n" \
-"  while #d.turns > maxt do table.remove(d.turns, 1) end\n" \
-"  local s = enc(d)\n" \
-"  while #s > maxb and #d.turns > 1 do\n" \
-"    table.remove(d.turns, 1)\n" \
-"    s = enc(d)\n" \
-"  end\n" \
-"  redis.call('SET', KEYS[1], s, 'EX', ttl)\n" \
-"end\n"
+#define CONV_LUA_HEAD                                                          \
+	"local t = redis.call('TIME')\n"                                       \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "     \
+	"1000)\n"                                                              \
+	"local names = { 'service', 'area', 'stage', 'preference' }\n"         \
+	"local function load()\n"                                              \
+	"  local raw = redis.call('GET', KEYS[1])\n"                           \
+	"  local d\n"                                                          \
+	"  if raw then d = cjson.decode(raw) end\n"                            \
+	"  if type(d) ~= 'table' then\n"                                       \
+	"    d = { v = 0, turns_total = 0 }\n"                                 \
+	"    for _, n in ipairs(names) do d[n] = cjson.null end\n"             \
+	"  end\n"                                                              \
+	"  if type(d.turns) ~= 'table' then d.turns = {} end\n"                \
+	"  return d, raw ~= false and raw ~= nil\n"                            \
+	"end\n"                                                                \
+	"local function setf(d, base)\n"                                       \
+	"  for i, n in ipairs(names) do\n"                                     \
+	"    if ARGV[base + 2 * i - 1] == '1' then d[n] = ARGV[base + 2 * i] " \
+	"end\n"                                                                \
+	"  end\n"                                                              \
+	"end\n"                                                                \
+	"local function enc(d)\n"                                              \
+	"  local s = cjson.encode(d)\n"                                        \
+	"  if #d.turns == 0 then\n"                                            \
+	"    s = string.gsub(s, '\"turns\":{}', '\"turns\":[]')\n"             \
+	"  end\n"                                                              \
+	"  return s\n"                                                         \
+	"end\n"                                                                \
+	"local function store(d, maxt, maxb, ttl)\n"                           \
+	"  d.v = (tonumber(d.v) or 0) + 1\n"                                   \
+	"  d.updated_ms = now\n"                                               \
+	"  while #d.turns > maxt do table.remove(d.turns, 1) end\n"            \
+	"  local s = enc(d)\n"                                                 \
+	"  while #s > maxb and #d.turns > 1 do\n"                              \
+	"    table.remove(d.turns, 1)\n"                                       \
+	"    s = enc(d)\n"                                                     \
+	"  end\n"                                                              \
+	"  redis.call('SET', KEYS[1], s, 'EX', ttl)\n"                         \
+	"end\n"
 
 /*
  * ARGV: user msg, reply, input tokens, output tokens, cost micros, max
@@ -61,27 +63,26 @@
  * {v, turns_total}.
  */
 static struct rds_script conv_append_lua = { .src = CONV_LUA_HEAD
-"local d = load()\n"
-"d.turns[#d.turns + 1] = { user = ARGV[1], assistant = ARGV[2],\n"
-"    ts_ms = now, input_tokens = tonumber(ARGV[3]),\n"
-"    output_tokens = tonumber(ARGV[4]), cost_micros = tonumber(ARGV[5]) }\n"
-"d.turns_total = (tonumber(d.turns_total) or 0) + 1\n"
-"setf(d, 8)\n"
-"store(d, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))\n"
-"return { d.v, d.turns_total }\n"
-};
+	"local d = load()\n"
+	"d.turns[#d.turns + 1] = { user = ARGV[1], assistant = ARGV[2],\n"
+	"    ts_ms = now, input_tokens = tonumber(ARGV[3]),\n"
+	"    output_tokens = tonumber(ARGV[4]), cost_micros = "
+	"tonumber(ARGV[5]) }\n"
+	"d.turns_total = (tonumber(d.turns_total) or 0) + 1\n"
+	"setf(d, 8)\n"
+	"store(d, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))\n"
+	"return { d.v, d.turns_total }\n" };
 
 /*
  * ARGV: expected v, max turns, max bytes, ttl s, then 4 x (present,
  * value). Returns the new v, or -1 when the stored v differs.
  */
 static struct rds_script conv_cas_lua = { .src = CONV_LUA_HEAD
-"local d = load()\n"
-"if (tonumber(d.v) or 0) ~= tonumber(ARGV[1]) then return -1 end\n"
-"setf(d, 4)\n"
-"store(d, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
-"return d.v\n"
-};
+	"local d = load()\n"
+	"if (tonumber(d.v) or 0) ~= tonumber(ARGV[1]) then return -1 end\n"
+	"setf(d, 4)\n"
+	"store(d, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
+	"return d.v\n" };
 
 /* 1 when s is 1..max bytes of [A-Za-z0-9_-]. */
 static int
@@ -95,9 +96,9 @@ conv_word_ok(const char *s, size_t max)
 		if (i >= max)
 			return 0;
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-		    s[i] == '-'))
+			(s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+			s[i] == '-'))
 			return 0;
 	}
 	return 1;
@@ -158,8 +159,8 @@ static void
 conv_fields_args(const struct conv_fields *f, const char **av, size_t *al,
     int i)
 {
-	const char	*v[4] = { NULL, NULL, NULL, NULL };
-	int		 k;
+	const char *v[4] = { NULL, NULL, NULL, NULL };
+	int	    k;
 
 	if (f != NULL) {
 		v[0] = f->service;
@@ -171,8 +172,8 @@ conv_fields_args(const struct conv_fields *f, const char **av, size_t *al,
 		av[i + 2 * k] = v[k] != NULL ? "1" : "0";
 		al[i + 2 * k] = 1;
 		av[i + 2 * k + 1] = v[k] != NULL ? v[k] : "";
-		al[i + 2 * k + 1] = v[k] != NULL ? conv_cut(v[k],
-		    CONV_MAX_FIELD) : 0;
+		al[i + 2 * k + 1] =
+		    v[k] != NULL ? conv_cut(v[k], CONV_MAX_FIELD) : 0;
 	}
 }
 
@@ -180,10 +181,10 @@ enum bw_err
 conv_get(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id, struct json_object **state)
 {
-	char		 key[CONV_MAX_KEY];
-	const char	*av[2];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
+	char	    key[CONV_MAX_KEY];
+	const char *av[2];
+	redisReply *rep = NULL;
+	enum bw_err er;
 
 	if (rds == NULL || state == NULL)
 		return BW_EINVAL;
@@ -221,13 +222,13 @@ conv_append_turn(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id, const char *user_msg, const char *reply,
     const struct conv_usage *u, const struct conv_fields *f, int64_t *turns)
 {
-	char		 key[CONV_MAX_KEY];
-	char		 nums[6][24];
-	const char	*av[17];
-	size_t		 al[17];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	int		 i;
+	char	    key[CONV_MAX_KEY];
+	char	    nums[6][24];
+	const char *av[17];
+	size_t	    al[17];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	int	    i;
 
 	if (rds == NULL || user_msg == NULL || reply == NULL)
 		return BW_EINVAL;
@@ -276,13 +277,13 @@ enum bw_err
 conv_set_fields(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id, int64_t expected_v, const struct conv_fields *f)
 {
-	char		 key[CONV_MAX_KEY];
-	char		 nums[4][24];
-	const char	*av[13];
-	size_t		 al[13];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	int		 i;
+	char	    key[CONV_MAX_KEY];
+	char	    nums[4][24];
+	const char *av[13];
+	size_t	    al[13];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	int	    i;
 
 	if (rds == NULL || expected_v < 0)
 		return BW_EINVAL;
@@ -319,10 +320,10 @@ enum bw_err
 conv_delete(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id)
 {
-	char		 key[CONV_MAX_KEY];
-	const char	*av[2];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
+	char	    key[CONV_MAX_KEY];
+	const char *av[2];
+	redisReply *rep = NULL;
+	enum bw_err er;
 
 	if (rds == NULL)
 		return BW_EINVAL;

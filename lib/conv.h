@@ -24,25 +24,25 @@
 #include "err.h"
 #include "rds.h"
 
-#define CONV_MAX_TURNS	20		/* turns kept */
-#define CONV_MAX_BYTES	(32 * 1024)	/* the encoded document */
-#define CONV_MAX_TEXT	(12 * 1024)	/* one message or reply, bytes */
-#define CONV_TTL_S	1800		/* renewed on each turn */
-#define CONV_MAX_ID	128		/* channel or user id, bytes */
-#define CONV_MAX_FIELD	256		/* a pipeline field value */
+#define CONV_MAX_TURNS 20	   /* turns kept */
+#define CONV_MAX_BYTES (32 * 1024) /* the encoded document */
+#define CONV_MAX_TEXT  (12 * 1024) /* one message or reply, bytes */
+#define CONV_TTL_S     1800	   /* renewed on each turn */
+#define CONV_MAX_ID    128	   /* channel or user id, bytes */
+#define CONV_MAX_FIELD 256	   /* a pipeline field value */
 
 struct conv_usage {
-	int64_t		 input_tokens;
-	int64_t		 output_tokens;
-	int64_t		 cost_micros;
+	int64_t input_tokens;
+	int64_t output_tokens;
+	int64_t cost_micros;
 };
 
 /* Pipeline fields to set with a turn; NULL members are left as they are. */
 struct conv_fields {
-	const char	*service;
-	const char	*area;
-	const char	*stage;
-	const char	*preference;
+	const char *service;
+	const char *area;
+	const char *stage;
+	const char *preference;
 };
 
 /*
@@ -50,8 +50,8 @@ struct conv_fields {
  * document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
  * BW_EINVAL (bad ids), BW_EREDIS.
  */
-enum bw_err	 conv_get(struct rds *, const char *org_id, const char *channel,
-		    const char *user_id, struct json_object **state);
+enum bw_err conv_get(struct rds *, const char *org_id, const char *channel,
+    const char *user_id, struct json_object **state);
 /*
  * Appends one turn atomically in one script (read, append, trim to
  * CONV_MAX_TURNS and CONV_MAX_BYTES, bump "v" and "turns_total", set the
@@ -60,22 +60,21 @@ enum bw_err	 conv_get(struct rds *, const char *org_id, const char *channel,
  * *turns (may be NULL) gets turns_total after this turn. Returns BW_OK,
  * BW_EINVAL, BW_EREDIS.
  */
-enum bw_err	 conv_append_turn(struct rds *, const char *org_id,
-		    const char *channel, const char *user_id,
-		    const char *user_msg, const char *reply,
-		    const struct conv_usage *u, const struct conv_fields *f,
-		    int64_t *turns);
+enum bw_err
+conv_append_turn(struct rds *, const char *org_id, const char *channel,
+    const char *user_id, const char *user_msg, const char *reply,
+    const struct conv_usage *u, const struct conv_fields *f, int64_t *turns);
 /*
  * Replaces the pipeline fields only if the stored version is still
  * expected_v (compare-and-set; 0 means "no state yet"). Returns BW_OK,
  * BW_ERETRY when another turn wrote first (read again and retry), BW_EINVAL,
  * BW_EREDIS.
  */
-enum bw_err	 conv_set_fields(struct rds *, const char *org_id,
-		    const char *channel, const char *user_id,
-		    int64_t expected_v, const struct conv_fields *f);
+enum bw_err
+conv_set_fields(struct rds *, const char *org_id, const char *channel,
+    const char *user_id, int64_t expected_v, const struct conv_fields *f);
 /* Deletes the state. BW_OK, BW_ENOTFOUND (there was none), BW_EREDIS. */
-enum bw_err	 conv_delete(struct rds *, const char *org_id,
-		    const char *channel, const char *user_id);
+enum bw_err conv_delete(struct rds *, const char *org_id, const char *channel,
+    const char *user_id);
 
 #endif

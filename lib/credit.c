@@ -18,28 +18,29 @@
 
 /* A locked account row. */
 struct credit_acct {
-	char	 id[24];	/* bigint as text, for parameters */
-	int64_t	 balance;
-	int64_t	 reserved;
-	int	 user;		/* kind 'user': available stays >= 0 */
+	char	id[24]; /* bigint as text, for parameters */
+	int64_t balance;
+	int64_t reserved;
+	int	user; /* kind 'user': available stays >= 0 */
 };
 
-#define CREDIT_TS(col) \
+#define CREDIT_TS(col)                         \
 	"to_char(" col " AT TIME ZONE 'UTC', " \
 	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 /* The columns credit_resv_json() reads, in order. */
-#define CREDIT_RESV_COLS \
-	"id, state, user_id, amount, reservation_key, " \
-	CREDIT_TS("expires_at") ", " CREDIT_TS("created_at") ", " \
-	"coalesce(transfer_id::text, '')"
+#define CREDIT_RESV_COLS                                                       \
+	"id, state, user_id, amount, reservation_key, " CREDIT_TS(             \
+	    "expires_at") ", " CREDIT_TS("created_at") ", "                    \
+						       "coalesce(transfer_id:" \
+						       ":text, '')"
 
 /* Parses a whole decimal int64; 0 on success. */
 static int
 credit_i64(const char *s, int64_t *out)
 {
-	char		*end;
-	long long	 v;
+	char	 *end;
+	long long v;
 
 	if (s == NULL || *s == '\0')
 		return -1;
@@ -55,8 +56,8 @@ credit_i64(const char *s, int64_t *out)
 static int
 credit_text_valid(const char *s, int64_t max)
 {
-	size_t	 i, len;
-	int64_t	 n;
+	size_t	i, len;
+	int64_t n;
 
 	if (s == NULL)
 		return 0;
@@ -92,10 +93,10 @@ credit_lock(struct db *db, const char *org_id, const char *const *kind,
 	static const char ins[] =
 	    "INSERT INTO credit_accounts (org_id, kind, name) "
 	    "VALUES ($1, $2, $3), ($1, $4, $5) ON CONFLICT DO NOTHING";
-	const char	*p[5];
-	PGresult	*res = NULL;
-	enum bw_err	 er;
-	int		 attempt, found, i, row;
+	const char *p[5];
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int	    attempt, found, i, row;
 
 	if (n < 1 || n > 2)
 		return BW_EINVAL;
@@ -119,9 +120,9 @@ credit_lock(struct db *db, const char *org_id, const char *const *kind,
 				snprintf(out[i].id, sizeof(out[i].id), "%s",
 				    PQgetvalue(res, row, 0));
 				if (credit_i64(PQgetvalue(res, row, 3),
-				    &out[i].balance) != 0 ||
+					&out[i].balance) != 0 ||
 				    credit_i64(PQgetvalue(res, row, 4),
-				    &out[i].reserved) != 0) {
+					&out[i].reserved) != 0) {
 					er = BW_EDB;
 					goto out;
 				}
@@ -166,10 +167,10 @@ credit_move(struct db *db, const char *org_id, struct credit_acct *debit,
 	    "UPDATE credit_accounts SET balance = balance + "
 	    "CASE WHEN id = $3 THEN $4::bigint ELSE -$4::bigint END, "
 	    "updated_at = now() WHERE org_id = $1 AND id IN ($2, $3)";
-	char		 amt[24];
-	const char	*p[8];
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	char	    amt[24];
+	const char *p[8];
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	snprintf(amt, sizeof(amt), "%" PRId64, amount);
 	p[0] = org_id;
@@ -218,8 +219,8 @@ credit_reserved_add(struct db *db, const char *org_id, const char *acct_id,
 	static const char sql[] =
 	    "UPDATE credit_accounts SET reserved = reserved + $3::bigint, "
 	    "updated_at = now() WHERE org_id = $1 AND id = $2";
-	char		 d[24];
-	const char	*p[3] = { org_id, acct_id, d };
+	char	    d[24];
+	const char *p[3] = { org_id, acct_id, d };
 
 	snprintf(d, sizeof(d), "%" PRId64, delta);
 	return db_execp(db, "credit_reserved_add", sql, 3, p, NULL);
@@ -230,8 +231,8 @@ static enum bw_err
 credit_seen(struct db *db, const char *name, const char *sql, int np,
     const char *const *p, bool *seen)
 {
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	er = db_execp(db, name, sql, np, p, &res);
 	if (er == BW_OK)
@@ -246,13 +247,13 @@ credit_grant_tx(struct db *db, const char *org_id, const char *user_id,
 {
 	static const char seen[] =
 	    "SELECT 1 FROM credit_transfers WHERE org_id = $1 AND anchor = $2";
-	const char		*kind[2] = { "system", "user" };
-	const char		*name[2] = { "purchases", user_id };
-	const char		*p[2] = { org_id, anchor };
-	struct credit_acct	 a[2];
-	char			 key[BW_MAX_ANCHOR * 4 + 16];
-	bool			 was = false;
-	enum bw_err		 er;
+	const char	  *kind[2] = { "system", "user" };
+	const char	  *name[2] = { "purchases", user_id };
+	const char	  *p[2] = { org_id, anchor };
+	struct credit_acct a[2];
+	char		   key[BW_MAX_ANCHOR * 4 + 16];
+	bool		   was = false;
+	enum bw_err	   er;
 
 	if (!db_in_tx(db) || org_id == NULL ||
 	    !jv_is_uuid(org_id, strlen(org_id)) ||
@@ -272,14 +273,14 @@ credit_grant_tx(struct db *db, const char *org_id, const char *user_id,
 	if (er != BW_OK)
 		return er;
 	snprintf(key, sizeof(key), "grant:%s", anchor);
-	er = credit_move(db, org_id, &a[0], &a[1], amount, "grant", key,
-	    anchor, NULL, NULL, applied);
+	er = credit_move(db, org_id, &a[0], &a[1], amount, "grant", key, anchor,
+	    NULL, NULL, applied);
 	if (er == BW_OK && *applied) {
 		char n[24];
 
 		snprintf(n, sizeof(n), "%" PRId64, amount);
-		log_kv(LL_INFO, "credits granted", "org_id", org_id,
-		    "anchor", anchor, "amount", n, NULL);
+		log_kv(LL_INFO, "credits granted", "org_id", org_id, "anchor",
+		    anchor, "amount", n, NULL);
 	}
 	return er;
 }
@@ -302,16 +303,16 @@ credit_refund_tx(struct db *db, const char *org_id, const char *grant_anchor,
 	    "INSERT INTO credit_debts (org_id, account_id, user_id, amount, "
 	    "grant_anchor, refund_anchor) VALUES ($1, $2, $3, $4, $5, $6) "
 	    "ON CONFLICT DO NOTHING";
-	const char		*kind[2] = { "user", "system" };
-	const char		*name[2] = { NULL, "refunds" };
-	const char		*p[6];
-	char			 user[CREDIT_USER_ID_MAX * 4 + 1];
-	char			 key[BW_MAX_ANCHOR * 4 + 16], n[24];
-	struct credit_acct	 a[2];
-	PGresult		*res = NULL;
-	int64_t			 amount = 0, take, owed;
-	bool			 was = false, moved = false;
-	enum bw_err		 er;
+	const char	  *kind[2] = { "user", "system" };
+	const char	  *name[2] = { NULL, "refunds" };
+	const char	  *p[6];
+	char		   user[CREDIT_USER_ID_MAX * 4 + 1];
+	char		   key[BW_MAX_ANCHOR * 4 + 16], n[24];
+	struct credit_acct a[2];
+	PGresult	  *res = NULL;
+	int64_t		   amount = 0, take, owed;
+	bool		   was = false, moved = false;
+	enum bw_err	   er;
 
 	if (!db_in_tx(db) || org_id == NULL ||
 	    !jv_is_uuid(org_id, strlen(org_id)) ||
@@ -389,11 +390,11 @@ credit_account_get(struct db *db, const char *org_id, const char *user_id,
 	static const char sql[] =
 	    "SELECT balance, reserved FROM credit_accounts WHERE org_id = $1 "
 	    "AND kind = 'user' AND name = $2";
-	const char		*p[2] = { org_id, user_id };
-	struct json_object	*o;
-	PGresult		*res = NULL;
-	int64_t			 bal, rsv;
-	enum bw_err		 er;
+	const char	   *p[2] = { org_id, user_id };
+	struct json_object *o;
+	PGresult	   *res = NULL;
+	int64_t		    bal, rsv;
+	enum bw_err	    er;
 
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
 	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX))
@@ -424,12 +425,12 @@ out:
 
 /* Arguments and results of one booking transaction. */
 struct credit_book_arg {
-	const char	*org_id;
-	const char	*user_id;
-	const char	*class_id;
-	int64_t		 credits;
-	char		 booking_id[37];
-	int64_t		 balance;
+	const char *org_id;
+	const char *user_id;
+	const char *class_id;
+	int64_t	    credits;
+	char	    booking_id[37];
+	int64_t	    balance;
 };
 
 /*
@@ -443,15 +444,15 @@ credit_book_fn(struct db *db, void *arg)
 	static const char ins[] =
 	    "INSERT INTO bookings (org_id, user_id, class_id, credits, "
 	    "transfer_id) VALUES ($1, $2, $3, $4, $5) RETURNING id";
-	struct credit_book_arg	*b = arg;
-	const char		*kind[2] = { "user", "system" };
-	const char		*name[2] = { b->user_id, "bookings" };
-	const char		*p[5];
-	struct credit_acct	 a[2];
-	char			 tid[37], n[24];
-	PGresult		*res = NULL;
-	bool			 applied = false;
-	enum bw_err		 er;
+	struct credit_book_arg *b = arg;
+	const char	       *kind[2] = { "user", "system" };
+	const char	       *name[2] = { b->user_id, "bookings" };
+	const char	       *p[5];
+	struct credit_acct	a[2];
+	char			tid[37], n[24];
+	PGresult	       *res = NULL;
+	bool			applied = false;
+	enum bw_err		er;
 
 	er = credit_lock(db, b->org_id, kind, name, 2, a);
 	if (er != BW_OK)
@@ -490,9 +491,9 @@ enum bw_err
 credit_book(struct db *db, const char *org_id, const char *user_id,
     const char *class_id, int64_t credits, struct json_object **out)
 {
-	struct credit_book_arg	 b;
-	struct json_object	*o;
-	enum bw_err		 er;
+	struct credit_book_arg b;
+	struct json_object    *o;
+	enum bw_err	       er;
 
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
 	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX) ||
@@ -512,8 +513,7 @@ credit_book(struct db *db, const char *org_id, const char *user_id,
 	    json_object_new_string(b.booking_id));
 	json_object_object_add(o, "balance", json_object_new_int64(b.balance));
 	json_object_object_add(o, "user_id", json_object_new_string(user_id));
-	json_object_object_add(o, "class_id",
-	    json_object_new_string(class_id));
+	json_object_object_add(o, "class_id", json_object_new_string(class_id));
 	json_object_object_add(o, "credits", json_object_new_int64(credits));
 	*out = o;
 	return BW_OK;
@@ -523,8 +523,8 @@ credit_book(struct db *db, const char *org_id, const char *user_id,
 static struct json_object *
 credit_resv_json(PGresult *res, int row)
 {
-	struct json_object	*o = json_object_new_object();
-	int64_t			 amount = 0;
+	struct json_object *o = json_object_new_object();
+	int64_t		    amount = 0;
 
 	(void)credit_i64(PQgetvalue(res, row, 3), &amount);
 	json_object_object_add(o, "id",
@@ -548,13 +548,13 @@ credit_resv_json(PGresult *res, int row)
 
 /* Arguments and results of one reservation transaction. */
 struct credit_resv_arg {
-	const char		*org_id;
-	const char		*user_id;
-	int64_t			 amount;
-	const char		*key;
-	int			 ttl_s;
-	struct json_object	*out;
-	bool			 created;
+	const char	   *org_id;
+	const char	   *user_id;
+	int64_t		    amount;
+	const char	   *key;
+	int		    ttl_s;
+	struct json_object *out;
+	bool		    created;
 };
 
 /*
@@ -568,10 +568,10 @@ credit_resv_existing(struct db *db, struct credit_resv_arg *b, bool *found)
 	static const char sql[] =
 	    "SELECT " CREDIT_RESV_COLS " FROM credit_reservations "
 	    "WHERE org_id = $1 AND reservation_key = $2";
-	const char	*p[2] = { b->org_id, b->key };
-	PGresult	*res = NULL;
-	int64_t		 amount = 0;
-	enum bw_err	 er;
+	const char *p[2] = { b->org_id, b->key };
+	PGresult   *res = NULL;
+	int64_t	    amount = 0;
+	enum bw_err er;
 
 	*found = false;
 	er = db_execp(db, "credit_resv_by_key", sql, 2, p, &res);
@@ -603,15 +603,15 @@ credit_reserve_fn(struct db *db, void *arg)
 	    "account_id, user_id, amount, expires_at) VALUES ($1, $2, $3, $4, "
 	    "$5, now() + make_interval(secs => $6)) "
 	    "ON CONFLICT DO NOTHING RETURNING " CREDIT_RESV_COLS;
-	struct credit_resv_arg	*b = arg;
-	const char		*kind[1] = { "user" };
-	const char		*name[1] = { b->user_id };
-	const char		*p[6];
-	struct credit_acct	 a;
-	char			 amt[24], ttl[16];
-	PGresult		*res = NULL;
-	bool			 found = false;
-	enum bw_err		 er;
+	struct credit_resv_arg *b = arg;
+	const char	       *kind[1] = { "user" };
+	const char	       *name[1] = { b->user_id };
+	const char	       *p[6];
+	struct credit_acct	a;
+	char			amt[24], ttl[16];
+	PGresult	       *res = NULL;
+	bool			found = false;
+	enum bw_err		er;
 
 	er = credit_resv_existing(db, b, &found);
 	if (er != BW_OK || found)
@@ -657,8 +657,8 @@ credit_reserve(struct db *db, const char *org_id, const char *user_id,
     int64_t amount, const char *reservation_key, int ttl_s,
     struct json_object **out, bool *created)
 {
-	struct credit_resv_arg	 b;
-	enum bw_err		 er;
+	struct credit_resv_arg b;
+	enum bw_err	       er;
 
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
 	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX) ||
@@ -685,18 +685,18 @@ credit_reserve(struct db *db, const char *org_id, const char *user_id,
 enum credit_action {
 	CA_COMMIT,
 	CA_RELEASE,
-	CA_EXPIRE,	/* the reconcile worker: only if past expires_at */
+	CA_EXPIRE, /* the reconcile worker: only if past expires_at */
 	CA__MAX
 };
 
 /* Arguments and results of one commit/release/expire transaction. */
 struct credit_fin_arg {
-	const char		*org_id;
-	const char		*id;
-	enum credit_action	 action;
-	struct json_object	*out;
-	bool			 expired;	/* it is (now) expired */
-	bool			 changed;	/* this call changed it */
+	const char	   *org_id;
+	const char	   *id;
+	enum credit_action  action;
+	struct json_object *out;
+	bool		    expired; /* it is (now) expired */
+	bool		    changed; /* this call changed it */
 };
 
 /*
@@ -716,18 +716,18 @@ credit_fin_fn(struct db *db, void *arg)
 	    "UPDATE credit_reservations SET state = $3, "
 	    "transfer_id = $4, finished_at = now() "
 	    "WHERE org_id = $1 AND id = $2 RETURNING " CREDIT_RESV_COLS;
-	struct credit_fin_arg	*b = arg;
-	const char		*kind[2] = { "user", "system" };
-	const char		*name[2] = { NULL, "bookings" };
-	const char		*p[4];
-	const char		*state;
-	char			 user[CREDIT_USER_ID_MAX * 4 + 1];
-	char			 key[64], tid[37];
-	struct credit_acct	 a[2];
-	PGresult		*res = NULL;
-	int64_t			 amount = 0;
-	bool			 past, applied = false;
-	enum bw_err		 er;
+	struct credit_fin_arg *b = arg;
+	const char	      *kind[2] = { "user", "system" };
+	const char	      *name[2] = { NULL, "bookings" };
+	const char	      *p[4];
+	const char	      *state;
+	char		       user[CREDIT_USER_ID_MAX * 4 + 1];
+	char		       key[64], tid[37];
+	struct credit_acct     a[2];
+	PGresult	      *res = NULL;
+	int64_t		       amount = 0;
+	bool		       past, applied = false;
+	enum bw_err	       er;
 
 	b->expired = false;
 	b->changed = false;
@@ -804,8 +804,8 @@ static enum bw_err
 credit_finish(struct db *db, const char *org_id, const char *id,
     enum credit_action action, struct json_object **out, bool *changed)
 {
-	struct credit_fin_arg	 b;
-	enum bw_err		 er;
+	struct credit_fin_arg b;
+	enum bw_err	      er;
 
 	if (org_id == NULL || id == NULL ||
 	    !jv_is_uuid(org_id, strlen(org_id)) || !jv_is_uuid(id, strlen(id)))
@@ -842,8 +842,7 @@ enum bw_err
 credit_release(struct db *db, const char *org_id, const char *reservation_id,
     struct json_object **out)
 {
-	return credit_finish(db, org_id, reservation_id, CA_RELEASE, out,
-	    NULL);
+	return credit_finish(db, org_id, reservation_id, CA_RELEASE, out, NULL);
 }
 
 enum bw_err
@@ -853,12 +852,12 @@ credit_expire(struct db *db, int *n)
 	    "SELECT org_id, id FROM credit_reservations "
 	    "WHERE state = 'pending' AND expires_at <= now() "
 	    "ORDER BY expires_at LIMIT $1";
-	char		 lim[16], c[16];
-	const char	*p[1] = { lim };
-	PGresult	*res = NULL;
-	enum bw_err	 er = BW_OK;
-	int		 batch, row, rows, count = 0;
-	bool		 changed;
+	char	    lim[16], c[16];
+	const char *p[1] = { lim };
+	PGresult   *res = NULL;
+	enum bw_err er = BW_OK;
+	int	    batch, row, rows, count = 0;
+	bool	    changed;
 
 	snprintf(lim, sizeof(lim), "%d", BW_CREDIT_EXPIRE_BATCH);
 	/* Bounded: a backlog larger than this waits for the next run. */
@@ -871,8 +870,7 @@ credit_expire(struct db *db, int *n)
 		rows = PQntuples(res);
 		for (row = 0; row < rows; row++) {
 			er = credit_finish(db, PQgetvalue(res, row, 0),
-			    PQgetvalue(res, row, 1), CA_EXPIRE, NULL,
-			    &changed);
+			    PQgetvalue(res, row, 1), CA_EXPIRE, NULL, &changed);
 			if (er != BW_OK)
 				goto out;
 			if (changed)
@@ -911,12 +909,12 @@ credit_party(const char *s, const char **kind, const char **name)
 
 /* Arguments and results of credit_transfer(). */
 struct credit_xfer_arg {
-	const char	*org_id;
-	const char	*kind[2];
-	const char	*name[2];
-	int64_t		 amount;
-	char		 key[BW_MAX_ANCHOR * 4 + 16];
-	bool		 applied;
+	const char *org_id;
+	const char *kind[2];
+	const char *name[2];
+	int64_t	    amount;
+	char	    key[BW_MAX_ANCHOR * 4 + 16];
+	bool	    applied;
 };
 
 /* The transfer transaction; see credit_transfer(). */
@@ -926,11 +924,11 @@ credit_transfer_fn(struct db *db, void *arg)
 	static const char seen[] =
 	    "SELECT 1 FROM credit_transfers WHERE org_id = $1 AND "
 	    "transfer_key = $2";
-	struct credit_xfer_arg	*b = arg;
-	const char		*p[2] = { b->org_id, b->key };
-	struct credit_acct	 a[2];
-	bool			 was = false;
-	enum bw_err		 er;
+	struct credit_xfer_arg *b = arg;
+	const char	       *p[2] = { b->org_id, b->key };
+	struct credit_acct	a[2];
+	bool			was = false;
+	enum bw_err		er;
 
 	er = credit_lock(db, b->org_id, b->kind, b->name, 2, a);
 	if (er != BW_OK)
@@ -952,15 +950,15 @@ enum bw_err
 credit_transfer(struct db *db, const char *org_id, const char *from,
     const char *to, int64_t amount, const char *transfer_id, bool *applied)
 {
-	struct credit_xfer_arg	 b;
-	enum bw_err		 er;
+	struct credit_xfer_arg b;
+	enum bw_err	       er;
 
 	memset(&b, 0, sizeof(b));
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
 	    credit_party(from, &b.kind[0], &b.name[0]) != 0 ||
 	    credit_party(to, &b.kind[1], &b.name[1]) != 0 ||
 	    (strcmp(b.kind[0], b.kind[1]) == 0 &&
-	    strcmp(b.name[0], b.name[1]) == 0) ||
+		strcmp(b.name[0], b.name[1]) == 0) ||
 	    !credit_amount_valid(amount) ||
 	    !credit_text_valid(transfer_id, BW_MAX_ANCHOR))
 		return BW_EINVAL;
@@ -975,11 +973,10 @@ credit_transfer(struct db *db, const char *org_id, const char *from,
 
 /* Appends one problem per row of res (columns named by the result). */
 static void
-credit_problems_add(struct json_object *arr, const char *problem,
-    PGresult *res)
+credit_problems_add(struct json_object *arr, const char *problem, PGresult *res)
 {
-	struct json_object	*o;
-	int			 row, col;
+	struct json_object *o;
+	int		    row, col;
 
 	for (row = 0; row < PQntuples(res); row++) {
 		if (json_object_array_length(arr) >= BW_MAX_LEDGER_PROBLEMS)
@@ -988,8 +985,8 @@ credit_problems_add(struct json_object *arr, const char *problem,
 		json_object_object_add(o, "problem",
 		    json_object_new_string(problem));
 		for (col = 0; col < PQnfields(res); col++) {
-			const char	*v = PQgetvalue(res, row, col);
-			int64_t		 i;
+			const char *v = PQgetvalue(res, row, col);
+			int64_t	    i;
 
 			if (PQgetisnull(res, row, col))
 				continue;
@@ -1006,8 +1003,8 @@ credit_problems_add(struct json_object *arr, const char *problem,
 
 /* Arguments and results of credit_check(). */
 struct credit_check_arg {
-	const char		*org_id;	/* NULL: all */
-	struct json_object	*problems;
+	const char	   *org_id; /* NULL: all */
+	struct json_object *problems;
 };
 
 /* The checks, in one REPEATABLE READ snapshot. */
@@ -1016,8 +1013,8 @@ credit_check_fn(struct db *db, void *arg)
 {
 	/* Every query: $1 NULL or the org; bigint columns come out as int8. */
 	static const struct {
-		const char	*problem;
-		const char	*sql;
+		const char *problem;
+		const char *sql;
 	} checks[] = {
 		{ "balance_mismatch",
 		    "SELECT a.org_id, a.id AS account_id, a.kind, a.name, "
@@ -1061,14 +1058,16 @@ credit_check_fn(struct db *db, void *arg)
 		    "($1::uuid IS NULL OR b.org_id = $1::uuid) AND "
 		    "(t.amount <> b.credits OR t.kind <> 'booking')" },
 	};
-	struct credit_check_arg	*b = arg;
+	struct credit_check_arg *b = arg;
 	const char		*p[1] = { b->org_id };
 	PGresult		*res = NULL;
 	enum bw_err		 er;
 	size_t			 i;
 
-	er = db_exec(db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
-	    "READ ONLY", 0, NULL, NULL);
+	er = db_exec(db,
+	    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY",
+	    0, NULL, NULL);
 	if (er != BW_OK)
 		return er;
 	json_object_put(b->problems);
@@ -1085,11 +1084,11 @@ credit_check_fn(struct db *db, void *arg)
 }
 
 enum bw_err
-credit_check(struct db *db, const char *org_id,
-    struct json_object **problems, bool *clean)
+credit_check(struct db *db, const char *org_id, struct json_object **problems,
+    bool *clean)
 {
-	struct credit_check_arg	 b;
-	enum bw_err		 er;
+	struct credit_check_arg b;
+	enum bw_err		er;
 
 	if (org_id != NULL && !jv_is_uuid(org_id, strlen(org_id)))
 		return BW_EINVAL;

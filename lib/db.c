@@ -20,21 +20,21 @@
 #include "log.h"
 
 struct db {
-	char		*conninfo;	/* owned; may hold a password */
-	PGconn		*conn;		/* NULL when not connected */
-	int		 in_tx;		/* inside db_tx() */
-	int		 broken;	/* the connection failed; reopen */
-	char		 sqlstate[6];	/* of the last failure, "" if none */
-	char		*prepared[BW_DB_MAX_PREPARED]; /* names, owned */
-	size_t		 nprepared;
-	int		 stmt_timeout_ms;	/* 0: the server's default */
+	char   *conninfo;    /* owned; may hold a password */
+	PGconn *conn;	     /* NULL when not connected */
+	int	in_tx;	     /* inside db_tx() */
+	int	broken;	     /* the connection failed; reopen */
+	char	sqlstate[6]; /* of the last failure, "" if none */
+	char   *prepared[BW_DB_MAX_PREPARED]; /* names, owned */
+	size_t	nprepared;
+	int	stmt_timeout_ms; /* 0: the server's default */
 };
 
 /* How one failed statement is classified. */
 enum db_fail {
-	DBF_STATEMENT,	/* the server refused it; the connection is fine */
-	DBF_UNSENT,	/* the connection failed before the statement ran */
-	DBF_LOST	/* the connection failed; the statement may have run */
+	DBF_STATEMENT, /* the server refused it; the connection is fine */
+	DBF_UNSENT,    /* the connection failed before the statement ran */
+	DBF_LOST       /* the connection failed; the statement may have run */
 };
 
 struct db *
@@ -117,10 +117,10 @@ db_notice(void *arg, const char *msg)
 enum bw_err
 db_connect(struct db *db)
 {
-	char		 timeout[16], options[64];
-	const char	*keys[10], *vals[10];
-	PGconn		*c;
-	int		 n = 0;
+	char	    timeout[16], options[64];
+	const char *keys[10], *vals[10];
+	PGconn	   *c;
+	int	    n = 0;
 
 	if (db->conn != NULL && !db->broken &&
 	    PQstatus(db->conn) == CONNECTION_OK)
@@ -196,8 +196,8 @@ db_sqlstate(const struct db *db)
 static int
 db_idle_dead(struct db *db)
 {
-	struct pollfd	 pfd;
-	int		 i;
+	struct pollfd pfd;
+	int	      i;
 
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
 		return 1;
@@ -243,9 +243,9 @@ static enum bw_err
 db_fail(struct db *db, const PGresult *res, const char *what,
     enum db_fail *fail)
 {
-	const char	*st, *msg;
-	enum bw_err	 er;
-	enum log_level	 ll;
+	const char    *st, *msg;
+	enum bw_err    er;
+	enum log_level ll;
 
 	st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", st ? st : "");
@@ -271,8 +271,8 @@ db_fail(struct db *db, const PGresult *res, const char *what,
 		if (db->sqlstate[0] == '\0')
 			snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
 		msg = db->conn != NULL ? PQerrorMessage(db->conn) : "";
-		log_kv(LL_ERROR, "db error", "sqlstate", db->sqlstate,
-		    "detail", msg, "stmt", what, NULL);
+		log_kv(LL_ERROR, "db error", "sqlstate", db->sqlstate, "detail",
+		    msg, "stmt", what, NULL);
 		return BW_EDB;
 	}
 	*fail = DBF_STATEMENT;
@@ -286,8 +286,8 @@ db_fail(struct db *db, const PGresult *res, const char *what,
 		ll = LL_WARN;
 	else
 		ll = LL_ERROR;
-	log_kv(ll, "db error", "sqlstate", db->sqlstate, "detail", msg,
-	    "stmt", what, NULL);
+	log_kv(ll, "db error", "sqlstate", db->sqlstate, "detail", msg, "stmt",
+	    what, NULL);
 	return er;
 }
 
@@ -337,9 +337,9 @@ static enum bw_err
 db_prepare(struct db *db, const char *name, const char *sql, int nparams,
     enum db_fail *fail)
 {
-	PGresult	*res;
-	enum bw_err	 er = BW_OK;
-	char		*copy;
+	PGresult   *res;
+	enum bw_err er = BW_OK;
+	char	   *copy;
 
 	*fail = DBF_STATEMENT;
 	if (db_is_prepared(db, name))
@@ -356,9 +356,10 @@ db_prepare(struct db *db, const char *name, const char *sql, int nparams,
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		/* 42P05: someone prepared it behind our back; it is there. */
 		if (res != NULL && PQstatus(db->conn) == CONNECTION_OK &&
-		    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
-		    PQresultErrorField(res, PG_DIAG_SQLSTATE) : "",
-		    "42P05") == 0)
+		    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			    ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			    : "",
+			"42P05") == 0)
 			er = BW_OK;
 		else
 			er = db_fail(db, res, name, fail);
@@ -381,11 +382,11 @@ static enum bw_err
 db_run(struct db *db, const char *name, const char *sql, int nparams,
     const char *const *params, PGresult **res, enum db_fail *fail)
 {
-	PGresult	*r = NULL;
-	ExecStatusType	 s;
-	enum bw_err	 er;
-	char		 label[81];
-	int		 again = 1;
+	PGresult      *r = NULL;
+	ExecStatusType s;
+	enum bw_err    er;
+	char	       label[81];
+	int	       again = 1;
 
 	*fail = DBF_STATEMENT;
 	if (name == NULL)
@@ -417,8 +418,8 @@ db_run(struct db *db, const char *name, const char *sql, int nparams,
 		if (name != NULL && r != NULL &&
 		    PQstatus(db->conn) == CONNECTION_OK &&
 		    PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
-		    strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE),
-		    "26000") == 0) {
+		    strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") ==
+			0) {
 			db_unmark_prepared(db, name);
 			if (db->in_tx) {
 				PQclear(r);
@@ -449,9 +450,9 @@ static enum bw_err
 db_exec_common(struct db *db, const char *name, const char *sql, int nparams,
     const char *const *params, PGresult **res)
 {
-	enum db_fail	 fail;
-	enum bw_err	 er;
-	int		 attempt;
+	enum db_fail fail;
+	enum bw_err  er;
+	int	     attempt;
 
 	if (nparams < 0 || (nparams > 0 && params == NULL))
 		return BW_EINVAL;
@@ -473,8 +474,8 @@ db_exec_common(struct db *db, const char *name, const char *sql, int nparams,
 }
 
 enum bw_err
-db_exec(struct db *db, const char *sql, int nparams,
-    const char *const *params, PGresult **res)
+db_exec(struct db *db, const char *sql, int nparams, const char *const *params,
+    PGresult **res)
 {
 	return db_exec_common(db, NULL, sql, nparams, params, res);
 }
@@ -493,8 +494,8 @@ db_execp(struct db *db, const char *name, const char *sql, int nparams,
 static void
 db_backoff(int n)
 {
-	struct timespec	 ts;
-	uint32_t	 ms = 5;
+	struct timespec ts;
+	uint32_t	ms = 5;
 
 	while (n-- > 0 && ms < 200)
 		ms *= 2;
@@ -512,14 +513,16 @@ db_backoff(int n)
  * a connection lost inside is BW_EDB and the caller decides.
  */
 static enum bw_err
-db_tx_once(struct db *db, bool serializable,
+db_tx_once(struct db *db, bool			  serializable,
     enum bw_err (*fn)(struct db *, void *), void *arg)
 {
-	enum bw_err		 er, er2;
-	PGTransactionStatusType	 ts;
+	enum bw_err		er, er2;
+	PGTransactionStatusType ts;
 
-	er = db_exec(db, serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE" :
-	    "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL);
+	er = db_exec(db,
+	    serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+			 : "BEGIN ISOLATION LEVEL READ COMMITTED",
+	    0, NULL, NULL);
 	if (er != BW_OK)
 		return er;
 	db->in_tx = 1;
@@ -542,11 +545,11 @@ db_tx_once(struct db *db, bool serializable,
 }
 
 enum bw_err
-db_tx(struct db *db, bool serializable,
-    enum bw_err (*fn)(struct db *, void *), void *arg)
+db_tx(struct db *db, bool serializable, enum bw_err (*fn)(struct db *, void *),
+    void *arg)
 {
-	enum bw_err	 er;
-	int		 n;
+	enum bw_err er;
+	int	    n;
 
 	/* Nested: the inner work joins the outer transaction. */
 	if (db->in_tx)
@@ -568,10 +571,10 @@ static enum bw_err
 db_lockcall(struct db *db, const char *name, const char *sql, int32_t ns,
     int32_t key, int *val)
 {
-	char		 a[16], b[16];
-	const char	*p[2] = { a, b };
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	char	    a[16], b[16];
+	const char *p[2] = { a, b };
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	snprintf(a, sizeof(a), "%" PRId32, ns);
 	snprintf(b, sizeof(b), "%" PRId32, key);
@@ -588,8 +591,8 @@ db_lockcall(struct db *db, const char *name, const char *sql, int32_t ns,
 enum bw_err
 db_try_lock(struct db *db, int32_t ns, int32_t key, bool *got)
 {
-	enum bw_err	 er;
-	int		 v = 0;
+	enum bw_err er;
+	int	    v = 0;
 
 	er = db_lockcall(db, "db_try_lock",
 	    "SELECT pg_try_advisory_lock($1::int, $2::int)", ns, key, &v);
@@ -602,8 +605,8 @@ db_try_lock(struct db *db, int32_t ns, int32_t key, bool *got)
 enum bw_err
 db_unlock(struct db *db, int32_t ns, int32_t key)
 {
-	enum bw_err	 er;
-	int		 v = 0;
+	enum bw_err er;
+	int	    v = 0;
 
 	er = db_lockcall(db, "db_unlock",
 	    "SELECT pg_advisory_unlock($1::int, $2::int)", ns, key, &v);
@@ -621,16 +624,15 @@ db_xact_lock(struct db *db, int32_t ns, int32_t key)
 	if (!db->in_tx)
 		return BW_ESTATE;
 	return db_lockcall(db, "db_xact_lock",
-	    "SELECT pg_advisory_xact_lock($1::int, $2::int)", ns, key,
-	    NULL);
+	    "SELECT pg_advisory_xact_lock($1::int, $2::int)", ns, key, NULL);
 }
 
 enum bw_err
 db_ping(struct db *db, int64_t *latency_us)
 {
-	PGresult	*res = NULL;
-	enum bw_err	 er;
-	int64_t		 t0;
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int64_t	    t0;
 
 	t0 = clock_mono_us();
 	er = db_execp(db, "db_ping", "SELECT 1", 0, NULL, &res);

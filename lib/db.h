@@ -18,18 +18,18 @@
 struct db;
 
 /* A new handle; does not connect. conninfo is copied. NULL on ENOMEM. */
-struct db	*db_new(const char *conninfo);
-void		 db_free(struct db *);	/* closes; NULL is fine */
+struct db *db_new(const char *conninfo);
+void	   db_free(struct db *); /* closes; NULL is fine */
 /* Sets statement_timeout for every session opened from now on (0: none). */
-void		 db_set_statement_timeout(struct db *, int ms);
+void db_set_statement_timeout(struct db *, int ms);
 /* Connects if not connected or broken (one attempt). */
-enum bw_err	 db_connect(struct db *);
+enum bw_err db_connect(struct db *);
 /* Drops the connection; the next call reconnects. */
-void		 db_disconnect(struct db *);
+void db_disconnect(struct db *);
 /* The live connection (NULL when not connected); owned by db. */
-PGconn		*db_conn(struct db *);
+PGconn *db_conn(struct db *);
 /* 1 inside a db_tx() callback. */
-int		 db_in_tx(const struct db *);
+int db_in_tx(const struct db *);
 /*
  * Runs sql with text params (NULL entries are SQL NULL). On success *res (if
  * res not NULL) holds the result, which the caller PQclear()s. Errors:
@@ -37,32 +37,32 @@ int		 db_in_tx(const struct db *);
  * BW_EDB otherwise, logged once here with the SQLSTATE. Outside a
  * transaction a broken connection is reopened and the statement re-sent once.
  */
-enum bw_err	 db_exec(struct db *, const char *sql, int nparams,
-		    const char *const *params, PGresult **res);
+enum bw_err db_exec(struct db *, const char *sql, int nparams,
+    const char *const *params, PGresult **res);
 /* As db_exec, through a named prepared statement prepared on first use. */
-enum bw_err	 db_execp(struct db *, const char *name, const char *sql,
-		    int nparams, const char *const *params, PGresult **res);
+enum bw_err db_execp(struct db *, const char *name, const char *sql,
+    int nparams, const char *const *params, PGresult **res);
 /* SQLSTATE of the last failed statement ("" when none). */
-const char	*db_sqlstate(const struct db *);
+const char *db_sqlstate(const struct db *);
 /*
  * Runs fn(db, arg) between BEGIN [ISOLATION LEVEL ...] and COMMIT; rolls back
  * when fn fails; retries the whole transaction on BW_ERETRY up to
  * BW_TX_RETRIES times with jittered backoff. Returns fn's error or the
  * commit's. serializable selects SERIALIZABLE, else READ COMMITTED.
  */
-enum bw_err	 db_tx(struct db *, bool serializable,
-		    enum bw_err (*fn)(struct db *, void *), void *arg);
+enum bw_err db_tx(struct db *, bool		  serializable,
+    enum bw_err (*fn)(struct db *, void *), void *arg);
 /* Session-level try lock; *got tells. */
-enum bw_err	 db_try_lock(struct db *, int32_t ns, int32_t key, bool *got);
-enum bw_err	 db_unlock(struct db *, int32_t ns, int32_t key);
+enum bw_err db_try_lock(struct db *, int32_t ns, int32_t key, bool *got);
+enum bw_err db_unlock(struct db *, int32_t ns, int32_t key);
 /* Transaction-level lock (waits); only inside db_tx(). */
-enum bw_err	 db_xact_lock(struct db *, int32_t ns, int32_t key);
+enum bw_err db_xact_lock(struct db *, int32_t ns, int32_t key);
 /* Round trip "SELECT 1" with its latency in microseconds. */
-enum bw_err	 db_ping(struct db *, int64_t *latency_us);
+enum bw_err db_ping(struct db *, int64_t *latency_us);
 
 /* Advisory lock namespaces (first int of the two-int form). */
-#define DB_LOCK_MIGRATE		0x42570001
-#define DB_LOCK_PERIODIC	0x42570002
-#define DB_LOCK_JOBCAP		0x42570003
+#define DB_LOCK_MIGRATE	 0x42570001
+#define DB_LOCK_PERIODIC 0x42570002
+#define DB_LOCK_JOBCAP	 0x42570003
 
 #endif

@@ -299,17 +299,18 @@ static const char export_sql_get[] =
     " size, " EXPORT_TS("created_at") ", " EXPORT_TS(
 	"starte"
 	"d_at") ", " EXPORT_TS("finished_at") ", " EXPORT_TS("expires_at") ","
-									   " " EXPORT_TS("canceled_at") " FROM "
-													"exports"
-													" WHERE "
-													"org_id "
-													"= "
-													"$1::"
-													"uuid "
-													"AND id "
-													"= "
-													"$2::"
-													"uuid";
+									   " " EXPORT_TS(
+									       "canceled_at") " FROM "
+											      "exports"
+											      " WHERE "
+											      "org_id "
+											      "= "
+											      "$1::"
+											      "uuid "
+											      "AND id "
+											      "= "
+											      "$2::"
+											      "uuid";
 
 /* A text column as a JSON string, or null. */
 static struct json_object *

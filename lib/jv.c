@@ -14,8 +14,8 @@
 #include "jv.h"
 #include "limits.h"
 
-STATIC enum bw_err	jv_scan(const char *, size_t, int, size_t *);
-STATIC int		jv_is_rfc3339(const char *, size_t);
+STATIC enum bw_err jv_scan(const char *, size_t, int, size_t *);
+STATIC int	   jv_is_rfc3339(const char *, size_t);
 
 /*
  * Counts the code points of a strict UTF-8 string (RFC 3629 §4): no
@@ -25,10 +25,10 @@ STATIC int		jv_is_rfc3339(const char *, size_t);
 int64_t
 jv_utf8_len(const char *s, size_t len)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, need, k;
-	uint32_t		 cp, minv;
-	int64_t			 n = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		     i = 0, need, k;
+	uint32_t	     cp, minv;
+	int64_t		     n = 0;
 
 	while (i < len) {
 		if (p[i] < 0x80) {
@@ -76,8 +76,8 @@ jv_utf8_len(const char *s, size_t len)
 STATIC enum bw_err
 jv_scan(const char *s, size_t len, int max_depth, size_t *nkeys)
 {
-	size_t	 i, j;
-	int	 depth = 0;
+	size_t i, j;
+	int    depth = 0;
 
 	*nkeys = 0;
 	for (i = 0; i < len; i++) {
@@ -100,8 +100,10 @@ jv_scan(const char *s, size_t len, int max_depth, size_t *nkeys)
 			}
 			if (i >= len)
 				return BW_EINVAL;
-			for (j = i + 1; j < len && (s[j] == ' ' ||
-			    s[j] == '\t' || s[j] == '\n' || s[j] == '\r'); j++)
+			for (j = i + 1; j < len &&
+			     (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' ||
+				 s[j] == '\r');
+			     j++)
 				continue;
 			if (j < len && s[j] == ':')
 				(*nkeys)++;
@@ -122,8 +124,8 @@ jv_scan(const char *s, size_t len, int max_depth, size_t *nkeys)
 static enum bw_err
 jv_walk(struct json_object *o, size_t *nkeys)
 {
-	enum bw_err	 er;
-	size_t		 i, n;
+	enum bw_err er;
+	size_t	    i, n;
 
 	switch (json_object_get_type(o)) {
 	case json_type_double:
@@ -131,7 +133,8 @@ jv_walk(struct json_object *o, size_t *nkeys)
 			return BW_EINVAL;
 		return BW_OK;
 	case json_type_object: {
-		json_object_object_foreach(o, k, v) {
+		json_object_object_foreach(o, k, v)
+		{
 			(void)k;
 			(*nkeys)++;
 			er = jv_walk(v, nkeys);
@@ -165,11 +168,11 @@ jv_walk(struct json_object *o, size_t *nkeys)
 enum bw_err
 jv_parse(const char *s, size_t len, int max_depth, struct json_object **out)
 {
-	struct json_tokener	*tok = NULL;
-	struct json_object	*o = NULL;
-	enum json_tokener_error	 te;
-	enum bw_err		 er;
-	size_t			 end, textkeys, treekeys = 0;
+	struct json_tokener    *tok = NULL;
+	struct json_object     *o = NULL;
+	enum json_tokener_error te;
+	enum bw_err		er;
+	size_t			end, textkeys, treekeys = 0;
 
 	if (s == NULL || len == 0 || max_depth < 1) {
 		er = BW_EINVAL;
@@ -231,8 +234,8 @@ out:
 int
 jv_is_uuid(const char *s, size_t len)
 {
-	size_t	 i;
-	char	 c;
+	size_t i;
+	char   c;
 
 	if (len != 36)
 		return 0;
@@ -241,8 +244,8 @@ jv_is_uuid(const char *s, size_t len)
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (c != '-')
 				return 0;
-		} else if (!((c >= '0' && c <= '9') ||
-		    (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			       (c >= 'A' && c <= 'F')))
 			return 0;
 	}
 	return 1;
@@ -255,7 +258,7 @@ jv_is_uuid(const char *s, size_t len)
 static int
 jv_digits(const char **p, const char *end, int n, int *v)
 {
-	int	 i;
+	int i;
 
 	*v = 0;
 	for (i = 0; i < n; i++) {
@@ -276,10 +279,10 @@ jv_digits(const char **p, const char *end, int n, int *v)
 STATIC int
 jv_is_rfc3339(const char *s, size_t len)
 {
-	static const int	 mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31,
-				    30, 31, 30, 31 };
-	const char		*p = s, *end = s + len;
-	int			 y, mo, d, h, mi, se, oh, om, nf;
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
+	const char	*p = s, *end = s + len;
+	int		 y, mo, d, h, mi, se, oh, om, nf;
 
 	if (jv_digits(&p, end, 4, &y) || p >= end || *p++ != '-' ||
 	    jv_digits(&p, end, 2, &mo) || p >= end || *p++ != '-' ||
@@ -322,7 +325,7 @@ jv_is_rfc3339(const char *s, size_t len)
 static enum bw_err
 jv_problem(struct json_object *probs, const char *name, const char *problem)
 {
-	struct json_object	*p, *s;
+	struct json_object *p, *s;
 
 	if (json_object_array_length(probs) >= BW_MAX_FIELD_PROBLEMS)
 		return BW_OK;
@@ -354,7 +357,7 @@ fail:
 static const char *
 jv_check_int(struct json_object *v, const struct jv_field *f, int bounded)
 {
-	int64_t	 i;
+	int64_t i;
 
 	if (!json_object_is_type(v, json_type_int))
 		return "wrong_type";
@@ -380,20 +383,20 @@ static const char *
 jv_check_value(struct json_object *v, enum jv_type t, const struct jv_field *f,
     int bounded)
 {
-	const char		*s;
-	const char *const	*e;
-	size_t			 len;
-	int64_t			 n;
+	const char	  *s;
+	const char *const *e;
+	size_t		   len;
+	int64_t		   n;
 
 	switch (t) {
 	case JV_INT:
 		return jv_check_int(v, f, bounded);
 	case JV_BOOL:
-		return json_object_is_type(v, json_type_boolean) ?
-		    NULL : "wrong_type";
+		return json_object_is_type(v, json_type_boolean) ? NULL
+								 : "wrong_type";
 	case JV_OBJECT:
-		return json_object_is_type(v, json_type_object) ?
-		    NULL : "wrong_type";
+		return json_object_is_type(v, json_type_object) ? NULL
+								: "wrong_type";
 	case JV_STRING:
 	case JV_UUID:
 	case JV_ENUM:
@@ -441,10 +444,10 @@ static enum bw_err
 jv_check_array(struct json_object *v, const struct jv_field *f,
     struct json_object *probs)
 {
-	enum bw_err	 er;
-	const char	*pr;
-	char		 name[256];
-	size_t		 i, n;
+	enum bw_err er;
+	const char *pr;
+	char	    name[256];
+	size_t	    i, n;
 
 	if (!json_object_is_type(v, json_type_array))
 		return jv_problem(probs, f->name, "wrong_type");
@@ -479,10 +482,10 @@ enum bw_err
 jv_validate(struct json_object *obj, const struct jv_field *f, size_t n,
     struct json_object **problems)
 {
-	struct json_object	*probs, *v;
-	enum bw_err		 er = BW_OK;
-	const char		*pr;
-	size_t			 i;
+	struct json_object *probs, *v;
+	enum bw_err	    er = BW_OK;
+	const char	   *pr;
+	size_t		    i;
 
 	probs = json_object_new_array();
 	if (probs == NULL)
@@ -506,7 +509,8 @@ jv_validate(struct json_object *obj, const struct jv_field *f, size_t n,
 			er = jv_problem(probs, f[i].name, pr);
 	}
 	{
-		json_object_object_foreach(obj, k, val) {
+		json_object_object_foreach(obj, k, val)
+		{
 			(void)val;
 			if (er != BW_OK)
 				break;
@@ -534,7 +538,7 @@ done:
 const char *
 jv_str(struct json_object *obj, const char *key, const char *dflt)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	if (!json_object_object_get_ex(obj, key, &v) ||
 	    !json_object_is_type(v, json_type_string))
@@ -546,7 +550,7 @@ jv_str(struct json_object *obj, const char *key, const char *dflt)
 int64_t
 jv_int(struct json_object *obj, const char *key, int64_t dflt)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	if (!json_object_object_get_ex(obj, key, &v) ||
 	    !json_object_is_type(v, json_type_int))
@@ -558,7 +562,7 @@ jv_int(struct json_object *obj, const char *key, int64_t dflt)
 int
 jv_bool(struct json_object *obj, const char *key, int dflt)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	if (!json_object_object_get_ex(obj, key, &v) ||
 	    !json_object_is_type(v, json_type_boolean))
@@ -573,7 +577,7 @@ jv_bool(struct json_object *obj, const char *key, int dflt)
 char *
 jv_dump(struct json_object *obj)
 {
-	const char	*s;
+	const char *s;
 
 	s = json_object_to_json_string_ext(obj,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -22,8 +22,8 @@
 #include "err.h"
 
 struct ledger_entry {
-	int64_t		 seq;
-	char		 hash_hex[65];	/* this event's hash */
+	int64_t seq;
+	char	hash_hex[65]; /* this event's hash */
 };
 
 /*
@@ -32,16 +32,15 @@ struct ledger_entry {
  * SHA-256 of whatever the event is about) inside the caller's transaction.
  * *out gets the new seq and hash.
  */
-enum bw_err	 ledger_append_tx(struct db *, const char *org_id,
-		    const char *type, const uint8_t payload_hash[32],
-		    struct ledger_entry *out);
+enum bw_err ledger_append_tx(struct db *, const char *org_id, const char *type,
+    const uint8_t payload_hash[32], struct ledger_entry *out);
 /*
  * Recomputes the chain of org over [from, to] (0 = from the start / to the
  * end). *out: {"status":"intact"|"broken","first_seq","last_seq",
  * "head_hash"[,"broken_at"]} (new, caller puts).
  */
-enum bw_err	 ledger_verify(struct db *, const char *org_id, int64_t from,
-		    int64_t to, struct json_object **out);
+enum bw_err ledger_verify(struct db *, const char *org_id, int64_t from,
+    int64_t to, struct json_object **out);
 /*
  * Computes, signs and stores the root of every (org, UTC day) that has
  * events and no root yet, for days before `before_day` (YYYY-MM-DD; NULL =
@@ -49,16 +48,16 @@ enum bw_err	 ledger_verify(struct db *, const char *org_id, int64_t from,
  * key_name is the config's ledger_origin: it names the signing key and
  * prefixes each org's log origin "<key_name>/ledger/<org_id>".
  */
-enum bw_err	 ledger_roots_compute(struct db *, const uint8_t seed[32],
-		    const char *key_name, const char *before_day, int *n);
+enum bw_err ledger_roots_compute(struct db *, const uint8_t seed[32],
+    const char *key_name, const char *before_day, int *n);
 /*
  * As ledger_roots_compute(), but looks for unsigned days from since_day
  * (YYYY-MM-DD; NULL = the default: the day after each org's last root, at
  * most 7 days back). For catching up old days by hand.
  */
-enum bw_err	 ledger_roots_compute_since(struct db *,
-		    const uint8_t seed[32], const char *key_name,
-		    const char *since_day, const char *before_day, int *n);
+enum bw_err ledger_roots_compute_since(struct db *, const uint8_t seed[32],
+    const char *key_name, const char *since_day, const char *before_day,
+    int *n);
 /*
  * The daily roots covering seqs [first, last] of org, each {"day","root",
  * "event_count","first_seq","last_seq","signature","key_id",
@@ -67,33 +66,31 @@ enum bw_err	 ledger_roots_compute_since(struct db *,
  * object: "proofs":[{"seq","day","index","tree_size","event_hash",
  * "leaf_hash","path":[hex...]}]. (new array, caller puts)
  */
-enum bw_err	 ledger_roots_for(struct db *, const char *org_id,
-		    int64_t first, int64_t last, bool with_proofs,
-		    struct json_object **out);
+enum bw_err ledger_roots_for(struct db *, const char *org_id, int64_t first,
+    int64_t last, bool with_proofs, struct json_object **out);
 /* The public verifier keys: [{"key_id","name","vkey","public_key_b64",
  * "algorithm":"Ed25519"}] (new, caller puts). */
-enum bw_err	 ledger_public_keys(const uint8_t seed[32],
-		    const char *key_name, struct json_object **out);
+enum bw_err ledger_public_keys(const uint8_t seed[32], const char *key_name,
+    struct json_object **out);
 /* Loads a 32-byte Ed25519 seed from a key file (base64 or raw 32 bytes). */
-enum bw_err	 ledger_key_load(const char *path, uint8_t seed[32]);
+enum bw_err ledger_key_load(const char *path, uint8_t seed[32]);
 /*
  * The hash of one event: SHA-256 of its canonical encoding (ledger.c,
  * docs/verification.md); time_us = microseconds since the epoch (UTC).
  * Needs no database: offline verifiers recompute the chain with it.
  */
-enum bw_err	 ledger_event_hash(const char *org_id, int64_t seq,
-		    const char *type, const uint8_t payload_hash[32],
-		    const uint8_t prev_hash[32], int64_t time_us,
-		    uint8_t out[32]);
+enum bw_err ledger_event_hash(const char *org_id, int64_t seq, const char *type,
+    const uint8_t payload_hash[32], const uint8_t prev_hash[32],
+    int64_t time_us, uint8_t out[32]);
 /* 1 for an event type: [a-z][a-z0-9_.]{0,63}. */
-int		 ledger_type_ok(const char *type);
+int ledger_type_ok(const char *type);
 /*
  * The stored fields of org's events with the n given seqs, so that a
  * verifier can recompute each hash: *out = {"<seq>":{"type",
  * "payload_hash","prev_hash","time_us","hash"}} (new, caller puts); seqs
  * without an event are absent. BW_EINVAL for a bad org id.
  */
-enum bw_err	 ledger_events_get(struct db *, const char *org_id,
-		    const int64_t *seqs, size_t n, struct json_object **out);
+enum bw_err ledger_events_get(struct db *, const char *org_id,
+    const int64_t *seqs, size_t n, struct json_object **out);
 
 #endif

@@ -26,20 +26,18 @@
 #include "sec.h"
 
 struct llm {
-	CURL	*easy;
-	CURLM	*multi;
+	CURL  *easy;
+	CURLM *multi;
 };
 
 /* One attempt's reply. */
 struct xfer {
-	struct buf	 body;
-	int		 retry_after_s;	/* -1: none */
+	struct buf body;
+	int	   retry_after_s; /* -1: none */
 };
 
-static const char *const fail_names[LF__MAX] = {
-	"none", "http", "timeout", "connect", "malformed", "breaker",
-	"aborted"
-};
+static const char *const fail_names[LF__MAX] = { "none", "http", "timeout",
+	"connect", "malformed", "breaker", "aborted" };
 
 const char *
 llm_fail_name(enum llm_fail f)
@@ -126,8 +124,8 @@ llm_result_clear(struct llm_result *r)
 static size_t
 write_cb(char *p, size_t sz, size_t nm, void *arg)
 {
-	struct xfer	*x = arg;
-	size_t		 n = sz * nm;
+	struct xfer *x = arg;
+	size_t	     n = sz * nm;
 
 	/* Past BW_MAX_UPSTREAM_BODY the transfer fails (CURLE_WRITE_ERROR). */
 	if (buf_add(&x->body, p, n) != BW_OK)
@@ -140,16 +138,16 @@ write_cb(char *p, size_t sz, size_t nm, void *arg)
 static size_t
 header_cb(char *p, size_t sz, size_t nm, void *arg)
 {
-	struct xfer	*x = arg;
-	size_t		 n = sz * nm, i;
-	long		 v = 0;
-	int		 digits = 0;
+	struct xfer *x = arg;
+	size_t	     n = sz * nm, i;
+	long	     v = 0;
+	int	     digits = 0;
 
 	if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
 		for (i = 12; i < n && (p[i] == ' ' || p[i] == '\t'); i++)
 			;
 		for (; i < n && isdigit((unsigned char)p[i]) && digits < 6;
-		    i++, digits++)
+		     i++, digits++)
 			v = v * 10 + (p[i] - '0');
 		if (digits > 0 && digits < 6)
 			x->retry_after_s = (int)v;
@@ -161,9 +159,9 @@ header_cb(char *p, size_t sz, size_t nm, void *arg)
 static char *
 request_body(const struct llm_opts *o, const struct llm_msg *msgs, size_t n)
 {
-	struct json_object	*root, *arr, *m;
-	char			*s;
-	size_t			 i;
+	struct json_object *root, *arr, *m;
+	char		   *s;
+	size_t		    i;
 
 	root = json_object_new_object();
 	arr = json_object_new_array();
@@ -184,7 +182,8 @@ request_body(const struct llm_opts *o, const struct llm_msg *msgs, size_t n)
 	json_object_object_add(root, "messages", arr);
 	json_object_object_add(root, "max_tokens",
 	    json_object_new_int(o->max_tokens));
-	s = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	s = strdup(
+	    json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
 	json_object_put(root);
 	return s;
 }
@@ -196,9 +195,9 @@ request_body(const struct llm_opts *o, const struct llm_msg *msgs, size_t n)
 static int
 parse_reply(const char *s, size_t len, struct llm_result *res)
 {
-	struct json_tokener	*tok;
-	struct json_object	*root, *ch, *c0, *msg, *content, *u, *v;
-	int			 rc = -1;
+	struct json_tokener *tok;
+	struct json_object  *root, *ch, *c0, *msg, *content, *u, *v;
+	int		     rc = -1;
 
 	tok = json_tokener_new_ex(16);
 	if (tok == NULL)
@@ -246,8 +245,8 @@ out:
 static int
 nap(const struct llm_opts *o, int64_t ms)
 {
-	int64_t		 end = clock_mono_ms() + ms, left, step;
-	struct timespec	 ts;
+	int64_t		end = clock_mono_ms() + ms, left, step;
+	struct timespec ts;
 
 	for (;;) {
 		left = end - clock_mono_ms();
@@ -273,12 +272,12 @@ attempt(struct llm *l, const struct llm_opts *o, const char *url,
     struct curl_slist *hdrs, const char *body, int64_t timeout_ms,
     struct xfer *x, int *status, enum llm_fail *why, int *sent)
 {
-	CURL		*e = l->easy;
-	CURLMsg		*m;
-	CURLcode	 cc = CURLE_OK;
-	long		 code = 0;
-	int		 running = 1, left, done = 0;
-	int64_t		 last_tick = clock_mono_ms();
+	CURL	*e = l->easy;
+	CURLMsg *m;
+	CURLcode cc = CURLE_OK;
+	long	 code = 0;
+	int	 running = 1, left, done = 0;
+	int64_t	 last_tick = clock_mono_ms();
 
 	*status = 0;
 	*why = LF_NONE;
@@ -358,17 +357,18 @@ attempt(struct llm *l, const struct llm_opts *o, const char *url,
 static struct curl_slist *
 headers(const struct llm_opts *o)
 {
-	struct curl_slist	*h = NULL, *t;
-	char			 line[512];
-	int			 ok = 1;
+	struct curl_slist *h = NULL, *t;
+	char		   line[512];
+	int		   ok = 1;
 
-#define ADD(s) do {							\
-	t = curl_slist_append(h, (s));					\
-	if (t == NULL)							\
-		ok = 0;							\
-	else								\
-		h = t;							\
-} while (0)
+#define ADD(s)                                 \
+	do {                                   \
+		t = curl_slist_append(h, (s)); \
+		if (t == NULL)                 \
+			ok = 0;                \
+		else                           \
+			h = t;                 \
+	} while (0)
 	ADD("Content-Type: application/json");
 	ADD("Expect:");
 	if (o->api_key != NULL && o->api_key[0] != '\0' &&
@@ -399,13 +399,13 @@ headers(const struct llm_opts *o)
 static int
 breaker_ok(const struct llm_opts *o, struct llm_result *res)
 {
-	int		allowed = 1;
-	enum brk_state	st = BRK_CLOSED;
+	int	       allowed = 1;
+	enum brk_state st = BRK_CLOSED;
 
 	if (o->rds == NULL || o->breaker_name == NULL)
 		return 1;
 	if (breaker_allow(o->rds, o->breaker_name, &o->breaker, &allowed,
-	    &st) != BW_OK)
+		&st) != BW_OK)
 		return 1;
 	res->brk = st;
 	return allowed;
@@ -427,13 +427,13 @@ enum bw_err
 llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
     size_t n, struct llm_result *res)
 {
-	struct curl_slist	*hdrs = NULL;
-	struct xfer		 x;
-	char			*body = NULL, url[2048];
-	enum llm_fail		 why = LF_NONE;
-	enum bw_err		 er = BW_EUPSTREAM;
-	int64_t			 t0, left, to, wait;
-	int			 status = 0, sent, retryable, nr;
+	struct curl_slist *hdrs = NULL;
+	struct xfer	   x;
+	char		  *body = NULL, url[2048];
+	enum llm_fail	   why = LF_NONE;
+	enum bw_err	   er = BW_EUPSTREAM;
+	int64_t		   t0, left, to, wait;
+	int		   status = 0, sent, retryable, nr;
 
 	memset(res, 0, sizeof(*res));
 	buf_init(&x.body, BW_MAX_UPSTREAM_BODY);
@@ -469,15 +469,16 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 		t0 = clock_mono_ms();
 		retryable = 0;
 		if (attempt(l, o, url, hdrs, body, to, &x, &status, &why,
-		    &sent) == 0) {
+			&sent) == 0) {
 			res->last_status = status;
 			if (status == 200) {
 				if (parse_reply(buf_cstr(&x.body), x.body.len,
-				    res) == 0) {
+					res) == 0) {
 					why = LF_NONE;
 					if (o->on_attempt != NULL)
-						o->on_attempt(o->arg, nr, status,
-						    why, clock_mono_ms() - t0);
+						o->on_attempt(o->arg, nr,
+						    status, why,
+						    clock_mono_ms() - t0);
 					breaker_note(o, res, 1);
 					er = BW_OK;
 					break;
@@ -505,9 +506,10 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 		er = why == LF_TIMEOUT ? BW_ETIMEOUT : BW_EUPSTREAM;
 		if (!retryable || nr > o->max_retries)
 			break;
-		wait = x.retry_after_s >= 0 ? (int64_t)x.retry_after_s * 1000 :
-		    llm_backoff_ms(nr, jitter());
-		if (clock_mono_ms() + wait + LLM_MIN_ATTEMPT_MS > o->deadline_ms)
+		wait = x.retry_after_s >= 0 ? (int64_t)x.retry_after_s * 1000
+					    : llm_backoff_ms(nr, jitter());
+		if (clock_mono_ms() + wait + LLM_MIN_ATTEMPT_MS >
+		    o->deadline_ms)
 			break;
 		if (o->on_retry != NULL)
 			o->on_retry(o->arg, nr, wait);

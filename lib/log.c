@@ -21,17 +21,17 @@
 #include "log.h"
 #include "redact.h"
 
-#define LOG_SERVICE_MAX		64
-#define LOG_CTX_MAX		256	/* one context value */
-#define LOG_KEY_MAX		64	/* one field name */
-#define LOG_DEPTH_MAX		4	/* nesting rendered of a field */
-#define LOG_TRUNC_VALUE		"...[truncated]"
-#define LOG_TRUNC_LINE		",\"truncated\":true}\n"
+#define LOG_SERVICE_MAX 64
+#define LOG_CTX_MAX	256 /* one context value */
+#define LOG_KEY_MAX	64  /* one field name */
+#define LOG_DEPTH_MAX	4   /* nesting rendered of a field */
+#define LOG_TRUNC_VALUE "...[truncated]"
+#define LOG_TRUNC_LINE	",\"truncated\":true}\n"
 
-static char		 log_service[LOG_SERVICE_MAX] = "bulwark";
-static enum log_level	 log_min = LL_INFO;
-static int		 log_fd = 2;
-static char		 log_ctx[LC__MAX][LOG_CTX_MAX];
+static char	      log_service[LOG_SERVICE_MAX] = "bulwark";
+static enum log_level log_min = LL_INFO;
+static int	      log_fd = 2;
+static char	      log_ctx[LC__MAX][LOG_CTX_MAX];
 
 static const char *const log_levels[LL__MAX] = {
 	[LL_DEBUG] = "debug",
@@ -50,17 +50,25 @@ static const char *const log_ctxnames[LC__MAX] = {
 
 /* Keys whose values are credentials (compared after lowering, '-' = '_'). */
 static const char *const log_secretkeys[] = {
-	"authorization", "proxy_authorization", "cookie", "set_cookie",
-	"password", "passwd", "secret", "api_key", "apikey", "token",
+	"authorization",
+	"proxy_authorization",
+	"cookie",
+	"set_cookie",
+	"password",
+	"passwd",
+	"secret",
+	"api_key",
+	"apikey",
+	"token",
 };
 
-STATIC int	log_key_secret(const char *);
+STATIC int log_key_secret(const char *);
 
 /* Copies at most dstlen - 1 bytes of src, cutting at a UTF-8 boundary. */
 static void
 log_copy(char *dst, size_t dstlen, const char *src)
 {
-	size_t	 n = strlen(src);
+	size_t n = strlen(src);
 
 	if (n >= dstlen) {
 		n = dstlen - 1;
@@ -85,7 +93,7 @@ log_init(const char *service, enum log_level min)
 int
 log_level_parse(const char *s)
 {
-	int	 i;
+	int i;
 
 	if (s == NULL)
 		return -1;
@@ -128,18 +136,18 @@ log_set_fd(int fd)
 STATIC int
 log_key_secret(const char *key)
 {
-	char	 k[LOG_KEY_MAX + 1];
-	size_t	 i, n, l;
+	char   k[LOG_KEY_MAX + 1];
+	size_t i, n, l;
 
 	n = strlen(key);
 	if (n > LOG_KEY_MAX)
 		n = LOG_KEY_MAX;
 	for (i = 0; i < n; i++)
-		k[i] = key[i] == '-' ? '_' :
-		    (char)tolower((unsigned char)key[i]);
+		k[i] =
+		    key[i] == '-' ? '_' : (char)tolower((unsigned char)key[i]);
 	k[n] = '\0';
 	for (i = 0; i < sizeof(log_secretkeys) / sizeof(log_secretkeys[0]);
-	    i++) {
+	     i++) {
 		l = strlen(log_secretkeys[i]);
 		if (n == l && strcmp(k, log_secretkeys[i]) == 0)
 			return 1;
@@ -155,9 +163,14 @@ static int
 log_key_reserved(const char *key)
 {
 	static const char *const own[] = {
-		"ts", "level", "msg", "service", "pid", "truncated",
+		"ts",
+		"level",
+		"msg",
+		"service",
+		"pid",
+		"truncated",
 	};
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 		if (strcmp(key, own[i]) == 0)
@@ -175,8 +188,8 @@ log_key_reserved(const char *key)
 static enum bw_err
 log_addvalue(struct buf *out, const char *s, size_t n)
 {
-	struct buf	 v;
-	enum bw_err	 er;
+	struct buf  v;
+	enum bw_err er;
 
 	buf_init(&v, BW_MAX_LOG_VALUE - (sizeof(LOG_TRUNC_VALUE) - 1));
 	er = redact_append(&v, s, n);
@@ -194,9 +207,9 @@ log_addvalue(struct buf *out, const char *s, size_t n)
 static enum bw_err
 log_addkey(struct buf *out, const char *key, int rename)
 {
-	struct buf	 k;
-	enum bw_err	 er;
-	size_t		 n = strlen(key);
+	struct buf  k;
+	enum bw_err er;
+	size_t	    n = strlen(key);
 
 	if (n > LOG_KEY_MAX)
 		n = LOG_KEY_MAX;
@@ -221,17 +234,17 @@ log_addkey(struct buf *out, const char *key, int rename)
 static enum bw_err
 log_addjson(struct buf *out, struct json_object *o, int depth)
 {
-	enum bw_err	 er = BW_OK;
-	double		 d;
-	size_t		 i, n;
-	int		 first = 1;
+	enum bw_err er = BW_OK;
+	double	    d;
+	size_t	    i, n;
+	int	    first = 1;
 
 	switch (json_object_get_type(o)) {
 	case json_type_null:
 		return buf_addstr(out, "null");
 	case json_type_boolean:
-		return buf_addstr(out, json_object_get_boolean(o) ?
-		    "true" : "false");
+		return buf_addstr(out,
+		    json_object_get_boolean(o) ? "true" : "false");
 	case json_type_int:
 		return buf_printf(out, "%lld",
 		    (long long)json_object_get_int64(o));
@@ -261,7 +274,8 @@ log_addjson(struct buf *out, struct json_object *o, int depth)
 		return er == BW_OK ? buf_addc(out, ']') : er;
 	}
 	er = buf_addc(out, '{');
-	json_object_object_foreach(o, key, val) {
+	json_object_object_foreach(o, key, val)
+	{
 		if (er != BW_OK)
 			break;
 		if (!first)
@@ -289,8 +303,8 @@ static enum bw_err
 log_field(struct buf *line, const char *key, const char *s,
     struct json_object *o)
 {
-	struct buf	 f;
-	enum bw_err	 er;
+	struct buf  f;
+	enum bw_err er;
 
 	buf_init(&f, line->max);
 	er = buf_addc(&f, ',');
@@ -317,7 +331,7 @@ out:
 static void
 log_write(const char *p, size_t n)
 {
-	ssize_t	 w;
+	ssize_t w;
 
 	while (n > 0) {
 		w = write(log_fd, p, n);
@@ -334,9 +348,9 @@ log_write(const char *p, size_t n)
 static enum bw_err
 log_addts(struct buf *b)
 {
-	struct timespec	 ts;
-	struct tm	 tm;
-	char		 t[32];
+	struct timespec ts;
+	struct tm	tm;
+	char		t[32];
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -352,16 +366,16 @@ log_addts(struct buf *b)
 static enum bw_err
 log_begin(struct buf *line, enum log_level lvl, const char *msg)
 {
-	enum bw_err	 er;
-	int		 i;
+	enum bw_err er;
+	int	    i;
 
 	buf_init(line, BW_MAX_LOG_LINE - (sizeof(LOG_TRUNC_LINE) - 1));
 	er = buf_addstr(line, "{\"ts\":");
 	if (er == BW_OK)
 		er = log_addts(line);
 	if (er == BW_OK)
-		er = buf_printf(line, ",\"level\":\"%s\",\"msg\":",
-		    log_levels[lvl]);
+		er = buf_printf(line,
+		    ",\"level\":\"%s\",\"msg\":", log_levels[lvl]);
 	if (er == BW_OK)
 		er = log_addvalue(line, msg != NULL ? msg : "",
 		    msg != NULL ? strlen(msg) : 0);
@@ -376,8 +390,7 @@ log_begin(struct buf *line, enum log_level lvl, const char *msg)
 			continue;
 		er = buf_printf(line, ",\"%s\":", log_ctxnames[i]);
 		if (er == BW_OK)
-			er = log_addvalue(line, log_ctx[i],
-			    strlen(log_ctx[i]));
+			er = log_addvalue(line, log_ctx[i], strlen(log_ctx[i]));
 	}
 	return er;
 }
@@ -418,18 +431,18 @@ log_fielderr(enum bw_err er, int *truncated)
 void
 log_kv(enum log_level lvl, const char *msg, ...)
 {
-	struct buf	 line;
-	va_list		 ap;
-	const char	*k, *v;
-	enum bw_err	 er;
-	int		 truncated = 0, saved = errno;
+	struct buf  line;
+	va_list	    ap;
+	const char *k, *v;
+	enum bw_err er;
+	int	    truncated = 0, saved = errno;
 
 	if ((unsigned)lvl >= LL__MAX || lvl < log_min)
 		return;
 	er = log_begin(&line, lvl, msg);
 	va_start(ap, msg);
-	while (er == BW_OK && !truncated && (k = va_arg(ap, const char *)) !=
-	    NULL) {
+	while (er == BW_OK && !truncated &&
+	    (k = va_arg(ap, const char *)) != NULL) {
 		v = va_arg(ap, const char *);
 		er = log_fielderr(log_field(&line, k, v, NULL), &truncated);
 	}
@@ -442,16 +455,17 @@ log_kv(enum log_level lvl, const char *msg, ...)
 void
 log_json(enum log_level lvl, const char *msg, struct json_object *obj)
 {
-	struct buf	 line;
-	enum bw_err	 er;
-	int		 truncated = 0, saved = errno;
+	struct buf  line;
+	enum bw_err er;
+	int	    truncated = 0, saved = errno;
 
 	if ((unsigned)lvl >= LL__MAX || lvl < log_min)
 		goto out;
 	er = log_begin(&line, lvl, msg);
 	if (er == BW_OK && obj != NULL &&
 	    json_object_is_type(obj, json_type_object)) {
-		json_object_object_foreach(obj, key, val) {
+		json_object_object_foreach(obj, key, val)
+		{
 			if (er != BW_OK || truncated)
 				break;
 			if (val == NULL)

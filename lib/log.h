@@ -28,18 +28,17 @@ enum log_ctxkey {
 };
 
 /* Names the process ("bulwark-fcgi") and the minimum level. */
-void	log_init(const char *service, enum log_level min);
+void log_init(const char *service, enum log_level min);
 /* Parses "debug|info|warn|error"; returns -1 when unknown. */
-int	log_level_parse(const char *);
+int log_level_parse(const char *);
 /* Sets (copies) or clears (NULL) one context value. */
-void	log_ctx_set(enum log_ctxkey, const char *value);
-void	log_ctx_clear(void);
+void log_ctx_set(enum log_ctxkey, const char *value);
+void log_ctx_clear(void);
 /* One line with string fields: key, value, ..., NULL. Values may be NULL. */
-void	log_kv(enum log_level, const char *msg, ...)
-	    __attribute__((sentinel));
+void log_kv(enum log_level, const char *msg, ...) __attribute__((sentinel));
 /* One line with the fields of obj (consumed; may be NULL). */
-void	log_json(enum log_level, const char *msg, struct json_object *obj);
+void log_json(enum log_level, const char *msg, struct json_object *obj);
 /* Redirects output (tests); NULL restores stderr. */
-void	log_set_fd(int fd);
+void log_set_fd(int fd);
 
 #endif

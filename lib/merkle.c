@@ -10,10 +10,10 @@
 #include "sec.h"
 
 /* Room for one subtree head per set bit of a size_t, plus one in flight. */
-#define MERKLE_STACK	(MERKLE_MAX_DEPTH + 1)
+#define MERKLE_STACK (MERKLE_MAX_DEPTH + 1)
 
-STATIC enum bw_err	merkle_hash2(const void *, size_t, const void *, size_t,
-			    uint8_t [32]);
+STATIC enum bw_err
+merkle_hash2(const void *, size_t, const void *, size_t, uint8_t[32]);
 
 /*
  * SHA-256(0x00 || d[0..n)) into out (RFC 6962 §2.1 leaf hash).
@@ -22,10 +22,10 @@ STATIC enum bw_err	merkle_hash2(const void *, size_t, const void *, size_t,
 enum bw_err
 merkle_leaf_hash(const void *d, size_t n, uint8_t out[32])
 {
-	static const uint8_t	 pfx = 0x00;
-	struct sec_sha256_ctx	*c;
-	uint8_t			 h[32];
-	enum bw_err		 er;
+	static const uint8_t   pfx = 0x00;
+	struct sec_sha256_ctx *c;
+	uint8_t		       h[32];
+	enum bw_err	       er;
 
 	if (d == NULL && n > 0)
 		return BW_EINVAL;
@@ -53,7 +53,7 @@ STATIC enum bw_err
 merkle_hash2(const void *l, size_t ln, const void *r, size_t rn,
     uint8_t out[32])
 {
-	uint8_t	 b[1 + 2 * MERKLE_HASH_LEN];
+	uint8_t b[1 + 2 * MERKLE_HASH_LEN];
 
 	if (ln > 2 * MERKLE_HASH_LEN || rn > 2 * MERKLE_HASH_LEN - ln)
 		return BW_EINVAL;
@@ -79,7 +79,7 @@ merkle_node_hash(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
 static size_t
 merkle_split(size_t n)
 {
-	size_t	 k = 1;
+	size_t k = 1;
 
 	while (k < n - k)
 		k <<= 1;
@@ -94,13 +94,12 @@ merkle_split(size_t n)
  * Returns BW_OK or BW_ECRYPTO.
  */
 static enum bw_err
-merkle_range(const uint8_t (*leaves)[32], size_t lo, size_t hi,
-    uint8_t out[32])
+merkle_range(const uint8_t (*leaves)[32], size_t lo, size_t hi, uint8_t out[32])
 {
-	uint8_t		 st[MERKLE_STACK][32];
-	unsigned int	 lvl[MERKLE_STACK];
-	size_t		 top = 0, i;
-	enum bw_err	 er = BW_OK;
+	uint8_t	     st[MERKLE_STACK][32];
+	unsigned int lvl[MERKLE_STACK];
+	size_t	     top = 0, i;
+	enum bw_err  er = BW_OK;
 
 	for (i = lo; i < hi; i++) {
 		memcpy(st[top], leaves[i], 32);
@@ -150,9 +149,9 @@ enum bw_err
 merkle_inclusion_proof(const uint8_t (*leaves)[32], size_t n, size_t index,
     uint8_t (*proof)[32], size_t *plen)
 {
-	uint8_t		 tmp[MERKLE_MAX_DEPTH][32];
-	size_t		 lo = 0, hi = n, k, cnt = 0, i;
-	enum bw_err	 er;
+	uint8_t	    tmp[MERKLE_MAX_DEPTH][32];
+	size_t	    lo = 0, hi = n, k, cnt = 0, i;
+	enum bw_err er;
 
 	if (leaves == NULL || proof == NULL || plen == NULL || index >= n)
 		return BW_EINVAL;
@@ -199,10 +198,10 @@ enum bw_err
 merkle_inclusion_verify(uint64_t index, uint64_t size, const uint8_t leaf[32],
     const uint8_t (*proof)[32], size_t plen, const uint8_t root[32])
 {
-	uint8_t		 r[32];
-	uint64_t	 fn, sn;
-	size_t		 i;
-	enum bw_err	 er;
+	uint8_t	    r[32];
+	uint64_t    fn, sn;
+	size_t	    i;
+	enum bw_err er;
 
 	if (leaf == NULL || root == NULL || (proof == NULL && plen > 0))
 		return BW_EINVAL;
@@ -243,10 +242,10 @@ enum bw_err
 merkle_consistency_proof(const uint8_t (*leaves)[32], size_t n_old,
     size_t n_new, uint8_t (*proof)[32], size_t *plen)
 {
-	uint8_t		 tmp[MERKLE_MAX_PROOF][32], base[32];
-	size_t		 lo = 0, hi = n_new, m = n_old, k, cnt = 0, i, o = 0;
-	int		 whole = 1;
-	enum bw_err	 er;
+	uint8_t	    tmp[MERKLE_MAX_PROOF][32], base[32];
+	size_t	    lo = 0, hi = n_new, m = n_old, k, cnt = 0, i, o = 0;
+	int	    whole = 1;
+	enum bw_err er;
 
 	if (leaves == NULL || proof == NULL || plen == NULL || n_old == 0 ||
 	    n_old > n_new)
@@ -289,17 +288,16 @@ merkle_consistency_proof(const uint8_t (*leaves)[32], size_t n_old,
 enum bw_err
 merkle_consistency_verify(uint64_t old_size, uint64_t new_size,
     const uint8_t old_root[32], const uint8_t new_root[32],
-    const uint8_t (*proof)[32], size_t plen)
+    const uint8_t (*proof)[32], size_t	      plen)
 {
-	uint8_t		 fr[32], sr[32];
-	const uint8_t	*c;
-	uint64_t	 fn, sn;
-	size_t		 i, n;
-	int		 pow2;
-	enum bw_err	 er = BW_OK;
+	uint8_t	       fr[32], sr[32];
+	const uint8_t *c;
+	uint64_t       fn, sn;
+	size_t	       i, n;
+	int	       pow2;
+	enum bw_err    er = BW_OK;
 
-	if (old_root == NULL || new_root == NULL ||
-	    (proof == NULL && plen > 0))
+	if (old_root == NULL || new_root == NULL || (proof == NULL && plen > 0))
 		return BW_EINVAL;
 	if (old_size == 0 || old_size > new_size || plen > MERKLE_MAX_PROOF)
 		return BW_EINVAL;

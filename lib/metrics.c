@@ -17,13 +17,13 @@
 #include "metrics.h"
 
 struct metric_series {
-	char			 name[BW_MAX_METRIC_NAME + 1];
-	char			 help[BW_MAX_METRIC_HELP + 1];
-	char			 labels[BW_MAX_METRIC_LABELS + 1];
-	enum metric_type	 type;
-	int			 cell;	/* first cell in metrics_cells */
-	int			 nbounds;
-	double			 bounds[BW_MAX_METRIC_BUCKETS];
+	char		 name[BW_MAX_METRIC_NAME + 1];
+	char		 help[BW_MAX_METRIC_HELP + 1];
+	char		 labels[BW_MAX_METRIC_LABELS + 1];
+	enum metric_type type;
+	int		 cell; /* first cell in metrics_cells */
+	int		 nbounds;
+	double		 bounds[BW_MAX_METRIC_BUCKETS];
 };
 
 /*
@@ -32,22 +32,20 @@ struct metric_series {
  * The count is the total of the buckets, so _count always equals the +Inf
  * bucket even while other children are writing.
  */
-#define METRICS_SUM_SCALE	1000000.0
+#define METRICS_SUM_SCALE 1000000.0
 
-static uint64_t			*metrics_cells;
-static int			 metrics_ncells;
-static struct metric_series	 metrics_tab[BW_MAX_METRIC_SERIES];
-static int			 metrics_nseries;
+static uint64_t		   *metrics_cells;
+static int		    metrics_ncells;
+static struct metric_series metrics_tab[BW_MAX_METRIC_SERIES];
+static int		    metrics_nseries;
 
-const double metrics_latency_bounds[] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-	1, 2.5, 5, 10, 30
-};
-const int metrics_latency_nbounds =
+const double metrics_latency_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 };
+const int    metrics_latency_nbounds =
     (int)(sizeof(metrics_latency_bounds) / sizeof(metrics_latency_bounds[0]));
 
-STATIC int	metrics_name_ok(const char *);
-STATIC int	metrics_labels_ok(const char *, int);
+STATIC int metrics_name_ok(const char *);
+STATIC int metrics_labels_ok(const char *, int);
 
 /*
  * Maps a fresh zeroed region and empties the registry (a second call
@@ -56,7 +54,7 @@ STATIC int	metrics_labels_ok(const char *, int);
 enum bw_err
 metrics_init(void)
 {
-	void	*p;
+	void *p;
 
 	if (metrics_cells != NULL) {
 		munmap(metrics_cells, BW_MAX_METRIC_SLOTS * sizeof(uint64_t));
@@ -76,8 +74,8 @@ metrics_init(void)
 STATIC int
 metrics_name_ok(const char *name)
 {
-	size_t	 i;
-	char	 c;
+	size_t i;
+	char   c;
 
 	if (name == NULL || name[0] == '\0' ||
 	    strlen(name) > BW_MAX_METRIC_NAME)
@@ -103,8 +101,8 @@ metrics_name_ok(const char *name)
 STATIC int
 metrics_labels_ok(const char *l, int histogram)
 {
-	const char	*p = l, *k;
-	size_t		 kn;
+	const char *p = l, *k;
+	size_t	    kn;
 
 	if (strlen(l) > BW_MAX_METRIC_LABELS)
 		return 0;
@@ -150,8 +148,8 @@ static int
 metrics_register(const char *name, const char *help, const char *labels,
     enum metric_type type, const double *bounds, int nbounds)
 {
-	struct metric_series	*s;
-	int			 i, need;
+	struct metric_series *s;
+	int		      i, need;
 
 	if (labels == NULL)
 		labels = "";
@@ -222,7 +220,7 @@ metrics_histogram(const char *name, const char *help, const char *labels,
 int
 metrics_find(const char *name, const char *labels)
 {
-	int	 i;
+	int i;
 
 	if (name == NULL)
 		return -1;
@@ -249,7 +247,7 @@ metrics_get(int id, enum metric_type t)
 void
 metrics_add(int id, uint64_t n)
 {
-	const struct metric_series	*s;
+	const struct metric_series *s;
 
 	s = metrics_get(id, MT_COUNTER);
 	if (s != NULL)
@@ -266,7 +264,7 @@ metrics_inc(int id)
 void
 metrics_gauge_set(int id, int64_t v)
 {
-	const struct metric_series	*s;
+	const struct metric_series *s;
 
 	s = metrics_get(id, MT_GAUGE);
 	if (s != NULL)
@@ -278,7 +276,7 @@ metrics_gauge_set(int id, int64_t v)
 void
 metrics_gauge_add(int id, int64_t v)
 {
-	const struct metric_series	*s;
+	const struct metric_series *s;
 
 	s = metrics_get(id, MT_GAUGE);
 	if (s != NULL)
@@ -294,9 +292,9 @@ metrics_gauge_add(int id, int64_t v)
 void
 metrics_observe(int id, double v)
 {
-	const struct metric_series	*s;
-	double				 m;
-	int				 i;
+	const struct metric_series *s;
+	double			    m;
+	int			    i;
 
 	s = metrics_get(id, MT_HISTOGRAM);
 	if (s == NULL || isnan(v))
@@ -328,9 +326,9 @@ metrics_cell(int i)
 int64_t
 metrics_value(int id)
 {
-	const struct metric_series	*s;
-	uint64_t			 n = 0;
-	int				 i;
+	const struct metric_series *s;
+	uint64_t		    n = 0;
+	int			    i;
 
 	if (metrics_cells == NULL || id < 0 || id >= metrics_nseries)
 		return 0;
@@ -359,10 +357,10 @@ metrics_put_name(struct buf *out, const struct metric_series *s,
 static enum bw_err
 metrics_put_series(struct buf *out, const struct metric_series *s)
 {
-	enum bw_err	 er;
-	uint64_t	 cum = 0, sum;
-	char		 le[32];
-	int		 i;
+	enum bw_err er;
+	uint64_t    cum = 0, sum;
+	char	    le[32];
+	int	    i;
 
 	if (s->type == MT_COUNTER) {
 		er = metrics_put_name(out, s, "", NULL);
@@ -406,8 +404,8 @@ metrics_put_series(struct buf *out, const struct metric_series *s)
 static enum bw_err
 metrics_put_help(struct buf *out, const struct metric_series *s)
 {
-	enum bw_err	 er;
-	const char	*p;
+	enum bw_err er;
+	const char *p;
 
 	er = buf_printf(out, "# HELP %s ", s->name);
 	for (p = s->help; er == BW_OK && *p != '\0'; p++) {
@@ -431,15 +429,15 @@ metrics_put_help(struct buf *out, const struct metric_series *s)
 enum bw_err
 metrics_render(struct buf *out)
 {
-	static const char *const	 tnames[MT__MAX] = {
+	static const char *const tnames[MT__MAX] = {
 		[MT_COUNTER] = "counter",
 		[MT_GAUGE] = "gauge",
 		[MT_HISTOGRAM] = "histogram",
 	};
-	const struct metric_series	*s;
-	enum bw_err			 er = BW_OK;
-	size_t				 olen = out->len;
-	int				 i, j, seen;
+	const struct metric_series *s;
+	enum bw_err		    er = BW_OK;
+	size_t			    olen = out->len;
+	int			    i, j, seen;
 
 	if (metrics_cells == NULL)
 		return BW_OK;

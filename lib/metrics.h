@@ -24,34 +24,32 @@ enum metric_type {
  * Maps the shared region. Call once, before registering and before fork().
  * Calling again resets everything (tests).
  */
-enum bw_err	 metrics_init(void);
+enum bw_err metrics_init(void);
 /*
  * Registers one series of family name with a label set such as
  * `route="health",code="2xx"` (NULL or "" for none). Series of one family
  * must share help and type. Returns the id (>= 0) or -1 when the table is
  * full or the name is invalid. Only before fork().
  */
-int		 metrics_counter(const char *name, const char *help,
-		    const char *labels);
-int		 metrics_gauge(const char *name, const char *help,
-		    const char *labels);
+int metrics_counter(const char *name, const char *help, const char *labels);
+int metrics_gauge(const char *name, const char *help, const char *labels);
 /* bounds: ascending upper bounds in the metric's unit (seconds). */
-int		 metrics_histogram(const char *name, const char *help,
-		    const char *labels, const double *bounds, int nbounds);
+int metrics_histogram(const char *name, const char *help, const char *labels,
+    const double *bounds, int nbounds);
 /* Id of a registered series, or -1. */
-int		 metrics_find(const char *name, const char *labels);
-void		 metrics_add(int id, uint64_t n);	/* counters */
-void		 metrics_inc(int id);
-void		 metrics_gauge_set(int id, int64_t v);
-void		 metrics_gauge_add(int id, int64_t v);
-void		 metrics_observe(int id, double v);	/* histograms */
+int  metrics_find(const char *name, const char *labels);
+void metrics_add(int id, uint64_t n); /* counters */
+void metrics_inc(int id);
+void metrics_gauge_set(int id, int64_t v);
+void metrics_gauge_add(int id, int64_t v);
+void metrics_observe(int id, double v); /* histograms */
 /* Reads a counter or gauge (tests, health). */
-int64_t		 metrics_value(int id);
+int64_t metrics_value(int id);
 /* Renders every family, HELP and TYPE once each, to out. */
-enum bw_err	 metrics_render(struct buf *out);
+enum bw_err metrics_render(struct buf *out);
 
 /* Latency buckets in seconds used by the HTTP and job histograms. */
 extern const double metrics_latency_bounds[];
-extern const int metrics_latency_nbounds;
+extern const int    metrics_latency_nbounds;
 
 #endif

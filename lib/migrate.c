@@ -20,31 +20,31 @@
 #include "sec.h"
 
 static const char migrate_sql_table[] =
-	"CREATE TABLE IF NOT EXISTS schema_migrations ("
-	" name text PRIMARY KEY,"
-	" sha256 text NOT NULL,"
-	" applied_at timestamptz NOT NULL DEFAULT now())";
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " name text PRIMARY KEY,"
+    " sha256 text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
 static const char migrate_sql_lock[] =
-	"SELECT pg_advisory_lock($1::int, $2::int)";
+    "SELECT pg_advisory_lock($1::int, $2::int)";
 static const char migrate_sql_unlock[] =
-	"SELECT pg_advisory_unlock($1::int, $2::int)";
+    "SELECT pg_advisory_unlock($1::int, $2::int)";
 static const char migrate_sql_recorded[] =
-	"SELECT sha256 FROM schema_migrations WHERE name = $1";
+    "SELECT sha256 FROM schema_migrations WHERE name = $1";
 static const char migrate_sql_record[] =
-	"INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)";
+    "INSERT INTO schema_migrations (name, sha256) VALUES ($1, $2)";
 
 /* One pending file, for the transaction callback. */
 struct migrate_file {
-	const char	*name;
-	const char	*text;
-	const char	*sha;	/* hex */
+	const char *name;
+	const char *text;
+	const char *sha; /* hex */
 };
 
 /* 1 when name matches ^[0-9]{4}_[a-z0-9_]+\.sql$. */
 static int
 migrate_name_ok(const char *name)
 {
-	size_t	 n, i;
+	size_t n, i;
 
 	n = strlen(name);
 	if (n < 10 || strcmp(name + n - 4, ".sql") != 0)
@@ -56,7 +56,7 @@ migrate_name_ok(const char *name)
 		return 0;
 	for (i = 5; i < n - 4; i++)
 		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+			(name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
 			return 0;
 	return 1;
 }
@@ -85,11 +85,11 @@ migrate_names_free(char **names, size_t n)
 static enum bw_err
 migrate_list(const char *dir, char ***names, size_t *n)
 {
-	DIR		*d;
-	struct dirent	*de;
-	char		**v = NULL, **nv;
-	size_t		 nv_len = 0, cap = 0;
-	enum bw_err	 er = BW_OK;
+	DIR	      *d;
+	struct dirent *de;
+	char	     **v = NULL, **nv;
+	size_t	       nv_len = 0, cap = 0;
+	enum bw_err    er = BW_OK;
 
 	d = opendir(dir);
 	if (d == NULL) {
@@ -141,11 +141,11 @@ out:
 static enum bw_err
 migrate_read(const char *dir, const char *name, struct buf *b)
 {
-	struct buf	 path;
-	char		 chunk[8192];
-	ssize_t		 got;
-	enum bw_err	 er;
-	int		 fd = -1;
+	struct buf  path;
+	char	    chunk[8192];
+	ssize_t	    got;
+	enum bw_err er;
+	int	    fd = -1;
 
 	buf_init(&path, BW_MAX_PATH);
 	er = buf_printf(&path, "%s/%s", dir, name);
@@ -192,24 +192,25 @@ out:
 static enum bw_err
 migrate_apply(struct db *db, void *arg)
 {
-	const struct migrate_file	*f = arg;
-	const char			*p[2] = { f->name, f->sha };
-	const char			*st;
-	PGconn				*c;
-	PGresult			*res;
-	enum bw_err			 er = BW_OK;
+	const struct migrate_file *f = arg;
+	const char		  *p[2] = { f->name, f->sha };
+	const char		  *st;
+	PGconn			  *c;
+	PGresult		  *res;
+	enum bw_err		   er = BW_OK;
 
 	c = db_conn(db);
 	if (c == NULL)
 		return BW_EDB;
 	res = PQexec(c, f->text);
-	if (res == NULL || (PQresultStatus(res) != PGRES_COMMAND_OK &&
-	    PQresultStatus(res) != PGRES_TUPLES_OK &&
-	    PQresultStatus(res) != PGRES_EMPTY_QUERY)) {
-		st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) :
-		    NULL;
-		if (st != NULL && (strcmp(st, "40001") == 0 ||
-		    strcmp(st, "40P01") == 0))
+	if (res == NULL ||
+	    (PQresultStatus(res) != PGRES_COMMAND_OK &&
+		PQresultStatus(res) != PGRES_TUPLES_OK &&
+		PQresultStatus(res) != PGRES_EMPTY_QUERY)) {
+		st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+				 : NULL;
+		if (st != NULL &&
+		    (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0))
 			er = BW_ERETRY;
 		else
 			er = BW_EDB;
@@ -227,8 +228,8 @@ migrate_apply(struct db *db, void *arg)
 static enum bw_err
 migrate_lockcall(struct db *db, const char *sql)
 {
-	char		 ns[16];
-	const char	*p[2] = { ns, "0" };
+	char	    ns[16];
+	const char *p[2] = { ns, "0" };
 
 	snprintf(ns, sizeof(ns), "%d", (int)DB_LOCK_MIGRATE);
 	return db_exec(db, sql, 2, p, NULL);
@@ -241,9 +242,9 @@ migrate_lockcall(struct db *db, const char *sql)
 static enum bw_err
 migrate_recorded(struct db *db, const char *name, int *found, char sha[65])
 {
-	const char	*p[1] = { name };
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	const char *p[1] = { name };
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	er = db_exec(db, migrate_sql_recorded, 1, p, &res);
 	if (er != BW_OK)
@@ -267,15 +268,15 @@ migrate_recorded(struct db *db, const char *name, int *found, char sha[65])
 enum bw_err
 migrate_run(struct db *db, const char *dir, struct json_object **applied)
 {
-	struct json_object	*list = NULL, *js;
-	struct migrate_file	 f;
-	struct buf		 text;
-	char			**names = NULL;
-	char			 hex[2 * SEC_SHA256_LEN + 1], rec[65];
-	uint8_t			 md[SEC_SHA256_LEN];
-	size_t			 n = 0, i;
-	enum bw_err		 er;
-	int			 locked = 0, pid = 0, found;
+	struct json_object *list = NULL, *js;
+	struct migrate_file f;
+	struct buf	    text;
+	char		  **names = NULL;
+	char		    hex[2 * SEC_SHA256_LEN + 1], rec[65];
+	uint8_t		    md[SEC_SHA256_LEN];
+	size_t		    n = 0, i;
+	enum bw_err	    er;
+	int		    locked = 0, pid = 0, found;
 
 	buf_init(&text, BW_MAX_SQL_FILE);
 	er = migrate_list(dir, &names, &n);
@@ -322,9 +323,9 @@ migrate_run(struct db *db, const char *dir, struct json_object **applied)
 		if (found) {
 			if (strcmp(rec, hex) != 0) {
 				log_kv(LL_ERROR,
-				    "migrate: applied file has changed",
-				    "file", names[i], "recorded", rec,
-				    "current", hex, NULL);
+				    "migrate: applied file has changed", "file",
+				    names[i], "recorded", rec, "current", hex,
+				    NULL);
 				er = BW_ECONFIG;
 				goto out;
 			}

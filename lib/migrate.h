@@ -16,7 +16,7 @@
 
 /* Applies pending files of dir; *applied (new array, caller puts) lists
  * their names. */
-enum bw_err	 migrate_run(struct db *, const char *dir,
-		    struct json_object **applied);
+enum bw_err
+migrate_run(struct db *, const char *dir, struct json_object **applied);
 
 #endif

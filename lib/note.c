@@ -14,10 +14,10 @@
 
 /* "— " : U+2014 EM DASH and a space, the start of every signature line. */
 static const char note_sigpfx[] = "\xe2\x80\x94 ";
-#define NOTE_SIGPFX_LEN	4
+#define NOTE_SIGPFX_LEN 4
 #define NOTE_SKEY_PFX	"PRIVATE+KEY+"
-#define NOTE_B64_HASH	44	/* base64 length of a 32-byte hash */
-#define NOTE_B64_KEY	44	/* base64 length of 0x01 || 32-byte key */
+#define NOTE_B64_HASH	44 /* base64 length of a 32-byte hash */
+#define NOTE_B64_KEY	44 /* base64 length of 0x01 || 32-byte key */
 
 /* Puts out back to olen bytes after a failed series of appends. */
 static void
@@ -37,8 +37,8 @@ note_rollback(struct buf *out, size_t olen)
 static size_t
 note_utf8(const unsigned char *s, size_t n, uint32_t *cp)
 {
-	uint32_t	 c, min;
-	size_t		 len, i;
+	uint32_t c, min;
+	size_t	 len, i;
 
 	if (n == 0)
 		return 0;
@@ -91,9 +91,9 @@ note_isspace(uint32_t cp)
 static int
 note_name_ok(const char *s, size_t n)
 {
-	const unsigned char	*u = (const unsigned char *)s;
-	uint32_t		 cp;
-	size_t			 i = 0, l;
+	const unsigned char *u = (const unsigned char *)s;
+	uint32_t	     cp;
+	size_t		     i = 0, l;
 
 	if (n == 0 || n > BW_MAX_NOTE_NAME)
 		return 0;
@@ -115,9 +115,9 @@ note_name_ok(const char *s, size_t n)
 static enum bw_err
 note_text_ok(const char *s, size_t n)
 {
-	const unsigned char	*u = (const unsigned char *)s;
-	uint32_t		 cp;
-	size_t			 i = 0, l, line = 0;
+	const unsigned char *u = (const unsigned char *)s;
+	uint32_t	     cp;
+	size_t		     i = 0, l, line = 0;
 
 	if (n > BW_MAX_NOTE)
 		return BW_ETOOBIG;
@@ -141,8 +141,8 @@ note_text_ok(const char *s, size_t n)
 static enum bw_err
 note_unb64_fixed(const char *s, size_t n, uint8_t *out, size_t outlen)
 {
-	struct buf	 b;
-	enum bw_err	 er;
+	struct buf  b;
+	enum bw_err er;
 
 	if (n != (outlen + 2) / 3 * 4)
 		return BW_EINVAL;
@@ -167,8 +167,8 @@ note_unb64_fixed(const char *s, size_t n, uint8_t *out, size_t outlen)
 static enum bw_err
 note_parse_u64(const char *s, size_t n, uint64_t *v)
 {
-	uint64_t	 x = 0, d;
-	size_t		 i;
+	uint64_t x = 0, d;
+	size_t	 i;
 
 	if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
 		return BW_EINVAL;
@@ -192,9 +192,9 @@ note_parse_u64(const char *s, size_t n, uint64_t *v)
 enum bw_err
 note_key_id(const char *name, const uint8_t pub[32], uint32_t *id)
 {
-	uint8_t		 m[BW_MAX_NOTE_NAME + 2 + 32], h[32];
-	size_t		 nl;
-	enum bw_err	 er;
+	uint8_t	    m[BW_MAX_NOTE_NAME + 2 + 32], h[32];
+	size_t	    nl;
+	enum bw_err er;
 
 	nl = strlen(name);
 	if (!note_name_ok(name, nl))
@@ -220,10 +220,10 @@ static enum bw_err
 note_key_text(const char *prefix, const char *name, const uint8_t pub[32],
     const uint8_t key[32], struct buf *out)
 {
-	uint8_t		 tk[33];
-	uint32_t	 id;
-	size_t		 olen = out->len;
-	enum bw_err	 er;
+	uint8_t	    tk[33];
+	uint32_t    id;
+	size_t	    olen = out->len;
+	enum bw_err er;
 
 	er = note_key_id(name, pub, &id);
 	if (er != BW_OK)
@@ -259,10 +259,10 @@ static enum bw_err
 note_key_split(const char *s, size_t n, char name[BW_MAX_NOTE_NAME + 1],
     uint32_t *id, uint8_t key[32])
 {
-	const char	*p1, *p2;
-	uint8_t		 idb[4], tk[33];
-	size_t		 nl;
-	enum bw_err	 er;
+	const char *p1, *p2;
+	uint8_t	    idb[4], tk[33];
+	size_t	    nl;
+	enum bw_err er;
 
 	p1 = memchr(s, '+', n);
 	if (p1 == NULL)
@@ -295,9 +295,9 @@ note_key_split(const char *s, size_t n, char name[BW_MAX_NOTE_NAME + 1],
 enum bw_err
 note_parse_vkey(const char *s, size_t n, struct note_vkey *out)
 {
-	struct note_vkey	 k;
-	uint32_t		 want;
-	enum bw_err		 er;
+	struct note_vkey k;
+	uint32_t	 want;
+	enum bw_err	 er;
 
 	er = note_key_split(s, n, k.name, &k.id, k.pub);
 	if (er != BW_OK)
@@ -320,8 +320,8 @@ note_parse_vkey(const char *s, size_t n, struct note_vkey *out)
 enum bw_err
 note_skey(const char *name, const uint8_t seed[32], struct buf *out)
 {
-	uint8_t		 pub[32];
-	enum bw_err	 er;
+	uint8_t	    pub[32];
+	enum bw_err er;
 
 	er = sec_ed25519_pub(seed, pub);
 	if (er != BW_OK)
@@ -338,11 +338,11 @@ enum bw_err
 note_parse_skey(const char *s, size_t n, char name_out[BW_MAX_NOTE_NAME + 1],
     uint8_t seed[32])
 {
-	char		 name[BW_MAX_NOTE_NAME + 1];
-	uint8_t		 sd[32], pub[32];
-	uint32_t	 id, want;
-	size_t		 pl = sizeof(NOTE_SKEY_PFX) - 1;
-	enum bw_err	 er;
+	char	    name[BW_MAX_NOTE_NAME + 1];
+	uint8_t	    sd[32], pub[32];
+	uint32_t    id, want;
+	size_t	    pl = sizeof(NOTE_SKEY_PFX) - 1;
+	enum bw_err er;
 
 	if (n < pl || memcmp(s, NOTE_SKEY_PFX, pl) != 0)
 		return BW_EINVAL;
@@ -370,13 +370,13 @@ note_parse_skey(const char *s, size_t n, char name_out[BW_MAX_NOTE_NAME + 1],
  * BW_EINVAL, BW_ECRYPTO, BW_ETOOBIG or BW_ENOMEM (out as it was).
  */
 enum bw_err
-note_sign(const char *text, size_t n, const char *name,
-    const uint8_t seed[32], struct buf *out)
+note_sign(const char *text, size_t n, const char *name, const uint8_t seed[32],
+    struct buf *out)
 {
-	uint8_t		 pub[32], sig[4 + 64];
-	uint32_t	 id;
-	size_t		 olen = out->len;
-	enum bw_err	 er;
+	uint8_t	    pub[32], sig[4 + 64];
+	uint32_t    id;
+	size_t	    olen = out->len;
+	enum bw_err er;
 
 	if (text == NULL || n == 0 || text[n - 1] != '\n')
 		return BW_EINVAL;
@@ -420,11 +420,11 @@ static enum bw_err
 note_sig_line(const char *l, size_t n, const char *text, size_t tlen,
     const struct note_vkey *key, int *match)
 {
-	const char	*sp, *b64;
-	struct buf	 b;
-	uint32_t	 id;
-	size_t		 nl, bl;
-	enum bw_err	 er = BW_OK;
+	const char *sp, *b64;
+	struct buf  b;
+	uint32_t    id;
+	size_t	    nl, bl;
+	enum bw_err er = BW_OK;
 
 	if (n < NOTE_SIGPFX_LEN || memcmp(l, note_sigpfx, NOTE_SIGPFX_LEN) != 0)
 		return BW_EINVAL;
@@ -450,7 +450,7 @@ note_sig_line(const char *l, size_t n, const char *text, size_t tlen,
 		goto out;
 	if (b.len != 4 + SEC_ED25519_SIG_LEN ||
 	    sec_ed25519_verify(key->pub, text, tlen,
-	    (const uint8_t *)b.p + 4) != BW_OK) {
+		(const uint8_t *)b.p + 4) != BW_OK) {
 		er = BW_ECRYPTO;
 		goto out;
 	}
@@ -472,10 +472,10 @@ enum bw_err
 note_verify(const char *msg, size_t n, const struct note_vkey *key,
     struct buf *text_out)
 {
-	const char	*nl;
-	size_t		 split, i, tlen, nsig = 0;
-	int		 ok = 0;
-	enum bw_err	 er;
+	const char *nl;
+	size_t	    split, i, tlen, nsig = 0;
+	int	    ok = 0;
+	enum bw_err er;
 
 	if (msg == NULL || key == NULL)
 		return BW_EINVAL;
@@ -516,8 +516,8 @@ note_verify(const char *msg, size_t n, const struct note_vkey *key,
 enum bw_err
 note_origin(const char *host, const char *org_id, struct buf *out)
 {
-	size_t		 hl, ol, olen = out->len;
-	enum bw_err	 er;
+	size_t	    hl, ol, olen = out->len;
+	enum bw_err er;
 
 	hl = strlen(host);
 	ol = strlen(org_id);
@@ -538,11 +538,11 @@ note_origin(const char *host, const char *org_id, struct buf *out)
  * BW_EINVAL, BW_ETOOBIG or BW_ENOMEM (out as it was).
  */
 enum bw_err
-note_checkpoint_body(const char *origin, uint64_t size,
-    const uint8_t root[32], struct buf *out)
+note_checkpoint_body(const char *origin, uint64_t size, const uint8_t root[32],
+    struct buf *out)
 {
-	size_t		 olen = out->len;
-	enum bw_err	 er;
+	size_t	    olen = out->len;
+	enum bw_err er;
 
 	if (!note_name_ok(origin, strlen(origin)))
 		return BW_EINVAL;
@@ -566,11 +566,11 @@ enum bw_err
 note_checkpoint_parse(const char *text, size_t n, struct buf *origin_out,
     uint64_t *size, uint8_t root[32])
 {
-	const char	*l[3], *nl;
-	size_t		 ll[3], i, k = 0;
-	uint64_t	 sz;
-	uint8_t		 r[32];
-	enum bw_err	 er;
+	const char *l[3], *nl;
+	size_t	    ll[3], i, k = 0;
+	uint64_t    sz;
+	uint8_t	    r[32];
+	enum bw_err er;
 
 	if (text == NULL || n == 0 || text[n - 1] != '\n')
 		return BW_EINVAL;
@@ -612,8 +612,8 @@ note_tlog_proof(uint64_t index, const uint8_t (*proof)[32], size_t plen,
     const char *checkpoint, size_t clen, const void *extra, size_t elen,
     struct buf *out)
 {
-	size_t		 olen = out->len, i;
-	enum bw_err	 er;
+	size_t	    olen = out->len, i;
+	enum bw_err er;
 
 	if (plen > MERKLE_MAX_DEPTH || (proof == NULL && plen > 0) ||
 	    checkpoint == NULL || clen == 0 || checkpoint[clen - 1] != '\n' ||
@@ -655,14 +655,14 @@ note_tlog_proof_verify(const char *p, size_t n, const uint8_t leaf[32],
     const char *origin, const struct note_vkey *key, uint64_t *index,
     struct buf *extra)
 {
-	uint8_t		 proof[MERKLE_MAX_DEPTH][32], root[32];
-	struct buf	 ex, text, org;
-	const char	*nl;
-	size_t		 i = 0, len, plen = 0;
-	size_t		 hl = sizeof(NOTE_TLOG_PROOF_V1) - 1;
-	uint64_t	 idx, size;
-	int		 has_extra = 0;
-	enum bw_err	 er = BW_EINVAL;
+	uint8_t	    proof[MERKLE_MAX_DEPTH][32], root[32];
+	struct buf  ex, text, org;
+	const char *nl;
+	size_t	    i = 0, len, plen = 0;
+	size_t	    hl = sizeof(NOTE_TLOG_PROOF_V1) - 1;
+	uint64_t    idx, size;
+	int	    has_extra = 0;
+	enum bw_err er = BW_EINVAL;
 
 	buf_init(&ex, BW_MAX_NOTE);
 	buf_init(&text, BW_MAX_NOTE);

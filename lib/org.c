@@ -8,7 +8,7 @@
 #include "org.h"
 
 static const char *const org_tiers[] = { "starter", "pro", "business",
-    "enterprise", NULL };
+	"enterprise", NULL };
 
 int
 org_tier_valid(const char *t)
@@ -28,7 +28,7 @@ static struct json_object *
 org_row(PGresult *res)
 {
 	static const char *const cols[] = { "id", "name", "tier", "timezone",
-	    "created_at" };
+		"created_at" };
 	struct json_object	*o = json_object_new_object();
 	size_t			 i;
 
@@ -49,10 +49,10 @@ org_create(struct db *db, const char *name, const char *tier, const char *tz,
 	    "RETURNING id, name, tier, timezone, "
 	    "to_char(created_at AT TIME ZONE 'UTC', "
 	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
-	const char	*params[3];
-	PGresult	*res = NULL;
-	int64_t		 nchars;
-	enum bw_err	 er;
+	const char *params[3];
+	PGresult   *res = NULL;
+	int64_t	    nchars;
+	enum bw_err er;
 
 	if (tier == NULL)
 		tier = "starter";
@@ -74,8 +74,8 @@ org_create(struct db *db, const char *name, const char *tier, const char *tz,
 		goto out;
 	}
 	*out = org_row(res);
-	log_kv(LL_INFO, "org created", "org_id", PQgetvalue(res, 0, 0),
-	    "tier", tier, NULL);
+	log_kv(LL_INFO, "org created", "org_id", PQgetvalue(res, 0, 0), "tier",
+	    tier, NULL);
 out:
 	PQclear(res);
 	return er;
@@ -88,8 +88,8 @@ org_get(struct db *db, const char *org_id, struct json_object **out)
 	    "SELECT id, name, tier, timezone, "
 	    "to_char(created_at AT TIME ZONE 'UTC', "
 	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM orgs WHERE id = $1";
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)))
 		return BW_ENOTFOUND;

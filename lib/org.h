@@ -10,11 +10,10 @@
 
 /* tier: starter|pro|business|enterprise; tz: an IANA zone PostgreSQL knows.
  * *out: new object {id,name,tier,timezone,created_at} (caller puts). */
-enum bw_err	 org_create(struct db *, const char *name, const char *tier,
-		    const char *tz, struct json_object **out);
-enum bw_err	 org_get(struct db *, const char *org_id,
-		    struct json_object **out);
+enum bw_err org_create(struct db *, const char *name, const char *tier,
+    const char *tz, struct json_object **out);
+enum bw_err org_get(struct db *, const char *org_id, struct json_object **out);
 /* 1 for a valid tier name. */
-int		 org_tier_valid(const char *);
+int org_tier_valid(const char *);
 
 #endif

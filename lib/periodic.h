@@ -19,9 +19,9 @@
 #include "err.h"
 
 enum periodic_outcome {
-	PO_RAN,		/* fn ran (see its error) */
-	PO_LOCKED,	/* another host holds the lock */
-	PO_DONE,	/* this slot already ran */
+	PO_RAN,	   /* fn ran (see its error) */
+	PO_LOCKED, /* another host holds the lock */
+	PO_DONE,   /* this slot already ran */
 	PO__MAX
 };
 
@@ -30,11 +30,11 @@ enum periodic_outcome {
  * conninfo opens the dedicated locking connection. *outcome says what
  * happened; the return is fn's error when it ran, or a setup error.
  */
-enum bw_err	 periodic_run(const char *conninfo, const char *job,
-		    int period_s, enum bw_err (*fn)(struct db *, void *),
-		    void *arg, enum periodic_outcome *outcome);
+enum bw_err periodic_run(const char *conninfo, const char *job, int period_s,
+    enum bw_err (*fn)(struct db *, void *), void *arg,
+    enum periodic_outcome *outcome);
 /* Last run of every job as a JSON object {job:{slot,state,finished_at,...}}
  * (new, caller puts). */
-enum bw_err	 periodic_status(struct db *, struct json_object **out);
+enum bw_err periodic_status(struct db *, struct json_object **out);
 
 #endif

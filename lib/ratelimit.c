@@ -25,55 +25,58 @@
  * Scores pass through string.format("%d"): Lua 5.1's tostring keeps only 14
  * digits.
  */
-static struct rds_script rl_lua = { .src =
-"local t = redis.call('TIME')\n"
-"local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-"local n = #KEYS\n"
-"local cnt = {}\n"
-"local ok = 1\n"
-"for i = 1, n do\n"
-"  local lim = tonumber(ARGV[2 * i])\n"
-"  local win = tonumber(ARGV[2 * i + 1]) * 1000\n"
-"  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf',\n"
-"      string.format('%d', now - win))\n"
-"  cnt[i] = redis.call('ZCARD', KEYS[i])\n"
-"  if cnt[i] >= lim then ok = 0 end\n"
-"end\n"
-"if ok == 1 then\n"
-"  local m = string.format('%d', now) .. ':' .. ARGV[1]\n"
-"  for i = 1, n do\n"
-"    redis.call('ZADD', KEYS[i], string.format('%d', now), m)\n"
-"    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]) + 1000)\n"
-"    cnt[i] = cnt[i] + 1\n"
-"  end\n"
-"end\n"
-"local out = { ok, now }\n"
-"for i = 1, n do\n"
-"  local lim = tonumber(ARGV[2 * i])\n"
-"  local win = tonumber(ARGV[2 * i + 1]) * 1000\n"
-"  local oldest, need = 0, 0\n"
-"  if cnt[i] > 0 then\n"
-"    local e = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')\n"
-"    oldest = math.ceil((tonumber(e[2]) + win - now) / 1000)\n"
-"  end\n"
-"  if cnt[i] >= lim then\n"
-"    local j = cnt[i] - lim\n"
-"    local e = redis.call('ZRANGE', KEYS[i], j, j, 'WITHSCORES')\n"
-"    need = math.ceil((tonumber(e[2]) + win - now) / 1000)\n"
-"  end\n"
-"  out[#out + 1] = cnt[i]\n"
-"  out[#out + 1] = oldest\n"
-"  out[#out + 1] = need\n"
-"end\n"
-"return out\n"
+static struct rds_script rl_lua = {
+	.src =
+	    "local t = redis.call('TIME')\n"
+	    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+	    "local n = #KEYS\n"
+	    "local cnt = {}\n"
+	    "local ok = 1\n"
+	    "for i = 1, n do\n"
+	    "  local lim = tonumber(ARGV[2 * i])\n"
+	    "  local win = tonumber(ARGV[2 * i + 1]) * 1000\n"
+	    "  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf',\n"
+	    "      string.format('%d', now - win))\n"
+	    "  cnt[i] = redis.call('ZCARD', KEYS[i])\n"
+	    "  if cnt[i] >= lim then ok = 0 end\n"
+	    "end\n"
+	    "if ok == 1 then\n"
+	    "  local m = string.format('%d', now) .. ':' .. ARGV[1]\n"
+	    "  for i = 1, n do\n"
+	    "    redis.call('ZADD', KEYS[i], string.format('%d', now), m)\n"
+	    "    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]) + "
+	    "1000)\n"
+	    "    cnt[i] = cnt[i] + 1\n"
+	    "  end\n"
+	    "end\n"
+	    "local out = { ok, now }\n"
+	    "for i = 1, n do\n"
+	    "  local lim = tonumber(ARGV[2 * i])\n"
+	    "  local win = tonumber(ARGV[2 * i + 1]) * 1000\n"
+	    "  local oldest, need = 0, 0\n"
+	    "  if cnt[i] > 0 then\n"
+	    "    local e = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')\n"
+	    "    oldest = math.ceil((tonumber(e[2]) + win - now) / 1000)\n"
+	    "  end\n"
+	    "  if cnt[i] >= lim then\n"
+	    "    local j = cnt[i] - lim\n"
+	    "    local e = redis.call('ZRANGE', KEYS[i], j, j, 'WITHSCORES')\n"
+	    "    need = math.ceil((tonumber(e[2]) + win - now) / 1000)\n"
+	    "  end\n"
+	    "  out[#out + 1] = cnt[i]\n"
+	    "  out[#out + 1] = oldest\n"
+	    "  out[#out + 1] = need\n"
+	    "end\n"
+	    "return out\n"
 };
 
 /* KEYS[1], ARGV[1] window ms: entries inside the window now. */
-static struct rds_script rl_count_lua = { .src =
-"local t = redis.call('TIME')\n"
-"local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-"return redis.call('ZCOUNT', KEYS[1],\n"
-"    '(' .. string.format('%d', now - tonumber(ARGV[1]) * 1000), '+inf')\n"
+static struct rds_script rl_count_lua = {
+	.src = "local t = redis.call('TIME')\n"
+	       "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+	       "return redis.call('ZCOUNT', KEYS[1],\n"
+	       "    '(' .. string.format('%d', now - tonumber(ARGV[1]) * "
+	       "1000), '+inf')\n"
 };
 
 const char *
@@ -161,10 +164,10 @@ static enum bw_err
 rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
     struct rl_result *res)
 {
-	struct rl_result	 r;
-	int64_t			 need[RL_MAX_RULES], best = -1;
-	long long		 v;
-	size_t			 i;
+	struct rl_result r;
+	int64_t		 need[RL_MAX_RULES], best = -1;
+	long long	 v;
+	size_t		 i;
 
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 + 3 * n)
 		return BW_EREDIS;
@@ -182,8 +185,8 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 
 		if (cnt < 0 || old < 0 || nd < 0)
 			return BW_EREDIS;
-		r.remain[i] = cnt >= items[i].limit ? 0 :
-		    items[i].limit - (int)cnt;
+		r.remain[i] =
+		    cnt >= items[i].limit ? 0 : items[i].limit - (int)cnt;
 		r.reset_ms[i] = old;
 		need[i] = nd;
 	}
@@ -193,7 +196,7 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 			 * reset. */
 			if (best < 0 || r.remain[i] < r.remain[r.rule] ||
 			    (r.remain[i] == r.remain[r.rule] &&
-			    r.reset_ms[i] > r.reset_ms[r.rule])) {
+				r.reset_ms[i] > r.reset_ms[r.rule])) {
 				r.rule = (int)i;
 				best = 0;
 			}
@@ -221,13 +224,13 @@ enum bw_err
 rl_check(struct rds *rds, const struct rl_item *items, size_t n,
     struct rl_result *res)
 {
-	const char	*av[1 + 3 * RL_MAX_RULES];
-	char		 nums[RL_MAX_RULES][2][24];
-	char		 tok[33];
-	uint8_t		 rnd[16];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	size_t		 i;
+	const char *av[1 + 3 * RL_MAX_RULES];
+	char	    nums[RL_MAX_RULES][2][24];
+	char	    tok[33];
+	uint8_t	    rnd[16];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	size_t	    i;
 
 	if (rds == NULL || items == NULL || n < 1 || n > RL_MAX_RULES ||
 	    res == NULL)
@@ -268,10 +271,10 @@ out:
 enum bw_err
 rl_count(struct rds *rds, const struct rl_item *it, int *n)
 {
-	const char	*av[2];
-	char		 win[24];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
+	const char *av[2];
+	char	    win[24];
+	redisReply *rep = NULL;
+	enum bw_err er;
 
 	snprintf(win, sizeof(win), "%lld", (long long)it->window_s * 1000);
 	av[0] = it->key;
@@ -305,8 +308,8 @@ static const char rl_sql_del[] =
 static int
 rl_num(const char *s, int lo, int hi)
 {
-	long long	 v = 0;
-	size_t		 i;
+	long long v = 0;
+	size_t	  i;
 
 	if (s == NULL || s[0] == '\0' || strlen(s) > 10)
 		return -1;
@@ -322,11 +325,11 @@ enum bw_err
 rl_overrides(struct db *db, const char *org_id, const char *route,
     struct rl_rule *out, size_t max, size_t *n)
 {
-	const char	*p[2] = { org_id, route };
-	PGresult	*res = NULL;
-	enum bw_err	 er;
-	size_t		 k = 0;
-	int		 i, rows;
+	const char *p[2] = { org_id, route };
+	PGresult   *res = NULL;
+	enum bw_err er;
+	size_t	    k = 0;
+	int	    i, rows;
 
 	if (db == NULL || org_id == NULL || !rl_route_ok(route) ||
 	    out == NULL || n == NULL)
@@ -355,10 +358,10 @@ enum bw_err
 rl_override_set(struct db *db, const char *org_id, const char *route,
     enum rl_scope scope, int limit, int window_s)
 {
-	const char	*p[5];
-	char		 ls[16], ws[16];
-	PGresult	*res = NULL;
-	enum bw_err	 er;
+	const char *p[5];
+	char	    ls[16], ws[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	if (db == NULL || org_id == NULL || !rl_route_ok(route) ||
 	    scope >= RL__MAX || limit < 0 || limit > 1000000 ||

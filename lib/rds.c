@@ -19,19 +19,19 @@
 #include "log.h"
 #include "rds.h"
 
-#define RDS_MAX_DB	1024	/* SELECT index we accept in a URL */
-#define RDS_MAX_ARGS	1024	/* arguments to one EVALSHA */
+#define RDS_MAX_DB   1024 /* SELECT index we accept in a URL */
+#define RDS_MAX_ARGS 1024 /* arguments to one EVALSHA */
 
 struct rds {
-	char		*url;		/* owned; may hold a password */
-	char		*host;		/* TCP host, or NULL */
-	int		 port;
-	char		*path;		/* unix socket path, or NULL */
-	char		*user;		/* ACL user, or NULL */
-	char		*password;	/* or NULL */
-	int		 db;
-	int		 bad_url;	/* rds_connect() refuses */
-	redisContext	*c;		/* NULL when not connected */
+	char	     *url;  /* owned; may hold a password */
+	char	     *host; /* TCP host, or NULL */
+	int	      port;
+	char	     *path;	/* unix socket path, or NULL */
+	char	     *user;	/* ACL user, or NULL */
+	char	     *password; /* or NULL */
+	int	      db;
+	int	      bad_url; /* rds_connect() refuses */
+	redisContext *c;       /* NULL when not connected */
 };
 
 /* Frees and wipes a possibly secret string. */
@@ -48,8 +48,8 @@ rds_wipefree(char *s)
 static int
 rds_num(const char *s, size_t n, int lo, int hi)
 {
-	long	 v = 0;
-	size_t	 i;
+	long   v = 0;
+	size_t i;
 
 	if (n == 0 || n > 9)
 		return -1;
@@ -77,9 +77,9 @@ rds_hexval(char c)
 static char *
 rds_unpct(const char *s, size_t n)
 {
-	char	*out;
-	size_t	 i, j = 0;
-	int	 h, l;
+	char  *out;
+	size_t i, j = 0;
+	int    h, l;
 
 	out = malloc(n + 1);
 	if (out == NULL)
@@ -114,8 +114,8 @@ bad:
 static int
 rds_parse(struct rds *r, const char *url)
 {
-	const char	*p, *at, *end, *hs, *he, *colon, *q;
-	int		 v;
+	const char *p, *at, *end, *hs, *he, *colon, *q;
+	int	    v;
 
 	r->port = 6379;
 	r->db = 0;
@@ -159,8 +159,8 @@ rds_parse(struct rds *r, const char *url)
 				return -1;
 		}
 		if (at - colon - 1 > 0) {
-			r->password = rds_unpct(colon + 1,
-			    (size_t)(at - colon - 1));
+			r->password =
+			    rds_unpct(colon + 1, (size_t)(at - colon - 1));
 			if (r->password == NULL)
 				return -1;
 		}
@@ -258,8 +258,9 @@ rds_tv(void)
 static int
 rds_timedout(const redisContext *c, int saved)
 {
-	return c->err == REDIS_ERR_IO && (saved == EAGAIN ||
-	    saved == EWOULDBLOCK || saved == ETIMEDOUT || saved == EINPROGRESS);
+	return c->err == REDIS_ERR_IO &&
+	    (saved == EAGAIN || saved == EWOULDBLOCK || saved == ETIMEDOUT ||
+		saved == EINPROGRESS);
 }
 
 /*
@@ -270,21 +271,21 @@ rds_timedout(const redisContext *c, int saved)
 static enum bw_err
 rds_setup_cmd(struct rds *r, int argc, const char **argv, const char *what)
 {
-	redisReply	*rep;
-	int		 saved;
-	enum bw_err	 er = BW_OK;
+	redisReply *rep;
+	int	    saved;
+	enum bw_err er = BW_OK;
 
 	rep = redisCommandArgv(r->c, argc, argv, NULL);
 	saved = errno;
 	if (rep == NULL) {
 		er = rds_timedout(r->c, saved) ? BW_ETIMEOUT : BW_EREDIS;
-		log_kv(LL_ERROR, "redis connect failed", "step", what,
-		    "detail", r->c->errstr, NULL);
+		log_kv(LL_ERROR, "redis connect failed", "step", what, "detail",
+		    r->c->errstr, NULL);
 		return er;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
-		log_kv(LL_ERROR, "redis connect failed", "step", what,
-		    "detail", rep->str, NULL);
+		log_kv(LL_ERROR, "redis connect failed", "step", what, "detail",
+		    rep->str, NULL);
 		er = BW_EREDIS;
 	}
 	freeReplyObject(rep);
@@ -300,11 +301,11 @@ rds_setup_cmd(struct rds *r, int argc, const char **argv, const char *what)
 enum bw_err
 rds_connect(struct rds *r)
 {
-	struct timeval	 tv = rds_tv();
-	const char	*av[3];
-	char		 dbs[16];
-	enum bw_err	 er;
-	int		 saved;
+	struct timeval tv = rds_tv();
+	const char    *av[3];
+	char	       dbs[16];
+	enum bw_err    er;
+	int	       saved;
 
 	if (r->c != NULL)
 		return BW_OK;
@@ -321,8 +322,8 @@ rds_connect(struct rds *r)
 		return BW_ENOMEM;
 	if (r->c->err) {
 		er = rds_timedout(r->c, saved) ? BW_ETIMEOUT : BW_EREDIS;
-		log_kv(LL_ERROR, "redis connect failed", "detail",
-		    r->c->errstr, NULL);
+		log_kv(LL_ERROR, "redis connect failed", "detail", r->c->errstr,
+		    NULL);
 		goto out;
 	}
 	if (redisSetTimeout(r->c, tv) != REDIS_OK) {
@@ -384,9 +385,9 @@ static enum bw_err
 rds_send(struct rds *r, int argc, const char **argv, const size_t *lens,
     redisReply **reply)
 {
-	redisReply	*rep;
-	enum bw_err	 er = BW_EREDIS;
-	int		 attempt, saved;
+	redisReply *rep;
+	enum bw_err er = BW_EREDIS;
+	int	    attempt, saved;
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (r->c != NULL && rds_idle_dead(r))
@@ -420,8 +421,8 @@ enum bw_err
 rds_cmd(struct rds *r, int argc, const char **argv, const size_t *lens,
     redisReply **reply)
 {
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
+	redisReply *rep = NULL;
+	enum bw_err er;
 
 	if (argc < 1 || argv == NULL)
 		return BW_EINVAL;
@@ -444,13 +445,13 @@ rds_cmd(struct rds *r, int argc, const char **argv, const size_t *lens,
 static enum bw_err
 rds_script_load(struct rds *r, struct rds_script *s)
 {
-	const char	*av[3] = { "SCRIPT", "LOAD", s->src };
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
+	const char *av[3] = { "SCRIPT", "LOAD", s->src };
+	redisReply *rep = NULL;
+	enum bw_err er;
 
 	er = rds_cmd(r, 3, av, NULL, &rep);
-	if (er == BW_OK && (rep->type != REDIS_REPLY_STRING ||
-	    rep->len != 40)) {
+	if (er == BW_OK &&
+	    (rep->type != REDIS_REPLY_STRING || rep->len != 40)) {
 		log_kv(LL_ERROR, "redis script load: unexpected reply", NULL);
 		er = BW_EREDIS;
 	}
@@ -472,12 +473,12 @@ enum bw_err
 rds_eval(struct rds *r, struct rds_script *s, int nkeys, int argc,
     const char **argv, const size_t *lens, redisReply **reply)
 {
-	const char	**av = NULL;
-	size_t		 *al = NULL;
-	redisReply	 *rep = NULL;
-	char		  nk[16];
-	enum bw_err	  er = BW_EREDIS;
-	int		  i, tries;
+	const char **av = NULL;
+	size_t	    *al = NULL;
+	redisReply  *rep = NULL;
+	char	     nk[16];
+	enum bw_err  er = BW_EREDIS;
+	int	     i, tries;
 
 	if (s == NULL || s->src == NULL || argc < 0 || argc > RDS_MAX_ARGS ||
 	    nkeys < 0 || nkeys > argc || (argc > 0 && argv == NULL))
@@ -537,15 +538,15 @@ out:
 enum bw_err
 rds_ping(struct rds *r, int64_t *latency_us)
 {
-	const char	*av[1] = { "PING" };
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	int64_t		 t0;
+	const char *av[1] = { "PING" };
+	redisReply *rep = NULL;
+	enum bw_err er;
+	int64_t	    t0;
 
 	t0 = clock_mono_us();
 	er = rds_cmd(r, 1, av, NULL, &rep);
-	if (er == BW_OK && (rep->type != REDIS_REPLY_STATUS ||
-	    strcmp(rep->str, "PONG") != 0))
+	if (er == BW_OK &&
+	    (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG") != 0))
 		er = BW_EREDIS;
 	if (rep != NULL)
 		freeReplyObject(rep);

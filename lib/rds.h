@@ -17,26 +17,25 @@
 struct rds;
 
 struct rds_script {
-	const char	*src;		/* Lua text */
-	char		 sha[41];	/* filled on first use */
+	const char *src;     /* Lua text */
+	char	    sha[41]; /* filled on first use */
 };
 
 /* url: redis://[:password@]host[:port][/db] or unix:///path; copied. */
-struct rds	*rds_new(const char *url);
-void		 rds_free(struct rds *);
-enum bw_err	 rds_connect(struct rds *);
+struct rds *rds_new(const char *url);
+void	    rds_free(struct rds *);
+enum bw_err rds_connect(struct rds *);
 /*
  * Sends argv (lens may be NULL for C strings). *reply (caller
  * freeReplyObject()s) on success; an error reply is BW_EREDIS with the reply
  * still handed over when reply is not NULL. A broken connection is
  * reopened and the command sent once more.
  */
-enum bw_err	 rds_cmd(struct rds *, int argc, const char **argv,
-		    const size_t *lens, redisReply **reply);
-enum bw_err	 rds_eval(struct rds *, struct rds_script *, int nkeys,
-		    int argc, const char **argv, const size_t *lens,
-		    redisReply **reply);
+enum bw_err rds_cmd(struct rds *, int argc, const char **argv,
+    const size_t *lens, redisReply **reply);
+enum bw_err rds_eval(struct rds *, struct rds_script *, int nkeys, int argc,
+    const char **argv, const size_t *lens, redisReply **reply);
 /* PING with its latency in microseconds. */
-enum bw_err	 rds_ping(struct rds *, int64_t *latency_us);
+enum bw_err rds_ping(struct rds *, int64_t *latency_us);
 
 #endif

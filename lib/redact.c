@@ -65,27 +65,27 @@
 #include "redact.h"
 
 struct rscan {
-	const char	*s;
-	size_t		 n;
-	size_t		 jwt_skip;	/* no JWT starts before this */
-	size_t		 mail_skip;	/* no e-mail starts before this */
-	size_t		 gen_skip;	/* no opaque secret starts before */
+	const char *s;
+	size_t	    n;
+	size_t	    jwt_skip;  /* no JWT starts before this */
+	size_t	    mail_skip; /* no e-mail starts before this */
+	size_t	    gen_skip;  /* no opaque secret starts before */
 };
 
 struct rmatch {
-	size_t		 len;	/* bytes consumed from the start */
-	size_t		 keep;	/* leading bytes copied before the marker */
-	const char	*marker;
+	size_t	    len;  /* bytes consumed from the start */
+	size_t	    keep; /* leading bytes copied before the marker */
+	const char *marker;
 };
 
-#define M_EMAIL		"[REDACTED:email]"
-#define M_PHONE		"[REDACTED:phone]"
-#define M_TOKEN		"[REDACTED:token]"
-#define M_SECRET	"[REDACTED:secret]"
-#define M_JWT		"[REDACTED:jwt]"
+#define M_EMAIL	 "[REDACTED:email]"
+#define M_PHONE	 "[REDACTED:phone]"
+#define M_TOKEN	 "[REDACTED:token]"
+#define M_SECRET "[REDACTED:secret]"
+#define M_JWT	 "[REDACTED:jwt]"
 
 #define MAIL_LOCAL_MAX	64
-#define MAIL_DOMAIN_MAX	253
+#define MAIL_DOMAIN_MAX 253
 #define PHONE_MIN	9
 #define PHONE_PLUS_MIN	8
 #define PHONE_MAX	15
@@ -158,7 +158,7 @@ r_at(const struct rscan *sc, size_t i)
 static int
 r_prefix(const struct rscan *sc, size_t i, const char *w)
 {
-	size_t	 l = strlen(w);
+	size_t l = strlen(w);
 
 	return sc->n - i >= l && strncasecmp(sc->s + i, w, l) == 0;
 }
@@ -176,13 +176,14 @@ r_span(const struct rscan *sc, size_t i, int (*cls)(unsigned char))
 static int
 r_bearer(const struct rscan *sc, size_t i, struct rmatch *m)
 {
-	size_t	 j, t;
+	size_t j, t;
 
 	if (!r_prefix(sc, i, "bearer"))
 		return 0;
 	j = i + 6;
-	for (t = j; t < sc->n && t - j < 8 &&
-	    (sc->s[t] == ' ' || sc->s[t] == '\t'); t++)
+	for (t = j;
+	     t < sc->n && t - j < 8 && (sc->s[t] == ' ' || sc->s[t] == '\t');
+	     t++)
 		;
 	if (t == j || !r_isbearer(r_at(sc, t)))
 		return 0;
@@ -207,11 +208,19 @@ static int
 r_keyvalue(const struct rscan *sc, size_t i, struct rmatch *m)
 {
 	static const char *const keys[] = {
-		"password", "passwd", "pwd", "secret", "token",
-		"access_token", "refresh_token", "id_token", "client_secret",
-		"api_key", "apikey",
+		"password",
+		"passwd",
+		"pwd",
+		"secret",
+		"token",
+		"access_token",
+		"refresh_token",
+		"id_token",
+		"client_secret",
+		"api_key",
+		"apikey",
 	};
-	size_t	 k, e, l, v;
+	size_t k, e, l, v;
 
 	e = r_span(sc, i, r_isword);
 	l = e - i;
@@ -243,7 +252,7 @@ r_keyvalue(const struct rscan *sc, size_t i, struct rmatch *m)
 static int
 r_jwt(struct rscan *sc, size_t i, struct rmatch *m)
 {
-	size_t	 h, p, g;
+	size_t h, p, g;
 
 	if (i < sc->jwt_skip || sc->n - i < 3 ||
 	    memcmp(sc->s + i, "eyJ", 3) != 0)
@@ -271,9 +280,9 @@ static int
 r_prefixed(const struct rscan *sc, size_t i, struct rmatch *m)
 {
 	static const struct {
-		const char	*pre;
-		size_t		 min;
-		const char	*marker;
+		const char *pre;
+		size_t	    min;
+		const char *marker;
 	} pres[] = {
 		{ "bwk_", 9, M_TOKEN },
 		{ "whsec_", 8, M_SECRET },
@@ -284,7 +293,7 @@ r_prefixed(const struct rscan *sc, size_t i, struct rmatch *m)
 		{ "rk_", 16, M_SECRET },
 		{ "sk-", 16, M_SECRET },
 	};
-	size_t	 k, l, e;
+	size_t k, l, e;
 
 	for (k = 0; k < sizeof(pres) / sizeof(pres[0]); k++) {
 		l = strlen(pres[k].pre);
@@ -309,12 +318,13 @@ r_prefixed(const struct rscan *sc, size_t i, struct rmatch *m)
 static int
 r_email(struct rscan *sc, size_t i, struct rmatch *m)
 {
-	size_t	 j, d, lab, last, alpha, dots;
+	size_t j, d, lab, last, alpha, dots;
 
 	if (i < sc->mail_skip || !r_ismailloc(r_at(sc, i)))
 		return 0;
 	for (j = i; j < sc->n && j - i <= MAIL_LOCAL_MAX &&
-	    r_ismailloc((unsigned char)sc->s[j]); j++)
+	     r_ismailloc((unsigned char)sc->s[j]);
+	     j++)
 		;
 	if (j - i > MAIL_LOCAL_MAX)
 		return 0;
@@ -323,16 +333,16 @@ r_email(struct rscan *sc, size_t i, struct rmatch *m)
 		return 0;
 	}
 	d = j + 1;
-	last = d;	/* end of the last complete label */
+	last = d; /* end of the last complete label */
 	dots = 0;
 	alpha = 0;
 	for (;;) {
 		lab = d;
-		alpha = 0;	/* leading letters of this label */
+		alpha = 0; /* leading letters of this label */
 		while (d < sc->n && d - (j + 1) < MAIL_DOMAIN_MAX &&
 		    (r_isalnum(r_at(sc, d)) || r_at(sc, d) == '-')) {
-			if (alpha == d - lab && (r_isupper(r_at(sc, d)) ||
-			    r_islower(r_at(sc, d))))
+			if (alpha == d - lab &&
+			    (r_isupper(r_at(sc, d)) || r_islower(r_at(sc, d))))
 				alpha++;
 			d++;
 		}
@@ -370,7 +380,7 @@ r_isphonesep(unsigned char c)
 static size_t
 r_phone_plus(const struct rscan *sc, size_t i)
 {
-	size_t	 j = i + 1, end, k, digits = 0;
+	size_t j = i + 1, end, k, digits = 0;
 
 	end = j;
 	while (j < sc->n) {
@@ -380,8 +390,8 @@ r_phone_plus(const struct rscan *sc, size_t i)
 			end = ++j;
 			continue;
 		}
-		for (k = j; k < sc->n && k - j < 2 &&
-		    r_isphonesep(r_at(sc, k)); k++)
+		for (k = j; k < sc->n && k - j < 2 && r_isphonesep(r_at(sc, k));
+		     k++)
 			;
 		if (k == j || !r_isdigit(r_at(sc, k)))
 			break;
@@ -396,10 +406,10 @@ r_phone_plus(const struct rscan *sc, size_t i)
 static size_t
 r_digits(const struct rscan *sc, size_t i)
 {
-	size_t	 j;
+	size_t j;
 
-	for (j = i; j < sc->n && j - i <= PHONE_MAX &&
-	    r_isdigit(r_at(sc, j)); j++)
+	for (j = i; j < sc->n && j - i <= PHONE_MAX && r_isdigit(r_at(sc, j));
+	     j++)
 		;
 	return j - i;
 }
@@ -408,7 +418,7 @@ r_digits(const struct rscan *sc, size_t i)
 static size_t
 r_phone_paren(const struct rscan *sc, size_t i)
 {
-	size_t	 j = i + 1;
+	size_t j = i + 1;
 
 	if (r_digits(sc, j) != 3 || r_at(sc, j + 3) != ')')
 		return 0;
@@ -430,9 +440,9 @@ r_phone_paren(const struct rscan *sc, size_t i)
 static size_t
 r_phone_digits(const struct rscan *sc, size_t i)
 {
-	size_t	 g[PHONE_MAX], ng = 0, j = i, l, total = 0, k;
+	size_t	      g[PHONE_MAX], ng = 0, j = i, l, total = 0, k;
 	unsigned char sep = 0;
-	int	 ok;
+	int	      ok;
 
 	for (;;) {
 		l = r_digits(sc, j);
@@ -441,8 +451,10 @@ r_phone_digits(const struct rscan *sc, size_t i)
 			return 0;
 		g[ng++] = l;
 		j += l;
-		if (sep == 0 && (r_at(sc, j) == '-' || r_at(sc, j) == '.' ||
-		    r_at(sc, j) == ' ') && r_isdigit(r_at(sc, j + 1)))
+		if (sep == 0 &&
+		    (r_at(sc, j) == '-' || r_at(sc, j) == '.' ||
+			r_at(sc, j) == ' ') &&
+		    r_isdigit(r_at(sc, j + 1)))
 			sep = r_at(sc, j);
 		if (sep == 0 || r_at(sc, j) != sep ||
 		    !r_isdigit(r_at(sc, j + 1)))
@@ -470,8 +482,8 @@ r_phone_digits(const struct rscan *sc, size_t i)
 static int
 r_phone(const struct rscan *sc, size_t i, struct rmatch *m)
 {
-	unsigned char	 c = r_at(sc, i), p;
-	size_t		 l = 0;
+	unsigned char c = r_at(sc, i), p;
+	size_t	      l = 0;
 
 	if (i > 0) {
 		p = (unsigned char)sc->s[i - 1];
@@ -500,8 +512,8 @@ r_phone(const struct rscan *sc, size_t i, struct rmatch *m)
 static int
 r_generic(struct rscan *sc, size_t i, struct rmatch *m)
 {
-	size_t	 e, j;
-	int	 up = 0, lo = 0, di = 0;
+	size_t e, j;
+	int    up = 0, lo = 0, di = 0;
 
 	if (i < sc->gen_skip || !r_isgeneric(r_at(sc, i)))
 		return 0;
@@ -535,8 +547,8 @@ r_generic(struct rscan *sc, size_t i, struct rmatch *m)
 static size_t
 r_utf8(const unsigned char *s, size_t n, unsigned long *cp)
 {
-	size_t		 l, k;
-	unsigned long	 v, min;
+	size_t	      l, k;
+	unsigned long v, min;
 
 	if (s[0] < 0x80) {
 		*cp = s[0];
@@ -576,11 +588,11 @@ r_utf8(const unsigned char *s, size_t n, unsigned long *cp)
 static enum bw_err
 r_emit(struct buf *out, const struct rscan *sc, size_t i, size_t *adv)
 {
-	static const char hex[] = "0123456789abcdef";
+	static const char    hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)sc->s + i;
-	unsigned long	 cp;
-	size_t		 l;
-	char		 e[6];
+	unsigned long	     cp;
+	size_t		     l;
+	char		     e[6];
 
 	*adv = 1;
 	if (u[0] >= 0x20 && u[0] < 0x7f)
@@ -612,7 +624,7 @@ r_emit(struct buf *out, const struct rscan *sc, size_t i, size_t *adv)
 static int
 r_match(struct rscan *sc, size_t i, struct rmatch *m)
 {
-	unsigned char	 c = r_at(sc, i);
+	unsigned char c = r_at(sc, i);
 
 	if ((c == 'b' || c == 'B') && r_bearer(sc, i, m))
 		return 1;
@@ -637,10 +649,10 @@ r_match(struct rscan *sc, size_t i, struct rmatch *m)
 enum bw_err
 redact_append(struct buf *out, const char *s, size_t n)
 {
-	struct rscan	 sc;
-	struct rmatch	 m;
-	enum bw_err	 er = BW_OK;
-	size_t		 i = 0, k, adv;
+	struct rscan  sc;
+	struct rmatch m;
+	enum bw_err   er = BW_OK;
+	size_t	      i = 0, k, adv;
 
 	memset(&sc, 0, sizeof(sc));
 	sc.s = s;
@@ -669,8 +681,8 @@ redact_append(struct buf *out, const char *s, size_t n)
 char *
 redact_str(const char *s)
 {
-	struct buf	 b;
-	size_t		 n;
+	struct buf b;
+	size_t	   n;
 
 	if (s == NULL)
 		return NULL;

@@ -14,8 +14,8 @@
 #include "buf.h"
 
 /* Appends the redacted form of s[0..n) to out. */
-enum bw_err	 redact_append(struct buf *out, const char *s, size_t n);
+enum bw_err redact_append(struct buf *out, const char *s, size_t n);
 /* Redacted copy of a C string; caller frees; NULL when out of memory. */
-char		*redact_str(const char *s);
+char *redact_str(const char *s);
 
 #endif

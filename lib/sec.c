@@ -16,7 +16,7 @@
 #include "sec.h"
 
 struct sec_sha256_ctx {
-	EVP_MD_CTX	*md;
+	EVP_MD_CTX *md;
 };
 
 /* SHA-256 of d[0..n) into out. Returns BW_OK or BW_ECRYPTO. */
@@ -36,7 +36,7 @@ sec_sha256(const void *d, size_t n, uint8_t out[32])
 struct sec_sha256_ctx *
 sec_sha256_new(void)
 {
-	struct sec_sha256_ctx	*c;
+	struct sec_sha256_ctx *c;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -68,7 +68,7 @@ sec_sha256_update(struct sec_sha256_ctx *c, const void *d, size_t n)
 enum bw_err
 sec_sha256_final(struct sec_sha256_ctx *c, uint8_t out[32])
 {
-	unsigned int	 len = 0;
+	unsigned int len = 0;
 
 	if (EVP_DigestFinal_ex(c->md, out, &len) != 1 || len != 32) {
 		ERR_clear_error();
@@ -91,16 +91,17 @@ enum bw_err
 sec_hmac_sha256(const void *key, size_t klen, const void *d, size_t n,
     uint8_t out[32])
 {
-	static const unsigned char	 empty[1];
-	unsigned int			 len = 0;
+	static const unsigned char empty[1];
+	unsigned int		   len = 0;
 
 	/* OpenSSL 3 refuses a NULL key even when its length is 0. */
 	if (key == NULL || klen == 0)
 		key = empty;
 	if (d == NULL)
 		d = empty;
-	if (klen > INT32_MAX || HMAC(EVP_sha256(), key, (int)klen, d, n, out,
-	    &len) == NULL || len != 32) {
+	if (klen > INT32_MAX ||
+	    HMAC(EVP_sha256(), key, (int)klen, d, n, out, &len) == NULL ||
+	    len != 32) {
 		ERR_clear_error();
 		return BW_ECRYPTO;
 	}
@@ -111,8 +112,8 @@ sec_hmac_sha256(const void *key, size_t klen, const void *d, size_t n,
 void
 sec_hex(const uint8_t *d, size_t n, char *out)
 {
-	static const char	 hx[] = "0123456789abcdef";
-	size_t			 i;
+	static const char hx[] = "0123456789abcdef";
+	size_t		  i;
 
 	for (i = 0; i < n; i++) {
 		out[2 * i] = hx[d[i] >> 4];
@@ -141,7 +142,7 @@ sec_hexval(char c)
 enum bw_err
 sec_unhex(const char *s, size_t slen, uint8_t *out, size_t outlen)
 {
-	size_t	 i;
+	size_t i;
 
 	if (outlen > SIZE_MAX / 2 || slen != 2 * outlen)
 		return BW_EINVAL;
@@ -168,10 +169,10 @@ static enum bw_err
 sec_b64enc(const uint8_t *d, size_t n, struct buf *out, const char *abc,
     int pad)
 {
-	char		 q[4];
-	size_t		 i, olen = out->len, k;
-	uint32_t	 v;
-	enum bw_err	 er = BW_OK;
+	char	    q[4];
+	size_t	    i, olen = out->len, k;
+	uint32_t    v;
+	enum bw_err er = BW_OK;
 
 	for (i = 0; i < n && er == BW_OK; i += 3) {
 		v = (uint32_t)d[i] << 16;
@@ -214,7 +215,7 @@ sec_b64url(const uint8_t *d, size_t n, struct buf *out)
 static int
 sec_b64val(const char *abc, char c)
 {
-	const char	*p;
+	const char *p;
 
 	if (c == '\0')
 		return -1;
@@ -233,11 +234,11 @@ sec_b64val(const char *abc, char c)
 static enum bw_err
 sec_b64dec(const char *s, size_t n, struct buf *out, const char *abc)
 {
-	uint8_t		 o[3];
-	size_t		 i, npad = 0, olen = out->len, rem, k;
-	uint32_t	 v;
-	int		 c;
-	enum bw_err	 er = BW_OK;
+	uint8_t	    o[3];
+	size_t	    i, npad = 0, olen = out->len, rem, k;
+	uint32_t    v;
+	int	    c;
+	enum bw_err er = BW_OK;
 
 	while (npad < 2 && n > 0 && s[n - 1] == '=') {
 		n--;
@@ -305,8 +306,8 @@ sec_random(uint8_t *out, size_t n)
 enum bw_err
 sec_token(struct buf *out)
 {
-	uint8_t		 r[32];
-	enum bw_err	 er;
+	uint8_t	    r[32];
+	enum bw_err er;
 
 	er = sec_random(r, sizeof(r));
 	if (er == BW_OK)
@@ -319,10 +320,10 @@ sec_token(struct buf *out)
 enum bw_err
 sec_uuid(char out[37])
 {
-	static const char	 hx[] = "0123456789abcdef";
-	uint8_t			 r[16];
-	size_t			 i, j = 0;
-	enum bw_err		 er;
+	static const char hx[] = "0123456789abcdef";
+	uint8_t		  r[16];
+	size_t		  i, j = 0;
+	enum bw_err	  er;
 
 	er = sec_random(r, sizeof(r));
 	if (er != BW_OK)
@@ -348,8 +349,8 @@ sec_uuid(char out[37])
 int
 sec_eq(const void *a, size_t alen, const void *b, size_t blen)
 {
-	size_t	 n = alen < blen ? alen : blen;
-	int	 diff = 0;
+	size_t n = alen < blen ? alen : blen;
+	int    diff = 0;
 
 	if (n > 0)
 		diff = CRYPTO_memcmp(a, b, n);
@@ -360,7 +361,7 @@ sec_eq(const void *a, size_t alen, const void *b, size_t blen)
 static EVP_PKEY *
 sec_ed25519_key(const uint8_t seed[32])
 {
-	EVP_PKEY	*k;
+	EVP_PKEY *k;
 
 	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
 	if (k == NULL)
@@ -372,9 +373,9 @@ sec_ed25519_key(const uint8_t seed[32])
 enum bw_err
 sec_ed25519_pub(const uint8_t seed[32], uint8_t pub[32])
 {
-	EVP_PKEY	*k;
-	size_t		 len = 32;
-	enum bw_err	 er = BW_OK;
+	EVP_PKEY   *k;
+	size_t	    len = 32;
+	enum bw_err er = BW_OK;
 
 	k = sec_ed25519_key(seed);
 	if (k == NULL)
@@ -392,10 +393,10 @@ enum bw_err
 sec_ed25519_sign(const uint8_t seed[32], const void *msg, size_t n,
     uint8_t sig[64])
 {
-	EVP_PKEY	*k = NULL;
-	EVP_MD_CTX	*md = NULL;
-	size_t		 len = 64;
-	enum bw_err	 er = BW_ECRYPTO;
+	EVP_PKEY   *k = NULL;
+	EVP_MD_CTX *md = NULL;
+	size_t	    len = 64;
+	enum bw_err er = BW_ECRYPTO;
 
 	if (msg == NULL)
 		msg = "";
@@ -425,9 +426,9 @@ enum bw_err
 sec_ed25519_verify(const uint8_t pub[32], const void *msg, size_t n,
     const uint8_t sig[64])
 {
-	EVP_PKEY	*k = NULL;
-	EVP_MD_CTX	*md = NULL;
-	enum bw_err	 er = BW_ECRYPTO;
+	EVP_PKEY   *k = NULL;
+	EVP_MD_CTX *md = NULL;
+	enum bw_err er = BW_ECRYPTO;
 
 	if (msg == NULL)
 		msg = "";

@@ -26,137 +26,139 @@
 #include "sec.h"
 #include "sem.h"
 
-#define SEM_NKEYS	5
+#define SEM_NKEYS 5
 
 static const char *const sem_keys[SEM_NKEYS] = {
-	"sem:{llm}:g", "sem:{llm}:ring", "sem:{llm}:qe", "sem:{llm}:seq",
+	"sem:{llm}:g",
+	"sem:{llm}:ring",
+	"sem:{llm}:qe",
+	"sem:{llm}:seq",
 	"sem:{llm}:cap",
 };
 
 /* Shared head of every script: names, server time, the turn, wake-ups. */
-#define SEM_LUA_HEAD \
-"local G, R, QE, SEQ, CAP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n" \
-"local P = 'sem:{llm}:'\n" \
-"local t = redis.call('TIME')\n" \
-"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-"local function fmt(x) return string.format('%d', x) end\n" \
-"local function split(m)\n" \
-"  local s = string.find(m, '|', 1, true)\n" \
-"  return string.sub(m, 1, s - 1), string.sub(m, s + 1)\n" \
-"end\n" \
-"local function next_turn()\n" \
-"  local orgs = redis.call('ZRANGE', R, 0, -1)\n" \
-"  for _, o in ipairs(orgs) do\n" \
-"    local h = redis.call('ZRANGE', P .. 'q:' .. o, 0, 0)\n" \
-"    if #h == 0 then\n" \
-"      redis.call('ZREM', R, o)\n" \
-"    else\n" \
-"      local c = tonumber(redis.call('HGET', CAP, o) or '0')\n" \
-"      if redis.call('ZCARD', P .. 'o:' .. o) < c then\n" \
-"        return o, h[1]\n" \
-"      end\n" \
-"    end\n" \
-"  end\n" \
-"  return nil, nil\n" \
-"end\n" \
-"local function wake()\n" \
-"  local o, w = next_turn()\n" \
-"  if w then\n" \
-"    local k = P .. 'w:' .. w\n" \
-"    if redis.call('LLEN', k) == 0 then redis.call('RPUSH', k, '1') end\n" \
-"    redis.call('PEXPIRE', k, 5000)\n" \
-"  end\n" \
-"end\n" \
-"local function unqueue(o, w)\n" \
-"  local q = P .. 'q:' .. o\n" \
-"  redis.call('ZREM', q, w)\n" \
-"  redis.call('ZREM', QE, o .. '|' .. w)\n" \
-"  redis.call('DEL', P .. 'w:' .. w)\n" \
-"  if redis.call('ZCARD', q) == 0 then redis.call('ZREM', R, o) end\n" \
-"end\n"
+#define SEM_LUA_HEAD                                                           \
+	"local G, R, QE, SEQ, CAP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], "      \
+	"KEYS[5]\n"                                                            \
+	"local P = 'sem:{llm}:'\n"                                             \
+	"local t = redis.call('TIME')\n"                                       \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "     \
+	"1000)\n"                                                              \
+	"local function fmt(x) return string.format('%d', x) end\n"            \
+	"local function split(m)\n"                                            \
+	"  local s = string.find(m, '|', 1, true)\n"                           \
+	"  return string.sub(m, 1, s - 1), string.sub(m, s + 1)\n"             \
+	"end\n"                                                                \
+	"local function next_turn()\n"                                         \
+	"  local orgs = redis.call('ZRANGE', R, 0, -1)\n"                      \
+	"  for _, o in ipairs(orgs) do\n"                                      \
+	"    local h = redis.call('ZRANGE', P .. 'q:' .. o, 0, 0)\n"           \
+	"    if #h == 0 then\n"                                                \
+	"      redis.call('ZREM', R, o)\n"                                     \
+	"    else\n"                                                           \
+	"      local c = tonumber(redis.call('HGET', CAP, o) or '0')\n"        \
+	"      if redis.call('ZCARD', P .. 'o:' .. o) < c then\n"              \
+	"        return o, h[1]\n"                                             \
+	"      end\n"                                                          \
+	"    end\n"                                                            \
+	"  end\n"                                                              \
+	"  return nil, nil\n"                                                  \
+	"end\n"                                                                \
+	"local function wake()\n"                                              \
+	"  local o, w = next_turn()\n"                                         \
+	"  if w then\n"                                                        \
+	"    local k = P .. 'w:' .. w\n"                                       \
+	"    if redis.call('LLEN', k) == 0 then redis.call('RPUSH', k, '1') "  \
+	"end\n"                                                                \
+	"    redis.call('PEXPIRE', k, 5000)\n"                                 \
+	"  end\n"                                                              \
+	"end\n"                                                                \
+	"local function unqueue(o, w)\n"                                       \
+	"  local q = P .. 'q:' .. o\n"                                         \
+	"  redis.call('ZREM', q, w)\n"                                         \
+	"  redis.call('ZREM', QE, o .. '|' .. w)\n"                            \
+	"  redis.call('DEL', P .. 'w:' .. w)\n"                                \
+	"  if redis.call('ZCARD', q) == 0 then redis.call('ZREM', R, o) end\n" \
+	"end\n"
 
 /*
  * ARGV: org, waiter, lease, global cap, org cap, lease ms, waiter ttl ms.
  * Returns {granted, reclaimed, expiry_ms}.
  */
 static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
-"local org, waiter, lease = ARGV[1], ARGV[2], ARGV[3]\n"
-"local gcap, ocap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-"local lease_ms, wttl = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
-"local reclaimed = 0\n"
-"for _, m in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', fmt(now))) do\n"
-"  local o, l = split(m)\n"
-"  redis.call('ZREM', G, m)\n"
-"  redis.call('ZREM', P .. 'o:' .. o, l)\n"
-"  reclaimed = reclaimed + 1\n"
-"end\n"
-"for _, m in ipairs(redis.call('ZRANGEBYSCORE', QE, '-inf', fmt(now))) do\n"
-"  local o, w = split(m)\n"
-"  unqueue(o, w)\n"
-"end\n"
-"local q = P .. 'q:' .. org\n"
-"if not redis.call('ZSCORE', q, waiter) then\n"
-"  local s = redis.call('INCR', SEQ)\n"
-"  redis.call('ZADD', q, s, waiter)\n"
-"  redis.call('ZADD', R, 'NX', s, org)\n"
-"end\n"
-"redis.call('ZADD', QE, fmt(now + wttl), org .. '|' .. waiter)\n"
-"redis.call('HSET', CAP, org, ocap)\n"
-"if redis.call('ZCARD', G) < gcap then\n"
-"  local o, w = next_turn()\n"
-"  if o == org and w == waiter then\n"
-"    local exp = now + lease_ms\n"
-"    redis.call('ZADD', G, fmt(exp), org .. '|' .. lease)\n"
-"    redis.call('ZADD', P .. 'o:' .. org, fmt(exp), lease)\n"
-"    unqueue(org, waiter)\n"
-"    if redis.call('ZCARD', q) > 0 then\n"
-"      redis.call('ZADD', R, redis.call('INCR', SEQ), org)\n"
-"    end\n"
-"    if redis.call('ZCARD', G) < gcap then wake() end\n"
-"    return { 1, reclaimed, exp }\n"
-"  end\n"
-"  if w then wake() end\n"
-"end\n"
-"return { 0, reclaimed, 0 }\n"
-};
+	"local org, waiter, lease = ARGV[1], ARGV[2], ARGV[3]\n"
+	"local gcap, ocap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+	"local lease_ms, wttl = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+	"local reclaimed = 0\n"
+	"for _, m in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', fmt(now))) "
+	"do\n"
+	"  local o, l = split(m)\n"
+	"  redis.call('ZREM', G, m)\n"
+	"  redis.call('ZREM', P .. 'o:' .. o, l)\n"
+	"  reclaimed = reclaimed + 1\n"
+	"end\n"
+	"for _, m in ipairs(redis.call('ZRANGEBYSCORE', QE, '-inf', fmt(now))) "
+	"do\n"
+	"  local o, w = split(m)\n"
+	"  unqueue(o, w)\n"
+	"end\n"
+	"local q = P .. 'q:' .. org\n"
+	"if not redis.call('ZSCORE', q, waiter) then\n"
+	"  local s = redis.call('INCR', SEQ)\n"
+	"  redis.call('ZADD', q, s, waiter)\n"
+	"  redis.call('ZADD', R, 'NX', s, org)\n"
+	"end\n"
+	"redis.call('ZADD', QE, fmt(now + wttl), org .. '|' .. waiter)\n"
+	"redis.call('HSET', CAP, org, ocap)\n"
+	"if redis.call('ZCARD', G) < gcap then\n"
+	"  local o, w = next_turn()\n"
+	"  if o == org and w == waiter then\n"
+	"    local exp = now + lease_ms\n"
+	"    redis.call('ZADD', G, fmt(exp), org .. '|' .. lease)\n"
+	"    redis.call('ZADD', P .. 'o:' .. org, fmt(exp), lease)\n"
+	"    unqueue(org, waiter)\n"
+	"    if redis.call('ZCARD', q) > 0 then\n"
+	"      redis.call('ZADD', R, redis.call('INCR', SEQ), org)\n"
+	"    end\n"
+	"    if redis.call('ZCARD', G) < gcap then wake() end\n"
+	"    return { 1, reclaimed, exp }\n"
+	"  end\n"
+	"  if w then wake() end\n"
+	"end\n"
+	"return { 0, reclaimed, 0 }\n" };
 
 /* ARGV: org, waiter. Leaves the queue; wakes whoever's turn it is now. */
 static struct rds_script sem_cancel_lua = { .src = SEM_LUA_HEAD
-"unqueue(ARGV[1], ARGV[2])\n"
-"wake()\n"
-"return 1\n"
-};
+	"unqueue(ARGV[1], ARGV[2])\n"
+	"wake()\n"
+	"return 1\n" };
 
 /* ARGV: org, lease. Returns 1 when this lease was held, else 0. */
 static struct rds_script sem_release_lua = { .src = SEM_LUA_HEAD
-"local n = redis.call('ZREM', G, ARGV[1] .. '|' .. ARGV[2])\n"
-"redis.call('ZREM', P .. 'o:' .. ARGV[1], ARGV[2])\n"
-"if n == 1 then wake() end\n"
-"return n\n"
-};
+	"local n = redis.call('ZREM', G, ARGV[1] .. '|' .. ARGV[2])\n"
+	"redis.call('ZREM', P .. 'o:' .. ARGV[1], ARGV[2])\n"
+	"if n == 1 then wake() end\n"
+	"return n\n" };
 
 /* ARGV: org, lease, lease ms. Returns the new expiry, or 0 when gone. */
 static struct rds_script sem_renew_lua = { .src = SEM_LUA_HEAD
-"local m = ARGV[1] .. '|' .. ARGV[2]\n"
-"if not redis.call('ZSCORE', G, m) then return 0 end\n"
-"local exp = now + tonumber(ARGV[3])\n"
-"redis.call('ZADD', G, 'XX', fmt(exp), m)\n"
-"redis.call('ZADD', P .. 'o:' .. ARGV[1], 'XX', fmt(exp), ARGV[2])\n"
-"return exp\n"
-};
+	"local m = ARGV[1] .. '|' .. ARGV[2]\n"
+	"if not redis.call('ZSCORE', G, m) then return 0 end\n"
+	"local exp = now + tonumber(ARGV[3])\n"
+	"redis.call('ZADD', G, 'XX', fmt(exp), m)\n"
+	"redis.call('ZADD', P .. 'o:' .. ARGV[1], 'XX', fmt(exp), ARGV[2])\n"
+	"return exp\n" };
 
 /* ARGV: org or "". Live leases (not yet expired). */
 static struct rds_script sem_count_lua = { .src = SEM_LUA_HEAD
-"local k = G\n"
-"if ARGV[1] ~= '' then k = P .. 'o:' .. ARGV[1] end\n"
-"return redis.call('ZCOUNT', k, '(' .. fmt(now), '+inf')\n"
-};
+	"local k = G\n"
+	"if ARGV[1] ~= '' then k = P .. 'o:' .. ARGV[1] end\n"
+	"return redis.call('ZCOUNT', k, '(' .. fmt(now), '+inf')\n" };
 
 /* ARGV: org or "". Queued waiters. */
 static struct rds_script sem_waiting_lua = { .src = SEM_LUA_HEAD
-"if ARGV[1] == '' then return redis.call('ZCARD', QE) end\n"
-"return redis.call('ZCARD', P .. 'q:' .. ARGV[1])\n"
-};
+	"if ARGV[1] == '' then return redis.call('ZCARD', QE) end\n"
+	"return redis.call('ZCARD', P .. 'q:' .. ARGV[1])\n" };
 
 /* 1 when s is 1..SEM_MAX_ORG bytes of [A-Za-z0-9_-]. */
 static int
@@ -170,9 +172,9 @@ sem_org_ok(const char *s)
 		if (i >= SEM_MAX_ORG)
 			return 0;
 		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-		    (s[i] >= 'A' && s[i] <= 'Z') ||
-		    (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-		    s[i] == '-'))
+			(s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+			s[i] == '-'))
 			return 0;
 	}
 	return 1;
@@ -182,8 +184,8 @@ sem_org_ok(const char *s)
 static enum bw_err
 sem_newid(char out[SEM_ID_LEN + 1])
 {
-	uint8_t		 rnd[SEM_ID_LEN / 2];
-	enum bw_err	 er;
+	uint8_t	    rnd[SEM_ID_LEN / 2];
+	enum bw_err er;
 
 	er = sec_random(rnd, sizeof(rnd));
 	if (er == BW_OK)
@@ -200,9 +202,9 @@ static enum bw_err
 sem_run(struct rds *rds, struct rds_script *s, int argc, const char **args,
     redisReply **rep)
 {
-	const char	*av[SEM_NKEYS + 8];
-	enum bw_err	 er;
-	int		 i;
+	const char *av[SEM_NKEYS + 8];
+	enum bw_err er;
+	int	    i;
 
 	if (argc < 0 || argc > 8)
 		return BW_EINVAL;
@@ -236,12 +238,14 @@ sem_int(const redisReply *rep, int i)
 static void
 sem_cancel(struct rds *rds, const char *org, const char *waiter)
 {
-	const char	*args[2] = { org, waiter };
-	redisReply	*rep = NULL;
+	const char *args[2] = { org, waiter };
+	redisReply *rep = NULL;
 
 	if (sem_run(rds, &sem_cancel_lua, 2, args, &rep) != BW_OK)
-		log_kv(LL_WARN, "sem: leaving the queue failed; the entry "
-		    "expires by itself", NULL);
+		log_kv(LL_WARN,
+		    "sem: leaving the queue failed; the entry "
+		    "expires by itself",
+		    NULL);
 	if (rep != NULL)
 		freeReplyObject(rep);
 }
@@ -254,10 +258,10 @@ sem_cancel(struct rds *rds, const char *org, const char *waiter)
 static enum bw_err
 sem_sleep(struct rds *rds, const char *wkey, int64_t ms)
 {
-	const char	*av[3];
-	char		 tmo[24];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
+	const char *av[3];
+	char	    tmo[24];
+	redisReply *rep = NULL;
+	enum bw_err er;
 
 	if (ms < 1)
 		ms = 1;
@@ -275,19 +279,18 @@ sem_sleep(struct rds *rds, const char *wkey, int64_t ms)
 }
 
 enum bw_err
-sem_acquire(struct rds *rds, const char *org_id, int global_cap,
-    int org_cap, int lease_ms, int wait_ms, struct sem_lease *out,
-    struct sem_stats *st)
+sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
+    int lease_ms, int wait_ms, struct sem_lease *out, struct sem_stats *st)
 {
-	struct sem_stats	 s;
-	struct sem_lease	 l;
-	const char		*args[7];
-	char			 waiter[SEM_ID_LEN + 1], wkey[64];
-	char			 gc[16], oc[16], lm[16], wt[16];
-	redisReply		*rep = NULL;
-	enum bw_err		 er;
-	int64_t			 t0, deadline, left;
-	long long		 granted, exp;
+	struct sem_stats s;
+	struct sem_lease l;
+	const char	*args[7];
+	char		 waiter[SEM_ID_LEN + 1], wkey[64];
+	char		 gc[16], oc[16], lm[16], wt[16];
+	redisReply	*rep = NULL;
+	enum bw_err	 er;
+	int64_t		 t0, deadline, left;
+	long long	 granted, exp;
 
 	memset(&s, 0, sizeof(s));
 	t0 = clock_mono_us();
@@ -360,11 +363,11 @@ out:
 enum bw_err
 sem_renew(struct rds *rds, struct sem_lease *l)
 {
-	const char	*args[3];
-	char		 lm[16];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	long long	 exp;
+	const char *args[3];
+	char	    lm[16];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	long long   exp;
 
 	if (rds == NULL || l == NULL || !sem_org_ok(l->org_id) ||
 	    l->id[0] == '\0' || l->lease_ms < 100)
@@ -389,10 +392,10 @@ sem_renew(struct rds *rds, struct sem_lease *l)
 enum bw_err
 sem_release(struct rds *rds, const struct sem_lease *l)
 {
-	const char	*args[2];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	long long	 n;
+	const char *args[2];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	long long   n;
 
 	if (rds == NULL || l == NULL || !sem_org_ok(l->org_id) ||
 	    l->id[0] == '\0')
@@ -413,10 +416,10 @@ sem_release(struct rds *rds, const struct sem_lease *l)
 static enum bw_err
 sem_number(struct rds *rds, struct rds_script *s, const char *org, int *n)
 {
-	const char	*args[1];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	long long	 v;
+	const char *args[1];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	long long   v;
 
 	if (rds == NULL || n == NULL || (org != NULL && !sem_org_ok(org)))
 		return BW_EINVAL;

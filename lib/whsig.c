@@ -18,46 +18,46 @@
 #include "sec.h"
 #include "whsig.h"
 
-#define WHSIG_SHA1_LEN		20
-#define WHSIG_TS_DIGITS		12	/* seconds: to year 33658 */
-#define WHSIG_ENC_MAX		64	/* SHA-256 hex, the longest */
-#define WHSIG_WHSEC		"whsec_"
+#define WHSIG_SHA1_LEN	20
+#define WHSIG_TS_DIGITS 12 /* seconds: to year 33658 */
+#define WHSIG_ENC_MAX	64 /* SHA-256 hex, the longest */
+#define WHSIG_WHSEC	"whsec_"
 
 /* Signatures found in one header (pointers into the header value). */
 struct whsig_sigs {
-	const char	*p[BW_MAX_WEBHOOK_SIGS];
-	size_t		 n[BW_MAX_WEBHOOK_SIGS];
-	size_t		 count;
+	const char *p[BW_MAX_WEBHOOK_SIGS];
+	size_t	    n[BW_MAX_WEBHOOK_SIGS];
+	size_t	    count;
 };
 
 /* One request after header parsing; every pointer is the caller's. */
 struct whsig_req {
-	struct whsig_sigs	 sigs;
-	const char		*ts;	/* signed timestamp, or NULL */
-	size_t			 tslen;
-	int64_t			 tsval;
-	const char		*id;	/* webhook-id (SW only) */
-	size_t			 idlen;
-	const uint8_t		*body;
-	size_t			 len;
+	struct whsig_sigs sigs;
+	const char	 *ts; /* signed timestamp, or NULL */
+	size_t		  tslen;
+	int64_t		  tsval;
+	const char	 *id; /* webhook-id (SW only) */
+	size_t		  idlen;
+	const uint8_t	 *body;
+	size_t		  len;
 };
 
 /* One decoded form field (Twilio): pointers into a decode buffer. */
 struct whsig_param {
-	const char	*name;
-	size_t		 nlen;
-	const char	*val;
-	size_t		 vlen;
+	const char *name;
+	size_t	    nlen;
+	const char *val;
+	size_t	    vlen;
 };
 
-STATIC enum bw_err	whsig_parse_ts(const char *, size_t, int64_t *);
-STATIC enum whsig_verdict whsig_parse_stripe(const char *, size_t,
-			    struct whsig_req *);
-STATIC enum whsig_verdict whsig_parse_stdwebhooks(const char *, size_t,
-			    struct whsig_req *);
-STATIC enum whsig_verdict whsig_form_params(const uint8_t *, size_t,
-			    struct buf *);
-STATIC enum bw_err	whsig_url_alt(const char *, struct buf *);
+STATIC enum bw_err whsig_parse_ts(const char *, size_t, int64_t *);
+STATIC enum whsig_verdict
+whsig_parse_stripe(const char *, size_t, struct whsig_req *);
+STATIC enum whsig_verdict
+whsig_parse_stdwebhooks(const char *, size_t, struct whsig_req *);
+STATIC enum whsig_verdict
+		   whsig_form_params(const uint8_t *, size_t, struct buf *);
+STATIC enum bw_err whsig_url_alt(const char *, struct buf *);
 
 static const char *const whsig_pnames[WS__MAX] = {
 	[WS_STRIPE] = "stripe",
@@ -123,7 +123,7 @@ static const char *const whsig_vnames[WV__MAX] = {
 enum bw_err
 whsig_provider_parse(const char *name, enum whsig_provider *out)
 {
-	int	 i;
+	int i;
 
 	if (name == NULL)
 		return BW_EINVAL;
@@ -185,8 +185,8 @@ whsig_hdrlen(const char *s, size_t *n)
 STATIC enum bw_err
 whsig_parse_ts(const char *s, size_t n, int64_t *out)
 {
-	int64_t	 v = 0;
-	size_t	 i;
+	int64_t v = 0;
+	size_t	i;
 
 	if (n == 0 || n > WHSIG_TS_DIGITS || (n > 1 && s[0] == '0'))
 		return BW_EINVAL;
@@ -210,9 +210,9 @@ whsig_parse_ts(const char *s, size_t n, int64_t *out)
 STATIC enum whsig_verdict
 whsig_parse_stripe(const char *h, size_t hlen, struct whsig_req *r)
 {
-	const char	*e, *eq, *comma;
-	size_t		 i = 0, elen, klen;
-	int		 have_t = 0;
+	const char *e, *eq, *comma;
+	size_t	    i = 0, elen, klen;
+	int	    have_t = 0;
 
 	while (i <= hlen) {
 		e = h + i;
@@ -225,8 +225,9 @@ whsig_parse_stripe(const char *h, size_t hlen, struct whsig_req *r)
 			return WV_MALFORMED;
 		klen = (size_t)(eq - e);
 		if (klen == 1 && e[0] == 't') {
-			if (have_t || whsig_parse_ts(eq + 1, elen - klen - 1,
-			    &r->tsval) != BW_OK)
+			if (have_t ||
+			    whsig_parse_ts(eq + 1, elen - klen - 1,
+				&r->tsval) != BW_OK)
 				return WV_MALFORMED;
 			have_t = 1;
 			r->ts = eq + 1;
@@ -256,8 +257,8 @@ whsig_parse_stripe(const char *h, size_t hlen, struct whsig_req *r)
 STATIC enum whsig_verdict
 whsig_parse_stdwebhooks(const char *h, size_t hlen, struct whsig_req *r)
 {
-	const char	*e, *sp, *c;
-	size_t		 i = 0, elen, vlen;
+	const char *e, *sp, *c;
+	size_t	    i = 0, elen, vlen;
 
 	while (i <= hlen) {
 		e = h + i;
@@ -289,8 +290,8 @@ static enum whsig_verdict
 whsig_parse(enum whsig_provider pv, const struct whsig_headers *h,
     struct whsig_req *r)
 {
-	size_t	 slen = 0, tlen = 0;
-	int	 ps, pt = 1, pi = 1;
+	size_t slen = 0, tlen = 0;
+	int    ps, pt = 1, pi = 1;
 
 	ps = whsig_hdrlen(h->signature, &slen);
 	if (pv == WS_STDWEBHOOKS) {
@@ -335,19 +336,18 @@ whsig_str_ok(const char *s, size_t max)
  * BW_EINVAL (unusable secret), BW_ENOMEM.
  */
 static enum bw_err
-whsig_key(enum whsig_provider pv, const struct whsig_secret *s,
-    struct buf *key)
+whsig_key(enum whsig_provider pv, const struct whsig_secret *s, struct buf *key)
 {
-	const char	*p;
-	size_t		 n;
-	enum bw_err	 er;
+	const char *p;
+	size_t	    n;
+	enum bw_err er;
 
 	if (s == NULL || !whsig_str_ok(s->secret, BW_MAX_WEBHOOK_SECRET))
 		return BW_EINVAL;
 	if ((pv == WS_SQUARE || pv == WS_TWILIO) &&
 	    (!whsig_str_ok(s->url, BW_MAX_HEADER) ||
-	    (strncmp(s->url, "https://", 8) != 0 &&
-	    strncmp(s->url, "http://", 7) != 0)))
+		(strncmp(s->url, "https://", 8) != 0 &&
+		    strncmp(s->url, "http://", 7) != 0)))
 		return BW_EINVAL;
 	p = s->secret;
 	n = strlen(p);
@@ -370,8 +370,8 @@ whsig_key(enum whsig_provider pv, const struct whsig_secret *s,
 enum bw_err
 whsig_secret_check(enum whsig_provider pv, const struct whsig_secret *s)
 {
-	struct buf	 key;
-	enum bw_err	 er;
+	struct buf  key;
+	enum bw_err er;
 
 	if ((unsigned int)pv >= WS__MAX)
 		return BW_EINVAL;
@@ -390,17 +390,17 @@ whsig_secret_check(enum whsig_provider pv, const struct whsig_secret *s)
  * compared, in constant time. Returns BW_OK, BW_ECRYPTO or BW_ENOMEM.
  */
 static enum bw_err
-whsig_mac_match(enum whsig_provider pv, const struct buf *key,
-    const void *msg, size_t n, const struct whsig_sigs *sigs, int *match)
+whsig_mac_match(enum whsig_provider pv, const struct buf *key, const void *msg,
+    size_t n, const struct whsig_sigs *sigs, int *match)
 {
-	static const unsigned char	 empty[1];
-	uint8_t				 mac[SEC_SHA256_LEN];
-	char				 hex[2 * SEC_SHA256_LEN + 1];
-	struct buf			 enc;
-	const char			*e;
-	size_t				 i, elen, mlen = SEC_SHA256_LEN;
-	unsigned int			 olen = 0;
-	enum bw_err			 er;
+	static const unsigned char empty[1];
+	uint8_t			   mac[SEC_SHA256_LEN];
+	char			   hex[2 * SEC_SHA256_LEN + 1];
+	struct buf		   enc;
+	const char		  *e;
+	size_t			   i, elen, mlen = SEC_SHA256_LEN;
+	unsigned int		   olen = 0;
+	enum bw_err		   er;
 
 	buf_init(&enc, WHSIG_ENC_MAX);
 	if (msg == NULL)
@@ -408,8 +408,9 @@ whsig_mac_match(enum whsig_provider pv, const struct buf *key,
 	if (pv == WS_TWILIO) {
 		/* Twilio signs with HMAC-SHA1; sec.h has SHA-256 only. */
 		mlen = WHSIG_SHA1_LEN;
-		if (key->len > INT32_MAX || HMAC(EVP_sha1(), key->p,
-		    (int)key->len, msg, n, mac, &olen) == NULL ||
+		if (key->len > INT32_MAX ||
+		    HMAC(EVP_sha1(), key->p, (int)key->len, msg, n, mac,
+			&olen) == NULL ||
 		    olen != WHSIG_SHA1_LEN) {
 			ERR_clear_error();
 			er = BW_ECRYPTO;
@@ -449,16 +450,17 @@ out:
 static enum bw_err
 whsig_form_decode(const uint8_t *s, size_t n, struct buf *dec)
 {
-	uint8_t		 b;
-	size_t		 i;
-	enum bw_err	 er = BW_OK;
+	uint8_t	    b;
+	size_t	    i;
+	enum bw_err er = BW_OK;
 
 	for (i = 0; i < n && er == BW_OK; i++) {
 		if (s[i] == '+')
 			er = buf_addc(dec, ' ');
 		else if (s[i] == '%') {
-			if (n - i < 3 || sec_unhex((const char *)s + i + 1, 2,
-			    &b, 1) != BW_OK)
+			if (n - i < 3 ||
+			    sec_unhex((const char *)s + i + 1, 2, &b, 1) !=
+				BW_OK)
 				return BW_EINVAL;
 			er = buf_addc(dec, (char)b);
 			i += 2;
@@ -472,7 +474,7 @@ whsig_form_decode(const uint8_t *s, size_t n, struct buf *dec)
 static int
 whsig_bytecmp(const char *a, size_t an, const char *b, size_t bn)
 {
-	int	 c;
+	int c;
 
 	c = memcmp(a, b, an < bn ? an : bn);
 	if (c != 0)
@@ -484,8 +486,8 @@ whsig_bytecmp(const char *a, size_t an, const char *b, size_t bn)
 static int
 whsig_param_cmp(const void *va, const void *vb)
 {
-	const struct whsig_param	*a = va, *b = vb;
-	int				 c;
+	const struct whsig_param *a = va, *b = vb;
+	int			  c;
 
 	c = whsig_bytecmp(a->name, a->nlen, b->name, b->nlen);
 	if (c != 0)
@@ -507,12 +509,12 @@ whsig_param_cmp(const void *va, const void *vb)
 STATIC enum whsig_verdict
 whsig_form_params(const uint8_t *body, size_t len, struct buf *out)
 {
-	struct whsig_param	*pr = NULL;
-	struct buf		 dec;
-	size_t			*off = NULL, i = 0, np = 0, k, slen, nl;
-	const uint8_t		*seg, *amp, *eq;
-	enum whsig_verdict	 v = WV_ERROR;
-	enum bw_err		 er;
+	struct whsig_param *pr = NULL;
+	struct buf	    dec;
+	size_t		   *off = NULL, i = 0, np = 0, k, slen, nl;
+	const uint8_t	   *seg, *amp, *eq;
+	enum whsig_verdict  v = WV_ERROR;
+	enum bw_err	    er;
 
 	/* Decoding never grows; each field adds two NULs. */
 	buf_init(&dec, len + 2 * BW_MAX_FORM_PARAMS + 1);
@@ -590,9 +592,9 @@ out:
 STATIC enum bw_err
 whsig_url_alt(const char *url, struct buf *alt)
 {
-	const char	*host, *end, *colon, *q;
-	const char	*dport;
-	enum bw_err	 er;
+	const char *host, *end, *colon, *q;
+	const char *dport;
+	enum bw_err er;
 
 	if (strncmp(url, "https://", 8) == 0) {
 		host = url + 8;
@@ -637,7 +639,7 @@ whsig_check_secret(enum whsig_provider pv, const struct whsig_req *r,
     const struct whsig_secret *s, const struct buf *key, struct buf *msg,
     struct buf *alt, const struct buf *params, int *match)
 {
-	enum bw_err	 er;
+	enum bw_err er;
 
 	switch (pv) {
 	case WS_STRIPE:
@@ -692,7 +694,7 @@ whsig_check_secret(enum whsig_provider pv, const struct whsig_req *r,
 static int
 whsig_stale(int64_t ts, int64_t now, int tol)
 {
-	uint64_t	 d;
+	uint64_t d;
 
 	if (now >= ts)
 		d = (uint64_t)now - (uint64_t)ts;
@@ -711,12 +713,12 @@ whsig_verify(enum whsig_provider pv, const struct whsig_headers *h,
     const void *body, size_t len, const struct whsig_secret *secrets,
     size_t nsecrets, int64_t now, int tolerance_s, int64_t *signed_ts)
 {
-	struct whsig_req	 r;
-	struct buf		 msg, alt, params, key;
-	size_t			 i, nusable = 0;
-	int			 match = 0;
-	enum whsig_verdict	 v;
-	enum bw_err		 er;
+	struct whsig_req   r;
+	struct buf	   msg, alt, params, key;
+	size_t		   i, nusable = 0;
+	int		   match = 0;
+	enum whsig_verdict v;
+	enum bw_err	   er;
 
 	buf_init(&msg, BW_MAX_BODY + 2 * BW_MAX_HEADER + 2);
 	buf_init(&alt, BW_MAX_HEADER + 8);
@@ -769,8 +771,8 @@ whsig_verify(enum whsig_provider pv, const struct whsig_headers *h,
 		er = whsig_key(pv, &secrets[i], &key);
 		if (er == BW_OK) {
 			nusable++;
-			er = whsig_check_secret(pv, &r, &secrets[i], &key,
-			    &msg, &alt, &params, &match);
+			er = whsig_check_secret(pv, &r, &secrets[i], &key, &msg,
+			    &alt, &params, &match);
 		} else if (er == BW_EINVAL)
 			er = BW_OK;
 		if (key.p != NULL)

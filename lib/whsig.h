@@ -18,19 +18,19 @@ enum whsig_provider {
 	WS_STRIPE,	/* Stripe-Signature: t=..,v1=<hex>[,v1=..] */
 	WS_SQUARE,	/* x-square-hmacsha256-signature, over URL + body */
 	WS_LINE,	/* x-line-signature, over the body */
-	WS_STDWEBHOOKS,	/* webhook-id/-timestamp/-signature ("sms") */
+	WS_STDWEBHOOKS, /* webhook-id/-timestamp/-signature ("sms") */
 	WS_TWILIO,	/* X-Twilio-Signature, HMAC-SHA1 over URL + params */
 	WS__MAX
 };
 
 enum whsig_verdict {
-	WV_VALID,		/* a signature matched, timestamp fresh */
-	WV_INVALID_SIGNATURE,	/* no signature matched any secret */
-	WV_STALE,		/* matched, timestamp outside window */
-	WV_MALFORMED,		/* unparseable, or over a bound */
-	WV_MISSING_HEADER,	/* required header absent or empty */
-	WV_NO_SECRET,		/* no usable secret (config error) */
-	WV_ERROR,		/* internal failure or bad argument */
+	WV_VALID,	      /* a signature matched, timestamp fresh */
+	WV_INVALID_SIGNATURE, /* no signature matched any secret */
+	WV_STALE,	      /* matched, timestamp outside window */
+	WV_MALFORMED,	      /* unparseable, or over a bound */
+	WV_MISSING_HEADER,    /* required header absent or empty */
+	WV_NO_SECRET,	      /* no usable secret (config error) */
+	WV_ERROR,	      /* internal failure or bad argument */
 	WV__MAX
 };
 
@@ -39,9 +39,9 @@ enum whsig_verdict {
  * timestamp and id are read by WS_STDWEBHOOKS only.
  */
 struct whsig_headers {
-	const char	*signature;
-	const char	*timestamp;
-	const char	*id;
+	const char *signature;
+	const char *timestamp;
+	const char *id;
 };
 
 /*
@@ -55,14 +55,14 @@ struct whsig_headers {
  * token.
  */
 struct whsig_secret {
-	const char	*secret;
-	const char	*url;
+	const char *secret;
+	const char *url;
 };
 
 /* The name of one header as sent and as a FastCGI parameter. */
 struct whsig_hdr {
-	const char	*http;	/* "Stripe-Signature"; NULL: unused */
-	const char	*cgi;	/* "HTTP_STRIPE_SIGNATURE" */
+	const char *http; /* "Stripe-Signature"; NULL: unused */
+	const char *cgi;  /* "HTTP_STRIPE_SIGNATURE" */
 };
 
 struct whsig_names {
@@ -76,14 +76,13 @@ struct whsig_names {
  * Standard Webhooks scheme). WS_TWILIO has no route name. BW_OK, or
  * BW_EINVAL (*out untouched).
  */
-enum bw_err	 whsig_provider_parse(const char *name,
-		    enum whsig_provider *out);
+enum bw_err whsig_provider_parse(const char *name, enum whsig_provider *out);
 /* Static name for logs ("stripe", ..., "twilio"); "?" when out of range. */
-const char	*whsig_provider_name(enum whsig_provider);
+const char *whsig_provider_name(enum whsig_provider);
 /* Static header names of a provider; NULL when out of range. */
 const struct whsig_names *whsig_header_names(enum whsig_provider);
 /* Static verdict text ("valid", "invalid_signature", ...); never NULL. */
-const char	*whsig_verdict_str(enum whsig_verdict);
+const char *whsig_verdict_str(enum whsig_verdict);
 
 /*
  * Checks whether a stored secret is usable for the provider (e.g. when
@@ -91,8 +90,8 @@ const char	*whsig_verdict_str(enum whsig_verdict);
  * Standard Webhooks, and an http(s) URL present for Square and Twilio.
  * BW_OK or BW_EINVAL.
  */
-enum bw_err	 whsig_secret_check(enum whsig_provider,
-		    const struct whsig_secret *);
+enum bw_err
+whsig_secret_check(enum whsig_provider, const struct whsig_secret *);
 
 /*
  * Verifies one webhook request against nsecrets active secrets
@@ -107,9 +106,9 @@ enum bw_err	 whsig_secret_check(enum whsig_provider,
  * gives WV_NO_SECRET. On WV_VALID and WV_STALE, *signed_ts (when not NULL)
  * gets the signed timestamp, otherwise it is untouched.
  */
-enum whsig_verdict whsig_verify(enum whsig_provider,
-		    const struct whsig_headers *, const void *body, size_t len,
-		    const struct whsig_secret *secrets, size_t nsecrets,
-		    int64_t now, int tolerance_s, int64_t *signed_ts);
+enum whsig_verdict
+whsig_verify(enum whsig_provider, const struct whsig_headers *,
+    const void *body, size_t len, const struct whsig_secret *secrets,
+    size_t nsecrets, int64_t now, int tolerance_s, int64_t *signed_ts);
 
 #endif

@@ -16,9 +16,9 @@
 #include "jobq.h"
 
 struct worker_ctx {
-	const struct config	*cfg;
-	struct db		*db;
-	const char		*name;	/* worker id in job rows */
+	const struct config *cfg;
+	struct db	    *db;
+	const char	    *name; /* worker id in job rows */
 };
 
 /*
@@ -30,22 +30,22 @@ typedef enum bw_err (*worker_fn)(struct worker_ctx *, struct jobq_job *,
     bool *permanent, char *errmsg, size_t errlen);
 
 struct worker_def {
-	const char	*service;	/* log name, e.g. "bulwark-export" */
-	const char	*queue;
-	worker_fn	 run;
-	int		 lease_s;	/* 0 = config job_lease_s */
+	const char *service; /* log name, e.g. "bulwark-export" */
+	const char *queue;
+	worker_fn   run;
+	int	    lease_s; /* 0 = config job_lease_s */
 };
 
 /* 1 once SIGTERM/SIGINT arrived. Handlers doing long work poll it. */
-int	worker_stopping(void);
+int worker_stopping(void);
 /*
  * Runs the worker until stopped. argc/argv: -c CONFIG, --once (process
  * what is runnable, then exit). Returns the process exit status.
  */
-int	worker_main(const struct worker_def *, int argc, char **argv);
+int worker_main(const struct worker_def *, int argc, char **argv);
 /* Shared by oneshot mains: parses -c, loads config, inits logging.
  * Returns 0 on success, else an exit status after logging why. */
-int	worker_setup(const char *service, int argc, char **argv,
-	    struct config *cfg);
+int
+worker_setup(const char *service, int argc, char **argv, struct config *cfg);
 
 #endif

@@ -20,8 +20,8 @@
 void
 ctl_emit(struct json_object *obj)
 {
-	puts(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(obj,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(obj);
 }
 
@@ -56,8 +56,8 @@ int
 ctl_flags(int argc, char **argv, const char *const *names, const char **vals,
     size_t n)
 {
-	int	i;
-	size_t	j;
+	int    i;
+	size_t j;
 
 	for (i = 0; i < argc; i++) {
 		for (j = 0; j < n; j++)
@@ -65,8 +65,10 @@ ctl_flags(int argc, char **argv, const char *const *names, const char **vals,
 			    strcmp(argv[i] + 2, names[j]) == 0)
 				break;
 		if (j == n || i + 1 >= argc) {
-			fprintf(stderr, "bulwarkctl: unexpected argument "
-			    "'%s'\n", argv[i]);
+			fprintf(stderr,
+			    "bulwarkctl: unexpected argument "
+			    "'%s'\n",
+			    argv[i]);
 			return 2;
 		}
 		vals[j] = argv[++i];
@@ -77,9 +79,9 @@ ctl_flags(int argc, char **argv, const char *const *names, const char **vals,
 static int
 cmd_migrate(struct ctl *c, int argc, char **argv)
 {
-	struct json_object	*applied = NULL, *o;
-	enum bw_err		 er;
-	int			 rc;
+	struct json_object *applied = NULL, *o;
+	enum bw_err	    er;
+	int		    rc;
 
 	if (argc > 0) {
 		fprintf(stderr, "bulwarkctl: migrate takes no arguments\n");
@@ -112,7 +114,8 @@ cmd_org_create(struct ctl *c, int argc, char **argv)
 		return 2;
 	}
 	if (v[1] != NULL && !org_tier_valid(v[1])) {
-		fprintf(stderr, "bulwarkctl: --tier must be starter, pro, "
+		fprintf(stderr,
+		    "bulwarkctl: --tier must be starter, pro, "
 		    "business or enterprise\n");
 		return 2;
 	}
@@ -120,7 +123,8 @@ cmd_org_create(struct ctl *c, int argc, char **argv)
 		return rc;
 	er = org_create(c->db, v[0], v[1], v[2], &o);
 	if (er == BW_EINVAL) {
-		fprintf(stderr, "bulwarkctl: org create: the name must be 1 to "
+		fprintf(stderr,
+		    "bulwarkctl: org create: the name must be 1 to "
 		    "200 characters and the time zone one PostgreSQL knows\n");
 		return 1;
 	}
@@ -143,7 +147,8 @@ cmd_key_create(struct ctl *c, int argc, char **argv)
 		return rc;
 	role = auth_role_parse(v[1]);
 	if (v[0] == NULL || role < 0) {
-		fprintf(stderr, "bulwarkctl: key create needs --org ID and "
+		fprintf(stderr,
+		    "bulwarkctl: key create needs --org ID and "
 		    "--role owner|admin|member\n");
 		return 2;
 	}
@@ -163,12 +168,13 @@ cmd_key_create(struct ctl *c, int argc, char **argv)
 static int
 cmd_key_revoke(struct ctl *c, int argc, char **argv)
 {
-	struct json_object	*o;
-	enum bw_err		 er;
-	int			 rc;
+	struct json_object *o;
+	enum bw_err	    er;
+	int		    rc;
 
 	if (argc != 1) {
-		fprintf(stderr, "bulwarkctl: key revoke needs one key id or "
+		fprintf(stderr,
+		    "bulwarkctl: key revoke needs one key id or "
 		    "key prefix\n");
 		return 2;
 	}
@@ -176,8 +182,10 @@ cmd_key_revoke(struct ctl *c, int argc, char **argv)
 		return rc;
 	er = auth_key_revoke(c->db, argv[0]);
 	if (er == BW_ENOTFOUND) {
-		fprintf(stderr, "bulwarkctl: key revoke: no single active key "
-		    "matches '%s'\n", argv[0]);
+		fprintf(stderr,
+		    "bulwarkctl: key revoke: no single active key "
+		    "matches '%s'\n",
+		    argv[0]);
 		return 1;
 	}
 	if (er != BW_OK)
@@ -188,18 +196,15 @@ cmd_key_revoke(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-static const struct cmd cmds[] = {
-	{ "migrate", "migrate", cmd_migrate },
-	{ "org create", "org create --name N [--tier starter|pro|business|"
-	    "enterprise] [--timezone TZ]", cmd_org_create },
+static const struct cmd cmds[] = { { "migrate", "migrate", cmd_migrate },
+	{ "org create",
+	    "org create --name N [--tier starter|pro|business|"
+	    "enterprise] [--timezone TZ]",
+	    cmd_org_create },
 	{ "key create", "key create --org ID [--role owner|admin|member]",
 	    cmd_key_create },
 	{ "key revoke", "key revoke KEY_ID|KEY_PREFIX", cmd_key_revoke },
-	CTL_MONEY_CMDS
-	CTL_LEDGER_CMDS
-	CTL_CHAT_CMDS
-	CTL_RATE_CMDS
-};
+	CTL_MONEY_CMDS CTL_LEDGER_CMDS CTL_CHAT_CMDS CTL_RATE_CMDS };
 
 static void
 usage(void)
@@ -218,8 +223,8 @@ usage(void)
 static const struct cmd *
 find_cmd(int argc, char **argv, int *used)
 {
-	size_t	i;
-	char	two[128];
+	size_t i;
+	char   two[128];
 
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (argc >= 1 && strcmp(cmds[i].name, argv[0]) == 0) {
@@ -240,11 +245,11 @@ find_cmd(int argc, char **argv, int *used)
 int
 main(int argc, char **argv)
 {
-	struct ctl		 c;
-	const struct cmd	*cmd;
-	const char		*path = getenv("BULWARK_CONFIG");
-	char			 err[512];
-	int			 ch, used = 0, rc;
+	struct ctl	  c;
+	const struct cmd *cmd;
+	const char	 *path = getenv("BULWARK_CONFIG");
+	char		  err[512];
+	int		  ch, used = 0, rc;
 
 	memset(&c, 0, sizeof(c));
 	while ((ch = getopt(argc, argv, "+c:h")) != -1) {

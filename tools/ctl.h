@@ -17,79 +17,90 @@
 #include "err.h"
 
 struct ctl {
-	struct config	 cfg;
-	struct db	*db;
+	struct config cfg;
+	struct db    *db;
 };
 
 struct cmd {
-	const char	*name;	/* "key create" */
-	const char	*usage;
-	int		(*fn)(struct ctl *, int argc, char **argv);
+	const char *name; /* "key create" */
+	const char *usage;
+	int (*fn)(struct ctl *, int argc, char **argv);
 };
 
 /* Prints obj (consumed) as one JSON line on stdout. */
-void	ctl_emit(struct json_object *obj);
+void ctl_emit(struct json_object *obj);
 /* "bulwarkctl: what: error" on stderr; returns exit status 1. */
-int	ctl_fail(const char *what, enum bw_err er);
+int ctl_fail(const char *what, enum bw_err er);
 /* Opens c->db from the config. Returns 0 or an exit status. */
-int	ctl_connect(struct ctl *c);
+int ctl_connect(struct ctl *c);
 /*
  * Parses "--name value" pairs of argv; vals[i] gets the value of names[i].
  * Returns 0, or 2 (after a message) on an unknown or valueless flag.
  */
-int	ctl_flags(int argc, char **argv, const char *const *names,
-	    const char **vals, size_t n);
+int ctl_flags(int argc, char **argv, const char *const *names,
+    const char **vals, size_t n);
 
 /* tools/ctl_money.c: webhook secrets, credit ledger. */
-int	ctl_webhook_secret_set(struct ctl *, int, char **);
+int ctl_webhook_secret_set(struct ctl *, int, char **);
 /* tools/ctl_credits.c: the credit ledger (check, operator grants). */
-int	ctl_ledger_check(struct ctl *, int, char **);
-int	ctl_credits_grant(struct ctl *, int, char **);
-#define CTL_MONEY_CMDS \
-	{ "webhook-secret set", "webhook-secret set --org ID --provider " \
-	    "stripe|square|line|sms --secret S [--url U]", \
-	    ctl_webhook_secret_set }, \
-	{ "ledger check", "ledger check [--org ID]", ctl_ledger_check }, \
-	{ "credits grant", "credits grant --org ID --user U --amount N " \
-	    "--anchor A", ctl_credits_grant },
+int ctl_ledger_check(struct ctl *, int, char **);
+int ctl_credits_grant(struct ctl *, int, char **);
+#define CTL_MONEY_CMDS                                                       \
+	{ "webhook-secret set",                                              \
+		"webhook-secret set --org ID --provider "                    \
+		"stripe|square|line|sms --secret S [--url U]",               \
+		ctl_webhook_secret_set },                                    \
+	    { "ledger check", "ledger check [--org ID]", ctl_ledger_check }, \
+	    { "credits grant",                                               \
+		    "credits grant --org ID --user U --amount N "            \
+		    "--anchor A",                                            \
+		    ctl_credits_grant },
 
 /* tools/ctl_ledger.c: evidence ledger and exports. */
-int	ctl_ledger_verify(struct ctl *, int, char **);
-int	ctl_ledger_roots(struct ctl *, int, char **);
-int	ctl_ledger_keys(struct ctl *, int, char **);
-int	ctl_evidence_sweep(struct ctl *, int, char **);
-int	ctl_verify_export(struct ctl *, int, char **);
-#define CTL_LEDGER_CMDS \
-	{ "ledger verify", "ledger verify --org ID [--from N --to M]", \
-	    ctl_ledger_verify }, \
-	{ "ledger roots", "ledger roots [--before YYYY-MM-DD] " \
-	    "[--since YYYY-MM-DD]", \
-	    ctl_ledger_roots }, \
-	{ "ledger keys", "ledger keys", ctl_ledger_keys }, \
-	{ "evidence sweep", "evidence sweep [--older-than SECONDS]", \
-	    ctl_evidence_sweep }, \
-	{ "verify-export", "verify-export FILE.tar [--keys FILE]", \
-	    ctl_verify_export },
+int ctl_ledger_verify(struct ctl *, int, char **);
+int ctl_ledger_roots(struct ctl *, int, char **);
+int ctl_ledger_keys(struct ctl *, int, char **);
+int ctl_evidence_sweep(struct ctl *, int, char **);
+int ctl_verify_export(struct ctl *, int, char **);
+#define CTL_LEDGER_CMDS                                                  \
+	{ "ledger verify", "ledger verify --org ID [--from N --to M]",   \
+		ctl_ledger_verify },                                     \
+	    { "ledger roots",                                            \
+		    "ledger roots [--before YYYY-MM-DD] "                \
+		    "[--since YYYY-MM-DD]",                              \
+		    ctl_ledger_roots },                                  \
+	    { "ledger keys", "ledger keys", ctl_ledger_keys },           \
+	    { "evidence sweep", "evidence sweep [--older-than SECONDS]", \
+		    ctl_evidence_sweep },                                \
+	    { "verify-export", "verify-export FILE.tar [--keys FILE]",   \
+		    ctl_verify_export },
 
 /* tools/ctl_chat.c: budgets, prices, system prompts. */
-int	ctl_budget_set(struct ctl *, int, char **);
-int	ctl_price_set(struct ctl *, int, char **);
-int	ctl_prompt_set(struct ctl *, int, char **);
-#define CTL_CHAT_CMDS \
-	{ "budget set", "budget set --org ID --daily-micros N [--soft-pct 80] " \
-	    "[--fallback-model M] [--primary-model M] [--no-hard-stop] " \
-	    "[--no-downgrade] [--timezone TZ]", ctl_budget_set }, \
-	{ "price set", "price set --model M --input-micros-per-mtok N " \
-	    "--output-micros-per-mtok N", ctl_price_set }, \
-	{ "prompt set", "prompt set --org ID [--system-prompt TEXT] " \
-	    "[--fallback-reply TEXT] [--org-cap N] [--line-token T]", \
-	    ctl_prompt_set },
+int ctl_budget_set(struct ctl *, int, char **);
+int ctl_price_set(struct ctl *, int, char **);
+int ctl_prompt_set(struct ctl *, int, char **);
+#define CTL_CHAT_CMDS                                                         \
+	{ "budget set",                                                       \
+		"budget set --org ID --daily-micros N [--soft-pct 80] "       \
+		"[--fallback-model M] [--primary-model M] [--no-hard-stop] "  \
+		"[--no-downgrade] [--timezone TZ]",                           \
+		ctl_budget_set },                                             \
+	    { "price set",                                                    \
+		    "price set --model M --input-micros-per-mtok N "          \
+		    "--output-micros-per-mtok N",                             \
+		    ctl_price_set },                                          \
+	    { "prompt set",                                                   \
+		    "prompt set --org ID [--system-prompt TEXT] "             \
+		    "[--fallback-reply TEXT] [--org-cap N] [--line-token T]", \
+		    ctl_prompt_set },
 
 /* tools/ctl_rate.c: per-org rate-limit overrides. */
-int	ctl_ratelimit_set(struct ctl *, int, char **);
-#define CTL_RATE_CMDS \
-	{ "ratelimit set", "ratelimit set --org ID --route chat|export_create|" \
-	    "evidence --scope org|ip --limit N --window-s W (--limit 0 " \
-	    "removes)", ctl_ratelimit_set },
+int ctl_ratelimit_set(struct ctl *, int, char **);
+#define CTL_RATE_CMDS                                                        \
+	{ "ratelimit set",                                                   \
+		"ratelimit set --org ID --route chat|export_create|"         \
+		"evidence --scope org|ip --limit N --window-s W (--limit 0 " \
+		"removes)",                                                  \
+		ctl_ratelimit_set },
 
 #endif

@@ -17,8 +17,8 @@
 static int
 ctl_chat_num(const char *s, long long min, long long max, long long *out)
 {
-	char		*end;
-	long long	 v;
+	char	 *end;
+	long long v;
 
 	if (s == NULL || *s == '\0')
 		return -1;
@@ -54,8 +54,8 @@ ctl_chat_switch(int *argc, char **argv, const char *name)
 int
 ctl_budget_set(struct ctl *c, int argc, char **argv)
 {
-	static const char *const names[] = { "org", "daily-micros",
-	    "soft-pct", "fallback-model", "primary-model", "timezone" };
+	static const char *const names[] = { "org", "daily-micros", "soft-pct",
+		"fallback-model", "primary-model", "timezone" };
 	const char		*v[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
 	struct budget_config	 bc;
 	struct json_object	*o;
@@ -70,7 +70,8 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 	if ((rc = ctl_flags(argc, argv, names, v, 6)) != 0)
 		return rc;
 	if (v[0] == NULL || v[1] == NULL) {
-		fprintf(stderr, "bulwarkctl: budget set needs --org ID "
+		fprintf(stderr,
+		    "bulwarkctl: budget set needs --org ID "
 		    "--daily-micros N|none\n");
 		return 2;
 	}
@@ -79,7 +80,8 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 	else if (ctl_chat_num(v[1], 0, INT64_MAX / 2, &n) == 0)
 		bc.daily_micros = n;
 	else {
-		fprintf(stderr, "bulwarkctl: --daily-micros: a whole number "
+		fprintf(stderr,
+		    "bulwarkctl: --daily-micros: a whole number "
 		    ">= 0 or none\n");
 		return 2;
 	}
@@ -95,10 +97,12 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 	bc.primary = v[4];
 	bc.timezone = v[5];
 	for (i = 3; i <= 4; i++)
-		if (v[i] != NULL && (strlen(v[i]) < 1 ||
-		    strlen(v[i]) > BUDGET_MODEL_MAX)) {
-			fprintf(stderr, "bulwarkctl: model ids are 1..%d "
-			    "bytes\n", BUDGET_MODEL_MAX);
+		if (v[i] != NULL &&
+		    (strlen(v[i]) < 1 || strlen(v[i]) > BUDGET_MODEL_MAX)) {
+			fprintf(stderr,
+			    "bulwarkctl: model ids are 1..%d "
+			    "bytes\n",
+			    BUDGET_MODEL_MAX);
 			return 2;
 		}
 	if ((rc = ctl_connect(c)) != 0)
@@ -111,7 +115,8 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 		if (er != BW_OK)
 			return ctl_fail("budget set", er);
 		if (!known) {
-			fprintf(stderr, "bulwarkctl: budget set: model %s has "
+			fprintf(stderr,
+			    "bulwarkctl: budget set: model %s has "
 			    "no price; run `bulwarkctl price set` first\n",
 			    models[i]);
 			return 1;
@@ -123,7 +128,8 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 		return 1;
 	}
 	if (er == BW_EINVAL) {
-		fprintf(stderr, "bulwarkctl: budget set: unknown time zone or "
+		fprintf(stderr,
+		    "bulwarkctl: budget set: unknown time zone or "
 		    "bad value\n");
 		return 1;
 	}
@@ -148,8 +154,8 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 int
 ctl_price_set(struct ctl *c, int argc, char **argv)
 {
-	static const char *const names[] = { "model",
-	    "input-micros-per-mtok", "output-micros-per-mtok" };
+	static const char *const names[] = { "model", "input-micros-per-mtok",
+		"output-micros-per-mtok" };
 	const char		*v[3] = { NULL, NULL, NULL };
 	struct json_object	*o;
 	long long		 in, out;
@@ -162,7 +168,8 @@ ctl_price_set(struct ctl *c, int argc, char **argv)
 	    strlen(v[0]) > BUDGET_MODEL_MAX ||
 	    ctl_chat_num(v[1], 0, 1000000000000LL, &in) != 0 ||
 	    ctl_chat_num(v[2], 0, 1000000000000LL, &out) != 0) {
-		fprintf(stderr, "bulwarkctl: price set needs --model M "
+		fprintf(stderr,
+		    "bulwarkctl: price set needs --model M "
 		    "--input-micros-per-mtok N --output-micros-per-mtok N "
 		    "(0..10^12)\n");
 		return 2;
@@ -186,7 +193,7 @@ int
 ctl_prompt_set(struct ctl *c, int argc, char **argv)
 {
 	static const char *const names[] = { "org", "system-prompt",
-	    "fallback-reply", "org-cap", "line-token" };
+		"fallback-reply", "org-cap", "line-token" };
 	const char		*v[5] = { NULL, NULL, NULL, NULL, NULL };
 	struct json_object	*o;
 	long long		 cap = -1;
@@ -195,12 +202,14 @@ ctl_prompt_set(struct ctl *c, int argc, char **argv)
 
 	if ((rc = ctl_flags(argc, argv, names, v, 5)) != 0)
 		return rc;
-	if (v[0] == NULL || (v[1] == NULL && v[2] == NULL && v[3] == NULL &&
-	    v[4] == NULL) || (v[1] != NULL && strlen(v[1]) > 8000) ||
+	if (v[0] == NULL ||
+	    (v[1] == NULL && v[2] == NULL && v[3] == NULL && v[4] == NULL) ||
+	    (v[1] != NULL && strlen(v[1]) > 8000) ||
 	    (v[2] != NULL && (strlen(v[2]) < 1 || strlen(v[2]) > 2000)) ||
 	    (v[4] != NULL && strlen(v[4]) > 512) ||
 	    (v[3] != NULL && ctl_chat_num(v[3], 1, 10000, &cap) != 0)) {
-		fprintf(stderr, "bulwarkctl: prompt set needs --org ID and "
+		fprintf(stderr,
+		    "bulwarkctl: prompt set needs --org ID and "
 		    "one of --system-prompt TEXT (<= 8000), --fallback-reply "
 		    "TEXT (1..2000), --org-cap N (1..10000), --line-token T\n");
 		return 2;

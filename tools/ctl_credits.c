@@ -16,9 +16,9 @@
 
 /* Arguments and result of one operator grant. */
 struct ctl_grant {
-	const char	*org, *user, *anchor;
-	int64_t		 amount;
-	bool		 applied;
+	const char *org, *user, *anchor;
+	int64_t	    amount;
+	bool	    applied;
 };
 
 /* The grant's transaction (credit_grant_tx runs in the caller's). */
@@ -40,7 +40,7 @@ int
 ctl_credits_grant(struct ctl *c, int argc, char **argv)
 {
 	static const char *const names[] = { "org", "user", "amount",
-	    "anchor" };
+		"anchor" };
 	const char		*v[4] = { NULL, NULL, NULL, NULL };
 	struct ctl_grant	 g;
 	struct json_object	*o;
@@ -52,7 +52,8 @@ ctl_credits_grant(struct ctl *c, int argc, char **argv)
 	if ((rc = ctl_flags(argc, argv, names, v, 4)) != 0)
 		return rc;
 	if (v[0] == NULL || v[1] == NULL || v[2] == NULL || v[3] == NULL) {
-		fprintf(stderr, "bulwarkctl: credits grant needs --org, "
+		fprintf(stderr,
+		    "bulwarkctl: credits grant needs --org, "
 		    "--user, --amount and --anchor\n");
 		return 2;
 	}
@@ -73,7 +74,8 @@ ctl_credits_grant(struct ctl *c, int argc, char **argv)
 	g.applied = false;
 	er = db_tx(c->db, false, ctl_grant_fn, &g);
 	if (er == BW_EINVAL) {
-		fprintf(stderr, "bulwarkctl: credits grant: unknown org, or a "
+		fprintf(stderr,
+		    "bulwarkctl: credits grant: unknown org, or a "
 		    "user id or anchor that is not 1 to 128/200 printable "
 		    "characters\n");
 		return 1;
@@ -112,7 +114,8 @@ ctl_ledger_check(struct ctl *c, int argc, char **argv)
 		return rc;
 	er = credit_check(c->db, v[0], &problems, &clean);
 	if (er == BW_EINVAL) {
-		fprintf(stderr, "bulwarkctl: ledger check: --org must be a "
+		fprintf(stderr,
+		    "bulwarkctl: ledger check: --org must be a "
 		    "UUID\n");
 		return 2;
 	}
@@ -120,14 +123,15 @@ ctl_ledger_check(struct ctl *c, int argc, char **argv)
 		return ctl_fail("ledger check", er);
 	o = json_object_new_object();
 	json_object_object_add(o, "clean", json_object_new_boolean(clean));
-	json_object_object_add(o, "org_id", v[0] != NULL ?
-	    json_object_new_string(v[0]) : NULL);
+	json_object_object_add(o, "org_id",
+	    v[0] != NULL ? json_object_new_string(v[0]) : NULL);
 	json_object_object_add(o, "problem_count",
 	    json_object_new_int64((int64_t)json_object_array_length(problems)));
 	json_object_object_add(o, "problems", problems);
 	ctl_emit(o);
 	if (!clean)
-		fprintf(stderr, "bulwarkctl: ledger check: differences "
+		fprintf(stderr,
+		    "bulwarkctl: ledger check: differences "
 		    "found\n");
 	return clean ? 0 : 1;
 }

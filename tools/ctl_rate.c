@@ -9,15 +9,17 @@
 
 /* Routes with org-authenticated limits (fcgi/routes.c names). */
 static const char *const ctl_rate_routes[] = {
-	"chat", "export_create", "evidence",
+	"chat",
+	"export_create",
+	"evidence",
 };
 
 /* Parses a whole decimal int in [lo, hi] into *out; -1 when not one. */
 static int
 ctl_rate_num(const char *s, int lo, int hi, int *out)
 {
-	char		*end;
-	long long	 v;
+	char	 *end;
+	long long v;
 
 	if (s == NULL || s[0] < '0' || s[0] > '9')
 		return -1;
@@ -39,7 +41,7 @@ int
 ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 {
 	static const char *const names[] = { "org", "route", "scope", "limit",
-	    "window-s" };
+		"window-s" };
 	const char		*v[5] = { NULL, NULL, NULL, NULL, NULL };
 	struct json_object	*o;
 	enum rl_scope		 sc;
@@ -49,14 +51,16 @@ ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 
 	if ((rc = ctl_flags(argc, argv, names, v, 5)) != 0)
 		return rc;
-	for (i = 0; v[1] != NULL && i < sizeof(ctl_rate_routes) /
-	    sizeof(ctl_rate_routes[0]); i++)
+	for (i = 0; v[1] != NULL &&
+	     i < sizeof(ctl_rate_routes) / sizeof(ctl_rate_routes[0]);
+	     i++)
 		if (strcmp(v[1], ctl_rate_routes[i]) == 0)
 			known = 1;
 	if (v[0] == NULL || !known || rl_scope_parse(v[2], &sc) != BW_OK ||
 	    ctl_rate_num(v[3], 0, 1000000, &limit) != 0 ||
 	    (limit > 0 && ctl_rate_num(v[4], 1, 604800, &win) != 0)) {
-		fprintf(stderr, "bulwarkctl: ratelimit set needs --org ID "
+		fprintf(stderr,
+		    "bulwarkctl: ratelimit set needs --org ID "
 		    "--route chat|export_create|evidence --scope org|ip "
 		    "--limit 0..1000000 --window-s 1..604800\n");
 		return 2;
@@ -65,13 +69,14 @@ ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 		return rc;
 	er = rl_override_set(c->db, v[0], v[1], sc, limit, win);
 	if (er == BW_ENOTFOUND && limit == 0)
-		er = BW_OK;	/* removing what is not there: done */
+		er = BW_OK; /* removing what is not there: done */
 	if (er == BW_ENOTFOUND) {
 		fprintf(stderr, "bulwarkctl: ratelimit set: no such org\n");
 		return 1;
 	}
 	if (er == BW_EINVAL) {
-		fprintf(stderr, "bulwarkctl: ratelimit set: the org id must "
+		fprintf(stderr,
+		    "bulwarkctl: ratelimit set: the org id must "
 		    "be a UUID\n");
 		return 1;
 	}

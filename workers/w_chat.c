@@ -24,14 +24,14 @@
 #include "rds.h"
 #include "worker.h" /* brings lib/config.h, not the build's config.h */
 
-#define W_CHAT_QUEUE		"chat_line"
-#define W_CHAT_LINE_TIMEOUT_MS	5000	/* one reply API call */
-#define W_CHAT_LINE_MAX_TEXT	5000	/* LINE text message, characters */
-#define W_CHAT_LINE_MAX_BODY	(64 * 1024)	/* the reply API's answer */
+#define W_CHAT_QUEUE	       "chat_line"
+#define W_CHAT_LINE_TIMEOUT_MS 5000	   /* one reply API call */
+#define W_CHAT_LINE_MAX_TEXT   5000	   /* LINE text message, characters */
+#define W_CHAT_LINE_MAX_BODY   (64 * 1024) /* the reply API's answer */
 
 /* This process's connections, made on first use. */
-static struct rds	*w_chat_rds;
-static struct llm	*w_chat_llm;
+static struct rds *w_chat_rds;
+static struct llm *w_chat_llm;
 
 static size_t
 w_chat_sink(char *p, size_t sz, size_t nm, void *arg)
@@ -71,14 +71,14 @@ w_chat_line_reply(const struct config *cfg, const char *token,
     const char *reply_token, char *text, const char *org_id, bool *permanent,
     long *status)
 {
-	struct json_object	*b, *msgs, *m;
-	struct curl_slist	*h = NULL, *t;
-	struct buf		 resp, auth;
-	CURL			*e;
-	CURLcode		 cc;
-	char			 url[2048];
-	const char		*s;
-	enum bw_err		 er = BW_EUPSTREAM;
+	struct json_object *b, *msgs, *m;
+	struct curl_slist  *h = NULL, *t;
+	struct buf	    resp, auth;
+	CURL		   *e;
+	CURLcode	    cc;
+	char		    url[2048];
+	const char	   *s;
+	enum bw_err	    er = BW_EUPSTREAM;
 
 	*status = 0;
 	buf_init(&resp, W_CHAT_LINE_MAX_BODY);
@@ -95,8 +95,9 @@ w_chat_line_reply(const struct config *cfg, const char *token,
 	json_object_object_add(b, "messages", msgs);
 	s = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN);
 	e = curl_easy_init();
-	if (e == NULL || snprintf(url, sizeof(url), "%s/v2/bot/message/reply",
-	    cfg->line_api_base_url) >= (int)sizeof(url) ||
+	if (e == NULL ||
+	    snprintf(url, sizeof(url), "%s/v2/bot/message/reply",
+		cfg->line_api_base_url) >= (int)sizeof(url) ||
 	    buf_printf(&auth, "Authorization: Bearer %s", token) != BW_OK) {
 		er = BW_EINVAL;
 		*permanent = true;
@@ -123,8 +124,8 @@ w_chat_line_reply(const struct config *cfg, const char *token,
 	else if (cc == CURLE_OK && *status >= 400 && *status < 500 &&
 	    *status != 429)
 		*permanent = true;
-	log_kv(er == BW_OK ? LL_INFO : LL_WARN, "line reply sent",
-	    "org_id", org_id, "curl", curl_easy_strerror(cc), NULL);
+	log_kv(er == BW_OK ? LL_INFO : LL_WARN, "line reply sent", "org_id",
+	    org_id, "curl", curl_easy_strerror(cc), NULL);
 out:
 	if (e != NULL)
 		curl_easy_cleanup(e);
@@ -142,16 +143,16 @@ static enum bw_err
 w_chat_run(struct worker_ctx *w, struct jobq_job *job, bool *permanent,
     char *errmsg, size_t errlen)
 {
-	const struct config	*cfg = w->cfg;
-	struct json_object	*p = NULL;
-	struct budget_settings	 s;
-	struct chat_ctx		 c;
-	struct chat_in		 in;
-	struct chat_out		 o;
-	const char		*org, *user, *rtok, *text, *evid, *token;
-	char			 rid[BW_MAX_REQUEST_ID + 1];
-	long			 status = 0;
-	enum bw_err		 er;
+	const struct config   *cfg = w->cfg;
+	struct json_object    *p = NULL;
+	struct budget_settings s;
+	struct chat_ctx	       c;
+	struct chat_in	       in;
+	struct chat_out	       o;
+	const char	      *org, *user, *rtok, *text, *evid, *token;
+	char		       rid[BW_MAX_REQUEST_ID + 1];
+	long		       status = 0;
+	enum bw_err	       er;
 
 	memset(&o, 0, sizeof(o));
 	memset(&s, 0, sizeof(s));
@@ -169,7 +170,8 @@ w_chat_run(struct worker_ctx *w, struct jobq_job *job, bool *permanent,
 	    user[0] == '\0' || text[0] == '\0' ||
 	    jv_utf8_len(user, strlen(user)) > CHAT_MAX_USER) {
 		*permanent = true;
-		snprintf(errmsg, errlen, "payload lacks org_id, user_id, "
+		snprintf(errmsg, errlen,
+		    "payload lacks org_id, user_id, "
 		    "reply_token or text");
 		er = BW_EINVAL;
 		goto out;

@@ -12,7 +12,7 @@
 #include "periodic.h"
 #include "worker.h" /* brings lib/config.h, not the build's config.h */
 
-#define W_MAINT_PERIOD_S 60
+#define W_MAINT_PERIOD_S   60
 #define W_MAINT_HOLD_BATCH 500
 
 /* One maintenance pass on db; arg is the config. Returns a jobq error. */

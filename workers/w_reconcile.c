@@ -18,9 +18,9 @@
 static enum bw_err
 w_reconcile_run(struct db *db, void *arg)
 {
-	char		 a[16];
-	enum bw_err	 er;
-	int		 expired = 0;
+	char	    a[16];
+	enum bw_err er;
+	int	    expired = 0;
 
 	(void)arg;
 	er = credit_expire(db, &expired);

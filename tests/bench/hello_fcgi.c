@@ -16,7 +16,7 @@
 
 #include <fcgiapp.h>
 
-#define HELLO_MAX_CHILDREN	512
+#define HELLO_MAX_CHILDREN 512
 
 static volatile sig_atomic_t stop;
 
@@ -28,13 +28,12 @@ hello_on_signal(int sig)
 }
 
 /* One child: accept and answer until killed. Never returns. */
-static void __attribute__((noreturn))
-hello_child(int fd)
+static void __attribute__((noreturn)) hello_child(int fd)
 {
 	static const char reply[] = "Status: 200 OK\r\n"
-	    "Content-Type: application/json\r\n\r\n"
-	    "{\"status\":\"ok\"}";
-	FCGX_Request	 fr;
+				    "Content-Type: application/json\r\n\r\n"
+				    "{\"status\":\"ok\"}";
+	FCGX_Request	  fr;
 
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, fd, 0) != 0)
 		_exit(1);
@@ -48,12 +47,12 @@ hello_child(int fd)
 int
 main(int argc, char **argv)
 {
-	struct sigaction	 sa;
-	sigset_t		 set, old;
-	pid_t			 pids[HELLO_MAX_CHILDREN];
-	char			*end;
-	long			 n;
-	int			 fd, i;
+	struct sigaction sa;
+	sigset_t	 set, old;
+	pid_t		 pids[HELLO_MAX_CHILDREN];
+	char		*end;
+	long		 n;
+	int		 fd, i;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: hello_fcgi SOCKET CHILDREN\n");

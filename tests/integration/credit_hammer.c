@@ -27,8 +27,8 @@
 #include "db.h"
 #include "log.h"
 
-#define HAMMER_MAX_COUNT	100000
-#define HAMMER_MAX_PROCS	200
+#define HAMMER_MAX_COUNT 100000
+#define HAMMER_MAX_PROCS 200
 
 enum hammer_outcome {
 	HO_OK,
@@ -42,8 +42,8 @@ enum hammer_outcome {
 static long
 hammer_num(const char *s, long min, long max)
 {
-	char	*end;
-	long	 v;
+	char *end;
+	long  v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
@@ -55,16 +55,15 @@ hammer_num(const char *s, long min, long max)
 /* One process's share; writes its counts to fd. Returns an exit status. */
 static int
 hammer_child(const struct config *cfg, const char *org, const char *a,
-    const char *b, long count, long procs, long me, const char *prefix,
-    int fd)
+    const char *b, long count, long procs, long me, const char *prefix, int fd)
 {
-	long		 cnt[HO__MAX] = { 0 };
-	struct db	*db;
-	char		 id[200], line[128];
-	enum bw_err	 er;
-	bool		 applied;
-	long		 i;
-	int		 n;
+	long	    cnt[HO__MAX] = { 0 };
+	struct db  *db;
+	char	    id[200], line[128];
+	enum bw_err er;
+	bool	    applied;
+	long	    i;
+	int	    n;
 
 	db = db_new(cfg->database_url);
 	if (db == NULL)
@@ -96,17 +95,18 @@ hammer_child(const struct config *cfg, const char *org, const char *a,
 int
 main(int argc, char **argv)
 {
-	struct config	 cfg;
-	long		 count, procs, p, tot[HO__MAX] = { 0 }, v[HO__MAX];
-	char		 err[256], buf[16384];
-	size_t		 len = 0;
-	ssize_t		 r;
-	pid_t		 pid;
-	int		 fds[2], status, rc = 0, j;
-	char		*line, *save = NULL;
+	struct config cfg;
+	long	      count, procs, p, tot[HO__MAX] = { 0 }, v[HO__MAX];
+	char	      err[256], buf[16384];
+	size_t	      len = 0;
+	ssize_t	      r;
+	pid_t	      pid;
+	int	      fds[2], status, rc = 0, j;
+	char	     *line, *save = NULL;
 
 	if (argc != 9 || strcmp(argv[1], "-c") != 0) {
-		fprintf(stderr, "usage: credit_hammer -c CONFIG ORG_ID A B "
+		fprintf(stderr,
+		    "usage: credit_hammer -c CONFIG ORG_ID A B "
 		    "COUNT PROCS PREFIX\n");
 		return 2;
 	}
@@ -145,9 +145,9 @@ main(int argc, char **argv)
 			rc = 1;
 	p = 0;
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
+	     line = strtok_r(NULL, "\n", &save)) {
 		if (sscanf(line, "%ld %ld %ld %ld", &v[0], &v[1], &v[2],
-		    &v[3]) != 4)
+			&v[3]) != 4)
 			continue;
 		for (j = 0; j < HO__MAX; j++)
 			tot[j] += v[j];
@@ -156,8 +156,9 @@ main(int argc, char **argv)
 	if (p != procs)
 		rc = 1;
 	printf("{\"ok\":%ld,\"duplicate\":%ld,\"insufficient\":%ld,"
-	    "\"errors\":%ld,\"procs_reported\":%ld}\n", tot[HO_OK],
-	    tot[HO_DUPLICATE], tot[HO_INSUFFICIENT], tot[HO_ERROR], p);
+	       "\"errors\":%ld,\"procs_reported\":%ld}\n",
+	    tot[HO_OK], tot[HO_DUPLICATE], tot[HO_INSUFFICIENT], tot[HO_ERROR],
+	    p);
 	config_free(&cfg);
 	return rc;
 }

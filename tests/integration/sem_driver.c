@@ -37,12 +37,35 @@
 #include "sem.h"
 
 static const char *opt_names[] = {
-	"tag", "orgs", "iters", "org-base", "gcap", "ocap", "hold-ms",
-	"lease-ms", "wait-ms", "org", "key", "limit", "window-s", "secs",
-	"route", "ip", "org-limit", "org-window", "ip-limit", "ip-window",
-	"channel", "user", "n", "name", "fails", "open-ms", "probe-ms",
+	"tag",
+	"orgs",
+	"iters",
+	"org-base",
+	"gcap",
+	"ocap",
+	"hold-ms",
+	"lease-ms",
+	"wait-ms",
+	"org",
+	"key",
+	"limit",
+	"window-s",
+	"secs",
+	"route",
+	"ip",
+	"org-limit",
+	"org-window",
+	"ip-limit",
+	"ip-window",
+	"channel",
+	"user",
+	"n",
+	"name",
+	"fails",
+	"open-ms",
+	"probe-ms",
 };
-#define NOPT	(sizeof(opt_names) / sizeof(opt_names[0]))
+#define NOPT (sizeof(opt_names) / sizeof(opt_names[0]))
 static const char *opt[NOPT];
 
 static const char *
@@ -59,9 +82,9 @@ o_str(const char *name, const char *dflt)
 static long
 o_num(const char *name, long dflt)
 {
-	const char	*s = o_str(name, NULL);
-	char		*end;
-	long		 v;
+	const char *s = o_str(name, NULL);
+	char	   *end;
+	long	    v;
 
 	if (s == NULL)
 		return dflt;
@@ -86,20 +109,20 @@ msleep(long ms)
 }
 
 /* INCRBY key by; when it went up, raises key:max to the new value. */
-static struct rds_script track_lua = { .src =
-"local v = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
-"local m = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
-"if v > m then redis.call('SET', KEYS[2], v) end\n"
-"return v\n"
+static struct rds_script track_lua = {
+	.src = "local v = redis.call('INCRBY', KEYS[1], ARGV[1])\n"
+	       "local m = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+	       "if v > m then redis.call('SET', KEYS[2], v) end\n"
+	       "return v\n"
 };
 
 static int
 track(struct rds *r, const char *tag, const char *what, int by)
 {
-	char		 k[160], km[170], b[8];
-	const char	*av[3] = { k, km, b };
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
+	char	    k[160], km[170], b[8];
+	const char *av[3] = { k, km, b };
+	redisReply *rep = NULL;
+	enum bw_err er;
 
 	snprintf(k, sizeof(k), "semtest:{llm}:%s:%s", tag, what);
 	snprintf(km, sizeof(km), "%s:max", k);
@@ -113,15 +136,15 @@ track(struct rds *r, const char *tag, const char *what, int by)
 static int
 sem_hammer(struct rds *r)
 {
-	const char		*tag = o_str("tag", "t");
-	struct sem_lease	 l;
-	struct sem_stats	 st;
-	enum bw_err		 er;
-	char			 org[64], what[80];
-	long			 i, iters = o_num("iters", 50);
-	long			 orgs = o_num("orgs", 20);
-	long			 base = o_num("org-base", 0);
-	long			 ok = 0, tmo = 0, err = 0, lost = 0, recl = 0;
+	const char	*tag = o_str("tag", "t");
+	struct sem_lease l;
+	struct sem_stats st;
+	enum bw_err	 er;
+	char		 org[64], what[80];
+	long		 i, iters = o_num("iters", 50);
+	long		 orgs = o_num("orgs", 20);
+	long		 base = o_num("org-base", 0);
+	long		 ok = 0, tmo = 0, err = 0, lost = 0, recl = 0;
 
 	srand((unsigned)getpid() ^ (unsigned)clock_mono_us());
 	for (i = 0; i < iters; i++) {
@@ -161,9 +184,9 @@ sem_hammer(struct rds *r)
 static int
 sem_one(struct rds *r)
 {
-	struct sem_lease	 l;
-	struct sem_stats	 st;
-	enum bw_err		 er;
+	struct sem_lease l;
+	struct sem_stats st;
+	enum bw_err	 er;
 
 	er = sem_acquire(r, o_str("org", "o"), (int)o_num("gcap", 15),
 	    (int)o_num("ocap", 5), (int)o_num("lease-ms", 5000),
@@ -181,17 +204,19 @@ sem_one(struct rds *r)
 	fflush(stdout);
 	msleep(o_num("hold-ms", 0));
 	er = sem_release(r, &l);
-	printf("released %s\n", er == BW_OK ? "ok" : er == BW_ENOTFOUND ?
-	    "notfound" : "error");
+	printf("released %s\n",
+	    er == BW_OK		     ? "ok"
+		: er == BW_ENOTFOUND ? "notfound"
+				     : "error");
 	return 0;
 }
 
 static int
 rate_hammer(struct rds *r)
 {
-	struct rl_item		 it;
-	struct rl_result	 res;
-	int64_t			 end;
+	struct rl_item	 it;
+	struct rl_result res;
+	int64_t		 end;
 
 	memset(&it, 0, sizeof(it));
 	snprintf(it.key, sizeof(it.key), "%s", o_str("key", "rl:{rl}:t"));
@@ -217,9 +242,9 @@ rate_hammer(struct rds *r)
 static int
 rate_pair(struct rds *r)
 {
-	struct rl_item		 it[2];
-	struct rl_result	 res;
-	const char		*route = o_str("route", "chat");
+	struct rl_item	 it[2];
+	struct rl_result res;
+	const char	*route = o_str("route", "chat");
 
 	memset(it, 0, sizeof(it));
 	if (rl_key(&it[0], route, RL_ORG, o_str("org", "o")) != BW_OK ||
@@ -241,16 +266,16 @@ rate_pair(struct rds *r)
 static int
 conv_append(struct rds *r)
 {
-	struct conv_usage	 u = { 10, 20, 30 };
-	int64_t			 turns = 0;
-	long			 i;
-	char			 msg[64];
+	struct conv_usage u = { 10, 20, 30 };
+	int64_t		  turns = 0;
+	long		  i;
+	char		  msg[64];
 
 	for (i = 0; i < o_num("n", 1); i++) {
 		snprintf(msg, sizeof(msg), "hello %d/%ld", (int)getpid(), i);
 		if (conv_append_turn(r, o_str("org", "o"),
-		    o_str("channel", "web"), o_str("user", "u"), msg,
-		    "reply", &u, NULL, &turns) != BW_OK) {
+			o_str("channel", "web"), o_str("user", "u"), msg,
+			"reply", &u, NULL, &turns) != BW_OK) {
 			printf("error\n");
 			return 1;
 		}
@@ -262,11 +287,11 @@ conv_append(struct rds *r)
 static int
 brk_cmd(struct rds *r, const char *what)
 {
-	struct brk_cfg	 c;
-	enum brk_state	 st = BRK_CLOSED;
-	enum bw_err	 er;
-	const char	*name = o_str("name", "test");
-	int		 allowed = 0;
+	struct brk_cfg c;
+	enum brk_state st = BRK_CLOSED;
+	enum bw_err    er;
+	const char    *name = o_str("name", "test");
+	int	       allowed = 0;
 
 	c.fail_threshold = (int)o_num("fails", 3);
 	c.open_ms = (int)o_num("open-ms", 1000);
@@ -293,11 +318,11 @@ brk_cmd(struct rds *r, const char *what)
 int
 main(int argc, char **argv)
 {
-	struct rds	*r;
-	const char	*url = getenv("REDIS_URL");
-	const char	*mode;
-	int		 i, argi = 2, rc = 2;
-	size_t		 k;
+	struct rds *r;
+	const char *url = getenv("REDIS_URL");
+	const char *mode;
+	int	    i, argi = 2, rc = 2;
+	size_t	    k;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: sem_driver MODE [--opt value]...\n");

@@ -18,10 +18,10 @@
 
 /* CONTRACT.md's list, independent of the table under test. */
 static const struct {
-	enum apierr_code	 c;
-	const char		*name;
-	int			 status;
-	enum apierr_strategy	 strategy;
+	enum apierr_code     c;
+	const char	    *name;
+	int		     status;
+	enum apierr_strategy strategy;
 } want[] = {
 	{ AE_VALIDATION_FAILED, "VALIDATION_FAILED", 400, AS_NONE },
 	{ AE_INVALID_JSON, "INVALID_JSON", 400, AS_NONE },
@@ -56,7 +56,7 @@ static const struct {
 static int
 is_uuid_v4(const char *s)
 {
-	size_t	 i;
+	size_t i;
 
 	if (strlen(s) != 36)
 		return 0;
@@ -65,7 +65,7 @@ is_uuid_v4(const char *s)
 			if (s[i] != '-')
 				return 0;
 		} else if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
+			       (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	}
 	return s[14] == '4' && strchr("89ab", s[19]) != NULL;
@@ -74,7 +74,7 @@ is_uuid_v4(const char *s)
 static void
 test_apierr_table(void **state)
 {
-	const struct apierr_def	*d;
+	const struct apierr_def *d;
 	size_t			 i;
 
 	(void)state;
@@ -118,7 +118,7 @@ test_apierr_strategy_names(void **state)
 static const char *
 sget(struct json_object *o, const char *k)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	if (!json_object_object_get_ex(o, k, &v) ||
 	    !json_object_is_type(v, json_type_string))
@@ -130,13 +130,18 @@ static void
 test_apierr_body_shape(void **state)
 {
 	static const char *const keys[] = {
-		"error_code", "message", "error_hint", "retryable",
-		"retry_strategy", "error_id", "request_id",
+		"error_code",
+		"message",
+		"error_hint",
+		"retryable",
+		"retry_strategy",
+		"error_id",
+		"request_id",
 	};
-	struct json_object	*b, *e, *v;
-	char			 id[37];
-	size_t			 i;
-	int			 c;
+	struct json_object *b, *e, *v;
+	char		    id[37];
+	size_t		    i;
+	int		    c;
 
 	(void)state;
 	for (c = 0; c < AE__MAX; c++) {
@@ -148,8 +153,8 @@ test_apierr_body_shape(void **state)
 		assert_true(json_object_object_get_ex(b, "error", &e));
 		assert_int_equal(json_object_object_length(e), 7);
 		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			assert_true(json_object_object_get_ex(e, keys[i],
-			    NULL));
+			assert_true(
+			    json_object_object_get_ex(e, keys[i], NULL));
 		assert_string_equal(sget(e, "error_code"), want[c].name);
 		assert_string_equal(sget(e, "message"),
 		    apierr_def((enum apierr_code)c)->message);
@@ -171,8 +176,8 @@ test_apierr_body_shape(void **state)
 static void
 test_apierr_body_fields_and_message(void **state)
 {
-	struct json_object	*f, *b, *e, *arr;
-	const char		*s;
+	struct json_object *f, *b, *e, *arr;
+	const char	   *s;
 
 	(void)state;
 	f = json_tokener_parse(
@@ -190,7 +195,7 @@ test_apierr_body_fields_and_message(void **state)
 	s = json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN);
 	assert_string_equal(s,
 	    "[{\"field\":\"message\",\"problem\":\"required\"}]");
-	json_object_put(b);	/* frees f as well (ASan checks) */
+	json_object_put(b); /* frees f as well (ASan checks) */
 
 	/* INTERNAL never carries the caller's text. */
 	b = apierr_body(AE_INTERNAL, "PQexec: relation \"x\" does not exist",
@@ -204,8 +209,8 @@ test_apierr_body_fields_and_message(void **state)
 static void
 test_apierr_error_id_unique(void **state)
 {
-	struct json_object	*b;
-	char			 a[37], c[37];
+	struct json_object *b;
+	char		    a[37], c[37];
 
 	(void)state;
 	b = apierr_body(AE_NOT_FOUND, NULL, "r", NULL, a);

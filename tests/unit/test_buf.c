@@ -18,8 +18,8 @@
 static void
 test_buf_empty(void **state)
 {
-	struct buf	 b;
-	char		*p;
+	struct buf b;
+	char	  *p;
 
 	(void)state;
 	buf_init(&b, 10);
@@ -31,14 +31,14 @@ test_buf_empty(void **state)
 	assert_string_equal(p, "");
 	free(p);
 	buf_free(&b);
-	buf_free(&b);	/* twice is harmless */
+	buf_free(&b); /* twice is harmless */
 	assert_int_equal(b.max, 10);
 }
 
 static void
 test_buf_bounds(void **state)
 {
-	struct buf	 b;
+	struct buf b;
 
 	(void)state;
 	buf_init(&b, 8);
@@ -72,9 +72,9 @@ test_buf_bounds(void **state)
 static void
 test_buf_growth(void **state)
 {
-	struct buf	 b;
-	size_t		 i;
-	char		 c;
+	struct buf b;
+	size_t	   i;
+	char	   c;
 
 	(void)state;
 	buf_init(&b, 100000);
@@ -94,7 +94,7 @@ test_buf_growth(void **state)
 static void
 test_buf_printf(void **state)
 {
-	struct buf	 b;
+	struct buf b;
 
 	(void)state;
 	buf_init(&b, 1024);
@@ -112,9 +112,9 @@ static void
 test_buf_jsonstr(void **state)
 {
 	static const struct {
-		const char	*in;
-		size_t		 n;
-		const char	*want;
+		const char *in;
+		size_t	    n;
+		const char *want;
 	} c[] = {
 		{ "plain", 5, "\"plain\"" },
 		{ "", 0, "\"\"" },
@@ -124,8 +124,8 @@ test_buf_jsonstr(void **state)
 		{ "nul\0x", 5, "\"nul\\u0000x\"" },
 		{ "ไทย", 9, "\"ไทย\"" },
 	};
-	struct buf	 b;
-	size_t		 i;
+	struct buf b;
+	size_t	   i;
 
 	(void)state;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -144,9 +144,9 @@ test_buf_jsonstr(void **state)
 static void
 test_buf_take_reset(void **state)
 {
-	struct buf	 b;
-	char		*p;
-	size_t		 cap;
+	struct buf b;
+	char	  *p;
+	size_t	   cap;
 
 	(void)state;
 	buf_init(&b, 64);
@@ -154,7 +154,7 @@ test_buf_take_reset(void **state)
 	cap = b.cap;
 	buf_reset(&b);
 	assert_int_equal(b.len, 0);
-	assert_int_equal(b.cap, cap);	/* memory kept */
+	assert_int_equal(b.cap, cap); /* memory kept */
 	assert_string_equal(buf_cstr(&b), "");
 	assert_int_equal(buf_addstr(&b, "again"), BW_OK);
 	p = buf_take(&b);
@@ -167,7 +167,7 @@ test_buf_take_reset(void **state)
 	assert_string_equal(buf_cstr(&b), "next");
 	free(p);
 	buf_free(&b);
-	buf_reset(&b);	/* on an empty buffer */
+	buf_reset(&b); /* on an empty buffer */
 	assert_int_equal(b.len, 0);
 }
 

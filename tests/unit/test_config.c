@@ -19,25 +19,35 @@
 #include "limits.h"
 
 static const char *const envs[] = {
-	"BULWARK_FCGI_SOCKET", "BULWARK_FCGI_SOCKET_MODE",
-	"BULWARK_FCGI_BACKLOG", "BULWARK_FCGI_CHILDREN",
-	"BULWARK_FCGI_MAX_REQUESTS", "BULWARK_DRAIN_TIMEOUT_S",
-	"BULWARK_PID_FILE", "BULWARK_DATABASE_URL", "BULWARK_REDIS_URL",
-	"BULWARK_DB_STATEMENT_TIMEOUT_MS", "BULWARK_LOG_LEVEL",
-	"BULWARK_LLM_BASE_URL", "BULWARK_LLM_API_KEY",
-	"BULWARK_LLM_API_KEY_FILE", "BULWARK_JOB_LEASE_S",
-	"BULWARK_JOB_MAX_ATTEMPTS", "BULWARK_JOB_RETENTION_DAYS",
-	"BULWARK_SQL_DIR", "BULWARK_STORAGE_DIR",
+	"BULWARK_FCGI_SOCKET",
+	"BULWARK_FCGI_SOCKET_MODE",
+	"BULWARK_FCGI_BACKLOG",
+	"BULWARK_FCGI_CHILDREN",
+	"BULWARK_FCGI_MAX_REQUESTS",
+	"BULWARK_DRAIN_TIMEOUT_S",
+	"BULWARK_PID_FILE",
+	"BULWARK_DATABASE_URL",
+	"BULWARK_REDIS_URL",
+	"BULWARK_DB_STATEMENT_TIMEOUT_MS",
+	"BULWARK_LOG_LEVEL",
+	"BULWARK_LLM_BASE_URL",
+	"BULWARK_LLM_API_KEY",
+	"BULWARK_LLM_API_KEY_FILE",
+	"BULWARK_JOB_LEASE_S",
+	"BULWARK_JOB_MAX_ATTEMPTS",
+	"BULWARK_JOB_RETENTION_DAYS",
+	"BULWARK_SQL_DIR",
+	"BULWARK_STORAGE_DIR",
 };
 
-static char	 tmpdir[] = "/tmp/bw-test-config-XXXXXX";
-static char	 cfgpath[512];
-static char	 secpath[512];
+static char tmpdir[] = "/tmp/bw-test-config-XXXXXX";
+static char cfgpath[512];
+static char secpath[512];
 
 static int
 setup(void **state)
 {
-	size_t	 i;
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(envs) / sizeof(envs[0]); i++)
@@ -53,7 +63,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	size_t	 i;
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(envs) / sizeof(envs[0]); i++)
@@ -67,7 +77,7 @@ teardown(void **state)
 static void
 writefile(const char *path, const char *text)
 {
-	FILE	*f = fopen(path, "w");
+	FILE *f = fopen(path, "w");
 
 	assert_non_null(f);
 	assert_int_equal(fputs(text, f) >= 0, 1);
@@ -78,14 +88,15 @@ writefile(const char *path, const char *text)
 static const char *
 load_fail(const char *text)
 {
-	static char	 err[1024];
-	struct config	 c;
+	static char   err[1024];
+	struct config c;
 
 	if (text != NULL)
 		writefile(cfgpath, text);
 	memset(err, 0, sizeof(err));
 	assert_int_equal(config_load(&c, text != NULL ? cfgpath : NULL, err,
-	    sizeof(err)), BW_ECONFIG);
+			     sizeof(err)),
+	    BW_ECONFIG);
 	assert_true(strncmp(err, "config: ", 8) == 0);
 	/* A failed load leaves nothing allocated. */
 	assert_null(c.fcgi_socket);
@@ -96,7 +107,7 @@ load_fail(const char *text)
 static void
 load_ok(struct config *c, const char *text)
 {
-	char	 err[1024] = "";
+	char err[1024] = "";
 
 	if (text != NULL)
 		writefile(cfgpath, text);
@@ -108,7 +119,7 @@ load_ok(struct config *c, const char *text)
 static void
 test_config_defaults(void **state)
 {
-	struct config	 c;
+	struct config c;
 
 	(void)state;
 	load_ok(&c, NULL);
@@ -132,13 +143,13 @@ test_config_defaults(void **state)
 	assert_string_equal(c.storage_dir, "/var/lib/bulwark");
 	config_free(&c);
 	assert_null(c.fcgi_socket);
-	config_free(&c);	/* twice is harmless */
+	config_free(&c); /* twice is harmless */
 }
 
 static void
 test_config_file_syntax(void **state)
 {
-	struct config	 c;
+	struct config c;
 
 	(void)state;
 	load_ok(&c,
@@ -153,26 +164,27 @@ test_config_file_syntax(void **state)
 	    "fcgi_children = 16\n"
 	    "pid_file =\n"
 	    "storage_dir = /srv/x # not a comment");
-	assert_int_equal(c.fcgi_children, 16);	/* later wins */
+	assert_int_equal(c.fcgi_children, 16); /* later wins */
 	assert_int_equal(c.fcgi_socket_mode, 0600);
 	assert_string_equal(c.database_url, "postgresql://u:p#x@db/bulwark");
 	assert_string_equal(c.redis_url, "redis://r:6379/1");
 	assert_string_equal(c.log_level, "debug");
 	assert_string_equal(c.pid_file, "");
 	assert_string_equal(c.storage_dir, "/srv/x # not a comment");
-	assert_int_equal(c.fcgi_backlog, 1024);	/* untouched default */
+	assert_int_equal(c.fcgi_backlog, 1024); /* untouched default */
 	config_free(&c);
 }
 
 static void
 test_config_env_beats_file(void **state)
 {
-	struct config	 c;
+	struct config c;
 
 	(void)state;
 	setenv("BULWARK_FCGI_CHILDREN", "12", 1);
 	setenv("BULWARK_REDIS_URL", "redis://env:6379/2", 1);
-	load_ok(&c, "fcgi_children = 4\nredis_url = redis://file/0\n"
+	load_ok(&c,
+	    "fcgi_children = 4\nredis_url = redis://file/0\n"
 	    "job_lease_s = 90\n");
 	assert_int_equal(c.fcgi_children, 12);
 	assert_string_equal(c.redis_url, "redis://env:6379/2");
@@ -183,13 +195,15 @@ test_config_env_beats_file(void **state)
 static void
 test_config_bad_int_names_key(void **state)
 {
-	const char	*e;
-	char		 want[600];
+	const char *e;
+	char	    want[600];
 
 	(void)state;
 	e = load_fail("\nfcgi_children = 8x\n");
-	snprintf(want, sizeof(want), "config: fcgi_children: must be an "
-	    "integer (1..1024) (%s:2)", cfgpath);
+	snprintf(want, sizeof(want),
+	    "config: fcgi_children: must be an "
+	    "integer (1..1024) (%s:2)",
+	    cfgpath);
 	assert_string_equal(e, want);
 	e = load_fail("fcgi_backlog = \n");
 	assert_non_null(strstr(e, "fcgi_backlog:"));
@@ -201,20 +215,23 @@ test_config_bad_int_names_key(void **state)
 	assert_non_null(strstr(e, "fcgi_children:"));
 	setenv("BULWARK_JOB_LEASE_S", "soon", 1);
 	e = load_fail(NULL);
-	assert_string_equal(e, "config: job_lease_s: must be an integer "
+	assert_string_equal(e,
+	    "config: job_lease_s: must be an integer "
 	    "(5..3600) (env BULWARK_JOB_LEASE_S)");
 }
 
 static void
 test_config_unknown_key_names_key_and_line(void **state)
 {
-	const char	*e;
-	char		 want[600];
+	const char *e;
+	char	    want[600];
 
 	(void)state;
 	e = load_fail("# c\nfcgi_children = 2\nfcgi_chidlren = 3\n");
-	snprintf(want, sizeof(want), "config: fcgi_chidlren: unknown key "
-	    "(%s:3)", cfgpath);
+	snprintf(want, sizeof(want),
+	    "config: fcgi_chidlren: unknown key "
+	    "(%s:3)",
+	    cfgpath);
 	assert_string_equal(e, want);
 	/* _file is only for secrets. */
 	e = load_fail("database_url_file = /etc/passwd\n");
@@ -229,10 +246,10 @@ test_config_unknown_key_names_key_and_line(void **state)
 static void
 test_config_secret_from_file(void **state)
 {
-	struct config	 c;
-	char		 text[700], dump[8192];
-	FILE		*f;
-	size_t		 n;
+	struct config c;
+	char	      text[700], dump[8192];
+	FILE	     *f;
+	size_t	      n;
 
 	(void)state;
 	writefile(secpath, "sk-file-secret-123\n");
@@ -273,27 +290,30 @@ test_config_secret_from_file(void **state)
 
 	/* A missing secret file names the key. */
 	unsetenv("BULWARK_LLM_API_KEY");
-	assert_non_null(strstr(load_fail(
-	    "llm_api_key_file = /nonexistent/key\n"),
-	    "llm_api_key: cannot read /nonexistent/key"));
+	assert_non_null(
+	    strstr(load_fail("llm_api_key_file = /nonexistent/key\n"),
+		"llm_api_key: cannot read /nonexistent/key"));
 }
 
 static void
 test_config_missing_required(void **state)
 {
-	const char	*e;
-	char		 want[600];
+	const char *e;
+	char	    want[600];
 
 	(void)state;
 	e = load_fail("database_url =\n");
-	snprintf(want, sizeof(want), "config: database_url: required, must "
-	    "not be empty (%s:1)", cfgpath);
+	snprintf(want, sizeof(want),
+	    "config: database_url: required, must "
+	    "not be empty (%s:1)",
+	    cfgpath);
 	assert_string_equal(e, want);
 	e = load_fail("redis_url = \"\"\n");
 	assert_non_null(strstr(e, "redis_url: required"));
 	setenv("BULWARK_FCGI_SOCKET", "", 1);
 	e = load_fail(NULL);
-	assert_string_equal(e, "config: fcgi_socket: required, must not be "
+	assert_string_equal(e,
+	    "config: fcgi_socket: required, must not be "
 	    "empty (env BULWARK_FCGI_SOCKET)");
 }
 
@@ -301,8 +321,8 @@ static void
 test_config_bounds(void **state)
 {
 	static const struct {
-		const char	*line;
-		int		 ok;
+		const char *line;
+		int	    ok;
 	} c[] = {
 		{ "fcgi_children = 0", 0 },
 		{ "fcgi_children = 1", 1 },
@@ -334,10 +354,10 @@ test_config_bounds(void **state)
 		{ "llm_base_url = https://api.example.com/v1", 1 },
 		{ "llm_base_url = ftp://x", 0 },
 	};
-	struct config	 cfg;
-	char		 text[256], err[1024], key[64];
-	size_t		 i, kl;
-	enum bw_err	 er;
+	struct config cfg;
+	char	      text[256], err[1024], key[64];
+	size_t	      i, kl;
+	enum bw_err   er;
 
 	(void)state;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -362,9 +382,9 @@ test_config_bounds(void **state)
 static void
 test_config_long_line_and_missing_file(void **state)
 {
-	char		*text;
-	const char	*e;
-	size_t		 n = BW_MAX_CONFIG_LINE + 10;
+	char	   *text;
+	const char *e;
+	size_t	    n = BW_MAX_CONFIG_LINE + 10;
 
 	(void)state;
 	text = malloc(n + 32);
@@ -378,8 +398,8 @@ test_config_long_line_and_missing_file(void **state)
 	free(text);
 	unlink(cfgpath);
 	{
-		char		 err[1024];
-		struct config	 c;
+		char	      err[1024];
+		struct config c;
 
 		assert_int_equal(config_load(&c, cfgpath, err, sizeof(err)),
 		    BW_ECONFIG);
@@ -392,23 +412,23 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_config_defaults,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_file_syntax,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_defaults, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_config_file_syntax, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_config_env_beats_file,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_bad_int_names_key,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_config_unknown_key_names_key_and_line,
-		    setup, teardown),
+		    test_config_unknown_key_names_key_and_line, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_config_secret_from_file,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_required,
 		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_config_bounds,
-		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_bounds, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_config_long_line_and_missing_file, setup, teardown),
 	};

@@ -17,16 +17,16 @@
 #include "limits.h"
 
 /* STATIC in lib/jv.c, visible with BW_TESTING. */
-int	jv_is_rfc3339(const char *, size_t);
+int jv_is_rfc3339(const char *, size_t);
 
 struct parse_case {
-	const char	*in;
-	size_t		 len;	/* 0: strlen(in) */
-	int		 depth;
-	enum bw_err	 want;
+	const char *in;
+	size_t	    len; /* 0: strlen(in) */
+	int	    depth;
+	enum bw_err want;
 };
 
-#define S(x)	x, sizeof(x) - 1
+#define S(x) x, sizeof(x) - 1
 
 static const struct parse_case parse_cases[] = {
 	{ S("{}"), 8, BW_OK },
@@ -81,9 +81,9 @@ static const struct parse_case parse_cases[] = {
 static void
 test_parse_table(void **state)
 {
-	struct json_object	*o;
-	enum bw_err		 er;
-	size_t			 i;
+	struct json_object *o;
+	enum bw_err	    er;
+	size_t		    i;
 
 	(void)state;
 	for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
@@ -104,9 +104,9 @@ test_parse_table(void **state)
 static void
 test_parse_deep(void **state)
 {
-	char			 in[4096];
-	struct json_object	*o = NULL;
-	size_t			 i, n = 0;
+	char		    in[4096];
+	struct json_object *o = NULL;
+	size_t		    i, n = 0;
 
 	(void)state;
 	in[n++] = '{';
@@ -144,24 +144,25 @@ static const struct jv_field fields[] = {
 	{ "nums", JV_ARRAY, 0, 0, 4, NULL, NULL, JV_INT },
 	{ "meta", JV_OBJECT, 0, 0, 0, NULL, NULL, 0 },
 };
-#define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
 struct val_case {
-	const char	*in;
-	const char	*want;	/* NULL: passes */
+	const char *in;
+	const char *want; /* NULL: passes */
 };
 
-#define P(f, p)	"{\"field\":\"" f "\",\"problem\":\"" p "\"}"
+#define P(f, p) "{\"field\":\"" f "\",\"problem\":\"" p "\"}"
 #define UUID	"0e8f5a8c-3b1d-4c2e-9f00-1a2b3c4d5e6f"
 
 static const struct val_case val_cases[] = {
 	{ "{\"name\":\"ab\"}", NULL },
 	{ "{\"name\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}", NULL },
 	{ "{\"name\":\"abcde\",\"count\":-3,\"any\":-9223372036854775808,"
-	    "\"flag\":false,\"id\":\"" UUID "\",\"colour\":\"green\","
-	    "\"at\":\"2024-02-29T23:59:59.123456+05:30\",\"tags\":[\"x\"],"
-	    "\"ids\":[],\"nums\":[1,-2,9223372036854775807],"
-	    "\"meta\":{\"x\":[1,\"y\"]}}", NULL },
+	  "\"flag\":false,\"id\":\"" UUID "\",\"colour\":\"green\","
+	  "\"at\":\"2024-02-29T23:59:59.123456+05:30\",\"tags\":[\"x\"],"
+	  "\"ids\":[],\"nums\":[1,-2,9223372036854775807],"
+	  "\"meta\":{\"x\":[1,\"y\"]}}",
+	    NULL },
 	{ "{\"name\":\"ab\",\"id\":\"0E8F5A8C-3B1D-4C2E-9F00-1A2B3C4D5E6F\"}",
 	    NULL },
 	{ "{\"name\":\"ab\",\"any\":9223372036854775807}", NULL },
@@ -213,30 +214,31 @@ static const struct val_case val_cases[] = {
 	    "[" P("tags", "too_many") "]" },
 	{ "{\"name\":\"ab\",\"tags\":\"a\"}", "[" P("tags", "wrong_type") "]" },
 	{ "{\"name\":\"ab\",\"tags\":[\"a\",1,\"b\\u0000c\"]}",
-	    "[" P("tags[1]", "wrong_type") "," P("tags[2]", "invalid_format")
-	    "]" },
+	    "[" P("tags[1]", "wrong_type") "," P("tags[2]",
+		"invalid_format") "]" },
 	{ "{\"name\":\"ab\",\"ids\":[\"" UUID "\",\"x\",\"" UUID "\","
-	    "\"" UUID "\"]}", "[" P("ids[1]", "invalid_format") "]" },
+	  "\"" UUID "\"]}",
+	    "[" P("ids[1]", "invalid_format") "]" },
 	{ "{\"name\":\"ab\",\"nums\":[1,2.5,\"3\",9223372036854775808]}",
-	    "[" P("nums[1]", "wrong_type") "," P("nums[2]", "wrong_type") ","
-	    P("nums[3]", "too_large") "]" },
+	    "[" P("nums[1]", "wrong_type") "," P("nums[2]",
+		"wrong_type") "," P("nums[3]", "too_large") "]" },
 	/* every problem at once, fields in table order, unknown last */
 	{ "{\"zz\":0,\"count\":0.5,\"flag\":\"yes\",\"id\":\"x\","
-	    "\"colour\":\"blue\",\"at\":\"now\",\"tags\":[],\"meta\":1}",
-	    "[" P("name", "required") "," P("count", "wrong_type") ","
-	    P("flag", "wrong_type") "," P("id", "invalid_format") ","
-	    P("colour", "not_allowed") "," P("at", "invalid_format") ","
-	    P("tags", "too_few") "," P("meta", "wrong_type") ","
-	    P("zz", "unknown_field") "]" },
+	  "\"colour\":\"blue\",\"at\":\"now\",\"tags\":[],\"meta\":1}",
+	    "[" P("name", "required") "," P("count", "wrong_type") "," P("flag",
+		"wrong_type") "," P("id", "invalid_format") "," P("colour",
+		"not_allowed") "," P("at", "invalid_format") "," P("tags",
+		"too_few") "," P("meta", "wrong_type") "," P("zz",
+		"unknown_field") "]" },
 };
 
 static void
 test_validate_table(void **state)
 {
-	struct json_object	*o, *pr;
-	enum bw_err		 er;
-	char			*got;
-	size_t			 i;
+	struct json_object *o, *pr;
+	enum bw_err	    er;
+	char		   *got;
+	size_t		    i;
 
 	(void)state;
 	for (i = 0; i < sizeof(val_cases) / sizeof(val_cases[0]); i++) {
@@ -269,9 +271,9 @@ test_validate_table(void **state)
 static void
 test_validate_problem_cap(void **state)
 {
-	struct json_object	*o, *pr = NULL;
-	char			 k[32];
-	int			 i;
+	struct json_object *o, *pr = NULL;
+	char		    k[32];
+	int		    i;
 
 	(void)state;
 	o = json_object_new_object();
@@ -289,7 +291,7 @@ test_validate_problem_cap(void **state)
 static void
 test_validate_not_object(void **state)
 {
-	struct json_object	*a, *pr = NULL;
+	struct json_object *a, *pr = NULL;
 
 	(void)state;
 	a = json_object_new_array();
@@ -300,9 +302,9 @@ test_validate_not_object(void **state)
 }
 
 struct utf8_case {
-	const char	*s;
-	size_t		 len;
-	int64_t		 want;
+	const char *s;
+	size_t	    len;
+	int64_t	    want;
 };
 
 static const struct utf8_case utf8_cases[] = {
@@ -314,13 +316,13 @@ static const struct utf8_case utf8_cases[] = {
 	{ S("\xf4\x8f\xbf\xbf"), 1 },
 	{ S("a\0b"), 3 },
 	{ S("\x80"), -1 },
-	{ S("\xc1\xbf"), -1 },			/* overlong */
-	{ S("\xe0\x9f\xbf"), -1 },		/* overlong */
-	{ S("\xf0\x8f\xbf\xbf"), -1 },		/* overlong */
-	{ S("\xed\xbf\xbf"), -1 },		/* surrogate */
-	{ S("\xf4\x90\x80\x80"), -1 },		/* > U+10FFFF */
+	{ S("\xc1\xbf"), -1 },	       /* overlong */
+	{ S("\xe0\x9f\xbf"), -1 },     /* overlong */
+	{ S("\xf0\x8f\xbf\xbf"), -1 }, /* overlong */
+	{ S("\xed\xbf\xbf"), -1 },     /* surrogate */
+	{ S("\xf4\x90\x80\x80"), -1 }, /* > U+10FFFF */
 	{ S("\xf5\x80\x80\x80"), -1 },
-	{ S("\xc3"), -1 },			/* truncated */
+	{ S("\xc3"), -1 }, /* truncated */
 	{ S("\xe2\x82"), -1 },
 	{ S("\xc3\x28"), -1 },
 	{ S("\xfe"), -1 },
@@ -329,7 +331,7 @@ static const struct utf8_case utf8_cases[] = {
 static void
 test_utf8_len(void **state)
 {
-	size_t	 i;
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++)
@@ -339,8 +341,8 @@ test_utf8_len(void **state)
 }
 
 struct str_case {
-	const char	*s;
-	int		 want;
+	const char *s;
+	int	    want;
 };
 
 static const struct str_case uuid_cases[] = {
@@ -358,7 +360,7 @@ static const struct str_case uuid_cases[] = {
 static void
 test_is_uuid(void **state)
 {
-	size_t	 i;
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(uuid_cases) / sizeof(uuid_cases[0]); i++)
@@ -403,7 +405,7 @@ static const struct str_case ts_cases[] = {
 static void
 test_rfc3339(void **state)
 {
-	size_t	 i;
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(ts_cases) / sizeof(ts_cases[0]); i++)
@@ -415,10 +417,10 @@ test_rfc3339(void **state)
 static void
 test_getters_and_dump(void **state)
 {
-	static const char	 in[] = "{\"s\":\"a/b\",\"i\":-42,\"b\":true,"
-				    "\"big\":9007199254740993}";
-	struct json_object	*o = NULL;
-	char			*d;
+	static const char   in[] = "{\"s\":\"a/b\",\"i\":-42,\"b\":true,"
+				   "\"big\":9007199254740993}";
+	struct json_object *o = NULL;
+	char		   *d;
 
 	(void)state;
 	assert_int_equal(jv_parse(in, sizeof(in) - 1, 8, &o), BW_OK);
@@ -434,7 +436,8 @@ test_getters_and_dump(void **state)
 	assert_int_equal(jv_bool(o, "missing", 1), 1);
 	d = jv_dump(o);
 	assert_non_null(d);
-	assert_string_equal(d, "{\"s\":\"a/b\",\"i\":-42,\"b\":true,"
+	assert_string_equal(d,
+	    "{\"s\":\"a/b\",\"i\":-42,\"b\":true,"
 	    "\"big\":9007199254740993}");
 	free(d);
 	json_object_put(o);

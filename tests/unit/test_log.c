@@ -24,8 +24,8 @@
 #include "limits.h"
 #include "log.h"
 
-static int	 cap_fd = -1;
-static char	 cap_path[] = "/tmp/bw-test-log-XXXXXX";
+static int  cap_fd = -1;
+static char cap_path[] = "/tmp/bw-test-log-XXXXXX";
 
 static int
 cap_setup(void **state)
@@ -55,9 +55,9 @@ cap_teardown(void **state)
 static char *
 cap_read(size_t *lenp)
 {
-	off_t	 end;
-	char	*p;
-	ssize_t	 r;
+	off_t	end;
+	char   *p;
+	ssize_t r;
 
 	end = lseek(cap_fd, 0, SEEK_END);
 	assert_true(end >= 0);
@@ -82,7 +82,7 @@ cap_reset(void)
 static size_t
 count_nl(const char *s)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	for (; *s != '\0'; s++)
 		if (*s == '\n')
@@ -94,9 +94,9 @@ count_nl(const char *s)
 static struct json_object *
 cap_one(char **rawp)
 {
-	struct json_object	*o;
-	char			*raw;
-	size_t			 len;
+	struct json_object *o;
+	char		   *raw;
+	size_t		    len;
 
 	raw = cap_read(&len);
 	assert_true(len > 0);
@@ -116,7 +116,7 @@ cap_one(char **rawp)
 static const char *
 field(struct json_object *o, const char *k)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	if (!json_object_object_get_ex(o, k, &v))
 		return NULL;
@@ -126,8 +126,8 @@ field(struct json_object *o, const char *k)
 static void
 test_log_base_fields(void **state)
 {
-	struct json_object	*o, *v;
-	const char		*ts;
+	struct json_object *o, *v;
+	const char	   *ts;
 
 	(void)state;
 	log_kv(LL_INFO, "hello", "k", "v", NULL);
@@ -153,7 +153,7 @@ test_log_base_fields(void **state)
 static void
 test_log_context(void **state)
 {
-	struct json_object	*o;
+	struct json_object *o;
 
 	(void)state;
 	log_ctx_set(LC_REQUEST_ID, "req-1");
@@ -189,24 +189,25 @@ static void
 test_log_no_pii_no_credentials(void **state)
 {
 	static const char *const secrets[] = {
-		"s3cr3t-abc", "somchai@example.com", "081-234-5678",
-		"bwk_0123456789abcdef", "hunter2", "sid=abcdef", "Ab1x",
+		"s3cr3t-abc",
+		"somchai@example.com",
+		"081-234-5678",
+		"bwk_0123456789abcdef",
+		"hunter2",
+		"sid=abcdef",
+		"Ab1x",
 		"whsec_abcdefghijkl",
 	};
-	struct json_object	*o, *f;
-	char			*raw;
-	size_t			 i;
+	struct json_object *o, *f;
+	char		   *raw;
+	size_t		    i;
 
 	(void)state;
 	log_kv(LL_ERROR, "login by somchai@example.com 081-234-5678",
-	    "authorization", "Bearer s3cr3t-abc",
-	    "Authorization", "Basic Ab1x",
-	    "COOKIE", "sid=abcdef",
-	    "x-api-key", "bwk_0123456789abcdef",
-	    "password", "hunter2",
-	    "webhook_secret", "whsec_abcdefghijkl",
-	    "detail", "key bwk_0123456789abcdef from 081-234-5678",
-	    NULL);
+	    "authorization", "Bearer s3cr3t-abc", "Authorization", "Basic Ab1x",
+	    "COOKIE", "sid=abcdef", "x-api-key", "bwk_0123456789abcdef",
+	    "password", "hunter2", "webhook_secret", "whsec_abcdefghijkl",
+	    "detail", "key bwk_0123456789abcdef from 081-234-5678", NULL);
 	o = cap_one(&raw);
 	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
 		if (strstr(raw, secrets[i]) != NULL)
@@ -224,9 +225,9 @@ test_log_no_pii_no_credentials(void **state)
 	cap_reset();
 	f = json_object_new_object();
 	json_object_object_add(f, "token", json_object_new_string("hunter2"));
-	json_object_object_add(f, "headers", json_tokener_parse(
-	    "{\"Cookie\":\"sid=abcdef\",\"accept\":\"*/*\","
-	    "\"list\":[\"somchai@example.com\",1]}"));
+	json_object_object_add(f, "headers",
+	    json_tokener_parse("{\"Cookie\":\"sid=abcdef\",\"accept\":\"*/*\","
+			       "\"list\":[\"somchai@example.com\",1]}"));
 	log_json(LL_INFO, "nested", f);
 	o = cap_one(&raw);
 	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
@@ -242,11 +243,11 @@ test_log_no_pii_no_credentials(void **state)
 static void
 test_log_one_line_per_call(void **state)
 {
-	struct json_object	*o;
+	struct json_object *o;
 
 	(void)state;
-	log_kv(LL_INFO, "line1\nline2\r\n{\"level\":\"error\"}",
-	    "v", "a\nb\rc\x01", "k\nx", "y", NULL);
+	log_kv(LL_INFO, "line1\nline2\r\n{\"level\":\"error\"}", "v",
+	    "a\nb\rc\x01", "k\nx", "y", NULL);
 	o = cap_one(NULL);
 	assert_string_equal(field(o, "msg"),
 	    "line1\\nline2\\r\\n{\"level\":\"error\"}");
@@ -258,7 +259,7 @@ test_log_one_line_per_call(void **state)
 static void
 test_log_json_types(void **state)
 {
-	struct json_object	*f, *o, *v;
+	struct json_object *f, *o, *v;
 
 	(void)state;
 	f = json_object_new_object();
@@ -294,7 +295,7 @@ test_log_json_types(void **state)
 static void
 test_log_level_filter(void **state)
 {
-	char	*raw;
+	char *raw;
 
 	(void)state;
 	log_init(NULL, LL_WARN);
@@ -320,11 +321,11 @@ test_log_level_filter(void **state)
 static void
 test_log_caps(void **state)
 {
-	struct json_object	*o;
-	char			*big, *raw, key[16];
-	const char		*v;
-	size_t			 len;
-	int			 i;
+	struct json_object *o;
+	char		   *big, *raw, key[16];
+	const char	   *v;
+	size_t		    len;
+	int		    i;
 
 	(void)state;
 	big = malloc(100000);
@@ -361,7 +362,7 @@ test_log_caps(void **state)
 static void
 test_log_invalid_utf8_and_errno(void **state)
 {
-	struct json_object	*o;
+	struct json_object *o;
 
 	(void)state;
 	errno = ENOENT;
@@ -380,12 +381,12 @@ test_log_invalid_utf8_and_errno(void **state)
 static void
 test_log_no_interleave(void **state)
 {
-	char		 path[] = "/tmp/bw-test-log-par-XXXXXX", *val, *line;
-	char		*all, *save;
-	int		 fd, p, i, st;
-	size_t		 n, lines = 0;
-	pid_t		 pids[8];
-	off_t		 end;
+	char   path[] = "/tmp/bw-test-log-par-XXXXXX", *val, *line;
+	char  *all, *save;
+	int    fd, p, i, st;
+	size_t n, lines = 0;
+	pid_t  pids[8];
+	off_t  end;
 
 	(void)state;
 	fd = mkstemp(path);
@@ -425,7 +426,7 @@ test_log_no_interleave(void **state)
 		struct json_object *o;
 
 		save = strchr(line, '\n');
-		assert_non_null(save);	/* every line is complete */
+		assert_non_null(save); /* every line is complete */
 		*save = '\0';
 		o = json_tokener_parse(line);
 
@@ -442,20 +443,20 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_log_base_fields,
-		    cap_setup, cap_teardown),
-		cmocka_unit_test_setup_teardown(test_log_context,
-		    cap_setup, cap_teardown),
+		cmocka_unit_test_setup_teardown(test_log_base_fields, cap_setup,
+		    cap_teardown),
+		cmocka_unit_test_setup_teardown(test_log_context, cap_setup,
+		    cap_teardown),
 		cmocka_unit_test_setup_teardown(test_log_no_pii_no_credentials,
 		    cap_setup, cap_teardown),
 		cmocka_unit_test_setup_teardown(test_log_one_line_per_call,
 		    cap_setup, cap_teardown),
-		cmocka_unit_test_setup_teardown(test_log_json_types,
-		    cap_setup, cap_teardown),
+		cmocka_unit_test_setup_teardown(test_log_json_types, cap_setup,
+		    cap_teardown),
 		cmocka_unit_test_setup_teardown(test_log_level_filter,
 		    cap_setup, cap_teardown),
-		cmocka_unit_test_setup_teardown(test_log_caps,
-		    cap_setup, cap_teardown),
+		cmocka_unit_test_setup_teardown(test_log_caps, cap_setup,
+		    cap_teardown),
 		cmocka_unit_test_setup_teardown(test_log_invalid_utf8_and_errno,
 		    cap_setup, cap_teardown),
 		cmocka_unit_test(test_log_no_interleave),

@@ -20,8 +20,8 @@
 #include "sec.h"
 
 /* STATIC in lib/merkle.c, visible in the test build. */
-enum bw_err	merkle_hash2(const void *, size_t, const void *, size_t,
-		    uint8_t [32]);
+enum bw_err
+merkle_hash2(const void *, size_t, const void *, size_t, uint8_t[32]);
 
 static struct json_object *vec;
 
@@ -45,7 +45,7 @@ teardown(void **state)
 static struct json_object *
 get(struct json_object *o, const char *k)
 {
-	struct json_object	*v = NULL;
+	struct json_object *v = NULL;
 
 	assert_true(json_object_object_get_ex(o, k, &v));
 	assert_non_null(v);
@@ -55,7 +55,7 @@ get(struct json_object *o, const char *k)
 static uint64_t
 get_u64(struct json_object *o, const char *k)
 {
-	int64_t	 v = json_object_get_int64(get(o, k));
+	int64_t v = json_object_get_int64(get(o, k));
 
 	assert_true(v >= 0);
 	return (uint64_t)v;
@@ -65,7 +65,7 @@ get_u64(struct json_object *o, const char *k)
 static uint8_t *
 unhex(const char *s, size_t *n)
 {
-	uint8_t	*p;
+	uint8_t *p;
 
 	*n = strlen(s) / 2;
 	p = malloc(*n + 1);
@@ -85,15 +85,15 @@ unhex32(const char *s, uint8_t out[32])
 /* A JSON array of hex hashes into a malloc'd array; *n its length. */
 static uint8_t (*hashes(struct json_object *a, size_t *n))[32]
 {
-	uint8_t	(*h)[32];
-	size_t	 i;
+	uint8_t(*h)[32];
+	size_t i;
 
 	*n = json_object_array_length(a);
 	h = calloc(*n + 1, 32);
 	assert_non_null(h);
 	for (i = 0; i < *n; i++)
-		unhex32(json_object_get_string(
-		    json_object_array_get_idx(a, i)), h[i]);
+		unhex32(json_object_get_string(json_object_array_get_idx(a, i)),
+		    h[i]);
 	return h;
 }
 
@@ -103,8 +103,8 @@ static uint8_t (*hashes(struct json_object *a, size_t *n))[32]
  */
 static uint8_t (*hashes_strict(struct json_object *a, size_t *n))[32]
 {
-	const char	*s;
-	size_t		 i;
+	const char *s;
+	size_t	    i;
 
 	for (i = 0; i < json_object_array_length(a); i++) {
 		s = json_object_get_string(json_object_array_get_idx(a, i));
@@ -117,9 +117,9 @@ static uint8_t (*hashes_strict(struct json_object *a, size_t *n))[32]
 /* Like hashes(), with elements that are not 64 hex digits zeroed. */
 static uint8_t (*hashes_zeroed(struct json_object *a, size_t *n))[32]
 {
-	uint8_t		(*h)[32];
-	const char	*s;
-	size_t		 i;
+	uint8_t(*h)[32];
+	const char *s;
+	size_t	    i;
 
 	*n = json_object_array_length(a);
 	h = calloc(*n + 1, 32);
@@ -135,7 +135,7 @@ static uint8_t (*hashes_zeroed(struct json_object *a, size_t *n))[32]
 static void
 assert_hash(const uint8_t got[32], const uint8_t want[32])
 {
-	char	 g[65], w[65];
+	char g[65], w[65];
 
 	sec_hex(got, 32, g);
 	sec_hex(want, 32, w);
@@ -145,10 +145,10 @@ assert_hash(const uint8_t got[32], const uint8_t want[32])
 static void
 test_hasher(void **state)
 {
-	struct json_object	*a, *c, *in;
-	uint8_t			 want[32], got[32], *x, *y;
-	size_t			 i, xl, yl, cnt = 0;
-	const char		*fn;
+	struct json_object *a, *c, *in;
+	uint8_t		    want[32], got[32], *x, *y;
+	size_t		    i, xl, yl, cnt = 0;
+	const char	   *fn;
 
 	(void)state;
 	a = get(vec, "hasher_vectors");
@@ -161,15 +161,18 @@ test_hasher(void **state)
 			assert_int_equal(merkle_root(NULL, 0, got), BW_OK);
 		} else if (strcmp(fn, "leaf") == 0) {
 			x = unhex(json_object_get_string(
-			    json_object_array_get_idx(in, 0)), &xl);
+				      json_object_array_get_idx(in, 0)),
+			    &xl);
 			assert_int_equal(merkle_leaf_hash(x, xl, got), BW_OK);
 			free(x);
 		} else {
 			assert_string_equal(fn, "node");
 			x = unhex(json_object_get_string(
-			    json_object_array_get_idx(in, 0)), &xl);
+				      json_object_array_get_idx(in, 0)),
+			    &xl);
 			y = unhex(json_object_get_string(
-			    json_object_array_get_idx(in, 1)), &yl);
+				      json_object_array_get_idx(in, 1)),
+			    &yl);
 			assert_int_equal(merkle_hash2(x, xl, y, yl, got),
 			    BW_OK);
 			free(x);
@@ -190,8 +193,8 @@ test_hasher(void **state)
 static void
 assert_proof(const uint8_t (*proof)[32], size_t plen, struct json_object *want)
 {
-	uint8_t	(*w)[32];
-	size_t	 wl, i;
+	uint8_t(*w)[32];
+	size_t wl, i;
 
 	w = hashes(want, &wl);
 	assert_int_equal(plen, wl);
@@ -203,11 +206,11 @@ assert_proof(const uint8_t (*proof)[32], size_t plen, struct json_object *want)
 static void
 test_trees(void **state)
 {
-	struct json_object	*trees, *t, *a, *c;
-	uint8_t			 (*lh)[32], (*vp)[32], got[32], want[32], *d;
-	uint8_t			 proof[MERKLE_MAX_PROOF][32];
-	size_t			 ti, i, n, dl, plen, vl, s1, s2, idx, size;
-	size_t			 nleaf = 0, nroot = 0, nincl = 0, ncons = 0;
+	struct json_object *trees, *t, *a, *c;
+	uint8_t(*lh)[32], (*vp)[32], got[32], want[32], *d;
+	uint8_t proof[MERKLE_MAX_PROOF][32];
+	size_t	ti, i, n, dl, plen, vl, s1, s2, idx, size;
+	size_t	nleaf = 0, nroot = 0, nincl = 0, ncons = 0;
 
 	(void)state;
 	trees = get(vec, "trees");
@@ -220,7 +223,8 @@ test_trees(void **state)
 		assert_int_equal(json_object_array_length(a), n);
 		for (i = 0; i < n; i++) {
 			d = unhex(json_object_get_string(
-			    json_object_array_get_idx(a, i)), &dl);
+				      json_object_array_get_idx(a, i)),
+			    &dl);
 			assert_int_equal(merkle_leaf_hash(d, dl, got), BW_OK);
 			assert_hash(got, lh[i]);
 			free(d);
@@ -248,11 +252,13 @@ test_trees(void **state)
 			    got);
 			assert_hash(got, lh[idx]);
 			assert_int_equal(merkle_inclusion_proof(lh, size, idx,
-			    proof, &plen), BW_OK);
+					     proof, &plen),
+			    BW_OK);
 			assert_proof(proof, plen, get(c, "proof"));
 			vp = hashes(get(c, "proof"), &vl);
 			assert_int_equal(merkle_inclusion_verify(idx, size,
-			    lh[idx], vp, vl, want), BW_OK);
+					     lh[idx], vp, vl, want),
+			    BW_OK);
 			free(vp);
 			nincl++;
 		}
@@ -265,11 +271,13 @@ test_trees(void **state)
 			unhex32(json_object_get_string(get(c, "root1")), got);
 			unhex32(json_object_get_string(get(c, "root2")), want);
 			assert_int_equal(merkle_consistency_proof(lh, s1, s2,
-			    proof, &plen), BW_OK);
+					     proof, &plen),
+			    BW_OK);
 			assert_proof(proof, plen, get(c, "proof"));
 			vp = hashes(get(c, "proof"), &vl);
-			assert_int_equal(merkle_consistency_verify(s1, s2,
-			    got, want, vp, vl), BW_OK);
+			assert_int_equal(merkle_consistency_verify(s1, s2, got,
+					     want, vp, vl),
+			    BW_OK);
 			free(vp);
 			ncons++;
 		}
@@ -280,18 +288,19 @@ test_trees(void **state)
 	assert_int_equal(nincl, 46);
 	assert_int_equal(ncons, 47);
 	print_message("tree vectors: %zu leaves, %zu roots, %zu inclusion, "
-	    "%zu consistency passed\n", nleaf, nroot, nincl, ncons);
+		      "%zu consistency passed\n",
+	    nleaf, nroot, nincl, ncons);
 }
 
 static void
 test_negative(void **state)
 {
-	struct json_object	*a, *c;
-	uint8_t			 (*p)[32], r1[32], r2[32], lh[32];
-	const char		*kind;
-	size_t			 i, pl, nok = 0, nbad = 0, ndec = 0;
-	enum bw_err		 er;
-	int			 valid;
+	struct json_object *a, *c;
+	uint8_t(*p)[32], r1[32], r2[32], lh[32];
+	const char *kind;
+	size_t	    i, pl, nok = 0, nbad = 0, ndec = 0;
+	enum bw_err er;
+	int	    valid;
 
 	(void)state;
 	a = get(vec, "negative_cases");
@@ -337,16 +346,17 @@ test_negative(void **state)
 	}
 	assert_int_equal(nok + nbad, 29);
 	print_message("negative cases: %zu accepted, %zu rejected as "
-	    "expected (%zu by the decoder)\n", nok, nbad, ndec);
+		      "expected (%zu by the decoder)\n",
+	    nok, nbad, ndec);
 }
 
 /* n leaf hashes of the ASCII strings "leaf:<i>". */
 static uint8_t (*make_leaves(size_t n))[32]
 {
-	uint8_t	(*lh)[32];
-	char	 s[32];
-	size_t	 i;
-	int	 k;
+	uint8_t(*lh)[32];
+	char   s[32];
+	size_t i;
+	int    k;
 
 	lh = calloc(n + 1, 32);
 	assert_non_null(lh);
@@ -365,9 +375,9 @@ static uint8_t (*make_leaves(size_t n))[32]
 static void
 test_inclusion_generated(void **state)
 {
-	uint8_t		 (*lh)[32], root[32], next[32];
-	uint8_t		 proof[MERKLE_MAX_DEPTH][32];
-	size_t		 n, i, plen, cnt = 0;
+	uint8_t(*lh)[32], root[32], next[32];
+	uint8_t proof[MERKLE_MAX_DEPTH][32];
+	size_t	n, i, plen, cnt = 0;
 
 	(void)state;
 	lh = make_leaves(71);
@@ -375,13 +385,16 @@ test_inclusion_generated(void **state)
 		assert_int_equal(merkle_root(lh, n, root), BW_OK);
 		assert_int_equal(merkle_root(lh, n + 1, next), BW_OK);
 		for (i = 0; i < n; i++) {
-			assert_int_equal(merkle_inclusion_proof(lh, n, i,
-			    proof, &plen), BW_OK);
+			assert_int_equal(merkle_inclusion_proof(lh, n, i, proof,
+					     &plen),
+			    BW_OK);
 			assert_int_equal(merkle_inclusion_verify(i, n, lh[i],
-			    proof, plen, root), BW_OK);
+					     proof, plen, root),
+			    BW_OK);
 			if (n > 1)
-				assert_int_not_equal(merkle_inclusion_verify(
-				    (i + 1) % n, n, lh[i], proof, plen, root),
+				assert_int_not_equal(
+				    merkle_inclusion_verify((i + 1) % n, n,
+					lh[i], proof, plen, root),
 				    BW_OK);
 			/*
 			 * A proof may also fit a nearby size (which is why
@@ -390,11 +403,14 @@ test_inclusion_generated(void **state)
 			 */
 			if (n < 70)
 				assert_int_not_equal(merkle_inclusion_verify(i,
-				    n + 1, lh[i], proof, plen, next), BW_OK);
+							 n + 1, lh[i], proof,
+							 plen, next),
+				    BW_OK);
 			if (plen > 0) {
 				proof[plen - 1][7] ^= 0x10;
 				assert_int_equal(merkle_inclusion_verify(i, n,
-				    lh[i], proof, plen, root), BW_ECRYPTO);
+						     lh[i], proof, plen, root),
+				    BW_ECRYPTO);
 			}
 			cnt++;
 		}
@@ -407,8 +423,8 @@ test_inclusion_generated(void **state)
 static void
 test_consistency_generated(void **state)
 {
-	uint8_t		 (*lh)[32], roots[71][32], proof[MERKLE_MAX_PROOF][32];
-	size_t		 a, b, plen, cnt = 0;
+	uint8_t(*lh)[32], roots[71][32], proof[MERKLE_MAX_PROOF][32];
+	size_t a, b, plen, cnt = 0;
 
 	(void)state;
 	lh = make_leaves(70);
@@ -417,17 +433,22 @@ test_consistency_generated(void **state)
 	for (b = 1; b <= 70; b++) {
 		for (a = 1; a <= b; a++) {
 			assert_int_equal(merkle_consistency_proof(lh, a, b,
-			    proof, &plen), BW_OK);
+					     proof, &plen),
+			    BW_OK);
 			assert_int_equal(merkle_consistency_verify(a, b,
-			    roots[a], roots[b], proof, plen), BW_OK);
+					     roots[a], roots[b], proof, plen),
+			    BW_OK);
 			if (a < b) {
 				/* The old head of another size fails. */
-				assert_int_not_equal(merkle_consistency_verify(
-				    a, b, roots[a == 1 ? 2 : a - 1], roots[b],
-				    proof, plen), BW_OK);
+				assert_int_not_equal(
+				    merkle_consistency_verify(a, b,
+					roots[a == 1 ? 2 : a - 1], roots[b],
+					proof, plen),
+				    BW_OK);
 				proof[0][0] ^= 1;
-				assert_int_equal(merkle_consistency_verify(a,
-				    b, roots[a], roots[b], proof, plen),
+				assert_int_equal(merkle_consistency_verify(a, b,
+						     roots[a], roots[b], proof,
+						     plen),
 				    BW_ECRYPTO);
 			}
 			cnt++;
@@ -441,8 +462,8 @@ test_consistency_generated(void **state)
 static void
 test_bad_arguments(void **state)
 {
-	uint8_t		 (*lh)[32], h[32], proof[MERKLE_MAX_PROOF][32];
-	size_t		 plen = 99;
+	uint8_t(*lh)[32], h[32], proof[MERKLE_MAX_PROOF][32];
+	size_t plen = 99;
 
 	(void)state;
 	lh = make_leaves(4);
@@ -460,18 +481,22 @@ test_bad_arguments(void **state)
 	assert_int_equal(merkle_inclusion_verify(0, 0, h, NULL, 0, h),
 	    BW_EINVAL);
 	assert_int_equal(merkle_inclusion_verify(0, 4, h, proof,
-	    MERKLE_MAX_DEPTH + 1, h), BW_EINVAL);
+			     MERKLE_MAX_DEPTH + 1, h),
+	    BW_EINVAL);
 	assert_int_equal(merkle_consistency_verify(0, 4, h, h, NULL, 0),
 	    BW_EINVAL);
 	assert_int_equal(merkle_consistency_verify(3, 2, h, h, proof, 1),
 	    BW_EINVAL);
 	assert_int_equal(merkle_consistency_verify(1, 4, h, h, proof,
-	    MERKLE_MAX_PROOF + 1), BW_EINVAL);
+			     MERKLE_MAX_PROOF + 1),
+	    BW_EINVAL);
 	/* Huge sizes are handled without overflow and simply fail. */
-	assert_int_equal(merkle_inclusion_verify(UINT64_MAX - 1, UINT64_MAX,
-	    h, proof, 3, h), BW_ECRYPTO);
+	assert_int_equal(merkle_inclusion_verify(UINT64_MAX - 1, UINT64_MAX, h,
+			     proof, 3, h),
+	    BW_ECRYPTO);
 	assert_int_equal(merkle_consistency_verify(UINT64_MAX - 1, UINT64_MAX,
-	    h, h, proof, 3), BW_ECRYPTO);
+			     h, h, proof, 3),
+	    BW_ECRYPTO);
 	assert_int_equal(merkle_hash2(h, 65, h, 0, h), BW_EINVAL);
 	free(lh);
 }

@@ -22,8 +22,8 @@
 #include "metrics.h"
 
 /* STATIC in lib/metrics.c, visible with BW_TESTING. */
-int	metrics_name_ok(const char *);
-int	metrics_labels_ok(const char *, int);
+int metrics_name_ok(const char *);
+int metrics_labels_ok(const char *, int);
 
 static int
 setup(void **state)
@@ -33,21 +33,29 @@ setup(void **state)
 }
 
 struct name_case {
-	const char	*s;
-	int		 want;
+	const char *s;
+	int	    want;
 };
 
 static const struct name_case name_cases[] = {
-	{ "bw_http_requests_total", 1 }, { "a", 1 }, { "_x", 1 },
-	{ ":x:y", 1 }, { "A9_:", 1 },
-	{ "", 0 }, { "9a", 0 }, { "a-b", 0 }, { "a b", 0 }, { "a.b", 0 },
-	{ "a{b}", 0 }, { "\xc3\xa9", 0 },
+	{ "bw_http_requests_total", 1 },
+	{ "a", 1 },
+	{ "_x", 1 },
+	{ ":x:y", 1 },
+	{ "A9_:", 1 },
+	{ "", 0 },
+	{ "9a", 0 },
+	{ "a-b", 0 },
+	{ "a b", 0 },
+	{ "a.b", 0 },
+	{ "a{b}", 0 },
+	{ "\xc3\xa9", 0 },
 };
 
 struct label_case {
-	const char	*s;
-	int		 hist;
-	int		 want;
+	const char *s;
+	int	    hist;
+	int	    want;
 };
 
 static const struct label_case label_cases[] = {
@@ -77,7 +85,7 @@ static const struct label_case label_cases[] = {
 static void
 test_names_and_labels(void **state)
 {
-	size_t	 i;
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(name_cases) / sizeof(name_cases[0]); i++)
@@ -92,10 +100,10 @@ test_names_and_labels(void **state)
 static void
 test_register_rules(void **state)
 {
-	static const double	 b[] = { 0.1, 1 };
-	static const double	 unsorted[] = { 1, 0.1 };
-	static const double	 dup[] = { 0.1, 0.1 };
-	int			 a, c, h;
+	static const double b[] = { 0.1, 1 };
+	static const double unsorted[] = { 1, 0.1 };
+	static const double dup[] = { 0.1, 0.1 };
+	int		    a, c, h;
 
 	(void)state;
 	a = metrics_counter("x_total", "X.", "k=\"1\"");
@@ -109,8 +117,9 @@ test_register_rules(void **state)
 	assert_int_equal(metrics_counter("bad-name", "X.", NULL), -1);
 	assert_int_equal(metrics_counter("y_total", "Y.", "k=1"), -1);
 	/* histograms: bounds ascending, finite, 1..max */
-	assert_int_equal(metrics_histogram("h_seconds", "H.", NULL,
-	    unsorted, 2), -1);
+	assert_int_equal(metrics_histogram("h_seconds", "H.", NULL, unsorted,
+			     2),
+	    -1);
 	assert_int_equal(metrics_histogram("h_seconds", "H.", NULL, dup, 2),
 	    -1);
 	assert_int_equal(metrics_histogram("h_seconds", "H.", NULL, b, 0), -1);
@@ -141,8 +150,8 @@ test_register_rules(void **state)
 static void
 test_cells_run_out(void **state)
 {
-	char	 lab[64];
-	int	 i, id = 0, n = 0;
+	char lab[64];
+	int  i, id = 0, n = 0;
 
 	(void)state;
 	/* 4096 cells / 17 per latency histogram: 240 fit, then -1. */
@@ -154,14 +163,14 @@ test_cells_run_out(void **state)
 			n++;
 	}
 	assert_int_equal(id, -1);
-	assert_int_equal(n, BW_MAX_METRIC_SLOTS /
-	    (metrics_latency_nbounds + 2));
+	assert_int_equal(n,
+	    BW_MAX_METRIC_SLOTS / (metrics_latency_nbounds + 2));
 }
 
 static void
 test_counter_gauge_values(void **state)
 {
-	int	 c, g;
+	int c, g;
 
 	(void)state;
 	c = metrics_counter("c_total", "C.", NULL);
@@ -178,8 +187,8 @@ test_counter_gauge_values(void **state)
 static void
 test_fork_children_add_up(void **state)
 {
-	pid_t	 pids[4];
-	int	 c, h, i, k, st;
+	pid_t pids[4];
+	int   c, h, i, k, st;
 
 	(void)state;
 	c = metrics_counter("forked_total", "Forked.", NULL);
@@ -208,8 +217,8 @@ test_fork_children_add_up(void **state)
 static void
 test_render_exact(void **state)
 {
-	static const double	 b[] = { 0.005, 0.1, 2.5 };
-	static const char	 want[] =
+	static const double b[] = { 0.005, 0.1, 2.5 };
+	static const char   want[] =
 	    "# HELP req_total Requests by route.\n"
 	    "# TYPE req_total counter\n"
 	    "req_total{route=\"health\",code=\"2xx\"} 3\n"
@@ -231,26 +240,26 @@ test_render_exact(void **state)
 	    "lat_seconds_bucket{le=\"+Inf\"} 0\n"
 	    "lat_seconds_sum 0.000000\n"
 	    "lat_seconds_count 0\n";
-	struct buf	 out;
-	int		 r1, r2, g, h;
+	struct buf out;
+	int	   r1, r2, g, h;
 
 	(void)state;
 	r1 = metrics_counter("req_total", "Requests by route.",
 	    "route=\"health\",code=\"2xx\"");
 	g = metrics_gauge("up_children",
 	    "Live children; a \\ and a \n escaped.", NULL);
-	h = metrics_histogram("lat_seconds", "Latency.", "route=\"health\"",
-	    b, 3);
+	h = metrics_histogram("lat_seconds", "Latency.", "route=\"health\"", b,
+	    3);
 	/* A later series of an earlier family renders with its family. */
 	r2 = metrics_counter("req_total", "Requests by route.",
 	    "route=\"x\",code=\"5xx\"");
-	assert_true(metrics_histogram("lat_seconds", "Latency.", "", b,
-	    3) >= 0);
+	assert_true(
+	    metrics_histogram("lat_seconds", "Latency.", "", b, 3) >= 0);
 	assert_true(r1 >= 0 && r2 >= 0 && g >= 0 && h >= 0);
 	metrics_add(r1, 3);
 	metrics_gauge_set(g, -2);
 	metrics_observe(h, 0.001);
-	metrics_observe(h, 0.005);	/* le is inclusive */
+	metrics_observe(h, 0.005); /* le is inclusive */
 	metrics_observe(h, 0.099);
 	metrics_observe(h, 40.0);
 	buf_init(&out, 64 * 1024);
@@ -269,7 +278,7 @@ test_render_exact(void **state)
 static unsigned long long
 sample_value(const char *line)
 {
-	const char	*sp = strrchr(line, ' ');
+	const char *sp = strrchr(line, ' ');
 
 	assert_non_null(sp);
 	return strtoull(sp + 1, NULL, 10);
@@ -284,10 +293,10 @@ static void
 test_render_structure(void **state)
 {
 	static const char *const routes[] = { "a", "b", "c" };
-	struct buf	 out;
-	char		*text, *line, *nl, lab[64];
-	char		 fam[BW_MAX_METRIC_NAME + 1] = "";
-	int		 i, k, id, nhelp = 0, ntype = 0, nfam = 0, ninf = 0;
+	struct buf		 out;
+	char			*text, *line, *nl, lab[64];
+	char			 fam[BW_MAX_METRIC_NAME + 1] = "";
+	int		   i, k, id, nhelp = 0, ntype = 0, nfam = 0, ninf = 0;
 	unsigned long long prev = 0, v, inf = 0;
 
 	(void)state;

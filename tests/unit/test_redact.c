@@ -19,18 +19,16 @@
 #include "redact.h"
 
 struct rcase {
-	const char	*in;
-	const char	*want;
+	const char *in;
+	const char *want;
 };
 
 /* Each kind of PII or secret, in context, with its marker. */
 static const struct rcase redacted[] = {
 	/* e-mail */
-	{ "mail john.doe+tag@example.co.th now",
-	    "mail [REDACTED:email] now" },
+	{ "mail john.doe+tag@example.co.th now", "mail [REDACTED:email] now" },
 	{ "<a@b.io>", "<[REDACTED:email]>" },
-	{ "ติดต่อ somchai@mail.example.com ครับ",
-	    "ติดต่อ [REDACTED:email] ครับ" },
+	{ "ติดต่อ somchai@mail.example.com ครับ", "ติดต่อ [REDACTED:email] ครับ" },
 	{ "end user@example.com.", "end [REDACTED:email]." },
 	/* phones */
 	{ "call 081-234-5678 today", "call [REDACTED:phone] today" },
@@ -51,8 +49,7 @@ static const struct rcase redacted[] = {
 	{ "Authorization: Bearer abc.DEF-123_xyz~+/=",
 	    "Authorization: Bearer [REDACTED:token]" },
 	{ "bearer  sometoken", "bearer  [REDACTED:token]" },
-	{ "key bwk_live_0123456789abcdef used",
-	    "key [REDACTED:token] used" },
+	{ "key bwk_live_0123456789abcdef used", "key [REDACTED:token] used" },
 	/* Found by fuzzing: an address glued to what follows it. */
 	{ "alice@example.com4567", "[REDACTED:email]" },
 	{ "x alice@example.com_x y", "x [REDACTED:email]_x y" },
@@ -67,8 +64,7 @@ static const struct rcase redacted[] = {
 	{ "stripe sk_test_4eC39HqLyjWDarjtT1zdp7dc",
 	    "stripe [REDACTED:secret]" },
 	{ "restricted rk_live_abcd1234", "restricted [REDACTED:secret]" },
-	{ "openai sk-proj-abcdefghijklmnop1234",
-	    "openai [REDACTED:secret]" },
+	{ "openai sk-proj-abcdefghijklmnop1234", "openai [REDACTED:secret]" },
 	{ "openai sk-0123456789abcdefABCDEF", "openai [REDACTED:secret]" },
 	/* JWT */
 	{ "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abc-DEF_123 end",
@@ -97,7 +93,7 @@ static const char *const kept[] = {
 	"at 2024-01-15 10:30:00",
 	"at 20240115T103000Z",
 	"sha256 9f86d081884c7d659a2feaa0c55ad015"
-	    "a3bf4f1b2b0b822cd15d6c15b0f00a08",
+	"a3bf4f1b2b0b822cd15d6c15b0f00a08",
 	"hash 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
 	"ip 192.168.100.200 port 8443",
 	"version 1.2.3 build 20240115",
@@ -118,7 +114,7 @@ static const char *const kept[] = {
 static char *
 rd(const char *in)
 {
-	char	*o = redact_str(in);
+	char *o = redact_str(in);
 
 	assert_non_null(o);
 	return o;
@@ -127,16 +123,16 @@ rd(const char *in)
 static void
 test_redact_each_kind(void **state)
 {
-	size_t	 i;
-	char	*o;
+	size_t i;
+	char  *o;
 
 	(void)state;
 	for (i = 0; i < sizeof(redacted) / sizeof(redacted[0]); i++) {
 		o = rd(redacted[i].in);
 		if (strcmp(o, redacted[i].want) != 0)
 			fail_msg("case %zu: in \"%s\"\n got \"%s\"\n"
-			    "want \"%s\"", i, redacted[i].in, o,
-			    redacted[i].want);
+				 "want \"%s\"",
+			    i, redacted[i].in, o, redacted[i].want);
 		free(o);
 	}
 }
@@ -144,8 +140,8 @@ test_redact_each_kind(void **state)
 static void
 test_redact_keeps_innocuous(void **state)
 {
-	size_t	 i;
-	char	*o;
+	size_t i;
+	char  *o;
 
 	(void)state;
 	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
@@ -164,14 +160,18 @@ test_redact_escapes_controls(void **state)
 		{ "a\nb", "a\\nb" },
 		{ "a\r\nb", "a\\r\\nb" },
 		{ "tab\there", "tab\\there" },
-		{ "bell\x07" "del\x7f", "bell\\x07del\\x7f" },
-		{ "nel\xc2\x85" "ls\xe2\x80\xa8" "rlo\xe2\x80\xae",
+		{ "bell\x07"
+		  "del\x7f",
+		    "bell\\x07del\\x7f" },
+		{ "nel\xc2\x85"
+		  "ls\xe2\x80\xa8"
+		  "rlo\xe2\x80\xae",
 		    "nel\\u0085ls\\u2028rlo\\u202e" },
 		{ "fake\n{\"level\":\"error\"}",
 		    "fake\\n{\"level\":\"error\"}" },
 	};
-	size_t	 i;
-	char	*o;
+	size_t i;
+	char  *o;
 
 	(void)state;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -188,14 +188,15 @@ test_redact_utf8(void **state)
 {
 	/* Thai preserved byte for byte; invalid bytes become U+FFFD. */
 	static const char thai[] = "ภาษาไทย 🙂 ok";
-	char	*o;
+	char		 *o;
 
 	(void)state;
 	o = rd(thai);
 	assert_string_equal(o, thai);
 	free(o);
 	o = rd("bad\xff\xc0\x80 \xe0\xb8");
-	assert_string_equal(o, "bad\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+	assert_string_equal(o,
+	    "bad\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
 	    "\xef\xbf\xbd\xef\xbf\xbd");
 	free(o);
 	/* A surrogate encoded in UTF-8 is not valid UTF-8. */
@@ -207,9 +208,9 @@ test_redact_utf8(void **state)
 static void
 test_redact_bounded_output(void **state)
 {
-	struct buf	 b;
-	const char	*in = "0123456789 abcdefghij ภาษาไทย";
-	enum bw_err	 er;
+	struct buf  b;
+	const char *in = "0123456789 abcdefghij ภาษาไทย";
+	enum bw_err er;
 
 	(void)state;
 	buf_init(&b, 16);
@@ -235,13 +236,23 @@ static void
 test_redact_linear(void **state)
 {
 	static const char *const units[] = {
-		"a.", "eyJ-", "eyJ.", "a-", "1-", "0", "+1 ", "x@", "a.a@b.",
-		"Aa1-", "bearer ", "bwk_",
+		"a.",
+		"eyJ-",
+		"eyJ.",
+		"a-",
+		"1-",
+		"0",
+		"+1 ",
+		"x@",
+		"a.a@b.",
+		"Aa1-",
+		"bearer ",
+		"bwk_",
 	};
-	size_t		 n = 256 * 1024, i, k, ul;
-	char		*in, *o;
-	clock_t		 t0;
-	double		 secs;
+	size_t	n = 256 * 1024, i, k, ul;
+	char   *in, *o;
+	clock_t t0;
+	double	secs;
 
 	(void)state;
 	in = malloc(n + 1);
@@ -264,7 +275,7 @@ test_redact_linear(void **state)
 static void
 test_redact_append_appends(void **state)
 {
-	struct buf	 b;
+	struct buf b;
 
 	(void)state;
 	buf_init(&b, 1024);

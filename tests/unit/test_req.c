@@ -55,8 +55,8 @@ test_traceparent(void **state)
 	assert_false(req_traceparent("00-4bf9", out));
 	assert_false(req_traceparent(NULL, out));
 	/* A future version may carry more fields after a dash. */
-	assert_true(req_traceparent(
-	    "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+	assert_true(req_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-"
+				    "00f067aa0ba902b7-01-extra",
 	    out));
 }
 
@@ -74,12 +74,12 @@ test_pick_ids(void **state)
 		{ NULL, "bad id", NULL, NULL, NULL, "fallback", "fallback" },
 		{ "ngx1", "abc", NULL, "corr-1", NULL, "ngx1", "corr-1" },
 		{ "ngx1", NULL, NULL, "bad corr",
-		  "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-		  "ngx1", "4bf92f3577b34da6a3ce929d0e0e4736" },
+		    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		    "ngx1", "4bf92f3577b34da6a3ce929d0e0e4736" },
 		{ "ngx1", NULL, "ncid", NULL, "garbage", "ngx1", "ncid" },
 	};
-	char	rid[BW_MAX_REQUEST_ID + 1], cid[BW_MAX_REQUEST_ID + 1];
-	size_t	i;
+	char   rid[BW_MAX_REQUEST_ID + 1], cid[BW_MAX_REQUEST_ID + 1];
+	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -93,8 +93,8 @@ test_pick_ids(void **state)
 static void
 test_bearer(void **state)
 {
-	const char	*tok;
-	size_t		 len;
+	const char *tok;
+	size_t	    len;
 
 	(void)state;
 	assert_true(req_bearer("Bearer bwk_abc", &tok, &len));

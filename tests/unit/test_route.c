@@ -10,10 +10,17 @@
 
 #include "route.h"
 
-static void h_a(struct req *r) { (void)r; }
+static void
+h_a(struct req *r)
+{
+	(void)r;
+}
 
-#define R(m, p, n) { .method = (m), .pattern = (p), .name = (n), \
-	.auth = RA_KEY, .min_role = AR_MEMBER, .fn = h_a }
+#define R(m, p, n)                                                          \
+	{                                                                   \
+		.method = (m), .pattern = (p), .name = (n), .auth = RA_KEY, \
+		.min_role = AR_MEMBER, .fn = h_a                            \
+	}
 
 static const struct route tbl[] = {
 	R("GET", "/health", "health"),
@@ -25,13 +32,13 @@ static const struct route tbl[] = {
 #define NT (sizeof(tbl) / sizeof(tbl[0]))
 
 struct rcase {
-	const char		*method;
-	const char		*path;
-	enum route_result	 want;
-	const char		*name;	/* on match */
-	int			 nargs;
-	const char		*arg0, *arg1;
-	const char		*allow;	/* on RR_METHOD */
+	const char	 *method;
+	const char	 *path;
+	enum route_result want;
+	const char	 *name; /* on match */
+	int		  nargs;
+	const char	 *arg0, *arg1;
+	const char	 *allow; /* on RR_METHOD */
 };
 
 static const struct rcase cases[] = {
@@ -57,8 +64,8 @@ static const struct rcase cases[] = {
 	    NULL, "GET, DELETE" },
 	{ "DELETE", "/api/v1/chat/sessions/line/U123", RR_MATCH, "sess_del", 2,
 	    "line", "U123", NULL },
-	{ "GET", "/api/v1/chat/sessions/web/\xe0\xb8\x81", RR_MATCH,
-	    "sess_get", 2, "web", "\xe0\xb8\x81", NULL },
+	{ "GET", "/api/v1/chat/sessions/web/\xe0\xb8\x81", RR_MATCH, "sess_get",
+	    2, "web", "\xe0\xb8\x81", NULL },
 };
 
 static void
@@ -68,11 +75,11 @@ test_cases(void **state)
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const struct rcase	*c = &cases[i];
-		const struct route	*out = NULL;
-		struct req		 r;
-		char			 allow[64];
-		enum route_result	 rr;
+		const struct rcase *c = &cases[i];
+		const struct route *out = NULL;
+		struct req	    r;
+		char		    allow[64];
+		enum route_result   rr;
 
 		memset(&r, 0, sizeof(r));
 		rr = route_match(tbl, NT, c->method, c->path, &r, &out, allow,
@@ -94,9 +101,9 @@ test_cases(void **state)
 static void
 test_long_segment(void **state)
 {
-	const struct route	*out = NULL;
-	struct req		 r;
-	char			 path[512], allow[64];
+	const struct route *out = NULL;
+	struct req	    r;
+	char		    path[512], allow[64];
 
 	(void)state;
 	memset(&r, 0, sizeof(r));
@@ -104,11 +111,13 @@ test_long_segment(void **state)
 	memset(path + 16, 'a', REQ_MAX_ARG);
 	path[16 + REQ_MAX_ARG] = '\0';
 	assert_int_equal(route_match(tbl, NT, "GET", path, &r, &out, allow,
-	    sizeof(allow)), RR_MATCH);
+			     sizeof(allow)),
+	    RR_MATCH);
 	path[16 + REQ_MAX_ARG] = 'a';
 	path[17 + REQ_MAX_ARG] = '\0';
 	assert_int_equal(route_match(tbl, NT, "GET", path, &r, &out, allow,
-	    sizeof(allow)), RR_NOT_FOUND);
+			     sizeof(allow)),
+	    RR_NOT_FOUND);
 }
 
 int

@@ -24,16 +24,16 @@
 #include "whsig.h"
 
 /* Static functions of lib/whsig.c, reachable in the test build. */
-enum bw_err	whsig_parse_ts(const char *, size_t, int64_t *);
+enum bw_err	   whsig_parse_ts(const char *, size_t, int64_t *);
 enum whsig_verdict whsig_form_params(const uint8_t *, size_t, struct buf *);
-enum bw_err	whsig_url_alt(const char *, struct buf *);
+enum bw_err	   whsig_url_alt(const char *, struct buf *);
 
-#define VECTORS		VECTORS_DIR "/webhook-signatures.json"
-#define T0		1750000000
-#define STRIPE_KEY	"whsec_test_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
-#define SW_KEY	"whsec_YpPHYTsUXAJw8P3tRPINqxyO/+VqKCpEOdRZhznpxHA="
+#define VECTORS	   VECTORS_DIR "/webhook-signatures.json"
+#define T0	   1750000000
+#define STRIPE_KEY "whsec_test_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"
+#define SW_KEY	   "whsec_YpPHYTsUXAJw8P3tRPINqxyO/+VqKCpEOdRZhznpxHA="
 /* A usable but wrong secret for every provider (SW: 32 bytes of 'x'). */
-#define BOGUS_KEY	"whsec_eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg="
+#define BOGUS_KEY  "whsec_eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHg="
 
 /*
  * Cases tagged library-lenient or library-divergent, and what Bulwark
@@ -41,8 +41,8 @@ enum bw_err	whsig_url_alt(const char *, struct buf *);
  * entry here, so a new such vector forces a decision.
  */
 struct decision {
-	const char		*id;
-	enum whsig_verdict	 want;
+	const char	  *id;
+	enum whsig_verdict want;
 };
 
 static const struct decision decisions[] = {
@@ -86,7 +86,7 @@ static const struct decision decisions[] = {
 static const struct decision *
 decision_find(const char *id)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < sizeof(decisions) / sizeof(decisions[0]); i++)
 		if (strcmp(decisions[i].id, id) == 0)
@@ -99,8 +99,8 @@ static int
 verdict_class(const char *c)
 {
 	static const struct {
-		const char		*name;
-		enum whsig_verdict	 v;
+		const char	  *name;
+		enum whsig_verdict v;
 	} map[] = {
 		{ "valid", WV_VALID },
 		{ "rotated_secret_valid", WV_VALID },
@@ -112,7 +112,7 @@ verdict_class(const char *c)
 		{ "missing_header", WV_MISSING_HEADER },
 		{ "malformed_header", WV_MALFORMED },
 	};
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i].name, c) == 0)
@@ -139,7 +139,7 @@ provider_of(const char *name)
 static const char *
 jstr(struct json_object *o, const char *k)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	if (o == NULL || !json_object_object_get_ex(o, k, &v) ||
 	    !json_object_is_type(v, json_type_string))
@@ -150,7 +150,7 @@ jstr(struct json_object *o, const char *k)
 static struct json_object *
 jget(struct json_object *o, const char *k)
 {
-	struct json_object	*v;
+	struct json_object *v;
 
 	if (o == NULL || !json_object_object_get_ex(o, k, &v))
 		return NULL;
@@ -160,38 +160,39 @@ jget(struct json_object *o, const char *k)
 static int
 has_tag(struct json_object *c, const char *tag)
 {
-	struct json_object	*t = jget(c, "tags");
-	size_t			 i;
+	struct json_object *t = jget(c, "tags");
+	size_t		    i;
 
 	if (t == NULL)
 		return 0;
 	for (i = 0; i < json_object_array_length(t); i++)
 		if (strcmp(json_object_get_string(
-		    json_object_array_get_idx(t, i)), tag) == 0)
+			       json_object_array_get_idx(t, i)),
+			tag) == 0)
 			return 1;
 	return 0;
 }
 
 /* One vector case turned into verify() arguments. */
 struct vcase {
-	const char		*id;
-	enum whsig_provider	 pv;
-	struct whsig_headers	 h;
-	struct buf		 body;
-	struct whsig_secret	 sec;
-	int64_t			 now;
-	int			 tol;
-	const char		*hdr_ts;	/* timestamp header */
+	const char	    *id;
+	enum whsig_provider  pv;
+	struct whsig_headers h;
+	struct buf	     body;
+	struct whsig_secret  sec;
+	int64_t		     now;
+	int		     tol;
+	const char	    *hdr_ts; /* timestamp header */
 };
 
 static void
 vcase_load(struct vcase *vc, enum whsig_provider pv, struct json_object *c)
 {
-	const struct whsig_names	*nm = whsig_header_names(pv);
-	struct json_object		*req, *ver, *o;
-	const char			*b64, *s;
-	uint8_t				 dg[SEC_SHA256_LEN];
-	char				 hex[2 * SEC_SHA256_LEN + 1];
+	const struct whsig_names *nm = whsig_header_names(pv);
+	struct json_object	 *req, *ver, *o;
+	const char		 *b64, *s;
+	uint8_t			  dg[SEC_SHA256_LEN];
+	char			  hex[2 * SEC_SHA256_LEN + 1];
 
 	memset(vc, 0, sizeof(*vc));
 	vc->pv = pv;
@@ -201,7 +202,8 @@ vcase_load(struct vcase *vc, enum whsig_provider pv, struct json_object *c)
 	ver = jget(c, "verifier");
 	assert_non_null(req);
 	assert_non_null(ver);
-	json_object_object_foreach(jget(req, "headers"), k, v) {
+	json_object_object_foreach(jget(req, "headers"), k, v)
+	{
 		s = json_object_get_string(v);
 		if (strcasecmp(k, nm->signature.http) == 0)
 			vc->h.signature = s;
@@ -236,10 +238,11 @@ vcase_load(struct vcase *vc, enum whsig_provider pv, struct json_object *c)
 	vc->sec.url = jstr(ver, "notification_url");
 	if (vc->sec.url == NULL)
 		vc->sec.url = jstr(ver, "url");
-	vc->now = (o = jget(ver, "now")) != NULL ? json_object_get_int64(o) :
-	    T0;
-	vc->tol = (o = jget(ver, "tolerance_seconds")) != NULL ?
-	    json_object_get_int(o) : -1;
+	vc->now =
+	    (o = jget(ver, "now")) != NULL ? json_object_get_int64(o) : T0;
+	vc->tol = (o = jget(ver, "tolerance_seconds")) != NULL
+	    ? json_object_get_int(o)
+	    : -1;
 }
 
 static enum whsig_verdict
@@ -258,10 +261,10 @@ vcase_verify(const struct vcase *vc, const struct whsig_secret *s, size_t n,
 static int
 vcase_properties(struct vcase *vc)
 {
-	struct whsig_secret	 s[2], bogus;
-	int64_t			 ts = -1;
-	size_t			 i, step;
-	int			 bad = 0;
+	struct whsig_secret s[2], bogus;
+	int64_t		    ts = -1;
+	size_t		    i, step;
+	int		    bad = 0;
 
 	bogus.secret = BOGUS_KEY;
 	bogus.url = vc->sec.url;
@@ -273,8 +276,8 @@ vcase_properties(struct vcase *vc)
 	bad |= vcase_verify(vc, s, 2, NULL) != WV_VALID;
 	bad |= vcase_verify(vc, &bogus, 1, NULL) != WV_INVALID_SIGNATURE;
 	if (vc->pv == WS_STRIPE || vc->pv == WS_STDWEBHOOKS)
-		bad |= ts <= 0 || (vc->hdr_ts != NULL &&
-		    ts != strtoll(vc->hdr_ts, NULL, 10));
+		bad |= ts <= 0 ||
+		    (vc->hdr_ts != NULL && ts != strtoll(vc->hdr_ts, NULL, 10));
 	else
 		bad |= ts != -1;
 	step = vc->body.len / 7 + 1;
@@ -300,20 +303,21 @@ vcase_properties(struct vcase *vc)
 static void
 test_vectors(void **state)
 {
-	struct json_object	*root, *provs, *cases, *c, *exp;
-	const struct decision	*d;
-	struct vcase		 vc;
-	enum whsig_verdict	 got, want;
-	size_t			 i, ncases = 0, nfail = 0, ndec = 0;
-	size_t			 nprov = 0;
-	int			 pv, cls, valid, tagged;
+	struct json_object    *root, *provs, *cases, *c, *exp;
+	const struct decision *d;
+	struct vcase	       vc;
+	enum whsig_verdict     got, want;
+	size_t		       i, ncases = 0, nfail = 0, ndec = 0;
+	size_t		       nprov = 0;
+	int		       pv, cls, valid, tagged;
 
 	(void)state;
 	root = json_object_from_file(VECTORS);
 	assert_non_null(root);
 	provs = jget(root, "providers");
 	assert_non_null(provs);
-	json_object_object_foreach(provs, pname, pobj) {
+	json_object_object_foreach(provs, pname, pobj)
+	{
 		pv = provider_of(pname);
 		if (pv < 0)
 			fail_msg("provider %s in the vectors is not handled",
@@ -355,8 +359,8 @@ test_vectors(void **state)
 		}
 	}
 	print_message("webhook vectors: %zu cases of %zu providers, "
-	    "%zu decided deliberately, %zu failed\n", ncases, nprov, ndec,
-	    nfail);
+		      "%zu decided deliberately, %zu failed\n",
+	    ncases, nprov, ndec, nfail);
 	json_object_put(root);
 	assert_int_equal(nfail, 0);
 	assert_int_equal(ndec, sizeof(decisions) / sizeof(decisions[0]));
@@ -365,12 +369,12 @@ test_vectors(void **state)
 
 /* Stripe header for body under key at t, with extra text appended. */
 static void
-stripe_header(struct buf *h, const char *key, const char *t,
-    const void *body, size_t len)
+stripe_header(struct buf *h, const char *key, const char *t, const void *body,
+    size_t len)
 {
-	struct buf	 m;
-	uint8_t		 mac[SEC_SHA256_LEN];
-	char		 hex[2 * SEC_SHA256_LEN + 1];
+	struct buf m;
+	uint8_t	   mac[SEC_SHA256_LEN];
+	char	   hex[2 * SEC_SHA256_LEN + 1];
 
 	buf_init(&m, BW_MAX_BODY + 64);
 	assert_int_equal(buf_printf(&m, "%s.", t), BW_OK);
@@ -384,22 +388,21 @@ stripe_header(struct buf *h, const char *key, const char *t,
 
 /* Padded base64 of HMAC-SHA256(key, d) appended to out. */
 static void
-b64mac(struct buf *out, const void *key, size_t klen, const void *d,
-    size_t n)
+b64mac(struct buf *out, const void *key, size_t klen, const void *d, size_t n)
 {
-	uint8_t		 mac[SEC_SHA256_LEN];
+	uint8_t mac[SEC_SHA256_LEN];
 
 	assert_int_equal(sec_hmac_sha256(key, klen, d, n, mac), BW_OK);
 	assert_int_equal(sec_b64(mac, sizeof(mac), out), BW_OK);
 }
 
 static enum whsig_verdict
-verify1(enum whsig_provider pv, const char *sig, const char *ts,
-    const char *id, const void *body, size_t len, const char *secret,
-    const char *url, int64_t now)
+verify1(enum whsig_provider pv, const char *sig, const char *ts, const char *id,
+    const void *body, size_t len, const char *secret, const char *url,
+    int64_t now)
 {
-	struct whsig_headers	 h = { sig, ts, id };
-	struct whsig_secret	 s = { secret, url };
+	struct whsig_headers h = { sig, ts, id };
+	struct whsig_secret  s = { secret, url };
 
 	return whsig_verify(pv, &h, body, len, &s, 1, now, 300, NULL);
 }
@@ -408,47 +411,63 @@ static void
 test_stripe_header_parsing(void **state)
 {
 	static const char *const malformed[] = {
-		"t=", "t=abc,v1=00", "t=-1750000000,v1=00",
-		"t=+1750000000,v1=00", "t=01750000000,v1=00",
-		"t=1750000000,,v1=00", "t=1750000000,v1=00,",
-		",t=1750000000,v1=00", "t=1750000000,t=1750000000,v1=00",
-		"v1=00", "t=1750000000", "t=1750000000,v0=00", "=x,t=1,v1=0",
-		"t", "t=1750000000,v1", "t=1234567890123,v1=00",
-		"t=1750000000 ,v1=00", "t=17500000\x01" "00,v1=00",
+		"t=",
+		"t=abc,v1=00",
+		"t=-1750000000,v1=00",
+		"t=+1750000000,v1=00",
+		"t=01750000000,v1=00",
+		"t=1750000000,,v1=00",
+		"t=1750000000,v1=00,",
+		",t=1750000000,v1=00",
+		"t=1750000000,t=1750000000,v1=00",
+		"v1=00",
+		"t=1750000000",
+		"t=1750000000,v0=00",
+		"=x,t=1,v1=0",
+		"t",
+		"t=1750000000,v1",
+		"t=1234567890123,v1=00",
+		"t=1750000000 ,v1=00",
+		"t=17500000\x01"
+		"00,v1=00",
 	};
-	struct buf	 h;
-	const char	*body = "{}";
-	size_t		 i;
+	struct buf  h;
+	const char *body = "{}";
+	size_t	    i;
 
 	(void)state;
 	for (i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
 		if (verify1(WS_STRIPE, malformed[i], NULL, NULL, body, 2,
-		    STRIPE_KEY, NULL, T0) != WV_MALFORMED)
+			STRIPE_KEY, NULL, T0) != WV_MALFORMED)
 			fail_msg("not malformed: \"%s\"", malformed[i]);
 	}
 	/* Parsed but wrong: an empty or short v1 is simply no match. */
 	assert_int_equal(verify1(WS_STRIPE, "t=1750000000,v1=", NULL, NULL,
-	    body, 2, STRIPE_KEY, NULL, T0), WV_INVALID_SIGNATURE);
+			     body, 2, STRIPE_KEY, NULL, T0),
+	    WV_INVALID_SIGNATURE);
 	buf_init(&h, BW_MAX_HEADER);
 	stripe_header(&h, STRIPE_KEY, "1750000000", body, 2);
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, body, 2,
-	    STRIPE_KEY, NULL, T0), WV_VALID);
+			     STRIPE_KEY, NULL, T0),
+	    WV_VALID);
 	/* Unknown schemes and keys are ignored, wherever they sit. */
 	assert_int_equal(buf_addstr(&h, ",v0=zz,x=1,v2=abc"), BW_OK);
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, body, 2,
-	    STRIPE_KEY, NULL, T0), WV_VALID);
+			     STRIPE_KEY, NULL, T0),
+	    WV_VALID);
 	/* The timestamp is signed: a valid MAC for another t does not do. */
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, "{} ", 3,
-	    STRIPE_KEY, NULL, T0), WV_INVALID_SIGNATURE);
+			     STRIPE_KEY, NULL, T0),
+	    WV_INVALID_SIGNATURE);
 	buf_free(&h);
 }
 
 static void
 test_signature_count_cap(void **state)
 {
-	struct buf	 h, good, sw;
-	const char	*body = "{\"id\":1}";
-	size_t		 i, n = strlen(body);
+	struct buf  h, good, sw;
+	const char *body = "{\"id\":1}";
+	size_t	    i, n = strlen(body);
 
 	(void)state;
 	buf_init(&h, 128 * 1024);
@@ -460,7 +479,8 @@ test_signature_count_cap(void **state)
 		assert_int_equal(buf_addstr(&h, ",v1=00"), BW_OK);
 	assert_true(h.len <= BW_MAX_HEADER);
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, body, n,
-	    STRIPE_KEY, NULL, T0), WV_MALFORMED);
+			     STRIPE_KEY, NULL, T0),
+	    WV_MALFORMED);
 	/* 1000 full-length entries: over BW_MAX_HEADER. */
 	buf_reset(&h);
 	assert_int_equal(buf_addstr(&h, good.p), BW_OK);
@@ -468,7 +488,8 @@ test_signature_count_cap(void **state)
 		assert_int_equal(buf_addstr(&h, strchr(good.p, ',')), BW_OK);
 	assert_true(h.len > BW_MAX_HEADER);
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, body, n,
-	    STRIPE_KEY, NULL, T0), WV_MALFORMED);
+			     STRIPE_KEY, NULL, T0),
+	    WV_MALFORMED);
 	/* Exactly the cap, the right one last: still found. */
 	buf_reset(&h);
 	assert_int_equal(buf_addstr(&h, "t=1750000000"), BW_OK);
@@ -476,17 +497,20 @@ test_signature_count_cap(void **state)
 		assert_int_equal(buf_addstr(&h, ",v1=00"), BW_OK);
 	assert_int_equal(buf_addstr(&h, strchr(good.p, ',')), BW_OK);
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, body, n,
-	    STRIPE_KEY, NULL, T0), WV_VALID);
+			     STRIPE_KEY, NULL, T0),
+	    WV_VALID);
 	assert_int_equal(buf_addstr(&h, ",v1=00"), BW_OK);
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, body, n,
-	    STRIPE_KEY, NULL, T0), WV_MALFORMED);
+			     STRIPE_KEY, NULL, T0),
+	    WV_MALFORMED);
 	/* Standard Webhooks: 1000 v1 entries. */
 	buf_init(&sw, 64 * 1024);
 	for (i = 0; i < 1000; i++)
 		assert_int_equal(buf_addstr(&sw, i ? " v1,AA==" : "v1,AA=="),
 		    BW_OK);
-	assert_int_equal(verify1(WS_STDWEBHOOKS, sw.p, "1750000000", "m",
-	    body, n, SW_KEY, NULL, T0), WV_MALFORMED);
+	assert_int_equal(verify1(WS_STDWEBHOOKS, sw.p, "1750000000", "m", body,
+			     n, SW_KEY, NULL, T0),
+	    WV_MALFORMED);
 	buf_free(&sw);
 	buf_free(&h);
 	buf_free(&good);
@@ -495,10 +519,10 @@ test_signature_count_cap(void **state)
 static void
 test_huge_headers(void **state)
 {
-	struct whsig_headers	 h;
-	struct whsig_secret	 s = { SW_KEY, "https://example.com/w" };
-	char			*big;
-	int			 pv;
+	struct whsig_headers h;
+	struct whsig_secret  s = { SW_KEY, "https://example.com/w" };
+	char		    *big;
+	int		     pv;
 
 	(void)state;
 	big = malloc(4 * BW_MAX_HEADER + 1);
@@ -509,20 +533,23 @@ test_huge_headers(void **state)
 		h.signature = big;
 		h.timestamp = "1750000000";
 		h.id = "msg_1";
-		assert_int_equal(whsig_verify((enum whsig_provider)pv, &h,
-		    "x", 1, &s, 1, T0, 300, NULL), WV_MALFORMED);
+		assert_int_equal(whsig_verify((enum whsig_provider)pv, &h, "x",
+				     1, &s, 1, T0, 300, NULL),
+		    WV_MALFORMED);
 		if (pv == WS_STDWEBHOOKS) {
 			h.signature = "v1,AA==";
 			h.id = big;
 			assert_int_equal(whsig_verify(WS_STDWEBHOOKS, &h, "x",
-			    1, &s, 1, T0, 300, NULL), WV_MALFORMED);
+					     1, &s, 1, T0, 300, NULL),
+			    WV_MALFORMED);
 		}
 	}
 	/* Exactly BW_MAX_HEADER is read, and just does not match. */
 	big[BW_MAX_HEADER] = '\0';
 	h.signature = big;
 	assert_int_equal(whsig_verify(WS_LINE, &h, "x", 1, &s, 1, T0, 300,
-	    NULL), WV_INVALID_SIGNATURE);
+			     NULL),
+	    WV_INVALID_SIGNATURE);
 	free(big);
 }
 
@@ -530,14 +557,22 @@ static void
 test_garbage_signatures(void **state)
 {
 	static const char *const junk[] = {
-		"!!!!", "====", "\x01\x02\xff", "AAAA", "v1,", "v1,%%%%",
-		"v1,AA== v1,!!", "     x", "t=1,v1=zz", "\xc3\x28",
+		"!!!!",
+		"====",
+		"\x01\x02\xff",
+		"AAAA",
+		"v1,",
+		"v1,%%%%",
+		"v1,AA== v1,!!",
+		"     x",
+		"t=1,v1=zz",
+		"\xc3\x28",
 	};
-	struct whsig_headers	 h;
-	struct whsig_secret	 s = { SW_KEY, "https://example.com/w" };
-	enum whsig_verdict	 v;
-	size_t			 i;
-	int			 pv;
+	struct whsig_headers h;
+	struct whsig_secret  s = { SW_KEY, "https://example.com/w" };
+	enum whsig_verdict   v;
+	size_t		     i;
+	int		     pv;
 
 	(void)state;
 	for (pv = 0; pv < WS__MAX; pv++)
@@ -557,44 +592,53 @@ test_garbage_signatures(void **state)
 static void
 test_empty_and_binary_body(void **state)
 {
-	static const char	 bin[] = { 'a', '\0', 'b', '\xff' };
-	static const char	 bin2[] = { 'a', '\0', 'c', '\xff' };
-	struct buf		 sig, h;
-	const char		*key = "line-secret";
-	const char		*url = "https://api.example.com/sq";
+	static const char bin[] = { 'a', '\0', 'b', '\xff' };
+	static const char bin2[] = { 'a', '\0', 'c', '\xff' };
+	struct buf	  sig, h;
+	const char	 *key = "line-secret";
+	const char	 *url = "https://api.example.com/sq";
 
 	(void)state;
 	buf_init(&sig, 256);
 	buf_init(&h, BW_MAX_HEADER);
 	/* LINE: empty body (NULL and "") and a body with a NUL byte. */
 	b64mac(&sig, key, strlen(key), "", 0);
-	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, NULL, 0, key,
-	    NULL, T0), WV_VALID);
-	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, "", 0, key,
-	    NULL, T0), WV_VALID);
-	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, "x", 1, key,
-	    NULL, T0), WV_INVALID_SIGNATURE);
+	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, NULL, 0, key, NULL,
+			     T0),
+	    WV_VALID);
+	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, "", 0, key, NULL,
+			     T0),
+	    WV_VALID);
+	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, "x", 1, key, NULL,
+			     T0),
+	    WV_INVALID_SIGNATURE);
 	buf_reset(&sig);
 	b64mac(&sig, key, strlen(key), bin, sizeof(bin));
 	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, bin, sizeof(bin),
-	    key, NULL, T0), WV_VALID);
-	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, bin2,
-	    sizeof(bin2), key, NULL, T0), WV_INVALID_SIGNATURE);
+			     key, NULL, T0),
+	    WV_VALID);
+	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, bin2, sizeof(bin2),
+			     key, NULL, T0),
+	    WV_INVALID_SIGNATURE);
 	/* Square: URL + empty body. */
 	buf_reset(&sig);
 	b64mac(&sig, key, strlen(key), url, strlen(url));
 	assert_int_equal(verify1(WS_SQUARE, sig.p, NULL, NULL, NULL, 0, key,
-	    url, T0), WV_VALID);
+			     url, T0),
+	    WV_VALID);
 	/* Stripe: "t." over an empty body. */
 	stripe_header(&h, STRIPE_KEY, "1750000000", "", 0);
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, NULL, 0,
-	    STRIPE_KEY, NULL, T0), WV_VALID);
+			     STRIPE_KEY, NULL, T0),
+	    WV_VALID);
 	/* Body pointer NULL with a length is a programmer error. */
 	assert_int_equal(verify1(WS_STRIPE, h.p, NULL, NULL, NULL, 5,
-	    STRIPE_KEY, NULL, T0), WV_ERROR);
+			     STRIPE_KEY, NULL, T0),
+	    WV_ERROR);
 	/* Over BW_MAX_BODY: refused before any MAC. */
 	assert_int_equal(verify1(WS_LINE, sig.p, NULL, NULL, "",
-	    (size_t)BW_MAX_BODY + 1, key, NULL, T0), WV_MALFORMED);
+			     (size_t)BW_MAX_BODY + 1, key, NULL, T0),
+	    WV_MALFORMED);
 	buf_free(&sig);
 	buf_free(&h);
 }
@@ -602,9 +646,9 @@ test_empty_and_binary_body(void **state)
 static void
 test_stdwebhooks_headers(void **state)
 {
-	struct buf	 m, sig, key;
-	const char	*body = "{\"type\":\"dlr\"}";
-	const char	*b64key = SW_KEY + 6;
+	struct buf  m, sig, key;
+	const char *body = "{\"type\":\"dlr\"}";
+	const char *b64key = SW_KEY + 6;
 
 	(void)state;
 	buf_init(&m, 1024);
@@ -615,48 +659,65 @@ test_stdwebhooks_headers(void **state)
 	assert_int_equal(buf_addstr(&sig, "v1a,xyz v1,"), BW_OK);
 	b64mac(&sig, key.p, key.len, m.p, m.len);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0), WV_VALID);
+			     body, strlen(body), SW_KEY, NULL, T0),
+	    WV_VALID);
 	/* Optional prefix: the bare base64 secret works too. */
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), b64key, NULL, T0), WV_VALID);
+			     body, strlen(body), b64key, NULL, T0),
+	    WV_VALID);
 	/* Window both ways, boundary included. */
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0 + 300), WV_VALID);
+			     body, strlen(body), SW_KEY, NULL, T0 + 300),
+	    WV_VALID);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0 - 300), WV_VALID);
+			     body, strlen(body), SW_KEY, NULL, T0 - 300),
+	    WV_VALID);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0 - 301), WV_STALE);
+			     body, strlen(body), SW_KEY, NULL, T0 - 301),
+	    WV_STALE);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, INT64_MAX), WV_STALE);
+			     body, strlen(body), SW_KEY, NULL, INT64_MAX),
+	    WV_STALE);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, INT64_MIN), WV_STALE);
+			     body, strlen(body), SW_KEY, NULL, INT64_MIN),
+	    WV_STALE);
 	/* Stale is only said of authentic requests. */
 	assert_int_equal(verify1(WS_STDWEBHOOKS, "v1,AA==", "1750000000",
-	    "msg_1", body, strlen(body), SW_KEY, NULL, T0 + 9999),
+			     "msg_1", body, strlen(body), SW_KEY, NULL,
+			     T0 + 9999),
 	    WV_INVALID_SIGNATURE);
 	/* Missing and malformed pieces. */
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "", "msg_1", body,
-	    strlen(body), SW_KEY, NULL, T0), WV_MISSING_HEADER);
-	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "",
-	    body, strlen(body), SW_KEY, NULL, T0), WV_MISSING_HEADER);
+			     strlen(body), SW_KEY, NULL, T0),
+	    WV_MISSING_HEADER);
+	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "", body,
+			     strlen(body), SW_KEY, NULL, T0),
+	    WV_MISSING_HEADER);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, "", "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0), WV_MISSING_HEADER);
+			     body, strlen(body), SW_KEY, NULL, T0),
+	    WV_MISSING_HEADER);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000 ", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0), WV_MALFORMED);
-	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "0x10", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0), WV_MALFORMED);
+			     body, strlen(body), SW_KEY, NULL, T0),
+	    WV_MALFORMED);
+	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "0x10", "msg_1", body,
+			     strlen(body), SW_KEY, NULL, T0),
+	    WV_MALFORMED);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, "v1", "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0), WV_MALFORMED);
+			     body, strlen(body), SW_KEY, NULL, T0),
+	    WV_MALFORMED);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, " v1,AA==", "1750000000",
-	    "msg_1", body, strlen(body), SW_KEY, NULL, T0), WV_MALFORMED);
-	assert_int_equal(verify1(WS_STDWEBHOOKS, ",AA==", "1750000000",
-	    "msg_1", body, strlen(body), SW_KEY, NULL, T0), WV_MALFORMED);
+			     "msg_1", body, strlen(body), SW_KEY, NULL, T0),
+	    WV_MALFORMED);
+	assert_int_equal(verify1(WS_STDWEBHOOKS, ",AA==", "1750000000", "msg_1",
+			     body, strlen(body), SW_KEY, NULL, T0),
+	    WV_MALFORMED);
 	/* The Stripe-style key (whsec_ string verbatim) is not the key. */
 	buf_reset(&sig);
 	assert_int_equal(buf_addstr(&sig, "v1,"), BW_OK);
 	b64mac(&sig, SW_KEY, strlen(SW_KEY), m.p, m.len);
 	assert_int_equal(verify1(WS_STDWEBHOOKS, sig.p, "1750000000", "msg_1",
-	    body, strlen(body), SW_KEY, NULL, T0), WV_INVALID_SIGNATURE);
+			     body, strlen(body), SW_KEY, NULL, T0),
+	    WV_INVALID_SIGNATURE);
 	buf_free(&m);
 	buf_free(&sig);
 	sec_wipe(key.p, key.len);
@@ -666,11 +727,11 @@ test_stdwebhooks_headers(void **state)
 static void
 test_clock_and_tolerance(void **state)
 {
-	struct buf	 h;
-	const char	*body = "{}";
+	struct buf	     h;
+	const char	    *body = "{}";
 	struct whsig_headers hd;
-	struct whsig_secret s = { STRIPE_KEY, NULL };
-	int64_t		 ts = 0;
+	struct whsig_secret  s = { STRIPE_KEY, NULL };
+	int64_t		     ts = 0;
 
 	(void)state;
 	buf_init(&h, BW_MAX_HEADER);
@@ -678,24 +739,31 @@ test_clock_and_tolerance(void **state)
 	hd.signature = h.p;
 	hd.timestamp = NULL;
 	hd.id = NULL;
-	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1,
-	    INT64_MAX, 300, &ts), WV_STALE);
+	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1, INT64_MAX,
+			     300, &ts),
+	    WV_STALE);
 	assert_int_equal(ts, T0);
-	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1,
-	    INT64_MIN, 300, NULL), WV_STALE);
+	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1, INT64_MIN,
+			     300, NULL),
+	    WV_STALE);
 	/* Negative tolerance means the default of 300 s. */
 	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1,
-	    T0 + BW_WEBHOOK_TOLERANCE_S, -1, NULL), WV_VALID);
+			     T0 + BW_WEBHOOK_TOLERANCE_S, -1, NULL),
+	    WV_VALID);
 	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1,
-	    T0 + BW_WEBHOOK_TOLERANCE_S + 1, -1, NULL), WV_STALE);
+			     T0 + BW_WEBHOOK_TOLERANCE_S + 1, -1, NULL),
+	    WV_STALE);
 	/* A zero tolerance accepts only the very second. */
 	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1, T0, 0,
-	    NULL), WV_VALID);
-	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1, T0 + 1,
-	    0, NULL), WV_STALE);
+			     NULL),
+	    WV_VALID);
+	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1, T0 + 1, 0,
+			     NULL),
+	    WV_STALE);
 	/* Future beyond the window is stale for Stripe too (decision). */
-	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1,
-	    T0 - 301, 300, NULL), WV_STALE);
+	assert_int_equal(whsig_verify(WS_STRIPE, &hd, body, 2, &s, 1, T0 - 301,
+			     300, NULL),
+	    WV_STALE);
 	/* Square and LINE sign no timestamp: any clock will do. */
 	buf_free(&h);
 }
@@ -703,42 +771,52 @@ test_clock_and_tolerance(void **state)
 static void
 test_secrets(void **state)
 {
-	struct whsig_headers	 h = { "t=1750000000,v1=00", NULL, NULL };
-	struct whsig_secret	 five[5], s;
-	char			*longkey;
-	size_t			 i;
+	struct whsig_headers h = { "t=1750000000,v1=00", NULL, NULL };
+	struct whsig_secret  five[5], s;
+	char		    *longkey;
+	size_t		     i;
 
 	(void)state;
 	/* No secret at all, or none usable: a configuration problem. */
 	assert_int_equal(whsig_verify(WS_STRIPE, &h, "x", 1, NULL, 0, T0, 300,
-	    NULL), WV_NO_SECRET);
+			     NULL),
+	    WV_NO_SECRET);
 	s.secret = "";
 	s.url = NULL;
 	assert_int_equal(whsig_verify(WS_STRIPE, &h, "x", 1, &s, 1, T0, 300,
-	    NULL), WV_NO_SECRET);
+			     NULL),
+	    WV_NO_SECRET);
 	s.secret = "whsec_!!!";
-	assert_int_equal(verify1(WS_STDWEBHOOKS, "v1,AA==", "1750000000",
-	    "m", "x", 1, "whsec_!!!", NULL, T0), WV_NO_SECRET);
-	assert_int_equal(verify1(WS_STDWEBHOOKS, "v1,AA==", "1750000000",
-	    "m", "x", 1, "whsec_", NULL, T0), WV_NO_SECRET);
+	assert_int_equal(verify1(WS_STDWEBHOOKS, "v1,AA==", "1750000000", "m",
+			     "x", 1, "whsec_!!!", NULL, T0),
+	    WV_NO_SECRET);
+	assert_int_equal(verify1(WS_STDWEBHOOKS, "v1,AA==", "1750000000", "m",
+			     "x", 1, "whsec_", NULL, T0),
+	    WV_NO_SECRET);
 	assert_int_equal(verify1(WS_SQUARE, "AA==", NULL, NULL, "x", 1, "k",
-	    NULL, T0), WV_NO_SECRET);
+			     NULL, T0),
+	    WV_NO_SECRET);
 	assert_int_equal(verify1(WS_TWILIO, "AA==", NULL, NULL, "a=1", 3, "k",
-	    "ftp://x/", T0), WV_NO_SECRET);
+			     "ftp://x/", T0),
+	    WV_NO_SECRET);
 	/* Headers are looked at before secrets. */
-	assert_int_equal(verify1(WS_LINE, NULL, NULL, NULL, "x", 1, "",
-	    NULL, T0), WV_MISSING_HEADER);
+	assert_int_equal(verify1(WS_LINE, NULL, NULL, NULL, "x", 1, "", NULL,
+			     T0),
+	    WV_MISSING_HEADER);
 	/* More secrets than BW_MAX_WEBHOOK_SECRETS: programmer error. */
 	for (i = 0; i < 5; i++) {
 		five[i].secret = STRIPE_KEY;
 		five[i].url = NULL;
 	}
 	assert_int_equal(whsig_verify(WS_STRIPE, &h, "x", 1, five, 5, T0, 300,
-	    NULL), WV_ERROR);
+			     NULL),
+	    WV_ERROR);
 	assert_int_equal(whsig_verify(WS__MAX, &h, "x", 1, five, 1, T0, 300,
-	    NULL), WV_ERROR);
-	assert_int_equal(whsig_verify(WS_STRIPE, NULL, "x", 1, five, 1, T0,
-	    300, NULL), WV_ERROR);
+			     NULL),
+	    WV_ERROR);
+	assert_int_equal(whsig_verify(WS_STRIPE, NULL, "x", 1, five, 1, T0, 300,
+			     NULL),
+	    WV_ERROR);
 	/* whsig_secret_check() */
 	s.secret = SW_KEY;
 	assert_int_equal(whsig_secret_check(WS_STDWEBHOOKS, &s), BW_OK);
@@ -771,9 +849,9 @@ static void
 test_parse_ts(void **state)
 {
 	static const struct {
-		const char	*s;
-		enum bw_err	 er;
-		int64_t		 v;
+		const char *s;
+		enum bw_err er;
+		int64_t	    v;
 	} c[] = {
 		{ "0", BW_OK, 0 },
 		{ "1750000000", BW_OK, 1750000000 },
@@ -787,8 +865,8 @@ test_parse_ts(void **state)
 		{ "1e9", BW_EINVAL, 0 },
 		{ "99999999999999999999", BW_EINVAL, 0 },
 	};
-	int64_t		 v;
-	size_t		 i;
+	int64_t v;
+	size_t	i;
 
 	(void)state;
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
@@ -803,14 +881,16 @@ static void
 test_twilio_form(void **state)
 {
 	static const struct {
-		const char		*body;
-		enum whsig_verdict	 v;
-		const char		*want;
+		const char	  *body;
+		enum whsig_verdict v;
+		const char	  *want;
 	} c[] = {
 		{ "b=2&a=1", WV_VALID, "a1b2" },
 		/* Repeated name: distinct values, sorted (Set + sort). */
 		{ "a=1&b=2&a=0&a=1", WV_VALID, "a0a1b2" },
-		{ "a&=x&&b=%41+", WV_VALID, "xab" "A " },
+		{ "a&=x&&b=%41+", WV_VALID,
+		    "xab"
+		    "A " },
 		{ "To=%2B81&Msg=a+%26+b", WV_VALID, "Msga & bTo+81" },
 		{ "a", WV_VALID, "a" },
 		{ "a&b", WV_VALID, "ab" },
@@ -820,15 +900,16 @@ test_twilio_form(void **state)
 		{ "a=%4", WV_MALFORMED, NULL },
 		{ "a=%", WV_MALFORMED, NULL },
 	};
-	struct buf	 out, many;
-	size_t		 i;
+	struct buf out, many;
+	size_t	   i;
 
 	(void)state;
 	buf_init(&out, BW_MAX_BODY);
 	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		buf_reset(&out);
 		assert_int_equal(whsig_form_params((const uint8_t *)c[i].body,
-		    strlen(c[i].body), &out), c[i].v);
+				     strlen(c[i].body), &out),
+		    c[i].v);
 		if (c[i].want != NULL)
 			assert_string_equal(buf_cstr(&out), c[i].want);
 	}
@@ -838,9 +919,11 @@ test_twilio_form(void **state)
 		assert_int_equal(buf_printf(&many, "k%zu=v&", i), BW_OK);
 	buf_reset(&out);
 	assert_int_equal(whsig_form_params((const uint8_t *)many.p, many.len,
-	    &out), WV_MALFORMED);
+			     &out),
+	    WV_MALFORMED);
 	assert_int_equal(verify1(WS_TWILIO, "AAAA", NULL, NULL, many.p,
-	    many.len, "tok", "https://x.example/", T0), WV_MALFORMED);
+			     many.len, "tok", "https://x.example/", T0),
+	    WV_MALFORMED);
 	buf_free(&many);
 	buf_free(&out);
 }
@@ -849,12 +932,12 @@ static void
 test_twilio_url_alt(void **state)
 {
 	static const struct {
-		const char	*url;
-		enum bw_err	 er;
-		const char	*alt;
+		const char *url;
+		enum bw_err er;
+		const char *alt;
 	} c[] = {
 		{ "https://h.example/x?y=1", BW_OK,
-		  "https://h.example:443/x?y=1" },
+		    "https://h.example:443/x?y=1" },
 		{ "https://h.example:443/x", BW_OK, "https://h.example/x" },
 		{ "https://h.example:8443?q", BW_OK, "https://h.example?q" },
 		{ "http://h.example", BW_OK, "http://h.example:80" },
@@ -866,8 +949,8 @@ test_twilio_url_alt(void **state)
 		{ "https:///x", BW_ENOTFOUND, NULL },
 		{ "ftp://h.example/", BW_ENOTFOUND, NULL },
 	};
-	struct buf	 alt;
-	size_t		 i;
+	struct buf alt;
+	size_t	   i;
 
 	(void)state;
 	buf_init(&alt, BW_MAX_HEADER + 8);
@@ -883,12 +966,12 @@ test_twilio_url_alt(void **state)
 static void
 test_names(void **state)
 {
-	const struct whsig_names	*nm;
-	const struct whsig_hdr		*hd[3];
-	enum whsig_provider		 pv = WS_LINE;
-	char				 want[128];
-	size_t				 i, k;
-	int				 p;
+	const struct whsig_names *nm;
+	const struct whsig_hdr	 *hd[3];
+	enum whsig_provider	  pv = WS_LINE;
+	char			  want[128];
+	size_t			  i, k;
+	int			  p;
 
 	(void)state;
 	assert_int_equal(whsig_provider_parse("stripe", &pv), BW_OK);
@@ -949,14 +1032,14 @@ test_names(void **state)
 static void
 test_random_headers(void **state)
 {
-	static const char	 abc[] = "tv01=, 9aA+/=_-\x01\xff";
-	struct whsig_secret	 s = { SW_KEY, "https://example.com/w" };
-	struct whsig_headers	 h;
-	char			 sig[96], ts[16], id[16];
-	uint32_t		 x = 12345;
-	enum whsig_verdict	 v;
-	size_t			 i, k, n;
-	int			 pv;
+	static const char    abc[] = "tv01=, 9aA+/=_-\x01\xff";
+	struct whsig_secret  s = { SW_KEY, "https://example.com/w" };
+	struct whsig_headers h;
+	char		     sig[96], ts[16], id[16];
+	uint32_t	     x = 12345;
+	enum whsig_verdict   v;
+	size_t		     i, k, n;
+	int		     pv;
 
 	(void)state;
 	for (i = 0; i < 20000; i++) {
@@ -969,8 +1052,9 @@ test_random_headers(void **state)
 		sig[n] = '\0';
 		for (k = 0; k < sizeof(ts) - 1; k++) {
 			x = x * 1103515245u + 12345u;
-			ts[k] = (x >> 16) % 4 ? (char)('0' + (x >> 20) % 10) :
-			    abc[(x >> 20) % (sizeof(abc) - 1)];
+			ts[k] = (x >> 16) % 4
+			    ? (char)('0' + (x >> 20) % 10)
+			    : abc[(x >> 20) % (sizeof(abc) - 1)];
 			id[k] = abc[(x >> 12) % (sizeof(abc) - 1)];
 		}
 		ts[(x >> 4) % sizeof(ts)] = '\0';
@@ -980,8 +1064,8 @@ test_random_headers(void **state)
 		h.timestamp = ts;
 		h.id = id;
 		pv = (int)(i % WS__MAX);
-		v = whsig_verify((enum whsig_provider)pv, &h, sig, n, &s, 1,
-		    T0, 300, NULL);
+		v = whsig_verify((enum whsig_provider)pv, &h, sig, n, &s, 1, T0,
+		    300, NULL);
 		assert_true(v == WV_INVALID_SIGNATURE || v == WV_MALFORMED ||
 		    v == WV_MISSING_HEADER);
 	}
