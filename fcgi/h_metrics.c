@@ -8,10 +8,14 @@
 
 #include "ctx.h"
 #include "handlers.h"
+#include "budget.h"
+#include "export.h"
 #include "jobq.h"
+#include "ledger.h"
 #include "metrics.h"
 #include "resp.h"
 
+static const char *const hold_states[3] = { "held", "settled", "expired" };
 static const char *const job_states[4] = { "queued", "running", "done",
 	"dead" };
 
@@ -19,7 +23,7 @@ static const char *const job_states[4] = { "queued", "running", "done",
 static void
 scrape_gauges(struct req *r, struct buf *out)
 {
-	int64_t	    us, counts[4];
+	int64_t	    us, counts[4], holds[3];
 	enum bw_err pg, rd;
 	int	    i;
 
@@ -39,6 +43,17 @@ scrape_gauges(struct req *r, struct buf *out)
 	for (i = 0; i < 4; i++)
 		(void)buf_printf(out, "bulwark_jobs{state=\"%s\"} %lld\n",
 		    job_states[i], (long long)counts[i]);
+	if (budget_hold_counts(r->ch->db, holds) == BW_OK) {
+		(void)buf_addstr(out,
+		    "# HELP bulwark_llm_holds Budget holds by "
+		    "state.\n# TYPE bulwark_llm_holds gauge\n");
+		for (i = 0; i < 3; i++)
+			(void)buf_printf(out,
+			    "bulwark_llm_holds{state=\"%s\"} %lld\n",
+			    hold_states[i], (long long)holds[i]);
+	}
+	(void)export_prom(r->ch->db, out);
+	(void)ledger_prom(r->ch->db, out);
 }
 
 void

@@ -8,10 +8,61 @@
  * same 404. The 30/min per client IP limit is the route row's (.rate in
  * fcgi/routes.c, enforced by fcgi/mw_rate.c before this runs).
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "ctx.h"
 #include "export.h"
 #include "handlers.h"
+#include "metrics.h"
 #include "resp.h"
+
+/* Verifications by outcome, counted in the children's shared memory. */
+enum verify_outcome {
+	VO_VALID,
+	VO_INVALID,
+	VO_NOT_FOUND,
+	VO_ERROR,
+	VO__MAX
+};
+static const char *const verify_outcomes[VO__MAX] = { "valid", "invalid",
+	"not_found", "error" };
+static int		 m_verify[VO__MAX];
+
+int
+h_public_metrics_register(void)
+{
+	char l[64];
+	int  i;
+
+	for (i = 0; i < VO__MAX; i++) {
+		snprintf(l, sizeof(l), "outcome=\"%s\"", verify_outcomes[i]);
+		m_verify[i] =
+		    metrics_counter("bulwark_export_verifications_total",
+			"Public export verifications by outcome (invalid: "
+			"manifest tampered or chain broken).",
+			l);
+		if (m_verify[i] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* valid when the manifest re-hashes and the chain is intact. */
+static enum verify_outcome
+verify_outcome(struct json_object *o)
+{
+	struct json_object *mv, *chain, *st;
+
+	if (!json_object_object_get_ex(o, "manifest_valid", &mv) ||
+	    !json_object_get_boolean(mv))
+		return VO_INVALID;
+	if (!json_object_object_get_ex(o, "chain", &chain) ||
+	    !json_object_object_get_ex(chain, "status", &st) ||
+	    strcmp(json_object_get_string(st), "intact") != 0)
+		return VO_INVALID;
+	return VO_VALID;
+}
 
 void
 h_public_verify(struct req *r)
@@ -23,9 +74,11 @@ h_public_verify(struct req *r)
 	    r->args[0], &o);
 	switch (er) {
 	case BW_OK:
+		metrics_inc(m_verify[verify_outcome(o)]);
 		resp_json(r, 200, o);
 		break;
 	case BW_ENOTFOUND:
+		metrics_inc(m_verify[VO_NOT_FOUND]);
 		resp_error(r, AE_NOT_FOUND, NULL, NULL);
 		break;
 	case BW_ENOMEM:
@@ -33,6 +86,7 @@ h_public_verify(struct req *r)
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		break;
 	default:
+		metrics_inc(m_verify[VO_ERROR]);
 		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
 		break;
 	}

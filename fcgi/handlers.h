@@ -28,6 +28,8 @@ void h_exports_download(struct req *);
 void h_exports_metrics(struct req *);
 /* fcgi/h_public.c */
 void h_public_verify(struct req *);
+/* Registers the verification counters (before fork). */
+int  h_public_metrics_register(void);
 void h_public_ledger_keys(struct req *);
 /* fcgi/h_chat.c */
 void h_chat(struct req *);

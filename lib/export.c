@@ -2394,3 +2394,71 @@ export_retention(struct db *db, const char *storage_dir, int64_t clock_offset_s,
 	return export_sweep_files(db, storage_dir,
 	    (int64_t)time(NULL) + clock_offset_s, &st->orphans);
 }
+
+/* --- Prometheus ----------------------------------------------------------- */
+
+static const double export_dur_bounds[] = { 0.1, 0.5, 1, 2.5, 5, 10, 30, 60,
+	300, 900 };
+#define EXPORT_NDUR (sizeof(export_dur_bounds) / sizeof(export_dur_bounds[0]))
+
+enum bw_err
+export_prom(struct db *db, struct buf *out)
+{
+	static const char by_state[] =
+	    "SELECT s, (SELECT count(*) FROM exports WHERE state = s) "
+	    "FROM unnest(ARRAY['queued','processing','ready','failed',"
+	    "'canceled','expired']) AS s";
+	/* Durations of exports that became ready (expired ones were). */
+	static const char durations[] =
+	    "SELECT extract(epoch FROM finished_at - started_at) FROM exports "
+	    "WHERE state IN ('ready', 'expired') AND started_at IS NOT NULL "
+	    "AND finished_at IS NOT NULL";
+	PGresult   *res = NULL;
+	uint64_t    bucket[EXPORT_NDUR], count = 0;
+	double	    sum = 0, d;
+	enum bw_err er;
+	size_t	    k;
+	int	    i;
+
+	er = db_execp(db, "export_prom_state", by_state, 0, NULL, &res);
+	if (er != BW_OK)
+		goto out;
+	(void)buf_addstr(out,
+	    "# HELP bulwark_exports Exports by state.\n"
+	    "# TYPE bulwark_exports gauge\n");
+	for (i = 0; i < PQntuples(res); i++)
+		(void)buf_printf(out, "bulwark_exports{state=\"%s\"} %s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	PQclear(res);
+	res = NULL;
+	er = db_execp(db, "export_prom_dur", durations, 0, NULL, &res);
+	if (er != BW_OK)
+		goto out;
+	memset(bucket, 0, sizeof(bucket));
+	for (i = 0; i < PQntuples(res); i++) {
+		d = strtod(PQgetvalue(res, i, 0), NULL);
+		if (d < 0)
+			d = 0;
+		count++;
+		sum += d;
+		for (k = 0; k < EXPORT_NDUR; k++)
+			if (d <= export_dur_bounds[k])
+				bucket[k]++;
+	}
+	(void)buf_addstr(out,
+	    "# HELP bulwark_export_duration_seconds Time from claim to ready "
+	    "of every export that became ready.\n"
+	    "# TYPE bulwark_export_duration_seconds histogram\n");
+	for (k = 0; k < EXPORT_NDUR; k++)
+		(void)buf_printf(out,
+		    "bulwark_export_duration_seconds_bucket{le=\"%g\"} %llu\n",
+		    export_dur_bounds[k], (unsigned long long)bucket[k]);
+	(void)buf_printf(out,
+	    "bulwark_export_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "bulwark_export_duration_seconds_sum %.6f\n"
+	    "bulwark_export_duration_seconds_count %llu\n",
+	    (unsigned long long)count, sum, (unsigned long long)count);
+out:
+	PQclear(res);
+	return er;
+}

@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "db.h"
 #include "err.h"
 #include "jobq.h"
@@ -68,6 +69,13 @@ struct export_retention_stats {
 };
 
 const char *export_state_name(enum export_state);
+/*
+ * Appends Prometheus text for /metrics, read from PostgreSQL at scrape
+ * time (the workers run in other processes than the fcgi children):
+ * bulwark_exports{state} and the bulwark_export_duration_seconds histogram
+ * (claim to ready, over every export that became ready).
+ */
+enum bw_err export_prom(struct db *, struct buf *out);
 const char *export_category_name(enum export_category);
 /* The state by name, or -1. */
 int export_state_parse(const char *);

@@ -1082,3 +1082,29 @@ out:
 	buf_free(&arr);
 	return er;
 }
+
+enum bw_err
+ledger_prom(struct db *db, struct buf *out)
+{
+	static const char sql[] =
+	    "SELECT (SELECT count(*) FROM ledger_events), "
+	    "(SELECT count(*) FROM ledger_roots)";
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	er = db_execp(db, "ledger_prom", sql, 0, NULL, &res);
+	if (er != BW_OK)
+		goto out;
+	(void)buf_printf(out,
+	    "# HELP bulwark_ledger_events Ledger events appended, all orgs.\n"
+	    "# TYPE bulwark_ledger_events gauge\n"
+	    "bulwark_ledger_events %s\n"
+	    "# HELP bulwark_ledger_roots Daily Merkle roots computed and "
+	    "signed, all orgs.\n"
+	    "# TYPE bulwark_ledger_roots gauge\n"
+	    "bulwark_ledger_roots %s\n",
+	    PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+out:
+	PQclear(res);
+	return er;
+}

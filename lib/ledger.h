@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "buf.h"
 #include "db.h"
 #include "err.h"
 
@@ -72,6 +73,10 @@ enum bw_err ledger_roots_for(struct db *, const char *org_id, int64_t first,
  * "algorithm":"Ed25519"}] (new, caller puts). */
 enum bw_err ledger_public_keys(const uint8_t seed[32], const char *key_name,
     struct json_object **out);
+/* Appends Prometheus text for /metrics read at scrape time:
+ * bulwark_ledger_events (appends so far) and bulwark_ledger_roots (daily
+ * roots computed and signed). */
+enum bw_err ledger_prom(struct db *, struct buf *out);
 /* Loads a 32-byte Ed25519 seed from a key file (base64 or raw 32 bytes). */
 enum bw_err ledger_key_load(const char *path, uint8_t seed[32]);
 /*
