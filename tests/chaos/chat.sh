@@ -16,9 +16,11 @@ CTL() { "$BW_BUILD/bulwarkctl" -c "$BW_CONFIG" "$@"; }
 FREQ() { python3 "$BW_TOP/tests/lib/fcgi_req.py" "$@"; }
 SIM=$BW_LLM_SIM_URL
 MPID=
+M2PID=
 
 cleanup() {
 	[ -n "$MPID" ] && kill -TERM "$MPID" 2>/dev/null
+	[ -n "$M2PID" ] && kill -TERM "$M2PID" 2>/dev/null
 	stack_start_one redis >/dev/null 2>&1
 	curl -s -X POST "$SIM/_sim/reset" >/dev/null
 }
@@ -142,5 +144,67 @@ t_eq "faults: reserved back to 0" 0 \
     WHERE org_id = '$FO'")"
 t_ge "faults: turns were answered" 100 \
     "$(awk '$2 == 200 || $2 == 502' "$TMP/f2.out" | wc -l)"
+
+# --- 10,000 turns with a repeating fault pattern and client aborts ----------
+# A master with many children (retries wait 1 s, holding their child), the
+# simulator failing one attempt in six in every way it can (5xx, 429,
+# 408, a closed connection, malformed JSON, a 400 that must not be
+# retried), and a third of the clients giving up after 0.2 s. Afterwards
+# no lease may be left in use, every hold must be settled and nothing
+# reserved: the chat path releases on every way out.
+sed -e "s|^fcgi_socket = .*|fcgi_socket = $TMP/m.sock|" \
+    -e "s|^pid_file = .*|pid_file = $TMP/m.pid|" \
+    -e "s|^fcgi_children = .*|fcgi_children = 64|" "$BW_CONFIG" >"$TMP/m.conf"
+"$BW_BUILD/bulwark-fcgi" -c "$TMP/m.conf" >>"$TMP/m.log" 2>&1 &
+M2PID=$!
+for _ in $(seq 50); do [ -S "$TMP/m.sock" ] && break; sleep 0.1; done
+read -r TO TK < <(new_org tenk)
+CTL prompt set --org "$TO" --org-cap 15 >/dev/null
+pattern='503,200,200,200,200,"close",200,200,200,200,200,200,"malformed",200,
+    200,200,200,200,400,200,200,200,200,200,500,200,200,200,200,200,429,200,
+    200,200,200,200,408,200,200,200'
+curl -s -X POST "$SIM/_sim/script" -d "{\"org\":\"$TO\",\"cycle\":true,
+    \"statuses\":[$pattern]}" >/dev/null
+for j in $(seq 10000); do
+	printf '{"channel":"api","user_id":"t%d","message":"turn %d"}\n' \
+	    "$((j % 50))" "$j"
+done >"$TMP/t.bodies"
+start=$(date +%s)
+FREQ --socket "$TMP/m.sock" --method POST --path /api/v1/chat \
+    --header "Authorization: Bearer $TK" \
+    --bodies-file <(sed -n '1~3p' "$TMP/t.bodies") --concurrency 20 \
+    --timeout 0.2 >"$TMP/t1.out" &
+APID=$!
+FREQ --socket "$TMP/m.sock" --method POST --path /api/v1/chat \
+    --header "Authorization: Bearer $TK" \
+    --bodies-file <(sed -e '1~3d' "$TMP/t.bodies") --concurrency 40 \
+    --timeout 60 >"$TMP/t2.out"
+wait "$APID"
+for _ in $(seq 80); do
+	h=$(q "SELECT count(*) FROM llm_holds WHERE org_id = '$TO' AND
+	    state = 'held'")
+	[ "$h" = 0 ] && [ "$(leases)" = 0 ] && break
+	sleep 0.5
+done
+kill -TERM "$M2PID" 2>/dev/null
+n=$(($(wc -l <"$TMP/t1.out") + $(wc -l <"$TMP/t2.out")))
+t_eq "10k: every turn was sent ($(($(date +%s) - start)) s)" 10000 "$n"
+t_eq "10k: every hold settled" 0 "$h"
+t_eq "10k: leases in use back to 0" 0 "$(leases)"
+t_eq "10k: reserved back to 0" 0 \
+    "$(q "SELECT COALESCE(sum(reserved_micros),0) FROM org_budget_days
+    WHERE org_id = '$TO'")"
+t_eq "10k: one hold per turn that reached the budget step, none left" 0 \
+    "$(q "SELECT count(*) FROM llm_holds WHERE org_id = '$TO' AND
+    state NOT IN ('settled', 'expired')")"
+# Clients that waited got an answer of the contract: 200, or 502 with the
+# fallback reply after retries, or 503 when no slot freed in time.
+t_eq "10k: waiting clients got 200, 502 or 503 only" 0 \
+    "$(awk '$2 != 200 && $2 != 502 && $2 != 503' "$TMP/t2.out" | wc -l)"
+t_ge "10k: most waiting clients got a reply" 5000 \
+    "$(awk '$2 == 200' "$TMP/t2.out" | wc -l)"
+t_ge "10k: the simulator saw the faults" 1000 \
+    "$(curl -s "$SIM/_sim/stats" | jq "[.by_status | to_entries[] |
+    select(.key != \"200\") | .value] | add // 0")"
 
 t_done

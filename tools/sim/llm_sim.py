@@ -160,6 +160,9 @@ class State:
             step = None
             if script["statuses"]:
                 step = script["statuses"].pop(0)
+                if script.get("cycle"):
+                    # A fault pattern that repeats for a long run.
+                    script["statuses"].append(step)
             return step, dict(script)
 
     def stats(self):
@@ -187,7 +190,7 @@ def parse_script(body):
     if not isinstance(body, dict):
         raise ValueError("body must be a JSON object")
     known = {"org", "statuses", "delay_ms", "hang", "malformed",
-             "retry_after", "output_tokens"}
+             "retry_after", "output_tokens", "cycle"}
     for k in body:
         if k not in known:
             raise ValueError("unknown field: " + k)
@@ -226,6 +229,7 @@ def parse_script(body):
         "delay_ms": nonneg("delay_ms", 0),
         "hang": flag("hang"),
         "malformed": flag("malformed"),
+        "cycle": flag("cycle"),
         "retry_after": nonneg("retry_after", None),
         "output_tokens": nonneg("output_tokens", None),
     }
