@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "evidence.h"
+#include "jv.h"
 #include "ledger.h"
 #include "limits.h"
 #include "log.h"
@@ -42,25 +43,6 @@ struct evidence_upload {
 	int		       renamed;
 	int		       committed;
 };
-
-/* 1 for a lower-case canonical UUID. */
-static int
-evidence_uuid_ok(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != 36)
-		return 0;
-	for (i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!((s[i] >= '0' && s[i] <= '9') ||
-			       (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	}
-	return 1;
-}
 
 /* mkdir that accepts an existing directory. BW_OK or BW_EIO. */
 static enum bw_err
@@ -115,7 +97,7 @@ evidence_begin(const char *storage_dir, const char *org_id,
 	enum bw_err		er;
 
 	if (storage_dir == NULL || *storage_dir == '\0' ||
-	    !evidence_uuid_ok(org_id) || out == NULL)
+	    !jv_is_uuid_lc(org_id) || out == NULL)
 		return BW_EINVAL;
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
@@ -489,10 +471,10 @@ evidence_get(struct db *db, const char *storage_dir, const char *org_id,
 	const char *p[2];
 	enum bw_err er;
 
-	if (db == NULL || storage_dir == NULL || !evidence_uuid_ok(org_id) ||
+	if (db == NULL || storage_dir == NULL || !jv_is_uuid_lc(org_id) ||
 	    out == NULL)
 		return BW_EINVAL;
-	if (!evidence_uuid_ok(id))
+	if (!jv_is_uuid_lc(id))
 		return BW_ENOTFOUND;
 	p[0] = org_id;
 	p[1] = id;
@@ -519,7 +501,7 @@ evidence_list(struct db *db, const char *storage_dir, const char *org_id,
 	int		    i;
 	enum bw_err	    er;
 
-	if (db == NULL || storage_dir == NULL || !evidence_uuid_ok(org_id) ||
+	if (db == NULL || storage_dir == NULL || !jv_is_uuid_lc(org_id) ||
 	    max < 1 || out == NULL)
 		return BW_EINVAL;
 	snprintf(lim, sizeof(lim), "%d", max + 1);
@@ -584,7 +566,7 @@ evidence_sweep_org(struct db *db, const char *base, const char *org,
 	if (d == NULL)
 		return BW_OK;
 	while ((de = readdir(d)) != NULL) {
-		if (!evidence_uuid_ok(de->d_name))
+		if (!jv_is_uuid_lc(de->d_name))
 			continue;
 		if (evidence_path(path, sizeof(path), "%s/%s", dir,
 			de->d_name) != BW_OK ||
@@ -645,7 +627,7 @@ evidence_sweep_orphans(struct db *db, const char *storage_dir,
 	d = opendir(base);
 	if (d != NULL) {
 		while ((de = readdir(d)) != NULL) {
-			if (!evidence_uuid_ok(de->d_name))
+			if (!jv_is_uuid_lc(de->d_name))
 				continue;
 			er = evidence_sweep_org(db, base, de->d_name, cutoff,
 			    &count);

@@ -231,13 +231,14 @@ out:
 }
 
 /* 1 if s[0..len) is 8-4-4-4-12 hex digits (either case). */
-int
-jv_is_uuid(const char *s, size_t len)
+/* The UUID check of both spellings; upper-case hex only when upper. */
+static int
+jv_uuid_shape(const char *s, size_t len, int upper)
 {
 	size_t i;
 	char   c;
 
-	if (len != 36)
+	if (s == NULL || len != 36)
 		return 0;
 	for (i = 0; i < len; i++) {
 		c = s[i];
@@ -245,10 +246,22 @@ jv_is_uuid(const char *s, size_t len)
 			if (c != '-')
 				return 0;
 		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			       (c >= 'A' && c <= 'F')))
+			       (upper && c >= 'A' && c <= 'F')))
 			return 0;
 	}
 	return 1;
+}
+
+int
+jv_is_uuid(const char *s, size_t len)
+{
+	return jv_uuid_shape(s, len, 1);
+}
+
+int
+jv_is_uuid_lc(const char *s)
+{
+	return s != NULL && jv_uuid_shape(s, strlen(s), 0);
 }
 
 /*

@@ -61,6 +61,9 @@ int64_t	    jv_int(struct json_object *obj, const char *key, int64_t dflt);
 int	    jv_bool(struct json_object *obj, const char *key, int dflt);
 /* 1 if s[0..len) is a canonical UUID. */
 int jv_is_uuid(const char *s, size_t len);
+/* 1 if s is a canonical lower-case UUID, as PostgreSQL prints them (ids
+ * that name files and directories). */
+int jv_is_uuid_lc(const char *s);
 /* Characters (UTF-8 code points) in s, or -1 for invalid UTF-8. */
 int64_t jv_utf8_len(const char *s, size_t len);
 /* Compact JSON text of obj into a malloc'd string; NULL on ENOMEM. */

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "jv.h"
 #include "ledger.h"
 #include "limits.h"
 #include "log.h"
@@ -74,25 +75,6 @@ ledger_i64(const char *s, int64_t *out)
 	return 0;
 }
 
-/* 1 for a lower-case canonical UUID (what PostgreSQL prints). */
-static int
-ledger_uuid_ok(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || strlen(s) != 36)
-		return 0;
-	for (i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!((s[i] >= '0' && s[i] <= '9') ||
-			       (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	}
-	return 1;
-}
-
 /* 1 for an event type: [a-z][a-z0-9_.]{0,63}. */
 int
 ledger_type_ok(const char *t)
@@ -125,7 +107,7 @@ ledger_event_hash(const char *org_id, int64_t seq, const char *type,
 	char enc[512];
 	int  n;
 
-	if (!ledger_uuid_ok(org_id) || !ledger_type_ok(type) || seq < 1)
+	if (!jv_is_uuid_lc(org_id) || !ledger_type_ok(type) || seq < 1)
 		return BW_EINVAL;
 	sec_hex(payload_hash, 32, pl);
 	sec_hex(prev_hash, 32, pv);
@@ -168,7 +150,7 @@ ledger_append_tx(struct db *db, const char *org_id, const char *type,
 	int64_t	    seq, t_us;
 	enum bw_err er;
 
-	if (db == NULL || !db_in_tx(db) || !ledger_uuid_ok(org_id) ||
+	if (db == NULL || !db_in_tx(db) || !jv_is_uuid_lc(org_id) ||
 	    !ledger_type_ok(type) || payload_hash == NULL || out == NULL)
 		return BW_EINVAL;
 	p[0] = org_id;
@@ -378,7 +360,7 @@ ledger_verify(struct db *db, const char *org_id, int64_t from, int64_t to,
 	char		    hx[65];
 	enum bw_err	    er;
 
-	if (db == NULL || !ledger_uuid_ok(org_id) || from < 0 || to < 0 ||
+	if (db == NULL || !jv_is_uuid_lc(org_id) || from < 0 || to < 0 ||
 	    out == NULL)
 		return BW_EINVAL;
 	if (from == 0)
@@ -848,8 +830,8 @@ ledger_roots_for(struct db *db, const char *org_id, int64_t first, int64_t last,
 	int		    i;
 	enum bw_err	    er;
 
-	if (db == NULL || !ledger_uuid_ok(org_id) || first < 1 ||
-	    last < first || out == NULL)
+	if (db == NULL || !jv_is_uuid_lc(org_id) || first < 1 || last < first ||
+	    out == NULL)
 		return BW_EINVAL;
 	snprintf(a, sizeof(a), "%lld", (long long)first);
 	snprintf(b, sizeof(b), "%lld", (long long)last);
@@ -1030,7 +1012,7 @@ ledger_events_get(struct db *db, const char *org_id, const int64_t *seqs,
 	int		    r;
 	enum bw_err	    er = BW_OK;
 
-	if (db == NULL || !ledger_uuid_ok(org_id) || (n > 0 && seqs == NULL) ||
+	if (db == NULL || !jv_is_uuid_lc(org_id) || (n > 0 && seqs == NULL) ||
 	    out == NULL)
 		return BW_EINVAL;
 	buf_init(&arr, n * 24 + 8);

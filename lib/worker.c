@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "limits.h"
 #include "log.h"
+#include "periodic.h"
 #include "worker.h"
 
 #define WORKER_EX_USAGE	      64   /* sysexits.h EX_USAGE */
@@ -353,4 +354,24 @@ out:
 	db_free(db);
 	config_free(&cfg);
 	return rc;
+}
+
+int
+worker_oneshot(const char *service, const char *job, int period_s,
+    enum bw_err (*fn)(struct db *, void *), int argc, char **argv)
+{
+	struct config	      cfg;
+	enum periodic_outcome oc = PO__MAX;
+	enum bw_err	      er;
+	int		      rc;
+
+	rc = worker_setup(service, argc, argv, &cfg);
+	if (rc != 0)
+		return rc;
+	er = periodic_run(cfg.database_url, job, period_s, fn, &cfg, &oc);
+	config_free(&cfg);
+	/* Locked elsewhere or already done this slot: nothing to do. */
+	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
+		return 0;
+	return 1;
 }

@@ -48,4 +48,13 @@ int worker_main(const struct worker_def *, int argc, char **argv);
 int
 worker_setup(const char *service, int argc, char **argv, struct config *cfg);
 
+/*
+ * The whole main() of a timer-started oneshot worker: set-up (-c CONFIG),
+ * then periodic_run() of job with period_s, fn getting the loaded config
+ * as its argument. Exit status 0 when it ran, or when another host holds
+ * the job's lock, or when this slot already ran; 1 otherwise.
+ */
+int worker_oneshot(const char *service, const char *job, int period_s,
+    enum bw_err (*fn)(struct db *, void *), int argc, char **argv);
+
 #endif

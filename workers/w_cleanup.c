@@ -46,19 +46,6 @@ w_cleanup_run(struct db *db, void *arg)
 int
 main(int argc, char **argv)
 {
-	struct config	      cfg;
-	enum periodic_outcome oc = PO__MAX;
-	enum bw_err	      er;
-	int		      rc;
-
-	rc = worker_setup("bulwark-cleanup", argc, argv, &cfg);
-	if (rc != 0)
-		return rc;
-	er = periodic_run(cfg.database_url, "cleanup", W_CLEANUP_PERIOD_S,
-	    w_cleanup_run, NULL, &oc);
-	config_free(&cfg);
-	/* Locked elsewhere or already done this slot: nothing to do, exit 0. */
-	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
-		return 0;
-	return 1;
+	return worker_oneshot("bulwark-cleanup", "cleanup", W_CLEANUP_PERIOD_S,
+	    w_cleanup_run, argc, argv);
 }
