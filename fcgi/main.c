@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,6 +288,26 @@ account(struct req *r)
 	log_json(r->status >= 500 ? LL_WARN : LL_INFO, "request", f);
 }
 
+/*
+ * 1 when the FastCGI peer already closed the connection: nginx closes it
+ * when its client aborts, and a request that waited in the listen queue
+ * behind busy children may be long abandoned by the time a child takes
+ * it. Doing its work (a paid LLM call, say) would be waste, and under
+ * overload it is what keeps the queue from draining.
+ */
+static int
+peer_gone(const FCGX_Request *fr)
+{
+	struct pollfd pfd;
+
+	pfd.fd = fr->ipcFd;
+	pfd.events = POLLRDHUP;
+	pfd.revents = 0;
+	if (pfd.fd < 0 || poll(&pfd, 1, 0) != 1)
+		return 0;
+	return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 static void
 child_serve(FCGX_Request *fr)
 {
@@ -295,6 +316,16 @@ child_serve(FCGX_Request *fr)
 	req_init(&r, fr, &g_child);
 	log_ctx_set(LC_REQUEST_ID, r.request_id);
 	log_ctx_set(LC_CORRELATION_ID, r.correlation_id);
+	if (peer_gone(fr)) {
+		/* nginx's code for "client closed the request"; nothing is
+		 * written, nothing is done. */
+		r.status = 499;
+		r.err_code = "CLIENT_CLOSED";
+		account(&r);
+		log_ctx_clear();
+		req_free(&r);
+		return;
+	}
 	dispatch(&r);
 	resp_send(&r);
 	account(&r);
