@@ -84,26 +84,6 @@ static struct rds_script conv_cas_lua = { .src = CONV_LUA_HEAD
 	"store(d, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
 	"return d.v\n" };
 
-/* 1 when s is 1..max bytes of [A-Za-z0-9_-]. */
-static int
-conv_word_ok(const char *s, size_t max)
-{
-	size_t i;
-
-	if (s == NULL || s[0] == '\0')
-		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max)
-			return 0;
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-			(s[i] >= 'A' && s[i] <= 'Z') ||
-			(s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-			s[i] == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 /* 1 when s is 1..CONV_MAX_ID bytes without control characters. */
 static int
 conv_user_ok(const char *s)
@@ -131,7 +111,7 @@ conv_key(char *out, size_t len, const char *org, const char *channel,
 {
 	int n;
 
-	if (!conv_word_ok(org, 64) || !conv_word_ok(channel, 16) ||
+	if (!rds_word_ok(org, 64) || !rds_word_ok(channel, 16) ||
 	    !conv_user_ok(user))
 		return BW_EINVAL;
 	n = snprintf(out, len, "conv:{%s}:%s:%s", org, channel, user);

@@ -5,7 +5,6 @@
  * reservations, atomic bookings, refunds with debts, and the check that
  * recomputes every balance from the transfers. See lib/credit.h.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,23 +33,6 @@ struct credit_acct {
 	    "expires_at") ", " CREDIT_TS("created_at") ", "                    \
 						       "coalesce(transfer_id:" \
 						       ":text, '')"
-
-/* Parses a whole decimal int64; 0 on success. */
-static int
-credit_i64(const char *s, int64_t *out)
-{
-	char	 *end;
-	long long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
 
 /* 1 if s is 1..max characters of UTF-8 without control characters. */
 static int
@@ -119,9 +101,9 @@ credit_lock(struct db *db, const char *org_id, const char *const *kind,
 					continue;
 				snprintf(out[i].id, sizeof(out[i].id), "%s",
 				    PQgetvalue(res, row, 0));
-				if (credit_i64(PQgetvalue(res, row, 3),
+				if (db_i64(PQgetvalue(res, row, 3),
 					&out[i].balance) != 0 ||
-				    credit_i64(PQgetvalue(res, row, 4),
+				    db_i64(PQgetvalue(res, row, 4),
 					&out[i].reserved) != 0) {
 					er = BW_EDB;
 					goto out;
@@ -329,7 +311,7 @@ credit_refund_tx(struct db *db, const char *org_id, const char *grant_anchor,
 		goto out;
 	}
 	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
-	if (credit_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -406,8 +388,8 @@ credit_account_get(struct db *db, const char *org_id, const char *user_id,
 		er = BW_ENOTFOUND;
 		goto out;
 	}
-	if (credit_i64(PQgetvalue(res, 0, 0), &bal) != 0 ||
-	    credit_i64(PQgetvalue(res, 0, 1), &rsv) != 0) {
+	if (db_i64(PQgetvalue(res, 0, 0), &bal) != 0 ||
+	    db_i64(PQgetvalue(res, 0, 1), &rsv) != 0) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -526,7 +508,7 @@ credit_resv_json(PGresult *res, int row)
 	struct json_object *o = json_object_new_object();
 	int64_t		    amount = 0;
 
-	(void)credit_i64(PQgetvalue(res, row, 3), &amount);
+	(void)db_i64(PQgetvalue(res, row, 3), &amount);
 	json_object_object_add(o, "id",
 	    json_object_new_string(PQgetvalue(res, row, 0)));
 	json_object_object_add(o, "state",
@@ -580,7 +562,7 @@ credit_resv_existing(struct db *db, struct credit_resv_arg *b, bool *found)
 	if (PQntuples(res) != 1)
 		goto out;
 	*found = true;
-	if (credit_i64(PQgetvalue(res, 0, 3), &amount) != 0 ||
+	if (db_i64(PQgetvalue(res, 0, 3), &amount) != 0 ||
 	    amount != b->amount ||
 	    strcmp(PQgetvalue(res, 0, 2), b->user_id) != 0) {
 		er = BW_ESTATE;
@@ -741,7 +723,7 @@ credit_fin_fn(struct db *db, void *arg)
 		goto out;
 	}
 	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
-	if (credit_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -990,7 +972,7 @@ credit_problems_add(struct json_object *arr, const char *problem, PGresult *res)
 
 			if (PQgetisnull(res, row, col))
 				continue;
-			if (PQftype(res, col) == 20 && credit_i64(v, &i) == 0)
+			if (PQftype(res, col) == 20 && db_i64(v, &i) == 0)
 				json_object_object_add(o, PQfname(res, col),
 				    json_object_new_int64(i));
 			else

@@ -643,3 +643,19 @@ db_ping(struct db *db, int64_t *latency_us)
 		*latency_us = clock_mono_us() - t0;
 	return BW_OK;
 }
+
+enum bw_err
+db_i64(const char *s, int64_t *out)
+{
+	char	 *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return BW_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return BW_EINVAL;
+	*out = v;
+	return BW_OK;
+}

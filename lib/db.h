@@ -57,6 +57,11 @@ enum bw_err db_try_lock(struct db *, int32_t ns, int32_t key, bool *got);
 enum bw_err db_unlock(struct db *, int32_t ns, int32_t key);
 /* Transaction-level lock (waits); only inside db_tx(). */
 enum bw_err db_xact_lock(struct db *, int32_t ns, int32_t key);
+/*
+ * Parses a whole decimal int64 such as a bigint column's text: BW_OK with
+ * *out set, or BW_EINVAL (empty, trailing bytes, out of range).
+ */
+enum bw_err db_i64(const char *s, int64_t *out);
 /* Round trip "SELECT 1" with its latency in microseconds. */
 enum bw_err db_ping(struct db *, int64_t *latency_us);
 

@@ -58,23 +58,6 @@ struct ledger_row {
 	int64_t time_us;
 };
 
-/* Parses a whole decimal int64; 0 on success, -1 otherwise. */
-static int
-ledger_i64(const char *s, int64_t *out)
-{
-	char	 *end;
-	long long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* 1 for an event type: [a-z][a-z0-9_.]{0,63}. */
 int
 ledger_type_ok(const char *t)
@@ -157,10 +140,9 @@ ledger_append_tx(struct db *db, const char *org_id, const char *type,
 	er = db_execp(db, "ledger_lock", ledger_sql_lock, 1, p, &res);
 	if (er != BW_OK)
 		return er;
-	if (PQntuples(res) != 1 ||
-	    ledger_i64(PQgetvalue(res, 0, 0), &seq) != 0 ||
+	if (PQntuples(res) != 1 || db_i64(PQgetvalue(res, 0, 0), &seq) != 0 ||
 	    sec_unhex(PQgetvalue(res, 0, 1), 64, prev, 32) != BW_OK ||
-	    ledger_i64(PQgetvalue(res, 0, 2), &t_us) != 0) {
+	    db_i64(PQgetvalue(res, 0, 2), &t_us) != 0) {
 		log_kv(LL_ERROR, "ledger head unreadable", "org_id", org_id,
 		    NULL);
 		er = BW_EDB;
@@ -211,12 +193,12 @@ ledger_row_parse(PGresult *res, int i, struct ledger_row *r)
 {
 	const char *t = PQgetvalue(res, i, 1);
 
-	if (ledger_i64(PQgetvalue(res, i, 0), &r->seq) != 0 ||
+	if (db_i64(PQgetvalue(res, i, 0), &r->seq) != 0 ||
 	    strlen(t) >= sizeof(r->type) ||
 	    sec_unhex(PQgetvalue(res, i, 2), 64, r->payload, 32) != BW_OK ||
 	    sec_unhex(PQgetvalue(res, i, 3), 64, r->prev, 32) != BW_OK ||
 	    sec_unhex(PQgetvalue(res, i, 4), 64, r->hash, 32) != BW_OK ||
-	    ledger_i64(PQgetvalue(res, i, 5), &r->time_us) != 0)
+	    db_i64(PQgetvalue(res, i, 5), &r->time_us) != 0)
 		return -1;
 	memcpy(r->type, t, strlen(t) + 1);
 	return 0;
@@ -338,7 +320,7 @@ ledger_head_seq(struct db *db, const char *org_id, int64_t *seq)
 	if (er != BW_OK)
 		return er;
 	*seq = 0;
-	if (PQntuples(res) == 1 && ledger_i64(PQgetvalue(res, 0, 0), seq) != 0)
+	if (PQntuples(res) == 1 && db_i64(PQgetvalue(res, 0, 0), seq) != 0)
 		er = BW_EDB;
 	PQclear(res);
 	return er;
@@ -702,9 +684,9 @@ ledger_roots_compute_since(struct db *db, const uint8_t seed[32],
 	if (er != BW_OK)
 		goto out;
 	for (i = 0; i < PQntuples(res); i++) {
-		if (ledger_i64(PQgetvalue(res, i, 2), &cnt) != 0 ||
-		    ledger_i64(PQgetvalue(res, i, 3), &first) != 0 ||
-		    ledger_i64(PQgetvalue(res, i, 4), &last) != 0) {
+		if (db_i64(PQgetvalue(res, i, 2), &cnt) != 0 ||
+		    db_i64(PQgetvalue(res, i, 3), &first) != 0 ||
+		    db_i64(PQgetvalue(res, i, 4), &last) != 0) {
 			er = BW_EDB;
 			goto out;
 		}
@@ -843,9 +825,9 @@ ledger_roots_for(struct db *db, const char *org_id, int64_t first, int64_t last,
 		return er;
 	arr = json_object_new_array();
 	for (i = 0; i < PQntuples(res); i++) {
-		if (ledger_i64(PQgetvalue(res, i, 2), &cnt) != 0 ||
-		    ledger_i64(PQgetvalue(res, i, 3), &fs) != 0 ||
-		    ledger_i64(PQgetvalue(res, i, 4), &ls) != 0) {
+		if (db_i64(PQgetvalue(res, i, 2), &cnt) != 0 ||
+		    db_i64(PQgetvalue(res, i, 3), &fs) != 0 ||
+		    db_i64(PQgetvalue(res, i, 4), &ls) != 0) {
 			er = BW_EDB;
 			goto out;
 		}

@@ -554,3 +554,22 @@ rds_ping(struct rds *r, int64_t *latency_us)
 		*latency_us = clock_mono_us() - t0;
 	return er;
 }
+
+int
+rds_word_ok(const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max)
+			return 0;
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+			s[i] == '-'))
+			return 0;
+	}
+	return 1;
+}

@@ -35,6 +35,11 @@ enum bw_err rds_cmd(struct rds *, int argc, const char **argv,
     const size_t *lens, redisReply **reply);
 enum bw_err rds_eval(struct rds *, struct rds_script *, int nkeys, int argc,
     const char **argv, const size_t *lens, redisReply **reply);
+/*
+ * 1 when s is 1..max bytes of [A-Za-z0-9_-]: safe as one segment of a key
+ * name (no ':' or hash-tag braces a caller could inject).
+ */
+int rds_word_ok(const char *s, size_t max);
 /* PING with its latency in microseconds. */
 enum bw_err rds_ping(struct rds *, int64_t *latency_us);
 

@@ -160,26 +160,6 @@ static struct rds_script sem_waiting_lua = { .src = SEM_LUA_HEAD
 	"if ARGV[1] == '' then return redis.call('ZCARD', QE) end\n"
 	"return redis.call('ZCARD', P .. 'q:' .. ARGV[1])\n" };
 
-/* 1 when s is 1..SEM_MAX_ORG bytes of [A-Za-z0-9_-]. */
-static int
-sem_org_ok(const char *s)
-{
-	size_t i;
-
-	if (s == NULL || s[0] == '\0')
-		return 0;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= SEM_MAX_ORG)
-			return 0;
-		if (!((s[i] >= 'a' && s[i] <= 'z') ||
-			(s[i] >= 'A' && s[i] <= 'Z') ||
-			(s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-			s[i] == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 /* A random id of SEM_ID_LEN hex characters. */
 static enum bw_err
 sem_newid(char out[SEM_ID_LEN + 1])
@@ -294,8 +274,9 @@ sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
 
 	memset(&s, 0, sizeof(s));
 	t0 = clock_mono_us();
-	if (rds == NULL || !sem_org_ok(org_id) || global_cap < 1 ||
-	    org_cap < 1 || lease_ms < 100 || wait_ms < 0 || out == NULL) {
+	if (rds == NULL || !rds_word_ok(org_id, SEM_MAX_ORG) ||
+	    global_cap < 1 || org_cap < 1 || lease_ms < 100 || wait_ms < 0 ||
+	    out == NULL) {
 		er = BW_EINVAL;
 		goto out;
 	}
@@ -369,7 +350,7 @@ sem_renew(struct rds *rds, struct sem_lease *l)
 	enum bw_err er;
 	long long   exp;
 
-	if (rds == NULL || l == NULL || !sem_org_ok(l->org_id) ||
+	if (rds == NULL || l == NULL || !rds_word_ok(l->org_id, SEM_MAX_ORG) ||
 	    l->id[0] == '\0' || l->lease_ms < 100)
 		return BW_EINVAL;
 	snprintf(lm, sizeof(lm), "%d", l->lease_ms);
@@ -397,7 +378,7 @@ sem_release(struct rds *rds, const struct sem_lease *l)
 	enum bw_err er;
 	long long   n;
 
-	if (rds == NULL || l == NULL || !sem_org_ok(l->org_id) ||
+	if (rds == NULL || l == NULL || !rds_word_ok(l->org_id, SEM_MAX_ORG) ||
 	    l->id[0] == '\0')
 		return BW_EINVAL;
 	args[0] = l->org_id;
@@ -421,7 +402,8 @@ sem_number(struct rds *rds, struct rds_script *s, const char *org, int *n)
 	enum bw_err er;
 	long long   v;
 
-	if (rds == NULL || n == NULL || (org != NULL && !sem_org_ok(org)))
+	if (rds == NULL || n == NULL ||
+	    (org != NULL && !rds_word_ok(org, SEM_MAX_ORG)))
 		return BW_EINVAL;
 	args[0] = org != NULL ? org : "";
 	er = sem_run(rds, s, 1, args, &rep);
