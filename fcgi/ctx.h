@@ -7,9 +7,9 @@
 #ifndef BW_CTX_H
 #define BW_CTX_H
 
-#include "config.h"
-#include "db.h"
-#include "rds.h"
+#include "core/config.h"
+#include "core/db.h"
+#include "core/rds.h"
 
 struct child {
 	const struct config *cfg;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Chat (CONTRACT.md "Chat"): POST /api/v1/chat runs one turn through
- * lib/chat.h (rate limits already applied by fcgi/mw_rate.c);
+ * lib/chat/chat.h (rate limits already applied by fcgi/mw_rate.c);
  * GET|DELETE /api/v1/chat/sessions/{channel}/{user_id} read or clear the
  * conversation state.
  */
@@ -9,15 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
-#include "clock.h"
-#include "conv.h"
+#include "chat/chat.h"
+#include "core/clock.h"
+#include "chat/conv.h"
 #include "ctx.h"
 #include "handlers.h"
-#include "jv.h"
-#include "limits.h"
-#include "llm.h"
-#include "log.h"
+#include "core/jv.h"
+#include "core/limits.h"
+#include "chat/llm.h"
+#include "core/log.h"
 #include "resp.h"
 
 static const char *const h_chat_channels[] = { "web", "line", "api", NULL };

@@ -2,15 +2,15 @@
 /*
  * Credits (CONTRACT.md, "Credits"): account balances, bookings paid with
  * credits, and two-phase reservations. Input is validated here; the ledger
- * itself is lib/credit.c. Everything is scoped to the caller's org.
+ * itself is lib/money/credit.c. Everything is scoped to the caller's org.
  */
 #include <string.h>
 
-#include "credit.h"
+#include "money/credit.h"
 #include "ctx.h"
 #include "handlers.h"
-#include "jv.h"
-#include "limits.h"
+#include "core/jv.h"
+#include "core/limits.h"
 #include "resp.h"
 
 static const struct jv_field h_credits_book_fields[] = {

@@ -11,12 +11,12 @@
 #include <string.h>
 
 #include "ctx.h"
-#include "evidence.h"
+#include "evidence/evidence.h"
 #include "handlers.h"
-#include "log.h"
+#include "core/log.h"
 #include "mw_idem.h"
 #include "resp.h"
-#include "sec.h"
+#include "core/sec.h"
 
 #define H_EVIDENCE_CHUNK (64 * 1024)
 #define H_EVIDENCE_CTYPE "application/octet-stream"

@@ -2,17 +2,17 @@
 /*
  * Exports (CONTRACT.md, "Evidence, exports and public verification"):
  * create, read, cancel, download through nginx (X-Accel-Redirect) and the
- * queue metrics. Input is validated here; lib/export.c does the rest.
+ * queue metrics. Input is validated here; lib/evidence/export.c does the rest.
  * Every id is scoped to the caller's org: another org's export is 404.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "ctx.h"
-#include "export.h"
+#include "evidence/export.h"
 #include "handlers.h"
-#include "jv.h"
-#include "limits.h"
+#include "core/jv.h"
+#include "core/limits.h"
 #include "resp.h"
 
 #define H_EXPORTS_WINDOW_H 24 /* metrics window */
@@ -214,7 +214,7 @@ h_exports_download(struct req *r)
 		    NULL);
 		return;
 	}
-	/* rel is "exports/<org>/<id>.tar", written by lib/export.c. */
+	/* rel is "exports/<org>/<id>.tar", written by lib/evidence/export.c. */
 	snprintf(hdr, sizeof(hdr), "/internal/%s", rel);
 	snprintf(disp, sizeof(disp), "attachment; filename=\"export-%s.tar\"",
 	    r->args[0]);

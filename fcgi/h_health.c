@@ -9,8 +9,8 @@
 
 #include "ctx.h"
 #include "handlers.h"
-#include "jobq.h"
-#include "periodic.h"
+#include "platform/jobq.h"
+#include "platform/periodic.h"
 #include "resp.h"
 
 static const char health_ok[] = "{\"status\":\"ok\"}";

@@ -6,10 +6,10 @@
  */
 #include "ctx.h"
 #include "handlers.h"
-#include "ledger.h"
-#include "log.h"
+#include "evidence/ledger.h"
+#include "core/log.h"
 #include "resp.h"
-#include "sec.h"
+#include "core/sec.h"
 
 /*
  * The key file is read on every request (it is tiny), so a rotated key is

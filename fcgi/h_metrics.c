@@ -8,11 +8,11 @@
 
 #include "ctx.h"
 #include "handlers.h"
-#include "budget.h"
-#include "export.h"
-#include "jobq.h"
-#include "ledger.h"
-#include "metrics.h"
+#include "chat/budget.h"
+#include "evidence/export.h"
+#include "platform/jobq.h"
+#include "evidence/ledger.h"
+#include "core/metrics.h"
 #include "resp.h"
 
 static const char *const hold_states[3] = { "held", "settled", "expired" };

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * POST /api/v1/webhooks/{provider}/{org_id} (CONTRACT.md, "Webhooks"):
- * verifies the provider's signature with the org's secrets (lib/whsig.h),
+ * verifies the provider's signature with the org's secrets (lib/money/whsig.h),
  * then records each event id once and applies its effect in the same
- * transaction (lib/webhook.h): Stripe and Square payments grant credits
- * anchored by the provider's payment id (lib/credit.h), Stripe refunds
+ * transaction (lib/money/webhook.h): Stripe and Square payments grant credits
+ * anchored by the provider's payment id (lib/money/credit.h), Stripe refunds
  * take them back, SMS delivery reports update the delivery status (newest
  * wins) and LINE message events queue a chat turn (queue "chat_line").
  * 2xx only after the commit; a database failure is 503 so that the
@@ -17,17 +17,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
-#include "credit.h"
+#include "core/clock.h"
+#include "money/credit.h"
 #include "ctx.h"
 #include "handlers.h"
-#include "jobq.h"
-#include "jv.h"
-#include "log.h"
+#include "platform/jobq.h"
+#include "core/jv.h"
+#include "core/log.h"
 #include "resp.h"
-#include "sec.h"
-#include "webhook.h"
-#include "whsig.h"
+#include "core/sec.h"
+#include "money/webhook.h"
+#include "money/whsig.h"
 
 #define HW_ANCHOR_MAX 256 /* "stripe:refund:ch_..." */
 #define HW_LINE_QUEUE "chat_line"

@@ -17,19 +17,19 @@
 
 #include <fcgiapp.h>
 
-#include "chat.h"
-#include "clock.h"
-#include "config.h"
+#include "chat/chat.h"
+#include "core/clock.h"
+#include "core/config.h"
 #include "ctx.h"
 #include "handlers.h"
-#include "log.h"
+#include "core/log.h"
 #include "master.h"
-#include "metrics.h"
+#include "core/metrics.h"
 #include "mw_idem.h"
 #include "mw_rate.h"
 #include "resp.h"
 #include "route.h"
-#include "sec.h"
+#include "core/sec.h"
 
 static struct child g_child;
 /* Metric ids: per route (and one "unmatched" row) per status class. */
@@ -78,7 +78,7 @@ register_metrics(void)
 		if (m_duration[i] < 0)
 			return -1;
 	}
-	/* lib/chat.c's series (requests, attempts, leases, holds, ...). */
+	/* lib/chat/chat.c's series (requests, attempts, leases, holds, ...). */
 	if (chat_metrics_register() != 0 || h_public_metrics_register() != 0)
 		return -1;
 	return 0;

@@ -27,10 +27,10 @@
 
 #include <fcgiapp.h>
 
-#include "clock.h"
-#include "config.h"
-#include "limits.h"
-#include "log.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/limits.h"
+#include "core/log.h"
 #include "master.h"
 
 /* Old and new generations overlap during a roll, hence twice the maximum. */

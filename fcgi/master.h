@@ -11,7 +11,7 @@
 
 #include <fcgiapp.h>
 
-#include "config.h"
+#include "core/config.h"
 
 struct master_hooks {
 	/* In each child after fork(), before accepting: open connections.

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Idempotency-Key middleware (IETF httpapi Idempotency-Key draft,
- * CONTRACT.md "Idempotency-Key"): turns the store's decision (lib/idem.c)
+ * CONTRACT.md "Idempotency-Key"): turns the store's decision (lib/platform/idem.c)
  * into a run of the handler, a replay, or an error, and stores or releases
  * the key once the handler answered. Keys are client data: logs carry a
  * truncated SHA-256 of the key, never the key.
@@ -9,14 +9,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "apierr.h"
+#include "core/apierr.h"
 #include "ctx.h"
-#include "idem.h"
-#include "log.h"
+#include "platform/idem.h"
+#include "core/log.h"
 #include "mw_idem.h"
 #include "resp.h"
 #include "route.h"
-#include "sec.h"
+#include "core/sec.h"
 
 #define MW_IDEM_DEF_TIMEOUT_S 60 /* when no config is at hand */
 #define MW_IDEM_KID_LEN	      16 /* hex chars of the key hash logged */

@@ -10,11 +10,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "apierr.h"
+#include "core/apierr.h"
 #include "ctx.h"
-#include "log.h"
+#include "core/log.h"
 #include "mw_rate.h"
-#include "ratelimit.h"
+#include "platform/ratelimit.h"
 #include "resp.h"
 #include "route.h"
 

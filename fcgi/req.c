@@ -7,10 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "clock.h"
+#include "core/clock.h"
 #include "ctx.h"
 #include "req.h"
-#include "sec.h"
+#include "core/sec.h"
 
 int
 req_id_valid(const char *s)

@@ -13,9 +13,9 @@
 
 #include <fcgiapp.h>
 
-#include "auth.h"
-#include "buf.h"
-#include "limits.h"
+#include "platform/auth.h"
+#include "core/buf.h"
+#include "core/limits.h"
 
 struct child;
 struct route;

@@ -11,7 +11,7 @@
 
 #include <json-c/json.h>
 
-#include "apierr.h"
+#include "core/apierr.h"
 #include "req.h"
 
 /* Adds a header; a name or value holding CR, LF or NUL is dropped. */

@@ -9,8 +9,8 @@
 
 #include <stddef.h>
 
-#include "auth.h"
-#include "ratelimit.h"
+#include "platform/auth.h"
+#include "platform/ratelimit.h"
 #include "req.h"
 
 enum route_auth {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Bulwark's route table: what exists, who may call it, how big a body. */
 #include "handlers.h"
-#include "limits.h"
+#include "core/limits.h"
 #include "route.h"
 
 /* Default limits (CONTRACT.md "Rate limits"); org_rate_limits overrides. */

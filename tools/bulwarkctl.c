@@ -10,11 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
+#include "platform/auth.h"
 #include "ctl.h"
-#include "log.h"
-#include "migrate.h"
-#include "org.h"
+#include "core/log.h"
+#include "platform/migrate.h"
+#include "platform/org.h"
 
 /* Prints obj (consumed) as one JSON line. */
 void

@@ -12,9 +12,9 @@
 
 #include <json-c/json.h>
 
-#include "config.h"
-#include "db.h"
-#include "err.h"
+#include "core/config.h"
+#include "core/db.h"
+#include "core/err.h"
 
 struct ctl {
 	struct config cfg;

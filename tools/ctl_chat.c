@@ -2,7 +2,7 @@
 /*
  * bulwarkctl chat commands: an org's daily LLM budget and models, the price
  * table per model, and an org's system prompt, fallback reply, per-org
- * concurrency cap and LINE channel token (lib/budget.h).
+ * concurrency cap and LINE channel token (lib/chat/budget.h).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "budget.h"
+#include "chat/budget.h"
 #include "ctl.h"
 
 /* Parses s whole as a base-10 integer in [min, max]; 0 or -1. */

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "credit.h"
+#include "money/credit.h"
 #include "ctl.h"
-#include "limits.h"
+#include "core/limits.h"
 
 /* Arguments and result of one operator grant. */
 struct ctl_grant {

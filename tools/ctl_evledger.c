@@ -11,11 +11,11 @@
 #include <time.h>
 
 #include "ctl.h"
-#include "evidence.h"
-#include "ledger.h"
-#include "merkle.h"
-#include "note.h"
-#include "sec.h"
+#include "evidence/evidence.h"
+#include "evidence/ledger.h"
+#include "evidence/merkle.h"
+#include "evidence/note.h"
+#include "core/sec.h"
 
 /* Parses a whole non-negative decimal; -1 when malformed. */
 static long long

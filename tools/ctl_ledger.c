@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
+#include "core/buf.h"
 #include "ctl.h"
-#include "export.h"
+#include "evidence/export.h"
 
 #define CTL_MAX_KEYS_FILE (1024 * 1024)
 #define CTL_KEYS_DEPTH	  8

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bulwarkctl money commands: webhook secrets (lib/webhook.h). The credit
+ * bulwarkctl money commands: webhook secrets (lib/money/webhook.h). The credit
  * ledger's check lives with the ledger commands.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "ctl.h"
-#include "limits.h"
-#include "sec.h"
-#include "webhook.h"
-#include "whsig.h"
+#include "core/limits.h"
+#include "core/sec.h"
+#include "money/webhook.h"
+#include "money/whsig.h"
 
 /*
  * Reads the secret from stdin (one line, "--secret -"), so that it stays

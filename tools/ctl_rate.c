@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* bulwarkctl rate-limit commands: per-org overrides (lib/ratelimit.h). */
+/* bulwarkctl rate-limit commands: per-org overrides (lib/platform/ratelimit.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
-#include "ratelimit.h"
+#include "platform/ratelimit.h"
 
 /* Routes with org-authenticated limits (fcgi/routes.c names). */
 static const char *const ctl_rate_routes[] = {

@@ -13,16 +13,16 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
-#include "budget.h"
-#include "buf.h"
-#include "chat.h"
-#include "clock.h"
-#include "jv.h"
-#include "limits.h"
-#include "llm.h"
-#include "log.h"
-#include "rds.h"
-#include "worker.h" /* brings lib/config.h, not the build's config.h */
+#include "chat/budget.h"
+#include "core/buf.h"
+#include "chat/chat.h"
+#include "core/clock.h"
+#include "core/jv.h"
+#include "core/limits.h"
+#include "chat/llm.h"
+#include "core/log.h"
+#include "core/rds.h"
+#include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 #define W_CHAT_QUEUE	       "chat_line"
 #define W_CHAT_LINE_TIMEOUT_MS 5000	   /* one reply API call */

@@ -10,12 +10,12 @@
  */
 #include <stdio.h>
 
-#include "idem.h"
-#include "limits.h"
-#include "log.h"
-#include "periodic.h"
-#include "webhook.h"
-#include "worker.h" /* brings lib/config.h, not the build's config.h */
+#include "platform/idem.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "platform/periodic.h"
+#include "money/webhook.h"
+#include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 #define W_CLEANUP_PERIOD_S 3600
 

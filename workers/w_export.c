@@ -4,15 +4,15 @@
  * bulwark-worker@export.service). It claims jobs of the "export" queue,
  * whose per-org cap (3, the job's cap_key = org id) holds across every
  * worker process and host, and runs one export attempt per job
- * (lib/export.c): build the deterministic tar, rename it into place, mark
+ * (lib/evidence/export.c): build the deterministic tar, rename it into place, mark
  * the export ready; failures are classified and retried with the queue's
  * backoff until the third one fails the export for good.
  */
 #include <stdio.h>
 
-#include "export.h"
-#include "log.h"
-#include "worker.h"
+#include "evidence/export.h"
+#include "core/log.h"
+#include "platform/worker.h"
 
 /* One job: one export attempt. See worker_fn in worker.h. */
 static enum bw_err

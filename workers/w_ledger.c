@@ -8,11 +8,11 @@
  */
 #include <stdio.h>
 
-#include "ledger.h"
-#include "log.h"
-#include "periodic.h"
-#include "sec.h"
-#include "worker.h" /* brings lib/config.h, not the build's config.h */
+#include "evidence/ledger.h"
+#include "core/log.h"
+#include "platform/periodic.h"
+#include "core/sec.h"
+#include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 #define W_LEDGER_PERIOD_S 86400 /* the slot is the UTC day */
 

@@ -6,11 +6,11 @@
  */
 #include <stdio.h>
 
-#include "budget.h"
-#include "jobq.h"
-#include "log.h"
-#include "periodic.h"
-#include "worker.h" /* brings lib/config.h, not the build's config.h */
+#include "chat/budget.h"
+#include "platform/jobq.h"
+#include "core/log.h"
+#include "platform/periodic.h"
+#include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 #define W_MAINT_PERIOD_S   60
 #define W_MAINT_HOLD_BATCH 500
@@ -35,7 +35,7 @@ w_maint_run(struct db *db, void *arg)
 	snprintf(b, sizeof(b), "%d", purged);
 	log_kv(LL_INFO, "maint pass", "rescued", a, "purged", b, NULL);
 	/* LLM budget holds whose request died: settled at the held amount
-	 * (lib/budget.h), batch by batch. */
+	 * (lib/chat/budget.h), batch by batch. */
 	do {
 		er = budget_expire(db, W_MAINT_HOLD_BATCH, &expired);
 		if (er != BW_OK)

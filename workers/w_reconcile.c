@@ -3,14 +3,14 @@
  * bulwark-reconcile: the credit reconcile oneshot, started by a systemd
  * timer on every host. Once per 60 s slot cluster-wide (periodic_run's
  * advisory lock) it expires pending credit reservations past their
- * expires_at, so that their credits return (lib/credit.c).
+ * expires_at, so that their credits return (lib/money/credit.c).
  */
 #include <stdio.h>
 
-#include "credit.h"
-#include "log.h"
-#include "periodic.h"
-#include "worker.h" /* brings lib/config.h, not the build's config.h */
+#include "money/credit.h"
+#include "core/log.h"
+#include "platform/periodic.h"
+#include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 #define W_RECONCILE_PERIOD_S 60
 

@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "evidence.h"
-#include "export.h"
-#include "log.h"
-#include "periodic.h"
-#include "worker.h"
+#include "evidence/evidence.h"
+#include "evidence/export.h"
+#include "core/log.h"
+#include "platform/periodic.h"
+#include "platform/worker.h"
 
 #define W_RETENTION_PERIOD_S 3600
 #define W_RETENTION_ORPHAN_S 3600 /* evidence temp/orphan file age */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for lib/config.c: the "key = value" file parser and
+ * libFuzzer harness for lib/core/config.c: the "key = value" file parser and
  * validation (config.c has no in-memory entry point, so each input is
  * written to a temporary file). BULWARK_* variables are cleared first so
  * that only the file counts.
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "core/config.h"
 
 extern char **environ;
 

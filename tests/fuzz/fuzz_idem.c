@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for lib/idem.c's pure parts: the Idempotency-Key
+ * libFuzzer harness for lib/platform/idem.c's pure parts: the Idempotency-Key
  * header value (an RFC 8941 sf-string or a bare token) and the request
  * fingerprint. A parsed key must be 1..BW_MAX_IDEM_KEY printable ASCII
  * and come back unchanged from its own sf-string serialization.
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "idem.h"
-#include "limits.h"
+#include "platform/idem.h"
+#include "core/limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for lib/jv.c: the bounded JSON parse (depth and size)
+ * libFuzzer harness for lib/core/jv.c: the bounded JSON parse (depth and size)
  * and declarative validation against a field table of every type, as a
  * request body takes them (fcgi/h_*.c).
  */
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jv.h"
-#include "limits.h"
+#include "core/jv.h"
+#include "core/limits.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for lib/merkle.c: the inclusion and consistency proof
+ * libFuzzer harness for lib/evidence/merkle.c: the inclusion and consistency proof
  * verifiers with arbitrary sizes, indexes and proofs (they must never read
  * past plen nor loop on sizes near 2^64), and with real proofs of a tree
  * built from the input, which must verify, and must stop verifying when
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "merkle.h"
+#include "evidence/merkle.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

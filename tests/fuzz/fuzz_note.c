@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for lib/note.c: the parsers of verifier and signer
+ * libFuzzer harness for lib/evidence/note.c: the parsers of verifier and signer
  * keys, signed notes, checkpoints and tlog-proofs, every one on each input,
  * with the TEST key of shared/vectors/checkpoint_vectors.json so seeds
  * reach the signature and proof checks. Round trips are asserted: a parsed
@@ -13,10 +13,10 @@
 
 #include <openssl/crypto.h>
 
-#include "buf.h"
-#include "limits.h"
-#include "merkle.h"
-#include "note.h"
+#include "core/buf.h"
+#include "core/limits.h"
+#include "evidence/merkle.h"
+#include "evidence/note.h"
 
 int LLVMFuzzerInitialize(int *, char ***);
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for lib/redact.c: any bytes, with a known e-mail
+ * libFuzzer harness for lib/core/redact.c: any bytes, with a known e-mail
  * address placed in the middle. Asserts what redact.h promises every log
  * line: no raw control character (C0, DEL, C1, U+2028/9, bidi overrides),
  * valid UTF-8, and the e-mail address never copied through.
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "redact.h"
+#include "core/buf.h"
+#include "core/redact.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

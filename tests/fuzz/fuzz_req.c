@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "core/limits.h"
 #include "req.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);

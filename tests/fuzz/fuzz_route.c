@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "core/limits.h"
 #include "route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);

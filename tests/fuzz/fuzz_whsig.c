@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer harness for lib/whsig.c: header parsing and signature
+ * libFuzzer harness for lib/money/whsig.c: header parsing and signature
  * verification of every provider with fixed secrets (those of
  * shared/vectors/webhook-signatures.json, so seeds reach the MAC paths).
  *
@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "limits.h"
-#include "whsig.h"
+#include "core/buf.h"
+#include "core/limits.h"
+#include "money/whsig.h"
 
-/* STATIC in lib/whsig.c, reachable with -DBW_TESTING. */
+/* STATIC in lib/money/whsig.c, reachable with -DBW_TESTING. */
 enum whsig_verdict whsig_form_params(const uint8_t *, size_t, struct buf *);
 enum bw_err	   whsig_url_alt(const char *, struct buf *);
 

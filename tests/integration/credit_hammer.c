@@ -22,10 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "credit.h"
-#include "db.h"
-#include "log.h"
+#include "core/config.h"
+#include "money/credit.h"
+#include "core/db.h"
+#include "core/log.h"
 
 #define HAMMER_MAX_COUNT 100000
 #define HAMMER_MAX_PROCS 200

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Migrations against the real PostgreSQL (lib/migrate.c through
+# Migrations against the real PostgreSQL (lib/platform/migrate.c through
 # `bulwarkctl migrate`): concurrent runs apply each file exactly once, the
 # recorded SHA-256 matches the file, a changed or failing file is refused and
 # rolled back, and the advisory lock is waited for and always released.
@@ -16,7 +16,7 @@ set -u
 . "$BW_TOP/tests/lib/assert.sh"
 
 CTL=${BW_BUILD:+$BW_BUILD/}bulwarkctl
-LOCK_NS=$((0x42570001))	# DB_LOCK_MIGRATE in lib/db.h
+LOCK_NS=$((0x42570001))	# DB_LOCK_MIGRATE in lib/core/db.h
 SCRATCH=bw_it_migrate_$$_$RANDOM
 HOLDER_PID=
 
@@ -51,7 +51,7 @@ migrate() {
 	BULWARK_DATABASE_URL=$SURL BULWARK_SQL_DIR=$1 "$CTL" \
 		${BW_CONFIG:+-c "$BW_CONFIG"} migrate >"$2" 2>"$2.err"
 }
-# Names of migration files in a directory, as lib/migrate.c matches them.
+# Names of migration files in a directory, as lib/platform/migrate.c matches them.
 sql_files() {
 	find "$1" -maxdepth 1 -type f -printf '%f\n' |
 		grep -E '^[0-9]{4}_[a-z0-9_]+\.sql$' | sort

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * idem_driver: drives lib/idem.c against the real database for
+ * idem_driver: drives lib/platform/idem.c against the real database for
  * tests/integration/idempotency.sh, one store call per invocation, so the
  * script can run many at once and count outcomes. Connects to
  * $DATABASE_URL. Prints one line per call:
@@ -22,10 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "idem.h"
-#include "log.h"
-#include "sec.h"
+#include "core/db.h"
+#include "platform/idem.h"
+#include "core/log.h"
+#include "core/sec.h"
 
 static const char *const outcomes[IO__MAX] = { "run", "replay", "in_use",
 	"mismatch" };

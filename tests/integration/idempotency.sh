@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Idempotency-Key (CONTRACT.md, IETF httpapi Idempotency-Key draft), counted:
-#  - lib/idem.c against the real database through tests/integration/
+#  - lib/platform/idem.c against the real database through tests/integration/
 #    idem_driver: key syntax, lock/replay/mismatch, 20 racing requests on a
 #    key -> exactly one runs, 20 racing takeovers of a dead lock -> exactly
 #    one wins, release un-poisons, org scope, expiry, purge;

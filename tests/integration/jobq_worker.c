@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * jobq_worker: the job queue's test worker and enqueuer for
- * tests/integration/jobq.sh. As a worker (lib/worker.c's loop) it records
+ * tests/integration/jobq.sh. As a worker (lib/platform/worker.c's loop) it records
  * every execution in jobq_test_exec (a table the test script creates), so
  * the script can count executions and measure overlap:
  *
@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobq.h"
-#include "log.h"
-#include "worker.h" /* brings lib/config.h, not the build's config.h */
+#include "platform/jobq.h"
+#include "core/log.h"
+#include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 enum tw_mode {
 	TW_RECORD,

@@ -29,12 +29,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "breaker.h"
-#include "clock.h"
-#include "conv.h"
-#include "ratelimit.h"
-#include "rds.h"
-#include "sem.h"
+#include "chat/breaker.h"
+#include "core/clock.h"
+#include "chat/conv.h"
+#include "platform/ratelimit.h"
+#include "core/rds.h"
+#include "chat/sem.h"
 
 static const char *opt_names[] = {
 	"tag",

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for lib/apierr.c: every code has its CONTRACT.md status, a
+ * Unit tests for lib/core/apierr.c: every code has its CONTRACT.md status, a
  * strategy consistent with retryable, a hint; the body has exactly the
  * contract's fields and a fresh v4 UUID as error_id.
  */
@@ -14,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "apierr.h"
+#include "core/apierr.h"
 
 /* CONTRACT.md's list, independent of the table under test. */
 static const struct {

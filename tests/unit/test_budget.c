@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Budget arithmetic (lib/budget.c): the cost in micros rounds up and
+ * Budget arithmetic (lib/chat/budget.c): the cost in micros rounds up and
  * saturates, the input bound covers every byte, and the output allowance
  * chosen to fit a remaining budget is the largest that fits — checked
  * against a brute-force search over many random cases.
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "budget.h"
+#include "chat/budget.h"
 
 struct costcase {
 	int64_t in_tok, out_tok, in_price, out_price, want;

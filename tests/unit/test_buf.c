@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for lib/buf.c: the maximum is never exceeded, growth keeps the
+ * Unit tests for lib/core/buf.c: the maximum is never exceeded, growth keeps the
  * contents, printf and JSON string escaping are exact, take and reset leave
  * the buffer in the documented state.
  */
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 static void
 test_buf_empty(void **state)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for lib/config.c: defaults, file syntax, environment over file,
+ * Unit tests for lib/core/config.c: defaults, file syntax, environment over file,
  * secrets from files, bounds, and error messages that name the key and the
  * source of the bad value.
  */
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "limits.h"
+#include "core/config.h"
+#include "core/limits.h"
 
 static const char *const envs[] = {
 	"BULWARK_FCGI_SOCKET",

@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jv.h"
-#include "limits.h"
+#include "core/jv.h"
+#include "core/limits.h"
 
-/* STATIC in lib/jv.c, visible with BW_TESTING. */
+/* STATIC in lib/core/jv.c, visible with BW_TESTING. */
 int jv_is_rfc3339(const char *, size_t);
 
 struct parse_case {

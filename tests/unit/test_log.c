@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for lib/log.c: output is captured through log_set_fd() on a
+ * Unit tests for lib/core/log.c: output is captured through log_set_fd() on a
  * temporary file; every line must parse as one JSON object with the
  * promised fields, and no PII or credential may appear in the raw bytes.
  */
@@ -21,8 +21,8 @@
 
 #include <json-c/json.h>
 
-#include "limits.h"
-#include "log.h"
+#include "core/limits.h"
+#include "core/log.h"
 
 static int  cap_fd = -1;
 static char cap_path[] = "/tmp/bw-test-log-XXXXXX";

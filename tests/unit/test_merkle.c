@@ -16,10 +16,10 @@
 
 #include <json-c/json.h>
 
-#include "merkle.h"
-#include "sec.h"
+#include "evidence/merkle.h"
+#include "core/sec.h"
 
-/* STATIC in lib/merkle.c, visible in the test build. */
+/* STATIC in lib/evidence/merkle.c, visible in the test build. */
 enum bw_err
 merkle_hash2(const void *, size_t, const void *, size_t, uint8_t[32]);
 

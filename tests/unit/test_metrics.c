@@ -18,10 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "limits.h"
-#include "metrics.h"
+#include "core/limits.h"
+#include "core/metrics.h"
 
-/* STATIC in lib/metrics.c, visible with BW_TESTING. */
+/* STATIC in lib/core/metrics.c, visible with BW_TESTING. */
 int metrics_name_ok(const char *);
 int metrics_labels_ok(const char *, int);
 

@@ -17,9 +17,9 @@
 
 #include <json-c/json.h>
 
-#include "merkle.h"
-#include "note.h"
-#include "sec.h"
+#include "evidence/merkle.h"
+#include "evidence/note.h"
+#include "core/sec.h"
 
 #define EM "\xe2\x80\x94" /* U+2014 EM DASH */
 

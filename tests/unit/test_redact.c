@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for lib/redact.c: each kind of PII or secret is replaced by its
+ * Unit tests for lib/core/redact.c: each kind of PII or secret is replaced by its
  * marker, innocuous text (Thai, UUIDs, timestamps, small numbers, digests)
  * passes unchanged, controls are escaped, and cost stays linear.
  */
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "limits.h"
-#include "redact.h"
+#include "core/limits.h"
+#include "core/redact.h"
 
 struct rcase {
 	const char *in;

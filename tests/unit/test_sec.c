@@ -15,7 +15,7 @@
 
 #include <json-c/json.h>
 
-#include "sec.h"
+#include "core/sec.h"
 
 /* Hex of d[0..n) compared with want. */
 static void

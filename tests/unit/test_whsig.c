@@ -18,12 +18,12 @@
 
 #include <json-c/json.h>
 
-#include "buf.h"
-#include "limits.h"
-#include "sec.h"
-#include "whsig.h"
+#include "core/buf.h"
+#include "core/limits.h"
+#include "core/sec.h"
+#include "money/whsig.h"
 
-/* Static functions of lib/whsig.c, reachable in the test build. */
+/* Static functions of lib/money/whsig.c, reachable in the test build. */
 enum bw_err	   whsig_parse_ts(const char *, size_t, int64_t *);
 enum whsig_verdict whsig_form_params(const uint8_t *, size_t, struct buf *);
 enum bw_err	   whsig_url_alt(const char *, struct buf *);

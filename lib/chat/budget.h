@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Daily LLM budgets (tables llm_prices, chat_org_settings,
+ * org_budget_days, llm_holds): each org's chat settings, the price table,
+ * holds placed before a provider call (the check and the hold are one
+ * locked row: never read, then write) and settled exactly once after it,
+ * and the expiry of holds whose request died. Money is int64 micros; the
+ * day is the org's local day by the database clock.
+ */
+#ifndef BW_BUDGET_H
+#define BW_BUDGET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/db.h"
+#include "core/err.h"
+
+#define BUDGET_MODEL_MAX    200 /* a model id, bytes */
+#define BUDGET_MSG_OVERHEAD 16	/* tokens added per message to the bound */
+
+/* One org's chat settings, defaults filled in by budget_settings_get(). */
+struct budget_settings {
+	char	org_id[37];
+	bool	has_budget; /* daily_micros is set */
+	int64_t daily_micros;
+	int	soft_pct;
+	bool	hard_stop;
+	bool	downgrade;
+	char	primary[BUDGET_MODEL_MAX + 1];
+	char	fallback[BUDGET_MODEL_MAX + 1];
+	char	day[16];	/* local "YYYY-MM-DD" now */
+	int	org_cap;	/* 0: the config default */
+	char   *system_prompt;	/* owned, never NULL after get */
+	char   *fallback_reply; /* owned, NULL: the config default */
+	char   *line_token;	/* owned, NULL when none */
+};
+
+/* What one call asks for. */
+struct budget_ask {
+	int64_t	    input_bytes; /* every message's content */
+	int	    nmessages;
+	int	    max_tokens;	    /* wanted output */
+	int	    min_tokens;	    /* below this a lowered call is refused */
+	int	    attempts;	    /* 1 + retries: input is held per attempt */
+	int	    ttl_s;	    /* the hold expires after */
+	const char *request_id;	    /* may be NULL */
+	const char *correlation_id; /* may be NULL */
+};
+
+enum budget_verdict {
+	BV_OK,	     /* held: call with hold.model and hold.max_tokens */
+	BV_EXCEEDED, /* hard stop: the budget cannot cover a useful call */
+	BV_NOPRICE,  /* the chosen model has no price and the org a budget */
+	BV__MAX
+};
+
+struct budget_hold {
+	char	id[37];
+	char	model[BUDGET_MODEL_MAX + 1];
+	bool	downgraded;
+	int	max_tokens;  /* possibly lowered */
+	int64_t input_bound; /* tokens per attempt */
+	int64_t held_micros;
+	int64_t in_price; /* micros per million tokens */
+	int64_t out_price;
+};
+
+/* What a call actually used, for budget_settle(). */
+struct budget_usage {
+	int64_t input_tokens; /* of the successful attempt */
+	int64_t output_tokens;
+	int	failed_attempts; /* charged input_bound each */
+	int	attempts;
+};
+
+/*
+ * ceil((in_tok * in_price + out_tok * out_price) / 1e6) micros, saturating
+ * at INT64_MAX. Prices are micros per million tokens.
+ */
+int64_t budget_cost(int64_t in_tok, int64_t out_tok, int64_t in_price,
+    int64_t out_price);
+/* The input-token upper bound of a prompt: its bytes plus an overhead per
+ * message. */
+int64_t budget_input_bound(int64_t bytes, int nmessages);
+/*
+ * The largest output allowance <= want such that the hold for in_bound
+ * input tokens per attempt (attempts of them) fits in remaining; -1 when
+ * not even the input fits. Pure; exposed for tests.
+ */
+int64_t budget_fit_tokens(int64_t remaining, int64_t in_bound, int attempts,
+    int64_t in_price, int64_t out_price, int64_t want);
+
+/*
+ * Loads org_id's settings (defaults when it has no row; primary/fallback
+ * from dflt_primary/dflt_fallback when unset) and the org's local day.
+ * BW_ENOTFOUND for an unknown org. Clear with budget_settings_clear().
+ */
+enum bw_err
+budget_settings_get(struct db *, const char *org_id, const char *dflt_primary,
+    const char *dflt_fallback, struct budget_settings *out);
+void budget_settings_clear(struct budget_settings *);
+/*
+ * Decides the model (fallback at or above the soft threshold of spent +
+ * reserved, when downgrade is on) and places a hold for the call on the
+ * org's budget day row, locked for the decision; lowers max_tokens to what
+ * the remaining budget covers. One transaction. *verdict says whether a
+ * hold was placed (BV_OK, *hold filled); BV_EXCEEDED and BV_NOPRICE place
+ * nothing (hold->model still names the model). A db error otherwise.
+ */
+enum bw_err budget_hold(struct db *, const struct budget_settings *,
+    const struct budget_ask *, struct budget_hold *hold,
+    enum budget_verdict *verdict);
+/*
+ * Settles hold_id exactly once: the hold leaves reserved and the charge
+ * (the successful attempt's usage plus the input bound of every failed
+ * attempt) joins spent. One statement. *settled = false when it was
+ * settled or expired before (nothing changes); *charged and *spent (may be
+ * NULL) get the charge and the day's spend after it.
+ */
+enum bw_err budget_settle(struct db *, const char *org_id, const char *hold_id,
+    const struct budget_hold *, const struct budget_usage *, bool     *settled,
+    int64_t *charged, int64_t *spent);
+/* Releases a hold no provider call was made for (charge 0). */
+enum bw_err budget_release(struct db *, const char *org_id, const char *hold_id,
+    bool *settled);
+/*
+ * Settles up to batch expired holds at their held amount (the request
+ * died), skipping rows another pass holds. *n gets how many.
+ */
+enum bw_err budget_expire(struct db *, int batch, int *n);
+/* Counts holds by state (held, settled, expired) in counts[3]. */
+enum bw_err budget_hold_counts(struct db *, int64_t counts[3]);
+
+/* bulwarkctl: settings and prices. NULL strings leave a value as it is. */
+struct budget_config {
+	int64_t	    daily_micros; /* < 0: no budget */
+	int	    soft_pct;
+	bool	    hard_stop;
+	bool	    downgrade;
+	const char *primary;
+	const char *fallback;
+	const char *timezone;
+};
+/* BW_ENOTFOUND unknown org; BW_EINVAL bad time zone or value. */
+enum bw_err budget_config_set(struct db *, const char *org_id,
+    const struct budget_config *);
+enum bw_err budget_price_set(struct db *, const char *model,
+    int64_t in_per_mtok, int64_t out_per_mtok);
+/* 1 when model has a price, 0 when not. */
+enum bw_err budget_price_known(struct db *, const char *model, int *known);
+/* Sets the listed (non-NULL) texts; org_cap < 0 leaves it. */
+enum bw_err
+budget_texts_set(struct db *, const char *org_id, const char *system_prompt,
+    const char *fallback_reply, const char *line_token, int org_cap);
+
+#endif

@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chat path (see chat.h). Order and why: the conversation is read
+ * first (the hold's input bound counts the history, and a Redis outage is
+ * found before any money moves); the budget hold comes before the
+ * semaphore so that a refused call never takes a slot; the lease covers
+ * exactly the provider call and is renewed from the client's tick while
+ * the call runs; settlement comes last and is idempotent, and a hold left
+ * behind by a crash expires and is settled by bulwark-maint.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "chat/budget.h"
+#include "chat/chat.h"
+#include "core/clock.h"
+#include "chat/conv.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "chat/sem.h"
+
+#define CHAT_BREAKER_NAME  "llm"
+#define CHAT_RETRY_AFTER_S 2 /* CAPACITY_EXHAUSTED, DEPENDENCY_... */
+
+/* Metric ids (-1 until registered: updates are then no-ops). */
+static int m_req[CO__MAX] = { -1, -1, -1, -1, -1, -1, -1 };
+enum att_class {
+	AC_2XX,
+	AC_408,
+	AC_429,
+	AC_4XX,
+	AC_5XX,
+	AC_TIMEOUT,
+	AC_CONNECT,
+	AC_MALFORMED,
+	AC_ABORTED,
+	AC__MAX
+};
+static int m_att[AC__MAX] = { -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+static int m_retries = -1, m_wait = -1, m_inuse = -1, m_reclaimed = -1;
+static int m_overshoot = -1, m_circuit = -1, m_lost = -1;
+static int m_downgraded = -1, m_breaker_fast = -1;
+enum hold_metric {
+	HM_PLACED,
+	HM_SETTLED,
+	HM_RELEASED,
+	HM_REFUSED,
+	HM__MAX
+};
+static int m_holds[HM__MAX] = { -1, -1, -1, -1 };
+
+static const char *const outcome_names[CO__MAX] = { "ok", "budget_exceeded",
+	"capacity_exhausted", "upstream_unavailable", "dependency_unavailable",
+	"no_price", "not_found" };
+static const char *const att_names[AC__MAX] = { "2xx", "408", "429", "4xx",
+	"5xx", "timeout", "connect", "malformed", "aborted" };
+static const char *const hold_names[HM__MAX] = { "placed", "settled",
+	"released", "refused" };
+
+static const double wait_bounds[] = { 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2,
+	5, 10, 30 };
+
+const char *
+chat_outcome_name(enum chat_outcome o)
+{
+	return (unsigned)o < CO__MAX ? outcome_names[o] : "?";
+}
+
+int
+chat_metrics_register(void)
+{
+	char l[96];
+	int  i;
+
+	for (i = 0; i < CO__MAX; i++) {
+		snprintf(l, sizeof(l), "outcome=\"%s\"", outcome_names[i]);
+		m_req[i] = metrics_counter("bulwark_chat_requests_total",
+		    "Chat turns by outcome.", l);
+		if (m_req[i] < 0)
+			return -1;
+	}
+	for (i = 0; i < AC__MAX; i++) {
+		snprintf(l, sizeof(l), "status=\"%s\"", att_names[i]);
+		m_att[i] = metrics_counter("bulwark_llm_attempts_total",
+		    "LLM provider attempts by status class.", l);
+		if (m_att[i] < 0)
+			return -1;
+	}
+	for (i = 0; i < HM__MAX; i++) {
+		snprintf(l, sizeof(l), "state=\"%s\"", hold_names[i]);
+		m_holds[i] = metrics_counter("bulwark_llm_holds_total",
+		    "Budget holds by what happened to them in this host.", l);
+		if (m_holds[i] < 0)
+			return -1;
+	}
+	m_retries = metrics_counter("bulwark_llm_retries_total",
+	    "LLM provider retries.", NULL);
+	m_wait = metrics_histogram("bulwark_llm_queue_wait_seconds",
+	    "Time chat turns waited for an LLM slot.", NULL, wait_bounds,
+	    (int)(sizeof(wait_bounds) / sizeof(wait_bounds[0])));
+	m_inuse = metrics_gauge("bulwark_llm_leases_in_use",
+	    "LLM semaphore leases held by this host now.", NULL);
+	m_reclaimed = metrics_counter("bulwark_llm_leases_reclaimed_total",
+	    "Expired LLM leases reclaimed by this host's acquires.", NULL);
+	m_lost = metrics_counter("bulwark_llm_leases_lost_total",
+	    "Calls stopped because their lease expired under them.", NULL);
+	m_overshoot = metrics_counter("bulwark_llm_budget_overshoot_total",
+	    "Settlements that left a hard-stop budget overspent (must stay "
+	    "0).",
+	    NULL);
+	m_circuit = metrics_gauge("bulwark_llm_circuit_state",
+	    "Provider circuit breaker as last seen: 0 closed, 1 open, 2 "
+	    "half-open.",
+	    NULL);
+	m_downgraded = metrics_counter("bulwark_chat_downgraded_total",
+	    "Chat turns that used the org's fallback model.", NULL);
+	m_breaker_fast = metrics_counter("bulwark_llm_breaker_rejects_total",
+	    "Chat turns failed fast by the open circuit breaker.", NULL);
+	if (m_retries < 0 || m_wait < 0 || m_inuse < 0 || m_reclaimed < 0 ||
+	    m_lost < 0 || m_overshoot < 0 || m_circuit < 0 ||
+	    m_downgraded < 0 || m_breaker_fast < 0)
+		return -1;
+	return 0;
+}
+
+void
+chat_out_clear(struct chat_out *o)
+{
+	if (o == NULL)
+		return;
+	free(o->reply);
+	memset(o, 0, sizeof(*o));
+}
+
+/* The state of one turn, for logs and the llm callbacks. */
+struct turn {
+	struct chat_ctx	      *c;
+	const struct chat_in  *in;
+	struct budget_settings s;
+	struct budget_hold     hold;
+	int		       held; /* a hold awaits settlement */
+	struct sem_lease       lease;
+	int		       leased;
+	int		       lost; /* renewal found it gone */
+	int64_t		       next_renew;
+	int		       attempt;
+};
+
+/* One log line with the turn's ids; extra key/value pairs, NULL-ended. */
+static void tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
+    __attribute__((sentinel));
+
+static void
+tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
+{
+	struct json_object *f;
+	const char	   *k, *v;
+	va_list		    ap;
+
+	f = json_object_new_object();
+	if (f == NULL)
+		return;
+	json_object_object_add(f, "hold_id",
+	    json_object_new_string(
+		t->held || t->hold.id[0] != '\0' ? t->hold.id : ""));
+	json_object_object_add(f, "lease_id",
+	    json_object_new_string(t->leased ? t->lease.id : ""));
+	json_object_object_add(f, "attempt", json_object_new_int(t->attempt));
+	json_object_object_add(f, "model",
+	    json_object_new_string(t->hold.model));
+	json_object_object_add(f, "channel",
+	    json_object_new_string(t->in->channel));
+	va_start(ap, msg);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		v = va_arg(ap, const char *);
+		json_object_object_add(f, k,
+		    v != NULL ? json_object_new_string(v) : NULL);
+	}
+	va_end(ap);
+	log_json(lvl, msg, f);
+}
+
+/* Renews the lease when due; nonzero stops the provider call. */
+static int
+tick(void *arg)
+{
+	struct turn *t = arg;
+	enum bw_err  er;
+	int64_t	     now = clock_mono_ms();
+
+	if (!t->leased || now < t->next_renew)
+		return 0;
+	er = sem_renew(t->c->rds, &t->lease);
+	if (er == BW_ENOTFOUND) {
+		t->lost = 1;
+		metrics_inc(m_lost);
+		tlog(t, LL_WARN, "llm lease lost during the call", NULL);
+		return 1;
+	}
+	/* A Redis blip: try again soon; the lease still has time. */
+	t->next_renew = now + (er == BW_OK ? t->lease.lease_ms / 3 : 500);
+	return 0;
+}
+
+static enum att_class
+att_class(int status, enum llm_fail why)
+{
+	switch (why) {
+	case LF_TIMEOUT:
+		return AC_TIMEOUT;
+	case LF_CONNECT:
+		return AC_CONNECT;
+	case LF_MALFORMED:
+		return AC_MALFORMED;
+	case LF_ABORTED:
+		return AC_ABORTED;
+	default:
+		break;
+	}
+	if (status >= 200 && status < 300)
+		return AC_2XX;
+	if (status == 408)
+		return AC_408;
+	if (status == 429)
+		return AC_429;
+	if (status >= 500)
+		return AC_5XX;
+	return AC_4XX;
+}
+
+static void
+on_attempt(void *arg, int attempt, int status, enum llm_fail why, int64_t ms)
+{
+	struct turn *t = arg;
+	char	     st[16], d[24];
+
+	t->attempt = attempt;
+	metrics_inc(m_att[att_class(status, why)]);
+	snprintf(st, sizeof(st), "%d", status);
+	snprintf(d, sizeof(d), "%" PRId64, ms);
+	tlog(t, why == LF_NONE ? LL_INFO : LL_WARN, "llm attempt", "status", st,
+	    "fail", llm_fail_name(why), "ms", d, NULL);
+}
+
+static void
+on_retry(void *arg, int attempt, int64_t wait_ms)
+{
+	struct turn *t = arg;
+	char	     w[24];
+
+	(void)attempt;
+	metrics_inc(m_retries);
+	snprintf(w, sizeof(w), "%" PRId64, wait_ms);
+	tlog(t, LL_INFO, "llm retry after backoff", "wait_ms", w, NULL);
+}
+
+/* Releases the lease if held (every way out passes here). */
+static void
+drop_lease(struct turn *t)
+{
+	enum bw_err er;
+
+	if (!t->leased)
+		return;
+	er = sem_release(t->c->rds, &t->lease);
+	if (er == BW_EREDIS)
+		tlog(t, LL_WARN, "llm lease release failed; it expires", NULL);
+	else if (er == BW_ENOTFOUND)
+		tlog(t, LL_WARN, "llm lease had expired before release", NULL);
+	metrics_gauge_add(m_inuse, -1);
+	t->leased = 0;
+}
+
+/* Releases an unsettled hold without charge (no call was made). */
+static void
+drop_hold(struct turn *t)
+{
+	bool settled = false;
+
+	if (!t->held)
+		return;
+	if (budget_release(t->c->db, t->in->org_id, t->hold.id, &settled) !=
+	    BW_OK)
+		tlog(t, LL_WARN, "hold release failed; it expires", NULL);
+	else
+		metrics_inc(m_holds[HM_RELEASED]);
+	t->held = 0;
+}
+
+/* Settles the hold with what the call used; logs and counts. */
+static void
+settle_hold(struct turn *t, const struct llm_result *lr, int ok,
+    struct chat_out *out)
+{
+	struct budget_usage u;
+	bool		    settled = false;
+	int64_t		    charged = 0, spent = 0;
+	char		    a[24], b[24];
+
+	if (!t->held)
+		return;
+	memset(&u, 0, sizeof(u));
+	u.attempts = lr->attempts;
+	u.failed_attempts = lr->failed_sent;
+	if (ok) {
+		u.input_tokens = lr->input_tokens;
+		u.output_tokens = lr->output_tokens;
+	}
+	if (budget_settle(t->c->db, t->in->org_id, t->hold.id, &t->hold, &u,
+		&settled, &charged, &spent) != BW_OK) {
+		tlog(t, LL_WARN, "hold settlement failed; it expires", NULL);
+		t->held = 0;
+		return;
+	}
+	t->held = 0;
+	if (!settled) {
+		tlog(t, LL_WARN, "hold was already settled or expired", NULL);
+		return;
+	}
+	metrics_inc(m_holds[HM_SETTLED]);
+	out->cost_micros = charged;
+	snprintf(a, sizeof(a), "%" PRId64, charged);
+	snprintf(b, sizeof(b), "%" PRId64, t->hold.held_micros);
+	if (t->s.has_budget && t->s.hard_stop && spent > t->s.daily_micros) {
+		metrics_inc(m_overshoot);
+		tlog(t, LL_ERROR, "budget overshoot after settlement",
+		    "charged_micros", a, "held_micros", b, NULL);
+	} else
+		tlog(t, LL_INFO, "hold settled", "charged_micros", a,
+		    "held_micros", b, NULL);
+}
+
+/*
+ * Builds the messages: system prompt, the recent turns of state (may be
+ * NULL), the new message. *msgs is malloc'd (strings borrowed from s,
+ * state and in); *bytes gets the content bytes.
+ */
+static enum bw_err
+build_messages(const struct budget_settings *s, struct json_object *state,
+    const char *message, struct llm_msg **msgs, size_t *n, int64_t *bytes)
+{
+	struct json_object *turns = NULL, *tu, *v;
+	struct llm_msg	   *m;
+	size_t		    nt = 0, i, k = 0;
+	int64_t		    b = 0;
+
+	if (state != NULL &&
+	    json_object_object_get_ex(state, "turns", &turns) &&
+	    json_object_is_type(turns, json_type_array))
+		nt = json_object_array_length(turns);
+	m = calloc(2 * nt + 2, sizeof(*m));
+	if (m == NULL)
+		return BW_ENOMEM;
+	if (s->system_prompt[0] != '\0') {
+		m[k].role = "system";
+		m[k++].content = s->system_prompt;
+	}
+	for (i = 0; i < nt; i++) {
+		tu = json_object_array_get_idx(turns, i);
+		if (json_object_object_get_ex(tu, "user", &v) &&
+		    json_object_is_type(v, json_type_string)) {
+			m[k].role = "user";
+			m[k++].content = json_object_get_string(v);
+		}
+		if (json_object_object_get_ex(tu, "assistant", &v) &&
+		    json_object_is_type(v, json_type_string)) {
+			m[k].role = "assistant";
+			m[k++].content = json_object_get_string(v);
+		}
+	}
+	m[k].role = "user";
+	m[k++].content = message;
+	for (i = 0; i < k; i++)
+		b += (int64_t)strlen(m[i].content);
+	*msgs = m;
+	*n = k;
+	*bytes = b;
+	return BW_OK;
+}
+
+static enum bw_err
+set_reply(struct chat_out *out, const char *s)
+{
+	free(out->reply);
+	out->reply = strdup(s != NULL ? s : "");
+	return out->reply == NULL ? BW_ENOMEM : BW_OK;
+}
+
+enum bw_err
+chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
+{
+	const struct config *cfg = c->cfg;
+	struct turn	     t;
+	struct json_object  *state = NULL;
+	struct llm_msg	    *msgs = NULL;
+	struct llm_result    lr;
+	struct llm_opts	     o;
+	struct budget_ask    ask;
+	struct sem_stats     ss;
+	struct conv_usage    cu;
+	enum budget_verdict  v;
+	enum bw_err	     er, ret = BW_OK;
+	size_t		     nmsgs = 0;
+	int64_t		     deadline, bytes = 0, wait, turns = 0;
+	int		     org_cap;
+	const char	    *fallback;
+
+	memset(out, 0, sizeof(*out));
+	memset(&t, 0, sizeof(t));
+	memset(&lr, 0, sizeof(lr));
+	t.c = c;
+	t.in = in;
+	deadline =
+	    in->start_ms + cfg->chat_deadline_ms - CHAT_DEADLINE_MARGIN_MS;
+	out->outcome = CO_DEPENDENCY;
+	out->retry_after_s = CHAT_RETRY_AFTER_S;
+
+	er = budget_settings_get(c->db, in->org_id, cfg->llm_primary_model,
+	    cfg->llm_fallback_model, &t.s);
+	if (er == BW_ENOTFOUND) {
+		out->outcome = CO_NOTFOUND;
+		goto out;
+	}
+	if (er != BW_OK) {
+		tlog(&t, LL_WARN, "chat settings unavailable", "error",
+		    bw_strerror(er), NULL);
+		goto out;
+	}
+	fallback = t.s.fallback_reply != NULL ? t.s.fallback_reply
+					      : cfg->chat_fallback_reply;
+	if (set_reply(out, fallback) != BW_OK) {
+		ret = BW_ENOMEM;
+		goto out;
+	}
+
+	/* Conversation first: Redis trouble is found before money moves. */
+	er = conv_get(c->rds, in->org_id, in->channel, in->user_id, &state);
+	if (er != BW_OK && er != BW_ENOTFOUND) {
+		tlog(&t, LL_WARN, "conversation state unavailable", "error",
+		    bw_strerror(er), NULL);
+		goto out;
+	}
+	er = build_messages(&t.s, state, in->message, &msgs, &nmsgs, &bytes);
+	if (er != BW_OK) {
+		ret = er;
+		goto out;
+	}
+
+	memset(&ask, 0, sizeof(ask));
+	ask.input_bytes = bytes;
+	ask.nmessages = (int)nmsgs;
+	ask.max_tokens = cfg->chat_max_tokens;
+	ask.min_tokens = cfg->chat_min_tokens;
+	ask.attempts = 1 + cfg->llm_max_retries;
+	ask.ttl_s = cfg->chat_hold_ttl_s;
+	ask.request_id = in->request_id;
+	ask.correlation_id = in->correlation_id;
+	er = budget_hold(c->db, &t.s, &ask, &t.hold, &v);
+	if (er != BW_OK) {
+		tlog(&t, LL_WARN, "budget hold failed", "error",
+		    bw_strerror(er), NULL);
+		goto out;
+	}
+	snprintf(out->model, sizeof(out->model), "%s", t.hold.model);
+	out->downgraded = t.hold.downgraded;
+	if (v == BV_EXCEEDED) {
+		metrics_inc(m_holds[HM_REFUSED]);
+		tlog(&t, LL_INFO, "budget exceeded: no provider call", NULL);
+		out->outcome = CO_BUDGET;
+		goto out;
+	}
+	if (v == BV_NOPRICE) {
+		tlog(&t, LL_WARN, "model has no price: no provider call", NULL);
+		out->outcome = CO_NOPRICE;
+		goto out;
+	}
+	t.held = 1;
+	metrics_inc(m_holds[HM_PLACED]);
+	if (t.hold.downgraded)
+		metrics_inc(m_downgraded);
+
+	/* A slot, queued fairly with a deadline inside the request's. */
+	wait = deadline - clock_mono_ms() - LLM_MIN_ATTEMPT_MS;
+	if (wait > cfg->chat_queue_deadline_ms)
+		wait = cfg->chat_queue_deadline_ms;
+	if (wait < 0)
+		wait = 0;
+	org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;
+	memset(&ss, 0, sizeof(ss));
+	er = sem_acquire(c->rds, in->org_id, cfg->llm_global_cap, org_cap,
+	    cfg->chat_lease_ttl_ms, (int)wait, &t.lease, &ss);
+	metrics_observe(m_wait, (double)ss.wait_us / 1e6);
+	if (ss.reclaimed > 0)
+		metrics_add(m_reclaimed, (uint64_t)ss.reclaimed);
+	if (er == BW_ETIMEOUT) {
+		tlog(&t, LL_WARN, "no llm slot before the queue deadline",
+		    NULL);
+		out->outcome = CO_CAPACITY;
+		goto out;
+	}
+	if (er != BW_OK) {
+		tlog(&t, LL_WARN, "llm semaphore unavailable", "error",
+		    bw_strerror(er), NULL);
+		goto out;
+	}
+	t.leased = 1;
+	metrics_gauge_add(m_inuse, 1);
+	t.next_renew = clock_mono_ms() + t.lease.lease_ms / 3;
+	tlog(&t, LL_INFO, "llm slot acquired", NULL);
+
+	memset(&o, 0, sizeof(o));
+	o.base_url = cfg->llm_base_url;
+	o.api_key = cfg->llm_api_key;
+	o.org_id = in->org_id;
+	o.request_id = in->request_id;
+	o.model = t.hold.model;
+	o.max_tokens = t.hold.max_tokens;
+	o.attempt_timeout_ms = cfg->llm_attempt_timeout_ms;
+	o.retry_timeout_ms = cfg->llm_retry_timeout_ms;
+	o.max_retries = cfg->llm_max_retries;
+	o.deadline_ms = deadline;
+	o.rds = c->rds;
+	o.breaker_name = CHAT_BREAKER_NAME;
+	o.breaker.fail_threshold = cfg->llm_breaker_failures;
+	o.breaker.open_ms = cfg->llm_breaker_open_ms;
+	o.breaker.probe_ms = cfg->llm_retry_timeout_ms + 1000;
+	o.tick = tick;
+	o.on_attempt = on_attempt;
+	o.on_retry = on_retry;
+	o.arg = &t;
+	er = llm_chat(c->llm, &o, msgs, nmsgs, &lr);
+	drop_lease(&t);
+	metrics_gauge_set(m_circuit, (int64_t)lr.brk);
+	out->attempts = lr.attempts;
+	if (er != BW_OK) {
+		if (lr.why == LF_BREAKER)
+			metrics_inc(m_breaker_fast);
+		tlog(&t, LL_WARN, "llm call failed", "fail",
+		    llm_fail_name(lr.why), NULL);
+		settle_hold(&t, &lr, 0, out);
+		out->outcome = er == BW_ENOMEM ? CO_DEPENDENCY : CO_UPSTREAM;
+		if (er == BW_ENOMEM)
+			ret = er;
+		goto out;
+	}
+	settle_hold(&t, &lr, 1, out);
+	out->input_tokens = lr.input_tokens;
+	out->output_tokens = lr.output_tokens;
+	if (set_reply(out, lr.reply) != BW_OK) {
+		ret = BW_ENOMEM;
+		goto out;
+	}
+	cu.input_tokens = lr.input_tokens;
+	cu.output_tokens = lr.output_tokens;
+	cu.cost_micros = out->cost_micros;
+	er = conv_append_turn(c->rds, in->org_id, in->channel, in->user_id,
+	    in->message, lr.reply, &cu, NULL, &turns);
+	if (er != BW_OK)
+		tlog(&t, LL_WARN, "conversation append failed", "error",
+		    bw_strerror(er), NULL);
+	out->turns = turns;
+	out->outcome = CO_OK;
+out:
+	/* Every way out: no lease kept, no hold left unsettled. */
+	drop_lease(&t);
+	drop_hold(&t);
+	metrics_inc(m_req[out->outcome]);
+	if (out->outcome != CO_OK)
+		tlog(&t, LL_INFO, "chat turn refused or failed", "outcome",
+		    chat_outcome_name(out->outcome), NULL);
+	llm_result_clear(&lr);
+	free(msgs);
+	json_object_put(state);
+	budget_settings_clear(&t.s);
+	return ret;
+}

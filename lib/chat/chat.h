@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chat path, one function shared by the HTTP handler and the LINE
+ * worker: conversation state read -> budget decision and hold -> LLM
+ * semaphore lease (queued with a deadline) -> provider call with lease
+ * renewal -> lease release -> conversation append -> settlement. The lease
+ * is released and the hold settled or released on every way out. Rate
+ * limits are the caller's (the HTTP middleware).
+ */
+#ifndef BW_CHAT_H
+#define BW_CHAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/db.h"
+#include "core/err.h"
+#include "chat/llm.h"
+#include "core/rds.h"
+
+#define CHAT_MAX_MESSAGE	4000 /* characters of one message */
+#define CHAT_MAX_USER		128  /* characters of a user id */
+#define CHAT_DEADLINE_MARGIN_MS 1000 /* kept for settling and answering */
+
+/* Per-process resources, opened by the caller (after fork()). */
+struct chat_ctx {
+	const struct config *cfg;
+	struct db	    *db;
+	struct rds	    *rds;
+	struct llm	    *llm;
+};
+
+struct chat_in {
+	const char *org_id;
+	const char *channel; /* "web", "line", "api" */
+	const char *user_id;
+	const char *message;
+	const char *request_id;
+	const char *correlation_id;
+	int64_t	    start_ms; /* clock_mono_ms() at arrival */
+};
+
+enum chat_outcome {
+	CO_OK,	       /* 200 */
+	CO_BUDGET,     /* 402 BUDGET_EXCEEDED, reply = fallback */
+	CO_CAPACITY,   /* 503 CAPACITY_EXHAUSTED, Retry-After */
+	CO_UPSTREAM,   /* 502 UPSTREAM_UNAVAILABLE, reply = fallback */
+	CO_DEPENDENCY, /* 503 DEPENDENCY_UNAVAILABLE (Redis or PostgreSQL) */
+	CO_NOPRICE,    /* 409 INVALID_STATE: the model has no price */
+	CO_NOTFOUND,   /* unknown org */
+	CO__MAX
+};
+
+struct chat_out {
+	enum chat_outcome outcome;
+	char		 *reply; /* owned; answer or fallback */
+	char		  model[201];
+	bool		  downgraded;
+	int64_t		  input_tokens;
+	int64_t		  output_tokens;
+	int64_t		  cost_micros;
+	int64_t		  turns;	 /* session turns after this one */
+	int		  retry_after_s; /* CO_CAPACITY, CO_DEPENDENCY */
+	int		  attempts;
+};
+
+/*
+ * Runs one chat turn. Always fills *out (clear with chat_out_clear());
+ * returns BW_OK when out->outcome says what to answer, BW_ENOMEM otherwise.
+ */
+enum bw_err
+     chat_run(struct chat_ctx *, const struct chat_in *, struct chat_out *out);
+void chat_out_clear(struct chat_out *);
+/* "ok", "budget_exceeded", ... (the metric label). */
+const char *chat_outcome_name(enum chat_outcome);
+/*
+ * Registers the chat metrics (after metrics_init(), before fork()).
+ * Returns 0, or -1 when the metric table is full.
+ */
+int chat_metrics_register(void);
+
+#endif

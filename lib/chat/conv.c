@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Conversation state in Redis. Every change runs as one Lua script that
+ * reads the document, changes it and writes it back with a new version and
+ * the TTL, so concurrent turns on any number of instances all land (Redis
+ * runs scripts one at a time); the field update is a compare-and-set on the
+ * version for callers that decided from an earlier read.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "chat/conv.h"
+#include "core/jv.h"
+#include "core/log.h"
+
+#define CONV_MAX_KEY (16 + 64 + 16 + CONV_MAX_ID)
+
+/* Shared script head: a fresh document, field setters, the writer. */
+#define CONV_LUA_HEAD                                                          \
+	"local t = redis.call('TIME')\n"                                       \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "     \
+	"1000)\n"                                                              \
+	"local names = { 'service', 'area', 'stage', 'preference' }\n"         \
+	"local function load()\n"                                              \
+	"  local raw = redis.call('GET', KEYS[1])\n"                           \
+	"  local d\n"                                                          \
+	"  if raw then d = cjson.decode(raw) end\n"                            \
+	"  if type(d) ~= 'table' then\n"                                       \
+	"    d = { v = 0, turns_total = 0 }\n"                                 \
+	"    for _, n in ipairs(names) do d[n] = cjson.null end\n"             \
+	"  end\n"                                                              \
+	"  if type(d.turns) ~= 'table' then d.turns = {} end\n"                \
+	"  return d, raw ~= false and raw ~= nil\n"                            \
+	"end\n"                                                                \
+	"local function setf(d, base)\n"                                       \
+	"  for i, n in ipairs(names) do\n"                                     \
+	"    if ARGV[base + 2 * i - 1] == '1' then d[n] = ARGV[base + 2 * i] " \
+	"end\n"                                                                \
+	"  end\n"                                                              \
+	"end\n"                                                                \
+	"local function enc(d)\n"                                              \
+	"  local s = cjson.encode(d)\n"                                        \
+	"  if #d.turns == 0 then\n"                                            \
+	"    s = string.gsub(s, '\"turns\":{}', '\"turns\":[]')\n"             \
+	"  end\n"                                                              \
+	"  return s\n"                                                         \
+	"end\n"                                                                \
+	"local function store(d, maxt, maxb, ttl)\n"                           \
+	"  d.v = (tonumber(d.v) or 0) + 1\n"                                   \
+	"  d.updated_ms = now\n"                                               \
+	"  while #d.turns > maxt do table.remove(d.turns, 1) end\n"            \
+	"  local s = enc(d)\n"                                                 \
+	"  while #s > maxb and #d.turns > 1 do\n"                              \
+	"    table.remove(d.turns, 1)\n"                                       \
+	"    s = enc(d)\n"                                                     \
+	"  end\n"                                                              \
+	"  redis.call('SET', KEYS[1], s, 'EX', ttl)\n"                         \
+	"end\n"
+
+/*
+ * ARGV: user msg, reply, input tokens, output tokens, cost micros, max
+ * turns, max bytes, ttl s, then 4 x (present "1"/"0", value). Returns
+ * {v, turns_total}.
+ */
+static struct rds_script conv_append_lua = { .src = CONV_LUA_HEAD
+	"local d = load()\n"
+	"d.turns[#d.turns + 1] = { user = ARGV[1], assistant = ARGV[2],\n"
+	"    ts_ms = now, input_tokens = tonumber(ARGV[3]),\n"
+	"    output_tokens = tonumber(ARGV[4]), cost_micros = "
+	"tonumber(ARGV[5]) }\n"
+	"d.turns_total = (tonumber(d.turns_total) or 0) + 1\n"
+	"setf(d, 8)\n"
+	"store(d, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))\n"
+	"return { d.v, d.turns_total }\n" };
+
+/*
+ * ARGV: expected v, max turns, max bytes, ttl s, then 4 x (present,
+ * value). Returns the new v, or -1 when the stored v differs.
+ */
+static struct rds_script conv_cas_lua = { .src = CONV_LUA_HEAD
+	"local d = load()\n"
+	"if (tonumber(d.v) or 0) ~= tonumber(ARGV[1]) then return -1 end\n"
+	"setf(d, 4)\n"
+	"store(d, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
+	"return d.v\n" };
+
+/* 1 when s is 1..CONV_MAX_ID bytes without control characters. */
+static int
+conv_user_ok(const char *s)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= CONV_MAX_ID)
+			return 0;
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The key "conv:{<org>}:<channel>:<user>": the org is the hash tag, so one
+ * org's conversations share a Cluster slot. BW_EINVAL on bad ids.
+ */
+static enum bw_err
+conv_key(char *out, size_t len, const char *org, const char *channel,
+    const char *user)
+{
+	int n;
+
+	if (!rds_word_ok(org, 64) || !rds_word_ok(channel, 16) ||
+	    !conv_user_ok(user))
+		return BW_EINVAL;
+	n = snprintf(out, len, "conv:{%s}:%s:%s", org, channel, user);
+	if (n < 0 || (size_t)n >= len)
+		return BW_EINVAL;
+	return BW_OK;
+}
+
+/* Length of s cut to at most max bytes without splitting a UTF-8 char. */
+static size_t
+conv_cut(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return n;
+}
+
+/* Appends 4 x (present, value) of f to av/al from index i. */
+static void
+conv_fields_args(const struct conv_fields *f, const char **av, size_t *al,
+    int i)
+{
+	const char *v[4] = { NULL, NULL, NULL, NULL };
+	int	    k;
+
+	if (f != NULL) {
+		v[0] = f->service;
+		v[1] = f->area;
+		v[2] = f->stage;
+		v[3] = f->preference;
+	}
+	for (k = 0; k < 4; k++) {
+		av[i + 2 * k] = v[k] != NULL ? "1" : "0";
+		al[i + 2 * k] = 1;
+		av[i + 2 * k + 1] = v[k] != NULL ? v[k] : "";
+		al[i + 2 * k + 1] =
+		    v[k] != NULL ? conv_cut(v[k], CONV_MAX_FIELD) : 0;
+	}
+}
+
+enum bw_err
+conv_get(struct rds *rds, const char *org_id, const char *channel,
+    const char *user_id, struct json_object **state)
+{
+	char	    key[CONV_MAX_KEY];
+	const char *av[2];
+	redisReply *rep = NULL;
+	enum bw_err er;
+
+	if (rds == NULL || state == NULL)
+		return BW_EINVAL;
+	er = conv_key(key, sizeof(key), org_id, channel, user_id);
+	if (er != BW_OK)
+		return er;
+	av[0] = "GET";
+	av[1] = key;
+	er = rds_cmd(rds, 2, av, NULL, &rep);
+	if (er != BW_OK) {
+		er = BW_EREDIS;
+		goto out;
+	}
+	if (rep->type == REDIS_REPLY_NIL) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	if (rep->type != REDIS_REPLY_STRING) {
+		er = BW_EREDIS;
+		goto out;
+	}
+	er = jv_parse(rep->str, rep->len, 8, state);
+	if (er != BW_OK) {
+		log_kv(LL_ERROR, "conv: stored state is not JSON", NULL);
+		er = BW_EREDIS;
+	}
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return er;
+}
+
+enum bw_err
+conv_append_turn(struct rds *rds, const char *org_id, const char *channel,
+    const char *user_id, const char *user_msg, const char *reply,
+    const struct conv_usage *u, const struct conv_fields *f, int64_t *turns)
+{
+	char	    key[CONV_MAX_KEY];
+	char	    nums[6][24];
+	const char *av[17];
+	size_t	    al[17];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	int	    i;
+
+	if (rds == NULL || user_msg == NULL || reply == NULL)
+		return BW_EINVAL;
+	er = conv_key(key, sizeof(key), org_id, channel, user_id);
+	if (er != BW_OK)
+		return er;
+	snprintf(nums[0], sizeof(nums[0]), "%lld",
+	    (long long)(u != NULL ? u->input_tokens : 0));
+	snprintf(nums[1], sizeof(nums[1]), "%lld",
+	    (long long)(u != NULL ? u->output_tokens : 0));
+	snprintf(nums[2], sizeof(nums[2]), "%lld",
+	    (long long)(u != NULL ? u->cost_micros : 0));
+	snprintf(nums[3], sizeof(nums[3]), "%d", CONV_MAX_TURNS);
+	snprintf(nums[4], sizeof(nums[4]), "%d", CONV_MAX_BYTES);
+	snprintf(nums[5], sizeof(nums[5]), "%d", CONV_TTL_S);
+	av[0] = key;
+	al[0] = strlen(key);
+	av[1] = user_msg;
+	al[1] = conv_cut(user_msg, CONV_MAX_TEXT);
+	av[2] = reply;
+	al[2] = conv_cut(reply, CONV_MAX_TEXT);
+	for (i = 0; i < 6; i++) {
+		av[3 + i] = nums[i];
+		al[3 + i] = strlen(nums[i]);
+	}
+	conv_fields_args(f, av, al, 9);
+	er = rds_eval(rds, &conv_append_lua, 1, 17, av, al, &rep);
+	if (er != BW_OK) {
+		er = er == BW_EINVAL ? er : BW_EREDIS;
+		goto out;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
+		er = BW_EREDIS;
+		goto out;
+	}
+	if (turns != NULL)
+		*turns = rep->element[1]->integer;
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return er;
+}
+
+enum bw_err
+conv_set_fields(struct rds *rds, const char *org_id, const char *channel,
+    const char *user_id, int64_t expected_v, const struct conv_fields *f)
+{
+	char	    key[CONV_MAX_KEY];
+	char	    nums[4][24];
+	const char *av[13];
+	size_t	    al[13];
+	redisReply *rep = NULL;
+	enum bw_err er;
+	int	    i;
+
+	if (rds == NULL || expected_v < 0)
+		return BW_EINVAL;
+	er = conv_key(key, sizeof(key), org_id, channel, user_id);
+	if (er != BW_OK)
+		return er;
+	snprintf(nums[0], sizeof(nums[0]), "%lld", (long long)expected_v);
+	snprintf(nums[1], sizeof(nums[1]), "%d", CONV_MAX_TURNS);
+	snprintf(nums[2], sizeof(nums[2]), "%d", CONV_MAX_BYTES);
+	snprintf(nums[3], sizeof(nums[3]), "%d", CONV_TTL_S);
+	av[0] = key;
+	al[0] = strlen(key);
+	for (i = 0; i < 4; i++) {
+		av[1 + i] = nums[i];
+		al[1 + i] = strlen(nums[i]);
+	}
+	conv_fields_args(f, av, al, 5);
+	er = rds_eval(rds, &conv_cas_lua, 1, 13, av, al, &rep);
+	if (er != BW_OK) {
+		er = er == BW_EINVAL ? er : BW_EREDIS;
+		goto out;
+	}
+	if (rep->type != REDIS_REPLY_INTEGER)
+		er = BW_EREDIS;
+	else if (rep->integer < 0)
+		er = BW_ERETRY;
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return er;
+}
+
+enum bw_err
+conv_delete(struct rds *rds, const char *org_id, const char *channel,
+    const char *user_id)
+{
+	char	    key[CONV_MAX_KEY];
+	const char *av[2];
+	redisReply *rep = NULL;
+	enum bw_err er;
+
+	if (rds == NULL)
+		return BW_EINVAL;
+	er = conv_key(key, sizeof(key), org_id, channel, user_id);
+	if (er != BW_OK)
+		return er;
+	av[0] = "DEL";
+	av[1] = key;
+	er = rds_cmd(rds, 2, av, NULL, &rep);
+	if (er != BW_OK)
+		er = BW_EREDIS;
+	else if (rep->type != REDIS_REPLY_INTEGER)
+		er = BW_EREDIS;
+	else if (rep->integer == 0)
+		er = BW_ENOTFOUND;
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return er;
+}

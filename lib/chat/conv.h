@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Conversation state in Redis, shared by every instance and surviving
+ * restarts: key "conv:{<org>}:<channel>:<user>", a JSON document with the
+ * recent turns (bounded in count and size, oldest dropped first) and the
+ * pipeline fields (service, area, stage, preference), TTL renewed on each
+ * turn. Every write is atomic against a version field: two concurrent turns
+ * both land, nothing is ever lost.
+ *
+ * The document:
+ *   {"v":7,"turns_total":7,"service":null,"area":null,"stage":null,
+ *    "preference":null,"updated_ms":1700000000000,
+ *    "turns":[{"user":"…","assistant":"…","ts_ms":…,"input_tokens":0,
+ *              "output_tokens":0,"cost_micros":0}, …]}
+ */
+#ifndef BW_CONV_H
+#define BW_CONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "core/err.h"
+#include "core/rds.h"
+
+#define CONV_MAX_TURNS 20	   /* turns kept */
+#define CONV_MAX_BYTES (32 * 1024) /* the encoded document */
+#define CONV_MAX_TEXT  (12 * 1024) /* one message or reply, bytes */
+#define CONV_TTL_S     1800	   /* renewed on each turn */
+#define CONV_MAX_ID    128	   /* channel or user id, bytes */
+#define CONV_MAX_FIELD 256	   /* a pipeline field value */
+
+struct conv_usage {
+	int64_t input_tokens;
+	int64_t output_tokens;
+	int64_t cost_micros;
+};
+
+/* Pipeline fields to set with a turn; NULL members are left as they are. */
+struct conv_fields {
+	const char *service;
+	const char *area;
+	const char *stage;
+	const char *preference;
+};
+
+/*
+ * Reads the state. *state (the caller json_object_put()s it) is the
+ * document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
+ * BW_EINVAL (bad ids), BW_EREDIS.
+ */
+enum bw_err conv_get(struct rds *, const char *org_id, const char *channel,
+    const char *user_id, struct json_object **state);
+/*
+ * Appends one turn atomically in one script (read, append, trim to
+ * CONV_MAX_TURNS and CONV_MAX_BYTES, bump "v" and "turns_total", set the
+ * TTL), so concurrent appends on any instance all land. Texts longer than
+ * CONV_MAX_TEXT are cut at a UTF-8 boundary. u and f may be NULL.
+ * *turns (may be NULL) gets turns_total after this turn. Returns BW_OK,
+ * BW_EINVAL, BW_EREDIS.
+ */
+enum bw_err
+conv_append_turn(struct rds *, const char *org_id, const char *channel,
+    const char *user_id, const char *user_msg, const char *reply,
+    const struct conv_usage *u, const struct conv_fields *f, int64_t *turns);
+/*
+ * Replaces the pipeline fields only if the stored version is still
+ * expected_v (compare-and-set; 0 means "no state yet"). Returns BW_OK,
+ * BW_ERETRY when another turn wrote first (read again and retry), BW_EINVAL,
+ * BW_EREDIS.
+ */
+enum bw_err
+conv_set_fields(struct rds *, const char *org_id, const char *channel,
+    const char *user_id, int64_t expected_v, const struct conv_fields *f);
+/* Deletes the state. BW_OK, BW_ENOTFOUND (there was none), BW_EREDIS. */
+enum bw_err conv_delete(struct rds *, const char *org_id, const char *channel,
+    const char *user_id);
+
+#endif

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The LLM semaphore (DESIGN.md "Coordination"): leases in Redis sorted sets
+ * for the global cap and each org's cap, taken together or not at all, each
+ * with an expiry in Redis server time, renewed while the call runs and
+ * released by its own lease id. Waiters queue per org; orgs with waiters
+ * are served round-robin, so one busy org delays another org's request by
+ * at most one slot turn. Every key shares the hash tag {llm}.
+ */
+#ifndef BW_SEM_H
+#define BW_SEM_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/rds.h"
+
+#define SEM_ID_LEN	       32 /* lease and waiter ids, hex */
+#define SEM_MAX_ORG	       64 /* an org id (a UUID is 36) */
+#define SEM_DEFAULT_GLOBAL_CAP 15
+#define SEM_DEFAULT_ORG_CAP    5
+#define SEM_DEFAULT_LEASE_MS   15000 /* renew every lease_ms / 3 */
+#define SEM_DEFAULT_WAIT_MS    10000 /* queue deadline */
+#define SEM_WAITER_TTL_MS      3000  /* a silent waiter leaves the queue */
+#define SEM_POLL_MS	       200   /* longest sleep between tries */
+
+struct sem_lease {
+	char	id[SEM_ID_LEN + 1];
+	char	org_id[SEM_MAX_ORG + 1];
+	int	lease_ms;
+	int64_t expires_ms; /* Redis server time, epoch ms */
+};
+
+/* Counters one acquire reports for the metrics. */
+struct sem_stats {
+	int64_t wait_us;   /* time spent queued */
+	int	reclaimed; /* expired leases this call freed */
+	int	tries;	   /* acquire scripts run */
+};
+
+/*
+ * Takes one lease in the global set (cap global_cap) and in org_id's set
+ * (cap org_cap) together, or queues in the org's queue and waits (woken by
+ * releases, polling at most every SEM_POLL_MS) until it is this waiter's
+ * turn and a slot is free, or until wait_ms passed. lease_ms is the lease
+ * expiry (renew with sem_renew). *st (may be NULL) is filled in every case.
+ * Returns BW_OK with *out the lease, BW_ETIMEOUT when the deadline passed
+ * (the waiter has left the queue: answer 503 CAPACITY_EXHAUSTED), BW_EINVAL,
+ * or BW_EREDIS when Redis failed (also a Redis timeout; the waiter's queue
+ * entry then expires by itself).
+ */
+enum bw_err
+sem_acquire(struct rds *, const char *org_id, int global_cap, int org_cap,
+    int lease_ms, int wait_ms, struct sem_lease *out, struct sem_stats *st);
+/*
+ * Pushes the lease's expiry to now + l->lease_ms. Returns BW_OK,
+ * BW_ENOTFOUND when the lease is gone (it expired and was reclaimed: the
+ * caller no longer holds a slot), or BW_EREDIS.
+ */
+enum bw_err sem_renew(struct rds *, struct sem_lease *l);
+/*
+ * Releases exactly this lease (by its id) and wakes the next waiter.
+ * Releasing a lease that expired and was reclaimed frees nothing else.
+ * Returns BW_OK, BW_ENOTFOUND (it was no longer held), or BW_EREDIS.
+ */
+enum bw_err sem_release(struct rds *, const struct sem_lease *l);
+/*
+ * Leases now held (expired ones not counted): globally when org_id is NULL,
+ * else for that org. For the leases-in-use gauge and for tests.
+ */
+enum bw_err sem_count(struct rds *, const char *org_id, int *n);
+/* Waiters queued for org_id (NULL: all orgs). */
+enum bw_err sem_waiting(struct rds *, const char *org_id, int *n);
+
+#endif

@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration: one const table of keys (type, place in struct config,
+ * default, bounds, required, secret). Values are applied in order: the
+ * table's defaults, the "key = value" file, then BULWARK_<KEY> from the
+ * environment; secrets may instead be read from a file (<key>_file in the
+ * file, BULWARK_<KEY>_FILE in the environment). The result is validated as
+ * a whole; every error names the key and where its value came from:
+ * "config: <key>: <problem> (<source>)".
+ *
+ * File syntax: one "key = value" per line; blank lines and lines whose
+ * first non-blank character is '#' are ignored (a '#' after a value is part
+ * of the value, so URLs and passwords may hold one); blanks around key and
+ * value are trimmed; a value wrapped in double quotes loses them (no escape
+ * sequences). A key given twice takes the later value.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/limits.h"
+#include "core/log.h"
+
+enum cfg_type {
+	CT_STRING,
+	CT_INT,
+	CT_OCTAL,
+	CT_BOOL,
+};
+
+struct cfg_key {
+	const char   *name;
+	enum cfg_type type;
+	size_t	      off;	/* into struct config */
+	const char   *def;	/* default, parsed like any value */
+	long long     min, max; /* CT_INT, CT_OCTAL */
+	int	      required; /* must not be empty */
+	int	      secret;	/* masked; may come from <key>_file */
+	/* Extra check of a string; returns the problem or NULL. */
+	const char *(*check)(const char *);
+};
+
+static const char *cfg_check_level(const char *);
+static const char *cfg_check_http(const char *);
+static const char *cfg_check_origin(const char *);
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct cfg_key cfg_keys[] = {
+	{ "fcgi_socket", CT_STRING, OFF(fcgi_socket), "/run/bulwark/fcgi.sock",
+	    0, 0, 1, 0, NULL },
+	{ "fcgi_socket_mode", CT_OCTAL, OFF(fcgi_socket_mode), "0660", 0, 0777,
+	    0, 0, NULL },
+	{ "fcgi_backlog", CT_INT, OFF(fcgi_backlog), "1024", 1, 65535, 0, 0,
+	    NULL },
+	{ "fcgi_children", CT_INT, OFF(fcgi_children), "8", 1, 1024, 0, 0,
+	    NULL },
+	{ "fcgi_max_requests", CT_INT, OFF(fcgi_max_requests), "100000", 0,
+	    1000000000, 0, 0, NULL },
+	{ "drain_timeout_s", CT_INT, OFF(drain_timeout_s), "30", 1, 3600, 0, 0,
+	    NULL },
+	{ "pid_file", CT_STRING, OFF(pid_file), "", 0, 0, 0, 0, NULL },
+	{ "database_url", CT_STRING, OFF(database_url), "postgresql:///bulwark",
+	    0, 0, 1, 0, NULL },
+	{ "redis_url", CT_STRING, OFF(redis_url), "redis://127.0.0.1:6379/0", 0,
+	    0, 1, 0, NULL },
+	{ "db_statement_timeout_ms", CT_INT, OFF(db_statement_timeout_ms),
+	    "5000", 0, 600000, 0, 0, NULL },
+	{ "log_level", CT_STRING, OFF(log_level), "info", 0, 0, 1, 0,
+	    cfg_check_level },
+	{ "llm_base_url", CT_STRING, OFF(llm_base_url),
+	    "http://127.0.0.1:18081/v1", 0, 0, 1, 0, cfg_check_http },
+	{ "llm_api_key", CT_STRING, OFF(llm_api_key), "", 0, 0, 0, 1, NULL },
+	{ "job_lease_s", CT_INT, OFF(job_lease_s), "60", 5, 3600, 0, 0, NULL },
+	{ "job_max_attempts", CT_INT, OFF(job_max_attempts), "5", 1, 100, 0, 0,
+	    NULL },
+	{ "job_retention_days", CT_INT, OFF(job_retention_days), "7", 1, 3650,
+	    0, 0, NULL },
+	{ "reservation_ttl_s", CT_INT, OFF(reservation_ttl_s), "172800", 1,
+	    31536000, 0, 0, NULL },
+	{ "idem_lock_timeout_s", CT_INT, OFF(idem_lock_timeout_s), "60", 1,
+	    86400, 0, 0, NULL },
+	{ "sql_dir", CT_STRING, OFF(sql_dir), "/usr/share/bulwark/sql", 0, 0, 1,
+	    0, NULL },
+	{ "storage_dir", CT_STRING, OFF(storage_dir), "/var/lib/bulwark", 0, 0,
+	    1, 0, NULL },
+	{ "ledger_key_file", CT_STRING, OFF(ledger_key_file),
+	    "/etc/bulwark/ledger.key", 0, 0, 0, 0, NULL },
+	{ "ledger_origin", CT_STRING, OFF(ledger_origin), "bulwark.local", 0, 0,
+	    1, 0, cfg_check_origin },
+	{ "export_file_pause_ms", CT_INT, OFF(export_file_pause_ms), "0", 0,
+	    60000, 0, 0, NULL },
+	{ "retention_clock_offset_s", CT_INT, OFF(retention_clock_offset_s),
+	    "0", 0, 100000000, 0, 0, NULL },
+	{ "llm_global_cap", CT_INT, OFF(llm_global_cap), "15", 1, 10000, 0, 0,
+	    NULL },
+	{ "llm_org_cap", CT_INT, OFF(llm_org_cap), "5", 1, 10000, 0, 0, NULL },
+	{ "chat_queue_deadline_ms", CT_INT, OFF(chat_queue_deadline_ms),
+	    "10000", 0, 120000, 0, 0, NULL },
+	{ "chat_deadline_ms", CT_INT, OFF(chat_deadline_ms), "30000", 1000,
+	    300000, 0, 0, NULL },
+	{ "chat_max_tokens", CT_INT, OFF(chat_max_tokens), "512", 1, 100000, 0,
+	    0, NULL },
+	{ "chat_min_tokens", CT_INT, OFF(chat_min_tokens), "16", 1, 100000, 0,
+	    0, NULL },
+	{ "chat_lease_ttl_ms", CT_INT, OFF(chat_lease_ttl_ms), "10000", 2000,
+	    600000, 0, 0, NULL },
+	{ "chat_hold_ttl_s", CT_INT, OFF(chat_hold_ttl_s), "120", 10, 86400, 0,
+	    0, NULL },
+	{ "llm_attempt_timeout_ms", CT_INT, OFF(llm_attempt_timeout_ms), "8000",
+	    100, 600000, 0, 0, NULL },
+	{ "llm_retry_timeout_ms", CT_INT, OFF(llm_retry_timeout_ms), "10000",
+	    100, 600000, 0, 0, NULL },
+	{ "llm_max_retries", CT_INT, OFF(llm_max_retries), "2", 0, 10, 0, 0,
+	    NULL },
+	{ "llm_breaker_failures", CT_INT, OFF(llm_breaker_failures), "10", 1,
+	    100000, 0, 0, NULL },
+	{ "llm_breaker_open_ms", CT_INT, OFF(llm_breaker_open_ms), "15000", 100,
+	    3600000, 0, 0, NULL },
+	{ "llm_primary_model", CT_STRING, OFF(llm_primary_model), "gpt-4o", 0,
+	    0, 1, 0, NULL },
+	{ "llm_fallback_model", CT_STRING, OFF(llm_fallback_model),
+	    "gpt-4o-mini", 0, 0, 1, 0, NULL },
+	{ "chat_fallback_reply", CT_STRING, OFF(chat_fallback_reply),
+	    "Sorry, we cannot answer right now. Please try again later.", 0, 0,
+	    1, 0, NULL },
+	{ "line_api_base_url", CT_STRING, OFF(line_api_base_url),
+	    "http://127.0.0.1:18082", 0, 0, 1, 0, cfg_check_http },
+	{ "line_channel_token", CT_STRING, OFF(line_channel_token), "", 0, 0, 0,
+	    1, NULL },
+};
+
+#define CFG_NKEYS   (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+#define CFG_SRC_MAX 320 /* "path:line" or "env BULWARK_X" */
+
+/* Where each key's current value came from, for error messages. */
+struct cfg_load {
+	struct config *cfg;
+	char	       src[CFG_NKEYS][CFG_SRC_MAX];
+	char	      *err;
+	size_t	       errlen;
+};
+
+static const char *
+cfg_check_level(const char *v)
+{
+	return log_level_parse(v) < 0
+	    ? "must be one of debug, info, warn, error"
+	    : NULL;
+}
+
+static const char *
+cfg_check_http(const char *v)
+{
+	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+		return "must start with http:// or https://";
+	return NULL;
+}
+
+/*
+ * A ledger origin is a host with an optional path: it becomes the first
+ * line of signed checkpoints and the key name, so no blanks, no '+'.
+ */
+static const char *
+cfg_check_origin(const char *v)
+{
+	size_t i;
+
+	if (strlen(v) > 200)
+		return "must be at most 200 characters";
+	for (i = 0; v[i] != '\0'; i++)
+		if ((unsigned char)v[i] <= 0x20 || v[i] == 0x7f || v[i] == '+')
+			return "must not hold blanks, control characters "
+			       "or '+'";
+	return NULL;
+}
+
+/* Writes "config: <fmt...>" to the caller's error buffer; BW_ECONFIG. */
+static enum bw_err cfg_err(struct cfg_load *ld, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static enum bw_err
+cfg_err(struct cfg_load *ld, const char *fmt, ...)
+{
+	va_list ap;
+	int	n;
+
+	if (ld->err == NULL || ld->errlen == 0)
+		return BW_ECONFIG;
+	n = snprintf(ld->err, ld->errlen, "config: ");
+	if (n < 0 || (size_t)n >= ld->errlen)
+		return BW_ECONFIG;
+	va_start(ap, fmt);
+	vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return BW_ECONFIG;
+}
+
+static const struct cfg_key *
+cfg_find(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < CFG_NKEYS; i++)
+		if (strlen(cfg_keys[i].name) == len &&
+		    strncmp(cfg_keys[i].name, name, len) == 0)
+			return &cfg_keys[i];
+	return NULL;
+}
+
+/*
+ * Parses v whole as a base-10 (or base-8) integer within [min, max].
+ * Returns NULL with *out set, or the problem.
+ */
+static const char *
+cfg_parse_int(const char *v, int base, long long min, long long max,
+    long long *out)
+{
+	char	 *end;
+	long long x;
+
+	if (*v == '\0')
+		return "must be an integer, got an empty value";
+	if (!isdigit((unsigned char)*v) && *v != '-' && *v != '+')
+		return "must be an integer";
+	errno = 0;
+	x = strtoll(v, &end, base);
+	if (*end != '\0' || end == v)
+		return base == 8 ? "must be an octal number"
+				 : "must be an integer";
+	if (errno == ERANGE || x < min || x > max)
+		return "out of range";
+	*out = x;
+	return NULL;
+}
+
+static const char *
+cfg_parse_bool(const char *v, long long *out)
+{
+	static const char *const t[] = { "1", "true", "yes", "on" };
+	static const char *const f[] = { "0", "false", "no", "off" };
+	size_t			 i;
+
+	for (i = 0; i < 4; i++) {
+		if (strcasecmp(v, t[i]) == 0) {
+			*out = 1;
+			return NULL;
+		}
+		if (strcasecmp(v, f[i]) == 0) {
+			*out = 0;
+			return NULL;
+		}
+	}
+	return "must be true or false";
+}
+
+/*
+ * Sets key k to the text v (from src). Returns BW_OK, BW_ECONFIG with the
+ * message written, or BW_ENOMEM.
+ */
+static enum bw_err
+cfg_set(struct cfg_load *ld, const struct cfg_key *k, const char *v,
+    const char *src)
+{
+	char	   *base = (char *)ld->cfg + k->off;
+	char	  **sp, *dup;
+	const char *why = NULL;
+	long long   x = 0;
+	size_t	    idx = (size_t)(k - cfg_keys);
+
+	switch (k->type) {
+	case CT_STRING:
+		if ((dup = strdup(v)) == NULL) {
+			cfg_err(ld, "%s: out of memory", k->name);
+			return BW_ENOMEM;
+		}
+		sp = (char **)(void *)base;
+		if (*sp != NULL) {
+			if (k->secret)
+				OPENSSL_cleanse(*sp, strlen(*sp));
+			free(*sp);
+		}
+		*sp = dup;
+		break;
+	case CT_INT:
+		why = cfg_parse_int(v, 10, k->min, k->max, &x);
+		break;
+	case CT_OCTAL:
+		why = cfg_parse_int(v, 8, k->min, k->max, &x);
+		break;
+	case CT_BOOL:
+		why = cfg_parse_bool(v, &x);
+		break;
+	}
+	if (why != NULL) {
+		if (k->type == CT_OCTAL)
+			return cfg_err(ld, "%s: %s (%#llo..%#llo) (%s)",
+			    k->name, why, k->min, k->max, src);
+		if (k->type == CT_INT)
+			return cfg_err(ld, "%s: %s (%lld..%lld) (%s)", k->name,
+			    why, k->min, k->max, src);
+		return cfg_err(ld, "%s: %s (%s)", k->name, why, src);
+	}
+	if (k->type != CT_STRING) {
+		int iv = (int)x;
+
+		memcpy(base, &iv, sizeof(iv));
+	}
+	snprintf(ld->src[idx], sizeof(ld->src[idx]), "%s", src);
+	return BW_OK;
+}
+
+/*
+ * Reads the file at path (at most BW_MAX_CONFIG_FILE bytes) into a new
+ * NUL-terminated buffer in *out (caller frees) with its length in *lenp.
+ * Returns BW_OK, BW_ETOOBIG, BW_EIO (errno kept) or BW_ENOMEM.
+ */
+static enum bw_err
+cfg_readfile(const char *path, char **out, size_t *lenp)
+{
+	struct buf  b;
+	char	    chunk[4096];
+	ssize_t	    r;
+	enum bw_err er = BW_OK;
+	int	    fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return BW_EIO;
+	buf_init(&b, BW_MAX_CONFIG_FILE);
+	for (;;) {
+		r = read(fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			er = BW_EIO;
+			break;
+		}
+		if (r == 0)
+			break;
+		er = buf_add(&b, chunk, (size_t)r);
+		if (er != BW_OK)
+			break;
+	}
+	saved = errno;
+	close(fd);
+	OPENSSL_cleanse(chunk, sizeof(chunk));
+	if (er != BW_OK) {
+		if (b.p != NULL)
+			OPENSSL_cleanse(b.p, b.len);
+		buf_free(&b);
+		errno = saved;
+		return er;
+	}
+	*lenp = b.len;
+	*out = buf_take(&b);
+	return *out != NULL ? BW_OK : BW_ENOMEM;
+}
+
+/* Sets secret key k from the file at path, trailing CR/LF removed. */
+static enum bw_err
+cfg_set_from_file(struct cfg_load *ld, const struct cfg_key *k,
+    const char *path, const char *src)
+{
+	char	   *data = NULL;
+	size_t	    len = 0;
+	enum bw_err er;
+
+	er = cfg_readfile(path, &data, &len);
+	if (er == BW_ETOOBIG)
+		return cfg_err(ld, "%s: file %s is larger than %d bytes (%s)",
+		    k->name, path, BW_MAX_CONFIG_FILE, src);
+	if (er == BW_ENOMEM) {
+		cfg_err(ld, "%s: out of memory", k->name);
+		return er;
+	}
+	if (er != BW_OK)
+		return cfg_err(ld, "%s: cannot read %s: %s (%s)", k->name, path,
+		    strerror(errno), src);
+	if (memchr(data, '\0', len) != NULL)
+		er = cfg_err(ld, "%s: file %s holds a NUL byte (%s)", k->name,
+		    path, src);
+	else {
+		while (
+		    len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+			data[--len] = '\0';
+		er = cfg_set(ld, k, data, src);
+	}
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return er;
+}
+
+/*
+ * Finds the key a name refers to: the key itself (*isfile = 0) or, for a
+ * secret, "<key>_file" (*isfile = 1). NULL when unknown.
+ */
+static const struct cfg_key *
+cfg_lookup(const char *name, size_t len, int *isfile)
+{
+	const struct cfg_key *k;
+
+	*isfile = 0;
+	if ((k = cfg_find(name, len)) != NULL)
+		return k;
+	if (len > 5 && strncmp(name + len - 5, "_file", 5) == 0) {
+		k = cfg_find(name, len - 5);
+		if (k != NULL && k->secret) {
+			*isfile = 1;
+			return k;
+		}
+	}
+	return NULL;
+}
+
+static int
+cfg_isblank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Applies one line (NUL-terminated, no newline) of the file. */
+static enum bw_err
+cfg_line(struct cfg_load *ld, const char *path, size_t lineno, char *l)
+{
+	const struct cfg_key *k;
+	char		     *key, *eq, *v, *e, src[CFG_SRC_MAX];
+	size_t		      klen, vlen;
+	int		      isfile;
+
+	snprintf(src, sizeof(src), "%s:%zu", path, lineno);
+	while (cfg_isblank(*l))
+		l++;
+	if (*l == '\0' || *l == '#')
+		return BW_OK;
+	key = l;
+	if ((eq = strchr(l, '=')) == NULL)
+		return cfg_err(ld, "expected \"key = value\" (%s)", src);
+	for (e = eq; e > key && cfg_isblank(e[-1]); e--)
+		;
+	klen = (size_t)(e - key);
+	if (klen == 0)
+		return cfg_err(ld, "missing key before '=' (%s)", src);
+	if ((k = cfg_lookup(key, klen, &isfile)) == NULL) {
+		/* Names the key, but no more than 64 bytes of it. */
+		return cfg_err(ld, "%.*s: unknown key (%s)",
+		    (int)(klen > 64 ? 64 : klen), key, src);
+	}
+	v = eq + 1;
+	while (cfg_isblank(*v))
+		v++;
+	vlen = strlen(v);
+	while (vlen > 0 && cfg_isblank(v[vlen - 1]))
+		vlen--;
+	if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
+		v++;
+		vlen -= 2;
+	}
+	v[vlen] = '\0';
+	if (isfile)
+		return cfg_set_from_file(ld, k, v, src);
+	return cfg_set(ld, k, v, src);
+}
+
+/* Reads and applies the config file at path. */
+static enum bw_err
+cfg_file(struct cfg_load *ld, const char *path)
+{
+	char	   *data = NULL, *l, *nl;
+	size_t	    len = 0, lineno = 0;
+	enum bw_err er;
+
+	er = cfg_readfile(path, &data, &len);
+	if (er == BW_ETOOBIG)
+		return cfg_err(ld, "%s: larger than %d bytes", path,
+		    BW_MAX_CONFIG_FILE);
+	if (er == BW_ENOMEM) {
+		cfg_err(ld, "out of memory");
+		return er;
+	}
+	if (er != BW_OK)
+		return cfg_err(ld, "cannot read %s: %s", path, strerror(errno));
+	if (memchr(data, '\0', len) != NULL) {
+		er = cfg_err(ld, "%s: holds a NUL byte", path);
+		goto out;
+	}
+	for (l = data; er == BW_OK && l < data + len; l = nl + 1) {
+		lineno++;
+		if ((nl = strchr(l, '\n')) == NULL)
+			nl = data + len;
+		if ((size_t)(nl - l) > BW_MAX_CONFIG_LINE) {
+			er = cfg_err(ld, "line longer than %d bytes (%s:%zu)",
+			    BW_MAX_CONFIG_LINE, path, lineno);
+			break;
+		}
+		*nl = '\0';
+		er = cfg_line(ld, path, lineno, l);
+	}
+out:
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return er;
+}
+
+/* Applies BULWARK_<KEY> and, for secrets, BULWARK_<KEY>_FILE. */
+static enum bw_err
+cfg_env(struct cfg_load *ld)
+{
+	char	    var[128], fvar[134], src[160];
+	const char *v, *fv;
+	size_t	    i, j, n;
+	enum bw_err er;
+
+	for (i = 0; i < CFG_NKEYS; i++) {
+		n = (size_t)snprintf(var, sizeof(var), "BULWARK_");
+		for (j = 0; cfg_keys[i].name[j] != '\0' && n + 1 < sizeof(var);
+		     j++)
+			var[n++] =
+			    (char)toupper((unsigned char)cfg_keys[i].name[j]);
+		var[n] = '\0';
+		snprintf(fvar, sizeof(fvar), "%s_FILE", var);
+		v = getenv(var);
+		fv = cfg_keys[i].secret ? getenv(fvar) : NULL;
+		if (v != NULL && fv != NULL)
+			return cfg_err(ld, "%s: both %s and %s are set",
+			    cfg_keys[i].name, var, fvar);
+		if (v != NULL) {
+			snprintf(src, sizeof(src), "env %s", var);
+			er = cfg_set(ld, &cfg_keys[i], v, src);
+		} else if (fv != NULL) {
+			snprintf(src, sizeof(src), "env %s", fvar);
+			er = cfg_set_from_file(ld, &cfg_keys[i], fv, src);
+		} else
+			continue;
+		if (er != BW_OK)
+			return er;
+	}
+	return BW_OK;
+}
+
+/* Checks what single values cannot: required keys and string formats. */
+static enum bw_err
+cfg_validate(struct cfg_load *ld)
+{
+	const struct cfg_key *k;
+	const char	     *s, *why;
+	char		     *base;
+	size_t		      i;
+
+	for (i = 0; i < CFG_NKEYS; i++) {
+		k = &cfg_keys[i];
+		if (k->type != CT_STRING)
+			continue;
+		base = (char *)ld->cfg + k->off;
+		memcpy(&s, base, sizeof(s));
+		if (s == NULL)
+			s = "";
+		if (k->required && *s == '\0')
+			return cfg_err(ld,
+			    "%s: required, must not be empty "
+			    "(%s)",
+			    k->name, ld->src[i]);
+		if (k->check != NULL && (why = k->check(s)) != NULL)
+			return cfg_err(ld, "%s: %s (%s)", k->name, why,
+			    ld->src[i]);
+	}
+	return BW_OK;
+}
+
+/*
+ * Loads cfg (see config.h). Returns BW_OK; BW_ECONFIG or BW_ENOMEM with a
+ * message in err, cfg then freed.
+ */
+enum bw_err
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct cfg_load *ld;
+	enum bw_err	 er = BW_OK;
+	size_t		 i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if ((ld = calloc(1, sizeof(*ld))) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "config: out of memory");
+		return BW_ENOMEM;
+	}
+	ld->cfg = cfg;
+	ld->err = err;
+	ld->errlen = errlen;
+	for (i = 0; er == BW_OK && i < CFG_NKEYS; i++)
+		er = cfg_set(ld, &cfg_keys[i], cfg_keys[i].def, "default");
+	if (er == BW_OK && path != NULL && *path != '\0')
+		er = cfg_file(ld, path);
+	if (er == BW_OK)
+		er = cfg_env(ld);
+	if (er == BW_OK)
+		er = cfg_validate(ld);
+	free(ld);
+	if (er != BW_OK)
+		config_free(cfg);
+	return er;
+}
+
+/* Frees the strings of cfg (secrets wiped first); cfg is zeroed. */
+void
+config_free(struct config *cfg)
+{
+	char  *base, *s;
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < CFG_NKEYS; i++) {
+		if (cfg_keys[i].type != CT_STRING)
+			continue;
+		base = (char *)cfg + cfg_keys[i].off;
+		memcpy(&s, base, sizeof(s));
+		if (s != NULL && cfg_keys[i].secret)
+			OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/*
+ * Writes every key as "key = value" to fd in one write(2); non-empty
+ * secrets print as ***, control characters as '?'.
+ */
+void
+config_dump(const struct config *cfg, int fd)
+{
+	struct buf  b;
+	const char *base, *s;
+	size_t	    i, j, off;
+	enum bw_err er = BW_OK;
+	ssize_t	    w;
+	int	    iv;
+
+	buf_init(&b, BW_MAX_CONFIG_FILE);
+	for (i = 0; er == BW_OK && i < CFG_NKEYS; i++) {
+		base = (const char *)cfg + cfg_keys[i].off;
+		er = buf_printf(&b, "%s = ", cfg_keys[i].name);
+		if (er != BW_OK)
+			break;
+		switch (cfg_keys[i].type) {
+		case CT_STRING:
+			memcpy(&s, base, sizeof(s));
+			if (s == NULL)
+				s = "";
+			if (cfg_keys[i].secret && *s != '\0')
+				s = "***";
+			for (j = 0; er == BW_OK && s[j] != '\0'; j++)
+				er = buf_addc(&b,
+				    (unsigned char)s[j] < 0x20 || s[j] == 0x7f
+					? '?'
+					: s[j]);
+			break;
+		case CT_OCTAL:
+			memcpy(&iv, base, sizeof(iv));
+			er = buf_printf(&b, "%04o", (unsigned)iv);
+			break;
+		case CT_INT:
+			memcpy(&iv, base, sizeof(iv));
+			er = buf_printf(&b, "%d", iv);
+			break;
+		case CT_BOOL:
+			memcpy(&iv, base, sizeof(iv));
+			er = buf_addstr(&b, iv ? "true" : "false");
+			break;
+		}
+		if (er == BW_OK)
+			er = buf_addc(&b, '\n');
+	}
+	for (off = 0; er == BW_OK && off < b.len; off += (size_t)w) {
+		w = write(fd, b.p + off, b.len - off);
+		if (w < 0 && errno == EINTR)
+			w = 0;
+		else if (w <= 0)
+			break;
+	}
+	buf_free(&b);
+}

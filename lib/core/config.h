@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration: one "key = value" file, every key overridable by
+ * BULWARK_<KEY> in the environment (upper case), secrets readable from files
+ * (key_file = /path), validated as a whole at start-up; a failure names the
+ * key. The table of keys is in config.c; docs/operations.md lists them.
+ */
+#ifndef BW_CONFIG_H
+#define BW_CONFIG_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+struct config {
+	/* fcgi */
+	char *fcgi_socket;	/* unix socket path */
+	int   fcgi_socket_mode; /* octal, e.g. 0660 */
+	int   fcgi_backlog;
+	int   fcgi_children;
+	int   fcgi_max_requests; /* recycle a child after this many */
+	int   drain_timeout_s;	 /* SIGTERM grace for busy children */
+	char *pid_file;
+	/* dependencies */
+	char *database_url;
+	char *redis_url;
+	int   db_statement_timeout_ms;
+	/* logging */
+	char *log_level;
+	/* providers */
+	char *llm_base_url;
+	char *llm_api_key; /* secret */
+	/* jobs */
+	int job_lease_s;
+	int job_max_attempts;
+	int job_retention_days;
+	/* credits */
+	int reservation_ttl_s; /* pending reservations expire */
+	/* Idempotency-Key */
+	int idem_lock_timeout_s; /* locks older are taken over */
+	/* paths */
+	char *sql_dir;
+	char *storage_dir;
+	/* evidence ledger */
+	char *ledger_key_file; /* Ed25519 seed (base64 or 32 bytes) */
+	char *ledger_origin;   /* log origin host, "bulwark.local" */
+	/* exports (lib/evidence/export.c, bulwark-export, bulwark-retention) */
+	int export_file_pause_ms;     /* sleep before each file (I/O pacing) */
+	int retention_clock_offset_s; /* tests: retention's clock ahead */
+	/* chat and the LLM provider (lib/chat/chat.c, lib/chat/llm.c) */
+	int   llm_global_cap;	      /* LLM calls in flight, all hosts */
+	int   llm_org_cap;	      /* LLM calls in flight per org */
+	int   chat_queue_deadline_ms; /* wait for a slot at most */
+	int   chat_deadline_ms;	      /* whole chat request */
+	int   chat_max_tokens;	      /* max_tokens asked of the provider */
+	int   chat_min_tokens;	      /* below this a lowered call is refused */
+	int   chat_lease_ttl_ms;      /* semaphore lease expiry (renewed) */
+	int   chat_hold_ttl_s;	      /* budget holds expire after */
+	int   llm_attempt_timeout_ms; /* first attempt */
+	int   llm_retry_timeout_ms;   /* each retry */
+	int   llm_max_retries;
+	int   llm_breaker_failures; /* consecutive failures that open */
+	int   llm_breaker_open_ms;  /* open this long, then one probe */
+	char *llm_primary_model;
+	char *llm_fallback_model;
+	char *chat_fallback_reply; /* when the org has none */
+	char *line_api_base_url;   /* LINE Messaging API */
+	char *line_channel_token;  /* secret; per-org token wins */
+};
+
+/*
+ * Loads defaults, then the file at path (NULL or "" for none), then the
+ * environment, then validates. On failure writes a message naming the key
+ * to err (errlen bytes) and returns BW_ECONFIG; cfg is then freed.
+ */
+enum bw_err
+config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+void config_free(struct config *cfg);
+/* Writes "key = value" lines (secrets masked) to fd; for `--print-config`. */
+void config_dump(const struct config *cfg, int fd);
+
+#endif

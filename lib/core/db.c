@@ -1,0 +1,661 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PostgreSQL over libpq: one connection per process, reopened when it
+ * breaks, lazily prepared statements, a retrying transaction helper and
+ * advisory locks. SQLSTATEs become enum bw_err here, and only here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "core/clock.h"
+#include "core/db.h"
+#include "core/limits.h"
+#include "core/log.h"
+
+struct db {
+	char   *conninfo;    /* owned; may hold a password */
+	PGconn *conn;	     /* NULL when not connected */
+	int	in_tx;	     /* inside db_tx() */
+	int	broken;	     /* the connection failed; reopen */
+	char	sqlstate[6]; /* of the last failure, "" if none */
+	char   *prepared[BW_DB_MAX_PREPARED]; /* names, owned */
+	size_t	nprepared;
+	int	stmt_timeout_ms; /* 0: the server's default */
+};
+
+/* How one failed statement is classified. */
+enum db_fail {
+	DBF_STATEMENT, /* the server refused it; the connection is fine */
+	DBF_UNSENT,    /* the connection failed before the statement ran */
+	DBF_LOST       /* the connection failed; the statement may have run */
+};
+
+struct db *
+db_new(const char *conninfo)
+{
+	struct db *db;
+
+	db = calloc(1, sizeof(*db));
+	if (db == NULL)
+		return NULL;
+	db->conninfo = strdup(conninfo != NULL ? conninfo : "");
+	if (db->conninfo == NULL) {
+		free(db);
+		return NULL;
+	}
+	return db;
+}
+
+void
+db_set_statement_timeout(struct db *db, int ms)
+{
+	db->stmt_timeout_ms = ms > 0 ? ms : 0;
+}
+
+/* Forgets every prepared name: they die with the session. */
+static void
+db_forget_prepared(struct db *db)
+{
+	size_t i;
+
+	for (i = 0; i < db->nprepared; i++) {
+		free(db->prepared[i]);
+		db->prepared[i] = NULL;
+	}
+	db->nprepared = 0;
+}
+
+void
+db_disconnect(struct db *db)
+{
+	if (db == NULL)
+		return;
+	if (db->conn != NULL)
+		PQfinish(db->conn);
+	db->conn = NULL;
+	db->broken = 0;
+	db->in_tx = 0;
+	db_forget_prepared(db);
+}
+
+void
+db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	db_disconnect(db);
+	OPENSSL_cleanse(db->conninfo, strlen(db->conninfo));
+	free(db->conninfo);
+	free(db);
+}
+
+/*
+ * Server notices (e.g. "relation already exists, skipping") would otherwise
+ * go raw to stderr and break the JSON-line log.
+ */
+static void
+db_notice(void *arg, const char *msg)
+{
+	(void)arg;
+	log_kv(LL_DEBUG, "db notice", "detail", msg, NULL);
+}
+
+/*
+ * Opens a connection when there is none or it broke: one attempt. Our
+ * defaults come first in the keyword arrays and the (expanded) conninfo
+ * last, so that a URL or keyword string may override any of them (libpq
+ * keeps the last value of a repeated keyword). Returns BW_OK, BW_ENOMEM, or
+ * BW_EDB (logged) when the server cannot be reached.
+ */
+enum bw_err
+db_connect(struct db *db)
+{
+	char	    timeout[16], options[64];
+	const char *keys[10], *vals[10];
+	PGconn	   *c;
+	int	    n = 0;
+
+	if (db->conn != NULL && !db->broken &&
+	    PQstatus(db->conn) == CONNECTION_OK)
+		return BW_OK;
+	db_disconnect(db);
+	snprintf(timeout, sizeof(timeout), "%d", BW_DB_CONNECT_TIMEOUT_S);
+	keys[n] = "connect_timeout";
+	vals[n++] = timeout;
+	keys[n] = "application_name";
+	vals[n++] = program_invocation_short_name;
+	keys[n] = "keepalives";
+	vals[n++] = "1";
+	keys[n] = "keepalives_idle";
+	vals[n++] = "30";
+	keys[n] = "keepalives_interval";
+	vals[n++] = "10";
+	keys[n] = "keepalives_count";
+	vals[n++] = "3";
+	if (db->stmt_timeout_ms > 0) {
+		/* Before dbname, so that options in the URL win. */
+		snprintf(options, sizeof(options), "-c statement_timeout=%d",
+		    db->stmt_timeout_ms);
+		keys[n] = "options";
+		vals[n++] = options;
+	}
+	keys[n] = "dbname";
+	vals[n++] = db->conninfo;
+	keys[n] = NULL;
+	vals[n] = NULL;
+	c = PQconnectdbParams(keys, vals, 1);
+	if (c == NULL)
+		return BW_ENOMEM;
+	if (PQstatus(c) != CONNECTION_OK) {
+		log_kv(LL_ERROR, "db connect failed", "detail",
+		    PQerrorMessage(c), NULL);
+		PQfinish(c);
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+		return BW_EDB;
+	}
+	PQsetNoticeProcessor(c, db_notice, NULL);
+	db->conn = c;
+	return BW_OK;
+}
+
+PGconn *
+db_conn(struct db *db)
+{
+	if (db == NULL || db->broken)
+		return NULL;
+	return db->conn;
+}
+
+int
+db_in_tx(const struct db *db)
+{
+	return db->in_tx;
+}
+
+const char *
+db_sqlstate(const struct db *db)
+{
+	return db->sqlstate;
+}
+
+/*
+ * An idle connection whose server went away (restart, pg_terminate_backend)
+ * has its FATAL message and EOF waiting on the socket; reading them now lets
+ * us reconnect before sending anything. An idle server speaks only for
+ * notices, NOTIFY and its own death, so a few rounds of reading while the
+ * socket stays readable either drain it or find the EOF. Returns 1 when the
+ * connection is dead.
+ */
+static int
+db_idle_dead(struct db *db)
+{
+	struct pollfd pfd;
+	int	      i;
+
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+		return 1;
+	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		return 0;
+	for (i = 0; i < 4; i++) {
+		pfd.fd = PQsocket(db->conn);
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if (pfd.fd < 0)
+			return 1;
+		if (poll(&pfd, 1, 0) <= 0 || pfd.revents == 0)
+			return 0;
+		if (PQconsumeInput(db->conn) == 0 ||
+		    PQstatus(db->conn) != CONNECTION_OK)
+			return 1;
+	}
+	return 0;
+}
+
+/* Maps a SQLSTATE of a refused statement to our error. */
+static enum bw_err
+db_map_state(const char *st)
+{
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+		return BW_ERETRY;
+	if (strcmp(st, "23505") == 0)
+		return BW_EEXISTS;
+	if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0)
+		return BW_EINVAL;
+	if (strcmp(st, "57014") == 0)
+		return BW_ETIMEOUT;
+	return BW_EDB;
+}
+
+/*
+ * Classifies a failed statement (res may be NULL when it could not even be
+ * sent), records its SQLSTATE, marks the connection broken when it is, and
+ * logs once. Expected outcomes (retry, unique violation) log at debug.
+ * *fail tells whether the statement may have run. Returns the mapped error.
+ */
+static enum bw_err
+db_fail(struct db *db, const PGresult *res, const char *what,
+    enum db_fail *fail)
+{
+	const char    *st, *msg;
+	enum bw_err    er;
+	enum log_level ll;
+
+	st = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", st ? st : "");
+	/*
+	 * 57P01..57P03 (shutdown, termination) always end the session; a 08
+	 * code from the server itself (08P01 for a bad bind) does not.
+	 */
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK ||
+	    strncmp(db->sqlstate, "57P", 3) == 0) {
+		db->broken = 1;
+		/*
+		 * Nothing ran when libpq could not send the statement or when
+		 * the server reported its own shutdown or our termination
+		 * (57P01..57P03) or refused the connection (class 08): a FATAL
+		 * aborts the statement's transaction. A connection that just
+		 * vanished may have run and committed it.
+		 */
+		if (res == NULL || strncmp(db->sqlstate, "57P", 3) == 0 ||
+		    strncmp(db->sqlstate, "08", 2) == 0)
+			*fail = DBF_UNSENT;
+		else
+			*fail = DBF_LOST;
+		if (db->sqlstate[0] == '\0')
+			snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
+		msg = db->conn != NULL ? PQerrorMessage(db->conn) : "";
+		log_kv(LL_ERROR, "db error", "sqlstate", db->sqlstate, "detail",
+		    msg, "stmt", what, NULL);
+		return BW_EDB;
+	}
+	*fail = DBF_STATEMENT;
+	er = db_map_state(db->sqlstate);
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	if (msg == NULL)
+		msg = PQresultErrorMessage(res);
+	if (er == BW_ERETRY || er == BW_EEXISTS)
+		ll = LL_DEBUG;
+	else if (er == BW_EINVAL)
+		ll = LL_WARN;
+	else
+		ll = LL_ERROR;
+	log_kv(ll, "db error", "sqlstate", db->sqlstate, "detail", msg, "stmt",
+	    what, NULL);
+	return er;
+}
+
+/* A short, single-line label for a statement, for logs. */
+static void
+db_label(const char *sql, char *out, size_t outsz)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < outsz && sql[i] != '\0'; i++)
+		out[i] = (sql[i] == '\n' || sql[i] == '\t') ? ' ' : sql[i];
+	out[i] = '\0';
+}
+
+/* 1 when name is in the per-connection prepared set. */
+static int
+db_is_prepared(const struct db *db, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < db->nprepared; i++)
+		if (strcmp(db->prepared[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+db_unmark_prepared(struct db *db, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < db->nprepared; i++) {
+		if (strcmp(db->prepared[i], name) == 0) {
+			free(db->prepared[i]);
+			db->prepared[i] = db->prepared[--db->nprepared];
+			db->prepared[db->nprepared] = NULL;
+			return;
+		}
+	}
+}
+
+/*
+ * Prepares name unless this connection already has it. Returns BW_OK,
+ * BW_ETOOBIG past BW_DB_MAX_PREPARED, or a mapped failure.
+ */
+static enum bw_err
+db_prepare(struct db *db, const char *name, const char *sql, int nparams,
+    enum db_fail *fail)
+{
+	PGresult   *res;
+	enum bw_err er = BW_OK;
+	char	   *copy;
+
+	*fail = DBF_STATEMENT;
+	if (db_is_prepared(db, name))
+		return BW_OK;
+	if (db->nprepared >= BW_DB_MAX_PREPARED) {
+		log_kv(LL_ERROR, "db too many prepared statements", "stmt",
+		    name, NULL);
+		return BW_ETOOBIG;
+	}
+	copy = strdup(name);
+	if (copy == NULL)
+		return BW_ENOMEM;
+	res = PQprepare(db->conn, name, sql, nparams, NULL);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		/* 42P05: someone prepared it behind our back; it is there. */
+		if (res != NULL && PQstatus(db->conn) == CONNECTION_OK &&
+		    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			    ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+			    : "",
+			"42P05") == 0)
+			er = BW_OK;
+		else
+			er = db_fail(db, res, name, fail);
+	}
+	PQclear(res);
+	if (er != BW_OK) {
+		free(copy);
+		return er;
+	}
+	db->prepared[db->nprepared++] = copy;
+	return BW_OK;
+}
+
+/*
+ * One attempt at a statement: through PQexecPrepared when name is not NULL
+ * (preparing it first if needed, and once more if the server lost it),
+ * otherwise PQexecParams. On success *res (if res not NULL) gets the result.
+ */
+static enum bw_err
+db_run(struct db *db, const char *name, const char *sql, int nparams,
+    const char *const *params, PGresult **res, enum db_fail *fail)
+{
+	PGresult      *r = NULL;
+	ExecStatusType s;
+	enum bw_err    er;
+	char	       label[81];
+	int	       again = 1;
+
+	*fail = DBF_STATEMENT;
+	if (name == NULL)
+		db_label(sql, label, sizeof(label));
+	for (;;) {
+		if (name != NULL) {
+			er = db_prepare(db, name, sql, nparams, fail);
+			if (er != BW_OK)
+				return er;
+			r = PQexecPrepared(db->conn, name, nparams, params,
+			    NULL, NULL, 0);
+		} else
+			r = PQexecParams(db->conn, sql, nparams, NULL, params,
+			    NULL, NULL, 0);
+		s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+		if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+			db->sqlstate[0] = '\0';
+			if (res != NULL)
+				*res = r;
+			else
+				PQclear(r);
+			return BW_OK;
+		}
+		/*
+		 * 26000: the session lost the statement (DEALLOCATE ALL, a
+		 * pooler). Outside a transaction prepare it once more; inside,
+		 * the transaction is aborted, so let db_tx() run it again.
+		 */
+		if (name != NULL && r != NULL &&
+		    PQstatus(db->conn) == CONNECTION_OK &&
+		    PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
+		    strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") ==
+			0) {
+			db_unmark_prepared(db, name);
+			if (db->in_tx) {
+				PQclear(r);
+				snprintf(db->sqlstate, sizeof(db->sqlstate),
+				    "26000");
+				log_kv(LL_WARN, "db prepared statement lost",
+				    "stmt", name, NULL);
+				return BW_ERETRY;
+			}
+			if (again) {
+				again = 0;
+				PQclear(r);
+				continue;
+			}
+		}
+		er = db_fail(db, r, name != NULL ? name : label, fail);
+		PQclear(r);
+		return er;
+	}
+}
+
+/*
+ * The common body of db_exec() and db_execp(): connects if needed, and
+ * outside a transaction reopens a dead connection and re-sends the statement
+ * once when it cannot have run.
+ */
+static enum bw_err
+db_exec_common(struct db *db, const char *name, const char *sql, int nparams,
+    const char *const *params, PGresult **res)
+{
+	enum db_fail fail;
+	enum bw_err  er;
+	int	     attempt;
+
+	if (nparams < 0 || (nparams > 0 && params == NULL))
+		return BW_EINVAL;
+	if (db->in_tx && (db->broken || db->conn == NULL)) {
+		snprintf(db->sqlstate, sizeof(db->sqlstate), "08003");
+		return BW_EDB;
+	}
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (!db->in_tx && db_idle_dead(db))
+			db->broken = 1;
+		er = db_connect(db);
+		if (er != BW_OK)
+			return er;
+		er = db_run(db, name, sql, nparams, params, res, &fail);
+		if (er == BW_OK || db->in_tx || fail != DBF_UNSENT)
+			return er;
+	}
+	return er;
+}
+
+enum bw_err
+db_exec(struct db *db, const char *sql, int nparams, const char *const *params,
+    PGresult **res)
+{
+	return db_exec_common(db, NULL, sql, nparams, params, res);
+}
+
+enum bw_err
+db_execp(struct db *db, const char *name, const char *sql, int nparams,
+    const char *const *params, PGresult **res)
+{
+	if (name == NULL || name[0] == '\0')
+		return BW_EINVAL;
+	return db_exec_common(db, name, sql, nparams, params, res);
+}
+
+/* Sleeps before retry n (0-based): 5 ms * 2^n capped at 200 ms, jittered
+ * to a random point in its upper half so that colliding txs spread out. */
+static void
+db_backoff(int n)
+{
+	struct timespec ts;
+	uint32_t	ms = 5;
+
+	while (n-- > 0 && ms < 200)
+		ms *= 2;
+	if (ms > 200)
+		ms = 200;
+	ms = ms / 2 + arc4random_uniform(ms / 2 + 1);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+/*
+ * One attempt at a transaction. Never re-sends anything once BEGIN went out;
+ * a connection lost inside is BW_EDB and the caller decides.
+ */
+static enum bw_err
+db_tx_once(struct db *db, bool			  serializable,
+    enum bw_err (*fn)(struct db *, void *), void *arg)
+{
+	enum bw_err		er, er2;
+	PGTransactionStatusType ts;
+
+	er = db_exec(db,
+	    serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+			 : "BEGIN ISOLATION LEVEL READ COMMITTED",
+	    0, NULL, NULL);
+	if (er != BW_OK)
+		return er;
+	db->in_tx = 1;
+	er = fn(db, arg);
+	if (er == BW_OK && !db->broken)
+		er = db_exec(db, "COMMIT", 0, NULL, NULL);
+	if (db->broken || db->conn == NULL) {
+		db->in_tx = 0;
+		return er == BW_OK || er == BW_ERETRY ? BW_EDB : er;
+	}
+	/* A failed COMMIT has already ended the transaction. */
+	ts = PQtransactionStatus(db->conn);
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+		er2 = db_exec(db, "ROLLBACK", 0, NULL, NULL);
+		if (er2 != BW_OK && er == BW_OK)
+			er = er2;
+	}
+	db->in_tx = 0;
+	return er;
+}
+
+enum bw_err
+db_tx(struct db *db, bool serializable, enum bw_err (*fn)(struct db *, void *),
+    void *arg)
+{
+	enum bw_err er;
+	int	    n;
+
+	/* Nested: the inner work joins the outer transaction. */
+	if (db->in_tx)
+		return fn(db, arg);
+	for (n = 0;; n++) {
+		er = db_tx_once(db, serializable, fn, arg);
+		if (er != BW_ERETRY || n >= BW_TX_RETRIES)
+			break;
+		db_backoff(n);
+	}
+	if (er == BW_ERETRY)
+		log_kv(LL_WARN, "db transaction retries exhausted", "sqlstate",
+		    db->sqlstate, NULL);
+	return er;
+}
+
+/* Runs a lock function "SELECT fn($1::int,$2::int)"; *val its boolean. */
+static enum bw_err
+db_lockcall(struct db *db, const char *name, const char *sql, int32_t ns,
+    int32_t key, int *val)
+{
+	char	    a[16], b[16];
+	const char *p[2] = { a, b };
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	snprintf(a, sizeof(a), "%" PRId32, ns);
+	snprintf(b, sizeof(b), "%" PRId32, key);
+	er = db_execp(db, name, sql, 2, p, &res);
+	if (er != BW_OK)
+		return er;
+	if (val != NULL)
+		*val = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+		    PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return BW_OK;
+}
+
+enum bw_err
+db_try_lock(struct db *db, int32_t ns, int32_t key, bool *got)
+{
+	enum bw_err er;
+	int	    v = 0;
+
+	er = db_lockcall(db, "db_try_lock",
+	    "SELECT pg_try_advisory_lock($1::int, $2::int)", ns, key, &v);
+	if (er == BW_OK)
+		*got = v != 0;
+	return er;
+}
+
+/* Returns BW_ESTATE when this session did not hold the lock. */
+enum bw_err
+db_unlock(struct db *db, int32_t ns, int32_t key)
+{
+	enum bw_err er;
+	int	    v = 0;
+
+	er = db_lockcall(db, "db_unlock",
+	    "SELECT pg_advisory_unlock($1::int, $2::int)", ns, key, &v);
+	if (er == BW_OK && !v) {
+		log_kv(LL_WARN, "db unlock of a lock not held", NULL);
+		er = BW_ESTATE;
+	}
+	return er;
+}
+
+/* Returns BW_ESTATE outside db_tx(). */
+enum bw_err
+db_xact_lock(struct db *db, int32_t ns, int32_t key)
+{
+	if (!db->in_tx)
+		return BW_ESTATE;
+	return db_lockcall(db, "db_xact_lock",
+	    "SELECT pg_advisory_xact_lock($1::int, $2::int)", ns, key, NULL);
+}
+
+enum bw_err
+db_ping(struct db *db, int64_t *latency_us)
+{
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int64_t	    t0;
+
+	t0 = clock_mono_us();
+	er = db_execp(db, "db_ping", "SELECT 1", 0, NULL, &res);
+	if (er != BW_OK)
+		return er;
+	PQclear(res);
+	if (latency_us != NULL)
+		*latency_us = clock_mono_us() - t0;
+	return BW_OK;
+}
+
+enum bw_err
+db_i64(const char *s, int64_t *out)
+{
+	char	 *end;
+	long long v;
+
+	if (s == NULL || *s == '\0')
+		return BW_EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return BW_EINVAL;
+	*out = v;
+	return BW_OK;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PostgreSQL access over libpq: one connection per process (opened after
+ * fork), reconnect when it breaks, lazily prepared statements, a
+ * transaction helper that retries serialization failures and deadlocks, and
+ * advisory-lock helpers. SQL only with parameters.
+ */
+#ifndef BW_DB_H
+#define BW_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "core/err.h"
+
+struct db;
+
+/* A new handle; does not connect. conninfo is copied. NULL on ENOMEM. */
+struct db *db_new(const char *conninfo);
+void	   db_free(struct db *); /* closes; NULL is fine */
+/* Sets statement_timeout for every session opened from now on (0: none). */
+void db_set_statement_timeout(struct db *, int ms);
+/* Connects if not connected or broken (one attempt). */
+enum bw_err db_connect(struct db *);
+/* Drops the connection; the next call reconnects. */
+void db_disconnect(struct db *);
+/* The live connection (NULL when not connected); owned by db. */
+PGconn *db_conn(struct db *);
+/* 1 inside a db_tx() callback. */
+int db_in_tx(const struct db *);
+/*
+ * Runs sql with text params (NULL entries are SQL NULL). On success *res (if
+ * res not NULL) holds the result, which the caller PQclear()s. Errors:
+ * BW_ERETRY (40001/40P01), BW_EEXISTS (23505), BW_EINVAL (22xxx/23xxx other),
+ * BW_EDB otherwise, logged once here with the SQLSTATE. Outside a
+ * transaction a broken connection is reopened and the statement re-sent once.
+ */
+enum bw_err db_exec(struct db *, const char *sql, int nparams,
+    const char *const *params, PGresult **res);
+/* As db_exec, through a named prepared statement prepared on first use. */
+enum bw_err db_execp(struct db *, const char *name, const char *sql,
+    int nparams, const char *const *params, PGresult **res);
+/* SQLSTATE of the last failed statement ("" when none). */
+const char *db_sqlstate(const struct db *);
+/*
+ * Runs fn(db, arg) between BEGIN [ISOLATION LEVEL ...] and COMMIT; rolls back
+ * when fn fails; retries the whole transaction on BW_ERETRY up to
+ * BW_TX_RETRIES times with jittered backoff. Returns fn's error or the
+ * commit's. serializable selects SERIALIZABLE, else READ COMMITTED.
+ */
+enum bw_err db_tx(struct db *, bool		  serializable,
+    enum bw_err (*fn)(struct db *, void *), void *arg);
+/* Session-level try lock; *got tells. */
+enum bw_err db_try_lock(struct db *, int32_t ns, int32_t key, bool *got);
+enum bw_err db_unlock(struct db *, int32_t ns, int32_t key);
+/* Transaction-level lock (waits); only inside db_tx(). */
+enum bw_err db_xact_lock(struct db *, int32_t ns, int32_t key);
+/*
+ * Parses a whole decimal int64 such as a bigint column's text: BW_OK with
+ * *out set, or BW_EINVAL (empty, trailing bytes, out of range).
+ */
+enum bw_err db_i64(const char *s, int64_t *out);
+/* Round trip "SELECT 1" with its latency in microseconds. */
+enum bw_err db_ping(struct db *, int64_t *latency_us);
+
+/* Advisory lock namespaces (first int of the two-int form). */
+#define DB_LOCK_MIGRATE	 0x42570001
+#define DB_LOCK_PERIODIC 0x42570002
+#define DB_LOCK_JOBCAP	 0x42570003
+
+#endif

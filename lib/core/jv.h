@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * JSON input: a bounded parse (depth and size) and declarative validation
+ * of an object against a const field table (kcgi's kvalid). Unknown fields
+ * are refused. Problems come back as the contract's "fields" array:
+ * [{"field":"message","problem":"required"}, ...].
+ */
+#ifndef BW_JV_H
+#define BW_JV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "core/err.h"
+
+enum jv_type {
+	JV_STRING, /* UTF-8 string, length in characters */
+	JV_INT,	   /* integer in [min,max], no fraction, no exponent */
+	JV_BOOL,
+	JV_UUID,    /* canonical lower/upper-case 8-4-4-4-12 */
+	JV_ENUM,    /* string, one of enum_vals */
+	JV_RFC3339, /* timestamp string */
+	JV_ARRAY,   /* array of strings of items' rules, up to max items */
+	JV_OBJECT,  /* any object (nested rules are the caller's) */
+	JV__MAX
+};
+
+struct jv_field {
+	const char  *name;
+	enum jv_type type;
+	int	     required;
+	int64_t min; /* string: min chars; int: min value; array: min items */
+	int64_t max; /* string: max chars; int: max value; array: max items */
+	const char *const *enum_vals; /* NULL-terminated, JV_ENUM */
+	/* Extra check for strings (pattern); returns 0 when acceptable. */
+	int (*check)(const char *s, size_t len);
+	enum jv_type item_type; /* JV_ARRAY items */
+};
+
+/*
+ * Parses len bytes of JSON with at most max_depth nesting. The top level
+ * must be an object. Returns BW_OK with *out (caller puts), BW_EINVAL on a
+ * syntax error, trailing bytes or a non-object, BW_ETOOBIG past depth.
+ */
+enum bw_err
+jv_parse(const char *s, size_t len, int max_depth, struct json_object **out);
+/*
+ * Checks obj against n fields. Returns BW_OK when it passes; BW_EINVAL with
+ * *problems (a new json array, caller puts) listing every problem
+ * ("required", "unknown_field", "wrong_type", "too_short", "too_long",
+ * "too_small", "too_large", "not_allowed", "invalid_format", "too_many",
+ * "too_few").
+ */
+enum bw_err jv_validate(struct json_object *obj, const struct jv_field *f,
+    size_t n, struct json_object **problems);
+/* Typed getters for validated objects; absent fields give the default. */
+const char *jv_str(struct json_object *obj, const char *key, const char *dflt);
+int64_t	    jv_int(struct json_object *obj, const char *key, int64_t dflt);
+int	    jv_bool(struct json_object *obj, const char *key, int dflt);
+/* 1 if s[0..len) is a canonical UUID. */
+int jv_is_uuid(const char *s, size_t len);
+/* 1 if s is a canonical lower-case UUID, as PostgreSQL prints them (ids
+ * that name files and directories). */
+int jv_is_uuid_lc(const char *s);
+/* Characters (UTF-8 code points) in s, or -1 for invalid UTF-8. */
+int64_t jv_utf8_len(const char *s, size_t len);
+/* Compact JSON text of obj into a malloc'd string; NULL on ENOMEM. */
+char *jv_dump(struct json_object *obj);
+
+#endif

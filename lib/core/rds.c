@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Redis over hiredis 0.14 (blocking API): one connection per process with
+ * timeouts on connect and every command, reopened when it breaks, argv
+ * commands only, and EVALSHA with a SCRIPT LOAD fallback.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <openssl/crypto.h>
+
+#include "core/clock.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/rds.h"
+
+#define RDS_MAX_DB   1024 /* SELECT index we accept in a URL */
+#define RDS_MAX_ARGS 1024 /* arguments to one EVALSHA */
+
+struct rds {
+	char	     *url;  /* owned; may hold a password */
+	char	     *host; /* TCP host, or NULL */
+	int	      port;
+	char	     *path;	/* unix socket path, or NULL */
+	char	     *user;	/* ACL user, or NULL */
+	char	     *password; /* or NULL */
+	int	      db;
+	int	      bad_url; /* rds_connect() refuses */
+	redisContext *c;       /* NULL when not connected */
+};
+
+/* Frees and wipes a possibly secret string. */
+static void
+rds_wipefree(char *s)
+{
+	if (s == NULL)
+		return;
+	OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+/* Parses a whole decimal string in [lo, hi]; -1 when it is not one. */
+static int
+rds_num(const char *s, size_t n, int lo, int hi)
+{
+	long   v = 0;
+	size_t i;
+
+	if (n == 0 || n > 9)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v < lo || v > hi ? -1 : (int)v;
+}
+
+static int
+rds_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* A new string of s[0..n) with %XX decoded (RFC 3986 §2.1); NULL if bad. */
+static char *
+rds_unpct(const char *s, size_t n)
+{
+	char  *out;
+	size_t i, j = 0;
+	int    h, l;
+
+	out = malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			out[j++] = s[i];
+			continue;
+		}
+		if (i + 2 >= n)
+			goto bad;
+		h = rds_hexval(s[i + 1]);
+		l = rds_hexval(s[i + 2]);
+		if (h < 0 || l < 0 || (h == 0 && l == 0))
+			goto bad;
+		out[j++] = (char)(h * 16 + l);
+		i += 2;
+	}
+	out[j] = '\0';
+	return out;
+bad:
+	OPENSSL_cleanse(out, n + 1);
+	free(out);
+	return NULL;
+}
+
+/*
+ * Parses redis://[[user]:password@]host[:port][/db] (host may be [v6]) or
+ * unix:///path[?db=N] into r. Returns 0, or -1 when malformed (ENOMEM
+ * included; the caller cannot tell, and both refuse to connect).
+ */
+static int
+rds_parse(struct rds *r, const char *url)
+{
+	const char *p, *at, *end, *hs, *he, *colon, *q;
+	int	    v;
+
+	r->port = 6379;
+	r->db = 0;
+	if (strncmp(url, "unix://", 7) == 0) {
+		p = url + 7;
+		if (p[0] != '/')
+			return -1;
+		q = strchr(p, '?');
+		end = q != NULL ? q : p + strlen(p);
+		r->path = strndup(p, (size_t)(end - p));
+		if (r->path == NULL)
+			return -1;
+		if (q != NULL) {
+			if (strncmp(q, "?db=", 4) != 0)
+				return -1;
+			v = rds_num(q + 4, strlen(q + 4), 0, RDS_MAX_DB);
+			if (v < 0)
+				return -1;
+			r->db = v;
+		}
+		return 0;
+	}
+	if (strncmp(url, "redis://", 8) != 0)
+		return -1;
+	p = url + 8;
+	end = p + strcspn(p, "/?#");
+	/* The last '@' before the path ends the userinfo. */
+	at = NULL;
+	for (q = p; q < end; q++)
+		if (*q == '@')
+			at = q;
+	if (at != NULL) {
+		colon = memchr(p, ':', (size_t)(at - p));
+		if (colon == NULL) {
+			/* redis://password@host is not a form we guess at. */
+			return -1;
+		}
+		if (colon > p) {
+			r->user = rds_unpct(p, (size_t)(colon - p));
+			if (r->user == NULL)
+				return -1;
+		}
+		if (at - colon - 1 > 0) {
+			r->password =
+			    rds_unpct(colon + 1, (size_t)(at - colon - 1));
+			if (r->password == NULL)
+				return -1;
+		}
+		p = at + 1;
+	}
+	if (p < end && *p == '[') {
+		hs = p + 1;
+		he = memchr(hs, ']', (size_t)(end - hs));
+		if (he == NULL)
+			return -1;
+		q = he + 1;
+	} else {
+		hs = p;
+		he = memchr(p, ':', (size_t)(end - p));
+		if (he == NULL)
+			he = end;
+		q = he;
+	}
+	if (he == hs)
+		return -1;
+	r->host = strndup(hs, (size_t)(he - hs));
+	if (r->host == NULL)
+		return -1;
+	if (q < end) {
+		if (*q != ':')
+			return -1;
+		v = rds_num(q + 1, (size_t)(end - q - 1), 1, 65535);
+		if (v < 0)
+			return -1;
+		r->port = v;
+	}
+	if (*end == '/' && end[1] != '\0') {
+		v = rds_num(end + 1, strlen(end + 1), 0, RDS_MAX_DB);
+		if (v < 0)
+			return -1;
+		r->db = v;
+	} else if (*end != '\0' && !(*end == '/' && end[1] == '\0'))
+		return -1;
+	return 0;
+}
+
+struct rds *
+rds_new(const char *url)
+{
+	struct rds *r;
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->url = strdup(url != NULL ? url : "");
+	if (r->url == NULL) {
+		free(r);
+		return NULL;
+	}
+	if (rds_parse(r, r->url) != 0)
+		r->bad_url = 1;
+	return r;
+}
+
+/* Drops the connection; the next command reconnects. */
+static void
+rds_drop(struct rds *r)
+{
+	if (r->c != NULL)
+		redisFree(r->c);
+	r->c = NULL;
+}
+
+void
+rds_free(struct rds *r)
+{
+	if (r == NULL)
+		return;
+	rds_drop(r);
+	rds_wipefree(r->url);
+	rds_wipefree(r->password);
+	rds_wipefree(r->user);
+	free(r->host);
+	free(r->path);
+	free(r);
+}
+
+/* The command timeout as a timeval. */
+static struct timeval
+rds_tv(void)
+{
+	struct timeval tv;
+
+	tv.tv_sec = BW_REDIS_TIMEOUT_MS / 1000;
+	tv.tv_usec = (BW_REDIS_TIMEOUT_MS % 1000) * 1000;
+	return tv;
+}
+
+/* 1 when the last I/O error on c was a timeout (errno saved by caller). */
+static int
+rds_timedout(const redisContext *c, int saved)
+{
+	return c->err == REDIS_ERR_IO &&
+	    (saved == EAGAIN || saved == EWOULDBLOCK || saved == ETIMEDOUT ||
+		saved == EINPROGRESS);
+}
+
+/*
+ * Sends one command on a fresh connection during set-up (AUTH, SELECT).
+ * Returns BW_OK, BW_ETIMEOUT, or BW_EREDIS (logged without the arguments,
+ * which may be a password).
+ */
+static enum bw_err
+rds_setup_cmd(struct rds *r, int argc, const char **argv, const char *what)
+{
+	redisReply *rep;
+	int	    saved;
+	enum bw_err er = BW_OK;
+
+	rep = redisCommandArgv(r->c, argc, argv, NULL);
+	saved = errno;
+	if (rep == NULL) {
+		er = rds_timedout(r->c, saved) ? BW_ETIMEOUT : BW_EREDIS;
+		log_kv(LL_ERROR, "redis connect failed", "step", what, "detail",
+		    r->c->errstr, NULL);
+		return er;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		log_kv(LL_ERROR, "redis connect failed", "step", what, "detail",
+		    rep->str, NULL);
+		er = BW_EREDIS;
+	}
+	freeReplyObject(rep);
+	return er;
+}
+
+/*
+ * Connects when not connected: one attempt, with BW_REDIS_TIMEOUT_MS on the
+ * connect and on every later command; AUTH and SELECT as the URL says.
+ * Returns BW_OK, BW_ECONFIG (malformed URL), BW_ENOMEM, BW_ETIMEOUT or
+ * BW_EREDIS (logged).
+ */
+enum bw_err
+rds_connect(struct rds *r)
+{
+	struct timeval tv = rds_tv();
+	const char    *av[3];
+	char	       dbs[16];
+	enum bw_err    er;
+	int	       saved;
+
+	if (r->c != NULL)
+		return BW_OK;
+	if (r->bad_url) {
+		log_kv(LL_ERROR, "redis url malformed", NULL);
+		return BW_ECONFIG;
+	}
+	if (r->path != NULL)
+		r->c = redisConnectUnixWithTimeout(r->path, tv);
+	else
+		r->c = redisConnectWithTimeout(r->host, r->port, tv);
+	saved = errno;
+	if (r->c == NULL)
+		return BW_ENOMEM;
+	if (r->c->err) {
+		er = rds_timedout(r->c, saved) ? BW_ETIMEOUT : BW_EREDIS;
+		log_kv(LL_ERROR, "redis connect failed", "detail", r->c->errstr,
+		    NULL);
+		goto out;
+	}
+	if (redisSetTimeout(r->c, tv) != REDIS_OK) {
+		er = BW_EREDIS;
+		log_kv(LL_ERROR, "redis connect failed", "step", "timeout",
+		    NULL);
+		goto out;
+	}
+	er = BW_OK;
+	if (r->password != NULL) {
+		av[0] = "AUTH";
+		if (r->user != NULL) {
+			av[1] = r->user;
+			av[2] = r->password;
+			er = rds_setup_cmd(r, 3, av, "auth");
+		} else {
+			av[1] = r->password;
+			er = rds_setup_cmd(r, 2, av, "auth");
+		}
+		if (er != BW_OK)
+			goto out;
+	}
+	if (r->db != 0) {
+		snprintf(dbs, sizeof(dbs), "%d", r->db);
+		av[0] = "SELECT";
+		av[1] = dbs;
+		er = rds_setup_cmd(r, 2, av, "select");
+	}
+out:
+	if (er != BW_OK)
+		rds_drop(r);
+	return er;
+}
+
+/*
+ * Outside pub/sub Redis never speaks first, so an idle connection with
+ * something to read has been closed (CLIENT KILL, restart, timeout).
+ */
+static int
+rds_idle_dead(const struct rds *r)
+{
+	struct pollfd pfd;
+
+	pfd.fd = r->c->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (poll(&pfd, 1, 0) < 0)
+		return 0;
+	return pfd.revents != 0;
+}
+
+/*
+ * Sends argv and reads the reply, reopening a dead connection and sending
+ * once more after an I/O failure that is not a timeout (after a timeout the
+ * server is stuck; waiting again would double the caller's wait). Error
+ * replies are returned as a reply with BW_OK: callers decide.
+ */
+static enum bw_err
+rds_send(struct rds *r, int argc, const char **argv, const size_t *lens,
+    redisReply **reply)
+{
+	redisReply *rep;
+	enum bw_err er = BW_EREDIS;
+	int	    attempt, saved;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (r->c != NULL && rds_idle_dead(r))
+			rds_drop(r);
+		er = rds_connect(r);
+		if (er != BW_OK)
+			return er;
+		rep = redisCommandArgv(r->c, argc, argv, lens);
+		saved = errno;
+		if (rep != NULL) {
+			*reply = rep;
+			return BW_OK;
+		}
+		if (r->c->err == REDIS_ERR_OOM) {
+			rds_drop(r);
+			return BW_ENOMEM;
+		}
+		er = rds_timedout(r->c, saved) ? BW_ETIMEOUT : BW_EREDIS;
+		log_kv(attempt == 0 && er != BW_ETIMEOUT ? LL_WARN : LL_ERROR,
+		    "redis i/o error", "command", argv[0], "detail",
+		    r->c->errstr, NULL);
+		/* The stream is out of step now; never reuse it. */
+		rds_drop(r);
+		if (er == BW_ETIMEOUT)
+			return er;
+	}
+	return er;
+}
+
+enum bw_err
+rds_cmd(struct rds *r, int argc, const char **argv, const size_t *lens,
+    redisReply **reply)
+{
+	redisReply *rep = NULL;
+	enum bw_err er;
+
+	if (argc < 1 || argv == NULL)
+		return BW_EINVAL;
+	er = rds_send(r, argc, argv, lens, &rep);
+	if (er != BW_OK)
+		return er;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		log_kv(LL_ERROR, "redis error reply", "command", argv[0],
+		    "detail", rep->str, NULL);
+		er = BW_EREDIS;
+	}
+	if (reply != NULL)
+		*reply = rep;
+	else
+		freeReplyObject(rep);
+	return er;
+}
+
+/* SCRIPT LOAD s->src, storing the SHA-1 the server returns. */
+static enum bw_err
+rds_script_load(struct rds *r, struct rds_script *s)
+{
+	const char *av[3] = { "SCRIPT", "LOAD", s->src };
+	redisReply *rep = NULL;
+	enum bw_err er;
+
+	er = rds_cmd(r, 3, av, NULL, &rep);
+	if (er == BW_OK &&
+	    (rep->type != REDIS_REPLY_STRING || rep->len != 40)) {
+		log_kv(LL_ERROR, "redis script load: unexpected reply", NULL);
+		er = BW_EREDIS;
+	}
+	if (er == BW_OK) {
+		memcpy(s->sha, rep->str, 40);
+		s->sha[40] = '\0';
+	}
+	if (rep != NULL)
+		freeReplyObject(rep);
+	return er;
+}
+
+/*
+ * EVALSHA sha nkeys argv...; loads the script on first use, and again when
+ * the server answers NOSCRIPT (restart, SCRIPT FLUSH, failover). Error
+ * replies are BW_EREDIS with the reply handed over when reply is not NULL.
+ */
+enum bw_err
+rds_eval(struct rds *r, struct rds_script *s, int nkeys, int argc,
+    const char **argv, const size_t *lens, redisReply **reply)
+{
+	const char **av = NULL;
+	size_t	    *al = NULL;
+	redisReply  *rep = NULL;
+	char	     nk[16];
+	enum bw_err  er = BW_EREDIS;
+	int	     i, tries;
+
+	if (s == NULL || s->src == NULL || argc < 0 || argc > RDS_MAX_ARGS ||
+	    nkeys < 0 || nkeys > argc || (argc > 0 && argv == NULL))
+		return BW_EINVAL;
+	av = calloc((size_t)argc + 3, sizeof(*av));
+	al = calloc((size_t)argc + 3, sizeof(*al));
+	if (av == NULL || al == NULL) {
+		er = BW_ENOMEM;
+		goto out;
+	}
+	snprintf(nk, sizeof(nk), "%d", nkeys);
+	av[0] = "EVALSHA";
+	av[1] = s->sha;
+	av[2] = nk;
+	al[0] = 7;
+	al[1] = 40;
+	al[2] = strlen(nk);
+	for (i = 0; i < argc; i++) {
+		av[i + 3] = argv[i];
+		al[i + 3] = lens != NULL ? lens[i] : strlen(argv[i]);
+	}
+	for (tries = 0; tries < 2; tries++) {
+		if (s->sha[0] == '\0') {
+			er = rds_script_load(r, s);
+			if (er != BW_OK)
+				goto out;
+		}
+		er = rds_send(r, argc + 3, av, al, &rep);
+		if (er != BW_OK)
+			goto out;
+		if (rep->type == REDIS_REPLY_ERROR &&
+		    strncmp(rep->str, "NOSCRIPT", 8) == 0 && tries == 0) {
+			freeReplyObject(rep);
+			rep = NULL;
+			s->sha[0] = '\0';
+			continue;
+		}
+		break;
+	}
+	if (rep->type == REDIS_REPLY_ERROR) {
+		log_kv(LL_ERROR, "redis script error", "detail", rep->str,
+		    NULL);
+		er = BW_EREDIS;
+	}
+	if (reply != NULL) {
+		*reply = rep;
+		rep = NULL;
+	}
+out:
+	if (rep != NULL)
+		freeReplyObject(rep);
+	free(av);
+	free(al);
+	return er;
+}
+
+enum bw_err
+rds_ping(struct rds *r, int64_t *latency_us)
+{
+	const char *av[1] = { "PING" };
+	redisReply *rep = NULL;
+	enum bw_err er;
+	int64_t	    t0;
+
+	t0 = clock_mono_us();
+	er = rds_cmd(r, 1, av, NULL, &rep);
+	if (er == BW_OK &&
+	    (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG") != 0))
+		er = BW_EREDIS;
+	if (rep != NULL)
+		freeReplyObject(rep);
+	if (er == BW_OK && latency_us != NULL)
+		*latency_us = clock_mono_us() - t0;
+	return er;
+}
+
+int
+rds_word_ok(const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max)
+			return 0;
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+			s[i] == '-'))
+			return 0;
+	}
+	return 1;
+}

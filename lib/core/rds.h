@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Redis access over hiredis: one connection per process, timeouts on
+ * connect and on every command, reconnect when broken, argv commands only,
+ * and Lua scripts run with EVALSHA falling back to SCRIPT LOAD on NOSCRIPT.
+ */
+#ifndef BW_RDS_H
+#define BW_RDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "core/err.h"
+
+struct rds;
+
+struct rds_script {
+	const char *src;     /* Lua text */
+	char	    sha[41]; /* filled on first use */
+};
+
+/* url: redis://[:password@]host[:port][/db] or unix:///path; copied. */
+struct rds *rds_new(const char *url);
+void	    rds_free(struct rds *);
+enum bw_err rds_connect(struct rds *);
+/*
+ * Sends argv (lens may be NULL for C strings). *reply (caller
+ * freeReplyObject()s) on success; an error reply is BW_EREDIS with the reply
+ * still handed over when reply is not NULL. A broken connection is
+ * reopened and the command sent once more.
+ */
+enum bw_err rds_cmd(struct rds *, int argc, const char **argv,
+    const size_t *lens, redisReply **reply);
+enum bw_err rds_eval(struct rds *, struct rds_script *, int nkeys, int argc,
+    const char **argv, const size_t *lens, redisReply **reply);
+/*
+ * 1 when s is 1..max bytes of [A-Za-z0-9_-]: safe as one segment of a key
+ * name (no ':' or hash-tag braces a caller could inject).
+ */
+int rds_word_ok(const char *s, size_t max);
+/* PING with its latency in microseconds. */
+enum bw_err rds_ping(struct rds *, int64_t *latency_us);
+
+#endif

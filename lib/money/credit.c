@@ -1,0 +1,1087 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The credit ledger over the tables of sql/0002_credits.sql: accounts
+ * created on demand and locked in id order, idempotent transfers, two-phase
+ * reservations, atomic bookings, refunds with debts, and the check that
+ * recomputes every balance from the transfers. See lib/money/credit.h.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "money/credit.h"
+#include "core/jv.h"
+#include "core/limits.h"
+#include "core/log.h"
+
+/* A locked account row. */
+struct credit_acct {
+	char	id[24]; /* bigint as text, for parameters */
+	int64_t balance;
+	int64_t reserved;
+	int	user; /* kind 'user': available stays >= 0 */
+};
+
+#define CREDIT_TS(col)                         \
+	"to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* The columns credit_resv_json() reads, in order. */
+#define CREDIT_RESV_COLS                                                       \
+	"id, state, user_id, amount, reservation_key, " CREDIT_TS(             \
+	    "expires_at") ", " CREDIT_TS("created_at") ", "                    \
+						       "coalesce(transfer_id:" \
+						       ":text, '')"
+
+/* 1 if s is 1..max characters of UTF-8 without control characters. */
+static int
+credit_text_valid(const char *s, int64_t max)
+{
+	size_t	i, len;
+	int64_t n;
+
+	if (s == NULL)
+		return 0;
+	len = strlen(s);
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	n = jv_utf8_len(s, len);
+	return n >= 1 && n <= max;
+}
+
+/* 1 if amount is a valid credit amount (1..BW_MAX_CREDITS). */
+static int
+credit_amount_valid(int64_t amount)
+{
+	return amount >= 1 && amount <= BW_MAX_CREDITS;
+}
+
+/*
+ * Locks the accounts (kind[i], name[i]) of org, i < n (1 or 2), creating
+ * missing ones, with SELECT ... FOR UPDATE in id order so that two
+ * transactions over the same pair never wait on each other in a cycle.
+ * out[i] matches (kind[i], name[i]). Inside a transaction only.
+ */
+static enum bw_err
+credit_lock(struct db *db, const char *org_id, const char *const *kind,
+    const char *const *name, int n, struct credit_acct *out)
+{
+	static const char sel[] =
+	    "SELECT id, kind, name, balance, reserved FROM credit_accounts "
+	    "WHERE org_id = $1 AND ((kind = $2 AND name = $3) OR "
+	    "(kind = $4 AND name = $5)) ORDER BY id FOR UPDATE";
+	static const char ins[] =
+	    "INSERT INTO credit_accounts (org_id, kind, name) "
+	    "VALUES ($1, $2, $3), ($1, $4, $5) ON CONFLICT DO NOTHING";
+	const char *p[5];
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int	    attempt, found, i, row;
+
+	if (n < 1 || n > 2)
+		return BW_EINVAL;
+	p[0] = org_id;
+	p[1] = kind[0];
+	p[2] = name[0];
+	p[3] = kind[n - 1];
+	p[4] = name[n - 1];
+	for (attempt = 0; attempt < 2; attempt++) {
+		PQclear(res);
+		res = NULL;
+		er = db_execp(db, "credit_lock", sel, 5, p, &res);
+		if (er != BW_OK)
+			goto out;
+		found = 0;
+		for (i = 0; i < n; i++) {
+			for (row = 0; row < PQntuples(res); row++) {
+				if (strcmp(PQgetvalue(res, row, 1), kind[i]) ||
+				    strcmp(PQgetvalue(res, row, 2), name[i]))
+					continue;
+				snprintf(out[i].id, sizeof(out[i].id), "%s",
+				    PQgetvalue(res, row, 0));
+				if (db_i64(PQgetvalue(res, row, 3),
+					&out[i].balance) != 0 ||
+				    db_i64(PQgetvalue(res, row, 4),
+					&out[i].reserved) != 0) {
+					er = BW_EDB;
+					goto out;
+				}
+				out[i].user = strcmp(kind[i], "user") == 0;
+				found++;
+				break;
+			}
+		}
+		if (found == n)
+			goto out;
+		if (attempt == 0) {
+			er = db_execp(db, "credit_acct_new", ins, 5, p, NULL);
+			if (er != BW_OK)
+				goto out;
+		}
+	}
+	log_kv(LL_ERROR, "credit account missing after insert", NULL);
+	er = BW_EDB;
+out:
+	PQclear(res);
+	return er;
+}
+
+/*
+ * Records a transfer of amount from debit to credit (both locked by the
+ * caller) and moves the balances. key NULL gets a fresh "<kind>:<uuid>".
+ * A key or anchor already used sets *applied = false and changes nothing.
+ * transfer_id (37 bytes, may be NULL) receives the new transfer's id.
+ */
+static enum bw_err
+credit_move(struct db *db, const char *org_id, struct credit_acct *debit,
+    struct credit_acct *credit, int64_t amount, const char *kind,
+    const char *key, const char *anchor, const char *reverses,
+    char *transfer_id, bool *applied)
+{
+	static const char ins[] =
+	    "INSERT INTO credit_transfers (org_id, transfer_key, anchor, "
+	    "reverses, debit_account, credit_account, amount, kind) VALUES "
+	    "($1, coalesce($2, $8 || ':' || gen_random_uuid()::text), $3, $4, "
+	    "$5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id";
+	static const char upd[] =
+	    "UPDATE credit_accounts SET balance = balance + "
+	    "CASE WHEN id = $3 THEN $4::bigint ELSE -$4::bigint END, "
+	    "updated_at = now() WHERE org_id = $1 AND id IN ($2, $3)";
+	char	    amt[24];
+	const char *p[8];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	snprintf(amt, sizeof(amt), "%" PRId64, amount);
+	p[0] = org_id;
+	p[1] = key;
+	p[2] = anchor;
+	p[3] = reverses;
+	p[4] = debit->id;
+	p[5] = credit->id;
+	p[6] = amt;
+	p[7] = kind;
+	er = db_execp(db, "credit_xfer_ins", ins, 8, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		*applied = false;
+		goto out;
+	}
+	if (transfer_id != NULL)
+		snprintf(transfer_id, 37, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	p[1] = debit->id;
+	p[2] = credit->id;
+	p[3] = amt;
+	er = db_execp(db, "credit_xfer_upd", upd, 4, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (strcmp(PQcmdTuples(res), "2") != 0) {
+		log_kv(LL_ERROR, "credit transfer touched wrong rows", NULL);
+		er = BW_EDB;
+		goto out;
+	}
+	debit->balance -= amount;
+	credit->balance += amount;
+	*applied = true;
+out:
+	PQclear(res);
+	return er;
+}
+
+/* Adds delta to an account's reserved total (locked by the caller). */
+static enum bw_err
+credit_reserved_add(struct db *db, const char *org_id, const char *acct_id,
+    int64_t delta)
+{
+	static const char sql[] =
+	    "UPDATE credit_accounts SET reserved = reserved + $3::bigint, "
+	    "updated_at = now() WHERE org_id = $1 AND id = $2";
+	char	    d[24];
+	const char *p[3] = { org_id, acct_id, d };
+
+	snprintf(d, sizeof(d), "%" PRId64, delta);
+	return db_execp(db, "credit_reserved_add", sql, 3, p, NULL);
+}
+
+/* 1 if a transfer or debt already used this key/anchor (see callers). */
+static enum bw_err
+credit_seen(struct db *db, const char *name, const char *sql, int np,
+    const char *const *p, bool *seen)
+{
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	er = db_execp(db, name, sql, np, p, &res);
+	if (er == BW_OK)
+		*seen = PQntuples(res) > 0;
+	PQclear(res);
+	return er;
+}
+
+enum bw_err
+credit_grant_tx(struct db *db, const char *org_id, const char *user_id,
+    int64_t amount, const char *anchor, bool *applied)
+{
+	static const char seen[] =
+	    "SELECT 1 FROM credit_transfers WHERE org_id = $1 AND anchor = $2";
+	const char	  *kind[2] = { "system", "user" };
+	const char	  *name[2] = { "purchases", user_id };
+	const char	  *p[2] = { org_id, anchor };
+	struct credit_acct a[2];
+	char		   key[BW_MAX_ANCHOR * 4 + 16];
+	bool		   was = false;
+	enum bw_err	   er;
+
+	if (!db_in_tx(db) || org_id == NULL ||
+	    !jv_is_uuid(org_id, strlen(org_id)) ||
+	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX) ||
+	    !credit_amount_valid(amount) ||
+	    !credit_text_valid(anchor, BW_MAX_ANCHOR))
+		return BW_EINVAL;
+	/* Cheap early answer for a redelivery; the insert decides anyway. */
+	er = credit_seen(db, "credit_anchor_seen", seen, 2, p, &was);
+	if (er != BW_OK)
+		return er;
+	if (was) {
+		*applied = false;
+		return BW_OK;
+	}
+	er = credit_lock(db, org_id, kind, name, 2, a);
+	if (er != BW_OK)
+		return er;
+	snprintf(key, sizeof(key), "grant:%s", anchor);
+	er = credit_move(db, org_id, &a[0], &a[1], amount, "grant", key, anchor,
+	    NULL, NULL, applied);
+	if (er == BW_OK && *applied) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%" PRId64, amount);
+		log_kv(LL_INFO, "credits granted", "org_id", org_id, "anchor",
+		    anchor, "amount", n, NULL);
+	}
+	return er;
+}
+
+enum bw_err
+credit_refund_tx(struct db *db, const char *org_id, const char *grant_anchor,
+    const char *refund_anchor, bool *applied)
+{
+	static const char grant[] =
+	    "SELECT a.name, t.amount FROM credit_transfers t "
+	    "JOIN credit_accounts a ON a.org_id = t.org_id AND "
+	    "a.id = t.credit_account WHERE t.org_id = $1 AND t.anchor = $2 "
+	    "AND t.kind = 'grant'";
+	static const char seen[] =
+	    "SELECT 1 FROM credit_transfers WHERE org_id = $1 AND "
+	    "(anchor = $2 OR reverses = $3) UNION ALL "
+	    "SELECT 1 FROM credit_debts WHERE org_id = $1 AND "
+	    "(refund_anchor = $2 OR grant_anchor = $3)";
+	static const char debt[] =
+	    "INSERT INTO credit_debts (org_id, account_id, user_id, amount, "
+	    "grant_anchor, refund_anchor) VALUES ($1, $2, $3, $4, $5, $6) "
+	    "ON CONFLICT DO NOTHING";
+	const char	  *kind[2] = { "user", "system" };
+	const char	  *name[2] = { NULL, "refunds" };
+	const char	  *p[6];
+	char		   user[CREDIT_USER_ID_MAX * 4 + 1];
+	char		   key[BW_MAX_ANCHOR * 4 + 16], n[24];
+	struct credit_acct a[2];
+	PGresult	  *res = NULL;
+	int64_t		   amount = 0, take, owed;
+	bool		   was = false, moved = false;
+	enum bw_err	   er;
+
+	if (!db_in_tx(db) || org_id == NULL ||
+	    !jv_is_uuid(org_id, strlen(org_id)) ||
+	    !credit_text_valid(grant_anchor, BW_MAX_ANCHOR) ||
+	    !credit_text_valid(refund_anchor, BW_MAX_ANCHOR))
+		return BW_EINVAL;
+	p[0] = org_id;
+	p[1] = grant_anchor;
+	er = db_execp(db, "credit_grant_get", grant, 2, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
+	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+		er = BW_EDB;
+		goto out;
+	}
+	name[0] = user;
+	/* Refunds of one user serialize on the account lock: check after. */
+	er = credit_lock(db, org_id, kind, name, 2, a);
+	if (er != BW_OK)
+		goto out;
+	p[1] = refund_anchor;
+	p[2] = grant_anchor;
+	er = credit_seen(db, "credit_refund_seen", seen, 3, p, &was);
+	if (er != BW_OK)
+		goto out;
+	if (was) {
+		*applied = false;
+		goto out;
+	}
+	take = a[0].balance - a[0].reserved;
+	if (take > amount)
+		take = amount;
+	if (take < 0)
+		take = 0;
+	owed = amount - take;
+	if (take > 0) {
+		snprintf(key, sizeof(key), "refund:%s", refund_anchor);
+		er = credit_move(db, org_id, &a[0], &a[1], take, "refund", key,
+		    refund_anchor, grant_anchor, NULL, &moved);
+		if (er != BW_OK)
+			goto out;
+		if (!moved) {
+			*applied = false;
+			goto out;
+		}
+	}
+	if (owed > 0) {
+		snprintf(n, sizeof(n), "%" PRId64, owed);
+		p[1] = a[0].id;
+		p[2] = user;
+		p[3] = n;
+		p[4] = grant_anchor;
+		p[5] = refund_anchor;
+		er = db_execp(db, "credit_debt_ins", debt, 6, p, NULL);
+		if (er != BW_OK)
+			goto out;
+		log_kv(LL_WARN, "credit refund left a debt", "org_id", org_id,
+		    "anchor", refund_anchor, "owed", n, NULL);
+	}
+	*applied = true;
+out:
+	PQclear(res);
+	return er;
+}
+
+enum bw_err
+credit_account_get(struct db *db, const char *org_id, const char *user_id,
+    struct json_object **out)
+{
+	static const char sql[] =
+	    "SELECT balance, reserved FROM credit_accounts WHERE org_id = $1 "
+	    "AND kind = 'user' AND name = $2";
+	const char	   *p[2] = { org_id, user_id };
+	struct json_object *o;
+	PGresult	   *res = NULL;
+	int64_t		    bal, rsv;
+	enum bw_err	    er;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX))
+		return BW_EINVAL;
+	er = db_execp(db, "credit_acct_get", sql, 2, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	if (db_i64(PQgetvalue(res, 0, 0), &bal) != 0 ||
+	    db_i64(PQgetvalue(res, 0, 1), &rsv) != 0) {
+		er = BW_EDB;
+		goto out;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "user_id", json_object_new_string(user_id));
+	json_object_object_add(o, "balance", json_object_new_int64(bal));
+	json_object_object_add(o, "reserved", json_object_new_int64(rsv));
+	json_object_object_add(o, "available",
+	    json_object_new_int64(bal - rsv));
+	*out = o;
+out:
+	PQclear(res);
+	return er;
+}
+
+/* Arguments and results of one booking transaction. */
+struct credit_book_arg {
+	const char *org_id;
+	const char *user_id;
+	const char *class_id;
+	int64_t	    credits;
+	char	    booking_id[37];
+	int64_t	    balance;
+};
+
+/*
+ * The booking transaction: lock the user's and the `bookings` accounts,
+ * check available, debit (transfer), then the booking row. BW_EBUSY when
+ * the credits are not available (the caller's db_tx rolls back).
+ */
+static enum bw_err
+credit_book_fn(struct db *db, void *arg)
+{
+	static const char ins[] =
+	    "INSERT INTO bookings (org_id, user_id, class_id, credits, "
+	    "transfer_id) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+	struct credit_book_arg *b = arg;
+	const char	       *kind[2] = { "user", "system" };
+	const char	       *name[2] = { b->user_id, "bookings" };
+	const char	       *p[5];
+	struct credit_acct	a[2];
+	char			tid[37], n[24];
+	PGresult	       *res = NULL;
+	bool			applied = false;
+	enum bw_err		er;
+
+	er = credit_lock(db, b->org_id, kind, name, 2, a);
+	if (er != BW_OK)
+		goto out;
+	if (a[0].balance - a[0].reserved < b->credits) {
+		er = BW_EBUSY;
+		goto out;
+	}
+	er = credit_move(db, b->org_id, &a[0], &a[1], b->credits, "booking",
+	    NULL, NULL, NULL, tid, &applied);
+	if (er != BW_OK)
+		goto out;
+	if (!applied) {
+		/* A fresh uuid key collided: practically impossible. */
+		er = BW_ERETRY;
+		goto out;
+	}
+	snprintf(n, sizeof(n), "%" PRId64, b->credits);
+	p[0] = b->org_id;
+	p[1] = b->user_id;
+	p[2] = b->class_id;
+	p[3] = n;
+	p[4] = tid;
+	er = db_execp(db, "credit_booking_ins", ins, 5, p, &res);
+	if (er != BW_OK)
+		goto out;
+	snprintf(b->booking_id, sizeof(b->booking_id), "%s",
+	    PQgetvalue(res, 0, 0));
+	b->balance = a[0].balance;
+out:
+	PQclear(res);
+	return er;
+}
+
+enum bw_err
+credit_book(struct db *db, const char *org_id, const char *user_id,
+    const char *class_id, int64_t credits, struct json_object **out)
+{
+	struct credit_book_arg b;
+	struct json_object    *o;
+	enum bw_err	       er;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX) ||
+	    !credit_text_valid(class_id, BW_MAX_CLASS_ID) ||
+	    !credit_amount_valid(credits))
+		return BW_EINVAL;
+	memset(&b, 0, sizeof(b));
+	b.org_id = org_id;
+	b.user_id = user_id;
+	b.class_id = class_id;
+	b.credits = credits;
+	er = db_tx(db, false, credit_book_fn, &b);
+	if (er != BW_OK)
+		return er;
+	o = json_object_new_object();
+	json_object_object_add(o, "booking_id",
+	    json_object_new_string(b.booking_id));
+	json_object_object_add(o, "balance", json_object_new_int64(b.balance));
+	json_object_object_add(o, "user_id", json_object_new_string(user_id));
+	json_object_object_add(o, "class_id", json_object_new_string(class_id));
+	json_object_object_add(o, "credits", json_object_new_int64(credits));
+	*out = o;
+	return BW_OK;
+}
+
+/* A reservation as JSON from row `row` of res (CREDIT_RESV_COLS). */
+static struct json_object *
+credit_resv_json(PGresult *res, int row)
+{
+	struct json_object *o = json_object_new_object();
+	int64_t		    amount = 0;
+
+	(void)db_i64(PQgetvalue(res, row, 3), &amount);
+	json_object_object_add(o, "id",
+	    json_object_new_string(PQgetvalue(res, row, 0)));
+	json_object_object_add(o, "state",
+	    json_object_new_string(PQgetvalue(res, row, 1)));
+	json_object_object_add(o, "user_id",
+	    json_object_new_string(PQgetvalue(res, row, 2)));
+	json_object_object_add(o, "amount", json_object_new_int64(amount));
+	json_object_object_add(o, "reservation_key",
+	    json_object_new_string(PQgetvalue(res, row, 4)));
+	json_object_object_add(o, "expires_at",
+	    json_object_new_string(PQgetvalue(res, row, 5)));
+	json_object_object_add(o, "created_at",
+	    json_object_new_string(PQgetvalue(res, row, 6)));
+	if (PQgetvalue(res, row, 7)[0] != '\0')
+		json_object_object_add(o, "transfer_id",
+		    json_object_new_string(PQgetvalue(res, row, 7)));
+	return o;
+}
+
+/* Arguments and results of one reservation transaction. */
+struct credit_resv_arg {
+	const char	   *org_id;
+	const char	   *user_id;
+	int64_t		    amount;
+	const char	   *key;
+	int		    ttl_s;
+	struct json_object *out;
+	bool		    created;
+};
+
+/*
+ * Compares the reservation with b's key (if any) to the request: *found
+ * tells whether one exists; BW_ESTATE when it names another user or amount.
+ * On a match b->out gets it.
+ */
+static enum bw_err
+credit_resv_existing(struct db *db, struct credit_resv_arg *b, bool *found)
+{
+	static const char sql[] =
+	    "SELECT " CREDIT_RESV_COLS " FROM credit_reservations "
+	    "WHERE org_id = $1 AND reservation_key = $2";
+	const char *p[2] = { b->org_id, b->key };
+	PGresult   *res = NULL;
+	int64_t	    amount = 0;
+	enum bw_err er;
+
+	*found = false;
+	er = db_execp(db, "credit_resv_by_key", sql, 2, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1)
+		goto out;
+	*found = true;
+	if (db_i64(PQgetvalue(res, 0, 3), &amount) != 0 ||
+	    amount != b->amount ||
+	    strcmp(PQgetvalue(res, 0, 2), b->user_id) != 0) {
+		er = BW_ESTATE;
+		goto out;
+	}
+	json_object_put(b->out);
+	b->out = credit_resv_json(res, 0);
+	b->created = false;
+out:
+	PQclear(res);
+	return er;
+}
+
+/* The reservation transaction; see credit_reserve(). */
+static enum bw_err
+credit_reserve_fn(struct db *db, void *arg)
+{
+	static const char ins[] =
+	    "INSERT INTO credit_reservations (org_id, reservation_key, "
+	    "account_id, user_id, amount, expires_at) VALUES ($1, $2, $3, $4, "
+	    "$5, now() + make_interval(secs => $6)) "
+	    "ON CONFLICT DO NOTHING RETURNING " CREDIT_RESV_COLS;
+	struct credit_resv_arg *b = arg;
+	const char	       *kind[1] = { "user" };
+	const char	       *name[1] = { b->user_id };
+	const char	       *p[6];
+	struct credit_acct	a;
+	char			amt[24], ttl[16];
+	PGresult	       *res = NULL;
+	bool			found = false;
+	enum bw_err		er;
+
+	er = credit_resv_existing(db, b, &found);
+	if (er != BW_OK || found)
+		goto out;
+	er = credit_lock(db, b->org_id, kind, name, 1, &a);
+	if (er != BW_OK)
+		goto out;
+	if (a.balance - a.reserved < b->amount) {
+		er = BW_EBUSY;
+		goto out;
+	}
+	snprintf(amt, sizeof(amt), "%" PRId64, b->amount);
+	snprintf(ttl, sizeof(ttl), "%d", b->ttl_s);
+	p[0] = b->org_id;
+	p[1] = b->key;
+	p[2] = a.id;
+	p[3] = b->user_id;
+	p[4] = amt;
+	p[5] = ttl;
+	er = db_execp(db, "credit_resv_ins", ins, 6, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		/* A concurrent request with this key committed first. */
+		er = credit_resv_existing(db, b, &found);
+		if (er == BW_OK && !found)
+			er = BW_ERETRY;
+		goto out;
+	}
+	er = credit_reserved_add(db, b->org_id, a.id, b->amount);
+	if (er != BW_OK)
+		goto out;
+	json_object_put(b->out);
+	b->out = credit_resv_json(res, 0);
+	b->created = true;
+out:
+	PQclear(res);
+	return er;
+}
+
+enum bw_err
+credit_reserve(struct db *db, const char *org_id, const char *user_id,
+    int64_t amount, const char *reservation_key, int ttl_s,
+    struct json_object **out, bool *created)
+{
+	struct credit_resv_arg b;
+	enum bw_err	       er;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX) ||
+	    !credit_amount_valid(amount) ||
+	    !credit_text_valid(reservation_key, BW_MAX_RESERVATION_KEY) ||
+	    ttl_s < 1)
+		return BW_EINVAL;
+	memset(&b, 0, sizeof(b));
+	b.org_id = org_id;
+	b.user_id = user_id;
+	b.amount = amount;
+	b.key = reservation_key;
+	b.ttl_s = ttl_s;
+	er = db_tx(db, false, credit_reserve_fn, &b);
+	if (er != BW_OK) {
+		json_object_put(b.out);
+		return er;
+	}
+	*out = b.out;
+	*created = b.created;
+	return BW_OK;
+}
+
+enum credit_action {
+	CA_COMMIT,
+	CA_RELEASE,
+	CA_EXPIRE, /* the reconcile worker: only if past expires_at */
+	CA__MAX
+};
+
+/* Arguments and results of one commit/release/expire transaction. */
+struct credit_fin_arg {
+	const char	   *org_id;
+	const char	   *id;
+	enum credit_action  action;
+	struct json_object *out;
+	bool		    expired; /* it is (now) expired */
+	bool		    changed; /* this call changed it */
+};
+
+/*
+ * Finishes a pending reservation: locks it, then its account(s) (always
+ * reservation before account, as everywhere). A pending one past
+ * expires_at is expired instead (credits return) and b->expired set; the
+ * transaction still commits. BW_ENOTFOUND, BW_ESTATE (not pending).
+ */
+static enum bw_err
+credit_fin_fn(struct db *db, void *arg)
+{
+	static const char sel[] =
+	    "SELECT user_id, amount, state, expires_at <= now() "
+	    "FROM credit_reservations WHERE org_id = $1 AND id = $2 "
+	    "FOR UPDATE";
+	static const char upd[] =
+	    "UPDATE credit_reservations SET state = $3, "
+	    "transfer_id = $4, finished_at = now() "
+	    "WHERE org_id = $1 AND id = $2 RETURNING " CREDIT_RESV_COLS;
+	struct credit_fin_arg *b = arg;
+	const char	      *kind[2] = { "user", "system" };
+	const char	      *name[2] = { NULL, "bookings" };
+	const char	      *p[4];
+	const char	      *state;
+	char		       user[CREDIT_USER_ID_MAX * 4 + 1];
+	char		       key[64], tid[37];
+	struct credit_acct     a[2];
+	PGresult	      *res = NULL;
+	int64_t		       amount = 0;
+	bool		       past, applied = false;
+	enum bw_err	       er;
+
+	b->expired = false;
+	b->changed = false;
+	p[0] = b->org_id;
+	p[1] = b->id;
+	er = db_execp(db, "credit_resv_lock", sel, 2, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
+	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+		er = BW_EDB;
+		goto out;
+	}
+	state = PQgetvalue(res, 0, 2);
+	past = strcmp(PQgetvalue(res, 0, 3), "t") == 0;
+	if (strcmp(state, "expired") == 0) {
+		b->expired = true;
+		goto out;
+	}
+	if (strcmp(state, "pending") != 0) {
+		er = b->action == CA_EXPIRE ? BW_OK : BW_ESTATE;
+		goto out;
+	}
+	if (b->action == CA_EXPIRE && !past)
+		goto out;
+	PQclear(res);
+	res = NULL;
+	name[0] = user;
+	er = credit_lock(db, b->org_id, kind, name,
+	    !past && b->action == CA_COMMIT ? 2 : 1, a);
+	if (er != BW_OK)
+		goto out;
+	er = credit_reserved_add(db, b->org_id, a[0].id, -amount);
+	if (er != BW_OK)
+		goto out;
+	p[3] = NULL;
+	if (past) {
+		p[2] = "expired";
+		b->expired = true;
+	} else if (b->action == CA_COMMIT) {
+		snprintf(key, sizeof(key), "reservation:%s", b->id);
+		er = credit_move(db, b->org_id, &a[0], &a[1], amount, "commit",
+		    key, NULL, NULL, tid, &applied);
+		if (er != BW_OK)
+			goto out;
+		if (!applied) {
+			/* The key is this reservation's; it was pending. */
+			log_kv(LL_ERROR, "credit commit key already used",
+			    "reservation_id", b->id, NULL);
+			er = BW_EDB;
+			goto out;
+		}
+		p[2] = "committed";
+		p[3] = tid;
+	} else
+		p[2] = "released";
+	er = db_execp(db, "credit_resv_fin", upd, 4, p, &res);
+	if (er != BW_OK)
+		goto out;
+	b->changed = true;
+	json_object_put(b->out);
+	b->out = credit_resv_json(res, 0);
+out:
+	PQclear(res);
+	return er;
+}
+
+/* Runs credit_fin_fn for one reservation; see credit_commit(). */
+static enum bw_err
+credit_finish(struct db *db, const char *org_id, const char *id,
+    enum credit_action action, struct json_object **out, bool *changed)
+{
+	struct credit_fin_arg b;
+	enum bw_err	      er;
+
+	if (org_id == NULL || id == NULL ||
+	    !jv_is_uuid(org_id, strlen(org_id)) || !jv_is_uuid(id, strlen(id)))
+		return BW_ENOTFOUND;
+	memset(&b, 0, sizeof(b));
+	b.org_id = org_id;
+	b.id = id;
+	b.action = action;
+	er = db_tx(db, false, credit_fin_fn, &b);
+	/* A statement timeout is the database's trouble, not an expired
+	 * reservation: BW_ETIMEOUT is reserved for the latter here. */
+	if (er == BW_ETIMEOUT)
+		er = BW_EDB;
+	if (er == BW_OK && b.expired && action != CA_EXPIRE)
+		er = BW_ETIMEOUT;
+	if (changed != NULL)
+		*changed = er == BW_OK && b.changed;
+	if (er == BW_OK && out != NULL) {
+		*out = b.out;
+		b.out = NULL;
+	}
+	json_object_put(b.out);
+	return er;
+}
+
+enum bw_err
+credit_commit(struct db *db, const char *org_id, const char *reservation_id,
+    struct json_object **out)
+{
+	return credit_finish(db, org_id, reservation_id, CA_COMMIT, out, NULL);
+}
+
+enum bw_err
+credit_release(struct db *db, const char *org_id, const char *reservation_id,
+    struct json_object **out)
+{
+	return credit_finish(db, org_id, reservation_id, CA_RELEASE, out, NULL);
+}
+
+enum bw_err
+credit_expire(struct db *db, int *n)
+{
+	static const char sql[] =
+	    "SELECT org_id, id FROM credit_reservations "
+	    "WHERE state = 'pending' AND expires_at <= now() "
+	    "ORDER BY expires_at LIMIT $1";
+	char	    lim[16], c[16];
+	const char *p[1] = { lim };
+	PGresult   *res = NULL;
+	enum bw_err er = BW_OK;
+	int	    batch, row, rows, count = 0;
+	bool	    changed;
+
+	snprintf(lim, sizeof(lim), "%d", BW_CREDIT_EXPIRE_BATCH);
+	/* Bounded: a backlog larger than this waits for the next run. */
+	for (batch = 0; batch < 100; batch++) {
+		PQclear(res);
+		res = NULL;
+		er = db_execp(db, "credit_expire_list", sql, 1, p, &res);
+		if (er != BW_OK)
+			goto out;
+		rows = PQntuples(res);
+		for (row = 0; row < rows; row++) {
+			er = credit_finish(db, PQgetvalue(res, row, 0),
+			    PQgetvalue(res, row, 1), CA_EXPIRE, NULL, &changed);
+			if (er != BW_OK)
+				goto out;
+			if (changed)
+				count++;
+		}
+		if (rows < BW_CREDIT_EXPIRE_BATCH)
+			break;
+	}
+out:
+	PQclear(res);
+	if (count > 0) {
+		snprintf(c, sizeof(c), "%d", count);
+		log_kv(LL_INFO, "credit reservations expired", "count", c,
+		    NULL);
+	}
+	if (er == BW_OK)
+		*n = count;
+	return er;
+}
+
+/* Splits "system:<name>" / "<user id>" into kind and name. */
+static int
+credit_party(const char *s, const char **kind, const char **name)
+{
+	if (s == NULL)
+		return -1;
+	if (strncmp(s, "system:", 7) == 0) {
+		*kind = "system";
+		*name = s + 7;
+	} else {
+		*kind = "user";
+		*name = s;
+	}
+	return credit_text_valid(*name, CREDIT_USER_ID_MAX) ? 0 : -1;
+}
+
+/* Arguments and results of credit_transfer(). */
+struct credit_xfer_arg {
+	const char *org_id;
+	const char *kind[2];
+	const char *name[2];
+	int64_t	    amount;
+	char	    key[BW_MAX_ANCHOR * 4 + 16];
+	bool	    applied;
+};
+
+/* The transfer transaction; see credit_transfer(). */
+static enum bw_err
+credit_transfer_fn(struct db *db, void *arg)
+{
+	static const char seen[] =
+	    "SELECT 1 FROM credit_transfers WHERE org_id = $1 AND "
+	    "transfer_key = $2";
+	struct credit_xfer_arg *b = arg;
+	const char	       *p[2] = { b->org_id, b->key };
+	struct credit_acct	a[2];
+	bool			was = false;
+	enum bw_err		er;
+
+	er = credit_lock(db, b->org_id, b->kind, b->name, 2, a);
+	if (er != BW_OK)
+		return er;
+	er = credit_seen(db, "credit_key_seen", seen, 2, p, &was);
+	if (er != BW_OK)
+		return er;
+	if (was) {
+		b->applied = false;
+		return BW_OK;
+	}
+	if (a[0].user && a[0].balance - a[0].reserved < b->amount)
+		return BW_EBUSY;
+	return credit_move(db, b->org_id, &a[0], &a[1], b->amount, "transfer",
+	    b->key, NULL, NULL, NULL, &b->applied);
+}
+
+enum bw_err
+credit_transfer(struct db *db, const char *org_id, const char *from,
+    const char *to, int64_t amount, const char *transfer_id, bool *applied)
+{
+	struct credit_xfer_arg b;
+	enum bw_err	       er;
+
+	memset(&b, 0, sizeof(b));
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    credit_party(from, &b.kind[0], &b.name[0]) != 0 ||
+	    credit_party(to, &b.kind[1], &b.name[1]) != 0 ||
+	    (strcmp(b.kind[0], b.kind[1]) == 0 &&
+		strcmp(b.name[0], b.name[1]) == 0) ||
+	    !credit_amount_valid(amount) ||
+	    !credit_text_valid(transfer_id, BW_MAX_ANCHOR))
+		return BW_EINVAL;
+	b.org_id = org_id;
+	b.amount = amount;
+	snprintf(b.key, sizeof(b.key), "transfer:%s", transfer_id);
+	er = db_tx(db, false, credit_transfer_fn, &b);
+	if (er == BW_OK)
+		*applied = b.applied;
+	return er;
+}
+
+/* Appends one problem per row of res (columns named by the result). */
+static void
+credit_problems_add(struct json_object *arr, const char *problem, PGresult *res)
+{
+	struct json_object *o;
+	int		    row, col;
+
+	for (row = 0; row < PQntuples(res); row++) {
+		if (json_object_array_length(arr) >= BW_MAX_LEDGER_PROBLEMS)
+			return;
+		o = json_object_new_object();
+		json_object_object_add(o, "problem",
+		    json_object_new_string(problem));
+		for (col = 0; col < PQnfields(res); col++) {
+			const char *v = PQgetvalue(res, row, col);
+			int64_t	    i;
+
+			if (PQgetisnull(res, row, col))
+				continue;
+			if (PQftype(res, col) == 20 && db_i64(v, &i) == 0)
+				json_object_object_add(o, PQfname(res, col),
+				    json_object_new_int64(i));
+			else
+				json_object_object_add(o, PQfname(res, col),
+				    json_object_new_string(v));
+		}
+		json_object_array_add(arr, o);
+	}
+}
+
+/* Arguments and results of credit_check(). */
+struct credit_check_arg {
+	const char	   *org_id; /* NULL: all */
+	struct json_object *problems;
+};
+
+/* The checks, in one REPEATABLE READ snapshot. */
+static enum bw_err
+credit_check_fn(struct db *db, void *arg)
+{
+	/* Every query: $1 NULL or the org; bigint columns come out as int8. */
+	static const struct {
+		const char *problem;
+		const char *sql;
+	} checks[] = {
+		{ "balance_mismatch",
+		    "SELECT a.org_id, a.id AS account_id, a.kind, a.name, "
+		    "a.balance, (coalesce(c.s, 0) - coalesce(d.s, 0))::bigint "
+		    "AS expected_balance, a.reserved, "
+		    "coalesce(r.s, 0)::bigint AS expected_reserved "
+		    "FROM credit_accounts a "
+		    "LEFT JOIN (SELECT org_id, credit_account AS id, "
+		    "sum(amount) AS s FROM credit_transfers GROUP BY 1, 2) c "
+		    "USING (org_id, id) "
+		    "LEFT JOIN (SELECT org_id, debit_account AS id, "
+		    "sum(amount) AS s FROM credit_transfers GROUP BY 1, 2) d "
+		    "USING (org_id, id) "
+		    "LEFT JOIN (SELECT org_id, account_id AS id, "
+		    "sum(amount) AS s FROM credit_reservations "
+		    "WHERE state = 'pending' GROUP BY 1, 2) r "
+		    "USING (org_id, id) "
+		    "WHERE ($1::uuid IS NULL OR a.org_id = $1::uuid) AND "
+		    "(a.balance <> coalesce(c.s, 0) - coalesce(d.s, 0) OR "
+		    "a.reserved <> coalesce(r.s, 0)) ORDER BY a.org_id, a.id" },
+		{ "org_sum_nonzero",
+		    "SELECT org_id, sum(balance)::bigint AS sum "
+		    "FROM credit_accounts "
+		    "WHERE $1::uuid IS NULL OR org_id = $1::uuid "
+		    "GROUP BY org_id HAVING sum(balance) <> 0" },
+		{ "negative_available",
+		    "SELECT org_id, id AS account_id, name, balance, reserved "
+		    "FROM credit_accounts WHERE kind = 'user' AND "
+		    "balance - reserved < 0 AND "
+		    "($1::uuid IS NULL OR org_id = $1::uuid)" },
+		{ "debit_without_booking",
+		    "SELECT t.org_id, t.id AS transfer_id, t.amount "
+		    "FROM credit_transfers t WHERE t.kind = 'booking' AND "
+		    "($1::uuid IS NULL OR t.org_id = $1::uuid) AND NOT EXISTS "
+		    "(SELECT 1 FROM bookings b WHERE b.org_id = t.org_id AND "
+		    "b.transfer_id = t.id)" },
+		{ "booking_amount_mismatch",
+		    "SELECT b.org_id, b.id AS booking_id, b.credits, t.amount "
+		    "FROM bookings b JOIN credit_transfers t ON "
+		    "t.org_id = b.org_id AND t.id = b.transfer_id WHERE "
+		    "($1::uuid IS NULL OR b.org_id = $1::uuid) AND "
+		    "(t.amount <> b.credits OR t.kind <> 'booking')" },
+	};
+	struct credit_check_arg *b = arg;
+	const char		*p[1] = { b->org_id };
+	PGresult		*res = NULL;
+	enum bw_err		 er;
+	size_t			 i;
+
+	er = db_exec(db,
+	    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, "
+	    "READ ONLY",
+	    0, NULL, NULL);
+	if (er != BW_OK)
+		return er;
+	json_object_put(b->problems);
+	b->problems = json_object_new_array();
+	for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		er = db_exec(db, checks[i].sql, 1, p, &res);
+		if (er != BW_OK)
+			return er;
+		credit_problems_add(b->problems, checks[i].problem, res);
+		PQclear(res);
+		res = NULL;
+	}
+	return BW_OK;
+}
+
+enum bw_err
+credit_check(struct db *db, const char *org_id, struct json_object **problems,
+    bool *clean)
+{
+	struct credit_check_arg b;
+	enum bw_err		er;
+
+	if (org_id != NULL && !jv_is_uuid(org_id, strlen(org_id)))
+		return BW_EINVAL;
+	memset(&b, 0, sizeof(b));
+	b.org_id = org_id;
+	er = db_tx(db, false, credit_check_fn, &b);
+	if (er != BW_OK) {
+		json_object_put(b.problems);
+		return er;
+	}
+	*clean = json_object_array_length(b.problems) == 0;
+	*problems = b.problems;
+	return BW_OK;
+}

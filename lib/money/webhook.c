@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The webhook-event store: per-org provider secrets with rotation, the
+ * once-only record of each delivered event, SMS delivery status (newest
+ * wins) and the batched purge of expired event rows. See webhook.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/jv.h"
+#include "core/log.h"
+#include "core/sec.h"
+#include "money/webhook.h"
+
+static const char webhook_sql_secrets[] =
+    "SELECT secret, coalesce(url, '') FROM webhook_secrets"
+    " WHERE org_id = $1::uuid AND provider = $2 AND retired_at IS NULL"
+    " ORDER BY id DESC LIMIT 2";
+
+/* Serializes concurrent sets for one org and provider (row lock on the
+ * org, which also proves it exists). */
+static const char webhook_sql_lock_org[] =
+    "SELECT 1 FROM orgs WHERE id = $1::uuid FOR UPDATE";
+
+static const char webhook_sql_newest[] =
+    "SELECT id, secret FROM webhook_secrets WHERE org_id = $1::uuid"
+    " AND provider = $2 AND retired_at IS NULL ORDER BY id DESC LIMIT 1";
+
+static const char webhook_sql_set_url[] =
+    "UPDATE webhook_secrets SET url = $3 WHERE org_id = $1::uuid"
+    " AND provider = $2 AND id = $4::bigint";
+
+static const char webhook_sql_insert_secret[] =
+    "INSERT INTO webhook_secrets (org_id, provider, secret, url)"
+    " VALUES ($1::uuid, $2, $3, $4)";
+
+static const char webhook_sql_retire[] =
+    "UPDATE webhook_secrets SET retired_at = now()"
+    " WHERE org_id = $1::uuid AND provider = $2 AND retired_at IS NULL"
+    " AND id NOT IN (SELECT id FROM webhook_secrets WHERE org_id = $1::uuid"
+    "  AND provider = $2 AND retired_at IS NULL ORDER BY id DESC LIMIT 2)";
+
+static const char webhook_sql_count[] =
+    "SELECT count(*) FROM webhook_secrets WHERE org_id = $1::uuid"
+    " AND provider = $2 AND retired_at IS NULL";
+
+static const char webhook_sql_record[] =
+    "INSERT INTO webhook_events (org_id, provider, event_id, event_type)"
+    " VALUES ($1::uuid, $2, $3, $4)"
+    " ON CONFLICT (org_id, provider, event_id) DO NOTHING";
+
+static const char webhook_sql_outcome[] =
+    "UPDATE webhook_events SET outcome = $4 WHERE org_id = $1::uuid"
+    " AND provider = $2 AND event_id = $3";
+
+/*
+ * Newest wins: the row changes only when the report's (provider_ts, rank)
+ * is greater than the stored one.
+ */
+static const char webhook_sql_sms[] =
+    "INSERT INTO sms_deliveries (org_id, message_id, status, status_rank,"
+    " provider_ts, event_id)"
+    " VALUES ($1::uuid, $2, $3, $4::int,"
+    "  to_timestamp($5::bigint / 1000.0), $6)"
+    " ON CONFLICT (org_id, message_id) DO UPDATE SET"
+    "  status = EXCLUDED.status, status_rank = EXCLUDED.status_rank,"
+    "  provider_ts = EXCLUDED.provider_ts, event_id = EXCLUDED.event_id,"
+    "  updated_at = now()"
+    " WHERE (sms_deliveries.provider_ts, sms_deliveries.status_rank)"
+    "  < (EXCLUDED.provider_ts, EXCLUDED.status_rank)";
+
+static const char webhook_sql_purge[] =
+    "DELETE FROM webhook_events WHERE (org_id, provider, event_id) IN"
+    " (SELECT org_id, provider, event_id FROM webhook_events"
+    "  WHERE expires_at < now() ORDER BY expires_at LIMIT $1::int"
+    "  FOR UPDATE SKIP LOCKED)";
+
+static const char webhook_sql_early_refund[] =
+    "INSERT INTO webhook_early_refunds (org_id, grant_anchor, refund_anchor)"
+    " VALUES ($1::uuid, $2, $3) ON CONFLICT (org_id, grant_anchor)"
+    " DO NOTHING";
+
+static const char webhook_sql_refunded_early[] =
+    "SELECT 1 FROM webhook_early_refunds WHERE org_id = $1::uuid"
+    " AND grant_anchor = $2";
+
+/* Advisory lock namespace of payment anchors (see lib/core/db.h for the
+ * others). */
+#define WEBHOOK_LOCK_ANCHOR 0x42570010
+
+static const char *const webhook_outcomes[WO__MAX] = {
+	[WO_PROCESSED] = "processed",
+	[WO_IGNORED] = "ignored",
+	[WO_DUPLICATE] = "duplicate",
+};
+
+/* Route name of a provider; "?" for one without a route (Twilio). */
+const char *
+webhook_provider_name(enum whsig_provider p)
+{
+	if (p == WS_TWILIO)
+		return "?";
+	return whsig_provider_name(p);
+}
+
+/* Static outcome name; "?" when out of range. */
+const char *
+webhook_outcome_name(enum webhook_outcome o)
+{
+	if ((int)o < 0 || o >= WO__MAX)
+		return "?";
+	return webhook_outcomes[o];
+}
+
+/* 1 when org_id is a canonical UUID and p has a route name. */
+static int
+webhook_args_ok(const char *org_id, enum whsig_provider p)
+{
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)))
+		return 0;
+	return (int)p >= 0 && p < WS__MAX && p != WS_TWILIO;
+}
+
+/*
+ * Loads the active secrets, newest first. BW_ENOTFOUND when none,
+ * BW_EINVAL for a malformed org id (not queried), else a db error. *out is
+ * overwritten on BW_OK only.
+ */
+enum bw_err
+webhook_secrets_get(struct db *db, const char *org_id, enum whsig_provider p,
+    struct webhook_secrets *out)
+{
+	const char *params[2];
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int	    i, n;
+
+	if (!webhook_args_ok(org_id, p))
+		return BW_EINVAL;
+	params[0] = org_id;
+	params[1] = webhook_provider_name(p);
+	er = db_execp(db, "webhook_secrets", webhook_sql_secrets, 2, params,
+	    &res);
+	if (er != BW_OK)
+		return er;
+	n = PQntuples(res);
+	if (n == 0) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	if (n > WEBHOOK_ACTIVE_SECRETS)
+		n = WEBHOOK_ACTIVE_SECRETS;
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < n; i++) {
+		snprintf(out->secret[i], sizeof(out->secret[i]), "%s",
+		    PQgetvalue(res, i, 0));
+		snprintf(out->url[i], sizeof(out->url[i]), "%s",
+		    PQgetvalue(res, i, 1));
+		out->s[i].secret = out->secret[i];
+		out->s[i].url = out->url[i][0] != '\0' ? out->url[i] : NULL;
+	}
+	out->n = (size_t)n;
+out:
+	/* The result held the secrets too. */
+	if (res != NULL) {
+		for (i = 0; i < PQntuples(res); i++)
+			sec_wipe(PQgetvalue(res, i, 0),
+			    (size_t)PQgetlength(res, i, 0));
+		PQclear(res);
+	}
+	return er;
+}
+
+void
+webhook_secrets_clear(struct webhook_secrets *s)
+{
+	if (s == NULL)
+		return;
+	sec_wipe(s->secret, sizeof(s->secret));
+	s->n = 0;
+}
+
+struct webhook_set_arg {
+	const char	   *org_id;
+	enum whsig_provider p;
+	const char	   *secret;
+	const char	   *url;
+	int		    active;
+};
+
+/* The transaction of webhook_secret_set(). */
+static enum bw_err
+webhook_secret_set_fn(struct db *db, void *v)
+{
+	struct webhook_set_arg *a = v;
+	const char	       *params[4];
+	PGresult	       *res = NULL;
+	enum bw_err		er;
+	int			same = 0;
+
+	params[0] = a->org_id;
+	params[1] = webhook_provider_name(a->p);
+	er = db_exec(db, webhook_sql_lock_org, 1, params, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) == 0) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	er = db_exec(db, webhook_sql_newest, 2, params, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) == 1) {
+		const char *cur = PQgetvalue(res, 0, 1);
+
+		same = sec_eq(cur, strlen(cur), a->secret, strlen(a->secret));
+	}
+	if (same) {
+		params[2] = a->url;
+		params[3] = PQgetvalue(res, 0, 0);
+		er = db_exec(db, webhook_sql_set_url, 4, params, NULL);
+	} else {
+		params[2] = a->secret;
+		params[3] = a->url;
+		er = db_exec(db, webhook_sql_insert_secret, 4, params, NULL);
+	}
+	if (er != BW_OK)
+		goto out;
+	er = db_exec(db, webhook_sql_retire, 2, params, NULL);
+	if (er != BW_OK)
+		goto out;
+	PQclear(res);
+	res = NULL;
+	er = db_exec(db, webhook_sql_count, 2, params, &res);
+	if (er != BW_OK)
+		goto out;
+	a->active = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+out:
+	PQclear(res);
+	return er;
+}
+
+/*
+ * Adds a secret (rotation keeps the newest two active). BW_EINVAL for a
+ * refused secret/url or org id, BW_ENOTFOUND for an unknown org.
+ */
+enum bw_err
+webhook_secret_set(struct db *db, const char *org_id, enum whsig_provider p,
+    const char *secret, const char *url, int *active)
+{
+	struct webhook_set_arg a;
+	struct whsig_secret    ws;
+	enum bw_err	       er;
+
+	if (!webhook_args_ok(org_id, p) || secret == NULL)
+		return BW_EINVAL;
+	if (url != NULL && strlen(url) > WEBHOOK_URL_MAX)
+		return BW_EINVAL;
+	ws.secret = secret;
+	ws.url = url;
+	if (whsig_secret_check(p, &ws) != BW_OK)
+		return BW_EINVAL;
+	memset(&a, 0, sizeof(a));
+	a.org_id = org_id;
+	a.p = p;
+	a.secret = secret;
+	a.url = url;
+	er = db_tx(db, false, webhook_secret_set_fn, &a);
+	if (er == BW_OK && active != NULL)
+		*active = a.active;
+	return er;
+}
+
+/*
+ * Inserts the event row. *fresh tells whether this call made it (the
+ * INSERT waits on a concurrent uncommitted insert of the same key).
+ */
+enum bw_err
+webhook_event_record_tx(struct db *db, const char *org_id,
+    enum whsig_provider p, const char *event_id, const char *event_type,
+    bool *fresh)
+{
+	const char *params[4];
+	PGresult   *res = NULL;
+	enum bw_err er;
+	size_t	    n;
+
+	if (!webhook_args_ok(org_id, p) || event_id == NULL || !db_in_tx(db))
+		return BW_EINVAL;
+	n = strlen(event_id);
+	if (n == 0 || n > WEBHOOK_EVENT_ID_MAX)
+		return BW_EINVAL;
+	params[0] = org_id;
+	params[1] = webhook_provider_name(p);
+	params[2] = event_id;
+	params[3] = event_type != NULL ? event_type : "";
+	if (strlen(params[3]) > 255)
+		params[3] = "";
+	er =
+	    db_execp(db, "webhook_record", webhook_sql_record, 4, params, &res);
+	if (er != BW_OK)
+		return er;
+	*fresh = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return BW_OK;
+}
+
+enum bw_err
+webhook_event_outcome_tx(struct db *db, const char *org_id,
+    enum whsig_provider p, const char *event_id, enum webhook_outcome o)
+{
+	const char *params[4];
+
+	if (!webhook_args_ok(org_id, p) || event_id == NULL || (int)o < 0 ||
+	    o >= WO__MAX || !db_in_tx(db))
+		return BW_EINVAL;
+	params[0] = org_id;
+	params[1] = webhook_provider_name(p);
+	params[2] = event_id;
+	params[3] = webhook_outcomes[o];
+	return db_execp(db, "webhook_outcome", webhook_sql_outcome, 4, params,
+	    NULL);
+}
+
+int
+webhook_sms_status_rank(const char *status)
+{
+	if (status == NULL)
+		return 0;
+	if (strcmp(status, "queued") == 0 || strcmp(status, "accepted") == 0)
+		return 1;
+	if (strcmp(status, "sent") == 0 || strcmp(status, "sending") == 0)
+		return 2;
+	if (strcmp(status, "delivered") == 0 ||
+	    strcmp(status, "undelivered") == 0 || strcmp(status, "failed") == 0)
+		return 3;
+	return 0;
+}
+
+/* Upserts the delivery status; newest (ts, rank) wins. */
+enum bw_err
+webhook_sms_status_tx(struct db *db, const char *org_id, const char *message_id,
+    const char *status, int64_t provider_ts_ms, const char *event_id,
+    bool *applied)
+{
+	const char *params[6];
+	char	    rank[16], ts[32];
+	PGresult   *res = NULL;
+	enum bw_err er;
+	size_t	    n;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    message_id == NULL || status == NULL || event_id == NULL ||
+	    !db_in_tx(db))
+		return BW_EINVAL;
+	n = strlen(message_id);
+	if (n == 0 || n > 255 || strlen(status) == 0 || strlen(status) > 64 ||
+	    provider_ts_ms < 0)
+		return BW_EINVAL;
+	snprintf(rank, sizeof(rank), "%d", webhook_sms_status_rank(status));
+	snprintf(ts, sizeof(ts), "%lld", (long long)provider_ts_ms);
+	params[0] = org_id;
+	params[1] = message_id;
+	params[2] = status;
+	params[3] = rank;
+	params[4] = ts;
+	params[5] = event_id;
+	er = db_execp(db, "webhook_sms", webhook_sql_sms, 6, params, &res);
+	if (er != BW_OK)
+		return er;
+	*applied = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	return BW_OK;
+}
+
+/* 32-bit FNV-1a over org, "/" and anchor: the anchor's lock key. */
+static int32_t
+webhook_anchor_key(const char *org_id, const char *anchor)
+{
+	const unsigned char *s;
+	uint32_t	     h = 2166136261u;
+
+	for (s = (const unsigned char *)org_id; *s != '\0'; s++)
+		h = (h ^ *s) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (s = (const unsigned char *)anchor; *s != '\0'; s++)
+		h = (h ^ *s) * 16777619u;
+	return (int32_t)h;
+}
+
+/* Serializes the grant and the refund of one payment (until commit). */
+enum bw_err
+webhook_anchor_lock_tx(struct db *db, const char *org_id,
+    const char *grant_anchor)
+{
+	if (org_id == NULL || grant_anchor == NULL || !db_in_tx(db))
+		return BW_EINVAL;
+	return db_xact_lock(db, WEBHOOK_LOCK_ANCHOR,
+	    webhook_anchor_key(org_id, grant_anchor));
+}
+
+/* Remembers a refund that found no grant (first one wins). */
+enum bw_err
+webhook_early_refund_tx(struct db *db, const char *org_id,
+    const char *grant_anchor, const char *refund_anchor)
+{
+	const char *params[3];
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    grant_anchor == NULL || refund_anchor == NULL || !db_in_tx(db))
+		return BW_EINVAL;
+	params[0] = org_id;
+	params[1] = grant_anchor;
+	params[2] = refund_anchor;
+	return db_execp(db, "webhook_early_refund", webhook_sql_early_refund, 3,
+	    params, NULL);
+}
+
+/* *refunded = whether a refund of grant_anchor came first. */
+enum bw_err
+webhook_refunded_early_tx(struct db *db, const char *org_id,
+    const char *grant_anchor, bool *refunded)
+{
+	const char *params[2];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    grant_anchor == NULL || !db_in_tx(db))
+		return BW_EINVAL;
+	params[0] = org_id;
+	params[1] = grant_anchor;
+	er = db_execp(db, "webhook_refunded_early", webhook_sql_refunded_early,
+	    2, params, &res);
+	if (er != BW_OK)
+		return er;
+	*refunded = PQntuples(res) > 0;
+	PQclear(res);
+	return BW_OK;
+}
+
+/* Batched purge of expired event rows; *n the total deleted. */
+enum bw_err
+webhook_purge(struct db *db, int batch, int64_t *n)
+{
+	const char *params[1];
+	char	    b[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int64_t	    total = 0;
+	long	    got;
+
+	if (batch <= 0 || db_in_tx(db))
+		return BW_EINVAL;
+	snprintf(b, sizeof(b), "%d", batch);
+	params[0] = b;
+	for (;;) {
+		er = db_execp(db, "webhook_purge", webhook_sql_purge, 1, params,
+		    &res);
+		if (er != BW_OK)
+			return er;
+		got = strtol(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+		total += got;
+		if (got < batch)
+			break;
+	}
+	*n = total;
+	return BW_OK;
+}

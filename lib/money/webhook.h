@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The webhook-event store (tables webhook_secrets, webhook_events,
+ * sms_deliveries): the signing secrets of each org and provider (up to two
+ * active during a rotation, with the notification URL Square signs), one
+ * row per delivered (org, provider, event id) recorded inside the caller's
+ * transaction so that a redelivery, concurrent or days later, finds it and
+ * changes nothing, the SMS delivery status where the newest provider
+ * timestamp wins, and the batched purge of expired events. Shared by the
+ * webhook handler (fcgi/h_webhooks.c) and the chat issue's LINE channel.
+ * Signature checking itself is lib/money/whsig.h.
+ */
+#ifndef BW_WEBHOOK_H
+#define BW_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/db.h"
+#include "core/err.h"
+#include "core/limits.h"
+#include "money/whsig.h"
+
+#define WEBHOOK_ACTIVE_SECRETS 2    /* active per org and provider */
+#define WEBHOOK_EVENT_ID_MAX   255  /* provider event id, bytes */
+#define WEBHOOK_URL_MAX	       2048 /* a registered notification URL */
+#define WEBHOOK_TTL_DAYS       7    /* webhook_events.expires_at */
+
+/*
+ * The active secrets of one org and provider, newest first, as whsig wants
+ * them. The strings live in the struct itself; webhook_secrets_clear()
+ * wipes them.
+ */
+struct webhook_secrets {
+	struct whsig_secret s[WEBHOOK_ACTIVE_SECRETS];
+	size_t		    n;
+	char secret[WEBHOOK_ACTIVE_SECRETS][BW_MAX_WEBHOOK_SECRET + 1];
+	char url[WEBHOOK_ACTIVE_SECRETS][WEBHOOK_URL_MAX + 1];
+};
+
+/* What the first delivery of an event did (webhook_events.outcome). */
+enum webhook_outcome {
+	WO_PROCESSED, /* its effect was applied */
+	WO_IGNORED,   /* a valid event of no interest */
+	WO_DUPLICATE, /* its effect had been applied before (same anchor) */
+	WO__MAX
+};
+
+/* The route name of a provider ("stripe", "square", "line", "sms"). */
+const char *webhook_provider_name(enum whsig_provider);
+/* "processed", "ignored", "duplicate"; "?" when out of range. */
+const char *webhook_outcome_name(enum webhook_outcome);
+
+/*
+ * Loads the active secrets of org_id (a canonical UUID) for provider into
+ * *out (overwritten). BW_ENOTFOUND when there are none (unknown org,
+ * or no secret set); BW_EINVAL when org_id is not a UUID (nothing is
+ * queried); a db error otherwise.
+ */
+enum bw_err webhook_secrets_get(struct db *, const char *org_id,
+    enum whsig_provider, struct webhook_secrets		*out);
+/* Wipes the secret bytes of s (OPENSSL_cleanse). NULL is fine. */
+void webhook_secrets_clear(struct webhook_secrets *s);
+/*
+ * Adds secret (and url, may be NULL) as the newest active secret of org_id
+ * for provider, then retires every active one but the newest
+ * WEBHOOK_ACTIVE_SECRETS; setting the newest secret again only updates its
+ * url. One transaction. *active (may be NULL) gets how many are active
+ * now. BW_EINVAL when whsig_secret_check() refuses the pair or org_id is
+ * not a UUID, BW_ENOTFOUND for an unknown org, else a db error.
+ */
+enum bw_err webhook_secret_set(struct db *, const char *org_id,
+    enum whsig_provider, const char *secret, const char *url, int *active);
+
+/*
+ * Records the delivery of event_id (1..WEBHOOK_EVENT_ID_MAX bytes) inside
+ * the caller's transaction (db_in_tx() must hold). *fresh = true when this
+ * call inserted the row: the caller applies the event's effect in the same
+ * transaction. false when the row exists (a redelivery; a concurrent one
+ * waits here until the first commits or rolls back). BW_EINVAL on a bad
+ * argument.
+ */
+enum bw_err
+webhook_event_record_tx(struct db *, const char *org_id, enum whsig_provider,
+    const char *event_id, const char *event_type, bool *fresh);
+/* Sets the outcome of a row recorded in this transaction (not needed for
+ * WO_PROCESSED, the default). */
+enum bw_err webhook_event_outcome_tx(struct db *, const char *org_id,
+    enum whsig_provider, const char *event_id, enum webhook_outcome);
+
+/*
+ * Applies one SMS delivery report inside the caller's transaction: the
+ * row of (org_id, message_id) takes status when provider_ts_ms (the
+ * provider's event time, unix ms) is newer than the stored one, or equal
+ * with a later state. *applied tells whether the row changed.
+ */
+enum bw_err webhook_sms_status_tx(struct db *, const char *org_id,
+    const char *message_id, const char *status, int64_t provider_ts_ms,
+    const char *event_id, bool *applied);
+/* Rank of an SMS status (queued 1, sent 2, delivered/undelivered/failed 3,
+ * anything else 0). */
+int webhook_sms_status_rank(const char *status);
+
+/*
+ * Payments whose refund arrived before their grant, inside the caller's
+ * transaction. webhook_anchor_lock_tx() takes a transaction advisory lock
+ * on (org, grant anchor) so that a grant and a refund of one payment
+ * serialize; webhook_early_refund_tx() remembers a refund that found no
+ * grant; webhook_refunded_early_tx() tells the grant path (*refunded).
+ */
+enum bw_err webhook_anchor_lock_tx(struct db *, const char *org_id,
+    const char *grant_anchor);
+enum bw_err webhook_early_refund_tx(struct db *, const char *org_id,
+    const char *grant_anchor, const char *refund_anchor);
+enum bw_err webhook_refunded_early_tx(struct db *, const char *org_id,
+    const char *grant_anchor, bool *refunded);
+
+/*
+ * Deletes the webhook_events rows past expires_at, at most batch rows per
+ * statement (each its own transaction, rows locked by another purge are
+ * skipped), until a statement deletes fewer than batch. *n gets the total
+ * deleted. Outside a transaction only.
+ */
+enum bw_err webhook_purge(struct db *, int batch, int64_t *n);
+
+#endif

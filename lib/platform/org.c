@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* Organizations (tenants): create and read rows of `orgs`. */
+#include <string.h>
+
+#include "core/jv.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "platform/org.h"
+
+static const char *const org_tiers[] = { "starter", "pro", "business",
+	"enterprise", NULL };
+
+int
+org_tier_valid(const char *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return 0;
+	for (i = 0; org_tiers[i] != NULL; i++)
+		if (strcmp(t, org_tiers[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* {id,name,tier,timezone,created_at} from row 0 of res (same columns). */
+static struct json_object *
+org_row(PGresult *res)
+{
+	static const char *const cols[] = { "id", "name", "tier", "timezone",
+		"created_at" };
+	struct json_object	*o = json_object_new_object();
+	size_t			 i;
+
+	for (i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+		json_object_object_add(o, cols[i],
+		    json_object_new_string(PQgetvalue(res, 0, (int)i)));
+	return o;
+}
+
+enum bw_err
+org_create(struct db *db, const char *name, const char *tier, const char *tz,
+    struct json_object **out)
+{
+	static const char sql[] =
+	    "INSERT INTO orgs (name, tier, timezone) "
+	    "SELECT $1, $2, $3 WHERE EXISTS "
+	    "(SELECT 1 FROM pg_timezone_names WHERE name = $3) "
+	    "RETURNING id, name, tier, timezone, "
+	    "to_char(created_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+	const char *params[3];
+	PGresult   *res = NULL;
+	int64_t	    nchars;
+	enum bw_err er;
+
+	if (tier == NULL)
+		tier = "starter";
+	if (tz == NULL)
+		tz = "UTC";
+	nchars = name != NULL ? jv_utf8_len(name, strlen(name)) : -1;
+	if (nchars < 1 || nchars > BW_MAX_ORG_NAME || !org_tier_valid(tier) ||
+	    strlen(tz) > 64)
+		return BW_EINVAL;
+	params[0] = name;
+	params[1] = tier;
+	params[2] = tz;
+	er = db_exec(db, sql, 3, params, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		/* The time zone is unknown to PostgreSQL. */
+		er = BW_EINVAL;
+		goto out;
+	}
+	*out = org_row(res);
+	log_kv(LL_INFO, "org created", "org_id", PQgetvalue(res, 0, 0), "tier",
+	    tier, NULL);
+out:
+	PQclear(res);
+	return er;
+}
+
+enum bw_err
+org_get(struct db *db, const char *org_id, struct json_object **out)
+{
+	static const char sql[] =
+	    "SELECT id, name, tier, timezone, "
+	    "to_char(created_at AT TIME ZONE 'UTC', "
+	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM orgs WHERE id = $1";
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)))
+		return BW_ENOTFOUND;
+	er = db_execp(db, "org_get", sql, 1, &org_id, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	*out = org_row(res);
+out:
+	PQclear(res);
+	return er;
+}

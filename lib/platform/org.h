@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* Organizations (tenants): the `orgs` table. */
+#ifndef BW_ORG_H
+#define BW_ORG_H
+
+#include <json-c/json.h>
+
+#include "core/db.h"
+#include "core/err.h"
+
+/* tier: starter|pro|business|enterprise; tz: an IANA zone PostgreSQL knows.
+ * *out: new object {id,name,tier,timezone,created_at} (caller puts). */
+enum bw_err org_create(struct db *, const char *name, const char *tier,
+    const char *tz, struct json_object **out);
+enum bw_err org_get(struct db *, const char *org_id, struct json_object **out);
+/* 1 for a valid tier name. */
+int org_tier_valid(const char *);
+
+#endif

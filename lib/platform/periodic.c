@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Cluster-wide oneshot runs: an advisory lock on a dedicated session picks
+ * the one host that runs a job now, and `periodic_runs`, unique on (job,
+ * slot), records each scheduled period once: a second run for a slot that
+ * went `ok` does nothing, slots nobody ran are recorded as `missed`.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/limits.h"
+#include "core/log.h"
+#include "platform/periodic.h"
+
+#define PERIODIC_MAX_MISSED 1000 /* missed slots recorded per run */
+#define PERIODIC_KEEP_DAYS  30	 /* history kept per job */
+#define PERIODIC_JOB_MAX    64	 /* job name length */
+
+/* 32-bit FNV-1a of the job name: its advisory lock key. */
+static int32_t
+periodic_key(const char *job)
+{
+	uint32_t	     h = 2166136261u;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)job; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return (int32_t)h;
+}
+
+/* The database's now() rounded down to a multiple of period_s, as text. */
+static const char periodic_sql_slot[] =
+    "SELECT to_timestamp(floor(extract(epoch FROM now()) / $1::int)"
+    " * $1::int)";
+
+/*
+ * Claims the slot row: inserts it as `running`, or takes over a row left
+ * `running` by a run that died (we hold the lock, so it is not running) or
+ * one that `failed` or was marked `missed`. *mine is false when the slot
+ * already went `ok`.
+ */
+static const char periodic_sql_claim[] =
+    "INSERT INTO periodic_runs (job, slot, state, host, pid)"
+    " VALUES ($1, $2::timestamptz, 'running', $3, $4::int)"
+    " ON CONFLICT (job, slot) DO UPDATE SET state = 'running',"
+    "  host = EXCLUDED.host, pid = EXCLUDED.pid, started_at = now(),"
+    "  finished_at = NULL, error = NULL"
+    "  WHERE periodic_runs.state <> 'ok'"
+    " RETURNING 1";
+
+/* Slots between the last recorded one and ours that nobody ran. */
+static const char periodic_sql_missed[] =
+    "WITH last AS (SELECT max(slot) AS s FROM periodic_runs"
+    "  WHERE job = $1 AND slot < $2::timestamptz)"
+    " INSERT INTO periodic_runs (job, slot, state, finished_at, error)"
+    " SELECT $1, g, 'missed', now(), 'no run in this slot'"
+    " FROM last, generate_series("
+    "  greatest(last.s, $2::timestamptz"
+    "   - make_interval(secs => $3::int * $4::int))"
+    "   + make_interval(secs => $3::int),"
+    "  $2::timestamptz - make_interval(secs => $3::int),"
+    "  make_interval(secs => $3::int)) g"
+    " WHERE last.s IS NOT NULL"
+    " ON CONFLICT (job, slot) DO NOTHING";
+
+static const char periodic_sql_finish[] =
+    "UPDATE periodic_runs SET state = $3, finished_at = now(), error = $4"
+    " WHERE job = $1 AND slot = $2::timestamptz";
+
+static const char periodic_sql_trim[] =
+    "DELETE FROM periodic_runs WHERE job = $1"
+    " AND slot < $2::timestamptz - make_interval(days => $3::int)";
+
+/*
+ * Records the slot and the missed ones before it. *mine tells whether this
+ * run owns the slot. Returns a db error or BW_OK.
+ */
+static enum bw_err
+periodic_begin(struct db *ldb, const char *job, const char *slot, int period_s,
+    bool *mine)
+{
+	char	    host[64], pid[16], per[16], maxm[16], keep[16];
+	const char *p[4];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	snprintf(per, sizeof(per), "%d", period_s);
+	snprintf(maxm, sizeof(maxm), "%d", PERIODIC_MAX_MISSED);
+	snprintf(keep, sizeof(keep), "%d", PERIODIC_KEEP_DAYS);
+	p[0] = job;
+	p[1] = slot;
+	p[2] = host;
+	p[3] = pid;
+	er = db_execp(ldb, "periodic_claim", periodic_sql_claim, 4, p, &res);
+	if (er != BW_OK)
+		return er;
+	*mine = PQntuples(res) == 1;
+	PQclear(res);
+	res = NULL;
+	if (!*mine)
+		return BW_OK;
+	p[2] = per;
+	p[3] = maxm;
+	er = db_execp(ldb, "periodic_missed", periodic_sql_missed, 4, p, &res);
+	if (er != BW_OK)
+		return er;
+	if (strcmp(PQcmdTuples(res), "0") != 0)
+		log_kv(LL_WARN, "periodic slots missed", "job", job, "slot",
+		    slot, "missed", PQcmdTuples(res), NULL);
+	PQclear(res);
+	p[2] = keep;
+	return db_execp(ldb, "periodic_trim", periodic_sql_trim, 3, p, NULL);
+}
+
+/*
+ * See periodic.h. The lock lives on its own connection so that fn's
+ * connection may break and reconnect without losing it; both close at the
+ * end, which also frees the lock. Returns fn's error, BW_EINVAL on bad
+ * arguments, or a setup error (logged).
+ */
+enum bw_err
+periodic_run(const char *conninfo, const char *job, int period_s,
+    enum bw_err (*fn)(struct db *, void *), void *arg,
+    enum periodic_outcome *outcome)
+{
+	char	    per[16], slot[64], errtxt[BW_MAX_JOB_ERROR + 1];
+	const char *p[4];
+	struct db  *ldb = NULL, *wdb = NULL;
+	PGresult   *res = NULL;
+	enum bw_err er, fer;
+	bool	    got = false, mine = false;
+
+	if (job == NULL || job[0] == '\0' || strlen(job) > PERIODIC_JOB_MAX ||
+	    period_s < 1 || fn == NULL || outcome == NULL)
+		return BW_EINVAL;
+	ldb = db_new(conninfo);
+	wdb = db_new(conninfo);
+	if (ldb == NULL || wdb == NULL) {
+		er = BW_ENOMEM;
+		goto out;
+	}
+	er = db_connect(ldb);
+	if (er != BW_OK)
+		goto out;
+	er = db_try_lock(ldb, DB_LOCK_PERIODIC, periodic_key(job), &got);
+	if (er != BW_OK)
+		goto out;
+	if (!got) {
+		log_kv(LL_INFO, "periodic run held elsewhere", "job", job,
+		    NULL);
+		*outcome = PO_LOCKED;
+		goto out;
+	}
+	snprintf(per, sizeof(per), "%d", period_s);
+	p[0] = per;
+	er = db_execp(ldb, "periodic_slot", periodic_sql_slot, 1, p, &res);
+	if (er != BW_OK)
+		goto out;
+	snprintf(slot, sizeof(slot), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	er = periodic_begin(ldb, job, slot, period_s, &mine);
+	if (er != BW_OK)
+		goto out;
+	if (!mine) {
+		log_kv(LL_INFO, "periodic slot already done", "job", job,
+		    "slot", slot, NULL);
+		*outcome = PO_DONE;
+		goto out;
+	}
+	log_kv(LL_INFO, "periodic run", "job", job, "slot", slot, NULL);
+	fer = fn(wdb, arg);
+	*outcome = PO_RAN;
+	snprintf(errtxt, sizeof(errtxt), "%s", bw_strerror(fer));
+	p[0] = job;
+	p[1] = slot;
+	p[2] = fer == BW_OK ? "ok" : "failed";
+	p[3] = fer == BW_OK ? NULL : errtxt;
+	er = db_execp(ldb, "periodic_finish", periodic_sql_finish, 4, p, NULL);
+	if (er != BW_OK)
+		log_kv(LL_ERROR, "periodic outcome not recorded", "job", job,
+		    "slot", slot, NULL);
+	log_kv(fer == BW_OK ? LL_INFO : LL_ERROR, "periodic run finished",
+	    "job", job, "slot", slot, "state", p[2], NULL);
+	er = fer;
+out:
+	PQclear(res);
+	db_free(wdb);
+	db_free(ldb); /* closing the session frees the lock */
+	return er;
+}
+
+/* Text of a column, or NULL when SQL NULL. */
+static const char *
+periodic_col(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+/* Adds a string member (JSON null when v is NULL). Returns BW_ENOMEM. */
+static enum bw_err
+periodic_addstr(struct json_object *o, const char *k, const char *v)
+{
+	struct json_object *s = NULL;
+
+	if (v != NULL) {
+		s = json_object_new_string(v);
+		if (s == NULL)
+			return BW_ENOMEM;
+	}
+	if (json_object_object_add(o, k, s) != 0) {
+		json_object_put(s);
+		return BW_ENOMEM;
+	}
+	return BW_OK;
+}
+
+static const char periodic_sql_status[] =
+    "SELECT r.job,"
+    " to_char(r.slot AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " r.state, r.host,"
+    " to_char(r.started_at AT TIME ZONE 'UTC',"
+    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " to_char(r.finished_at AT TIME ZONE 'UTC',"
+    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " r.error,"
+    " (SELECT to_char(max(o.finished_at) AT TIME ZONE 'UTC',"
+    "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM periodic_runs o"
+    "  WHERE o.job = r.job AND o.state = 'ok'),"
+    " (SELECT count(*) FROM periodic_runs m WHERE m.job = r.job"
+    "  AND m.state = 'missed' AND m.slot > now() - interval '1 day')"
+    " FROM (SELECT DISTINCT ON (job) * FROM periodic_runs"
+    "  ORDER BY job, slot DESC) r ORDER BY r.job";
+
+/*
+ * {job: {slot, state, host, started_at, finished_at, error, last_ok_at,
+ * missed_24h}} for the last slot of every job. *out is new (the caller
+ * json_object_put()s it) and untouched on failure.
+ */
+enum bw_err
+periodic_status(struct db *db, struct json_object **out)
+{
+	static const char  *keys[] = { "slot", "state", "host", "started_at",
+		 "finished_at", "error", "last_ok_at" };
+	struct json_object *all = NULL, *one;
+	PGresult	   *res = NULL;
+	enum bw_err	    er;
+	int		    i, k;
+
+	er =
+	    db_execp(db, "periodic_status", periodic_sql_status, 0, NULL, &res);
+	if (er != BW_OK)
+		return er;
+	all = json_object_new_object();
+	if (all == NULL) {
+		er = BW_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < PQntuples(res); i++) {
+		one = json_object_new_object();
+		if (one == NULL ||
+		    json_object_object_add(all, PQgetvalue(res, i, 0), one)) {
+			json_object_put(one);
+			er = BW_ENOMEM;
+			goto out;
+		}
+		for (k = 0; k < 7; k++) {
+			er = periodic_addstr(one, keys[k],
+			    periodic_col(res, i, k + 1));
+			if (er != BW_OK)
+				goto out;
+		}
+		if (json_object_object_add(one, "missed_24h",
+			json_object_new_int64(
+			    strtoll(PQgetvalue(res, i, 8), NULL, 10))) != 0) {
+			er = BW_ENOMEM;
+			goto out;
+		}
+	}
+	*out = all;
+	all = NULL;
+out:
+	json_object_put(all);
+	PQclear(res);
+	return er;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loop every long-running worker shares: signals (SIGTERM/SIGINT stop
+ * after the current job, SIGHUP ignored), config and logging set-up,
+ * database reconnect with backoff, claim -> run with heartbeat -> complete
+ * or fail, and LISTEN/NOTIFY waits when idle. A worker main() is a handler
+ * table and one call.
+ */
+#ifndef BW_WORKER_H
+#define BW_WORKER_H
+
+#include <stdbool.h>
+
+#include "core/config.h"
+#include "core/db.h"
+#include "platform/jobq.h"
+
+struct worker_ctx {
+	const struct config *cfg;
+	struct db	    *db;
+	const char	    *name; /* worker id in job rows */
+};
+
+/*
+ * A handler runs one job. Return BW_OK to complete it; another error fails
+ * the attempt (retryable unless *permanent is set). errmsg (errlen bytes)
+ * carries the reason kept in the job row.
+ */
+typedef enum bw_err (*worker_fn)(struct worker_ctx *, struct jobq_job *,
+    bool *permanent, char *errmsg, size_t errlen);
+
+struct worker_def {
+	const char *service; /* log name, e.g. "bulwark-export" */
+	const char *queue;
+	worker_fn   run;
+	int	    lease_s; /* 0 = config job_lease_s */
+};
+
+/* 1 once SIGTERM/SIGINT arrived. Handlers doing long work poll it. */
+int worker_stopping(void);
+/*
+ * Runs the worker until stopped. argc/argv: -c CONFIG, --once (process
+ * what is runnable, then exit). Returns the process exit status.
+ */
+int worker_main(const struct worker_def *, int argc, char **argv);
+/* Shared by oneshot mains: parses -c, loads config, inits logging.
+ * Returns 0 on success, else an exit status after logging why. */
+int
+worker_setup(const char *service, int argc, char **argv, struct config *cfg);
+
+/*
+ * The whole main() of a timer-started oneshot worker: set-up (-c CONFIG),
+ * then periodic_run() of job with period_s, fn getting the loaded config
+ * as its argument. Exit status 0 when it ran, or when another host holds
+ * the job's lock, or when this slot already ran; 1 otherwise.
+ */
+int worker_oneshot(const char *service, const char *job, int period_s,
+    enum bw_err (*fn)(struct db *, void *), int argc, char **argv);
+
+#endif
