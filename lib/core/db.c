@@ -659,3 +659,29 @@ db_i64(const char *s, int64_t *out)
 	*out = v;
 	return BW_OK;
 }
+
+const char *
+db_col_str(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return PQgetvalue(res, row, col);
+}
+
+char *
+db_col_dup(const PGresult *res, int row, int col)
+{
+	const char *v = db_col_str(res, row, col);
+
+	return v != NULL ? strdup(v) : NULL;
+}
+
+enum bw_err
+db_col_i64(const PGresult *res, int row, int col, int64_t *out)
+{
+	const char *v = db_col_str(res, row, col);
+
+	if (v == NULL)
+		return BW_ENOTFOUND;
+	return db_i64(v, out);
+}

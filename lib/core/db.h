@@ -62,6 +62,21 @@ enum bw_err db_xact_lock(struct db *, int32_t ns, int32_t key);
  * *out set, or BW_EINVAL (empty, trailing bytes, out of range).
  */
 enum bw_err db_i64(const char *s, int64_t *out);
+/*
+ * Result columns. A SQL NULL reads as NULL from db_col_str and db_col_dup
+ * (malloc'd copy, NULL also on ENOMEM), and as BW_ENOTFOUND from
+ * db_col_i64; a value that is not a whole int64 is BW_EINVAL.
+ */
+const char *db_col_str(const PGresult *, int row, int col);
+char	   *db_col_dup(const PGresult *, int row, int col);
+enum bw_err db_col_i64(const PGresult *, int row, int col, int64_t *out);
+/*
+ * SQL text rendering a timestamptz column as RFC 3339 UTC with
+ * milliseconds, "2026-12-05T07:29:49.123Z": DB_TS_UTC("created_at").
+ */
+#define DB_TS_UTC(col)                         \
+	"to_char(" col " AT TIME ZONE 'UTC', " \
+	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 /* Round trip "SELECT 1" with its latency in microseconds. */
 enum bw_err db_ping(struct db *, int64_t *latency_us);
 
