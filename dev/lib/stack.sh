@@ -46,6 +46,7 @@ STACK_PACKAGES=(
 	postgresql postgresql-client redis-server
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
 	wrk prometheus redis-tools
+	clang-format cppcheck
 )
 
 STACK_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)

@@ -102,10 +102,13 @@ copy_str(char *dst, size_t n, const char *src)
 	snprintf(dst, n, "%s", src != NULL ? src : "");
 }
 
+/* A bigint column's text; 0 when malformed (never, from PostgreSQL). */
 static int64_t
 to_i64(const char *s)
 {
-	return strtoll(s, NULL, 10);
+	int64_t v;
+
+	return db_i64(s, &v) == BW_OK ? v : 0;
 }
 
 static const char sql_settings[] =

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -684,4 +685,45 @@ db_col_i64(const PGresult *res, int row, int col, int64_t *out)
 	if (v == NULL)
 		return BW_ENOTFOUND;
 	return db_i64(v, out);
+}
+
+int64_t
+db_col_i64_or(const PGresult *res, int row, int col, int64_t dflt)
+{
+	int64_t v;
+
+	return db_col_i64(res, row, col, &v) == BW_OK ? v : dflt;
+}
+
+enum bw_err
+db_f64(const char *s, double *out)
+{
+	char  *end;
+	double v;
+
+	if (s == NULL || *s == '\0')
+		return BW_EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v))
+		return BW_EINVAL;
+	*out = v;
+	return BW_OK;
+}
+
+double
+db_col_f64_or(const PGresult *res, int row, int col, double dflt)
+{
+	const char *s = db_col_str(res, row, col);
+	double	    v;
+
+	return s != NULL && db_f64(s, &v) == BW_OK ? v : dflt;
+}
+
+int64_t
+db_rows(PGresult *res)
+{
+	int64_t v;
+
+	return db_i64(PQcmdTuples(res), &v) == BW_OK ? v : -1;
 }

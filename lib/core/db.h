@@ -70,6 +70,14 @@ enum bw_err db_i64(const char *s, int64_t *out);
 const char *db_col_str(const PGresult *, int row, int col);
 char	   *db_col_dup(const PGresult *, int row, int col);
 enum bw_err db_col_i64(const PGresult *, int row, int col, int64_t *out);
+/* The column as an int64, or dflt when it is NULL or not a whole int64. */
+int64_t db_col_i64_or(const PGresult *, int row, int col, int64_t dflt);
+/* The column as a double, or dflt when it is NULL or not a whole number. */
+double db_col_f64_or(const PGresult *, int row, int col, double dflt);
+/* Rows an INSERT/UPDATE/DELETE touched (PQcmdTuples); -1 when none said. */
+int64_t db_rows(PGresult *);
+/* As db_i64 for a double ("1.5", "1e3"; no NaN or infinity). */
+enum bw_err db_f64(const char *s, double *out);
 /*
  * SQL text rendering a timestamptz column as RFC 3339 UTC with
  * milliseconds, "2026-12-05T07:29:49.123Z": DB_TS_UTC("created_at").

@@ -447,11 +447,11 @@ evidence_row(PGresult *res, int i, const char *storage_dir)
 	json_object_object_add(o, "content_type",
 	    json_object_new_string(PQgetvalue(res, i, 2)));
 	json_object_object_add(o, "size",
-	    json_object_new_int64(strtoll(PQgetvalue(res, i, 3), NULL, 10)));
+	    json_object_new_int64(db_col_i64_or(res, i, 3, 0)));
 	json_object_object_add(o, "sha256",
 	    json_object_new_string(PQgetvalue(res, i, 4)));
 	json_object_object_add(o, "ledger_seq",
-	    json_object_new_int64(strtoll(PQgetvalue(res, i, 5), NULL, 10)));
+	    json_object_new_int64(db_col_i64_or(res, i, 5, 0)));
 	snprintf(path, sizeof(path), "%s/%s", storage_dir,
 	    PQgetvalue(res, i, 6));
 	json_object_object_add(o, "path", json_object_new_string(path));

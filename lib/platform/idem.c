@@ -202,7 +202,7 @@ idem_resp_load(PGresult *res, struct idem_resp *st)
 	size_t	       n = 0;
 	enum bw_err    er;
 
-	st->status = (int)strtol(PQgetvalue(res, 0, 1), NULL, 10);
+	st->status = (int)db_col_i64_or(res, 0, 1, 0);
 	snprintf(st->ctype, sizeof(st->ctype), "%s",
 	    PQgetisnull(res, 0, 2) ? "application/json"
 				   : PQgetvalue(res, 0, 2));
@@ -410,7 +410,7 @@ idem_purge(struct db *db, int batch, int *n)
 		er = db_execp(db, "idem_purge", idem_sql_purge, 1, p, &res);
 		if (er != BW_OK)
 			break;
-		got = strtol(PQcmdTuples(res), NULL, 10);
+		got = db_rows(res);
 		PQclear(res);
 		res = NULL;
 		if (got > 0 && total <= 0x7fffffff - got)

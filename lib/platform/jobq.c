@@ -113,9 +113,7 @@ jobq_dupcol(const PGresult *res, int row, int col, char **out)
 static int
 jobq_intcol(const PGresult *res, int row, int col)
 {
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return (int)strtol(PQgetvalue(res, row, col), NULL, 10);
+	return (int)db_col_i64_or(res, row, col, 0);
 }
 
 /*
@@ -731,7 +729,7 @@ jobq_purge(struct db *db, int days, int *n)
 	if (er != BW_OK)
 		return er;
 	if (n != NULL)
-		*n = (int)strtol(PQcmdTuples(res), NULL, 10);
+		*n = (int)db_rows(res);
 	PQclear(res);
 	return BW_OK;
 }
@@ -813,7 +811,7 @@ jobq_counts(struct db *db, const char *queue, int64_t counts[4])
 	for (i = 0; i < PQntuples(res); i++)
 		for (j = 0; j < 4; j++)
 			if (strcmp(PQgetvalue(res, i, 0), states[j]) == 0)
-				c[j] = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+				c[j] = db_col_i64_or(res, i, 1, 0);
 	PQclear(res);
 	memcpy(counts, c, sizeof(c));
 	return BW_OK;

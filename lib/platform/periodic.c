@@ -278,8 +278,8 @@ periodic_status(struct db *db, struct json_object **out)
 				goto out;
 		}
 		if (json_object_object_add(one, "missed_24h",
-			json_object_new_int64(
-			    strtoll(PQgetvalue(res, i, 8), NULL, 10))) != 0) {
+			json_object_new_int64(db_col_i64_or(res, i, 8, 0))) !=
+		    0) {
 			er = BW_ENOMEM;
 			goto out;
 		}
