@@ -243,6 +243,19 @@ find_cmd(int argc, char **argv, int *used)
 }
 
 int
+ctl_num(const char *s, long long min, long long max, long long *out)
+{
+	int64_t v;
+
+	if (s == NULL || (*s != '-' && (*s < '0' || *s > '9')))
+		return -1;
+	if (db_i64(s, &v) != BW_OK || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
 main(int argc, char **argv)
 {
 	struct ctl	  c;

@@ -39,6 +39,11 @@ int ctl_connect(struct ctl *c);
  */
 int ctl_flags(int argc, char **argv, const char *const *names,
     const char **vals, size_t n);
+/*
+ * Parses s whole as a base-10 integer in [min, max] (an optional '-', then
+ * digits only: no space, no '+'). Returns 0 with *out set, or -1.
+ */
+int ctl_num(const char *s, long long min, long long max, long long *out);
 
 /* tools/ctl_money.c: webhook secrets, credit ledger. */
 int ctl_webhook_secret_set(struct ctl *, int, char **);

@@ -13,23 +13,6 @@
 #include "chat/budget.h"
 #include "ctl.h"
 
-/* Parses s whole as a base-10 integer in [min, max]; 0 or -1. */
-static int
-ctl_chat_num(const char *s, long long min, long long max, long long *out)
-{
-	char	 *end;
-	long long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /*
  * Removes the value-less switch name from argv (shifting), returning 1 when
  * it was there.
@@ -77,7 +60,7 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 	}
 	if (strcmp(v[1], "none") == 0)
 		bc.daily_micros = -1;
-	else if (ctl_chat_num(v[1], 0, INT64_MAX / 2, &n) == 0)
+	else if (ctl_num(v[1], 0, INT64_MAX / 2, &n) == 0)
 		bc.daily_micros = n;
 	else {
 		fprintf(stderr,
@@ -87,7 +70,7 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 	}
 	bc.soft_pct = 80;
 	if (v[2] != NULL) {
-		if (ctl_chat_num(v[2], 1, 100, &n) != 0) {
+		if (ctl_num(v[2], 1, 100, &n) != 0) {
 			fprintf(stderr, "bulwarkctl: --soft-pct: 1..100\n");
 			return 2;
 		}
@@ -166,8 +149,8 @@ ctl_price_set(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (v[0] == NULL || strlen(v[0]) < 1 ||
 	    strlen(v[0]) > BUDGET_MODEL_MAX ||
-	    ctl_chat_num(v[1], 0, 1000000000000LL, &in) != 0 ||
-	    ctl_chat_num(v[2], 0, 1000000000000LL, &out) != 0) {
+	    ctl_num(v[1], 0, 1000000000000LL, &in) != 0 ||
+	    ctl_num(v[2], 0, 1000000000000LL, &out) != 0) {
 		fprintf(stderr,
 		    "bulwarkctl: price set needs --model M "
 		    "--input-micros-per-mtok N --output-micros-per-mtok N "
@@ -207,7 +190,7 @@ ctl_prompt_set(struct ctl *c, int argc, char **argv)
 	    (v[1] != NULL && strlen(v[1]) > 8000) ||
 	    (v[2] != NULL && (strlen(v[2]) < 1 || strlen(v[2]) > 2000)) ||
 	    (v[4] != NULL && strlen(v[4]) > 512) ||
-	    (v[3] != NULL && ctl_chat_num(v[3], 1, 10000, &cap) != 0)) {
+	    (v[3] != NULL && ctl_num(v[3], 1, 10000, &cap) != 0)) {
 		fprintf(stderr,
 		    "bulwarkctl: prompt set needs --org ID and "
 		    "one of --system-prompt TEXT (<= 8000), --fallback-reply "

@@ -17,19 +17,6 @@
 #include "evidence/note.h"
 #include "core/sec.h"
 
-/* Parses a whole non-negative decimal; -1 when malformed. */
-static long long
-ctl_ev_num(const char *s)
-{
-	char	 *end;
-	long long v;
-
-	if (s == NULL || *s < '0' || *s > '9')
-		return -1;
-	v = strtoll(s, &end, 10);
-	return *end == '\0' ? v : -1;
-}
-
 /* The configured key's parsed vkey. 0 or an exit status. */
 static int
 ctl_ev_vkey(struct ctl *c, struct note_vkey *vk, char key_id[9])
@@ -163,8 +150,9 @@ ctl_ledger_verify(struct ctl *c, int argc, char **argv)
 	buf_init(&origin, BW_MAX_NOTE_NAME + 1);
 	if ((rc = ctl_flags(argc, argv, names, v, 3)) != 0)
 		return rc;
-	if (v[0] == NULL || (v[1] != NULL && (from = ctl_ev_num(v[1])) < 1) ||
-	    (v[2] != NULL && (to = ctl_ev_num(v[2])) < 1)) {
+	if (v[0] == NULL ||
+	    (v[1] != NULL && ctl_num(v[1], 1, INT64_MAX, &from) != 0) ||
+	    (v[2] != NULL && ctl_num(v[2], 1, INT64_MAX, &to) != 0)) {
 		fprintf(stderr,
 		    "bulwarkctl: ledger verify --org ID "
 		    "[--from N --to M] (N, M >= 1)\n");
@@ -331,7 +319,7 @@ ctl_evidence_sweep(struct ctl *c, int argc, char **argv)
 
 	if ((rc = ctl_flags(argc, argv, names, v, 1)) != 0)
 		return rc;
-	if (v[0] != NULL && (older = ctl_ev_num(v[0])) < 0) {
+	if (v[0] != NULL && ctl_num(v[0], 0, INT64_MAX, &older) != 0) {
 		fprintf(stderr, "bulwarkctl: --older-than takes seconds\n");
 		return 2;
 	}

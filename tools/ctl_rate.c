@@ -14,22 +14,6 @@ static const char *const ctl_rate_routes[] = {
 	"evidence",
 };
 
-/* Parses a whole decimal int in [lo, hi] into *out; -1 when not one. */
-static int
-ctl_rate_num(const char *s, int lo, int hi, int *out)
-{
-	char	 *end;
-	long long v;
-
-	if (s == NULL || s[0] < '0' || s[0] > '9')
-		return -1;
-	v = strtoll(s, &end, 10);
-	if (*end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
 /*
  * ratelimit set --org ID --route R --scope org|ip --limit N --window-s W:
  * the org's limit for one scope of a route (--limit 0 removes the override
@@ -47,7 +31,8 @@ ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 	enum rl_scope		 sc;
 	enum bw_err		 er;
 	size_t			 i;
-	int			 rc, limit = -1, win = 0, known = 0;
+	long long		 limit = -1, win = 0;
+	int			 rc, known = 0;
 
 	if ((rc = ctl_flags(argc, argv, names, v, 5)) != 0)
 		return rc;
@@ -57,8 +42,8 @@ ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 		if (strcmp(v[1], ctl_rate_routes[i]) == 0)
 			known = 1;
 	if (v[0] == NULL || !known || rl_scope_parse(v[2], &sc) != BW_OK ||
-	    ctl_rate_num(v[3], 0, 1000000, &limit) != 0 ||
-	    (limit > 0 && ctl_rate_num(v[4], 1, 604800, &win) != 0)) {
+	    ctl_num(v[3], 0, 1000000, &limit) != 0 ||
+	    (limit > 0 && ctl_num(v[4], 1, 604800, &win) != 0)) {
 		fprintf(stderr,
 		    "bulwarkctl: ratelimit set needs --org ID "
 		    "--route chat|export_create|evidence --scope org|ip "
@@ -67,7 +52,7 @@ ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = ctl_connect(c)) != 0)
 		return rc;
-	er = rl_override_set(c->db, v[0], v[1], sc, limit, win);
+	er = rl_override_set(c->db, v[0], v[1], sc, (int)limit, (int)win);
 	if (er == BW_ENOTFOUND && limit == 0)
 		er = BW_OK; /* removing what is not there: done */
 	if (er == BW_ENOTFOUND) {
@@ -87,8 +72,8 @@ ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "route", json_object_new_string(v[1]));
 	json_object_object_add(o, "scope",
 	    json_object_new_string(rl_scope_name(sc)));
-	json_object_object_add(o, "limit", json_object_new_int(limit));
-	json_object_object_add(o, "window_s", json_object_new_int(win));
+	json_object_object_add(o, "limit", json_object_new_int((int)limit));
+	json_object_object_add(o, "window_s", json_object_new_int((int)win));
 	ctl_emit(o);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/rds.h"
+#include "core/sec.h"
 
 #define RDS_MAX_DB   1024 /* SELECT index we accept in a URL */
 #define RDS_MAX_ARGS 1024 /* arguments to one EVALSHA */
@@ -61,25 +62,13 @@ rds_num(const char *s, size_t n, int lo, int hi)
 	return v < lo || v > hi ? -1 : (int)v;
 }
 
-static int
-rds_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A new string of s[0..n) with %XX decoded (RFC 3986 §2.1); NULL if bad. */
 static char *
 rds_unpct(const char *s, size_t n)
 {
-	char  *out;
-	size_t i, j = 0;
-	int    h, l;
+	char   *out;
+	size_t	i, j = 0;
+	uint8_t b;
 
 	out = malloc(n + 1);
 	if (out == NULL)
@@ -91,11 +80,9 @@ rds_unpct(const char *s, size_t n)
 		}
 		if (i + 2 >= n)
 			goto bad;
-		h = rds_hexval(s[i + 1]);
-		l = rds_hexval(s[i + 2]);
-		if (h < 0 || l < 0 || (h == 0 && l == 0))
+		if (sec_unhex(s + i + 1, 2, &b, 1) != BW_OK || b == 0)
 			goto bad;
-		out[j++] = (char)(h * 16 + l);
+		out[j++] = (char)b;
 		i += 2;
 	}
 	out[j] = '\0';
@@ -572,4 +559,17 @@ rds_word_ok(const char *s, size_t max)
 			return 0;
 	}
 	return 1;
+}
+
+long long
+rds_int(const redisReply *rep, int i)
+{
+	if (rep == NULL)
+		return -1;
+	if (i < 0)
+		return rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+	if (rep->type != REDIS_REPLY_ARRAY || (size_t)i >= rep->elements ||
+	    rep->element[i]->type != REDIS_REPLY_INTEGER)
+		return -1;
+	return rep->element[i]->integer;
 }

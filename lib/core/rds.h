@@ -40,6 +40,11 @@ enum bw_err rds_eval(struct rds *, struct rds_script *, int nkeys, int argc,
  * name (no ':' or hash-tag braces a caller could inject).
  */
 int rds_word_ok(const char *s, size_t max);
+/*
+ * A reply's integer (i < 0), or the integer element i of an array reply;
+ * -1 when that is not an integer (the scripts answer non-negative ones).
+ */
+long long rds_int(const redisReply *rep, int i);
 /* PING with its latency in microseconds. */
 enum bw_err rds_ping(struct rds *, int64_t *latency_us);
 

@@ -138,15 +138,6 @@ rl_key(struct rl_item *it, const char *route, enum rl_scope scope,
 	return BW_OK;
 }
 
-/* An integer element of a script's array reply, or -1. */
-static long long
-rl_int(const redisReply *rep, size_t i)
-{
-	if (i >= rep->elements || rep->element[i]->type != REDIS_REPLY_INTEGER)
-		return -1;
-	return rep->element[i]->integer;
-}
-
 /* Whole seconds from ms, rounded up. */
 static int
 rl_secs(int64_t ms)
@@ -172,16 +163,16 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 + 3 * n)
 		return BW_EREDIS;
 	memset(&r, 0, sizeof(r));
-	v = rl_int(rep, 0);
+	v = rds_int(rep, 0);
 	if (v != 0 && v != 1)
 		return BW_EREDIS;
 	r.admitted = (int)v;
-	r.now_us = rl_int(rep, 1);
+	r.now_us = rds_int(rep, 1);
 	r.rule = 0;
 	for (i = 0; i < n; i++) {
-		long long cnt = rl_int(rep, 2 + 3 * i);
-		long long old = rl_int(rep, 3 + 3 * i);
-		long long nd = rl_int(rep, 4 + 3 * i);
+		long long cnt = rds_int(rep, (int)(2 + 3 * i));
+		long long old = rds_int(rep, (int)(3 + 3 * i));
+		long long nd = rds_int(rep, (int)(4 + 3 * i));
 
 		if (cnt < 0 || old < 0 || nd < 0)
 			return BW_EREDIS;
