@@ -3,6 +3,7 @@
  * Request context: ids, path, client address and the bounded body read.
  * The id rules are CONTRACT.md's "Common to every response".
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -219,24 +220,38 @@ req_init(struct req *r, FCGX_Request *fr, struct child *ch)
 }
 
 enum bw_err
-req_read_body(struct req *r, size_t max)
+req_content_length(const struct req *r, uint64_t *len)
 {
-	const char	  *cl;
+	const char	  *cl = req_param(r, "CONTENT_LENGTH");
 	char		  *end;
 	unsigned long long n;
-	char		   chunk[16384];
-	size_t		   left;
-	int		   got;
-	enum bw_err	   er;
 
-	cl = req_param(r, "CONTENT_LENGTH");
+	*len = 0;
 	if (cl == NULL || *cl == '\0')
 		return BW_OK;
 	if (*cl < '0' || *cl > '9')
 		return BW_EINVAL;
+	errno = 0;
 	n = strtoull(cl, &end, 10);
-	if (*end != '\0')
+	if (errno != 0 || *end != '\0' || n > INT64_MAX)
 		return BW_EINVAL;
+	*len = n;
+	return BW_OK;
+}
+
+enum bw_err
+req_read_body(struct req *r, size_t max)
+{
+	uint64_t    n;
+	char	    chunk[16384];
+	size_t	    left;
+	int	    got;
+	enum bw_err er;
+
+	if ((er = req_content_length(r, &n)) != BW_OK)
+		return er;
+	if (n == 0)
+		return BW_OK;
 	if (n > max)
 		return BW_ETOOBIG;
 	r->body.max = max;

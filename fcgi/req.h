@@ -84,6 +84,11 @@ void req_init(struct req *r, FCGX_Request *fr, struct child *ch);
 /* A FastCGI parameter ("HTTP_X_REQUEST_ID") or NULL. */
 const char *req_param(const struct req *r, const char *name);
 /*
+ * The request's CONTENT_LENGTH: 0 when absent or empty; BW_EINVAL unless
+ * it is digits only, at most INT64_MAX. The one parser of that header.
+ */
+enum bw_err req_content_length(const struct req *r, uint64_t *len);
+/*
  * Reads the body per CONTENT_LENGTH into r->body, refusing more than max
  * bytes before reading (BW_ETOOBIG); BW_EIO when the stream ends early.
  */
