@@ -165,6 +165,22 @@ static const char b64url[] =
  * out, with '=' padding when pad. Returns BW_OK, or BW_ETOOBIG/BW_ENOMEM
  * with out as it was.
  */
+/*
+ * Ends a base64 coding into out: an empty result is still a string; on
+ * failure out is put back to its first olen bytes.
+ */
+static enum bw_err
+sec_b64_end(struct buf *out, size_t olen, enum bw_err er)
+{
+	if (er == BW_OK && out->p == NULL)
+		er = buf_add(out, "", 0);
+	if (er != BW_OK && out->p != NULL) {
+		out->len = olen;
+		out->p[olen] = '\0';
+	}
+	return er;
+}
+
 static enum bw_err
 sec_b64enc(const uint8_t *d, size_t n, struct buf *out, const char *abc,
     int pad)
@@ -190,13 +206,7 @@ sec_b64enc(const uint8_t *d, size_t n, struct buf *out, const char *abc,
 				k--;
 		er = buf_add(out, q, k);
 	}
-	if (er == BW_OK && out->p == NULL)
-		er = buf_add(out, "", 0);
-	if (er != BW_OK && out->p != NULL) {
-		out->len = olen;
-		out->p[olen] = '\0';
-	}
-	return er;
+	return sec_b64_end(out, olen, er);
 }
 
 enum bw_err
@@ -266,13 +276,7 @@ sec_b64dec(const char *s, size_t n, struct buf *out, const char *abc)
 		k = n - i >= 4 ? 3 : n - i - 1;
 		er = buf_add(out, o, k);
 	}
-	if (er == BW_OK && out->p == NULL)
-		er = buf_add(out, "", 0);
-	if (er != BW_OK && out->p != NULL) {
-		out->len = olen;
-		out->p[olen] = '\0';
-	}
-	return er;
+	return sec_b64_end(out, olen, er);
 }
 
 enum bw_err
