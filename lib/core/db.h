@@ -79,12 +79,16 @@ int64_t db_rows(PGresult *);
 /* As db_i64 for a double ("1.5", "1e3"; no NaN or infinity). */
 enum bw_err db_f64(const char *s, double *out);
 /*
- * SQL text rendering a timestamptz column as RFC 3339 UTC with
- * milliseconds, "2026-12-05T07:29:49.123Z": DB_TS_UTC("created_at").
+ * The one SQL fragment rendering a timestamptz as RFC 3339 UTC:
+ * DB_TS_UTC("created_at") gives milliseconds, "2026-12-05T07:29:49.123Z";
+ * DB_TS_UTC_US microseconds (".123456Z"), DB_TS_UTC_S whole seconds.
  */
-#define DB_TS_UTC(col)                         \
+#define DB_TS_UTC_FRAC(col, frac)              \
 	"to_char(" col " AT TIME ZONE 'UTC', " \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+	"'YYYY-MM-DD\"T\"HH24:MI:SS" frac "\"Z\"')"
+#define DB_TS_UTC(col)	  DB_TS_UTC_FRAC(col, ".MS")
+#define DB_TS_UTC_US(col) DB_TS_UTC_FRAC(col, ".US")
+#define DB_TS_UTC_S(col)  DB_TS_UTC_FRAC(col, "")
 /* Round trip "SELECT 1" with its latency in microseconds. */
 enum bw_err db_ping(struct db *, int64_t *latency_us);
 

@@ -418,14 +418,14 @@ evidence_ctype_ok(const char *s)
 	return 1;
 }
 
-#define EVIDENCE_SQL_COLS                                                   \
-	"SELECT e.id, e.name, e.content_type, e.size, encode(e.sha256, "    \
-	"'hex'), "                                                          \
-	"e.ledger_seq, e.storage_path, to_char(e.created_at AT TIME ZONE "  \
-	"'UTC', "                                                           \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), encode(l.hash, 'hex') "      \
-	"FROM evidence e LEFT JOIN ledger_events l ON l.org_id = e.org_id " \
-	"AND l.seq = e.ledger_seq "
+/* clang-format off */
+#define EVIDENCE_SQL_COLS \
+	"SELECT e.id, e.name, e.content_type, e.size, encode(e.sha256, 'hex')," \
+	" e.ledger_seq, e.storage_path, " DB_TS_UTC_US("e.created_at") "," \
+	" encode(l.hash, 'hex')" \
+	" FROM evidence e LEFT JOIN ledger_events l ON l.org_id = e.org_id" \
+	" AND l.seq = e.ledger_seq "
+/* clang-format on */
 static const char evidence_sql_get[] =
     EVIDENCE_SQL_COLS "WHERE e.org_id = $1 AND e.id = $2";
 static const char evidence_sql_list[] =

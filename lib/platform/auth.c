@@ -83,8 +83,7 @@ auth_key_create(struct db *db, const char *org_id, enum auth_role role,
 	static const char sql[] =
 	    "INSERT INTO api_keys (org_id, key_hash, key_prefix, role) "
 	    "SELECT id, $2::bytea, $3, $4 FROM orgs WHERE id = $1 "
-	    "RETURNING id, to_char(created_at AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+	    "RETURNING id, " DB_TS_UTC("created_at");
 	struct buf	    key;
 	char		    hash[67], prefix[AUTH_PREFIX_LEN + 1];
 	const char	   *params[4];

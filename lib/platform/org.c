@@ -46,9 +46,7 @@ org_create(struct db *db, const char *name, const char *tier, const char *tz,
 	    "INSERT INTO orgs (name, tier, timezone) "
 	    "SELECT $1, $2, $3 WHERE EXISTS "
 	    "(SELECT 1 FROM pg_timezone_names WHERE name = $3) "
-	    "RETURNING id, name, tier, timezone, "
-	    "to_char(created_at AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
+	    "RETURNING id, name, tier, timezone, " DB_TS_UTC("created_at");
 	const char *params[3];
 	PGresult   *res = NULL;
 	int64_t	    nchars;
@@ -84,10 +82,11 @@ out:
 enum bw_err
 org_get(struct db *db, const char *org_id, struct json_object **out)
 {
+	/* clang-format off */
 	static const char sql[] =
-	    "SELECT id, name, tier, timezone, "
-	    "to_char(created_at AT TIME ZONE 'UTC', "
-	    "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM orgs WHERE id = $1";
+	    "SELECT id, name, tier, timezone, " DB_TS_UTC("created_at")
+	    " FROM orgs WHERE id = $1";
+	/* clang-format on */
 	PGresult   *res = NULL;
 	enum bw_err er;
 

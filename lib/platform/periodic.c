@@ -222,22 +222,17 @@ periodic_addstr(struct json_object *o, const char *k, const char *v)
 	return BW_OK;
 }
 
+/* clang-format off */
 static const char periodic_sql_status[] =
-    "SELECT r.job,"
-    " to_char(r.slot AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " r.state, r.host,"
-    " to_char(r.started_at AT TIME ZONE 'UTC',"
-    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " to_char(r.finished_at AT TIME ZONE 'UTC',"
-    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-    " r.error,"
-    " (SELECT to_char(max(o.finished_at) AT TIME ZONE 'UTC',"
-    "   'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM periodic_runs o"
+    "SELECT r.job, " DB_TS_UTC_S("r.slot") ", r.state, r.host, "
+    DB_TS_UTC_S("r.started_at") ", " DB_TS_UTC_S("r.finished_at") ", r.error,"
+    " (SELECT " DB_TS_UTC_S("max(o.finished_at)") " FROM periodic_runs o"
     "  WHERE o.job = r.job AND o.state = 'ok'),"
     " (SELECT count(*) FROM periodic_runs m WHERE m.job = r.job"
     "  AND m.state = 'missed' AND m.slot > now() - interval '1 day')"
     " FROM (SELECT DISTINCT ON (job) * FROM periodic_runs"
     "  ORDER BY job, slot DESC) r ORDER BY r.job";
+/* clang-format on */
 
 /*
  * {job: {slot, state, host, started_at, finished_at, error, last_ok_at,
