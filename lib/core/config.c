@@ -46,6 +46,8 @@ struct cfg_key {
 	long long     min, max; /* CT_INT, CT_OCTAL */
 	int	      required; /* must not be empty */
 	int	      secret;	/* masked; may come from <key>_file */
+	/* A connection URL or conninfo: only its password is masked. */
+	int url;
 	/* Extra check of a string; returns the problem or NULL. */
 	const char *(*check)(const char *);
 };
@@ -100,12 +102,16 @@ static const struct cfg_key cfg_keys[] = {
 	    .type = CT_STRING,
 	    .off = OFF(database_url),
 	    .def = "postgresql:///bulwark",
-	    .required = 1 },
+	    .required = 1,
+	    .secret = 1,
+	    .url = 1 },
 	{ .name = "redis_url",
 	    .type = CT_STRING,
 	    .off = OFF(redis_url),
 	    .def = "redis://127.0.0.1:6379/0",
-	    .required = 1 },
+	    .required = 1,
+	    .secret = 1,
+	    .url = 1 },
 	{ .name = "db_statement_timeout_ms",
 	    .type = CT_INT,
 	    .off = OFF(db_statement_timeout_ms),
@@ -791,16 +797,86 @@ config_free(struct config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 }
 
+/* Appends s[0..n) to b with control characters as '?'. */
+static enum bw_err
+cfg_dump_text(struct buf *b, const char *s, size_t n)
+{
+	enum bw_err er = BW_OK;
+	size_t	    j;
+
+	for (j = 0; er == BW_OK && j < n; j++)
+		er = buf_addc(b,
+		    (unsigned char)s[j] < 0x20 || s[j] == 0x7f ? '?' : s[j]);
+	return er;
+}
+
+/*
+ * Appends a connection string with its password as ***: the password of a
+ * URL's userinfo ("postgresql://app:***@db/x", "redis://:***@r:6379/0"),
+ * and the value of every "password=" (URL query or libpq conninfo
+ * "host=db password=***"). Everything else is shown, so an operator sees
+ * which server a process talks to.
+ */
+STATIC enum bw_err
+cfg_dump_url(struct buf *b, const char *s)
+{
+	const char *auth, *at, *colon, *p, *end;
+	enum bw_err er = BW_OK;
+	size_t	    n = strlen(s), k;
+
+	auth = strstr(s, "://");
+	p = s;
+	if (auth != NULL) {
+		auth += 3;
+		end = auth + strcspn(auth, "/?#");
+		at = memchr(auth, '@', (size_t)(end - auth));
+		/* The last '@' of the authority ends the userinfo. */
+		while (
+		    at != NULL && memchr(at + 1, '@', (size_t)(end - at - 1)))
+			at = memchr(at + 1, '@', (size_t)(end - at - 1));
+		colon =
+		    at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		if (colon != NULL) {
+			er = cfg_dump_text(b, s, (size_t)(colon - s) + 1);
+			if (er == BW_OK)
+				er = buf_addstr(b, "***");
+			p = at;
+		}
+	}
+	/* Then "password=" values, up to '&', a blank or the end. */
+	while (er == BW_OK && *p != '\0') {
+		const char *q = strstr(p, "password=");
+
+		if (q == NULL ||
+		    (q > s && q[-1] != '&' && q[-1] != '?' && q[-1] != ' ' &&
+			q[-1] != '\t')) {
+			k = q == NULL ? (size_t)(s + n - p)
+				      : (size_t)(q - p) + 9;
+			er = cfg_dump_text(b, p, k);
+			p += k;
+			continue;
+		}
+		er = cfg_dump_text(b, p, (size_t)(q - p) + 9);
+		p = q + 9;
+		k = strcspn(p, "& \t");
+		if (er == BW_OK && k > 0)
+			er = buf_addstr(b, "***");
+		p += k;
+	}
+	return er;
+}
+
 /*
  * Writes every key as "key = value" to fd in one write(2); non-empty
- * secrets print as ***, control characters as '?'.
+ * secrets print as ***, connection strings with the password as ***,
+ * control characters as '?'.
  */
 void
 config_dump(const struct config *cfg, int fd)
 {
 	struct buf  b;
 	const char *base, *s;
-	size_t	    i, j, off;
+	size_t	    i, off;
 	enum bw_err er = BW_OK;
 	ssize_t	    w;
 	int	    iv;
@@ -816,13 +892,15 @@ config_dump(const struct config *cfg, int fd)
 			memcpy(&s, base, sizeof(s));
 			if (s == NULL)
 				s = "";
-			if (cfg_keys[i].secret && *s != '\0')
-				s = "***";
-			for (j = 0; er == BW_OK && s[j] != '\0'; j++)
-				er = buf_addc(&b,
-				    (unsigned char)s[j] < 0x20 || s[j] == 0x7f
-					? '?'
-					: s[j]);
+			if (cfg_keys[i].url)
+				er = cfg_dump_url(&b, s);
+			else
+				er = cfg_dump_text(&b,
+				    cfg_keys[i].secret && *s != '\0' ? "***"
+								     : s,
+				    cfg_keys[i].secret && *s != '\0'
+					? 3
+					: strlen(s));
 			break;
 		case CT_OCTAL:
 			memcpy(&iv, base, sizeof(iv));

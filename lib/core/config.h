@@ -79,4 +79,9 @@ void config_free(struct config *cfg);
 /* Writes "key = value" lines (secrets masked) to fd; for `--print-config`. */
 void config_dump(const struct config *cfg, int fd);
 
+#ifdef BW_TESTING
+struct buf;
+enum bw_err cfg_dump_url(struct buf *b, const char *s);
+#endif
+
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/limits.h"
 
@@ -234,8 +235,8 @@ test_config_unknown_key_names_key_and_line(void **state)
 	    cfgpath);
 	assert_string_equal(e, want);
 	/* _file is only for secrets. */
-	e = load_fail("database_url_file = /etc/passwd\n");
-	assert_non_null(strstr(e, "database_url_file: unknown key"));
+	e = load_fail("fcgi_socket_file = /etc/passwd\n");
+	assert_non_null(strstr(e, "fcgi_socket_file: unknown key"));
 	e = load_fail("just words\n");
 	assert_non_null(strstr(e, "expected \"key = value\""));
 	assert_non_null(strstr(e, ":1)"));
@@ -408,6 +409,89 @@ test_config_long_line_and_missing_file(void **state)
 	}
 }
 
+/* dump_of(text): config_dump of the config text, into out. */
+static void
+dump_of(const char *text, char *out, size_t outlen)
+{
+	struct config c;
+	FILE	     *f;
+	size_t	      n;
+
+	load_ok(&c, text);
+	f = tmpfile();
+	assert_non_null(f);
+	config_dump(&c, fileno(f));
+	rewind(f);
+	n = fread(out, 1, outlen - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	config_free(&c);
+}
+
+/* --check-config shows which servers, never their passwords. */
+static void
+test_config_url_password_masked(void **state)
+{
+	char dump[8192], text[700];
+
+	(void)state;
+	dump_of("database_url = postgresql://app:s3cr%40t@db.internal:5432/bw"
+		"?sslmode=require&password=x2\n"
+		"redis_url = redis://:r3dispw@127.0.0.1:6379/0\n",
+	    dump, sizeof(dump));
+	assert_null(strstr(dump, "s3cr"));
+	assert_null(strstr(dump, "x2"));
+	assert_null(strstr(dump, "r3dispw"));
+	assert_non_null(strstr(dump,
+	    "database_url = postgresql://app:***@"
+	    "db.internal:5432/bw?sslmode=require&"
+	    "password=***\n"));
+	assert_non_null(
+	    strstr(dump, "redis_url = redis://:***@127.0.0.1:6379/0\n"));
+
+	/* libpq's keyword form. */
+	dump_of("database_url = host=db user=app password=pw9 dbname=bw\n",
+	    dump, sizeof(dump));
+	assert_null(strstr(dump, "pw9"));
+	assert_non_null(strstr(dump,
+	    "database_url = host=db user=app password=*** dbname=bw\n"));
+
+	/* The URLs may come from a secret file (database_url_file). */
+	writefile(secpath, "postgresql://app:filepw@db/bw\n");
+	snprintf(text, sizeof(text), "database_url_file = %s\n", secpath);
+	dump_of(text, dump, sizeof(dump));
+	assert_null(strstr(dump, "filepw"));
+	assert_non_null(
+	    strstr(dump, "database_url = postgresql://app:***@db/bw\n"));
+}
+
+/* The masking function alone: edge cases. */
+static void
+test_config_dump_url_edges(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} c[] = {
+		{ "postgresql:///bulwark", "postgresql:///bulwark" },
+		{ "postgresql://app@db/x", "postgresql://app@db/x" },
+		{ "redis://u:p@ss:w@host:1/0", "redis://u:***@host:1/0" },
+		{ "host=db mypassword=keep password=",
+		    "host=db mypassword=keep password=" },
+		{ "password=a&password=b", "password=***&password=***" },
+		{ "", "" },
+	};
+	struct buf b;
+	size_t	   i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		buf_init(&b, 4096);
+		assert_int_equal(cfg_dump_url(&b, c[i].in), BW_OK);
+		assert_string_equal(b.p != NULL ? b.p : "", c[i].out);
+		buf_free(&b);
+	}
+}
+
 int
 main(void)
 {
@@ -431,6 +515,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_config_long_line_and_missing_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_url_password_masked,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_dump_url_edges,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
