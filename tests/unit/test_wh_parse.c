@@ -569,7 +569,7 @@ test_line_many(void **state)
 		WA_IGNORE, WA_IGNORE };
 	struct json_object	   *root;
 	struct wh_event		    ev[WH_MAX_EVENTS];
-	char			    name[8];
+	char			    name[24];
 	size_t			    i, n = 0;
 
 	(void)state;
