@@ -15,7 +15,6 @@
 #include "core/limits.h"
 
 STATIC enum bw_err jv_scan(const char *, size_t, int, size_t *);
-STATIC int	   jv_is_rfc3339(const char *, size_t);
 
 /*
  * Counts the code points of a strict UTF-8 string (RFC 3629 §4): no
@@ -230,8 +229,10 @@ out:
 	return er;
 }
 
-/* 1 if s[0..len) is 8-4-4-4-12 hex digits (either case). */
-/* The UUID check of both spellings; upper-case hex only when upper. */
+/*
+ * The one UUID check of the tree: 1 if s[0..len) is 8-4-4-4-12 hex
+ * digits, lower-case, or either case when upper is set.
+ */
 static int
 jv_uuid_shape(const char *s, size_t len, int upper)
 {
@@ -284,50 +285,87 @@ jv_digits(const char **p, const char *end, int n, int *v)
 }
 
 /*
- * 1 if s is an RFC 3339 §5.6 date-time: YYYY-MM-DDTHH:MM:SS[.frac] then Z
- * or ±HH:MM, with real calendar days (leap years). Stricter than the RFC:
- * upper-case T and Z only, seconds 00..59 (no leap second), 1..9 fraction
- * digits, year 0001..9999.
+ * Days from 1970-01-01 to the proleptic Gregorian date y-m-d (Howard
+ * Hinnant's days_from_civil; exact for every year 1..9999).
  */
-STATIC int
-jv_is_rfc3339(const char *s, size_t len)
+static int64_t
+jv_days(int y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/*
+ * The one RFC 3339 parser of the tree. s[0..len) must be an RFC 3339 §5.6
+ * date-time: YYYY-MM-DDTHH:MM:SS[.frac] then Z or ±HH:MM, with real
+ * calendar days (leap years). Stricter than the RFC: upper-case T and Z
+ * only, seconds 00..59 (no leap second), 1..9 fraction digits, year
+ * 0001..9999. Returns BW_OK with *ms the unix time in milliseconds (the
+ * fraction truncated to ms; negative before 1970), or BW_EINVAL (*ms
+ * untouched).
+ */
+enum bw_err
+jv_rfc3339_ms(const char *s, size_t len, int64_t *ms)
 {
 	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
 		30, 31 };
-	const char	*p = s, *end = s + len;
-	int		 y, mo, d, h, mi, se, oh, om, nf;
+	const char	*p, *end;
+	int64_t		 frac = 0, off = 0, t;
+	int		 y, mo, d, h, mi, se, oh, om, nf, sign;
 
+	if (s == NULL)
+		return BW_EINVAL;
+	p = s;
+	end = s + len;
 	if (jv_digits(&p, end, 4, &y) || p >= end || *p++ != '-' ||
 	    jv_digits(&p, end, 2, &mo) || p >= end || *p++ != '-' ||
 	    jv_digits(&p, end, 2, &d) || p >= end || *p++ != 'T' ||
 	    jv_digits(&p, end, 2, &h) || p >= end || *p++ != ':' ||
 	    jv_digits(&p, end, 2, &mi) || p >= end || *p++ != ':' ||
 	    jv_digits(&p, end, 2, &se))
-		return 0;
+		return BW_EINVAL;
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
 	    h > 23 || mi > 59 || se > 59)
-		return 0;
+		return BW_EINVAL;
 	if (mo == 2 && d == 29 &&
 	    !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 0;
+		return BW_EINVAL;
 	if (p < end && *p == '.') {
 		p++;
-		for (nf = 0; p < end && *p >= '0' && *p <= '9'; p++)
+		for (nf = 0; p < end && *p >= '0' && *p <= '9'; p++) {
+			if (nf < 3)
+				frac = frac * 10 + (*p - '0');
 			nf++;
+		}
 		if (nf < 1 || nf > 9)
-			return 0;
+			return BW_EINVAL;
+		for (; nf < 3; nf++)
+			frac *= 10;
 	}
 	if (p >= end)
-		return 0;
-	if (*p == 'Z')
-		return p + 1 == end;
-	if (*p != '+' && *p != '-')
-		return 0;
-	p++;
-	if (jv_digits(&p, end, 2, &oh) || p >= end || *p++ != ':' ||
-	    jv_digits(&p, end, 2, &om) || oh > 23 || om > 59)
-		return 0;
-	return p == end;
+		return BW_EINVAL;
+	if (*p == 'Z') {
+		if (p + 1 != end)
+			return BW_EINVAL;
+	} else if (*p == '+' || *p == '-') {
+		sign = *p++ == '+' ? 1 : -1;
+		if (jv_digits(&p, end, 2, &oh) || p >= end || *p++ != ':' ||
+		    jv_digits(&p, end, 2, &om) || oh > 23 || om > 59 ||
+		    p != end)
+			return BW_EINVAL;
+		off = sign * ((int64_t)oh * 3600 + (int64_t)om * 60);
+	} else
+		return BW_EINVAL;
+	t = jv_days(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 +
+	    se - off;
+	*ms = t * 1000 + frac;
+	return BW_OK;
 }
 
 /*
@@ -399,7 +437,7 @@ jv_check_value(struct json_object *v, enum jv_type t, const struct jv_field *f,
 	const char	  *s;
 	const char *const *e;
 	size_t		   len;
-	int64_t		   n;
+	int64_t		   n, ts;
 
 	switch (t) {
 	case JV_INT:
@@ -430,7 +468,8 @@ jv_check_value(struct json_object *v, enum jv_type t, const struct jv_field *f,
 	case JV_UUID:
 		return jv_is_uuid(s, len) ? NULL : "invalid_format";
 	case JV_RFC3339:
-		return jv_is_rfc3339(s, len) ? NULL : "invalid_format";
+		return jv_rfc3339_ms(s, len, &ts) == BW_OK ? NULL
+							   : "invalid_format";
 	case JV_ENUM:
 		for (e = f->enum_vals; e != NULL && *e != NULL; e++)
 			if (strlen(*e) == len && memcmp(*e, s, len) == 0)

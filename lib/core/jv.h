@@ -59,11 +59,22 @@ enum bw_err jv_validate(struct json_object *obj, const struct jv_field *f,
 const char *jv_str(struct json_object *obj, const char *key, const char *dflt);
 int64_t	    jv_int(struct json_object *obj, const char *key, int64_t dflt);
 int	    jv_bool(struct json_object *obj, const char *key, int dflt);
-/* 1 if s[0..len) is a canonical UUID. */
+/*
+ * The UUID check of the whole tree (one implementation, two spellings):
+ * jv_is_uuid() is 1 if s[0..len) is a canonical 8-4-4-4-12 UUID in either
+ * case; jv_is_uuid_lc() is 1 if the string s is one in lower case, as
+ * PostgreSQL prints them (ids that name files and directories).
+ */
 int jv_is_uuid(const char *s, size_t len);
-/* 1 if s is a canonical lower-case UUID, as PostgreSQL prints them (ids
- * that name files and directories). */
 int jv_is_uuid_lc(const char *s);
+/*
+ * The RFC 3339 parser of the whole tree (JV_RFC3339 fields, provider
+ * timestamps): s[0..len) as an RFC 3339 §5.6 date-time, strictly
+ * ("2024-05-01T10:00:00.123Z", "...+02:00"; upper-case T and Z, no leap
+ * second, 1..9 fraction digits, year 0001..9999) into unix milliseconds
+ * (fraction truncated). BW_OK with *ms, else BW_EINVAL (*ms untouched).
+ */
+enum bw_err jv_rfc3339_ms(const char *s, size_t len, int64_t *ms);
 /* Characters (UTF-8 code points) in s, or -1 for invalid UTF-8. */
 int64_t jv_utf8_len(const char *s, size_t len);
 /* Compact JSON text of obj into a malloc'd string; NULL on ENOMEM. */

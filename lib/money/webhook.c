@@ -2,17 +2,22 @@
 /*
  * The webhook-event store: per-org provider secrets with rotation, the
  * once-only record of each delivered event, SMS delivery status (newest
- * wins) and the batched purge of expired event rows. See webhook.h.
+ * wins) and the batched purge of expired event rows; the verification of a
+ * delivery and the transaction that records its events and applies their
+ * effects. See webhook.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/jv.h"
 #include "core/log.h"
 #include "core/sec.h"
+#include "money/credit.h"
 #include "money/webhook.h"
 
+/* clang-format off */
 static const char webhook_sql_secrets[] =
     "SELECT secret, coalesce(url, '') FROM webhook_secrets"
     " WHERE org_id = $1::uuid AND provider = $2 AND retired_at IS NULL"
@@ -84,6 +89,7 @@ static const char webhook_sql_early_refund[] =
 static const char webhook_sql_refunded_early[] =
     "SELECT 1 FROM webhook_early_refunds WHERE org_id = $1::uuid"
     " AND grant_anchor = $2";
+/* clang-format on */
 
 /* Advisory lock namespace of payment anchors (see lib/core/db.h for the
  * others). */
@@ -197,6 +203,7 @@ webhook_secret_set_fn(struct db *db, void *v)
 	const char	       *params[4];
 	PGresult	       *res = NULL;
 	enum bw_err		er;
+	int64_t			count;
 	int			same = 0;
 
 	params[0] = a->org_id;
@@ -237,7 +244,10 @@ webhook_secret_set_fn(struct db *db, void *v)
 	er = db_exec(db, webhook_sql_count, 2, params, &res);
 	if (er != BW_OK)
 		goto out;
-	a->active = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	er = db_col_i64(res, 0, 0, &count);
+	if (er != BW_OK)
+		goto out;
+	a->active = (int)count;
 out:
 	PQclear(res);
 	return er;
@@ -357,8 +367,8 @@ webhook_sms_status_tx(struct db *db, const char *org_id, const char *message_id,
 	    !db_in_tx(db))
 		return BW_EINVAL;
 	n = strlen(message_id);
-	if (n == 0 || n > 255 || strlen(status) == 0 || strlen(status) > 64 ||
-	    provider_ts_ms < 0)
+	if (n == 0 || n > WH_SMS_MESSAGE_ID_MAX || strlen(status) == 0 ||
+	    strlen(status) > WH_SMS_STATUS_MAX || provider_ts_ms < 0)
 		return BW_EINVAL;
 	snprintf(rank, sizeof(rank), "%d", webhook_sms_status_rank(status));
 	snprintf(ts, sizeof(ts), "%lld", (long long)provider_ts_ms);
@@ -442,6 +452,271 @@ webhook_refunded_early_tx(struct db *db, const char *org_id,
 	return BW_OK;
 }
 
+/* This process's dummy secrets, for unknown orgs (never valid). */
+static struct webhook_secrets webhook_dummy[WS__MAX];
+static int		      webhook_dummy_ready;
+
+/*
+ * Fills one random dummy secret per provider, in the form each scheme
+ * wants, once per process. Returns BW_OK, or BW_ECRYPTO when the random
+ * source failed.
+ */
+static enum bw_err
+webhook_dummy_init(void)
+{
+	struct webhook_secrets *d;
+	uint8_t			rnd[32];
+	struct buf		b;
+	char			hex[65];
+	enum bw_err		er = BW_OK;
+	int			i;
+
+	if (webhook_dummy_ready)
+		return BW_OK;
+	for (i = 0; i < WS__MAX && er == BW_OK; i++) {
+		d = &webhook_dummy[i];
+		if (sec_random(rnd, sizeof(rnd)) != BW_OK) {
+			er = BW_ECRYPTO;
+			break;
+		}
+		sec_hex(rnd, sizeof(rnd), hex);
+		if (i == WS_STDWEBHOOKS) {
+			buf_init(&b, 128);
+			if (sec_b64(rnd, sizeof(rnd), &b) != BW_OK)
+				er = BW_ECRYPTO;
+			snprintf(d->secret[0], sizeof(d->secret[0]), "whsec_%s",
+			    buf_cstr(&b));
+			buf_free(&b);
+		} else if (i == WS_STRIPE) {
+			snprintf(d->secret[0], sizeof(d->secret[0]), "whsec_%s",
+			    hex);
+		} else {
+			snprintf(d->secret[0], sizeof(d->secret[0]), "%s", hex);
+		}
+		snprintf(d->url[0], sizeof(d->url[0]),
+		    "https://unknown.invalid/webhooks");
+		d->s[0].secret = d->secret[0];
+		d->s[0].url = d->url[0];
+		d->n = 1;
+	}
+	sec_wipe(rnd, sizeof(rnd));
+	sec_wipe(hex, sizeof(hex));
+	webhook_dummy_ready = er == BW_OK;
+	return er;
+}
+
+/* The org's secrets, else the dummy; whsig_verify() on them. */
+enum bw_err
+webhook_verify(struct db *db, const char *org_id, enum whsig_provider p,
+    const struct whsig_headers *h, const void *body, size_t len, int64_t now_s,
+    enum whsig_verdict *v, bool *known, int64_t *signed_ts)
+{
+	struct webhook_secrets	      sec;
+	const struct webhook_secrets *use = &sec;
+	enum whsig_verdict	      verdict;
+	enum bw_err		      er;
+	bool			      k = true;
+
+	if ((int)p < 0 || p >= WS__MAX || p == WS_TWILIO || h == NULL)
+		return BW_EINVAL;
+	memset(&sec, 0, sizeof(sec));
+	er = webhook_secrets_get(db, org_id, p, &sec);
+	if (er == BW_EINVAL || er == BW_ENOTFOUND) {
+		er = webhook_dummy_init();
+		if (er != BW_OK)
+			return er;
+		use = &webhook_dummy[p];
+		k = false;
+	} else if (er != BW_OK)
+		return er;
+	verdict =
+	    whsig_verify(p, h, body, len, use->s, use->n, now_s, -1, signed_ts);
+	webhook_secrets_clear(&sec);
+	if (!k && verdict != WV_ERROR)
+		verdict = WV_INVALID_SIGNATURE;
+	*v = verdict;
+	*known = k;
+	return BW_OK;
+}
+
+/* A grant: none when its refund came first, none twice per anchor. */
+static enum bw_err
+webhook_grant_tx(struct db *db, const char *org_id, const struct wh_event *ev,
+    enum webhook_outcome *o)
+{
+	enum bw_err er;
+	bool	    refunded = false, applied = false;
+
+	er = webhook_anchor_lock_tx(db, org_id, ev->anchor);
+	if (er != BW_OK)
+		return er;
+	er = webhook_refunded_early_tx(db, org_id, ev->anchor, &refunded);
+	if (er != BW_OK)
+		return er;
+	if (refunded) {
+		log_kv(LL_WARN, "webhook grant after its refund: not granted",
+		    "event_id", ev->id, "anchor", ev->anchor, NULL);
+		*o = WO_IGNORED;
+		return BW_OK;
+	}
+	er = credit_grant_tx(db, org_id, ev->user_id, ev->credits, ev->anchor,
+	    &applied);
+	if (er == BW_EINVAL) {
+		/* A user id the ledger refuses: the event stays recorded. */
+		log_kv(LL_WARN, "webhook grant refused by the ledger",
+		    "event_id", ev->id, "anchor", ev->anchor, NULL);
+		*o = WO_IGNORED;
+		return BW_OK;
+	}
+	if (er != BW_OK)
+		return er;
+	*o = applied ? WO_PROCESSED : WO_DUPLICATE;
+	return BW_OK;
+}
+
+/* A refund; remembered (ignored) when its grant has not come. */
+static enum bw_err
+webhook_refund_tx(struct db *db, const char *org_id, const struct wh_event *ev,
+    enum webhook_outcome *o)
+{
+	enum bw_err er;
+	bool	    applied = false;
+
+	er = webhook_anchor_lock_tx(db, org_id, ev->anchor);
+	if (er != BW_OK)
+		return er;
+	er = credit_refund_tx(db, org_id, ev->anchor, ev->anchor2, &applied);
+	if (er == BW_ENOTFOUND) {
+		log_kv(LL_WARN, "webhook refund before (or without) its grant",
+		    "event_id", ev->id, "anchor", ev->anchor, NULL);
+		*o = WO_IGNORED;
+		return webhook_early_refund_tx(db, org_id, ev->anchor,
+		    ev->anchor2);
+	}
+	if (er != BW_OK)
+		return er;
+	*o = applied ? WO_PROCESSED : WO_DUPLICATE;
+	return BW_OK;
+}
+
+/* The effect of one freshly recorded event; *o its outcome. */
+static enum bw_err
+webhook_effect_tx(struct db *db, const char *org_id, const struct wh_event *ev,
+    const struct webhook_effects *fx, enum webhook_outcome *o)
+{
+	bool applied;
+
+	*o = WO_PROCESSED;
+	switch (ev->action) {
+	case WA_GRANT:
+		return webhook_grant_tx(db, org_id, ev, o);
+	case WA_REFUND:
+		return webhook_refund_tx(db, org_id, ev, o);
+	case WA_SMS:
+		/* An older report changes nothing and is still processed. */
+		return webhook_sms_status_tx(db, org_id, ev->message_id,
+		    ev->status, ev->ts_ms, ev->id, &applied);
+	case WA_LINE:
+		return fx->line(db, org_id, ev, fx->arg);
+	case WA_IGNORE:
+	default:
+		*o = WO_IGNORED;
+		return BW_OK;
+	}
+}
+
+enum bw_err
+webhook_apply_tx(struct db *db, const char *org_id, enum whsig_provider p,
+    const struct wh_event *ev, size_t nev, const struct webhook_effects *fx,
+    struct webhook_result *res)
+{
+	struct webhook_result r[WH_MAX_EVENTS];
+	enum bw_err	      er;
+	size_t		      i;
+	bool		      fresh;
+
+	if (!webhook_args_ok(org_id, p) || nev > WH_MAX_EVENTS ||
+	    (nev > 0 && (ev == NULL || res == NULL)) || !db_in_tx(db))
+		return BW_EINVAL;
+	for (i = 0; i < nev; i++)
+		if (ev[i].action == WA_LINE && (fx == NULL || fx->line == NULL))
+			return BW_EINVAL;
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < nev; i++) {
+		er = webhook_event_record_tx(db, org_id, p, ev[i].id,
+		    ev[i].type, &fresh);
+		if (er != BW_OK)
+			return er;
+		if (!fresh) {
+			r[i].outcome = WO_DUPLICATE;
+			r[i].redelivered = true;
+			continue;
+		}
+		er = webhook_effect_tx(db, org_id, &ev[i], fx, &r[i].outcome);
+		if (er != BW_OK)
+			return er;
+		if (r[i].outcome != WO_PROCESSED) {
+			er = webhook_event_outcome_tx(db, org_id, p, ev[i].id,
+			    r[i].outcome);
+			if (er != BW_OK)
+				return er;
+		}
+	}
+	memcpy(res, r, nev * sizeof(r[0]));
+	return BW_OK;
+}
+
+struct webhook_apply_arg {
+	const char		     *org_id;
+	enum whsig_provider	      p;
+	const struct wh_event	     *ev;
+	size_t			      nev;
+	const struct webhook_effects *fx;
+	struct webhook_result	     *res;
+};
+
+/* The transaction of webhook_apply(); db_tx() may run it again. */
+static enum bw_err
+webhook_apply_fn(struct db *db, void *v)
+{
+	struct webhook_apply_arg *a = v;
+
+	return webhook_apply_tx(db, a->org_id, a->p, a->ev, a->nev, a->fx,
+	    a->res);
+}
+
+enum bw_err
+webhook_apply(struct db *db, const char *org_id, enum whsig_provider p,
+    const struct wh_event *ev, size_t nev, const struct webhook_effects *fx,
+    struct webhook_result *res)
+{
+	struct webhook_apply_arg a;
+
+	if (nev == 0)
+		return BW_OK;
+	a.org_id = org_id;
+	a.p = p;
+	a.ev = ev;
+	a.nev = nev;
+	a.fx = fx;
+	a.res = res;
+	return db_tx(db, false, webhook_apply_fn, &a);
+}
+
+enum webhook_outcome
+webhook_delivery_outcome(const struct webhook_result *res, size_t n)
+{
+	size_t i, ndup = 0;
+
+	for (i = 0; i < n; i++) {
+		if (res[i].redelivered || res[i].outcome == WO_DUPLICATE)
+			ndup++;
+		else if (res[i].outcome == WO_PROCESSED)
+			return WO_PROCESSED;
+	}
+	return n > 0 && ndup == n ? WO_DUPLICATE : WO_IGNORED;
+}
+
 /* Batched purge of expired event rows; *n the total deleted. */
 enum bw_err
 webhook_purge(struct db *db, int batch, int64_t *n)
@@ -450,8 +725,7 @@ webhook_purge(struct db *db, int batch, int64_t *n)
 	char	    b[16];
 	PGresult   *res = NULL;
 	enum bw_err er;
-	int64_t	    total = 0;
-	long	    got;
+	int64_t	    total = 0, got;
 
 	if (batch <= 0 || db_in_tx(db))
 		return BW_EINVAL;
@@ -462,8 +736,10 @@ webhook_purge(struct db *db, int batch, int64_t *n)
 		    &res);
 		if (er != BW_OK)
 			return er;
-		got = strtol(PQcmdTuples(res), NULL, 10);
+		er = db_i64(PQcmdTuples(res), &got);
 		PQclear(res);
+		if (er != BW_OK)
+			return er;
 		total += got;
 		if (got < batch)
 			break;

@@ -6,9 +6,15 @@
  * row per delivered (org, provider, event id) recorded inside the caller's
  * transaction so that a redelivery, concurrent or days later, finds it and
  * changes nothing, the SMS delivery status where the newest provider
- * timestamp wins, and the batched purge of expired events. Shared by the
- * webhook handler (fcgi/h_webhooks.c) and the chat issue's LINE channel.
- * Signature checking itself is lib/money/whsig.h.
+ * timestamp wins, and the batched purge of expired events. On top of it,
+ * what the webhook handler (fcgi/h_webhooks.c) does with a delivery:
+ * webhook_verify() (the org's secrets, or a dummy for an unknown org) and
+ * webhook_apply_tx(), which records each parsed event (lib/money/wh_parse.h)
+ * and applies its effect in one transaction. Signature checking itself is
+ * lib/money/whsig.h.
+ *
+ * Functions named *_tx run inside the caller's transaction (db_in_tx()
+ * must be true).
  */
 #ifndef BW_WEBHOOK_H
 #define BW_WEBHOOK_H
@@ -20,6 +26,7 @@
 #include "core/db.h"
 #include "core/err.h"
 #include "core/limits.h"
+#include "money/wh_parse.h"
 #include "money/whsig.h"
 
 #define WEBHOOK_ACTIVE_SECRETS 2    /* active per org and provider */
@@ -115,6 +122,77 @@ enum bw_err webhook_early_refund_tx(struct db *, const char *org_id,
     const char *grant_anchor, const char *refund_anchor);
 enum bw_err webhook_refunded_early_tx(struct db *, const char *org_id,
     const char *grant_anchor, bool *refunded);
+
+/*
+ * Verifies one delivery to org_id: h and body[0..len) against the active
+ * secrets of org_id for p at now_s (unix seconds), as whsig_verify() with
+ * the default tolerance. An unknown org, or an org_id that is not a UUID,
+ * is verified against this process's random dummy secret (made once) and
+ * its verdict becomes WV_INVALID_SIGNATURE unless it is WV_ERROR, so that
+ * it answers exactly like a bad signature; *known tells which. Returns
+ * BW_OK with *v, *known and, on WV_VALID and WV_STALE, *signed_ts; a db
+ * error (the provider should retry); BW_ECRYPTO when no dummy secret could
+ * be made; BW_EINVAL for a provider without a route.
+ */
+enum bw_err
+webhook_verify(struct db *, const char *org_id, enum whsig_provider p,
+    const struct whsig_headers *h, const void *body, size_t len, int64_t now_s,
+    enum whsig_verdict *v, bool *known, int64_t *signed_ts);
+
+/* What webhook_apply_tx() did with one event. */
+struct webhook_result {
+	enum webhook_outcome outcome; /* of its effect, as recorded */
+	bool redelivered; /* recorded by an earlier delivery: nothing done */
+};
+
+/*
+ * The effect of a WA_LINE event: queueing a chat turn is lib/chat's
+ * (lib/chat/line_job.h), which lib/money may not include, so the caller
+ * passes it in. webhook_apply_tx() calls it inside its transaction, right
+ * after the event's row was inserted, so that the event and its job commit
+ * together or not at all (exactly once). A non-BW_OK return rolls the
+ * whole delivery back.
+ */
+struct webhook_effects {
+	enum bw_err (*line)(struct db *, const char *org_id,
+	    const struct wh_event *ev, void *arg);
+	void *arg;
+};
+
+/*
+ * Records and applies the nev (at most WH_MAX_EVENTS) events of one
+ * delivery to org_id from p, inside the caller's transaction, which
+ * db_tx() may run again from the start. Per event: the webhook_events row
+ * (webhook_event_record_tx()); when it already existed the event is a
+ * redelivery and nothing else happens; else its effect: WA_GRANT grants
+ * the credits under the anchor's lock unless a refund of that payment came
+ * first (ignored), WA_REFUND takes the grant back or, when there is none
+ * yet, remembers the refund (ignored), WA_SMS updates the delivery status,
+ * WA_LINE calls fx->line, WA_IGNORE does nothing (ignored). An outcome
+ * other than processed is stored on the row. A grant the ledger refuses
+ * (BW_EINVAL from credit_grant_tx()) is ignored, not an error: the event
+ * stays recorded. Returns BW_OK with res[0..nev) filled (untouched on
+ * failure), BW_EINVAL for a bad argument (a WA_LINE event without
+ * fx->line included), or the db error that must roll the delivery back.
+ */
+enum bw_err webhook_apply_tx(struct db *, const char *org_id,
+    enum whsig_provider p, const struct wh_event *ev, size_t nev,
+    const struct webhook_effects *fx, struct webhook_result *res);
+/*
+ * webhook_apply_tx() in a transaction of its own (db_tx(), retried on
+ * serialization failures); no transaction at all when nev is 0. Returns
+ * as webhook_apply_tx().
+ */
+enum bw_err webhook_apply(struct db *, const char *org_id,
+    enum whsig_provider p, const struct wh_event *ev, size_t nev,
+    const struct webhook_effects *fx, struct webhook_result *res);
+/*
+ * The outcome of a whole delivery for the reply: WO_PROCESSED when an
+ * event was processed, WO_DUPLICATE when every event (at least one) was a
+ * redelivery or a duplicate effect, else WO_IGNORED.
+ */
+enum webhook_outcome
+webhook_delivery_outcome(const struct webhook_result *, size_t n);
 
 /*
  * Deletes the webhook_events rows past expires_at, at most batch rows per

@@ -16,9 +16,6 @@
 #include "core/jv.h"
 #include "core/limits.h"
 
-/* STATIC in lib/core/jv.c, visible with BW_TESTING. */
-int jv_is_rfc3339(const char *, size_t);
-
 struct parse_case {
 	const char *in;
 	size_t	    len; /* 0: strlen(in) */
@@ -405,13 +402,83 @@ static const struct str_case ts_cases[] = {
 static void
 test_rfc3339(void **state)
 {
+	size_t	i;
+	int64_t ms;
+	int	ok;
+
+	(void)state;
+	for (i = 0; i < sizeof(ts_cases) / sizeof(ts_cases[0]); i++) {
+		ms = 42;
+		ok = jv_rfc3339_ms(ts_cases[i].s, strlen(ts_cases[i].s), &ms) ==
+		    BW_OK;
+		if (ok != ts_cases[i].want)
+			fail_msg("rfc3339 case %zu: %s", i, ts_cases[i].s);
+		if (!ok && ms != 42)
+			fail_msg("rfc3339 case %zu: *ms touched", i);
+	}
+	/* A length short of the NUL is honoured. */
+	assert_int_equal(jv_rfc3339_ms("2024-01-31T12:34:56Z", 19, &ms),
+	    BW_EINVAL);
+	assert_int_equal(jv_rfc3339_ms(NULL, 0, &ms), BW_EINVAL);
+}
+
+/* Values of jv_rfc3339_ms(), checked against Python's datetime. */
+static const struct {
+	const char *s;
+	int64_t	    ms;
+} ms_cases[] = {
+	{ "1970-01-01T00:00:00Z", INT64_C(0) },
+	{ "2024-05-01T10:00:05.250Z", INT64_C(1714557605250) },
+	{ "2024-05-01T10:00:01Z", INT64_C(1714557601000) },
+	{ "2024-05-01T12:00:00+01:00", INT64_C(1714561200000) },
+	{ "2024-01-31T12:34:56.123456789Z", INT64_C(1706704496123) },
+	{ "2024-01-31T12:34:56.1Z", INT64_C(1706704496100) },
+	{ "2024-01-31T12:34:56.12Z", INT64_C(1706704496120) },
+	{ "2024-01-31T12:34:56-23:59", INT64_C(1706790836000) },
+	{ "2000-02-29T23:59:59.999+00:00", INT64_C(951868799999) },
+	{ "1969-12-31T23:59:59Z", INT64_C(-1000) },
+	{ "0001-01-01T00:00:00Z", INT64_C(-62135596800000) },
+	{ "9999-12-31T23:59:59.999Z", INT64_C(253402300799999) },
+	{ "2100-03-01T00:00:00Z", INT64_C(4107542400000) },
+};
+
+static void
+test_rfc3339_ms(void **state)
+{
+	size_t	i;
+	int64_t ms;
+
+	(void)state;
+	for (i = 0; i < sizeof(ms_cases) / sizeof(ms_cases[0]); i++) {
+		ms = 42;
+		if (jv_rfc3339_ms(ms_cases[i].s, strlen(ms_cases[i].s), &ms) !=
+			BW_OK ||
+		    ms != ms_cases[i].ms)
+			fail_msg("rfc3339 ms case %zu: %s gave %lld", i,
+			    ms_cases[i].s, (long long)ms);
+	}
+}
+
+static const struct str_case uuid_lc_cases[] = {
+	{ UUID, 1 },
+	{ "00000000-0000-0000-0000-000000000000", 1 },
+	{ "ABCDEF01-2345-6789-abcd-ef0123456789", 0 },
+	{ "0e8f5a8c-3b1d-4c2e-9f00-1a2b3c4d5e6F", 0 },
+	{ "0e8f5a8c-3b1d-4c2e-9f00-1a2b3c4d5e6", 0 },
+	{ "0e8f5a8c-3b1d-4c2e-9f00-1a2b3c4d5e6f0", 0 },
+	{ "", 0 },
+};
+
+static void
+test_is_uuid_lc(void **state)
+{
 	size_t i;
 
 	(void)state;
-	for (i = 0; i < sizeof(ts_cases) / sizeof(ts_cases[0]); i++)
-		if (jv_is_rfc3339(ts_cases[i].s, strlen(ts_cases[i].s)) !=
-		    ts_cases[i].want)
-			fail_msg("rfc3339 case %zu: %s", i, ts_cases[i].s);
+	for (i = 0; i < sizeof(uuid_lc_cases) / sizeof(uuid_lc_cases[0]); i++)
+		if (jv_is_uuid_lc(uuid_lc_cases[i].s) != uuid_lc_cases[i].want)
+			fail_msg("uuid_lc case %zu: %s", i, uuid_lc_cases[i].s);
+	assert_int_equal(jv_is_uuid_lc(NULL), 0);
 }
 
 static void
@@ -454,6 +521,8 @@ main(void)
 		cmocka_unit_test(test_validate_not_object),
 		cmocka_unit_test(test_utf8_len),
 		cmocka_unit_test(test_is_uuid),
+		cmocka_unit_test(test_is_uuid_lc),
+		cmocka_unit_test(test_rfc3339_ms),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_getters_and_dump),
 	};
