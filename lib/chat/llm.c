@@ -1,39 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The LLM provider client (OpenAI chat completions). One curl easy handle
- * driven through a multi handle, so that the transfer can be watched in
- * steps of at most LLM_TICK_MS and the caller's tick (lease renewal) runs
- * while the provider thinks; the multi handle keeps connections alive
- * across calls. Every attempt has a timeout and a size-capped body.
+ * The LLM provider client (OpenAI chat completions) over lib/core/http.c:
+ * the client's reused handle keeps connections alive across calls, the
+ * caller's tick (lease renewal) runs at least every LLM_TICK_MS while the
+ * provider thinks, and every attempt has a timeout and a size-capped body.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <openssl/crypto.h>
 #include <json-c/json.h>
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/http.h"
 #include "core/limits.h"
 #include "chat/llm.h"
 #include "core/log.h"
 #include "core/sec.h"
 
 struct llm {
-	CURL  *easy;
-	CURLM *multi;
-};
-
-/* One attempt's reply. */
-struct xfer {
-	struct buf body;
-	int	   retry_after_s; /* -1: none */
+	struct http_client *http;
 };
 
 static const char *const fail_names[LF__MAX] = { "none", "http", "timeout",
@@ -91,9 +81,8 @@ llm_new(void)
 	l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return NULL;
-	l->easy = curl_easy_init();
-	l->multi = curl_multi_init();
-	if (l->easy == NULL || l->multi == NULL) {
+	l->http = http_client_new();
+	if (l->http == NULL) {
 		llm_free(l);
 		return NULL;
 	}
@@ -105,10 +94,7 @@ llm_free(struct llm *l)
 {
 	if (l == NULL)
 		return;
-	if (l->easy != NULL)
-		curl_easy_cleanup(l->easy);
-	if (l->multi != NULL)
-		curl_multi_cleanup(l->multi);
+	http_client_free(l->http);
 	free(l);
 }
 
@@ -119,40 +105,6 @@ llm_result_clear(struct llm_result *r)
 		return;
 	free(r->reply);
 	memset(r, 0, sizeof(*r));
-}
-
-static size_t
-write_cb(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct xfer *x = arg;
-	size_t	     n = sz * nm;
-
-	/* Past BW_MAX_UPSTREAM_BODY the transfer fails (CURLE_WRITE_ERROR). */
-	if (buf_add(&x->body, p, n) != BW_OK)
-		return 0;
-	return n;
-}
-
-/* Picks up Retry-After in delta-seconds (RFC 9110 §10.2.3); dates are
- * ignored. */
-static size_t
-header_cb(char *p, size_t sz, size_t nm, void *arg)
-{
-	struct xfer *x = arg;
-	size_t	     n = sz * nm, i;
-	long	     v = 0;
-	int	     digits = 0;
-
-	if (n > 12 && strncasecmp(p, "retry-after:", 12) == 0) {
-		for (i = 12; i < n && (p[i] == ' ' || p[i] == '\t'); i++)
-			;
-		for (; i < n && isdigit((unsigned char)p[i]) && digits < 6;
-		     i++, digits++)
-			v = v * 10 + (p[i] - '0');
-		if (digits > 0 && digits < 6)
-			x->retry_after_s = (int)v;
-	}
-	return n;
 }
 
 /* The request body; NULL on ENOMEM. Caller frees. */
@@ -262,136 +214,76 @@ nap(const struct llm_opts *o, int64_t ms)
 	}
 }
 
+/* The request headers of one call; auth holds the API key (wiped after). */
+struct llm_hdrs {
+	char	    auth[512];
+	char	    org[512];
+	char	    rid[512];
+	const char *v[5];
+	size_t	    n;
+};
+
+static void
+headers(const struct llm_opts *o, struct llm_hdrs *h)
+{
+	h->n = 0;
+	h->v[h->n++] = "Content-Type: application/json";
+	h->v[h->n++] = "Expect:";
+	if (o->api_key != NULL && o->api_key[0] != '\0' &&
+	    strlen(o->api_key) < sizeof(h->auth) - 32) {
+		snprintf(h->auth, sizeof(h->auth), "Authorization: Bearer %s",
+		    o->api_key);
+		h->v[h->n++] = h->auth;
+	}
+	if (o->org_id != NULL) {
+		snprintf(h->org, sizeof(h->org), "X-Bulwark-Org: %s",
+		    o->org_id);
+		h->v[h->n++] = h->org;
+	}
+	if (o->request_id != NULL) {
+		snprintf(h->rid, sizeof(h->rid), "X-Request-ID: %s",
+		    o->request_id);
+		h->v[h->n++] = h->rid;
+	}
+}
+
 /*
- * One attempt with timeout_ms. *status gets the HTTP status (0 when the
- * transfer failed), *why the failure class, *sent whether the provider
- * may have seen the request. Returns 0 when a transfer completed, else -1.
+ * One attempt of rq with timeout_ms into rs. *status gets the HTTP status
+ * (0 when the transfer failed), *why the failure class, *sent whether the
+ * provider may have seen the request. Returns 0 when a transfer
+ * completed, else -1.
  */
 static int
-attempt(struct llm *l, const struct llm_opts *o, const char *url,
-    struct curl_slist *hdrs, const char *body, int64_t timeout_ms,
-    struct xfer *x, int *status, enum llm_fail *why, int *sent)
+attempt(struct llm *l, struct http_req *rq, int64_t timeout_ms,
+    struct http_resp *rs, int *status, enum llm_fail *why, int *sent)
 {
-	CURL	*e = l->easy;
-	CURLMsg *m;
-	CURLcode cc = CURLE_OK;
-	long	 code = 0;
-	int	 running = 1, left, done = 0;
-	int64_t	 last_tick = clock_mono_ms();
-
+	rq->timeout_ms = (long)timeout_ms;
+	rq->connect_timeout_ms = (long)(timeout_ms < 3000 ? timeout_ms : 3000);
+	(void)http_do(l->http, rq, rs);
 	*status = 0;
 	*why = LF_NONE;
-	*sent = 0;
-	curl_easy_reset(e);
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    (long)(timeout_ms < 3000 ? timeout_ms : 3000));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	if (curl_multi_add_handle(l->multi, e) != CURLM_OK) {
-		*why = LF_CONNECT;
-		return -1;
-	}
-	while (running) {
-		if (curl_multi_perform(l->multi, &running) != CURLM_OK)
-			break;
-		if (!running)
-			break;
-		(void)curl_multi_poll(l->multi, NULL, 0, 200, NULL);
-		if (o->tick != NULL &&
-		    clock_mono_ms() - last_tick >= LLM_TICK_MS) {
-			last_tick = clock_mono_ms();
-			if (o->tick(o->arg) != 0) {
-				curl_multi_remove_handle(l->multi, e);
-				*why = LF_ABORTED;
-				*sent = 1;
-				return -1;
-			}
-		}
-	}
-	while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
-		if (m->msg == CURLMSG_DONE && m->easy_handle == e) {
-			cc = m->data.result;
-			done = 1;
-		}
-	}
-	curl_multi_remove_handle(l->multi, e);
-	if (!done)
-		cc = CURLE_RECV_ERROR;
-	switch (cc) {
-	case CURLE_OK:
-		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
-		*status = (int)code;
-		*sent = 1;
+	*sent = rs->sent;
+	switch (rs->xerr) {
+	case HX_NONE:
+		*status = rs->status;
 		return 0;
-	case CURLE_OPERATION_TIMEDOUT:
+	case HX_TIMEOUT:
 		*why = LF_TIMEOUT;
-		*sent = 1;
 		break;
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-		*why = LF_CONNECT;
-		break;
-	case CURLE_WRITE_ERROR:
+	case HX_TOOBIG:
 		/* The reply passed BW_MAX_UPSTREAM_BODY. */
 		*why = LF_MALFORMED;
-		*sent = 1;
 		break;
+	case HX_ABORTED:
+		*why = LF_ABORTED;
+		break;
+	case HX_CONNECT:
 	default:
-		/* Closed or reset after sending: the provider saw it. */
+		/* Not connected, or closed or reset after sending. */
 		*why = LF_CONNECT;
-		*sent = 1;
 		break;
 	}
 	return -1;
-}
-
-static struct curl_slist *
-headers(const struct llm_opts *o)
-{
-	struct curl_slist *h = NULL, *t;
-	char		   line[512];
-	int		   ok = 1;
-
-#define ADD(s)                                 \
-	do {                                   \
-		t = curl_slist_append(h, (s)); \
-		if (t == NULL)                 \
-			ok = 0;                \
-		else                           \
-			h = t;                 \
-	} while (0)
-	ADD("Content-Type: application/json");
-	ADD("Expect:");
-	if (o->api_key != NULL && o->api_key[0] != '\0' &&
-	    strlen(o->api_key) < sizeof(line) - 32) {
-		snprintf(line, sizeof(line), "Authorization: Bearer %s",
-		    o->api_key);
-		ADD(line);
-		OPENSSL_cleanse(line, sizeof(line));
-	}
-	if (o->org_id != NULL) {
-		snprintf(line, sizeof(line), "X-Bulwark-Org: %s", o->org_id);
-		ADD(line);
-	}
-	if (o->request_id != NULL) {
-		snprintf(line, sizeof(line), "X-Request-ID: %s", o->request_id);
-		ADD(line);
-	}
-#undef ADD
-	if (!ok) {
-		curl_slist_free_all(h);
-		return NULL;
-	}
-	return h;
 }
 
 /* Asks the breaker; Redis trouble lets the call through (the semaphore
@@ -427,27 +319,43 @@ enum bw_err
 llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
     size_t n, struct llm_result *res)
 {
-	struct curl_slist *hdrs = NULL;
-	struct xfer	   x;
-	char		  *body = NULL, url[2048];
-	enum llm_fail	   why = LF_NONE;
-	enum bw_err	   er = BW_EUPSTREAM;
-	int64_t		   t0, left, to, wait;
-	int		   status = 0, sent, retryable, nr;
+	static const char *const want[] = { "Retry-After" };
+	struct llm_hdrs		 h;
+	struct http_req		 rq;
+	struct http_resp	 rs;
+	char			*body = NULL, url[2048];
+	enum llm_fail		 why = LF_NONE;
+	enum bw_err		 er = BW_EUPSTREAM;
+	int64_t			 t0, left, to, wait;
+	int			 status = 0, sent, retryable, nr, retry_after_s;
 
 	memset(res, 0, sizeof(*res));
-	buf_init(&x.body, BW_MAX_UPSTREAM_BODY);
+	memset(&h, 0, sizeof(h));
+	http_resp_init(&rs);
 	if (snprintf(url, sizeof(url), "%s/chat/completions", o->base_url) >=
 	    (int)sizeof(url)) {
 		er = BW_EINVAL;
 		goto out;
 	}
 	body = request_body(o, msgs, n);
-	hdrs = headers(o);
-	if (body == NULL || hdrs == NULL) {
+	if (body == NULL) {
 		er = BW_ENOMEM;
 		goto out;
 	}
+	headers(o, &h);
+	memset(&rq, 0, sizeof(rq));
+	rq.method = "POST";
+	rq.url = url;
+	rq.headers = h.v;
+	rq.nheaders = h.n;
+	rq.body = body;
+	rq.body_len = strlen(body);
+	rq.max_body = BW_MAX_UPSTREAM_BODY;
+	rq.want = want;
+	rq.nwant = 1;
+	rq.tick = o->tick;
+	rq.tick_arg = o->arg;
+	rq.tick_ms = LLM_TICK_MS;
 	for (nr = 1;; nr++) {
 		if (!breaker_ok(o, res)) {
 			why = LF_BREAKER;
@@ -463,16 +371,13 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 		to = nr == 1 ? o->attempt_timeout_ms : o->retry_timeout_ms;
 		if (to > left)
 			to = left;
-		buf_reset(&x.body);
-		x.retry_after_s = -1;
 		res->attempts = nr;
 		t0 = clock_mono_ms();
 		retryable = 0;
-		if (attempt(l, o, url, hdrs, body, to, &x, &status, &why,
-			&sent) == 0) {
+		if (attempt(l, &rq, to, &rs, &status, &why, &sent) == 0) {
 			res->last_status = status;
 			if (status == 200) {
-				if (parse_reply(buf_cstr(&x.body), x.body.len,
+				if (parse_reply(buf_cstr(&rs.body), rs.body.len,
 					res) == 0) {
 					why = LF_NONE;
 					if (o->on_attempt != NULL)
@@ -506,8 +411,11 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 		er = why == LF_TIMEOUT ? BW_ETIMEOUT : BW_EUPSTREAM;
 		if (!retryable || nr > o->max_retries)
 			break;
-		wait = x.retry_after_s >= 0 ? (int64_t)x.retry_after_s * 1000
-					    : llm_backoff_ms(nr, jitter());
+		/* Retry-After in delta-seconds (RFC 9110 §10.2.3); dates are
+		 * ignored. */
+		retry_after_s = rs.has[0] ? http_retry_after_s(rs.hdr[0]) : -1;
+		wait = retry_after_s >= 0 ? (int64_t)retry_after_s * 1000
+					  : llm_backoff_ms(nr, jitter());
 		if (clock_mono_ms() + wait + LLM_MIN_ATTEMPT_MS >
 		    o->deadline_ms)
 			break;
@@ -525,8 +433,8 @@ out:
 		free(res->reply);
 		res->reply = NULL;
 	}
-	buf_free(&x.body);
+	http_resp_free(&rs);
 	free(body);
-	curl_slist_free_all(hdrs);
+	OPENSSL_cleanse(h.auth, sizeof(h.auth));
 	return er;
 }
