@@ -257,13 +257,12 @@ test_apierr_from_err(void **state)
 	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		assert_int_equal(m[i].er, (enum bw_err)i);
 		if (apierr_from_err(m[i].er) != m[i].want)
-			fail_msg("%s maps to %s, want %s",
-			    bw_strerror(m[i].er),
+			fail_msg("%s maps to %s, want %s", bw_strerror(m[i].er),
 			    apierr_def(apierr_from_err(m[i].er))->code,
 			    apierr_def(m[i].want)->code);
 	}
 	assert_int_equal(apierr_from_err(BW_ERR__MAX), AE_INTERNAL);
-	assert_int_equal(apierr_from_err((enum bw_err)-1), AE_INTERNAL);
+	assert_int_equal(apierr_from_err((enum bw_err) - 1), AE_INTERNAL);
 }
 
 /* Extras land beside "error" in the same body; "error" cannot be replaced. */
@@ -299,8 +298,9 @@ test_apierr_extend(void **state)
 	x = json_tokener_parse("[1]");
 	assert_int_equal(apierr_extend(b, x), BW_EINVAL);
 	json_object_put(x);
-	assert_string_equal(
-	    json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN), keep);
+	assert_string_equal(json_object_to_json_string_ext(b,
+				JSON_C_TO_STRING_PLAIN),
+	    keep);
 	json_object_put(b);
 }
 

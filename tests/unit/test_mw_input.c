@@ -28,11 +28,20 @@ h_none(struct req *r)
 
 /* The booking schema's shape (fcgi/routes.c). */
 static const struct jv_field fields[] = {
-	{ .name = "user_id", .type = JV_STRING, .required = 1, .min = 1,
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
 	    .max = 128 },
-	{ .name = "class_id", .type = JV_STRING, .required = 1, .min = 1,
+	{ .name = "class_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
 	    .max = 64 },
-	{ .name = "credits", .type = JV_INT, .required = 1, .min = 1,
+	{ .name = "credits",
+	    .type = JV_INT,
+	    .required = 1,
+	    .min = 1,
 	    .max = 1000 },
 };
 

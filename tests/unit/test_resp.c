@@ -153,8 +153,8 @@ test_resp_invalid(void **state)
 	assert_string_equal(err_str(b, "message"), "from must be before to.");
 	assert_true(json_object_object_get_ex(b, "error", &e));
 	assert_true(json_object_object_get_ex(e, "fields", &f));
-	assert_string_equal(
-	    json_object_to_json_string_ext(f, JSON_C_TO_STRING_PLAIN),
+	assert_string_equal(json_object_to_json_string_ext(f,
+				JSON_C_TO_STRING_PLAIN),
 	    "[{\"field\":\"to\",\"problem\":\"too_small\"}]");
 	json_object_put(b);
 	req_free(&r);
