@@ -106,10 +106,10 @@ credit_lock(struct db *db, const char *org_id, const char *const *kind,
 					continue;
 				snprintf(out[i].id, sizeof(out[i].id), "%s",
 				    PQgetvalue(res, row, 0));
-				if (db_i64(PQgetvalue(res, row, 3),
-					&out[i].balance) != 0 ||
-				    db_i64(PQgetvalue(res, row, 4),
-					&out[i].reserved) != 0) {
+				if (db_col_i64(res, row, 3, &out[i].balance) !=
+					BW_OK ||
+				    db_col_i64(res, row, 4, &out[i].reserved) !=
+					BW_OK) {
 					er = BW_EDB;
 					goto out;
 				}
@@ -316,7 +316,7 @@ credit_refund_tx(struct db *db, const char *org_id, const char *grant_anchor,
 		goto out;
 	}
 	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
-	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+	if (db_col_i64(res, 0, 1, &amount) != BW_OK) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -393,8 +393,8 @@ credit_account_get(struct db *db, const char *org_id, const char *user_id,
 		er = BW_ENOTFOUND;
 		goto out;
 	}
-	if (db_i64(PQgetvalue(res, 0, 0), &bal) != 0 ||
-	    db_i64(PQgetvalue(res, 0, 1), &rsv) != 0) {
+	if (db_col_i64(res, 0, 0, &bal) != BW_OK ||
+	    db_col_i64(res, 0, 1, &rsv) != BW_OK) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -522,7 +522,7 @@ credit_resv_json(PGresult *res, int row)
 	struct json_object *o = json_object_new_object();
 	int64_t		    amount = 0;
 
-	(void)db_i64(PQgetvalue(res, row, 3), &amount);
+	(void)db_col_i64(res, row, 3, &amount);
 	json_object_object_add(o, "id",
 	    json_object_new_string(PQgetvalue(res, row, 0)));
 	json_object_object_add(o, "state",
@@ -753,7 +753,7 @@ credit_fin_fn(struct db *db, void *arg)
 		goto out;
 	}
 	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
-	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+	if (db_col_i64(res, 0, 1, &amount) != BW_OK) {
 		er = BW_EDB;
 		goto out;
 	}
