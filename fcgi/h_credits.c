@@ -6,13 +6,10 @@
  * lib/money/credit.c, whose outcomes become 404/409 here. Everything is
  * scoped to the caller's org.
  */
-#include <string.h>
-
 #include "money/credit.h"
 #include "ctx.h"
 #include "handlers.h"
 #include "core/jv.h"
-#include "core/limits.h"
 #include "resp.h"
 
 /*
