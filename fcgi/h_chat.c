@@ -19,51 +19,28 @@
 #include "chat/llm.h"
 #include "core/log.h"
 #include "resp.h"
-
-static const char *const h_chat_channels[] = { "web", "line", "api", NULL };
-
-static const struct jv_field h_chat_fields[] = {
-	{ .name = "channel",
-	    .type = JV_ENUM,
-	    .required = 1,
-	    .enum_vals = h_chat_channels },
-	{ .name = "user_id",
-	    .type = JV_STRING,
-	    .required = 1,
-	    .min = 1,
-	    .max = CHAT_MAX_USER },
-	{ .name = "message",
-	    .type = JV_STRING,
-	    .required = 1,
-	    .min = 1,
-	    .max = CHAT_MAX_MESSAGE },
-};
+#include "route.h"
 
 /* The child's provider client, made on first use (after fork()). */
 static struct llm *h_chat_llm;
 
 /*
- * Answers an error through resp_error() and adds the org's fallback text
- * as "reply" beside "error" (402 and 502 per CONTRACT.md).
+ * Answers an error with the org's fallback text as "reply" beside "error"
+ * (402 and 502 per CONTRACT.md), rendered once; without a reply (or
+ * without memory for it) the plain error body.
  */
 static void
 h_chat_error_reply(struct req *r, enum apierr_code code, const char *reply)
 {
-	struct json_object *body = NULL;
-	const char	   *s;
-	size_t		    n;
+	struct json_object *extra = NULL, *v;
 
-	resp_error(r, code, NULL, NULL);
-	if (reply == NULL ||
-	    jv_parse(buf_cstr(&r->out), r->out.len, 4, &body) != BW_OK)
-		return;
-	json_object_object_add(body, "reply", json_object_new_string(reply));
-	s = json_object_to_json_string_length(body,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	buf_reset(&r->out);
-	if (buf_add(&r->out, s, n) != BW_OK)
-		resp_error(r, code, NULL, NULL);
-	json_object_put(body);
+	if (reply != NULL && (extra = json_object_new_object()) != NULL) {
+		v = json_object_new_string(reply);
+		if (v == NULL || json_object_object_add(extra, "reply", v) != 0)
+			json_object_put(v);
+	}
+	resp_error_extra(r, code, NULL, NULL, extra);
+	json_object_put(extra);
 }
 
 static void
@@ -92,27 +69,21 @@ h_chat_ok(struct req *r, const struct chat_out *o)
 	resp_json(r, 200, b);
 }
 
+/*
+ * POST /api/v1/chat: r->in holds {channel, user_id, message}, validated
+ * against the route's schema (fcgi/routes.c). The turn's outcome becomes
+ * 200, 402 or 502 with the fallback reply, 503 with Retry-After, 409, 404.
+ */
 void
 h_chat(struct req *r)
 {
-	struct json_object *obj = NULL, *problems = NULL;
+	struct json_object *obj = r->in;
 	struct chat_ctx	    c;
 	struct chat_in	    in;
 	struct chat_out	    o;
 	char		    ra[16];
-	const char	   *body = r->body.p != NULL ? r->body.p : "";
 
 	memset(&o, 0, sizeof(o));
-	if (jv_parse(body, r->body.len, BW_MAX_JSON_DEPTH, &obj) != BW_OK) {
-		resp_error(r, AE_INVALID_JSON, NULL, NULL);
-		return;
-	}
-	if (jv_validate(obj, h_chat_fields,
-		sizeof(h_chat_fields) / sizeof(h_chat_fields[0]),
-		&problems) != BW_OK) {
-		resp_error(r, AE_VALIDATION_FAILED, NULL, problems);
-		goto out;
-	}
 	if (h_chat_llm == NULL)
 		h_chat_llm = llm_new();
 	if (h_chat_llm == NULL) {
@@ -167,7 +138,6 @@ h_chat(struct req *r)
 	}
 out:
 	chat_out_clear(&o);
-	json_object_put(obj);
 }
 
 /* Checks the {channel}/{user_id} path arguments; 1 when fine, else 0 with
@@ -179,8 +149,8 @@ h_chat_session_args(struct req *r)
 	int64_t	    n;
 	int	    i, ok = 0;
 
-	for (i = 0; h_chat_channels[i] != NULL; i++)
-		if (strcmp(ch, h_chat_channels[i]) == 0)
+	for (i = 0; route_chat_channels[i] != NULL; i++)
+		if (strcmp(ch, route_chat_channels[i]) == 0)
 			ok = 1;
 	n = jv_utf8_len(u, strlen(u));
 	if (!ok || n < 1 || n > CHAT_MAX_USER) {

@@ -21,48 +21,15 @@
 #define H_EVIDENCE_CHUNK (64 * 1024)
 #define H_EVIDENCE_CTYPE "application/octet-stream"
 
-/* A one-entry validation error: 400 with {"field","problem"}. */
-static void
-h_evidence_invalid(struct req *r, const char *field, const char *problem,
-    const char *message)
-{
-	struct json_object *fields, *f;
-
-	fields = json_object_new_array();
-	f = json_object_new_object();
-	json_object_object_add(f, "field", json_object_new_string(field));
-	json_object_object_add(f, "problem", json_object_new_string(problem));
-	json_object_array_add(fields, f);
-	resp_error(r, AE_VALIDATION_FAILED, message, fields);
-}
-
-/* A storage or database failure: 503, retryable. */
+/*
+ * A storage or database failure: 503 with Retry-After, retryable, whatever
+ * the error (an allocation failure here is also worth a retry).
+ */
 static void
 h_evidence_unavailable(struct req *r)
 {
 	resp_header(r, "Retry-After", "1");
 	resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
-}
-
-/*
- * The declared body length: 0 when absent. -1 when malformed (main.c has
- * already refused lengths over the route's limit).
- */
-static long long
-h_evidence_length(struct req *r)
-{
-	const char *cl = req_param(r, "CONTENT_LENGTH");
-	char	   *end;
-	long long   n;
-
-	if (cl == NULL || *cl == '\0')
-		return 0;
-	if (*cl < '0' || *cl > '9')
-		return -1;
-	n = strtoll(cl, &end, 10);
-	if (*end != '\0' || n < 0)
-		return -1;
-	return n;
 }
 
 /*
@@ -109,6 +76,7 @@ h_evidence_create(struct req *r)
 	uint8_t			sha[SEC_SHA256_LEN];
 	int64_t			size;
 	long long		len;
+	uint64_t		clen;
 	int			short_body;
 	enum bw_err		er;
 
@@ -121,28 +89,30 @@ h_evidence_create(struct req *r)
 	if (ctype == NULL || *ctype == '\0')
 		ctype = H_EVIDENCE_CTYPE;
 	if (!evidence_ctype_ok(ctype)) {
-		h_evidence_invalid(r, "Content-Type", "invalid",
+		resp_invalid(r,
 		    "Content-Type must be a media type like "
-		    "application/pdf");
+		    "application/pdf",
+		    "Content-Type", "invalid");
 		return;
 	}
 	name = req_param(r, "HTTP_X_EVIDENCE_NAME");
 	if (name == NULL)
 		name = "evidence";
 	if (!evidence_name_ok(name)) {
-		h_evidence_invalid(r, "X-Evidence-Name", "invalid",
+		resp_invalid(r,
 		    "X-Evidence-Name must be 1 to 255 bytes of UTF-8 without "
-		    "control characters");
+		    "control characters",
+		    "X-Evidence-Name", "invalid");
 		return;
 	}
-	len = h_evidence_length(r);
-	if (len < 0) {
+	if (req_content_length(r, &clen) != BW_OK) {
 		resp_error(r, AE_VALIDATION_FAILED, "bad Content-Length", NULL);
 		return;
 	}
+	len = (long long)clen; /* main.c has refused more than the route's */
 	if (len == 0) {
-		h_evidence_invalid(r, "body", "required",
-		    "the evidence body is empty");
+		resp_invalid(r, "the evidence body is empty", "body",
+		    "required");
 		return;
 	}
 	if (len > BW_MAX_EVIDENCE) {

@@ -2,7 +2,9 @@
 /*
  * Exports (CONTRACT.md, "Evidence, exports and public verification"):
  * create, read, cancel, download through nginx (X-Accel-Redirect) and the
- * queue metrics. Input is validated here; lib/evidence/export.c does the rest.
+ * queue metrics. The body arrives validated against the route's schema
+ * (fcgi/routes.c); lib/evidence/export.c does the rest, and its errors
+ * take the default answers of resp_fail().
  * Every id is scoped to the caller's org: another org's export is 404.
  */
 #include <stdio.h>
@@ -17,55 +19,9 @@
 
 #define H_EXPORTS_WINDOW_H 24 /* metrics window */
 
-static const struct jv_field h_exports_fields[] = {
-	{ .name = "evidence_ids",
-	    .type = JV_ARRAY,
-	    .min = 1,
-	    .max = EXPORT_MAX_IDS,
-	    .item_type = JV_UUID },
-	{ .name = "from", .type = JV_RFC3339 },
-	{ .name = "to", .type = JV_RFC3339 },
-};
-
-/* One field's problem as the contract's "fields" list. */
-static struct json_object *
-h_exports_field(const char *field, const char *problem)
-{
-	struct json_object *a = json_object_new_array(), *o;
-
-	o = json_object_new_object();
-	json_object_object_add(o, "field", json_object_new_string(field));
-	json_object_object_add(o, "problem", json_object_new_string(problem));
-	json_object_array_add(a, o);
-	return a;
-}
-
-/* The statuses the export routes share; a database failure is 503. */
-static void
-h_exports_fail(struct req *r, enum bw_err er)
-{
-	switch (er) {
-	case BW_ENOTFOUND:
-		resp_error(r, AE_NOT_FOUND, NULL, NULL);
-		break;
-	case BW_ESTATE:
-		resp_error(r, AE_INVALID_STATE, NULL, NULL);
-		break;
-	case BW_EINVAL:
-		resp_error(r, AE_VALIDATION_FAILED, NULL, NULL);
-		break;
-	case BW_ENOMEM:
-	case BW_ECRYPTO:
-		resp_error(r, AE_INTERNAL, NULL, NULL);
-		break;
-	default:
-		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
-		break;
-	}
-}
-
 /*
- * POST /api/v1/exports {"evidence_ids":[...]} | {"from","to"} → 202.
+ * POST /api/v1/exports {"evidence_ids":[...]} | {"from","to"} → 202; r->in
+ * holds the body, validated against the route's schema.
  * The export row, its job and the ledger event commit together.
  * Rate limit (10/h per org) and Idempotency-Key come from the route row
  * (fcgi/routes.c, fcgi/mw_rate.c, fcgi/mw_idem.c).
@@ -73,25 +29,14 @@ h_exports_fail(struct req *r, enum bw_err er)
 void
 h_exports_create(struct req *r)
 {
-	struct json_object   *obj = NULL, *problems = NULL, *ids, *o;
+	struct json_object   *obj = r->in, *ids, *o;
 	struct export_req     rq;
 	struct export_created made;
-	const char	     *body = r->body.p != NULL ? r->body.p : "";
 	const char	     *list[EXPORT_MAX_IDS];
 	struct buf	      u;
 	enum bw_err	      er;
 	size_t		      i, n = 0;
 
-	if (jv_parse(body, r->body.len, BW_MAX_JSON_DEPTH, &obj) != BW_OK) {
-		resp_error(r, AE_INVALID_JSON, NULL, NULL);
-		return;
-	}
-	if (jv_validate(obj, h_exports_fields,
-		sizeof(h_exports_fields) / sizeof(h_exports_fields[0]),
-		&problems) != BW_OK) {
-		resp_error(r, AE_VALIDATION_FAILED, NULL, problems);
-		goto out;
-	}
 	memset(&rq, 0, sizeof(rq));
 	rq.org_id = r->who.org_id;
 	rq.request_id = r->request_id;
@@ -100,17 +45,14 @@ h_exports_create(struct req *r)
 	rq.to = jv_str(obj, "to", NULL);
 	/* Exactly one of the two forms. */
 	if (ids != NULL && (rq.from != NULL || rq.to != NULL)) {
-		resp_error(r, AE_VALIDATION_FAILED,
-		    "Give evidence_ids or from/to, not both.",
-		    h_exports_field("from", "not_allowed"));
-		goto out;
+		resp_invalid(r, "Give evidence_ids or from/to, not both.",
+		    "from", "not_allowed");
+		return;
 	}
 	if (ids == NULL && (rq.from == NULL || rq.to == NULL)) {
-		resp_error(r, AE_VALIDATION_FAILED,
-		    "Give evidence_ids, or both from and to.",
-		    h_exports_field(rq.from == NULL ? "from" : "to",
-			"required"));
-		goto out;
+		resp_invalid(r, "Give evidence_ids, or both from and to.",
+		    rq.from == NULL ? "from" : "to", "required");
+		return;
 	}
 	if (ids != NULL) {
 		n = json_object_array_length(ids);
@@ -123,13 +65,12 @@ h_exports_create(struct req *r)
 	er = export_create(r->ch->db, &rq, &made);
 	if (er == BW_EINVAL && ids == NULL) {
 		/* The database refused the range: from is not before to. */
-		resp_error(r, AE_VALIDATION_FAILED, "from must be before to.",
-		    h_exports_field("to", "too_small"));
-		goto out;
+		resp_invalid(r, "from must be before to.", "to", "too_small");
+		return;
 	}
 	if (er != BW_OK) {
-		h_exports_fail(r, er);
-		goto out;
+		resp_fail(r, er);
+		return;
 	}
 	o = json_object_new_object();
 	json_object_object_add(o, "id", json_object_new_string(made.id));
@@ -149,8 +90,6 @@ h_exports_create(struct req *r)
 	buf_free(&u);
 	memset(made.token, 0, sizeof(made.token));
 	resp_json(r, 202, o);
-out:
-	json_object_put(obj);
 }
 
 /* GET /api/v1/exports/{id} */
@@ -162,7 +101,7 @@ h_exports_get(struct req *r)
 
 	er = export_get(r->ch->db, r->who.org_id, r->args[0], &o);
 	if (er != BW_OK) {
-		h_exports_fail(r, er);
+		resp_fail(r, er);
 		return;
 	}
 	resp_json(r, 200, o);
@@ -177,7 +116,7 @@ h_exports_cancel(struct req *r)
 
 	er = export_cancel(r->ch->db, r->who.org_id, r->args[0], &o);
 	if (er != BW_OK) {
-		h_exports_fail(r, er);
+		resp_fail(r, er);
 		return;
 	}
 	resp_json(r, 200, o);
@@ -199,7 +138,7 @@ h_exports_download(struct req *r)
 	er = export_download(r->ch->db, r->who.org_id, r->args[0], &st, rel,
 	    sizeof(rel));
 	if (er != BW_OK) {
-		h_exports_fail(r, er);
+		resp_fail(r, er);
 		return;
 	}
 	if (st == ES_EXPIRED) {
@@ -232,7 +171,7 @@ h_exports_metrics(struct req *r)
 
 	er = export_metrics(r->ch->db, r->who.org_id, H_EXPORTS_WINDOW_H, &o);
 	if (er != BW_OK) {
-		h_exports_fail(r, er);
+		resp_fail(r, er);
 		return;
 	}
 	resp_json(r, 200, o);

@@ -26,6 +26,7 @@
 #include "master.h"
 #include "core/metrics.h"
 #include "mw_idem.h"
+#include "mw_input.h"
 #include "mw_rate.h"
 #include "resp.h"
 #include "route.h"
@@ -181,14 +182,9 @@ read_body(struct req *r)
 static int
 body_fits(struct req *r)
 {
-	const char	  *cl = req_param(r, "CONTENT_LENGTH");
-	char		  *end;
-	unsigned long long n;
+	uint64_t n;
 
-	if (cl == NULL || *cl == '\0')
-		return 1;
-	n = strtoull(cl, &end, 10);
-	if (*cl < '0' || *cl > '9' || *end != '\0') {
+	if (req_content_length(r, &n) != BW_OK) {
 		resp_error(r, AE_VALIDATION_FAILED, "bad Content-Length", NULL);
 		return 0;
 	}
@@ -202,7 +198,12 @@ body_fits(struct req *r)
 	return 1;
 }
 
-/* Routes, authenticates and runs one request; answers in every case. */
+/*
+ * Routes, authenticates, limits, reads the body, takes the Idempotency-Key,
+ * validates the body against the route's schema and runs the handler;
+ * answers in every case. The schema is checked after the key is taken so
+ * that a refused body is stored and replayed like any other 4xx.
+ */
 static void
 dispatch(struct req *r)
 {
@@ -245,7 +246,8 @@ dispatch(struct req *r)
 		if (!mw_idem_begin(r, sha))
 			return;
 	}
-	r->route->fn(r);
+	if (mw_input(r))
+		r->route->fn(r);
 	mw_idem_end(r);
 }
 

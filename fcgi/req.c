@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <json-c/json.h>
+
 #include "core/clock.h"
 #include "ctx.h"
 #include "req.h"
@@ -271,6 +273,8 @@ req_read_body(struct req *r, size_t max)
 void
 req_free(struct req *r)
 {
+	json_object_put(r->in);
+	r->in = NULL;
 	buf_free(&r->body);
 	buf_free(&r->hdrs);
 	buf_free(&r->out);

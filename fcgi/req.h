@@ -18,25 +18,29 @@
 #include "core/limits.h"
 
 struct child;
+struct json_object;
 struct route;
 
 #define REQ_MAX_ARGS 4	 /* {} segments in a route */
 #define REQ_MAX_ARG  128 /* bytes in one {} segment */
 
 struct req {
-	FCGX_Request	     *fr;     /* not owned */
-	struct child	     *ch;     /* not owned */
-	const char	     *method; /* owned by libfcgi */
-	const char	     *query;  /* owned by libfcgi, "" if none */
-	char		      path[BW_MAX_PATH + 1];
-	char		      request_id[BW_MAX_REQUEST_ID + 1];
-	char		      correlation_id[BW_MAX_REQUEST_ID + 1];
-	char		      client_ip[64];
-	int64_t		      start_us;
-	struct buf	      body;
-	const struct route   *route; /* NULL until matched */
-	char		      args[REQ_MAX_ARGS][REQ_MAX_ARG + 1];
-	int		      nargs;
+	FCGX_Request	   *fr;	    /* not owned */
+	struct child	   *ch;	    /* not owned */
+	const char	   *method; /* owned by libfcgi */
+	const char	   *query;  /* owned by libfcgi, "" if none */
+	char		    path[BW_MAX_PATH + 1];
+	char		    request_id[BW_MAX_REQUEST_ID + 1];
+	char		    correlation_id[BW_MAX_REQUEST_ID + 1];
+	char		    client_ip[64];
+	int64_t		    start_us;
+	struct buf	    body;
+	const struct route *route; /* NULL until matched */
+	char		    args[REQ_MAX_ARGS][REQ_MAX_ARG + 1];
+	int		    nargs;
+	/* The JSON body validated against the route's schema (fcgi/mw_input.c);
+	 * NULL for routes without one. Owned, put by req_free(). */
+	struct json_object   *in;
 	int		      authed;
 	struct auth_principal who;
 	/* The response being built. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Response rendering and the error contract. */
 #include <string.h>
+#include <strings.h>
 
 #include "resp.h"
 
@@ -104,6 +105,18 @@ void
 resp_error(struct req *r, enum apierr_code code, const char *message,
     struct json_object *fields)
 {
+	resp_error_extra(r, code, message, fields, NULL);
+}
+
+/*
+ * Renders the error body once, extra members included. When the extras
+ * cannot be added the plain error body is still sent (it is the contract;
+ * the extras are a courtesy).
+ */
+void
+resp_error_extra(struct req *r, enum apierr_code code, const char *message,
+    struct json_object *fields, struct json_object *extra)
+{
 	const struct apierr_def *d = apierr_def(code);
 	struct json_object	*body;
 	const char		*s;
@@ -112,6 +125,10 @@ resp_error(struct req *r, enum apierr_code code, const char *message,
 	if (d->status >= 500)
 		message = NULL;
 	body = apierr_body(code, message, r->request_id, fields, NULL);
+	if (body != NULL && apierr_extend(body, extra) != BW_OK) {
+		json_object_put(body);
+		body = apierr_body(code, message, r->request_id, NULL, NULL);
+	}
 	r->status = d->status;
 	r->ctype = "application/json";
 	r->err_code = d->code;
@@ -127,6 +144,57 @@ resp_error(struct req *r, enum apierr_code code, const char *message,
 	if (buf_add(&r->out, s, n) != BW_OK)
 		buf_reset(&r->out);
 	json_object_put(body);
+}
+
+void
+resp_invalid(struct req *r, const char *message, const char *field,
+    const char *problem)
+{
+	struct json_object *fields, *f;
+
+	fields = json_object_new_array();
+	f = json_object_new_object();
+	if (fields == NULL || f == NULL ||
+	    json_object_object_add(f, "field", json_object_new_string(field)) !=
+		0 ||
+	    json_object_object_add(f, "problem",
+		json_object_new_string(problem)) != 0 ||
+	    json_object_array_add(fields, f) != 0) {
+		json_object_put(f);
+		json_object_put(fields);
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return;
+	}
+	resp_error(r, AE_VALIDATION_FAILED, message, fields);
+}
+
+/* 1 if the response already has a header name (case-insensitive). */
+static int
+resp_has_header(const struct req *r, const char *name)
+{
+	const char *p = buf_cstr(&r->hdrs);
+	size_t	    n = strlen(name);
+
+	while (*p != '\0') {
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':')
+			return 1;
+		p = strstr(p, "\r\n");
+		if (p == NULL)
+			break;
+		p += 2;
+	}
+	return 0;
+}
+
+void
+resp_fail(struct req *r, enum bw_err er)
+{
+	enum apierr_code code = apierr_from_err(er);
+
+	if (apierr_def(code)->strategy == AS_AFTER_RETRY_AFTER &&
+	    !resp_has_header(r, "Retry-After"))
+		resp_header(r, "Retry-After", "1");
+	resp_error(r, code, NULL, NULL);
 }
 
 void

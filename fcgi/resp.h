@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Responses: JSON bodies, extra headers, and resp_error(), the one place
- * an error becomes an HTTP status and a body (httpd's server_abort_http()).
+ * an error becomes an HTTP status and a body (httpd's server_abort_http()),
+ * with resp_fail() for the default answer to a library error.
  * Nothing is written until resp_send() at the end of the request.
  */
 #ifndef BW_RESP_H
@@ -28,6 +29,27 @@ void resp_raw(struct req *, int status, const char *ctype, const char *body,
  */
 void resp_error(struct req *, enum apierr_code, const char *message,
     struct json_object *fields);
+/*
+ * As resp_error(), with the members of extra (an object, not consumed, may
+ * be NULL) added beside "error" in the one rendering of the body: the chat's
+ * fallback "reply" on 402 and 502.
+ */
+void resp_error_extra(struct req *, enum apierr_code, const char *message,
+    struct json_object *fields, struct json_object *extra);
+/*
+ * 400 VALIDATION_FAILED whose "fields" names one problem:
+ * [{"field":field,"problem":problem}]. message NULL takes the default.
+ */
+void resp_invalid(struct req *, const char *message, const char *field,
+    const char *problem);
+/*
+ * Answers a library error with its default contract code
+ * (apierr_from_err(): BW_ENOTFOUND 404, BW_ESTATE 409, the database 503,
+ * ...). A code that asks the client to wait (CAPACITY_EXHAUSTED) gets
+ * "Retry-After: 1" unless the handler set one. Handlers that mean another
+ * code for a case answer that case themselves first.
+ */
+void resp_fail(struct req *, enum bw_err);
 /* Writes status line, headers and body to the FastCGI stream. */
 void resp_send(struct req *);
 /* "OK", "Not Found", ... */

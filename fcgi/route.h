@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The route table: one const row per method + path pattern, with its
- * authentication, minimum role, body limit and handler (kcgi's keys[]).
- * Patterns are literal segments and "{}" placeholders for one segment.
+ * authentication, minimum role, body limit, body schema and handler
+ * (kcgi's keys[]). Patterns are literal segments and "{}" placeholders
+ * for one segment.
  */
 #ifndef BW_ROUTE_H
 #define BW_ROUTE_H
 
 #include <stddef.h>
 
+#include "core/jv.h"
 #include "platform/auth.h"
 #include "platform/ratelimit.h"
 #include "req.h"
@@ -31,6 +33,11 @@ struct route {
 	/* Rate limits (fcgi/mw_rate.c), ended by a row with limit 0; NULL:
 	 * none. The route name keys the windows and org_rate_limits. */
 	const struct rl_rule *rate;
+	/* The JSON body's schema: fcgi/mw_input.c parses and validates the
+	 * body before the handler, which reads r->in. NULL: the handler
+	 * reads r->body itself (webhooks) or the route takes no body. */
+	const struct jv_field *fields;
+	size_t		       nfields;
 };
 
 /* Creating POST: Idempotency-Key replay and locking apply. */
@@ -59,5 +66,8 @@ enum route_result route_match(const struct route *tbl, size_t n,
 /* Bulwark's table (fcgi/routes.c). */
 extern const struct route routes[];
 extern const size_t	  nroutes;
+/* The chat channels of the chat schema (NULL-terminated), which
+ * fcgi/h_chat.c also accepts in session paths. */
+extern const char *const route_chat_channels[];
 
 #endif

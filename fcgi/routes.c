@@ -1,8 +1,88 @@
 /* SPDX-License-Identifier: MIT */
-/* Bulwark's route table: what exists, who may call it, how big a body. */
-#include "handlers.h"
+/*
+ * Bulwark's route table: what exists, who may call it, how big a body and
+ * of which shape (the schemas fcgi/mw_input.c checks before a handler).
+ */
+#include "chat/chat.h"
 #include "core/limits.h"
+#include "evidence/export.h"
+#include "handlers.h"
+#include "money/credit.h"
 #include "route.h"
+
+#define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
+
+/* POST /api/v1/bookings (fcgi/h_credits.c). */
+static const struct jv_field fields_booking[] = {
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CREDIT_USER_ID_MAX },
+	{ .name = "class_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_CLASS_ID },
+	{ .name = "credits",
+	    .type = JV_INT,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_CREDITS },
+};
+
+/* POST /api/v1/credit-reservations (fcgi/h_credits.c). */
+static const struct jv_field fields_reservation[] = {
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CREDIT_USER_ID_MAX },
+	{ .name = "amount",
+	    .type = JV_INT,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_CREDITS },
+	{ .name = "reservation_key",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = BW_MAX_RESERVATION_KEY },
+};
+
+/*
+ * POST /api/v1/exports (fcgi/h_exports.c): evidence_ids, or from and to;
+ * the handler checks that exactly one form is given.
+ */
+static const struct jv_field fields_export[] = {
+	{ .name = "evidence_ids",
+	    .type = JV_ARRAY,
+	    .min = 1,
+	    .max = EXPORT_MAX_IDS,
+	    .item_type = JV_UUID },
+	{ .name = "from", .type = JV_RFC3339 },
+	{ .name = "to", .type = JV_RFC3339 },
+};
+
+const char *const route_chat_channels[] = { "web", "line", "api", NULL };
+
+/* POST /api/v1/chat (fcgi/h_chat.c). */
+static const struct jv_field fields_chat[] = {
+	{ .name = "channel",
+	    .type = JV_ENUM,
+	    .required = 1,
+	    .enum_vals = route_chat_channels },
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CHAT_MAX_USER },
+	{ .name = "message",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CHAT_MAX_MESSAGE },
+};
 
 /* Default limits (CONTRACT.md "Rate limits"); org_rate_limits overrides. */
 static const struct rl_rule rate_chat[] = {
@@ -60,7 +140,9 @@ const struct route routes[] = {
 	    .min_role = AR_MEMBER,
 	    .max_body = 16384,
 	    .fn = h_credits_book,
-	    .flags = ROUTE_IDEMPOTENT },
+	    .flags = ROUTE_IDEMPOTENT,
+	    .fields = fields_booking,
+	    .nfields = NFIELDS(fields_booking) },
 	{ .method = "POST",
 	    .pattern = "/api/v1/credit-reservations",
 	    .name = "reservation",
@@ -68,7 +150,9 @@ const struct route routes[] = {
 	    .min_role = AR_MEMBER,
 	    .max_body = 16384,
 	    .fn = h_credits_reserve,
-	    .flags = ROUTE_IDEMPOTENT },
+	    .flags = ROUTE_IDEMPOTENT,
+	    .fields = fields_reservation,
+	    .nfields = NFIELDS(fields_reservation) },
 	{ .method = "POST",
 	    .pattern = "/api/v1/credit-reservations/{}/commit",
 	    .name = "reservation_commit",
@@ -106,7 +190,9 @@ const struct route routes[] = {
 	    .max_body = 65536,
 	    .fn = h_exports_create,
 	    .flags = ROUTE_IDEMPOTENT,
-	    .rate = rate_exports },
+	    .rate = rate_exports,
+	    .fields = fields_export,
+	    .nfields = NFIELDS(fields_export) },
 	{ .method = "GET",
 	    .pattern = "/api/v1/exports/{}",
 	    .name = "export_get",
@@ -151,7 +237,9 @@ const struct route routes[] = {
 	    .min_role = AR_MEMBER,
 	    .max_body = 65536,
 	    .fn = h_chat,
-	    .rate = rate_chat },
+	    .rate = rate_chat,
+	    .fields = fields_chat,
+	    .nfields = NFIELDS(fields_chat) },
 	{ .method = "GET",
 	    .pattern = "/api/v1/chat/sessions/{}/{}",
 	    .name = "chat_session_get",

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The error contract of CONTRACT.md as one const table (code, HTTP status,
- * retryable, retry_strategy, default message, hint) and the renderer of the
- * {"error":{...}} body that resp_error() sends.
+ * retryable, retry_strategy, default message, hint), the renderer of the
+ * {"error":{...}} body that resp_error() sends, and the default mapping of
+ * a bw_err to a code.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -251,4 +252,63 @@ out:
 	json_object_put(err);
 	json_object_put(root);
 	return NULL;
+}
+
+/*
+ * Copies extra's members into body's top level (new references); see
+ * apierr.h. On ENOMEM body keeps what was added before.
+ */
+enum bw_err
+apierr_extend(struct json_object *body, struct json_object *extra)
+{
+	if (extra == NULL)
+		return BW_OK;
+	if (!json_object_is_type(body, json_type_object) ||
+	    !json_object_is_type(extra, json_type_object) ||
+	    json_object_object_get_ex(extra, "error", NULL))
+		return BW_EINVAL;
+	json_object_object_foreach(extra, k, v)
+	{
+		if (json_object_object_add(body, k, json_object_get(v)) != 0) {
+			json_object_put(v);
+			return BW_ENOMEM;
+		}
+	}
+	return BW_OK;
+}
+
+/*
+ * One table so that every handler answers a library error the same way;
+ * a handler that means something else for one case says so itself.
+ */
+static const enum apierr_code apierr_errs[BW_ERR__MAX] = {
+	[BW_OK] = AE_INTERNAL, /* a programmer error: nothing failed */
+	[BW_ENOMEM] = AE_INTERNAL,
+	[BW_EINVAL] = AE_VALIDATION_FAILED,
+	[BW_ETOOBIG] = AE_PAYLOAD_TOO_LARGE,
+	[BW_ENOTFOUND] = AE_NOT_FOUND,
+	/* A unique violation no module turned into an outcome is a race
+	 * that a retry resolves. */
+	[BW_EEXISTS] = AE_DEPENDENCY_UNAVAILABLE,
+	[BW_EDB] = AE_DEPENDENCY_UNAVAILABLE,
+	[BW_ERETRY] = AE_DEPENDENCY_UNAVAILABLE,
+	[BW_EREDIS] = AE_DEPENDENCY_UNAVAILABLE,
+	[BW_EIO] = AE_DEPENDENCY_UNAVAILABLE,
+	/* A statement timeout or a dependency's deadline. */
+	[BW_ETIMEOUT] = AE_DEPENDENCY_UNAVAILABLE,
+	[BW_EUPSTREAM] = AE_UPSTREAM_UNAVAILABLE,
+	[BW_EBUSY] = AE_CAPACITY_EXHAUSTED,
+	[BW_EAUTH] = AE_UNAUTHENTICATED,
+	[BW_ECONFIG] = AE_INTERNAL,
+	[BW_ECRYPTO] = AE_INTERNAL,
+	[BW_ESTATE] = AE_INVALID_STATE,
+};
+
+/* See apierr.h. */
+enum apierr_code
+apierr_from_err(enum bw_err er)
+{
+	if ((unsigned)er >= BW_ERR__MAX)
+		return AE_INTERNAL;
+	return apierr_errs[er];
 }

@@ -69,5 +69,22 @@ const char *apierr_strategy_name(enum apierr_strategy);
  */
 struct json_object *apierr_body(enum apierr_code, const char *message,
     const char *request_id, struct json_object *fields, char *error_id_out);
+/*
+ * Adds every member of extra (an object, not consumed; NULL adds nothing)
+ * beside "error" at the top level of body, e.g. the chat's fallback
+ * "reply". A member named "error" is refused. Returns BW_OK, BW_EINVAL
+ * (not objects, or "error"), BW_ENOMEM.
+ */
+enum bw_err apierr_extend(struct json_object *body, struct json_object *extra);
+/*
+ * The default contract error for a library error, when a handler has no
+ * more specific answer: BW_EINVAL 400 VALIDATION_FAILED, BW_ENOTFOUND 404,
+ * BW_ESTATE 409 INVALID_STATE, BW_ETOOBIG 413, BW_EAUTH 401, BW_EBUSY 503
+ * CAPACITY_EXHAUSTED, BW_EUPSTREAM 502, the database, Redis, storage and
+ * their deadlines (BW_EDB, BW_ERETRY, BW_EEXISTS, BW_EREDIS, BW_EIO,
+ * BW_ETIMEOUT) 503 DEPENDENCY_UNAVAILABLE, everything else (BW_ENOMEM,
+ * BW_ECRYPTO, BW_ECONFIG, BW_OK, out of range) 500 INTERNAL.
+ */
+enum apierr_code apierr_from_err(enum bw_err);
 
 #endif

@@ -23,16 +23,21 @@ struct credit_acct {
 	int	user; /* kind 'user': available stays >= 0 */
 };
 
-#define CREDIT_TS(col)                         \
-	"to_char(" col " AT TIME ZONE 'UTC', " \
-	"'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/*
+ * What a transaction callback returns when the ledger said no (the
+ * outcome is in its argument): db_tx() then rolls back whatever the
+ * callback wrote (accounts created on demand), and the public function
+ * answers BW_OK with the outcome.
+ */
+#define CREDIT_UNDO BW_ESTATE
 
 /* The columns credit_resv_json() reads, in order. */
-#define CREDIT_RESV_COLS                                                       \
-	"id, state, user_id, amount, reservation_key, " CREDIT_TS(             \
-	    "expires_at") ", " CREDIT_TS("created_at") ", "                    \
-						       "coalesce(transfer_id:" \
-						       ":text, '')"
+/* clang-format off */
+#define CREDIT_RESV_COLS \
+	"id, state, user_id, amount, reservation_key, " \
+	DB_TS_UTC("expires_at") ", " DB_TS_UTC("created_at") ", " \
+	"coalesce(transfer_id::text, '')"
+/* clang-format on */
 
 /* 1 if s is 1..max characters of UTF-8 without control characters. */
 static int
@@ -101,10 +106,10 @@ credit_lock(struct db *db, const char *org_id, const char *const *kind,
 					continue;
 				snprintf(out[i].id, sizeof(out[i].id), "%s",
 				    PQgetvalue(res, row, 0));
-				if (db_i64(PQgetvalue(res, row, 3),
-					&out[i].balance) != 0 ||
-				    db_i64(PQgetvalue(res, row, 4),
-					&out[i].reserved) != 0) {
+				if (db_col_i64(res, row, 3, &out[i].balance) !=
+					BW_OK ||
+				    db_col_i64(res, row, 4, &out[i].reserved) !=
+					BW_OK) {
 					er = BW_EDB;
 					goto out;
 				}
@@ -311,7 +316,7 @@ credit_refund_tx(struct db *db, const char *org_id, const char *grant_anchor,
 		goto out;
 	}
 	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
-	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+	if (db_col_i64(res, 0, 1, &amount) != BW_OK) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -388,8 +393,8 @@ credit_account_get(struct db *db, const char *org_id, const char *user_id,
 		er = BW_ENOTFOUND;
 		goto out;
 	}
-	if (db_i64(PQgetvalue(res, 0, 0), &bal) != 0 ||
-	    db_i64(PQgetvalue(res, 0, 1), &rsv) != 0) {
+	if (db_col_i64(res, 0, 0, &bal) != BW_OK ||
+	    db_col_i64(res, 0, 1, &rsv) != BW_OK) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -407,18 +412,19 @@ out:
 
 /* Arguments and results of one booking transaction. */
 struct credit_book_arg {
-	const char *org_id;
-	const char *user_id;
-	const char *class_id;
-	int64_t	    credits;
-	char	    booking_id[37];
-	int64_t	    balance;
+	const char	   *org_id;
+	const char	   *user_id;
+	const char	   *class_id;
+	int64_t		    credits;
+	char		    booking_id[37];
+	int64_t		    balance;
+	enum credit_outcome oc;
 };
 
 /*
  * The booking transaction: lock the user's and the `bookings` accounts,
- * check available, debit (transfer), then the booking row. BW_EBUSY when
- * the credits are not available (the caller's db_tx rolls back).
+ * check available, debit (transfer), then the booking row. CREDIT_UNDO
+ * with b->oc CREDIT_INSUFFICIENT when the credits are not available.
  */
 static enum bw_err
 credit_book_fn(struct db *db, void *arg)
@@ -440,7 +446,8 @@ credit_book_fn(struct db *db, void *arg)
 	if (er != BW_OK)
 		goto out;
 	if (a[0].balance - a[0].reserved < b->credits) {
-		er = BW_EBUSY;
+		b->oc = CREDIT_INSUFFICIENT;
+		er = CREDIT_UNDO;
 		goto out;
 	}
 	er = credit_move(db, b->org_id, &a[0], &a[1], b->credits, "booking",
@@ -471,7 +478,8 @@ out:
 
 enum bw_err
 credit_book(struct db *db, const char *org_id, const char *user_id,
-    const char *class_id, int64_t credits, struct json_object **out)
+    const char *class_id, int64_t credits, struct json_object **out,
+    enum credit_outcome *oc)
 {
 	struct credit_book_arg b;
 	struct json_object    *o;
@@ -487,7 +495,12 @@ credit_book(struct db *db, const char *org_id, const char *user_id,
 	b.user_id = user_id;
 	b.class_id = class_id;
 	b.credits = credits;
+	b.oc = CREDIT_OK;
 	er = db_tx(db, false, credit_book_fn, &b);
+	if (er == CREDIT_UNDO && b.oc != CREDIT_OK) {
+		*oc = b.oc;
+		return BW_OK;
+	}
 	if (er != BW_OK)
 		return er;
 	o = json_object_new_object();
@@ -498,6 +511,7 @@ credit_book(struct db *db, const char *org_id, const char *user_id,
 	json_object_object_add(o, "class_id", json_object_new_string(class_id));
 	json_object_object_add(o, "credits", json_object_new_int64(credits));
 	*out = o;
+	*oc = CREDIT_OK;
 	return BW_OK;
 }
 
@@ -508,7 +522,7 @@ credit_resv_json(PGresult *res, int row)
 	struct json_object *o = json_object_new_object();
 	int64_t		    amount = 0;
 
-	(void)db_i64(PQgetvalue(res, row, 3), &amount);
+	(void)db_col_i64(res, row, 3, &amount);
 	json_object_object_add(o, "id",
 	    json_object_new_string(PQgetvalue(res, row, 0)));
 	json_object_object_add(o, "state",
@@ -537,12 +551,13 @@ struct credit_resv_arg {
 	int		    ttl_s;
 	struct json_object *out;
 	bool		    created;
+	enum credit_outcome oc;
 };
 
 /*
  * Compares the reservation with b's key (if any) to the request: *found
- * tells whether one exists; BW_ESTATE when it names another user or amount.
- * On a match b->out gets it.
+ * tells whether one exists; CREDIT_UNDO with b->oc CREDIT_WRONG_STATE when
+ * it names another user or amount. On a match b->out gets it.
  */
 static enum bw_err
 credit_resv_existing(struct db *db, struct credit_resv_arg *b, bool *found)
@@ -562,10 +577,14 @@ credit_resv_existing(struct db *db, struct credit_resv_arg *b, bool *found)
 	if (PQntuples(res) != 1)
 		goto out;
 	*found = true;
-	if (db_i64(PQgetvalue(res, 0, 3), &amount) != 0 ||
-	    amount != b->amount ||
+	if (db_col_i64(res, 0, 3, &amount) != BW_OK) {
+		er = BW_EDB;
+		goto out;
+	}
+	if (amount != b->amount ||
 	    strcmp(PQgetvalue(res, 0, 2), b->user_id) != 0) {
-		er = BW_ESTATE;
+		b->oc = CREDIT_WRONG_STATE;
+		er = CREDIT_UNDO;
 		goto out;
 	}
 	json_object_put(b->out);
@@ -602,7 +621,8 @@ credit_reserve_fn(struct db *db, void *arg)
 	if (er != BW_OK)
 		goto out;
 	if (a.balance - a.reserved < b->amount) {
-		er = BW_EBUSY;
+		b->oc = CREDIT_INSUFFICIENT;
+		er = CREDIT_UNDO;
 		goto out;
 	}
 	snprintf(amt, sizeof(amt), "%" PRId64, b->amount);
@@ -637,7 +657,7 @@ out:
 enum bw_err
 credit_reserve(struct db *db, const char *org_id, const char *user_id,
     int64_t amount, const char *reservation_key, int ttl_s,
-    struct json_object **out, bool *created)
+    struct json_object **out, bool *created, enum credit_outcome *oc)
 {
 	struct credit_resv_arg b;
 	enum bw_err	       er;
@@ -654,13 +674,20 @@ credit_reserve(struct db *db, const char *org_id, const char *user_id,
 	b.amount = amount;
 	b.key = reservation_key;
 	b.ttl_s = ttl_s;
+	b.oc = CREDIT_OK;
 	er = db_tx(db, false, credit_reserve_fn, &b);
+	if (er == CREDIT_UNDO && b.oc != CREDIT_OK) {
+		json_object_put(b.out);
+		*oc = b.oc;
+		return BW_OK;
+	}
 	if (er != BW_OK) {
 		json_object_put(b.out);
 		return er;
 	}
 	*out = b.out;
 	*created = b.created;
+	*oc = CREDIT_OK;
 	return BW_OK;
 }
 
@@ -679,13 +706,15 @@ struct credit_fin_arg {
 	struct json_object *out;
 	bool		    expired; /* it is (now) expired */
 	bool		    changed; /* this call changed it */
+	enum credit_outcome oc;	     /* CREDIT_NOT_FOUND, CREDIT_WRONG_STATE */
 };
 
 /*
  * Finishes a pending reservation: locks it, then its account(s) (always
  * reservation before account, as everywhere). A pending one past
  * expires_at is expired instead (credits return) and b->expired set; the
- * transaction still commits. BW_ENOTFOUND, BW_ESTATE (not pending).
+ * transaction still commits. CREDIT_UNDO with b->oc CREDIT_NOT_FOUND or
+ * CREDIT_WRONG_STATE (not pending).
  */
 static enum bw_err
 credit_fin_fn(struct db *db, void *arg)
@@ -719,11 +748,12 @@ credit_fin_fn(struct db *db, void *arg)
 	if (er != BW_OK)
 		goto out;
 	if (PQntuples(res) != 1) {
-		er = BW_ENOTFOUND;
+		b->oc = CREDIT_NOT_FOUND;
+		er = CREDIT_UNDO;
 		goto out;
 	}
 	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
-	if (db_i64(PQgetvalue(res, 0, 1), &amount) != 0) {
+	if (db_col_i64(res, 0, 1, &amount) != BW_OK) {
 		er = BW_EDB;
 		goto out;
 	}
@@ -734,7 +764,10 @@ credit_fin_fn(struct db *db, void *arg)
 		goto out;
 	}
 	if (strcmp(state, "pending") != 0) {
-		er = b->action == CA_EXPIRE ? BW_OK : BW_ESTATE;
+		if (b->action != CA_EXPIRE) {
+			b->oc = CREDIT_WRONG_STATE;
+			er = CREDIT_UNDO;
+		}
 		goto out;
 	}
 	if (b->action == CA_EXPIRE && !past)
@@ -781,50 +814,64 @@ out:
 	return er;
 }
 
-/* Runs credit_fin_fn for one reservation; see credit_commit(). */
+/*
+ * Runs credit_fin_fn for one reservation; see credit_commit(). *oc (may
+ * be NULL for CA_EXPIRE) gets the outcome; *out only with CREDIT_OK.
+ */
 static enum bw_err
 credit_finish(struct db *db, const char *org_id, const char *id,
-    enum credit_action action, struct json_object **out, bool *changed)
+    enum credit_action action, struct json_object **out, bool *changed,
+    enum credit_outcome *oc)
 {
 	struct credit_fin_arg b;
 	enum bw_err	      er;
 
-	if (org_id == NULL || id == NULL ||
-	    !jv_is_uuid(org_id, strlen(org_id)) || !jv_is_uuid(id, strlen(id)))
-		return BW_ENOTFOUND;
 	memset(&b, 0, sizeof(b));
+	b.oc = CREDIT_OK;
+	if (org_id == NULL || id == NULL ||
+	    !jv_is_uuid(org_id, strlen(org_id)) ||
+	    !jv_is_uuid(id, strlen(id))) {
+		b.oc = CREDIT_NOT_FOUND;
+		er = BW_OK;
+		goto out;
+	}
 	b.org_id = org_id;
 	b.id = id;
 	b.action = action;
 	er = db_tx(db, false, credit_fin_fn, &b);
-	/* A statement timeout is the database's trouble, not an expired
-	 * reservation: BW_ETIMEOUT is reserved for the latter here. */
-	if (er == BW_ETIMEOUT)
-		er = BW_EDB;
-	if (er == BW_OK && b.expired && action != CA_EXPIRE)
-		er = BW_ETIMEOUT;
+	if (er == CREDIT_UNDO && b.oc != CREDIT_OK)
+		er = BW_OK;
+	if (er != BW_OK)
+		goto out;
+	if (b.oc == CREDIT_OK && b.expired && action != CA_EXPIRE)
+		b.oc = CREDIT_EXPIRED;
 	if (changed != NULL)
-		*changed = er == BW_OK && b.changed;
-	if (er == BW_OK && out != NULL) {
+		*changed = b.oc == CREDIT_OK && b.changed;
+	if (b.oc == CREDIT_OK && out != NULL) {
 		*out = b.out;
 		b.out = NULL;
 	}
+out:
+	if (er == BW_OK && oc != NULL)
+		*oc = b.oc;
 	json_object_put(b.out);
 	return er;
 }
 
 enum bw_err
 credit_commit(struct db *db, const char *org_id, const char *reservation_id,
-    struct json_object **out)
+    struct json_object **out, enum credit_outcome *oc)
 {
-	return credit_finish(db, org_id, reservation_id, CA_COMMIT, out, NULL);
+	return credit_finish(db, org_id, reservation_id, CA_COMMIT, out, NULL,
+	    oc);
 }
 
 enum bw_err
 credit_release(struct db *db, const char *org_id, const char *reservation_id,
-    struct json_object **out)
+    struct json_object **out, enum credit_outcome *oc)
 {
-	return credit_finish(db, org_id, reservation_id, CA_RELEASE, out, NULL);
+	return credit_finish(db, org_id, reservation_id, CA_RELEASE, out, NULL,
+	    oc);
 }
 
 enum bw_err
@@ -852,7 +899,8 @@ credit_expire(struct db *db, int *n)
 		rows = PQntuples(res);
 		for (row = 0; row < rows; row++) {
 			er = credit_finish(db, PQgetvalue(res, row, 0),
-			    PQgetvalue(res, row, 1), CA_EXPIRE, NULL, &changed);
+			    PQgetvalue(res, row, 1), CA_EXPIRE, NULL, &changed,
+			    NULL);
 			if (er != BW_OK)
 				goto out;
 			if (changed)
@@ -891,12 +939,13 @@ credit_party(const char *s, const char **kind, const char **name)
 
 /* Arguments and results of credit_transfer(). */
 struct credit_xfer_arg {
-	const char *org_id;
-	const char *kind[2];
-	const char *name[2];
-	int64_t	    amount;
-	char	    key[BW_MAX_ANCHOR * 4 + 16];
-	bool	    applied;
+	const char	   *org_id;
+	const char	   *kind[2];
+	const char	   *name[2];
+	int64_t		    amount;
+	char		    key[BW_MAX_ANCHOR * 4 + 16];
+	bool		    applied;
+	enum credit_outcome oc;
 };
 
 /* The transfer transaction; see credit_transfer(). */
@@ -922,15 +971,18 @@ credit_transfer_fn(struct db *db, void *arg)
 		b->applied = false;
 		return BW_OK;
 	}
-	if (a[0].user && a[0].balance - a[0].reserved < b->amount)
-		return BW_EBUSY;
+	if (a[0].user && a[0].balance - a[0].reserved < b->amount) {
+		b->oc = CREDIT_INSUFFICIENT;
+		return CREDIT_UNDO;
+	}
 	return credit_move(db, b->org_id, &a[0], &a[1], b->amount, "transfer",
 	    b->key, NULL, NULL, NULL, &b->applied);
 }
 
 enum bw_err
 credit_transfer(struct db *db, const char *org_id, const char *from,
-    const char *to, int64_t amount, const char *transfer_id, bool *applied)
+    const char *to, int64_t amount, const char *transfer_id, bool *applied,
+    enum credit_outcome *oc)
 {
 	struct credit_xfer_arg b;
 	enum bw_err	       er;
@@ -947,9 +999,17 @@ credit_transfer(struct db *db, const char *org_id, const char *from,
 	b.org_id = org_id;
 	b.amount = amount;
 	snprintf(b.key, sizeof(b.key), "transfer:%s", transfer_id);
+	b.oc = CREDIT_OK;
 	er = db_tx(db, false, credit_transfer_fn, &b);
-	if (er == BW_OK)
+	if (er == CREDIT_UNDO && b.oc != CREDIT_OK) {
+		*applied = false;
+		*oc = b.oc;
+		return BW_OK;
+	}
+	if (er == BW_OK) {
 		*applied = b.applied;
+		*oc = CREDIT_OK;
+	}
 	return er;
 }
 

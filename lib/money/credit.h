@@ -33,6 +33,20 @@
 #define CREDIT_USER_ID_MAX 128
 
 /*
+ * What a credit operation decided. These are business results, not
+ * errors: the operation ran (BW_OK) and the ledger said no. A bw_err is
+ * returned only when the operation could not run (bad argument, database).
+ */
+enum credit_outcome {
+	CREDIT_OK,
+	CREDIT_INSUFFICIENT, /* available < the amount asked for */
+	CREDIT_EXPIRED,	     /* the reservation expired; credits returned */
+	CREDIT_WRONG_STATE,  /* not pending; a key with another user/amount */
+	CREDIT_NOT_FOUND,    /* no such reservation in the org */
+	CREDIT__MAX
+};
+
+/*
  * Grants amount credits to user_id's account from the org's `purchases`
  * account, inside the caller's transaction. anchor (e.g. "stripe:pi_123")
  * is the permanent unique key of the money effect: a second grant with the
@@ -53,38 +67,48 @@ enum bw_err credit_account_get(struct db *, const char *org_id,
     const char *user_id, struct json_object **out);
 /*
  * Books class_id for user_id at `credits`: debit + booking in one
- * transaction. BW_EBUSY when available < credits (409
- * INSUFFICIENT_CREDITS). *out = {"booking_id","balance"}.
+ * transaction. BW_OK with *oc: CREDIT_OK and *out = {"booking_id",
+ * "balance",...} (new, caller puts), or CREDIT_INSUFFICIENT when
+ * available < credits (nothing is written). BW_EINVAL on bad arguments.
  */
 enum bw_err credit_book(struct db *, const char *org_id, const char *user_id,
-    const char *class_id, int64_t credits, struct json_object **out);
+    const char *class_id, int64_t credits, struct json_object **out,
+    enum credit_outcome *oc);
 /*
  * Reserves amount under reservation_key (unique per org), expiring after
- * ttl_s. Same key + same amount returns the existing reservation with
- * *created = false; same key + other amount is BW_ESTATE. BW_EBUSY when
- * available < amount. *out = {"id","state","amount","expires_at",...}.
+ * ttl_s. BW_OK with *oc: CREDIT_OK and *out = {"id","state","amount",
+ * "expires_at",...} (new, caller puts), *created = false when the same key
+ * with the same user and amount already named one; CREDIT_WRONG_STATE when
+ * the key names another user or amount; CREDIT_INSUFFICIENT when
+ * available < amount.
  */
 enum bw_err credit_reserve(struct db *, const char *org_id, const char *user_id,
     int64_t amount, const char *reservation_key, int ttl_s,
-    struct json_object **out, bool *created);
+    struct json_object **out, bool *created, enum credit_outcome *oc);
 /*
  * Commits (the reserved amount becomes a transfer to `bookings`) or
- * releases a pending reservation. BW_ENOTFOUND (other org or unknown),
- * BW_ETIMEOUT when it expired (409 RESERVATION_EXPIRED; its credits are
- * released in the same call), BW_ESTATE when not pending.
+ * releases a pending reservation. BW_OK with *oc: CREDIT_OK and *out (new,
+ * caller puts); CREDIT_NOT_FOUND (another org's, unknown or not a UUID);
+ * CREDIT_EXPIRED when it expired (its credits are released in the same
+ * call); CREDIT_WRONG_STATE when no longer pending.
  */
-enum bw_err credit_commit(struct db *, const char *org_id,
-    const char *reservation_id, struct json_object **out);
-enum bw_err credit_release(struct db *, const char *org_id,
-    const char *reservation_id, struct json_object **out);
+enum bw_err
+credit_commit(struct db *, const char *org_id, const char *reservation_id,
+    struct json_object **out, enum credit_outcome *oc);
+enum bw_err
+credit_release(struct db *, const char *org_id, const char *reservation_id,
+    struct json_object **out, enum credit_outcome *oc);
 /* Releases every expired pending reservation (all orgs); *n the count. */
 enum bw_err credit_expire(struct db *, int *n);
 /*
  * Moves amount between two accounts of one org (tests, operator tools):
- * from/to are user ids or "system:<name>". transfer_id makes it idempotent.
+ * from/to are user ids or "system:<name>". transfer_id makes it idempotent:
+ * a second call sets *applied = false. BW_OK with *oc CREDIT_OK, or
+ * CREDIT_INSUFFICIENT when a user account has less available.
  */
 enum bw_err credit_transfer(struct db *, const char *org_id, const char *from,
-    const char *to, int64_t amount, const char *transfer_id, bool *applied);
+    const char *to, int64_t amount, const char *transfer_id, bool *applied,
+    enum credit_outcome *oc);
 /*
  * Recomputes every balance (and reserved total) from transfers and pending
  * reservations and reports differences and per-org sums != 0 as a JSON

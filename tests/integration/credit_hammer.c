@@ -57,13 +57,14 @@ static int
 hammer_child(const struct config *cfg, const char *org, const char *a,
     const char *b, long count, long procs, long me, const char *prefix, int fd)
 {
-	long	    cnt[HO__MAX] = { 0 };
-	struct db  *db;
-	char	    id[200], line[128];
-	enum bw_err er;
-	bool	    applied;
-	long	    i;
-	int	    n;
+	long		    cnt[HO__MAX] = { 0 };
+	struct db	   *db;
+	char		    id[200], line[128];
+	enum bw_err	    er;
+	bool		    applied;
+	enum credit_outcome oc;
+	long		    i;
+	int		    n;
 
 	db = db_new(cfg->database_url);
 	if (db == NULL)
@@ -72,11 +73,11 @@ hammer_child(const struct config *cfg, const char *org, const char *a,
 		snprintf(id, sizeof(id), "%s-%ld", prefix, i);
 		applied = false;
 		er = credit_transfer(db, org, i % 2 == 0 ? a : b,
-		    i % 2 == 0 ? b : a, 1, id, &applied);
-		if (er == BW_OK)
-			cnt[applied ? HO_OK : HO_DUPLICATE]++;
-		else if (er == BW_EBUSY)
+		    i % 2 == 0 ? b : a, 1, id, &applied, &oc);
+		if (er == BW_OK && oc == CREDIT_INSUFFICIENT)
 			cnt[HO_INSUFFICIENT]++;
+		else if (er == BW_OK)
+			cnt[applied ? HO_OK : HO_DUPLICATE]++;
 		else {
 			cnt[HO_ERROR]++;
 			fprintf(stderr, "credit_hammer: %s: %s (sqlstate %s)\n",

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -222,6 +223,87 @@ test_apierr_error_id_unique(void **state)
 	assert_string_not_equal(a, c);
 }
 
+/* The default answer to each library error, written out independently. */
+static void
+test_apierr_from_err(void **state)
+{
+	static const struct {
+		enum bw_err	 er;
+		enum apierr_code want;
+	} m[] = {
+		{ BW_OK, AE_INTERNAL },
+		{ BW_ENOMEM, AE_INTERNAL },
+		{ BW_EINVAL, AE_VALIDATION_FAILED },
+		{ BW_ETOOBIG, AE_PAYLOAD_TOO_LARGE },
+		{ BW_ENOTFOUND, AE_NOT_FOUND },
+		{ BW_EEXISTS, AE_DEPENDENCY_UNAVAILABLE },
+		{ BW_EDB, AE_DEPENDENCY_UNAVAILABLE },
+		{ BW_ERETRY, AE_DEPENDENCY_UNAVAILABLE },
+		{ BW_EREDIS, AE_DEPENDENCY_UNAVAILABLE },
+		{ BW_EIO, AE_DEPENDENCY_UNAVAILABLE },
+		{ BW_ETIMEOUT, AE_DEPENDENCY_UNAVAILABLE },
+		{ BW_EUPSTREAM, AE_UPSTREAM_UNAVAILABLE },
+		{ BW_EBUSY, AE_CAPACITY_EXHAUSTED },
+		{ BW_EAUTH, AE_UNAUTHENTICATED },
+		{ BW_ECONFIG, AE_INTERNAL },
+		{ BW_ECRYPTO, AE_INTERNAL },
+		{ BW_ESTATE, AE_INVALID_STATE },
+	};
+	size_t i;
+
+	(void)state;
+	/* One row per error: a new bw_err must be given its answer here. */
+	assert_int_equal(sizeof(m) / sizeof(m[0]), BW_ERR__MAX);
+	for (i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+		assert_int_equal(m[i].er, (enum bw_err)i);
+		if (apierr_from_err(m[i].er) != m[i].want)
+			fail_msg("%s maps to %s, want %s", bw_strerror(m[i].er),
+			    apierr_def(apierr_from_err(m[i].er))->code,
+			    apierr_def(m[i].want)->code);
+	}
+	assert_int_equal(apierr_from_err(BW_ERR__MAX), AE_INTERNAL);
+	assert_int_equal(apierr_from_err((enum bw_err) - 1), AE_INTERNAL);
+}
+
+/* Extras land beside "error" in the same body; "error" cannot be replaced. */
+static void
+test_apierr_extend(void **state)
+{
+	struct json_object *b, *x, *v;
+	const char	   *before;
+	char		    keep[2048];
+
+	(void)state;
+	b = apierr_body(AE_BUDGET_EXCEEDED, NULL, "r", NULL, NULL);
+	assert_non_null(b);
+	x = json_tokener_parse("{\"reply\":\"Sorry, later.\",\"n\":1}");
+	assert_non_null(x);
+	assert_int_equal(apierr_extend(b, x), BW_OK);
+	assert_int_equal(json_object_object_length(b), 3);
+	assert_true(json_object_object_get_ex(b, "error", NULL));
+	assert_string_equal(sget(b, "reply"), "Sorry, later.");
+	assert_true(json_object_object_get_ex(b, "n", &v));
+	assert_int_equal(json_object_get_int(v), 1);
+	json_object_put(x); /* not consumed: b holds its own references */
+	assert_string_equal(sget(b, "reply"), "Sorry, later.");
+
+	/* NULL adds nothing; "error" and non-objects are refused as they
+	 * are, leaving the body untouched. */
+	before = json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN);
+	snprintf(keep, sizeof(keep), "%s", before);
+	assert_int_equal(apierr_extend(b, NULL), BW_OK);
+	x = json_tokener_parse("{\"error\":{},\"other\":true}");
+	assert_int_equal(apierr_extend(b, x), BW_EINVAL);
+	json_object_put(x);
+	x = json_tokener_parse("[1]");
+	assert_int_equal(apierr_extend(b, x), BW_EINVAL);
+	json_object_put(x);
+	assert_string_equal(json_object_to_json_string_ext(b,
+				JSON_C_TO_STRING_PLAIN),
+	    keep);
+	json_object_put(b);
+}
+
 int
 main(void)
 {
@@ -231,6 +313,8 @@ main(void)
 		cmocka_unit_test(test_apierr_body_shape),
 		cmocka_unit_test(test_apierr_body_fields_and_message),
 		cmocka_unit_test(test_apierr_error_id_unique),
+		cmocka_unit_test(test_apierr_from_err),
+		cmocka_unit_test(test_apierr_extend),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
