@@ -4,7 +4,6 @@
  * balance from the transfers (docs/runbooks/credit-reconciliation.md) and
  * `credits grant` grants credits by hand, anchored like a payment.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,7 +43,6 @@ ctl_credits_grant(struct ctl *c, int argc, char **argv)
 	const char		*v[4] = { NULL, NULL, NULL, NULL };
 	struct ctl_grant	 g;
 	struct json_object	*o;
-	char			*end;
 	long long		 n;
 	enum bw_err		 er;
 	int			 rc;
@@ -57,10 +55,7 @@ ctl_credits_grant(struct ctl *c, int argc, char **argv)
 		    "--user, --amount and --anchor\n");
 		return 2;
 	}
-	errno = 0;
-	n = strtoll(v[2], &end, 10);
-	if (errno != 0 || *end != '\0' || end == v[2] || n < 1 ||
-	    n > BW_MAX_CREDITS) {
+	if (ctl_num(v[2], 1, BW_MAX_CREDITS, &n) != 0) {
 		fprintf(stderr, "bulwarkctl: --amount must be 1 to %d\n",
 		    BW_MAX_CREDITS);
 		return 2;
