@@ -12,9 +12,10 @@
  *     word and the blanks: "Bearer [REDACTED:token]".
  *  2. "Authorization" (any case; so also "Proxy-Authorization"), an
  *     optional '"', ':' or '=', up to 8 blanks, an optional '"', "Basic"
- *     (any case), 1-8 blanks, then [A-Za-z0-9._~+/=-]+ keeps all before the
- *     credential: "Authorization: Basic [REDACTED:token]". "Basic" alone
- *     ("basic plan") stays.
+ *     (any case), 1-8 blanks, then the credential up to '&', ';', ',', a
+ *     quote or a blank (base64 or, from a broken client, "user:pass")
+ *     keeps all before it: "Authorization: Basic [REDACTED:token]".
+ *     "Basic" alone ("basic plan") stays.
  *  3. key=value, key: value or "key":"value" where key is one of
  *     password, passwd, pwd, secret, token, access_token, refresh_token,
  *     id_token, client_secret, api_key, apikey (any case): the value up to
@@ -238,6 +239,13 @@ r_bearer(const struct rscan *sc, size_t i, struct rmatch *m)
 	return 1;
 }
 
+static int
+r_isvalue(unsigned char c)
+{
+	return c > ' ' && c != '&' && c != ';' && c != ',' && c != '"' &&
+	    c != '\'' && c != 0x7f;
+}
+
 /*
  * Rule 2: the credential of an Authorization or Proxy-Authorization header
  * with the Basic scheme (RFC 7617 §2), as a header line, a query parameter
@@ -268,19 +276,12 @@ r_basic(const struct rscan *sc, size_t i, struct rmatch *m)
 	for (t = j; t - j < 8 && (r_at(sc, t) == ' ' || r_at(sc, t) == '\t');
 	     t++)
 		;
-	if (t == j || !r_isbearer(r_at(sc, t)))
+	if (t == j || !r_isvalue(r_at(sc, t)))
 		return 0;
 	m->keep = t - i;
-	m->len = r_span(sc, t, r_isbearer) - i;
+	m->len = r_span(sc, t, r_isvalue) - i;
 	m->marker = M_TOKEN;
 	return 1;
-}
-
-static int
-r_isvalue(unsigned char c)
-{
-	return c > ' ' && c != '&' && c != ';' && c != ',' && c != '"' &&
-	    c != '\'' && c != 0x7f;
 }
 
 /*

@@ -396,6 +396,9 @@ test_redact_basic_auth(void **state)
 		    "Proxy-Authorization: Basic [REDACTED:token]" },
 		{ "authorization=Basic dXNlcjpwYXNz",
 		    "authorization=Basic [REDACTED:token]" },
+		/* Unencoded, from a broken client: the password goes too. */
+		{ "Authorization: Basic user:pa$$ ok",
+		    "Authorization: Basic [REDACTED:token] ok" },
 		/* Basic without the header stays: "basic plan selected". */
 		{ "Basic dXNlcjpwYXNz plan", "Basic dXNlcjpwYXNz plan" },
 		{ "authorization: basic plan",
