@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * PII and secret redactor: every string that reaches a log line passes
- * here. Replaces e-mail addresses, phone numbers, bearer tokens, Bulwark API
- * keys (bwk_...), webhook secrets (whsec_...), provider secret keys
- * (sk_..., rk_...), JWTs and long opaque mixed-case secrets (hex digests stay readable) with a [REDACTED:kind]
- * marker. Also escapes CR/LF so a value can never forge a log line.
+ * here. Replaces e-mail addresses (internationalised ones too), phone
+ * numbers, bearer tokens and Basic credentials, Bulwark API keys (bwk_...),
+ * webhook secrets (whsec_...), provider secret keys (sk_..., rk_..., 32 hex
+ * digits), JWTs and long opaque mixed-case secrets (sha1 and sha256 hex
+ * digests stay readable) with a [REDACTED:kind] marker; the rules are in
+ * redact.c. Also escapes CR/LF so a value can never forge a log line.
  */
 #ifndef BW_REDACT_H
 #define BW_REDACT_H

@@ -54,6 +54,8 @@ static const struct rcase redacted[] = {
 	{ "alice@example.com4567", "[REDACTED:email]" },
 	{ "x alice@example.com_x y", "x [REDACTED:email]_x y" },
 	{ "alice@example.com-1", "[REDACTED:email]" },
+	/* A last label that is no TLD: the address ends before it. */
+	{ "x alice@example.com.5 y", "x [REDACTED:email].5 y" },
 	/* The human-readable key prefix (bwk_ + 8) is no secret. */
 	{ "prefix bwk_HiYZjH44 used", "prefix bwk_HiYZjH44 used" },
 	{ "key bwk_HiYZjH44J2l_VPH6Arsiv5gBlWl7NjlXcMHgBy4m-bs",
@@ -248,6 +250,14 @@ test_redact_linear(void **state)
 		"Aa1-",
 		"bearer ",
 		"bwk_",
+		"ก",
+		"กa",
+		"ก@ก.",
+		"jö.",
+		"(02) 1",
+		"66 8",
+		"authorization: basic ",
+		"3f2a9c0b7e614d58a1b2c3d4e5f6071 ",
 	};
 	size_t	n = 256 * 1024, i, k, ul;
 	char   *in, *o;
@@ -286,6 +296,163 @@ test_redact_append_appends(void **state)
 	assert_null(redact_str(NULL));
 }
 
+/* Runs each case of c[0..n) and fails on the first that differs. */
+static void
+check_cases(const struct rcase *c, size_t n)
+{
+	size_t i;
+	char  *o;
+
+	for (i = 0; i < n; i++) {
+		o = rd(c[i].in);
+		if (strcmp(o, c[i].want) != 0)
+			fail_msg("case %zu: in \"%s\"\n got \"%s\"\n"
+				 "want \"%s\"",
+			    i, c[i].in, o, c[i].want);
+		free(o);
+	}
+}
+
+/* Gap 1: internationalised addresses (RFC 6531), UTF-8 or punycode. */
+static void
+test_redact_idn_email(void **state)
+{
+	static const struct rcase c[] = {
+		{ "สมชาย@ตัวอย่าง.ไทย", "[REDACTED:email]" },
+		{ "ติดต่อ สมชาย@ตัวอย่าง.ไทย ครับ", "ติดต่อ [REDACTED:email] ครับ" },
+		{ "mail jörg@bücher.de now", "mail [REDACTED:email] now" },
+		{ "(jörg@bücher.de)", "([REDACTED:email])" },
+		{ "Müller.Jörg@example.com", "[REDACTED:email]" },
+		{ "user@xn--bcher-kva.de", "[REDACTED:email]" },
+		{ "a@example.xn--o3cw4h end", "[REDACTED:email] end" },
+		{ "ติดต่อ user@ตัวอย่าง.ไทย ครับ", "ติดต่อ [REDACTED:email] ครับ" },
+		/* Thai glued to an ASCII address stays Thai. */
+		{ "ติดต่อsomchai@mail.example.comครับ",
+		    "ติดต่อ[REDACTED:email]ครับ" },
+		{ "อีเมลสมชาย@ตัวอย่าง.ไทย ครับ", "[REDACTED:email] ครับ" },
+		{ "a@bücher.de, b@ตัวอย่าง.ไทย.",
+		    "[REDACTED:email], [REDACTED:email]." },
+	};
+
+	(void)state;
+	check_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+/* Gap 2: Thai landlines with the area code in parentheses. */
+static void
+test_redact_thai_paren_phone(void **state)
+{
+	static const struct rcase c[] = {
+		{ "office (02) 123 4567", "office [REDACTED:phone]" },
+		{ "office (02) 123-4567.", "office [REDACTED:phone]." },
+		{ "chiang mai (053) 123 456", "chiang mai [REDACTED:phone]" },
+		{ "โทร(02)1234567", "โทร[REDACTED:phone]" },
+		{ "mobile (081) 234 5678", "mobile [REDACTED:phone]" },
+		/* Too few digits, or no trunk prefix: not a Thai phone. */
+		{ "see (02) 12 34", "see (02) 12 34" },
+		{ "year (2024) 123 456", "year (2024) 123 456" },
+	};
+
+	(void)state;
+	check_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+/* Gap 3: the Thai country code written without '+'. */
+static void
+test_redact_cc_without_plus(void **state)
+{
+	static const struct rcase c[] = {
+		{ "call 66 81 234 5678", "call [REDACTED:phone]" },
+		{ "call 66-81-234-5678 now", "call [REDACTED:phone] now" },
+		{ "bkk 66 2 123 4567", "bkk [REDACTED:phone]" },
+		{ "cnx 66-53-123-456", "cnx [REDACTED:phone]" },
+		{ "โทร 66 81 234 5678 ครับ", "โทร [REDACTED:phone] ครับ" },
+		/* Dotted quads and short lists stay. */
+		{ "ip 66.81.234.56", "ip 66.81.234.56" },
+		{ "sizes 66 81 234", "sizes 66 81 234" },
+		{ "at 2066-01-15 10:30:00", "at 2066-01-15 10:30:00" },
+	};
+
+	(void)state;
+	check_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+/* Gap 4: HTTP Basic credentials (RFC 7617) in an Authorization header. */
+static void
+test_redact_basic_auth(void **state)
+{
+	static const struct rcase c[] = {
+		{ "Authorization: Basic dXNlcjpwYXNz",
+		    "Authorization: Basic [REDACTED:token]" },
+		{ "authorization: basic dXNlcjpwYXNz==; x",
+		    "authorization: basic [REDACTED:token]; x" },
+		{ "AUTHORIZATION:BASIC  dXNlcjpwYXNz",
+		    "AUTHORIZATION:BASIC  [REDACTED:token]" },
+		{ "{\"authorization\":\"Basic dXNlcjpwYXNz\"}",
+		    "{\"authorization\":\"Basic [REDACTED:token]\"}" },
+		{ "{\"Authorization\": \"Basic dXNlcjpwYXNz\"}",
+		    "{\"Authorization\": \"Basic [REDACTED:token]\"}" },
+		{ "Proxy-Authorization: Basic dXNlcjpwYXNz",
+		    "Proxy-Authorization: Basic [REDACTED:token]" },
+		{ "authorization=Basic dXNlcjpwYXNz",
+		    "authorization=Basic [REDACTED:token]" },
+		/* Unencoded, from a broken client: the password goes too. */
+		{ "Authorization: Basic user:pa$$ ok",
+		    "Authorization: Basic [REDACTED:token] ok" },
+		/* Basic without the header stays: "basic plan selected". */
+		{ "Basic dXNlcjpwYXNz plan", "Basic dXNlcjpwYXNz plan" },
+		{ "authorization: basic plan",
+		    "authorization: basic [REDACTED:token]" },
+	};
+
+	(void)state;
+	check_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
+/*
+ * Gap 5: 32 hex digits standing alone are an API key; 40 (sha1, git) and
+ * 64 (sha256, ledger) stay, so do UUIDs, and so does a value that is
+ * nothing but 32 hex digits: request and trace ids reach the redactor so.
+ */
+static void
+test_redact_hex32_key(void **state)
+{
+	static const struct rcase c[] = {
+		{ "key 3f2a9c0b7e614d58a1b2c3d4e5f60718 used",
+		    "key [REDACTED:secret] used" },
+		{ "KEY=3F2A9C0B7E614D58A1B2C3D4E5F60718",
+		    "KEY=[REDACTED:secret]" },
+		{ "x-api-key: 3f2a9c0b7e614d58a1b2c3d4e5f60718\n",
+		    "x-api-key: [REDACTED:secret]\\n" },
+		{ "/v1/keys/3f2a9c0b7e614d58a1b2c3d4e5f60718/rotate",
+		    "/v1/keys/[REDACTED:secret]/rotate" },
+		{ "คีย์3f2a9c0b7e614d58a1b2c3d4e5f60718ครับ",
+		    "คีย์[REDACTED:secret]ครับ" },
+		/* Stays. */
+		{ "3f2a9c0b7e614d58a1b2c3d4e5f60718",
+		    "3f2a9c0b7e614d58a1b2c3d4e5f60718" },
+		{ "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+		    "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709" },
+		{ "hash 3a7bd3e2360a3d29eea436fcfb7e44c7"
+		  "35d117c42d1c1835420b6b9942dd4f1b",
+		    "hash 3a7bd3e2360a3d29eea436fcfb7e44c7"
+		    "35d117c42d1c1835420b6b9942dd4f1b" },
+		{ "id 550e8400-e29b-41d4-a716-446655440000",
+		    "id 550e8400-e29b-41d4-a716-446655440000" },
+		{ "short 3f2a9c0b7e614d58a1b2c3d4e5f6071 x",
+		    "short 3f2a9c0b7e614d58a1b2c3d4e5f6071 x" },
+		{ "long 3f2a9c0b7e614d58a1b2c3d4e5f607189 x",
+		    "long 3f2a9c0b7e614d58a1b2c3d4e5f607189 x" },
+		{ "word x3f2a9c0b7e614d58a1b2c3d4e5f60718 y",
+		    "word x3f2a9c0b7e614d58a1b2c3d4e5f60718 y" },
+		{ "word 3f2a9c0b7e614d58a1b2c3d4e5f60718_y",
+		    "word 3f2a9c0b7e614d58a1b2c3d4e5f60718_y" },
+	};
+
+	(void)state;
+	check_cases(c, sizeof(c) / sizeof(c[0]));
+}
+
 int
 main(void)
 {
@@ -297,6 +464,11 @@ main(void)
 		cmocka_unit_test(test_redact_bounded_output),
 		cmocka_unit_test(test_redact_linear),
 		cmocka_unit_test(test_redact_append_appends),
+		cmocka_unit_test(test_redact_idn_email),
+		cmocka_unit_test(test_redact_thai_paren_phone),
+		cmocka_unit_test(test_redact_cc_without_plus),
+		cmocka_unit_test(test_redact_basic_auth),
+		cmocka_unit_test(test_redact_hex32_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
