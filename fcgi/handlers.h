@@ -26,10 +26,11 @@ void h_exports_get(struct req *);
 void h_exports_cancel(struct req *);
 void h_exports_download(struct req *);
 void h_exports_metrics(struct req *);
-/* fcgi/h_public.c */
+/* fcgi/h_public_verify.c */
 void h_public_verify(struct req *);
 /* Registers the verification counters (before fork). */
-int  h_public_metrics_register(void);
+int h_public_metrics_register(void);
+/* fcgi/h_public_ledger_keys.c */
 void h_public_ledger_keys(struct req *);
 /* fcgi/h_chat.c */
 void h_chat(struct req *);

@@ -45,7 +45,7 @@ int ctl_flags(int argc, char **argv, const char *const *names,
  */
 int ctl_num(const char *s, long long min, long long max, long long *out);
 
-/* tools/ctl_money.c: webhook secrets, credit ledger. */
+/* tools/ctl_webhook.c: webhook secrets; tools/ctl_credits.c: credit ledger. */
 int ctl_webhook_secret_set(struct ctl *, int, char **);
 /* tools/ctl_credits.c: the credit ledger (check, operator grants). */
 int ctl_ledger_check(struct ctl *, int, char **);
@@ -61,7 +61,7 @@ int ctl_credits_grant(struct ctl *, int, char **);
 		    "--anchor A",                                            \
 		    ctl_credits_grant },
 
-/* tools/ctl_ledger.c: evidence ledger and exports. */
+/* tools/ctl_ledger.c: the evidence ledger; tools/ctl_verify_export.c. */
 int ctl_ledger_verify(struct ctl *, int, char **);
 int ctl_ledger_roots(struct ctl *, int, char **);
 int ctl_ledger_keys(struct ctl *, int, char **);
