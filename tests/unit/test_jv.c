@@ -16,9 +16,6 @@
 #include "core/jv.h"
 #include "core/limits.h"
 
-/* STATIC in lib/core/jv.c, visible with BW_TESTING. */
-int jv_is_rfc3339(const char *, size_t);
-
 struct parse_case {
 	const char *in;
 	size_t	    len; /* 0: strlen(in) */
