@@ -100,18 +100,6 @@ brk_cfg_ok(const struct brk_cfg *c)
 	    c->probe_ms >= 1;
 }
 
-/* A reply's integer (or element i of an array); -1 when not one. */
-static long long
-brk_int(const redisReply *rep, int i)
-{
-	if (i < 0)
-		return rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
-	if (rep->type != REDIS_REPLY_ARRAY || (size_t)i >= rep->elements ||
-	    rep->element[i]->type != REDIS_REPLY_INTEGER)
-		return -1;
-	return rep->element[i]->integer;
-}
-
 /* Runs a breaker script; any Redis failure is BW_EREDIS. */
 static enum bw_err
 brk_run(struct rds *rds, struct rds_script *s, const char *key, int nargs,
@@ -147,8 +135,8 @@ breaker_allow(struct rds *rds, const char *name, const struct brk_cfg *c,
 	er = brk_run(rds, &brk_allow_lua, key, 2, om, pm, &rep);
 	if (er != BW_OK)
 		return er;
-	a = brk_int(rep, 0);
-	s = brk_int(rep, 1);
+	a = rds_int(rep, 0);
+	s = rds_int(rep, 1);
 	freeReplyObject(rep);
 	if (a < 0 || s < 0 || s >= BRK__MAX)
 		return BW_EREDIS;
@@ -179,7 +167,7 @@ breaker_record(struct rds *rds, const char *name, const struct brk_cfg *c,
 	er = brk_run(rds, &brk_record_lua, key, 2, ok ? "1" : "0", th, &rep);
 	if (er != BW_OK)
 		return er;
-	s = brk_int(rep, -1);
+	s = rds_int(rep, -1);
 	freeReplyObject(rep);
 	if (s < 0 || s >= BRK__MAX)
 		return BW_EREDIS;
@@ -204,7 +192,7 @@ breaker_state(struct rds *rds, const char *name, enum brk_state *st)
 	er = brk_run(rds, &brk_state_lua, key, 0, NULL, NULL, &rep);
 	if (er != BW_OK)
 		return er;
-	s = brk_int(rep, -1);
+	s = rds_int(rep, -1);
 	freeReplyObject(rep);
 	if (s < 0 || s >= BRK__MAX)
 		return BW_EREDIS;

@@ -202,18 +202,6 @@ sem_run(struct rds *rds, struct rds_script *s, int argc, const char **args,
 	return BW_EREDIS;
 }
 
-/* An integer reply, or element i of an array reply; -1 otherwise. */
-static long long
-sem_int(const redisReply *rep, int i)
-{
-	if (i < 0)
-		return rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
-	if (rep->type != REDIS_REPLY_ARRAY || (size_t)i >= rep->elements ||
-	    rep->element[i]->type != REDIS_REPLY_INTEGER)
-		return -1;
-	return rep->element[i]->integer;
-}
-
 /* Leaves the queue after the deadline; errors are only logged. */
 static void
 sem_cancel(struct rds *rds, const char *org, const char *waiter)
@@ -306,14 +294,14 @@ sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
 		if (er != BW_OK)
 			goto out;
 		s.tries++;
-		granted = sem_int(rep, 0);
-		exp = sem_int(rep, 2);
-		if (granted < 0 || sem_int(rep, 1) < 0 || exp < 0) {
+		granted = rds_int(rep, 0);
+		exp = rds_int(rep, 2);
+		if (granted < 0 || rds_int(rep, 1) < 0 || exp < 0) {
 			log_kv(LL_ERROR, "sem: unexpected script reply", NULL);
 			er = BW_EREDIS;
 			goto out;
 		}
-		s.reclaimed += (int)sem_int(rep, 1);
+		s.reclaimed += (int)rds_int(rep, 1);
 		freeReplyObject(rep);
 		rep = NULL;
 		if (granted == 1) {
@@ -360,7 +348,7 @@ sem_renew(struct rds *rds, struct sem_lease *l)
 	er = sem_run(rds, &sem_renew_lua, 3, args, &rep);
 	if (er != BW_OK)
 		return er;
-	exp = sem_int(rep, -1);
+	exp = rds_int(rep, -1);
 	freeReplyObject(rep);
 	if (exp < 0)
 		return BW_EREDIS;
@@ -386,7 +374,7 @@ sem_release(struct rds *rds, const struct sem_lease *l)
 	er = sem_run(rds, &sem_release_lua, 2, args, &rep);
 	if (er != BW_OK)
 		return er;
-	n = sem_int(rep, -1);
+	n = rds_int(rep, -1);
 	freeReplyObject(rep);
 	if (n < 0)
 		return BW_EREDIS;
@@ -409,7 +397,7 @@ sem_number(struct rds *rds, struct rds_script *s, const char *org, int *n)
 	er = sem_run(rds, s, 1, args, &rep);
 	if (er != BW_OK)
 		return er;
-	v = sem_int(rep, -1);
+	v = rds_int(rep, -1);
 	freeReplyObject(rep);
 	if (v < 0)
 		return BW_EREDIS;

@@ -40,6 +40,12 @@ enum bw_err rds_eval(struct rds *, struct rds_script *, int nkeys, int argc,
  * name (no ':' or hash-tag braces a caller could inject).
  */
 int rds_word_ok(const char *s, size_t max);
+/*
+ * The integer of a reply (i < 0), or of element i of an array reply, as a
+ * Lua script returns them; -1 when rep is NULL or that is not an integer.
+ * For replies whose integers are never negative.
+ */
+long long rds_int(const redisReply *rep, int i);
 /* PING with its latency in microseconds. */
 enum bw_err rds_ping(struct rds *, int64_t *latency_us);
 
