@@ -219,10 +219,16 @@ db_idle_dead(struct db *db)
 	return 0;
 }
 
-/* Maps a SQLSTATE of a refused statement to our error. */
-static enum bw_err
+/*
+ * Maps the SQLSTATE of a refused statement to our error: 40001, 40P01
+ * BW_ERETRY; 23505 BW_EEXISTS; other 22xxx, 23xxx BW_EINVAL; 57014
+ * BW_ETIMEOUT; anything else (NULL included) BW_EDB.
+ */
+STATIC enum bw_err
 db_map_state(const char *st)
 {
+	if (st == NULL)
+		return BW_EDB;
 	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
 		return BW_ERETRY;
 	if (strcmp(st, "23505") == 0)

@@ -97,4 +97,9 @@ enum bw_err db_ping(struct db *, int64_t *latency_us);
 #define DB_LOCK_PERIODIC 0x42570002
 #define DB_LOCK_JOBCAP	 0x42570003
 
+#ifdef BW_TESTING
+/* Static functions of db.c, visible to tests (STATIC in core/err.h). */
+enum bw_err db_map_state(const char *sqlstate);
+#endif
+
 #endif

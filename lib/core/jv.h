@@ -80,4 +80,9 @@ int64_t jv_utf8_len(const char *s, size_t len);
 /* Compact JSON text of obj into a malloc'd string; NULL on ENOMEM. */
 char *jv_dump(struct json_object *obj);
 
+#ifdef BW_TESTING
+/* Static functions of jv.c, visible to tests (STATIC in core/err.h). */
+int jv_is_rfc3339(const char *s, size_t len);
+#endif
+
 #endif

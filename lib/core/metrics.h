@@ -52,4 +52,10 @@ enum bw_err metrics_render(struct buf *out);
 extern const double metrics_latency_bounds[];
 extern const int    metrics_latency_nbounds;
 
+#ifdef BW_TESTING
+/* Static functions of metrics.c, visible to tests (STATIC in core/err.h). */
+int metrics_name_ok(const char *name);
+int metrics_labels_ok(const char *labels, int histogram);
+#endif
+
 #endif

@@ -569,6 +569,7 @@ rds_int(const redisReply *rep, int i)
 	if (i < 0)
 		return rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
 	if (rep->type != REDIS_REPLY_ARRAY || (size_t)i >= rep->elements ||
+	    rep->element[i] == NULL ||
 	    rep->element[i]->type != REDIS_REPLY_INTEGER)
 		return -1;
 	return rep->element[i]->integer;

@@ -41,8 +41,9 @@ enum bw_err rds_eval(struct rds *, struct rds_script *, int nkeys, int argc,
  */
 int rds_word_ok(const char *s, size_t max);
 /*
- * A reply's integer (i < 0), or the integer element i of an array reply;
- * -1 when that is not an integer (the scripts answer non-negative ones).
+ * The integer of a reply (i < 0), or of element i of an array reply, as a
+ * Lua script returns them; -1 when rep is NULL or that is not an integer.
+ * For replies whose integers are never negative.
  */
 long long rds_int(const redisReply *rep, int i);
 /* PING with its latency in microseconds. */

@@ -59,4 +59,10 @@ enum bw_err merkle_consistency_verify(uint64_t old_size, uint64_t new_size,
     const uint8_t old_root[32], const uint8_t new_root[32],
     const uint8_t (*proof)[32], size_t	      plen);
 
+#ifdef BW_TESTING
+/* Static functions of merkle.c, visible to tests (STATIC in core/err.h). */
+enum bw_err merkle_hash2(const void *l, size_t ln, const void *r, size_t rn,
+    uint8_t out[32]);
+#endif
+
 #endif

@@ -111,4 +111,13 @@ whsig_verify(enum whsig_provider, const struct whsig_headers *,
     const void *body, size_t len, const struct whsig_secret *secrets,
     size_t nsecrets, int64_t now, int tolerance_s, int64_t *signed_ts);
 
+#ifdef BW_TESTING
+/* Static functions of whsig.c, visible to tests (STATIC in core/err.h). */
+struct buf;
+enum bw_err whsig_parse_ts(const char *s, size_t n, int64_t *out);
+enum whsig_verdict
+	    whsig_form_params(const uint8_t *body, size_t len, struct buf *out);
+enum bw_err whsig_url_alt(const char *url, struct buf *alt);
+#endif
+
 #endif

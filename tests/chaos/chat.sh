@@ -5,15 +5,10 @@
 # killed (-9) while it holds an LLM lease frees its slot within the lease
 # expiry + 1 s; turns with injected provider faults and client aborts leave
 # no lease in use and no hold unsettled. Bounded: about 2 minutes.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
-. "$BW_TOP/dev/lib/stack.sh"
-stack_load "$BW_RUN"
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_stack
 
-TMP=${BW_TMP:-$(mktemp -d)}
 SFX="$$-$(date +%s)"
-CTL() { "$BW_BUILD/bulwarkctl" -c "$BW_CONFIG" "$@"; }
-FREQ() { python3 "$BW_TOP/tests/lib/fcgi_req.py" "$@"; }
 SIM=$BW_LLM_SIM_URL
 MPID=
 M2PID=
@@ -24,20 +19,19 @@ cleanup() {
 	stack_start_one redis >/dev/null 2>&1
 	curl -s -X POST "$SIM/_sim/reset" >/dev/null
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
-q() { psql "$DATABASE_URL" -qAtX -c "$1"; }
 new_org() {
 	local o k
-	o=$(CTL org create --name "$1-$SFX" --tier pro | jq -r .id)
-	k=$(CTL key create --org "$o" --role owner | jq -r .key)
-	q "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\", window_s)
+	o=$(t_ctl org create --name "$1-$SFX" --tier pro | jq -r .id)
+	k=$(t_ctl key create --org "$o" --role owner | jq -r .key)
+	t_sql "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\", window_s)
 	    VALUES ('$o', 'chat', 'org', 1000000, 60),
 	    ('$o', 'chat', 'ip', 1000000, 10) ON CONFLICT DO NOTHING" >/dev/null
 	echo "$o $k"
 }
 chat() {
-	FREQ --socket "$1" --method POST --path /api/v1/chat \
+	t_freq --socket "$1" --method POST --path /api/v1/chat \
 	    --header "Authorization: Bearer $2" --timeout "${4:-60}" \
 	    --body "{\"channel\":\"web\",\"user_id\":\"$3\",\"message\":\"hi\"}" |
 	    cut -d' ' -f2-
@@ -71,7 +65,7 @@ t_le "redis down: answered quickly ($ms ms)" 3000 "$ms"
 t_eq "redis down: no provider call" null \
     "$(curl -s "$SIM/_sim/stats" | jq ".by_org[\"$RO\"].requests")"
 t_eq "redis down: no hold left" 0 \
-    "$(q "SELECT count(*) FROM llm_holds WHERE org_id = '$RO' AND state = 'held'")"
+    "$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO' AND state = 'held'")"
 stack_start_one redis
 ok=
 for _ in $(seq 20); do
@@ -83,7 +77,7 @@ t_eq "redis back: chat recovers without a restart" 1 "${ok:-0}"
 
 # --- kill -9 a child holding a lease -----------------------------------------
 read -r KO KK < <(new_org kill)
-CTL prompt set --org "$KO" --org-cap 1 >/dev/null
+t_ctl prompt set --org "$KO" --org-cap 1 >/dev/null
 curl -s -X POST "$SIM/_sim/script" -d "{\"org\":\"$KO\",\"hang\":true}" \
     >/dev/null
 chat "$S" "$KK" holder 60 >/dev/null 2>&1 &
@@ -120,19 +114,19 @@ for j in $(seq 300); do
 	    "$((j % 7))" "$j"
 done >"$TMP/f.bodies"
 # Half of the clients give up after 0.3 s (nginx would abort the request).
-FREQ --socket "$S" --socket "$BW_FCGI_SOCKET" --method POST \
+t_freq --socket "$S" --socket "$BW_FCGI_SOCKET" --method POST \
     --path /api/v1/chat --header "Authorization: Bearer $FK" \
     --bodies-file <(sed -n '1~2p' "$TMP/f.bodies") --concurrency 30 \
     --timeout 0.3 >"$TMP/f1.out" &
 APID=$!
-FREQ --socket "$S" --socket "$BW_FCGI_SOCKET" --method POST \
+t_freq --socket "$S" --socket "$BW_FCGI_SOCKET" --method POST \
     --path /api/v1/chat --header "Authorization: Bearer $FK" \
     --bodies-file <(sed -n '2~2p' "$TMP/f.bodies") --concurrency 30 \
     --timeout 60 >"$TMP/f2.out"
 wait "$APID"
 # Every turn ends within its 30 s deadline; give them time to.
 for _ in $(seq 80); do
-	h=$(q "SELECT count(*) FROM llm_holds WHERE org_id = '$FO' AND
+	h=$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$FO' AND
 	    state = 'held'")
 	[ "$h" = 0 ] && [ "$(leases)" = 0 ] && break
 	sleep 0.5
@@ -140,7 +134,7 @@ done
 t_eq "faults: every hold settled" 0 "$h"
 t_eq "faults: leases in use back to 0" 0 "$(leases)"
 t_eq "faults: reserved back to 0" 0 \
-    "$(q "SELECT COALESCE(sum(reserved_micros),0) FROM org_budget_days
+    "$(t_sql "SELECT COALESCE(sum(reserved_micros),0) FROM org_budget_days
     WHERE org_id = '$FO'")"
 t_ge "faults: turns were answered" 100 \
     "$(awk '$2 == 200 || $2 == 502' "$TMP/f2.out" | wc -l)"
@@ -159,7 +153,7 @@ sed -e "s|^fcgi_socket = .*|fcgi_socket = $TMP/m.sock|" \
 M2PID=$!
 for _ in $(seq 50); do [ -S "$TMP/m.sock" ] && break; sleep 0.1; done
 read -r TO TK < <(new_org tenk)
-CTL prompt set --org "$TO" --org-cap 15 >/dev/null
+t_ctl prompt set --org "$TO" --org-cap 15 >/dev/null
 pattern='503,200,200,200,200,"close",200,200,200,200,200,200,"malformed",200,
     200,200,200,200,400,200,200,200,200,200,500,200,200,200,200,200,429,200,
     200,200,200,200,408,200,200,200'
@@ -170,18 +164,18 @@ for j in $(seq 10000); do
 	    "$((j % 50))" "$j"
 done >"$TMP/t.bodies"
 start=$(date +%s)
-FREQ --socket "$TMP/m.sock" --method POST --path /api/v1/chat \
+t_freq --socket "$TMP/m.sock" --method POST --path /api/v1/chat \
     --header "Authorization: Bearer $TK" \
     --bodies-file <(sed -n '1~3p' "$TMP/t.bodies") --concurrency 20 \
     --timeout 0.2 >"$TMP/t1.out" &
 APID=$!
-FREQ --socket "$TMP/m.sock" --method POST --path /api/v1/chat \
+t_freq --socket "$TMP/m.sock" --method POST --path /api/v1/chat \
     --header "Authorization: Bearer $TK" \
     --bodies-file <(sed -e '1~3d' "$TMP/t.bodies") --concurrency 40 \
     --timeout 60 >"$TMP/t2.out"
 wait "$APID"
 for _ in $(seq 80); do
-	h=$(q "SELECT count(*) FROM llm_holds WHERE org_id = '$TO' AND
+	h=$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$TO' AND
 	    state = 'held'")
 	[ "$h" = 0 ] && [ "$(leases)" = 0 ] && break
 	sleep 0.5
@@ -192,10 +186,10 @@ t_eq "10k: every turn was sent ($(($(date +%s) - start)) s)" 10000 "$n"
 t_eq "10k: every hold settled" 0 "$h"
 t_eq "10k: leases in use back to 0" 0 "$(leases)"
 t_eq "10k: reserved back to 0" 0 \
-    "$(q "SELECT COALESCE(sum(reserved_micros),0) FROM org_budget_days
+    "$(t_sql "SELECT COALESCE(sum(reserved_micros),0) FROM org_budget_days
     WHERE org_id = '$TO'")"
 t_eq "10k: one hold per turn that reached the budget step, none left" 0 \
-    "$(q "SELECT count(*) FROM llm_holds WHERE org_id = '$TO' AND
+    "$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$TO' AND
     state NOT IN ('settled', 'expired')")"
 # Clients that waited got an answer of the contract: 200, or 502 with the
 # fallback reply after retries, or 503 when no slot freed in time.

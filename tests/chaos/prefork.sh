@@ -12,11 +12,9 @@
 # a small FastCGI client that holds a request half-sent: the child has
 # accepted it and waits for the rest, which makes "in flight" real without
 # a slow route.
-set -u
+. "${BW_TOP:?}/tests/lib/common.sh"
 
-. "$BW_TOP/tests/lib/assert.sh"
-
-T=${BW_TMP:-$(mktemp -d)}
+T=$TMP
 OWN_PID=
 LOAD_PID=
 
@@ -29,7 +27,7 @@ cleanup() {
 	fi
 	rm -f "$T"/go-*
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 MASTER=$(cat "$BW_RUN/pid/bulwark-fcgi.pid" 2>/dev/null)
 if [ -z "$MASTER" ] || ! kill -0 "$MASTER" 2>/dev/null; then

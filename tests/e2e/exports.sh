@@ -5,16 +5,13 @@
 # one downloads only for its own org (other orgs 404) with Range support
 # (206, the right bytes) from nginx's internal location; unknown, malformed
 # and expired verification tokens answer the same 404 body shape.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
-. "$BW_TOP/dev/lib/stack.sh"
-stack_load "$BW_RUN"
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_stack
 
-TMP=${BW_TMP:-$(mktemp -d)}
 CFG=$BW_CONFIG
 URL=$BULWARK_URL
 CURL=(curl -sk --max-time 20)
-trap 'stack_start_one export >/dev/null 2>&1 || true' EXIT
+t_on_exit 'stack_start_one export >/dev/null 2>&1 || true'
 
 mkorg() {
 	ORG=$(bulwarkctl -c "$CFG" org create --name "e2e-exports-$$" |

@@ -7,13 +7,9 @@
 # Needs curl, jq, openssl, promtool (Debian package prometheus), bulwarkctl.
 
 # shellcheck disable=SC2317 # trap handlers and helpers are called indirectly
-set -u
-: "${BW_TOP:?}" "${BULWARK_URL:?}" "${BW_DEMO_KEY:?}" "${BW_DEMO_ORG:?}"
-: "${BW_CONFIG:?}" "${BW_RUN:?}"
-: "${BW_TMP:=$(mktemp -d)}"
-# shellcheck source-path=SCRIPTDIR source=../lib/assert.sh
-. "$BW_TOP/tests/lib/assert.sh"
-if [ -n "${BW_BUILD:-}" ]; then PATH=$BW_BUILD:$PATH; fi
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_need BULWARK_URL BW_DEMO_KEY BW_DEMO_ORG BW_CONFIG BW_RUN
 
 U=$BULWARK_URL
 H=$BW_TMP/headers
@@ -28,7 +24,7 @@ cleanup() {
 	local p
 	for p in $CTL_PIDS; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 # req METHOD PATH [curl args...]: answer in $B (body), $H (headers), $ST.
 req() {

@@ -17,10 +17,6 @@
 #include "core/limits.h"
 #include "money/whsig.h"
 
-/* STATIC in lib/money/whsig.c, reachable with -DBW_TESTING. */
-enum whsig_verdict whsig_form_params(const uint8_t *, size_t, struct buf *);
-enum bw_err	   whsig_url_alt(const char *, struct buf *);
-
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 #define NSEC   5

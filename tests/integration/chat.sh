@@ -7,13 +7,9 @@
 # downgrade without hard stop; retries and timeouts; shared conversation
 # state; LINE replies exactly once; the budget day in a far time zone;
 # leases back to 0 and every hold settled. Bounded: about 3 minutes.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
-TMP=${BW_TMP:-$(mktemp -d)}
 SFX="$$-$(date +%s)"
-CTL() { "$BW_BUILD/bulwarkctl" -c "$BW_CONFIG" "$@"; }
-FREQ() { python3 "$BW_TOP/tests/lib/fcgi_req.py" "$@"; }
 SIM=$BW_LLM_SIM_URL
 LINE=${BW_LINE_SIM_URL:-http://127.0.0.1:$((${SIM##*:} + 1))}
 REDIS_PORT=${REDIS_URL##*:}
@@ -31,7 +27,7 @@ cleanup() {
 	done
 	curl -s -X POST "$SIM/_sim/reset" >/dev/null
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 # start_master N: a master "on another host": own socket and pid file,
 # 16 children, same PostgreSQL, Redis and simulator.
@@ -66,9 +62,9 @@ stop_master() {
 # that the rate limiter (tested elsewhere) does not shape these loads.
 new_org() {
 	local o k
-	o=$(CTL org create --name "$1-$SFX" --tier pro ${2:+--timezone "$2"} |
+	o=$(t_ctl org create --name "$1-$SFX" --tier pro ${2:+--timezone "$2"} |
 	    jq -r .id)
-	k=$(CTL key create --org "$o" --role owner | jq -r .key)
+	k=$(t_ctl key create --org "$o" --role owner | jq -r .key)
 	psql "$DATABASE_URL" -qAtX -c "INSERT INTO org_rate_limits
 	    (org_id, route, scope, \"limit\", window_s) VALUES
 	    ('$o', 'chat', 'org', 1000000, 60), ('$o', 'chat', 'ip', 1000000, 10)
@@ -78,13 +74,12 @@ new_org() {
 
 # chat SOCKET KEY USER MESSAGE: one turn; prints "<status> <body>".
 chat() {
-	FREQ --socket "$1" --method POST --path /api/v1/chat \
+	t_freq --socket "$1" --method POST --path /api/v1/chat \
 	    --header "Authorization: Bearer $2" \
 	    --body "{\"channel\":\"web\",\"user_id\":\"$3\",\"message\":\"$4\"}" \
 	    --timeout 60 | cut -d' ' -f2-
 }
 sim_script() { curl -s -X POST "$SIM/_sim/script" -d "$1" >/dev/null; }
-q() { psql "$DATABASE_URL" -qAtX -c "$1"; }
 
 start_master 1
 start_master 2
@@ -104,7 +99,7 @@ for i in $(seq 20); do
 		printf '{"channel":"web","user_id":"u%d","message":"cap %d"}\n' \
 		    "$j" "$j"
 	done >"$TMP/caps$i.bodies"
-	FREQ --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
+	t_freq --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
 	    --path /api/v1/chat --header "Authorization: Bearer $k" \
 	    --bodies-file "$TMP/caps$i.bodies" --concurrency 15 --timeout 60 \
 	    >>"$TMP/caps.out" &
@@ -129,31 +124,31 @@ t_le "caps: max in flight per org <= 5" 5 "$maxorg"
 sim_script '{}'
 
 # --- budget: ~50 calls of budget, 400 concurrent turns, max output -------
-CTL price set --model "prim-$SFX" --input-micros-per-mtok 1000000 \
+t_ctl price set --model "prim-$SFX" --input-micros-per-mtok 1000000 \
     --output-micros-per-mtok 10000000 >/dev/null
-CTL price set --model "fb-$SFX" --input-micros-per-mtok 1000000 \
+t_ctl price set --model "fb-$SFX" --input-micros-per-mtok 1000000 \
     --output-micros-per-mtok 2000000 >/dev/null
 read -r BO BK < <(new_org budget)
 # A call holds ~ 3 x 30 input + 512 x 10 output micros on the primary model.
 BUDGET=260000
-CTL budget set --org "$BO" --daily-micros $BUDGET --soft-pct 80 \
+t_ctl budget set --org "$BO" --daily-micros $BUDGET --soft-pct 80 \
     --primary-model "prim-$SFX" --fallback-model "fb-$SFX" >/dev/null
 t_eq "budget: unpriced model refused by budget set" 1 \
-    "$(CTL budget set --org "$BO" --daily-micros 5 --primary-model \
+    "$(t_ctl budget set --org "$BO" --daily-micros 5 --primary-model \
     "none-$SFX" >/dev/null 2>&1; echo $?)"
 sim_script "{\"org\":\"$BO\",\"output_tokens\":100000}"
 for j in $(seq 400); do
 	printf '{"channel":"web","user_id":"b%d","message":"spend %d"}\n' "$j" "$j"
 done >"$TMP/budget.bodies"
-FREQ --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
+t_freq --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
     --path /api/v1/chat --header "Authorization: Bearer $BK" \
     --bodies-file "$TMP/budget.bodies" --concurrency 100 --timeout 60 \
     >"$TMP/budget.out"
-spent=$(q "SELECT COALESCE(sum(spent_micros),0) FROM org_budget_days
+spent=$(t_sql "SELECT COALESCE(sum(spent_micros),0) FROM org_budget_days
     WHERE org_id = '$BO'")
-charged=$(q "SELECT COALESCE(sum(charged_micros),0) FROM llm_holds
+charged=$(t_sql "SELECT COALESCE(sum(charged_micros),0) FROM llm_holds
     WHERE org_id = '$BO'")
-held=$(q "SELECT count(*) FROM llm_holds WHERE org_id = '$BO' AND
+held=$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$BO' AND
     state = 'held'")
 t_le "budget: settled spend <= budget under 400 concurrent turns" \
     $BUDGET "$spent"
@@ -170,23 +165,23 @@ fbn=$(awk '$2 == 200 && /"model":"fb-/ && /"downgraded":true/' \
 t_ge "budget: calls after the soft threshold use the fallback model" 1 "$fbn"
 # A primary call is decided below 80 % of spent + reserved: all primary
 # holds together stay under 80 % of the budget plus one hold.
-prim=$(q "SELECT COALESCE(sum(held_micros),0) FROM llm_holds WHERE org_id =
+prim=$(t_sql "SELECT COALESCE(sum(held_micros),0) FROM llm_holds WHERE org_id =
     '$BO' AND model = 'prim-$SFX'")
-maxh=$(q "SELECT COALESCE(max(held_micros),0) FROM llm_holds WHERE org_id =
+maxh=$(t_sql "SELECT COALESCE(max(held_micros),0) FROM llm_holds WHERE org_id =
     '$BO'")
 t_le "budget: primary model only below the soft threshold" \
     $((BUDGET * 80 / 100 + maxh)) "$prim"
-ov=$(q "SELECT count(*) FROM org_budget_days WHERE org_id = '$BO' AND
+ov=$(t_sql "SELECT count(*) FROM org_budget_days WHERE org_id = '$BO' AND
     spent_micros > $BUDGET")
 t_eq "budget: no overshoot" 0 "$ov"
 
 # Hard stop off: spend may pass the budget, the downgrade still applies.
 read -r HO HK < <(new_org nohard)
-CTL budget set --org "$HO" --daily-micros 20000 --no-hard-stop \
+t_ctl budget set --org "$HO" --daily-micros 20000 --no-hard-stop \
     --primary-model "prim-$SFX" --fallback-model "fb-$SFX" >/dev/null
 sim_script "{\"org\":\"$HO\",\"output_tokens\":100000}"
 head -n 30 "$TMP/budget.bodies" >"$TMP/nohard.bodies"
-FREQ --socket "$S0" --socket "$S1" --method POST --path /api/v1/chat \
+t_freq --socket "$S0" --socket "$S1" --method POST --path /api/v1/chat \
     --header "Authorization: Bearer $HK" --bodies-file "$TMP/nohard.bodies" \
     --concurrency 5 --timeout 60 >"$TMP/nohard.out"
 t_eq "no hard stop: every turn answered 200" 30 \
@@ -194,7 +189,7 @@ t_eq "no hard stop: every turn answered 200" 30 \
 t_ge "no hard stop: downgraded turns" 20 \
     "$(awk '/"downgraded":true/' "$TMP/nohard.out" | wc -l)"
 t_ge "no hard stop: spend passed the budget" 20001 \
-    "$(q "SELECT sum(spent_micros) FROM org_budget_days WHERE org_id = '$HO'")"
+    "$(t_sql "SELECT sum(spent_micros) FROM org_budget_days WHERE org_id = '$HO'")"
 
 # --- retries -----------------------------------------------------------
 read -r RO RK < <(new_org retry)
@@ -250,42 +245,42 @@ stop_master 1
 stop_master 2
 start_master 1
 start_master 2
-out=$(FREQ --socket "$S2" --path /api/v1/chat/sessions/web/alice \
+out=$(t_freq --socket "$S2" --path /api/v1/chat/sessions/web/alice \
     --header "Authorization: Bearer $SK")
 t_match "state: still there after the masters restart" '"turns":2' "$out"
 for j in $(seq 10); do
 	printf '{"channel":"web","user_id":"bob","message":"c%d"}\n' "$j"
 done >"$TMP/state.bodies"
-FREQ --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
+t_freq --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
     --path /api/v1/chat --header "Authorization: Bearer $SK" \
     --bodies-file "$TMP/state.bodies" --concurrency 10 >"$TMP/state.out"
-out=$(FREQ --socket "$S1" --path /api/v1/chat/sessions/web/bob \
+out=$(t_freq --socket "$S1" --path /api/v1/chat/sessions/web/bob \
     --header "Authorization: Bearer $SK")
 t_match "state: 10 concurrent turns of one user -> turns 10" \
     '"turns":10' "$out"
-out=$(FREQ --socket "$S1" --method DELETE \
+out=$(t_freq --socket "$S1" --method DELETE \
     --path /api/v1/chat/sessions/web/bob --header "Authorization: Bearer $SK")
 t_match "state: DELETE clears it" '^0 204' "$out"
-out=$(FREQ --socket "$S1" --path /api/v1/chat/sessions/web/bob \
+out=$(t_freq --socket "$S1" --path /api/v1/chat/sessions/web/bob \
     --header "Authorization: Bearer $SK")
 t_match "state: then 404" '^0 404' "$out"
 
 # --- LINE: one reply per event, however often delivered --------------------
 read -r LO LK < <(new_org line)
 LSECRET=linesecret$SFX
-CTL webhook-secret set --org "$LO" --provider line --secret "$LSECRET" \
+t_ctl webhook-secret set --org "$LO" --provider line --secret "$LSECRET" \
     >/dev/null
-CTL prompt set --org "$LO" --line-token "tok-$SFX" >/dev/null
+t_ctl prompt set --org "$LO" --line-token "tok-$SFX" >/dev/null
 rt="rt-$SFX"
 ev=$(printf '{"destination":"U0","events":[{"type":"message","mode":"active","webhookEventId":"01EV%s","deliveryContext":{"isRedelivery":false},"timestamp":%d000,"source":{"type":"user","userId":"Uline%s"},"replyToken":"%s","message":{"type":"text","id":"1","text":"hello line"}}]}' \
     "$SFX" "$(date +%s)" "$SFX" "$rt")
 sig=$(printf '%s' "$ev" | openssl dgst -sha256 -hmac "$LSECRET" -binary |
     base64)
 printf '%s' "$ev" >"$TMP/line.json"
-out=$(FREQ --socket "$S1" --method POST --path "/api/v1/webhooks/line/$LO" \
+out=$(t_freq --socket "$S1" --method POST --path "/api/v1/webhooks/line/$LO" \
     --header "X-Line-Signature: $sig" --body-file "$TMP/line.json")
 t_match "line: signed event accepted" '^0 200 ' "$out"
-FREQ --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
+t_freq --socket "$S0" --socket "$S1" --socket "$S2" --method POST \
     --path "/api/v1/webhooks/line/$LO" --header "X-Line-Signature: $sig" \
     --body-file "$TMP/line.json" --count 20 --concurrency 20 >"$TMP/line.out"
 t_eq "line: 20 concurrent redeliveries answered 200" 20 \
@@ -305,9 +300,9 @@ t_match "line: the reply is the chat answer" 'echo: hello line' \
     "$(curl -s "$LINE/_sim/replies" | jq -c --arg t "$rt" \
     '.replies[] | select(.reply_token == $t) | .messages')"
 t_eq "line: the sender's turn is in the line session" 1 \
-    "$(FREQ --socket "$S1" --path "/api/v1/chat/sessions/line/Uline$SFX" \
+    "$(t_freq --socket "$S1" --path "/api/v1/chat/sessions/line/Uline$SFX" \
     --header "Authorization: Bearer $LK" | cut -d' ' -f3- | jq .turns)"
-out=$(FREQ --socket "$S2" --method POST --path "/api/v1/webhooks/line/$LO" \
+out=$(t_freq --socket "$S2" --method POST --path "/api/v1/webhooks/line/$LO" \
     --header "X-Line-Signature: AAAA$sig" --body-file "$TMP/line.json")
 t_match "line: bad signature -> 400 INVALID_SIGNATURE" \
     '^0 400 .*INVALID_SIGNATURE' "$out"
@@ -316,45 +311,45 @@ t_match "line: bad signature -> 400 INVALID_SIGNATURE" \
 read -r KO KK < <(new_org kiritimati Pacific/Kiritimati)
 read -r PO PK < <(new_org pagopago Pacific/Pago_Pago)
 for o in "$KO" "$PO"; do
-	CTL budget set --org "$o" --daily-micros 6000 \
+	t_ctl budget set --org "$o" --daily-micros 6000 \
 	    --primary-model "prim-$SFX" --fallback-model "fb-$SFX" >/dev/null
 done
 chat "$S1" "$KK" k1 "day" >/dev/null
 chat "$S1" "$PK" p1 "day" >/dev/null
-kd=$(q "SELECT day FROM org_budget_days WHERE org_id = '$KO'")
-pd=$(q "SELECT day FROM org_budget_days WHERE org_id = '$PO'")
+kd=$(t_sql "SELECT day FROM org_budget_days WHERE org_id = '$KO'")
+pd=$(t_sql "SELECT day FROM org_budget_days WHERE org_id = '$PO'")
 t_eq "day: Kiritimati's day is its local date" \
-    "$(q "SELECT (now() AT TIME ZONE 'Pacific/Kiritimati')::date")" "$kd"
+    "$(t_sql "SELECT (now() AT TIME ZONE 'Pacific/Kiritimati')::date")" "$kd"
 t_eq "day: Pago Pago's day is its local date" \
-    "$(q "SELECT (now() AT TIME ZONE 'Pacific/Pago_Pago')::date")" "$pd"
+    "$(t_sql "SELECT (now() AT TIME ZONE 'Pacific/Pago_Pago')::date")" "$pd"
 t_ge "day: the two orgs are a day or more apart" 1 \
-    "$(q "SELECT '$kd'::date - '$pd'::date")"
+    "$(t_sql "SELECT '$kd'::date - '$pd'::date")"
 # Spend the Kiritimati day, then move it to yesterday (local midnight
 # passed): a fresh day admits again.
-q "UPDATE org_budget_days SET spent_micros = 6000 WHERE org_id = '$KO'" \
+t_sql "UPDATE org_budget_days SET spent_micros = 6000 WHERE org_id = '$KO'" \
     >/dev/null
 t_match "day: an exhausted day refuses (402)" '^402 ' \
     "$(chat "$S2" "$KK" k2 "more")"
-q "UPDATE org_budget_days SET day = day - 1 WHERE org_id = '$KO'" >/dev/null
-q "UPDATE llm_holds SET day = day - 1 WHERE org_id = '$KO'" >/dev/null
+t_sql "UPDATE org_budget_days SET day = day - 1 WHERE org_id = '$KO'" >/dev/null
+t_sql "UPDATE llm_holds SET day = day - 1 WHERE org_id = '$KO'" >/dev/null
 t_match "day: after local midnight the budget is fresh" '^200 ' \
     "$(chat "$S2" "$KK" k3 "new day")"
 
 # --- holds: expired holds are settled at the held amount -------------------
-hid=$(q "INSERT INTO llm_holds (org_id, day, model, max_tokens, input_bound,
+hid=$(t_sql "INSERT INTO llm_holds (org_id, day, model, max_tokens, input_bound,
     held_micros, expires_at) VALUES ('$PO', '$pd', 'prim-$SFX', 10, 10, 777,
     now() - interval '1 second') RETURNING id" | head -n 1)
-q "UPDATE org_budget_days SET reserved_micros = reserved_micros + 777
+t_sql "UPDATE org_budget_days SET reserved_micros = reserved_micros + 777
     WHERE org_id = '$PO' AND day = '$pd'" >/dev/null
-before=$(q "SELECT spent_micros FROM org_budget_days WHERE org_id = '$PO'")
-q "DELETE FROM periodic_runs WHERE job = 'maint'" >/dev/null
+before=$(t_sql "SELECT spent_micros FROM org_budget_days WHERE org_id = '$PO'")
+t_sql "DELETE FROM periodic_runs WHERE job = 'maint'" >/dev/null
 "$BW_BUILD/bulwark-maint" -c "$BW_CONFIG" >>"$TMP/maint.log" 2>&1
 t_eq "holds: an expired hold is settled by bulwark-maint" expired \
-    "$(q "SELECT state FROM llm_holds WHERE org_id = '$PO' AND id = '$hid'")"
+    "$(t_sql "SELECT state FROM llm_holds WHERE org_id = '$PO' AND id = '$hid'")"
 t_eq "holds: ... at the held amount" $((before + 777)) \
-    "$(q "SELECT spent_micros FROM org_budget_days WHERE org_id = '$PO'")"
+    "$(t_sql "SELECT spent_micros FROM org_budget_days WHERE org_id = '$PO'")"
 t_eq "holds: reserved back to 0" 0 \
-    "$(q "SELECT reserved_micros FROM org_budget_days WHERE org_id = '$PO'")"
+    "$(t_sql "SELECT reserved_micros FROM org_budget_days WHERE org_id = '$PO'")"
 
 # --- nothing leaked --------------------------------------------------------
 t_eq "leases: none in use after all of this" 0 \
@@ -362,7 +357,7 @@ t_eq "leases: none in use after all of this" 0 \
 	return redis.call('ZCOUNT', KEYS[1], t[1] * 1000 + math.floor(t[2] / 1000),
 	  '+inf')" 1 'sem:{llm}:g')"
 t_eq "holds: every hold of this run settled" 0 \
-    "$(q "SELECT count(*) FROM llm_holds h JOIN orgs o ON o.id = h.org_id
+    "$(t_sql "SELECT count(*) FROM llm_holds h JOIN orgs o ON o.id = h.org_id
     WHERE o.name LIKE '%-$SFX' AND h.state = 'held'")"
 
 t_done

@@ -10,14 +10,10 @@
 # commit, release, expiry by bulwark-reconcile, commit after expiry, other
 # org 404); `bulwarkctl ledger check` clean, and it detects a corrupted
 # balance.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
 CFG=$BW_CONFIG
-TMP=${BW_TMP:-$(mktemp -d)}
 SFX="$$-$(date +%s)"
-CTL=("$BW_BUILD/bulwarkctl" -c "$CFG")
-FREQ=(python3 "$BW_TOP/tests/lib/fcgi_req.py")
 HAMMER="$BW_BUILD/tests/integration/credit_hammer"
 MASTERS=()
 
@@ -26,14 +22,11 @@ cleanup() {
 	for p in "${MASTERS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
+	t_kill_jobs
 	t_sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 	    WHERE application_name = 'credits-lock-$SFX'" >/dev/null 2>&1
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 # start_master N [VAR=value...]: a bulwark-fcgi master of our own on
 # $TMP/fcgiN.sock, as another host would run it.
@@ -59,7 +52,7 @@ req() {
 	local args=(--socket "$1" --method "$2" --path "$3"
 	    --header "Authorization: Bearer ${5:-$KEY}" --timeout 30)
 	[ -n "${4:-}" ] && args+=(--body "$4")
-	"${FREQ[@]}" "${args[@]}" | cut -d' ' -f2-
+	t_freq "${args[@]}" | cut -d' ' -f2-
 }
 
 # jget JSON FIELD: one top-level field of a JSON text ("" if absent).
@@ -80,24 +73,14 @@ acct() {
 }
 
 grant() {
-	"${CTL[@]}" credits grant --org "$ORG" --user "$1" --amount "$2" \
+	t_ctl credits grant --org "$ORG" --user "$1" --amount "$2" \
 	    --anchor "$3" >/dev/null
 }
 
-# wait_sql TIMEOUT_S EXPECTED SQL: polls until SQL returns EXPECTED.
-wait_sql() {
-	local t=$1 want=$2 sql=$3 i
-	for i in $(seq 1 $((t * 10))); do
-		[ "$(t_sql "$sql" 2>/dev/null)" = "$want" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-ORG=$(jget "$("${CTL[@]}" org create --name "credits-$SFX")" id)
-KEY=$(jget "$("${CTL[@]}" key create --org "$ORG" --role member)" key)
-ORG2=$(jget "$("${CTL[@]}" org create --name "credits2-$SFX")" id)
-KEY2=$(jget "$("${CTL[@]}" key create --org "$ORG2" --role member)" key)
+ORG=$(jget "$(t_ctl org create --name "credits-$SFX")" id)
+KEY=$(jget "$(t_ctl key create --org "$ORG" --role member)" key)
+ORG2=$(jget "$(t_ctl org create --name "credits2-$SFX")" id)
+KEY2=$(jget "$(t_ctl key create --org "$ORG2" --role member)" key)
 if [ -z "$ORG" ] || [ -z "$KEY" ] || [ -z "$KEY2" ]; then
 	t_fail "credits: set-up" "could not create orgs and keys"
 	t_done
@@ -113,7 +96,7 @@ S1=$TMP/fcgi1.sock S2=$TMP/fcgi2.sock S3=$TMP/fcgi3.sock S4=$TMP/fcgi4.sock
 # --- Grants: an anchor applies once, also 20 at a time. ---------------
 GPIDS=()
 for i in $(seq 1 20); do
-	"${CTL[@]}" credits grant --org "$ORG" --user g --amount 7 \
+	t_ctl credits grant --org "$ORG" --user g --amount 7 \
 	    --anchor "test:g" >"$TMP/grant-$i.out" 2>&1 &
 	GPIDS+=("$!")
 done
@@ -132,7 +115,7 @@ grant dc 10 "test:dc"
 	sleep 0.05
 done ) >"$TMP/storm-avail.txt" 2>/dev/null &
 SAMPLER=$!
-"${FREQ[@]}" --socket "$S1" --socket "$S2" --socket "$S3" --method POST \
+t_freq --socket "$S1" --socket "$S2" --socket "$S3" --method POST \
     --path /api/v1/bookings --header "Authorization: Bearer $KEY" \
     --body '{"user_id":"dc","class_id":"spin-6am","credits":1}' \
     --count 200 --concurrency 50 --timeout 60 >"$TMP/storm.txt"
@@ -187,11 +170,11 @@ PGAPPNAME="credits-lock-$SFX" psql "$DATABASE_URL" -qAtX -c "BEGIN;
     LOCK TABLE bookings IN SHARE MODE; SELECT pg_sleep(60); COMMIT;" \
     >/dev/null 2>&1 &
 LOCKPID=$!
-wait_sql 10 1 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a
+t_wait_sql 10 1 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a
     USING (pid) WHERE a.application_name = 'credits-lock-$SFX' AND
     l.granted AND l.mode = 'ShareLock'" ||
     t_fail "credits: kill: the lock session holds its lock"
-"${FREQ[@]}" --socket "$S4" --method POST --path /api/v1/bookings \
+t_freq --socket "$S4" --method POST --path /api/v1/bookings \
     --header "Authorization: Bearer $KEY" --timeout 30 \
     --body '{"user_id":"kk","class_id":"k1","credits":2}' \
     >"$TMP/kill.txt" 2>&1 &
@@ -218,7 +201,7 @@ kill "$LOCKPID" 2>/dev/null
 t_sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
     WHERE application_name = 'credits-lock-$SFX'" >/dev/null
 wait "$REQPID" 2>/dev/null
-wait_sql 15 0 "SELECT count(*) FROM pg_stat_activity
+t_wait_sql 15 0 "SELECT count(*) FROM pg_stat_activity
     WHERE pid = '${BPID:-0}'" ||
     t_fail "credits: kill: the orphaned backend ended"
 t_match "credits: kill: the client got no 201" '^0 (000|5)' \
@@ -263,7 +246,7 @@ r=$(req "$S1" POST /api/v1/credit-reservations \
     '{"user_id":"rr","amount":7,"reservation_key":"rk-big"}')
 t_match "credits: reserve: more than available: 409 INSUFFICIENT_CREDITS" \
     '^409 .*INSUFFICIENT_CREDITS' "$r"
-"${FREQ[@]}" --socket "$S1" --socket "$S2" --socket "$S3" --method POST \
+t_freq --socket "$S1" --socket "$S2" --socket "$S3" --method POST \
     --path /api/v1/credit-reservations --header "Authorization: Bearer $KEY" \
     --body '{"user_id":"rr","amount":1,"reservation_key":"rk-20"}' \
     --count 20 --concurrency 20 >"$TMP/same-key.txt"
@@ -355,13 +338,13 @@ t_match "credits: another org's key sees its own (empty) account" \
     '^200 .*"balance":0' "$r"
 
 # --- Ledger check. ----------------------------------------------------------
-out=$("${CTL[@]}" ledger check --org "$ORG" 2>/dev/null)
+out=$(t_ctl ledger check --org "$ORG" 2>/dev/null)
 rc=$?
 t_eq "credits: ledger check clean after everything" "0 true" \
     "$rc $(jget "$out" clean)"
 t_sql "UPDATE credit_accounts SET balance = balance + 1
     WHERE org_id = '$ORG' AND kind = 'user' AND name = 'rr'" >/dev/null
-out=$("${CTL[@]}" ledger check --org "$ORG" 2>/dev/null)
+out=$(t_ctl ledger check --org "$ORG" 2>/dev/null)
 rc=$?
 t_eq "credits: ledger check: a corrupted balance exits 1" "1" "$rc"
 t_match "credits: ledger check: ... and names the account" \
@@ -371,7 +354,7 @@ t_match "credits: ledger check: ... and the org sum" \
     '"problem":"org_sum_nonzero"' "$out"
 t_sql "UPDATE credit_accounts SET balance = balance - 1
     WHERE org_id = '$ORG' AND kind = 'user' AND name = 'rr'" >/dev/null
-"${CTL[@]}" ledger check --org "$ORG" >/dev/null 2>&1
+t_ctl ledger check --org "$ORG" >/dev/null 2>&1
 t_eq "credits: ledger check: clean again once restored" "0" "$?"
 
 t_done

@@ -8,12 +8,9 @@
 # python3.
 
 # shellcheck disable=SC2317 # trap handlers are called indirectly
-set -u
-: "${BW_TOP:?}"
-: "${DATABASE_URL:?}"
-: "${BW_TMP:=$(mktemp -d)}"
-# shellcheck source-path=SCRIPTDIR source=../lib/assert.sh
-. "$BW_TOP/tests/lib/assert.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_need DATABASE_URL
 
 CTL=${BW_BUILD:+$BW_BUILD/}bulwarkctl
 LOCK_NS=$((0x42570001))	# DB_LOCK_MIGRATE in lib/core/db.h
@@ -40,7 +37,7 @@ cleanup() {
 	fi
 	t_sql "DROP DATABASE IF EXISTS $SCRATCH WITH (FORCE)" >/dev/null 2>&1
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 SURL=$(db_url "$SCRATCH")
 ssql() {

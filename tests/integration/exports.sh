@@ -8,12 +8,9 @@
 # by another, once; a missing evidence file fails three times, then stays
 # failed (storage) with no fourth attempt; retention with a shortened clock
 # expires, deletes and logs, and two concurrent passes never act twice.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
-. "$BW_TOP/dev/lib/stack.sh"
-stack_load "$BW_RUN"
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_stack
 
-TMP=${BW_TMP:-$(mktemp -d)}
 CFG=$BW_CONFIG
 STORAGE=$(sed -n 's/^storage_dir = //p' "$CFG")
 URL=$BULWARK_URL
@@ -29,7 +26,7 @@ cleanup() {
 	# The stack's own export worker was stopped for the counted runs.
 	stack_start_one export >/dev/null 2>&1 || true
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 # mkorg TIER: a fresh org with an owner key in ORG / KEY; its export rate
 # limit is raised so that one test can queue 20 exports.
@@ -68,15 +65,6 @@ mkexport() {
 	TOK=$(jq -r .verification_token <<<"$r")
 }
 
-# wait_sql TIMEOUT_S EXPECTED SQL
-wait_sql() {
-	local i
-	for i in $(seq 1 $(($1 * 10))); do
-		[ "$(t_sql "$3" 2>/dev/null)" = "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 state() { t_sql "SELECT state FROM exports WHERE id = '$1'"; }
 
@@ -112,7 +100,7 @@ bulwarkctl -c "$CFG" ledger roots --before "$(date -u -d tomorrow +%F)" \
     >/dev/null
 mkexport
 start_workers 1 0
-wait_sql 20 ready "SELECT state FROM exports WHERE id = '$EXP'"
+t_wait_sql 20 ready "SELECT state FROM exports WHERE id = '$EXP'"
 t_eq "export becomes ready" ready "$(state "$EXP")"
 ART=$STORAGE/exports/$ORG/$EXP.tar
 curl_keys
@@ -134,7 +122,7 @@ t_eq "export.verified recorded in the ledger" 1 \
 # Rebuild of the same inputs gives the same bytes (deterministic tar).
 cp "$ART" "$TMP/first.tar"
 mkexport
-wait_sql 20 ready "SELECT state FROM exports WHERE id = '$EXP'"
+t_wait_sql 20 ready "SELECT state FROM exports WHERE id = '$EXP'"
 t_check "same inputs give the same artifact bytes" \
     cmp -s "$TMP/first.tar" "$STORAGE/exports/$ORG/$EXP.tar"
 ART=$STORAGE/exports/$ORG/$EXP.tar
@@ -190,7 +178,7 @@ mkorg business
 upload 4
 for i in $(seq 1 20); do mkexport; done
 start_workers 4 100
-wait_sql 90 20 "SELECT count(*) FROM exports WHERE org_id = '$ORG'
+t_wait_sql 90 20 "SELECT count(*) FROM exports WHERE org_id = '$ORG'
     AND state = 'ready'"
 t_eq "20 exports ready with 4 workers" 20 \
     "$(t_sql "SELECT count(*) FROM exports WHERE org_id = '$ORG'
@@ -219,7 +207,7 @@ mkorg pro
 upload 12
 mkexport
 start_workers 2 400
-wait_sql 20 processing "SELECT state FROM exports WHERE id = '$EXP'"
+t_wait_sql 20 processing "SELECT state FROM exports WHERE id = '$EXP'"
 sleep 1
 holder=$(t_sql "SELECT locked_by FROM jobs WHERE queue = 'export'
     AND job_key = '$EXP' AND state = 'running'")
@@ -228,7 +216,7 @@ victim=""
 for p in "${WPIDS[@]}"; do [ "$p" = "$hpid" ] && victim=$p; done
 t_check "the export is held by one of our workers" test -n "$victim"
 [ -n "$victim" ] && kill -9 "$victim"
-wait_sql 60 ready "SELECT state FROM exports WHERE id = '$EXP'"
+t_wait_sql 60 ready "SELECT state FROM exports WHERE id = '$EXP'"
 t_eq "killed worker's export finished by another" ready "$(state "$EXP")"
 t_eq "it was marked ready once" 1 \
     "$(t_sql "SELECT count(*) FROM export_events WHERE export_id = '$EXP'
@@ -246,7 +234,7 @@ upload 2
 rm -f "$STORAGE/evidence/$ORG/$(sed -n 1p "$TMP/ids")"
 mkexport
 start_workers 2 0
-wait_sql 40 failed "SELECT state FROM exports WHERE id = '$EXP'"
+t_wait_sql 40 failed "SELECT state FROM exports WHERE id = '$EXP'"
 sleep 8	# longer than the next backoff: a fourth attempt would show
 t_eq "missing file: export failed" failed "$(state "$EXP")"
 t_eq "missing file: failure_count 3" 3 \
@@ -269,7 +257,7 @@ mkorg starter
 upload 1
 for i in 1 2 3; do mkexport; done
 start_workers 1 0
-wait_sql 20 3 "SELECT count(*) FROM exports WHERE org_id = '$ORG'
+t_wait_sql 20 3 "SELECT count(*) FROM exports WHERE org_id = '$ORG'
     AND state = 'ready'"
 stop_workers
 ids=$(t_sql "SELECT id FROM exports WHERE org_id = '$ORG'")

@@ -16,13 +16,9 @@
 # Needs curl, jq, psql, bulwarkctl.
 
 # shellcheck disable=SC2317 # trap handlers are called indirectly
-set -u
-: "${BW_TOP:?}" "${BW_BUILD:?}" "${DATABASE_URL:?}" "${BULWARK_URL:?}"
-: "${BW_DEMO_KEY:?}" "${BW_DEMO_ORG:?}" "${BW_CONFIG:?}"
-: "${BW_TMP:=$(mktemp -d)}"
-# shellcheck source-path=SCRIPTDIR source=../lib/assert.sh
-. "$BW_TOP/tests/lib/assert.sh"
-PATH=$BW_BUILD:$PATH
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_need BW_BUILD DATABASE_URL BULWARK_URL BW_DEMO_KEY BW_DEMO_ORG BW_CONFIG
 
 D="$BW_BUILD/tests/integration/idem_driver"
 U=$BULWARK_URL
@@ -35,7 +31,7 @@ cleanup() {
 	[ -n "$LOCKER" ] && kill "$LOCKER" 2>/dev/null
 	wait 2>/dev/null
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 drv() { "$D" "$@" 2>>"$BW_TMP/driver.log"; }
 ctl() { bulwarkctl -c "$BW_CONFIG" "$@" 2>>"$BW_TMP/ctl.log"; }

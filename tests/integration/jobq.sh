@@ -5,23 +5,13 @@
 # killed mid-job has its job rescued and done once; the per-key cap is never
 # exceeded (max overlap of recorded executions) and a killed worker's slot
 # frees at once; unique job keys; backoff, then dead with the last error.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
 W="$BW_BUILD/tests/integration/jobq_worker"
 CFG=${BW_CONFIG:-}
-TMP=${BW_TMP:-$(mktemp -d)}
 SFX="$$-$(date +%s)"
 
-# Only children still running: a pid of a reaped worker may be reused.
-cleanup() {
-	local p
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-}
-trap cleanup EXIT
+t_on_exit t_kill_jobs
 
 # start_worker QUEUE LEASE_S ARGS...: starts a worker, pid in $WPID.
 start_worker() {
@@ -49,16 +39,6 @@ stop_workers() {
 			STOPPED_OK=$((STOPPED_OK + 1))
 		fi
 	done
-}
-
-# wait_sql TIMEOUT_S EXPECTED SQL: polls until SQL returns EXPECTED.
-wait_sql() {
-	local t=$1 want=$2 sql=$3 i
-	for i in $(seq 1 $((t * 10))); do
-		[ "$(t_sql "$sql" 2>/dev/null)" = "$want" ] && return 0
-		sleep 0.1
-	done
-	return 1
 }
 
 enqueue() {
@@ -107,7 +87,7 @@ sleep 1
 fast=0
 for i in 1 2 3; do
 	enqueue --queue "$Q" --enqueue 1 --job-key "wake-$i" >/dev/null
-	wait_sql 5 done "SELECT state FROM jobs WHERE queue = '$Q'
+	t_wait_sql 5 done "SELECT state FROM jobs WHERE queue = '$Q'
 	    AND job_key = 'wake-$i'" || true
 	lat=$(t_sql "SELECT (finished_at - created_at) < interval '500 ms'
 	    FROM jobs WHERE queue = '$Q' AND job_key = 'wake-$i'")
@@ -118,7 +98,7 @@ t_eq "notify: idle workers wake on enqueue (3 of 3 under 500 ms)" 3 "$fast"
 
 enqueue --queue "$Q" --enqueue 1000 --key-prefix "k-" >"$TMP/many.out"
 t_eq "many: 1000 jobs enqueued" 1000 "$(grep -c ' created$' "$TMP/many.out")"
-if wait_sql 120 1003 "SELECT count(*) FROM jobs WHERE queue = '$Q'
+if t_wait_sql 120 1003 "SELECT count(*) FROM jobs WHERE queue = '$Q'
     AND state = 'done'"; then
 	t_ok "many: all 1003 jobs done"
 else
@@ -145,7 +125,7 @@ Q="t-kill-$SFX"
 enqueue --queue "$Q" --enqueue 1 --job-key victim >/dev/null
 start_worker "$Q" 5 --mode slow --sleep-ms 4000
 victim=$WPID
-if wait_sql 10 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
+if t_wait_sql 10 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
     ON j.id = e.job_id WHERE j.queue = '$Q'"; then
 	kill -9 "$victim"
 	wait "$victim" 2>/dev/null
@@ -153,7 +133,7 @@ if wait_sql 10 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
 	    "$(t_sql "SELECT state FROM jobs WHERE queue = '$Q'")"
 	start_worker "$Q" 5 --mode record
 	rescuer=$WPID
-	if wait_sql 20 done "SELECT state FROM jobs WHERE queue = '$Q'"; then
+	if t_wait_sql 20 done "SELECT state FROM jobs WHERE queue = '$Q'"; then
 		t_ok "kill: job rescued and done"
 	else
 		t_fail "kill: job rescued and done" "$(t_sql "SELECT state,
@@ -186,7 +166,7 @@ enqueue --queue "$Q" --enqueue 20 --key-prefix a- --cap-key "orgA-$SFX" \
     --cap-limit 3 >/dev/null
 enqueue --queue "$Q" --enqueue 6 --key-prefix b- --cap-key "orgB-$SFX" \
     --cap-limit 1 >/dev/null
-if wait_sql 60 26 "SELECT count(*) FROM jobs WHERE queue = '$Q'
+if t_wait_sql 60 26 "SELECT count(*) FROM jobs WHERE queue = '$Q'
     AND state = 'done'"; then
 	t_ok "cap: all 26 capped jobs done"
 else
@@ -212,7 +192,7 @@ start_worker "$Q" 10 --mode slow --sleep-ms 2500
 w1=$WPID
 start_worker "$Q" 10 --mode slow --sleep-ms 2500
 w2=$WPID
-if wait_sql 10 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
+if t_wait_sql 10 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
     ON j.id = e.job_id WHERE j.queue = '$Q'"; then
 	holder=$(t_sql "SELECT e.worker_pid FROM jobq_test_exec e JOIN jobs j
 	    ON j.id = e.job_id WHERE j.queue = '$Q'")
@@ -225,7 +205,7 @@ if wait_sql 10 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
 	# lease (10 s) of the dead worker's job expires.
 	enqueue --queue "$Q" --enqueue 1 --job-key c-wake --cap-key \
 	    "orgC-$SFX" --cap-limit 1 >/dev/null
-	if wait_sql 4 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
+	if t_wait_sql 4 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
 	    ON j.id = e.job_id WHERE j.queue = '$Q'
 	    AND e.worker_pid = $other"; then
 		t_ok "capkill: slot of the killed worker free within 4 s"
@@ -234,7 +214,7 @@ if wait_sql 10 1 "SELECT count(*) FROM jobq_test_exec e JOIN jobs j
 	fi
 	t_eq "capkill: the dead worker's job not yet rescued then" running \
 	    "$(t_sql "SELECT state FROM jobs WHERE id = '$held'")"
-	if wait_sql 40 4 "SELECT count(*) FROM jobs WHERE queue = '$Q'
+	if t_wait_sql 40 4 "SELECT count(*) FROM jobs WHERE queue = '$Q'
 	    AND state = 'done'"; then
 		t_ok "capkill: all 4 jobs done, the killed one rescued"
 	else

@@ -10,24 +10,14 @@
 # is never signed; uploads: 400 empty, 413 over 25 MiB (nginx), sha256 and
 # stored file match, Idempotency-Key replays; a child killed mid-upload
 # leaves no row, and the orphan temp file is swept.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
 CFG=$BW_CONFIG
-TMP=${BW_TMP:-$(mktemp -d)}
-FCGI="python3 $BW_TOP/tests/lib/fcgi_req.py"
 STORAGE=$(sed -n 's/^storage_dir *= *//p' "$CFG")
 TOMORROW=$(date -u -d tomorrow +%F)
 TODAY=$(date -u +%F)
 
-cleanup() {
-	local p
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-}
-trap cleanup EXIT
+t_on_exit t_kill_jobs
 
 # new_org NAME: sets ORG and KEY (owner), with a high evidence limit so
 # that the counted run is not rate limited.
@@ -47,7 +37,7 @@ ORG1=$ORG KEY1=$KEY
 for i in $(seq 1 1600); do
 	printf 'evidence %d %s\n' "$i" "$RANDOM$RANDOM"
 done >"$TMP/bodies"
-$FCGI --socket "$BW_FCGI_SOCKET" --method POST --path /api/v1/evidence \
+t_freq --socket "$BW_FCGI_SOCKET" --method POST --path /api/v1/evidence \
     --header "Authorization: Bearer $KEY1" \
     --header "Content-Type: text/plain" \
     --header "X-Evidence-Name: note.txt" \

@@ -5,11 +5,8 @@
 # stats. Starts its own simulator on a free port; needs python3, curl, jq.
 
 # shellcheck disable=SC2317 # trap handlers and helpers are called indirectly
-set -u
-: "${BW_TOP:?}"
-: "${BW_TMP:=$(mktemp -d)}"
-# shellcheck source-path=SCRIPTDIR source=../lib/assert.sh
-. "$BW_TOP/tests/lib/assert.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "${BW_TOP:?}/tests/lib/common.sh"
 
 SIM_PID=
 cleanup() {
@@ -18,7 +15,7 @@ cleanup() {
 		wait "$SIM_PID" 2>/dev/null
 	fi
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 KEY=sk-test-$RANDOM$RANDOM
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

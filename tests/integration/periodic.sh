@@ -4,21 +4,12 @@
 # concurrent starts make exactly one run of the slot and all exit 0; a start
 # for a slot already done does nothing; skipped slots are recorded `missed`;
 # periodic_runs shows the outcome.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
 M="$BW_BUILD/bulwark-maint"
 CFG=${BW_CONFIG:-}
-TMP=${BW_TMP:-$(mktemp -d)}
 
-cleanup() {
-	local p
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
-}
-trap cleanup EXIT
+t_on_exit t_kill_jobs
 
 # Stay clear of a slot boundary: all runs below must share one slot.
 for i in $(seq 1 70); do

@@ -8,12 +8,9 @@
 # per-org overrides set with bulwarkctl apply at once; Redis hung or down
 # -> 503 DEPENDENCY_UNAVAILABLE within bounded time, and recovery without a
 # restart.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
-TMP=${BW_TMP:-$(mktemp -d)}
 D="$BW_BUILD/tests/integration/sem_driver"
-FREQ="$BW_TOP/tests/lib/fcgi_req.py"
 SOCK=$BW_FCGI_SOCKET
 RCLI=(redis-cli -u "$REDIS_URL")
 SFX="$$$(date +%s)"
@@ -26,17 +23,13 @@ cleanup() {
 	for p in "${MPIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
+	t_kill_jobs
 	# Redis must be running again for the tests after this one.
 	if ! "${RCLI[@]}" ping >/dev/null 2>&1; then
-		(. "$BW_TOP/dev/lib/stack.sh"; stack_load "$BW_RUN" &&
-		    stack_start_one redis) >/dev/null 2>&1
+		(t_stack && stack_start_one redis) >/dev/null 2>&1
 	fi
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 # new_org NAME: sets ORG and KEY to a fresh org and its owner key.
 new_org() {

@@ -4,16 +4,16 @@
 # requests over the authenticated, database, error and metrics paths; its
 # resident memory after a warm-up and after 4x more requests may grow by
 # at most 256 kB (a leak of 50 bytes a request would show as ~600 kB).
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
-T=$BW_TMP
+T=$TMP
 SOCK=$T/rss.sock
 BULWARK_FCGI_SOCKET=$SOCK BULWARK_PID_FILE=$T/rss.pid \
     BULWARK_FCGI_CHILDREN=1 BULWARK_FCGI_MAX_REQUESTS=0 \
     bulwark-fcgi -c "$BW_CONFIG" >>"$T/rss.log" 2>&1 &
 MASTER=$!
-trap 'kill -TERM "$MASTER" 2>/dev/null' EXIT
+# shellcheck disable=SC2016 # expanded at exit
+t_on_exit 'kill -TERM "$MASTER" 2>/dev/null'
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
 CHILD=$(pgrep -P "$MASTER" | head -n 1)
 

@@ -6,10 +6,8 @@
 # queue deadline, a kill -9'd holder's slot coming back after its lease, a
 # SIGSTOPped holder's late release not freeing the new lease; conversation
 # state (concurrent appends all land, bounds, TTL); the circuit breaker.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
-TMP=${BW_TMP:-$(mktemp -d)}
 D="$BW_BUILD/tests/integration/sem_driver"
 RCLI=(redis-cli -u "$REDIS_URL")
 SFX="$$$(date +%s)"
@@ -22,7 +20,7 @@ cleanup() {
 	done
 	wait 2>/dev/null
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 # wait_line FILE REGEX SECS: waits until FILE has a line matching REGEX.
 wait_line() {

@@ -12,10 +12,8 @@
 # URL; LINE redelivered 20 times queues one chat turn; refunds (also one
 # that arrives before its grant); an older SMS status never overwrites a
 # newer one. Events are signed here exactly as the providers sign them.
-set -u
-. "$BW_TOP/tests/lib/assert.sh"
+. "${BW_TOP:?}/tests/lib/common.sh"
 
-TMP=${BW_TMP:-$(mktemp -d)}
 CFG=$BW_CONFIG
 SFX="$$$RANDOM"
 PG_STOPPED=0
@@ -24,18 +22,14 @@ MPIDS=()
 cleanup() {
 	local p
 	if [ "$PG_STOPPED" = 1 ]; then
-		(. "$BW_TOP/dev/lib/stack.sh"; stack_load "$BW_RUN";
-		    stack_start_one postgres) >/dev/null 2>&1
+		(t_stack && stack_start_one postgres) >/dev/null 2>&1
 	fi
 	for p in "${MPIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	for p in $(jobs -p); do
-		kill -9 "$p" 2>/dev/null
-	done
-	wait 2>/dev/null
+	t_kill_jobs
 }
-trap cleanup EXIT
+t_on_exit cleanup
 
 ctl() { bulwarkctl -c "$CFG" "$@" 2>>"$TMP/ctl.log"; }
 

@@ -19,10 +19,6 @@
 #include "evidence/merkle.h"
 #include "core/sec.h"
 
-/* STATIC in lib/evidence/merkle.c, visible in the test build. */
-enum bw_err
-merkle_hash2(const void *, size_t, const void *, size_t, uint8_t[32]);
-
 static struct json_object *vec;
 
 static int

@@ -21,10 +21,6 @@
 #include "core/limits.h"
 #include "core/metrics.h"
 
-/* STATIC in lib/core/metrics.c, visible with BW_TESTING. */
-int metrics_name_ok(const char *);
-int metrics_labels_ok(const char *, int);
-
 static int
 setup(void **state)
 {

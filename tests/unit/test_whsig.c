@@ -23,11 +23,6 @@
 #include "core/sec.h"
 #include "money/whsig.h"
 
-/* Static functions of lib/money/whsig.c, reachable in the test build. */
-enum bw_err	   whsig_parse_ts(const char *, size_t, int64_t *);
-enum whsig_verdict whsig_form_params(const uint8_t *, size_t, struct buf *);
-enum bw_err	   whsig_url_alt(const char *, struct buf *);
-
 #define VECTORS	   VECTORS_DIR "/webhook-signatures.json"
 #define T0	   1750000000
 #define STRIPE_KEY "whsec_test_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6"

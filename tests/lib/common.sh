@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash
+#
+# The prologue of every integration, e2e and chaos script (docs/hacking.md).
+# A script starts with
+#
+#	. "$BW_TOP/tests/lib/common.sh"
+#
+# and gets: `set -u`; the checks of tests/lib/assert.sh; BW_TMP (a fresh
+# mktemp -d when run by hand) also as TMP; $BW_BUILD first on PATH; one EXIT
+# trap that runs what the script registered with t_on_exit; and the
+# helpers the scripts used to copy (bulwarkctl, the FastCGI client, polling
+# SQL, killing leftover jobs, loading the stack's variables).
+
+set -u
+# shellcheck source-path=SCRIPTDIR source=assert.sh
+. "${BW_TOP:?}/tests/lib/assert.sh"
+
+# t_need VAR...: fails the script here (one "not ok" line) unless every
+# VAR is set and not empty; tests/lib/run-tier sets them all.
+t_need() {
+	local v
+	for v in "$@"; do
+		if [ -z "${!v:-}" ]; then
+			t_fail "environment" "$v is not set (tests/lib/run-tier sets it)"
+			t_done
+		fi
+	done
+}
+
+: "${BW_TMP:=$(mktemp -d)}"
+# shellcheck disable=SC2034 # for the scripts
+TMP=$BW_TMP
+if [ -n "${BW_BUILD:-}" ]; then PATH=$BW_BUILD:$PATH; fi
+
+# t_on_exit CMD: evaluates CMD when the script exits, the last registered
+# first. The script's exit status is kept.
+T_ON_EXIT=()
+t_on_exit() {
+	T_ON_EXIT+=("$1")
+}
+
+# shellcheck disable=SC2317 # called by the trap
+t_run_exit() {
+	local i
+	for ((i = ${#T_ON_EXIT[@]} - 1; i >= 0; i--)); do
+		eval "${T_ON_EXIT[i]}"
+	done
+}
+trap t_run_exit EXIT
+
+# t_kill_jobs: SIGKILL to this shell's background jobs still running, then
+# reaps them. Only jobs: a pid of a reaped process may have been reused.
+t_kill_jobs() {
+	local p
+	for p in $(jobs -p); do
+		kill -9 "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+}
+
+# t_ctl ARGS...: bulwarkctl with the stack's config.
+t_ctl() {
+	bulwarkctl -c "$BW_CONFIG" "$@"
+}
+
+# t_freq ARGS...: the FastCGI test client (tests/lib/fcgi_req.py).
+t_freq() {
+	python3 "$BW_TOP/tests/lib/fcgi_req.py" "$@"
+}
+
+# t_wait_sql SECS WANT SQL: polls SQL (t_sql) every 0.1 s until it prints
+# WANT; fails after SECS seconds.
+t_wait_sql() {
+	local i
+	for i in $(seq 1 $(($1 * 10))); do
+		[ "$(t_sql "$3" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# t_stack: loads dev/lib/stack.sh and the running stack's variables, for
+# the stack_stop_one / stack_start_one of scripts that stop a service.
+t_stack() {
+	# shellcheck source-path=SCRIPTDIR source=../../dev/lib/stack.sh
+	. "$BW_TOP/dev/lib/stack.sh" && stack_load "$BW_RUN"
+}
