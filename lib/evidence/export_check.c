@@ -143,8 +143,7 @@ export_check_ledger(struct json_object *m, struct json_object *keys,
 		    note_checkpoint_parse(text.p, text.len, NULL, &csize,
 			croot) != BW_OK) {
 			export_problem(report,
-			    "root of %s: checkpoint not "
-			    "signed by a given key",
+			    "root of %s: checkpoint not signed by a given key",
 			    jv_str(r, "day", "?"));
 			ok = 0;
 			continue;
@@ -154,8 +153,7 @@ export_check_ledger(struct json_object *m, struct json_object *keys,
 		    memcmp(root, croot, 32) != 0 ||
 		    csize != (uint64_t)(last - first + 1)) {
 			export_problem(report,
-			    "root of %s: does not match "
-			    "its checkpoint",
+			    "root of %s: does not match its checkpoint",
 			    jv_str(r, "day", "?"));
 			ok = 0;
 			continue;
@@ -239,6 +237,99 @@ export_check_ledger(struct json_object *m, struct json_object *keys,
 	return ok;
 }
 
+/*
+ * Reads the first member of the archive in fd, which must be
+ * manifest.json of at most EXPORT_MAX_MANIFEST bytes, into man (its
+ * padding read and dropped), through chunk (EXPORT_IO_CHUNK bytes). BW_OK;
+ * BW_EINVAL when the archive does not start so or ends inside it; BW_EIO
+ * when the first header cannot be read whole; BW_ENOMEM.
+ */
+static enum bw_err
+export_read_manifest(int fd, char *chunk, struct buf *man)
+{
+	unsigned char h[TAR_BLOCK];
+	char	      name[TAR_NAME_MAX + 1] = "";
+	uint64_t      size = 0, left;
+	enum bw_err   er;
+	bool	      end = false;
+
+	er = tar_read(fd, h, sizeof(h));
+	if (er == BW_OK)
+		er = tar_parse(h, name, &size, &end);
+	if (er != BW_OK || end || strcmp(name, "manifest.json") != 0 ||
+	    size > EXPORT_MAX_MANIFEST)
+		return er == BW_EIO ? BW_EIO : BW_EINVAL;
+	if (buf_add(man, "", 0) != BW_OK)
+		return BW_ENOMEM;
+	for (left = tar_padded(size); left > 0;) {
+		size_t k =
+		    left > EXPORT_IO_CHUNK ? EXPORT_IO_CHUNK : (size_t)left;
+
+		if (tar_read(fd, chunk, k) != BW_OK)
+			return BW_EINVAL;
+		er = buf_add(man, chunk, k);
+		if (er != BW_OK)
+			return er;
+		left -= k;
+	}
+	man->len = (size_t)size;
+	man->p[man->len] = '\0';
+	return BW_OK;
+}
+
+/*
+ * Checks each listed file's ledger event (ev, nev entries of manifest m):
+ * its payload is the file's SHA-256 and it hashes to its recorded hash
+ * (ledger_event_hash(), the chain's own encoding). Problems go into rep.
+ * 1 when all hold.
+ */
+static int
+export_check_events(struct json_object *m, struct json_object *ev, size_t nev,
+    struct json_object *rep)
+{
+	struct json_object *e, *le;
+	uint8_t		    pl[32], pv[32], hh[32], want_h[32];
+	const char	   *org = jv_str(m, "org_id", "");
+	size_t		    i;
+	int		    ok = 1;
+
+	for (i = 0; i < nev; i++) {
+		e = json_object_array_get_idx(ev, i);
+		le = json_object_object_get(e, "ledger_event");
+		if (le == NULL) {
+			export_problem(rep, "%s: no ledger event",
+			    jv_str(e, "file", "?"));
+			ok = 0;
+			continue;
+		}
+		if (strcmp(jv_str(le, "payload_hash", ""),
+			jv_str(e, "sha256", "-")) != 0 ||
+		    export_hex32(le, "payload_hash", pl) != 0 ||
+		    export_hex32(le, "prev_hash", pv) != 0 ||
+		    export_hex32(le, "hash", want_h) != 0 ||
+		    ledger_event_hash(org, jv_int(e, "ledger_seq", 0),
+			jv_str(le, "type", ""), pl, pv,
+			jv_int(le, "time_us", 0), hh) != BW_OK ||
+		    memcmp(hh, want_h, 32) != 0) {
+			export_problem(rep,
+			    "%s: ledger event does not hash to its recorded "
+			    "hash",
+			    jv_str(e, "file", "?"));
+			ok = 0;
+		}
+	}
+	return ok;
+}
+
+/*
+ * export_artifact_check() of the archive read from fd (see export.h): the
+ * manifest first, then every member against it, then each listed file's
+ * ledger event and, with keys, the ledger part (export_check_ledger()).
+ * Problems are collected in the report; only an archive that does not
+ * start with manifest.json (BW_EINVAL), a read error on the first header
+ * (BW_EIO) or memory (BW_ENOMEM) fail, leaving *report and *valid
+ * untouched.
+ */
 STATIC enum bw_err
 export_check_fd(int fd, struct json_object *keys, struct json_object **report,
     bool *valid, char *manifest_hash)
@@ -260,35 +351,14 @@ export_check_fd(int fd, struct json_object *keys, struct json_object **report,
 	buf_init(&man, EXPORT_MAX_MANIFEST);
 	rep = json_object_new_object();
 	json_object_object_add(rep, "problems", json_object_new_array());
-	er = tar_read(fd, h, sizeof(h));
-	if (er == BW_OK)
-		er = tar_parse(h, name, &size, &end);
-	if (er != BW_OK || end || strcmp(name, "manifest.json") != 0 ||
-	    size > EXPORT_MAX_MANIFEST) {
-		er = er == BW_EIO ? BW_EIO : BW_EINVAL;
-		goto out;
-	}
 	chunk = malloc(EXPORT_IO_CHUNK);
-	if (chunk == NULL || buf_add(&man, "", 0) != BW_OK) {
+	if (chunk == NULL) {
 		er = BW_ENOMEM;
 		goto out;
 	}
-	want = (size_t)tar_padded(size);
-	for (left = want; left > 0;) {
-		size_t k = left > EXPORT_IO_CHUNK ? EXPORT_IO_CHUNK : left;
-
-		er = tar_read(fd, chunk, k);
-		if (er != BW_OK) {
-			er = BW_EINVAL;
-			goto out;
-		}
-		er = buf_add(&man, chunk, k);
-		if (er != BW_OK)
-			goto out;
-		left -= k;
-	}
-	man.len = (size_t)size;
-	man.p[man.len] = '\0';
+	er = export_read_manifest(fd, chunk, &man);
+	if (er != BW_OK)
+		goto out;
 	er = sec_sha256(man.p, man.len, d);
 	if (er != BW_OK)
 		goto out;
@@ -319,17 +389,14 @@ export_check_fd(int fd, struct json_object *keys, struct json_object **report,
 		er = tar_read(fd, h, sizeof(h));
 		if (er == BW_ENOTFOUND) {
 			export_problem(rep,
-			    "archive ends without its end "
-			    "blocks");
+			    "archive ends without its end blocks");
 			files_ok = 0;
 			break;
 		}
 		if (er == BW_OK)
 			er = tar_parse(h, name, &size, &end);
 		if (er != BW_OK) {
-			export_problem(rep,
-			    "corrupt tar header after %d "
-			    "files",
+			export_problem(rep, "corrupt tar header after %d files",
 			    nfiles);
 			files_ok = 0;
 			break;
@@ -344,8 +411,7 @@ export_check_fd(int fd, struct json_object *keys, struct json_object **report,
 		}
 		if (i == nev || seen[i]) {
 			export_problem(rep,
-			    "%.99s: not listed in the "
-			    "manifest (or twice)",
+			    "%.99s: not listed in the manifest (or twice)",
 			    name);
 			files_ok = 0;
 		}
@@ -378,8 +444,8 @@ export_check_fd(int fd, struct json_object *keys, struct json_object **report,
 			if (strcmp(hex, jv_str(e, "sha256", "")) != 0 ||
 			    (int64_t)size != jv_int(e, "size", -1)) {
 				export_problem(rep,
-				    "%.99s: sha256 or size "
-				    "differs from the manifest",
+				    "%.99s: sha256 or size differs from the "
+				    "manifest",
 				    name);
 				files_ok = 0;
 			}
@@ -392,36 +458,8 @@ export_check_fd(int fd, struct json_object *keys, struct json_object **report,
 			    jv_str(e, "file", "?"));
 			files_ok = 0;
 		}
-	/* Each file's ledger event: payload = its SHA-256, hash recomputed. */
-	for (i = 0; i < nev; i++) {
-		struct json_object *le;
-		uint8_t		    pl[32], pv[32], hh[32], want_h[32];
-		const char	   *org = jv_str(m, "org_id", "");
-
-		e = json_object_array_get_idx(ev, i);
-		le = json_object_object_get(e, "ledger_event");
-		if (le == NULL) {
-			export_problem(rep, "%s: no ledger event",
-			    jv_str(e, "file", "?"));
-			files_ok = 0;
-			continue;
-		}
-		if (strcmp(jv_str(le, "payload_hash", ""),
-			jv_str(e, "sha256", "-")) != 0 ||
-		    export_hex32(le, "payload_hash", pl) != 0 ||
-		    export_hex32(le, "prev_hash", pv) != 0 ||
-		    export_hex32(le, "hash", want_h) != 0 ||
-		    ledger_event_hash(org, jv_int(e, "ledger_seq", 0),
-			jv_str(le, "type", ""), pl, pv,
-			jv_int(le, "time_us", 0), hh) != BW_OK ||
-		    memcmp(hh, want_h, 32) != 0) {
-			export_problem(rep,
-			    "%s: ledger event does not hash "
-			    "to its recorded hash",
-			    jv_str(e, "file", "?"));
-			files_ok = 0;
-		}
-	}
+	if (!export_check_events(m, ev, nev, rep))
+		files_ok = 0;
 files_done:
 	er = BW_OK;
 	json_object_object_add(rep, "files", json_object_new_int(nfiles));
