@@ -405,6 +405,7 @@ export_download(struct db *db, const char *org_id, const char *id,
     enum export_state *state, char *rel, size_t relsz)
 {
 	const char *p[2] = { org_id, id };
+	const char *ap;
 	PGresult   *res = NULL;
 	enum bw_err er;
 	int	    st;
@@ -429,8 +430,9 @@ export_download(struct db *db, const char *org_id, const char *id,
 	*state = (enum export_state)st;
 	if (rel != NULL && relsz > 0) {
 		rel[0] = '\0';
-		if (st == ES_READY && !PQgetisnull(res, 0, 1))
-			snprintf(rel, relsz, "%s", PQgetvalue(res, 0, 1));
+		ap = db_col_str(res, 0, 1);
+		if (st == ES_READY && ap != NULL)
+			snprintf(rel, relsz, "%s", ap);
 	}
 out:
 	PQclear(res);

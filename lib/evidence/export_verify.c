@@ -49,6 +49,7 @@ export_verify_public(struct db *db, const char *storage_dir, const char *token,
 	uint8_t			 h[32], zero[32];
 	char			 thash[65], mh[65], what[160];
 	const char		*p[1] = { thash };
+	const char		*art, *stored;
 	PGresult		*res = NULL;
 	enum bw_err		 er;
 	bool			 valid = false, usable;
@@ -89,13 +90,12 @@ export_verify_public(struct db *db, const char *storage_dir, const char *token,
 	json_object_object_add(o, "export_id", export_jstr(res, 0, 1));
 	json_object_object_add(o, "state", export_jstr(res, 0, 2));
 	json_object_object_add(o, "manifest_hash", export_jstr(res, 0, 3));
-	if (strcmp(PQgetvalue(res, 0, 2), "ready") == 0 &&
-	    !PQgetisnull(res, 0, 4) &&
-	    buf_printf(&path, "%s/%s", storage_dir, PQgetvalue(res, 0, 4)) ==
-		BW_OK &&
+	art = db_col_str(res, 0, 4);
+	stored = db_col_str(res, 0, 3);
+	if (strcmp(PQgetvalue(res, 0, 2), "ready") == 0 && art != NULL &&
+	    buf_printf(&path, "%s/%s", storage_dir, art) == BW_OK &&
 	    export_artifact_check(path.p, NULL, &rep, &valid, mh) == BW_OK)
-		valid = valid && !PQgetisnull(res, 0, 3) &&
-		    strcmp(mh, PQgetvalue(res, 0, 3)) == 0;
+		valid = valid && stored != NULL && strcmp(mh, stored) == 0;
 	else
 		valid = false;
 	json_object_object_add(o, "manifest_valid",
