@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * GET /api/v1/public/verify/{token}: public verification of an export
- * without login (CONTRACT.md). lib/evidence/export.c looks the export up by the
+ * without login (CONTRACT.md). lib/evidence/export_verify.c looks the export up by the
  * SHA-256 of the token through a unique index, re-checks the artifact on
  * disk, recomputes the chain and returns the signed daily roots with their
  * inclusion proofs. Unknown, malformed and expired tokens all answer the

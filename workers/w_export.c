@@ -4,9 +4,10 @@
  * bulwark-worker@export.service). It claims jobs of the "export" queue,
  * whose per-org cap (3, the job's cap_key = org id) holds across every
  * worker process and host, and runs one export attempt per job
- * (lib/evidence/export.c): build the deterministic tar, rename it into place, mark
- * the export ready; failures are classified and retried with the queue's
- * backoff until the third one fails the export for good.
+ * (lib/evidence/export_run.c, export_build.c): build the deterministic tar,
+ * rename it into place, mark the export ready; failures are classified and
+ * retried with the queue's backoff until the third one fails the export
+ * for good.
  */
 #include <stdio.h>
 

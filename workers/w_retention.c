@@ -4,7 +4,8 @@
  * systemd timer on every host. Once per hour cluster-wide (periodic_run:
  * advisory lock + one run per slot) it expires ready exports past their
  * org's plan retention (artifact deleted), removes failed and canceled
- * exports after 7 days, and sweeps orphan export and evidence files.
+ * exports after 7 days, and sweeps orphan export and evidence files
+ * (lib/evidence/export_retention.c, evidence_sweep_orphans()).
  *
  * --pass runs one pass at once, outside the hourly slot (operators after
  * an incident, tests); every row changes under a state guard, so a pass

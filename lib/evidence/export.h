@@ -6,6 +6,11 @@
  * tar artifact (manifest.json first, then the evidence files) with the
  * ledger proofs that let a third party verify it offline, public
  * verification, retention, and the queue metrics.
+ *
+ * One header, several files: export.c (the table, state machine and
+ * metrics), export_run.c and export_build.c (the worker's attempt and the
+ * artifact), export_check.c (the offline check), export_verify.c (public
+ * verification), export_retention.c; export_int.h is what they share.
  */
 #ifndef BW_EXPORT_H
 #define BW_EXPORT_H
@@ -169,5 +174,11 @@ enum bw_err export_retention(struct db *, const char *storage_dir,
  */
 enum bw_err export_artifact_check(const char *path, struct json_object *keys,
     struct json_object **report, bool *valid, char *manifest_hash);
+
+#ifdef BW_TESTING
+/* export_artifact_check() of the archive read from fd (not closed). */
+enum bw_err export_check_fd(int fd, struct json_object *keys,
+    struct json_object **report, bool *valid, char *manifest_hash);
+#endif
 
 #endif

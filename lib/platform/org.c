@@ -7,20 +7,45 @@
 #include "core/log.h"
 #include "platform/org.h"
 
-static const char *const org_tiers[] = { "starter", "pro", "business",
-	"enterprise", NULL };
+/*
+ * The plan tiers and what each grants; the first is the default. Keep the
+ * names in step with the CHECK on orgs.tier (sql/0001_foundation.sql).
+ */
+static const struct org_tier {
+	const char *name;
+	int	    retention_days; /* a ready export's artifact is kept */
+} org_tiers[] = {
+	{ "starter", 30 },
+	{ "pro", 90 },
+	{ "business", 365 },
+	{ "enterprise", 730 },
+};
+#define ORG_NTIERS (sizeof(org_tiers) / sizeof(org_tiers[0]))
+
+/* The tier named t, or NULL. */
+static const struct org_tier *
+org_tier_find(const char *t)
+{
+	size_t i;
+
+	for (i = 0; t != NULL && i < ORG_NTIERS; i++)
+		if (strcmp(t, org_tiers[i].name) == 0)
+			return &org_tiers[i];
+	return NULL;
+}
 
 int
 org_tier_valid(const char *t)
 {
-	size_t i;
+	return org_tier_find(t) != NULL;
+}
 
-	if (t == NULL)
-		return 0;
-	for (i = 0; org_tiers[i] != NULL; i++)
-		if (strcmp(t, org_tiers[i]) == 0)
-			return 1;
-	return 0;
+int
+org_tier_retention_days(const char *t)
+{
+	const struct org_tier *ot = org_tier_find(t);
+
+	return ot != NULL ? ot->retention_days : org_tiers[0].retention_days;
 }
 
 /* {id,name,tier,timezone,created_at} from row 0 of res (same columns). */

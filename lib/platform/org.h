@@ -15,5 +15,10 @@ enum bw_err org_create(struct db *, const char *name, const char *tier,
 enum bw_err org_get(struct db *, const char *org_id, struct json_object **out);
 /* 1 for a valid tier name. */
 int org_tier_valid(const char *);
+/*
+ * Days a ready export of an org of this tier is kept (its expires_at);
+ * an unknown or NULL tier gets the default tier's (starter, 30).
+ */
+int org_tier_retention_days(const char *);
 
 #endif

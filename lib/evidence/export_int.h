@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the files of the export module share and nobody else sees:
+ * export.c (the table and its state machine), export_run.c (one attempt
+ * of the worker), export_build.c (writing the artifact), export_check.c
+ * (the offline check), export_verify.c (public verification) and
+ * export_retention.c.
+ */
+#ifndef BW_EXPORT_INT_H
+#define BW_EXPORT_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "core/db.h"
+#include "core/err.h"
+#include "evidence/export.h"
+
+#define EXPORT_IO_CHUNK	      65536
+#define EXPORT_MAX_MANIFEST   (16 * 1024 * 1024) /* manifest.json */
+#define EXPORT_MANIFEST_DEPTH 16
+#define EXPORT_FORMAT	      "bulwark-export/1"
+
+/* --- export.c: the table ------------------------------------------------- */
+
+/* SHA-256 of "a:b:c" (the payload hash of a ledger event about an export). */
+void export_payload_hash(const char *a, const char *b, const char *c,
+    uint8_t out[32]);
+/*
+ * Records a state change inside the caller's transaction: the
+ * export_events row (with category for a failed attempt, worker may be
+ * NULL) and the ledger event "export.state". Returns a db or ledger error.
+ */
+enum bw_err export_event_tx(struct db *, const char *org_id, const char *id,
+    const char *state, const char *category, const char *worker);
+/* 1 when the export was canceled meanwhile or is gone; 0 when not known. */
+int export_canceled(struct db *, const char *org_id, const char *id);
+/* A text column as a JSON string, or NULL (JSON null) for SQL NULL. */
+struct json_object *export_jstr(const PGresult *, int row, int col);
+/* Removes the artifact at storage_dir/rel (rel may be NULL or empty). */
+void export_unlink_rel(const char *storage_dir, const char *rel);
+
+/* --- export_build.c: one attempt's artifact ------------------------------- */
+
+/* A failure of an attempt: category and message. */
+struct export_fail {
+	enum export_category cat;
+	bool		     permanent;
+	char		     msg[256];
+};
+
+/* State of one attempt, shared by its transactions and the build. */
+struct export_attempt {
+	const char *org_id;
+	const char *id;
+	const char *token; /* the job's lease token */
+	const char *worker;
+	/* claim */
+	int   state; /* found in the row */
+	char *ids;   /* evidence_ids text or NULL */
+	char *from, *to;
+	/* finish */
+	char	manifest_hash[65];
+	char	rel[256];
+	int64_t size, first, last, nfiles;
+	int	retention_days;
+	int	done; /* the update matched */
+	/* failure */
+	const struct export_fail *fail;
+	int			  final; /* failed for good */
+};
+
+/* The category of a failed library call: database for PostgreSQL trouble. */
+enum export_category export_db_category(enum bw_err);
+/* Records the first failure of an attempt in f; returns er. */
+enum bw_err
+export_failf(struct export_fail *f, enum export_category cat, bool perm,
+    enum bw_err er, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/*
+ * The body of one attempt after the claim: load the evidence, verify the
+ * chain, get the roots, write the tar to a temporary name, fsync, rename.
+ * On success a->manifest_hash, size, rel, first, last, nfiles are set;
+ * *canceled when the export was canceled meanwhile (BW_OK, nothing left
+ * on disk). On failure fl tells why.
+ */
+enum bw_err export_build(struct db *, const char *storage_dir,
+    struct export_attempt *a, int (*stopping)(void), int pause_ms,
+    bool *canceled, struct export_fail *fl);
+
+#endif

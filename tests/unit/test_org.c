@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the plan tier table of lib/platform/org.c: the four tiers
+ * orgs.tier allows are valid and nothing else is, and each grants the
+ * export retention its plan promises (unknown or missing: starter's).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "platform/org.h"
+
+static void
+test_org_tiers(void **state)
+{
+	static const struct {
+		const char *tier;
+		int	    valid;
+		int	    days;
+	} t[] = {
+		{ "starter", 1, 30 },
+		{ "pro", 1, 90 },
+		{ "business", 1, 365 },
+		{ "enterprise", 1, 730 },
+		{ NULL, 0, 30 },
+		{ "", 0, 30 },
+		{ "Pro", 0, 30 },
+		{ "pro ", 0, 30 },
+		{ "free", 0, 30 },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(org_tier_valid(t[i].tier), t[i].valid);
+		assert_int_equal(org_tier_retention_days(t[i].tier), t[i].days);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_org_tiers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
