@@ -502,7 +502,7 @@ export_metrics(struct db *db, const char *org_id, int window_h,
 		goto out;
 	for (i = 0; i < PQntuples(res); i++)
 		json_object_object_add(avg, PQgetvalue(res, i, 0),
-		    export_double(strtod(PQgetvalue(res, i, 1), NULL), 3));
+		    export_double(db_col_f64_or(res, i, 1, 0.0), 3));
 	PQclear(res);
 	res = NULL;
 
@@ -520,14 +520,14 @@ export_metrics(struct db *db, const char *org_id, int window_h,
 	if (er != BW_OK)
 		goto out;
 	for (i = 0; i < PQntuples(res); i++)
-		outcomes += strtod(PQgetvalue(res, i, 1), NULL);
+		outcomes += db_col_f64_or(res, i, 1, 0.0);
 	for (c = 0; c < EC__MAX; c++) {
 		double n = 0;
 
 		for (i = 0; i < PQntuples(res); i++)
 			if (strcmp(PQgetvalue(res, i, 0),
 				export_categories[c]) == 0)
-				n = strtod(PQgetvalue(res, i, 1), NULL);
+				n = db_col_f64_or(res, i, 1, 0.0);
 		json_object_object_add(fr, export_categories[c],
 		    export_double(outcomes > 0 ? n / outcomes : 0.0, 4));
 	}
@@ -613,7 +613,7 @@ export_prom(struct db *db, struct buf *out)
 		goto out;
 	memset(bucket, 0, sizeof(bucket));
 	for (i = 0; i < PQntuples(res); i++) {
-		d = strtod(PQgetvalue(res, i, 0), NULL);
+		d = db_col_f64_or(res, i, 0, 0.0);
 		if (d < 0)
 			d = 0;
 		count++;
