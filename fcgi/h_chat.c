@@ -160,6 +160,24 @@ h_chat_session_args(struct req *r)
 	return 1;
 }
 
+/*
+ * Answers a conversation-store error: 404 for no such session (or a key
+ * Redis refused), 503 with Retry-After otherwise. 0 when er is BW_OK.
+ */
+static int
+h_chat_session_failed(struct req *r, enum bw_err er)
+{
+	if (er == BW_OK)
+		return 0;
+	if (er == BW_ENOTFOUND || er == BW_EINVAL) {
+		resp_error(r, AE_NOT_FOUND, "no such session", NULL);
+		return 1;
+	}
+	resp_header(r, "Retry-After", "1");
+	resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+	return 1;
+}
+
 void
 h_chat_session_get(struct req *r)
 {
@@ -173,15 +191,8 @@ h_chat_session_get(struct req *r)
 		return;
 	er =
 	    conv_get(r->ch->rds, r->who.org_id, r->args[0], r->args[1], &state);
-	if (er == BW_ENOTFOUND || er == BW_EINVAL) {
-		resp_error(r, AE_NOT_FOUND, "no such session", NULL);
+	if (h_chat_session_failed(r, er))
 		return;
-	}
-	if (er != BW_OK) {
-		resp_header(r, "Retry-After", "1");
-		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
-		return;
-	}
 	b = json_object_new_object();
 	json_object_object_add(b, "channel",
 	    json_object_new_string(r->args[0]));
@@ -209,14 +220,7 @@ h_chat_session_delete(struct req *r)
 	if (!h_chat_session_args(r))
 		return;
 	er = conv_delete(r->ch->rds, r->who.org_id, r->args[0], r->args[1]);
-	if (er == BW_ENOTFOUND || er == BW_EINVAL) {
-		resp_error(r, AE_NOT_FOUND, "no such session", NULL);
+	if (h_chat_session_failed(r, er))
 		return;
-	}
-	if (er != BW_OK) {
-		resp_header(r, "Retry-After", "1");
-		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
-		return;
-	}
 	resp_raw(r, 204, "application/json", "", 0);
 }

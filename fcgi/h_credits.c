@@ -117,18 +117,17 @@ h_credits_reserve(struct req *r)
 	resp_json(r, created ? 201 : 200, o);
 }
 
-/*
- * POST /api/v1/credit-reservations/{id}/commit: 200; 404 for an unknown
- * or malformed id; 409 RESERVATION_EXPIRED or INVALID_STATE.
- */
-void
-h_credits_commit(struct req *r)
+/* Commit or release of the reservation named by the path. */
+static void
+h_credits_finish(struct req *r,
+    enum bw_err (*fn)(struct db *, const char *, const char *,
+	struct json_object **, enum credit_outcome *))
 {
 	struct json_object *o = NULL;
 	enum credit_outcome oc = CREDIT__MAX;
 	enum bw_err	    er;
 
-	er = credit_commit(r->ch->db, r->who.org_id, r->args[0], &o, &oc);
+	er = fn(r->ch->db, r->who.org_id, r->args[0], &o, &oc);
 	if (er == BW_EINVAL) {
 		/* A path segment the database refused names nothing. */
 		er = BW_OK;
@@ -141,23 +140,19 @@ h_credits_commit(struct req *r)
 	resp_json(r, 200, o);
 }
 
+/*
+ * POST /api/v1/credit-reservations/{id}/commit: 200; 404 for an unknown
+ * or malformed id; 409 RESERVATION_EXPIRED or INVALID_STATE.
+ */
+void
+h_credits_commit(struct req *r)
+{
+	h_credits_finish(r, credit_commit);
+}
+
 /* POST /api/v1/credit-reservations/{id}/release: as commit. */
 void
 h_credits_release(struct req *r)
 {
-	struct json_object *o = NULL;
-	enum credit_outcome oc = CREDIT__MAX;
-	enum bw_err	    er;
-
-	er = credit_release(r->ch->db, r->who.org_id, r->args[0], &o, &oc);
-	if (er == BW_EINVAL) {
-		/* A path segment the database refused names nothing. */
-		er = BW_OK;
-		oc = CREDIT_NOT_FOUND;
-	}
-	if (er != BW_OK || oc != CREDIT_OK) {
-		h_credits_fail(r, er, oc);
-		return;
-	}
-	resp_json(r, 200, o);
+	h_credits_finish(r, credit_release);
 }

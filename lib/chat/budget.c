@@ -88,27 +88,10 @@ budget_fit_tokens(int64_t remaining, int64_t in_bound, int attempts,
 	return lo;
 }
 
-static char *
-dup_or_null(PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return NULL;
-	return strdup(PQgetvalue(res, row, col));
-}
-
 static void
 copy_str(char *dst, size_t n, const char *src)
 {
 	snprintf(dst, n, "%s", src != NULL ? src : "");
-}
-
-/* A bigint column's text; 0 when malformed (never, from PostgreSQL). */
-static int64_t
-to_i64(const char *s)
-{
-	int64_t v;
-
-	return db_i64(s, &v) == BW_OK ? v : 0;
 }
 
 static const char sql_settings[] =
@@ -142,8 +125,8 @@ budget_settings_get(struct db *db, const char *org_id, const char *dflt_primary,
 	memset(&s, 0, sizeof(s));
 	copy_str(s.org_id, sizeof(s.org_id), org_id);
 	s.has_budget = !PQgetisnull(res, 0, 0);
-	s.daily_micros = s.has_budget ? to_i64(PQgetvalue(res, 0, 0)) : 0;
-	s.soft_pct = (int)to_i64(PQgetvalue(res, 0, 1));
+	s.daily_micros = s.has_budget ? db_col_i64_or(res, 0, 0, 0) : 0;
+	s.soft_pct = (int)db_col_i64_or(res, 0, 1, 0);
 	s.hard_stop = PQgetvalue(res, 0, 2)[0] == 't';
 	s.downgrade = PQgetvalue(res, 0, 3)[0] == 't';
 	copy_str(s.primary, sizeof(s.primary),
@@ -151,10 +134,10 @@ budget_settings_get(struct db *db, const char *org_id, const char *dflt_primary,
 	copy_str(s.fallback, sizeof(s.fallback),
 	    PQgetisnull(res, 0, 5) ? dflt_fallback : PQgetvalue(res, 0, 5));
 	copy_str(s.day, sizeof(s.day), PQgetvalue(res, 0, 6));
-	s.org_cap = (int)to_i64(PQgetvalue(res, 0, 7));
+	s.org_cap = (int)db_col_i64_or(res, 0, 7, 0);
 	s.system_prompt = strdup(PQgetvalue(res, 0, 8));
-	s.fallback_reply = dup_or_null(res, 0, 9);
-	s.line_token = dup_or_null(res, 0, 10);
+	s.fallback_reply = db_col_dup(res, 0, 9);
+	s.line_token = db_col_dup(res, 0, 10);
 	if (s.system_prompt == NULL) {
 		budget_settings_clear(&s);
 		er = BW_ENOMEM;
@@ -228,8 +211,8 @@ hold_fn(struct db *db, void *arg)
 	er = db_execp(db, "budget_day_lock", sql_day_lock, 2, p, &res);
 	if (er != BW_OK)
 		goto out;
-	spent = to_i64(PQgetvalue(res, 0, 0));
-	reserved = to_i64(PQgetvalue(res, 0, 1));
+	spent = db_col_i64_or(res, 0, 0, 0);
+	reserved = db_col_i64_or(res, 0, 1, 0);
 	PQclear(res);
 	res = NULL;
 
@@ -250,8 +233,8 @@ hold_fn(struct db *db, void *arg)
 		goto out;
 	priced = PQntuples(res) == 1;
 	if (priced) {
-		h->in_price = to_i64(PQgetvalue(res, 0, 0));
-		h->out_price = to_i64(PQgetvalue(res, 0, 1));
+		h->in_price = db_col_i64_or(res, 0, 0, 0);
+		h->out_price = db_col_i64_or(res, 0, 1, 0);
 	}
 	PQclear(res);
 	res = NULL;
@@ -369,7 +352,7 @@ settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
 		goto out;
 	*settled = PQntuples(res) == 1;
 	if (*settled && spent != NULL)
-		*spent = to_i64(PQgetvalue(res, 0, 0));
+		*spent = db_col_i64_or(res, 0, 0, 0);
 out:
 	PQclear(res);
 	return er;
@@ -432,7 +415,7 @@ budget_expire(struct db *db, int batch, int *n)
 	er = db_execp(db, "budget_expire", sql_expire, 1, p, &res);
 	if (er != BW_OK)
 		goto out;
-	*n = (int)to_i64(PQgetvalue(res, 0, 0));
+	*n = (int)db_col_i64_or(res, 0, 0, 0);
 out:
 	PQclear(res);
 	return er;
@@ -453,7 +436,7 @@ budget_hold_counts(struct db *db, int64_t counts[3])
 	if (er != BW_OK)
 		goto out;
 	for (i = 0; i < 3; i++)
-		counts[i] = to_i64(PQgetvalue(res, 0, i));
+		counts[i] = db_col_i64_or(res, 0, i, 0);
 out:
 	PQclear(res);
 	return er;

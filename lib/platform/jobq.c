@@ -102,18 +102,9 @@ jobq_channel(const char *queue, char out[JOBQ_CHANNEL_MAX])
 static enum bw_err
 jobq_dupcol(const PGresult *res, int row, int col, char **out)
 {
-	*out = NULL;
-	if (PQgetisnull(res, row, col))
-		return BW_OK;
-	*out = strdup(PQgetvalue(res, row, col));
-	return *out == NULL ? BW_ENOMEM : BW_OK;
-}
-
-/* Whole-string integer column; 0 when NULL. */
-static int
-jobq_intcol(const PGresult *res, int row, int col)
-{
-	return (int)db_col_i64_or(res, row, col, 0);
+	*out = db_col_dup(res, row, col);
+	return *out == NULL && db_col_str(res, row, col) != NULL ? BW_ENOMEM
+								 : BW_OK;
 }
 
 /*
@@ -366,12 +357,12 @@ jobq_fill(const PGresult *res, struct jobq_job *job)
 		er = jobq_dupcol(res, 0, 4, &job->cap_key);
 	if (er == BW_OK)
 		er = jobq_dupcol(res, 0, 6, &job->payload);
-	job->cap_limit = jobq_intcol(res, 0, 5);
-	job->attempts = jobq_intcol(res, 0, 7);
-	job->max_attempts = jobq_intcol(res, 0, 8);
+	job->cap_limit = (int)db_col_i64_or(res, 0, 5, 0);
+	job->attempts = (int)db_col_i64_or(res, 0, 7, 0);
+	job->max_attempts = (int)db_col_i64_or(res, 0, 8, 0);
 	snprintf(job->lease_token, sizeof(job->lease_token), "%s",
 	    PQgetvalue(res, 0, 9));
-	job->cap_slot = PQgetisnull(res, 0, 10) ? -1 : jobq_intcol(res, 0, 10);
+	job->cap_slot = (int)db_col_i64_or(res, 0, 10, -1);
 	if (er != BW_OK)
 		jobq_job_clear(job);
 	return er;
@@ -419,7 +410,7 @@ jobq_claim_tx(struct db *db, void *arg)
 		snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
 		slot = -1;
 		if (!PQgetisnull(res, 0, 1)) {
-			limit = jobq_intcol(res, 0, 2);
+			limit = (int)db_col_i64_or(res, 0, 2, 0);
 			full[nfull] = strdup(PQgetvalue(res, 0, 1));
 			if (full[nfull] == NULL) {
 				er = BW_ENOMEM;
@@ -691,8 +682,8 @@ jobq_rescue(struct db *db, int *n)
 	if (er != BW_OK)
 		return er;
 	for (i = 0; i < PQntuples(res); i++) {
-		q = jobq_intcol(res, i, 1);
-		total += q + jobq_intcol(res, i, 2);
+		q = (int)db_col_i64_or(res, i, 1, 0);
+		total += q + (int)db_col_i64_or(res, i, 2, 0);
 		log_kv(LL_WARN, "jobq rescued expired leases", "queue",
 		    PQgetvalue(res, i, 0), "requeued", PQgetvalue(res, i, 1),
 		    "dead", PQgetvalue(res, i, 2), NULL);

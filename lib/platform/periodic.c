@@ -197,13 +197,6 @@ out:
 	return er;
 }
 
-/* Text of a column, or NULL when SQL NULL. */
-static const char *
-periodic_col(const PGresult *res, int row, int col)
-{
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
-}
-
 /* Adds a string member (JSON null when v is NULL). Returns BW_ENOMEM. */
 static enum bw_err
 periodic_addstr(struct json_object *o, const char *k, const char *v)
@@ -268,7 +261,7 @@ periodic_status(struct db *db, struct json_object **out)
 		}
 		for (k = 0; k < 7; k++) {
 			er = periodic_addstr(one, keys[k],
-			    periodic_col(res, i, k + 1));
+			    db_col_str(res, i, k + 1));
 			if (er != BW_OK)
 				goto out;
 		}
