@@ -123,7 +123,8 @@ t_check "the master survives SIGHUP" kill -0 "$MASTER"
 
 # fcgi_hold SOCKET GOFILE OUT: sends BEGIN_REQUEST and most of PARAMS for
 # GET /health, waits until GOFILE exists (at most 20 s), sends the rest and
-# writes the reply's status (or "none") to OUT.
+# writes the reply's status (or "none") to OUT. OUT.sent appears once the
+# request is on the socket.
 fcgi_hold() {
 	python3 - "$@" <<'EOF'
 import os, socket, struct, sys, time
@@ -146,6 +147,7 @@ try:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     s.sendall(rec(1, struct.pack(">HB5x", 1, 0)) + rec(4, params))
+    open(out + ".sent", "w").close()
     end = time.time() + 20
     while not os.path.exists(go) and time.time() < end:
         time.sleep(0.02)
@@ -214,6 +216,19 @@ wait_exit() {
 	done
 }
 
+# held_wait OUT...: waits until each held request is on the socket (python's
+# start-up alone can take over half a second here), at most 10 s.
+held_wait() {
+	local f
+	for f in "$@"; do
+		for _ in $(seq 100); do
+			[ -e "$f.sent" ] && break
+			sleep 0.1
+		done
+	done
+	sleep 0.2 # for the children to read what was sent
+}
+
 if ! start_own 2 5; then
 	t_fail "own bulwark-fcgi starts" "$(tail -n 5 "$T/own.log")"
 	t_done
@@ -226,7 +241,7 @@ fcgi_hold "$T/own.sock" "$T/go-drain" "$T/held-1" &
 H1=$!
 fcgi_hold "$T/own.sock" "$T/go-drain" "$T/held-2" &
 H2=$!
-sleep 0.5
+held_wait "$T/held-1" "$T/held-2"
 START=$(date +%s%3N)
 kill -TERM "$OWN_PID"
 sleep 0.5
@@ -252,7 +267,7 @@ if ! start_own 1 2; then
 fi
 fcgi_hold "$T/own.sock" "$T/go-never" "$T/held-3" &
 H3=$!
-sleep 0.5
+held_wait "$T/held-3"
 START=$(date +%s%3N)
 kill -TERM "$OWN_PID"
 wait_exit "$OWN_PID" 8
