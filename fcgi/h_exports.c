@@ -21,7 +21,8 @@
 
 /*
  * POST /api/v1/exports {"evidence_ids":[...]} | {"from","to"} → 202; r->in
- * holds the body, validated against the route's schema.
+ * holds the body, validated against the route's schema. Ids that are not
+ * this org's evidence (another org's, or made up) → 404 naming the field.
  * The export row, its job and the ledger event commit together.
  * Rate limit (10/h per org) and Idempotency-Key come from the route row
  * (fcgi/routes.c, fcgi/mw_rate.c, fcgi/mw_idem.c).
@@ -66,6 +67,14 @@ h_exports_create(struct req *r)
 	if (er == BW_EINVAL && ids == NULL) {
 		/* The database refused the range: from is not before to. */
 		resp_invalid(r, "from must be before to.", "to", "too_small");
+		return;
+	}
+	if (er == BW_ENOTFOUND && ids != NULL) {
+		/* Another org's id and a made-up one answer alike. */
+		resp_field_error(r, AE_NOT_FOUND,
+		    "One or more evidence_ids name no evidence of this "
+		    "organization.",
+		    "evidence_ids", "not_found");
 		return;
 	}
 	if (er != BW_OK) {

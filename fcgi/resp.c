@@ -150,6 +150,13 @@ void
 resp_invalid(struct req *r, const char *message, const char *field,
     const char *problem)
 {
+	resp_field_error(r, AE_VALIDATION_FAILED, message, field, problem);
+}
+
+void
+resp_field_error(struct req *r, enum apierr_code code, const char *message,
+    const char *field, const char *problem)
+{
 	struct json_object *fields, *f;
 
 	fields = json_object_new_array();
@@ -165,7 +172,7 @@ resp_invalid(struct req *r, const char *message, const char *field,
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		return;
 	}
-	resp_error(r, AE_VALIDATION_FAILED, message, fields);
+	resp_error(r, code, message, fields);
 }
 
 /* 1 if the response already has a header name (case-insensitive). */

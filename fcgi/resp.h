@@ -42,6 +42,9 @@ void resp_error_extra(struct req *, enum apierr_code, const char *message,
  */
 void resp_invalid(struct req *, const char *message, const char *field,
     const char *problem);
+/* As resp_invalid() with another code (404 NOT_FOUND naming a field). */
+void resp_field_error(struct req *, enum apierr_code, const char *message,
+    const char *field, const char *problem);
 /*
  * Answers a library error with its default contract code
  * (apierr_from_err(): BW_ENOTFOUND 404, BW_ESTATE 409, the database 503,

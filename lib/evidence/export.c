@@ -122,6 +122,26 @@ export_create_tx(struct db *db, void *arg)
 	enum bw_err		  er;
 	bool			  created = false;
 
+	if (a->ids != NULL) {
+		/* Every named id must be evidence of this org (contract: another
+		 * org's ids are 404, the same as ids that do not exist). */
+		p[0] = rq->org_id;
+		p[1] = a->ids;
+		er = db_execp(db, "export_ids_owned",
+		    "SELECT (SELECT count(DISTINCT u) FROM unnest($2::uuid[]) "
+		    "u)"
+		    " = (SELECT count(*) FROM evidence"
+		    "    WHERE org_id = $1::uuid AND id = ANY($2::uuid[]))",
+		    2, p, &res);
+		if (er != BW_OK)
+			return er;
+		er = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? BW_OK
+							     : BW_ENOTFOUND;
+		PQclear(res);
+		res = NULL;
+		if (er != BW_OK)
+			return er;
+	}
 	snprintf(ttl, sizeof(ttl), "%d", EXPORT_TOKEN_TTL_S);
 	p[0] = rq->org_id;
 	p[1] = a->ids;

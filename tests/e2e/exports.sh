@@ -21,6 +21,7 @@ mkorg() {
 }
 mkorg
 OKEY=$KEY
+OORG=$ORG
 mkorg
 head -c 5000 /dev/urandom >"$TMP/ev"
 EV=$("${CURL[@]}" -X POST "$URL/api/v1/evidence" -H "Authorization: Bearer $KEY" \
@@ -104,4 +105,24 @@ psql "$DATABASE_URL" -qAtX -c "UPDATE exports SET token_expires_at = now()
     - interval '1 second' WHERE id = '$EXP'" >/dev/null
 t_eq "expired token: 404" 404 "$(get "$URL/api/v1/public/verify/$TOK")"
 t_eq "expired token: same body shape as unknown" "$unknown" "$(shape)"
+# Export of evidence the caller does not own: checked at creation, 404
+# naming the field, the same for another org's id and a made-up one, and
+# nothing created.
+notmine() {
+	"${CURL[@]}" -w '\n%{http_code}' -X POST "$URL/api/v1/exports" \
+	    -H "Authorization: Bearer $OKEY" -H 'Content-Type: application/json' \
+	    -d "{\"evidence_ids\":[\"$1\"]}"
+}
+R1=$(notmine "$EV")
+R2=$(notmine "$(cat /proc/sys/kernel/random/uuid)")
+t_eq "export of another org's evidence: 404" 404 "$(tail -n 1 <<<"$R1")"
+t_eq "export of made-up evidence: 404" 404 "$(tail -n 1 <<<"$R2")"
+t_eq "the 404 is NOT_FOUND naming evidence_ids" "NOT_FOUND evidence_ids not_found" \
+    "$(head -n 1 <<<"$R1" | jq -r '[.error.error_code, .error.fields[0].field, .error.fields[0].problem] | join(" ")')"
+t_eq "foreign and made-up ids answer the same body" \
+    "$(head -n 1 <<<"$R1" | jq -c 'del(.error.request_id, .error.error_id)')" \
+    "$(head -n 1 <<<"$R2" | jq -c 'del(.error.request_id, .error.error_id)')"
+t_eq "no export row was created for them" 0 \
+    "$(t_sql "SELECT count(*) FROM exports WHERE org_id = '$OORG'")"
+
 t_done
