@@ -22,6 +22,8 @@ static const enum apierr_code h_credits_outcomes[CREDIT__MAX] = {
 	[CREDIT_EXPIRED] = AE_RESERVATION_EXPIRED,
 	[CREDIT_WRONG_STATE] = AE_INVALID_STATE,
 	[CREDIT_NOT_FOUND] = AE_NOT_FOUND,
+	/* The key's own row is gone (expired); its booking is not. */
+	[CREDIT_DUPLICATE] = AE_IDEMPOTENCY_KEY_REUSED,
 };
 
 /*
@@ -83,8 +85,8 @@ h_credits_book(struct req *r)
 	enum bw_err	    er;
 
 	er = credit_book(r->ch->db, r->who.org_id, jv_str(r->in, "user_id", ""),
-	    jv_str(r->in, "class_id", ""), jv_int(r->in, "credits", 0), &o,
-	    &oc);
+	    jv_str(r->in, "class_id", ""), jv_int(r->in, "credits", 0),
+	    r->idem_tx ? r->idem_ksha : NULL, &o, &oc);
 	if (er != BW_OK || oc != CREDIT_OK) {
 		h_credits_fail(r, er, oc);
 		return;
@@ -127,6 +129,20 @@ h_credits_finish(struct req *r,
 	enum credit_outcome oc = CREDIT__MAX;
 	enum bw_err	    er;
 
+	if (r->body_problem != NULL) {
+		/* Existence first: another org's id is 404 whatever the body. */
+		bool found = false;
+
+		er = credit_resv_exists(r->ch->db, r->who.org_id, r->args[0],
+		    &found);
+		if (er != BW_OK)
+			resp_fail(r, er);
+		else if (!found)
+			resp_error(r, AE_NOT_FOUND, NULL, NULL);
+		else
+			(void)resp_action_body(r);
+		return;
+	}
 	er = fn(r->ch->db, r->who.org_id, r->args[0], &o, &oc);
 	if (er == BW_EINVAL) {
 		/* A path segment the database refused names nothing. */

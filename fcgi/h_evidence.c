@@ -155,7 +155,14 @@ h_evidence_create(struct req *r)
 	 * temporary file goes with evidence_free(). */
 	if (!mw_idem_begin(r, sha))
 		goto out;
-	er = evidence_commit(r->ch->db, u, name, ctype, &o);
+	er = evidence_commit(r->ch->db, u, name, ctype,
+	    r->idem_tx ? r->idem_ksha : NULL, &o);
+	if (er == BW_EEXISTS) {
+		/* The key's own row is gone (expired); its evidence is not. */
+		resp_error(r, AE_IDEMPOTENCY_KEY_REUSED,
+		    "this Idempotency-Key already stored evidence", NULL);
+		goto out;
+	}
 	if (er != BW_OK) {
 		h_evidence_unavailable(r);
 		goto out;

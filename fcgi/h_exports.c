@@ -63,7 +63,14 @@ h_exports_create(struct req *r)
 		rq.evidence_ids = list;
 		rq.nids = n;
 	}
+	rq.request_key = r->idem_tx ? r->idem_ksha : NULL;
 	er = export_create(r->ch->db, &rq, &made);
+	if (er == BW_EEXISTS) {
+		/* The key's own row is gone (expired); its export is not. */
+		resp_error(r, AE_IDEMPOTENCY_KEY_REUSED,
+		    "this Idempotency-Key already created an export", NULL);
+		return;
+	}
 	if (er == BW_EINVAL && ids == NULL) {
 		/* The database refused the range: from is not before to. */
 		resp_invalid(r, "from must be before to.", "to", "too_small");
@@ -123,6 +130,16 @@ h_exports_cancel(struct req *r)
 	struct json_object *o = NULL;
 	enum bw_err	    er;
 
+	if (r->body_problem != NULL) {
+		/* Existence first: another org's id is 404 whatever the body. */
+		er = export_get(r->ch->db, r->who.org_id, r->args[0], &o);
+		json_object_put(o);
+		if (er != BW_OK)
+			resp_fail(r, er);
+		else
+			(void)resp_action_body(r);
+		return;
+	}
 	er = export_cancel(r->ch->db, r->who.org_id, r->args[0], &o);
 	if (er != BW_OK) {
 		resp_fail(r, er);

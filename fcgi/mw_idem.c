@@ -116,6 +116,33 @@ mw_idem_malformed(struct req *r)
 	    fields);
 }
 
+/* Hex SHA-256 of the key, the seed of the handlers' natural keys. */
+static enum bw_err
+mw_idem_ksha(const char *key, char out[65])
+{
+	uint8_t h[32];
+
+	if (sec_sha256(key, strlen(key), h) != BW_OK)
+		return BW_ECRYPTO;
+	sec_hex(h, sizeof(h), out);
+	return BW_OK;
+}
+
+/* Releases the key outside any transaction; logs why. */
+static void
+mw_idem_unlock(struct req *r, const char *why)
+{
+	enum bw_err er;
+
+	r->idem_locked = 0;
+	er = idem_release(r->ch->db, r->who.org_id, r->idem_key,
+	    r->idem_token);
+	mw_idem_log(er == BW_OK ? LL_INFO : LL_ERROR, r, r->idem_key,
+	    er == BW_OK		 ? why
+		: er == BW_ENOTFOUND ? "release_lost_lock"
+				     : "release_failed");
+}
+
 /* See mw_idem.h. */
 int
 mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
@@ -128,6 +155,8 @@ mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
 	int		  tmo = MW_IDEM_DEF_TIMEOUT_S, took = 0, run = 0;
 
 	r->idem_locked = 0;
+	r->idem_tx = 0;
+	r->idem_ksha[0] = '\0';
 	hdr = req_param(r, "HTTP_IDEMPOTENCY_KEY");
 	if (hdr == NULL)
 		return 1;
@@ -143,7 +172,8 @@ mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		return 0;
 	}
-	if (idem_fingerprint(r->method, r->path, body_sha256, fp) != BW_OK) {
+	if (mw_idem_ksha(r->idem_key, r->idem_ksha) != BW_OK ||
+	    idem_fingerprint(r->method, r->path, body_sha256, fp) != BW_OK) {
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		return 0;
 	}
@@ -161,10 +191,21 @@ mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
 	}
 	switch (oc) {
 	case IO_RUN:
-		r->idem_locked = 1;
-		run = 1;
 		mw_idem_log(took ? LL_WARN : LL_INFO, r, r->idem_key,
 		    took ? "lock_taken_over" : "locked");
+		r->idem_locked = 1;
+		/*
+		 * The handler's effect and the stored response commit
+		 * together: one transaction, ended in mw_idem_end().
+		 */
+		if (db_begin(r->ch->db) != BW_OK) {
+			mw_idem_unlock(r, "begin_failed");
+			resp_header(r, "Retry-After", "1");
+			resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+			break;
+		}
+		r->idem_tx = 1;
+		run = 1;
 		break;
 	case IO_REPLAY:
 		mw_idem_log(LL_INFO, r, r->idem_key, "replay");
@@ -227,6 +268,39 @@ mw_idem_keep_hdrs(const struct buf *in, struct buf *out)
 	}
 }
 
+/*
+ * After db_end() gave BW_EAMBIG: reads what the lost COMMIT did. Committed:
+ * the answer already set is the one stored, so it stands. Not committed:
+ * the key is free again and the client retries. Unknown (the store is
+ * unreachable too): the key stays locked, so a retry waits for it and then
+ * finds the row completed or takes a lock that nothing committed under.
+ */
+static void
+mw_idem_settle(struct req *r)
+{
+	bool	    committed = false;
+	enum bw_err er;
+	char	    ra[16];
+
+	er = idem_settle(r->ch->db, r->who.org_id, r->idem_key, r->idem_token,
+	    &committed);
+	if (er == BW_OK && committed) {
+		mw_idem_log(LL_WARN, r, r->idem_key, "ambiguous_committed");
+		return;
+	}
+	if (er == BW_OK) {
+		mw_idem_log(LL_WARN, r, r->idem_key, "ambiguous_rolled_back");
+		snprintf(ra, sizeof(ra), "1");
+	} else {
+		mw_idem_log(LL_ERROR, r, r->idem_key, "ambiguous_unsettled");
+		snprintf(ra, sizeof(ra), "%d",
+		    r->ch->cfg != NULL ? r->ch->cfg->idem_lock_timeout_s
+				       : MW_IDEM_DEF_TIMEOUT_S);
+	}
+	resp_header(r, "Retry-After", ra);
+	resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+}
+
 /* See mw_idem.h. */
 void
 mw_idem_end(struct req *r)
@@ -236,14 +310,10 @@ mw_idem_end(struct req *r)
 
 	if (!r->idem_locked)
 		return;
-	r->idem_locked = 0;
+	r->idem_tx = 0;
 	if (mw_idem_retryable(r)) {
-		er = idem_release(r->ch->db, r->who.org_id, r->idem_key,
-		    r->idem_token);
-		mw_idem_log(er == BW_OK ? LL_INFO : LL_ERROR, r, r->idem_key,
-		    er == BW_OK		     ? "released"
-			: er == BW_ENOTFOUND ? "release_lost_lock"
-					     : "release_failed");
+		(void)db_end(r->ch->db, false);
+		mw_idem_unlock(r, "released");
 		return;
 	}
 	buf_init(&keep, r->hdrs.max);
@@ -252,12 +322,38 @@ mw_idem_end(struct req *r)
 	    r->status, r->ctype, buf_cstr(&keep), keep.len, buf_cstr(&r->out),
 	    r->out.len);
 	buf_free(&keep);
-	/*
-	 * The handler's effect is done whatever happens here: answer it as
-	 * it is. A row left locked is taken over after the lock timeout.
-	 */
-	mw_idem_log(er == BW_OK ? LL_INFO : LL_ERROR, r, r->idem_key,
-	    er == BW_OK		     ? "stored"
-		: er == BW_ENOTFOUND ? "store_lost_lock"
-				     : "store_failed");
+	if (er != BW_OK) {
+		/*
+		 * Lost the lock (taken over after the lock timeout) or could
+		 * not store: the effect must not commit without its answer.
+		 */
+		(void)db_end(r->ch->db, false);
+		if (er == BW_ENOTFOUND) {
+			r->idem_locked = 0;
+			mw_idem_log(LL_ERROR, r, r->idem_key,
+			    "store_lost_lock");
+			resp_header(r, "Retry-After", "1");
+			resp_error(r, AE_IDEMPOTENCY_KEY_IN_USE, NULL, NULL);
+			return;
+		}
+		mw_idem_unlock(r, "store_failed");
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+		return;
+	}
+	er = db_end(r->ch->db, true);
+	if (er == BW_OK) {
+		r->idem_locked = 0;
+		mw_idem_log(LL_INFO, r, r->idem_key, "stored");
+		return;
+	}
+	if (er == BW_EAMBIG) {
+		r->idem_locked = 0;
+		mw_idem_settle(r);
+		return;
+	}
+	/* The COMMIT was refused or never sent: nothing committed. */
+	mw_idem_unlock(r, "commit_failed");
+	resp_header(r, "Retry-After", "1");
+	resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
 }

@@ -22,8 +22,15 @@
  * is down.
  */
 int mw_idem_begin(struct req *r, const uint8_t body_sha256[32]);
-/* Stores the response of a locked key, or unlocks it after a retryable
- * 5xx so that the key is not poisoned. No-op when begin did not lock. */
+/*
+ * When begin locked the key, the handler ran inside a transaction begun
+ * there (db_begin()); this stores the response in it and commits, so the
+ * effect and its stored answer commit together or not at all. After a
+ * retryable answer it rolls back and unlocks so that the key is not
+ * poisoned. A COMMIT without an answer is settled by reading the row
+ * (idem_settle()), never by releasing the key blindly. No-op when begin
+ * did not lock.
+ */
 void mw_idem_end(struct req *r);
 
 #endif

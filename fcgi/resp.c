@@ -153,6 +153,18 @@ resp_invalid(struct req *r, const char *message, const char *field,
 	resp_field_error(r, AE_VALIDATION_FAILED, message, field, problem);
 }
 
+int
+resp_action_body(struct req *r)
+{
+	if (r->body_problem == NULL)
+		return 0;
+	resp_invalid(r,
+	    "This action takes no body: send none, or an empty JSON "
+	    "object.",
+	    r->body_field, r->body_problem);
+	return 1;
+}
+
 void
 resp_field_error(struct req *r, enum apierr_code code, const char *message,
     const char *field, const char *problem)

@@ -42,6 +42,12 @@ void resp_error_extra(struct req *, enum apierr_code, const char *message,
  */
 void resp_invalid(struct req *, const char *message, const char *field,
     const char *problem);
+/*
+ * ROUTE_ACTION handlers, once the resource was found: 400
+ * VALIDATION_FAILED naming r->body_field when r->body_problem is set (and
+ * returns 1: answered), else 0.
+ */
+int resp_action_body(struct req *);
 /* As resp_invalid() with another code (404 NOT_FOUND naming a field). */
 void resp_field_error(struct req *, enum apierr_code, const char *message,
     const char *field, const char *problem);

@@ -302,6 +302,7 @@ static const enum apierr_code apierr_errs[BW_ERR__MAX] = {
 	[BW_ECONFIG] = AE_INTERNAL,
 	[BW_ECRYPTO] = AE_INTERNAL,
 	[BW_ESTATE] = AE_INVALID_STATE,
+	[BW_EAMBIG] = AE_DEPENDENCY_UNAVAILABLE,
 };
 
 /* See apierr.h. */

@@ -23,8 +23,11 @@
 struct db {
 	char   *conninfo;    /* owned; may hold a password */
 	PGconn *conn;	     /* NULL when not connected */
-	int	in_tx;	     /* inside db_tx() */
+	int	in_tx;	     /* inside db_tx() or db_begin() */
+	int	outer;	     /* the transaction is db_begin()'s */
+	int	nsave;	     /* savepoints of nested db_tx() open */
 	int	broken;	     /* the connection failed; reopen */
+	int	last_fail;   /* enum db_fail of the last failed statement */
 	char	sqlstate[6]; /* of the last failure, "" if none */
 	char   *prepared[BW_DB_MAX_PREPARED]; /* names, owned */
 	size_t	nprepared;
@@ -461,9 +464,11 @@ db_exec_common(struct db *db, const char *name, const char *sql, int nparams,
 	enum bw_err  er;
 	int	     attempt;
 
+	db->last_fail = DBF_STATEMENT;
 	if (nparams < 0 || (nparams > 0 && params == NULL))
 		return BW_EINVAL;
 	if (db->in_tx && (db->broken || db->conn == NULL)) {
+		db->last_fail = DBF_UNSENT;
 		snprintf(db->sqlstate, sizeof(db->sqlstate), "08003");
 		return BW_EDB;
 	}
@@ -474,6 +479,7 @@ db_exec_common(struct db *db, const char *name, const char *sql, int nparams,
 		if (er != BW_OK)
 			return er;
 		er = db_run(db, name, sql, nparams, params, res, &fail);
+		db->last_fail = er == BW_OK ? DBF_STATEMENT : (int)fail;
 		if (er == BW_OK || db->in_tx || fail != DBF_UNSENT)
 			return er;
 	}
@@ -516,6 +522,25 @@ db_backoff(int n)
 }
 
 /*
+ * Sends COMMIT. A connection lost after it went out leaves the outcome
+ * unknown (BW_EAMBIG): the server may have committed and lost only the
+ * answer. A COMMIT refused by the server, or never sent, did not commit.
+ */
+static enum bw_err
+db_commit_stmt(struct db *db)
+{
+	enum bw_err er;
+
+	er = db_exec(db, "COMMIT", 0, NULL, NULL);
+	if (er != BW_OK && db->last_fail == DBF_LOST) {
+		log_kv(LL_ERROR, "db commit outcome unknown", "sqlstate",
+		    db->sqlstate, NULL);
+		er = BW_EAMBIG;
+	}
+	return er;
+}
+
+/*
  * One attempt at a transaction. Never re-sends anything once BEGIN went out;
  * a connection lost inside is BW_EDB and the caller decides.
  */
@@ -535,7 +560,7 @@ db_tx_once(struct db *db, bool			  serializable,
 	db->in_tx = 1;
 	er = fn(db, arg);
 	if (er == BW_OK && !db->broken)
-		er = db_exec(db, "COMMIT", 0, NULL, NULL);
+		er = db_commit_stmt(db);
 	if (db->broken || db->conn == NULL) {
 		db->in_tx = 0;
 		return er == BW_OK || er == BW_ERETRY ? BW_EDB : er;
@@ -551,6 +576,70 @@ db_tx_once(struct db *db, bool			  serializable,
 	return er;
 }
 
+/* fn inside SAVEPOINT sN ... RELEASE, rolled back to it when fn fails. */
+static enum bw_err
+db_tx_savepoint(struct db *db, enum bw_err (*fn)(struct db *, void *),
+    void *arg)
+{
+	char	    sql[48];
+	enum bw_err er, er2;
+	int	    n = db->nsave;
+
+	snprintf(sql, sizeof(sql), "SAVEPOINT bw_s%d", n);
+	er = db_exec(db, sql, 0, NULL, NULL);
+	if (er != BW_OK)
+		return er;
+	db->nsave++;
+	er = fn(db, arg);
+	db->nsave--;
+	if (db->broken || db->conn == NULL)
+		return er == BW_OK ? BW_EDB : er;
+	snprintf(sql, sizeof(sql), "%s bw_s%d",
+	    er == BW_OK ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT", n);
+	er2 = db_exec(db, sql, 0, NULL, NULL);
+	return er != BW_OK ? er : er2;
+}
+
+enum bw_err
+db_begin(struct db *db)
+{
+	enum bw_err er;
+
+	if (db->in_tx)
+		return BW_ESTATE;
+	er = db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL,
+	    NULL);
+	if (er != BW_OK)
+		return er;
+	db->in_tx = 1;
+	db->outer = 1;
+	db->nsave = 0;
+	return BW_OK;
+}
+
+enum bw_err
+db_end(struct db *db, bool commit)
+{
+	enum bw_err		er = BW_OK;
+	PGTransactionStatusType ts;
+
+	if (!db->in_tx || !db->outer)
+		return BW_ESTATE;
+	if (commit && !db->broken && db->conn != NULL)
+		er = db_commit_stmt(db);
+	else if (commit)
+		er = BW_EDB;
+	if (!db->broken && db->conn != NULL) {
+		ts = PQtransactionStatus(db->conn);
+		if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR)
+			(void)db_exec(db, "ROLLBACK", 0, NULL, NULL);
+	}
+	db->in_tx = 0;
+	db->outer = 0;
+	db->nsave = 0;
+	return er;
+}
+
 enum bw_err
 db_tx(struct db *db, bool serializable, enum bw_err (*fn)(struct db *, void *),
     void *arg)
@@ -558,7 +647,13 @@ db_tx(struct db *db, bool serializable, enum bw_err (*fn)(struct db *, void *),
 	enum bw_err er;
 	int	    n;
 
-	/* Nested: the inner work joins the outer transaction. */
+	/*
+	 * Nested: the inner work joins the outer transaction; inside
+	 * db_begin()'s, within a savepoint, so that a failing fn undoes
+	 * only its own writes, as its own transaction would have.
+	 */
+	if (db->in_tx && db->outer)
+		return db_tx_savepoint(db, fn, arg);
 	if (db->in_tx)
 		return fn(db, arg);
 	for (n = 0;; n++) {

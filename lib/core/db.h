@@ -48,10 +48,22 @@ const char *db_sqlstate(const struct db *);
  * Runs fn(db, arg) between BEGIN [ISOLATION LEVEL ...] and COMMIT; rolls back
  * when fn fails; retries the whole transaction on BW_ERETRY up to
  * BW_TX_RETRIES times with jittered backoff. Returns fn's error or the
- * commit's. serializable selects SERIALIZABLE, else READ COMMITTED.
+ * commit's (BW_EAMBIG: see db_end()). serializable selects SERIALIZABLE,
+ * else READ COMMITTED.
  */
 enum bw_err db_tx(struct db *, bool		  serializable,
     enum bw_err (*fn)(struct db *, void *), void *arg);
+/*
+ * A transaction the caller owns (READ COMMITTED), for work that must commit
+ * together with what it calls: every db_tx() inside it joins it, each in a
+ * savepoint (rolled back alone when its fn fails; no retries inside).
+ * db_end() commits (commit true) or rolls back, and returns BW_OK,
+ * BW_EAMBIG when COMMIT went out and the connection was lost before its
+ * answer (it may have committed: settle it by reading), or another error
+ * (nothing committed). BW_ESTATE when begun twice or ended unbegun.
+ */
+enum bw_err db_begin(struct db *);
+enum bw_err db_end(struct db *, bool commit);
 /* Session-level try lock; *got tells. */
 enum bw_err db_try_lock(struct db *, int32_t ns, int32_t key, bool *got);
 enum bw_err db_unlock(struct db *, int32_t ns, int32_t key);

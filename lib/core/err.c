@@ -20,6 +20,7 @@ static const char *const bw_errs[BW_ERR__MAX] = {
 	[BW_ECONFIG] = "configuration error",
 	[BW_ECRYPTO] = "cryptographic failure",
 	[BW_ESTATE] = "invalid state",
+	[BW_EAMBIG] = "commit outcome unknown",
 };
 
 const char *

@@ -30,6 +30,7 @@ enum bw_err {
 	BW_ECONFIG,   /* configuration invalid */
 	BW_ECRYPTO,   /* OpenSSL failure or bad signature */
 	BW_ESTATE,    /* operation not allowed in the current state */
+	BW_EAMBIG,    /* COMMIT sent, no answer: it may have committed */
 	BW_ERR__MAX
 };
 

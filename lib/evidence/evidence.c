@@ -210,14 +210,15 @@ evidence_id(const struct evidence_upload *u)
 
 static const char evidence_sql_insert[] =
     "INSERT INTO evidence (org_id, id, name, content_type, size, sha256, "
-    "ledger_seq, storage_path) VALUES ($1, $2, $3, $4, $5, "
-    "decode($6, 'hex'), $7, $8)";
+    "ledger_seq, storage_path, request_key) VALUES ($1, $2, $3, $4, $5, "
+    "decode($6, 'hex'), $7, $8, $9)";
 
 /* The transaction of evidence_commit(). */
 struct evidence_tx {
 	struct evidence_upload *u;
 	const char	       *name;
 	const char	       *ctype;
+	const char	       *request_key;
 	struct ledger_entry	le;
 };
 
@@ -226,7 +227,7 @@ evidence_commit_tx(struct db *db, void *arg)
 {
 	struct evidence_tx     *t = arg;
 	struct evidence_upload *u = t->u;
-	const char	       *p[8];
+	const char	       *p[9];
 	char			sz[24], seq[24], hx[65];
 	enum bw_err		er;
 
@@ -245,7 +246,8 @@ evidence_commit_tx(struct db *db, void *arg)
 	p[5] = hx;
 	p[6] = seq;
 	p[7] = u->rel;
-	return db_execp(db, "evidence_insert", evidence_sql_insert, 8, p, NULL);
+	p[8] = t->request_key;
+	return db_execp(db, "evidence_insert", evidence_sql_insert, 9, p, NULL);
 }
 
 /*
@@ -257,7 +259,7 @@ evidence_commit_tx(struct db *db, void *arg)
  */
 enum bw_err
 evidence_commit(struct db *db, struct evidence_upload *u, const char *name,
-    const char *ctype, struct json_object **out)
+    const char *ctype, const char *request_key, struct json_object **out)
 {
 	struct evidence_tx  t;
 	struct json_object *o;
@@ -267,7 +269,8 @@ evidence_commit(struct db *db, struct evidence_upload *u, const char *name,
 
 	if (db == NULL || u == NULL || !u->finished || u->renamed ||
 	    u->size < 1 || !evidence_name_ok(name) ||
-	    !evidence_ctype_ok(ctype) || out == NULL)
+	    !evidence_ctype_ok(ctype) || out == NULL ||
+	    (request_key != NULL && strlen(request_key) != 64))
 		return BW_EINVAL;
 	if ((er = evidence_path(dst, sizeof(dst), "%s/%s", u->dir, u->rel)) !=
 		BW_OK ||
@@ -292,6 +295,7 @@ evidence_commit(struct db *db, struct evidence_upload *u, const char *name,
 	t.u = u;
 	t.name = name;
 	t.ctype = ctype;
+	t.request_key = request_key;
 	er = db_tx(db, false, evidence_commit_tx, &t);
 	if (er != BW_OK)
 		return er;

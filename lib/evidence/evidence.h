@@ -47,10 +47,13 @@ const char *evidence_id(const struct evidence_upload *);
  * event "evidence.uploaded" (payload hash = the file's SHA-256). name and
  * ctype must be valid (evidence_name_ok(), evidence_ctype_ok()). *out:
  * {"id","sha256","size","ledger_seq","ledger_hash"} (new, caller puts).
- * When the transaction fails the file is removed again.
+ * request_key (hex SHA-256 of the Idempotency-Key, or NULL) is unique per
+ * org: BW_EEXISTS when it already made an evidence row.
+ * When the transaction fails the file is left for the orphan sweep.
  */
 enum bw_err evidence_commit(struct db *, struct evidence_upload *,
-    const char *name, const char *ctype, struct json_object **out);
+    const char *name, const char *ctype, const char *request_key,
+    struct json_object **out);
 /* Removes what is left of an uncommitted upload and frees it; NULL is
  * fine. A committed upload's file stays. */
 void evidence_free(struct evidence_upload *);

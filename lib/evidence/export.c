@@ -150,13 +150,16 @@ export_create_tx(struct db *db, void *arg)
 	p[4] = a->thash;
 	p[5] = ttl;
 	p[6] = rq->request_id;
+	p[7] = rq->request_key;
 	er = db_execp(db, "export_insert",
 	    "INSERT INTO exports (org_id, evidence_ids, range_from, range_to,"
-	    " verification_token_hash, token_expires_at, request_id)"
+	    " verification_token_hash, token_expires_at, request_id,"
+	    " request_key)"
 	    " VALUES ($1::uuid, $2::uuid[], $3::timestamptz, $4::timestamptz,"
-	    "  decode($5, 'hex'), now() + make_interval(secs => $6::int), $7)"
+	    "  decode($5, 'hex'), now() + make_interval(secs => $6::int), $7,"
+	    "  $8)"
 	    " RETURNING id",
-	    7, p, &res);
+	    8, p, &res);
 	if (er != BW_OK)
 		return er;
 	snprintf(a->id, sizeof(a->id), "%s", PQgetvalue(res, 0, 0));

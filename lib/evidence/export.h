@@ -58,7 +58,9 @@ struct export_req {
 	size_t		   nids;
 	const char	  *from; /* RFC 3339, with to, or NULL */
 	const char	  *to;
-	const char	  *request_id; /* may be NULL */
+	const char	  *request_id;	/* may be NULL */
+	const char	  *request_key; /* hex SHA-256 of the Idempotency-Key,
+					   unique per org; may be NULL */
 };
 
 struct export_created {
@@ -89,8 +91,8 @@ int export_state_parse(const char *);
  * Creates the export (state queued, token valid EXPORT_TOKEN_TTL_S), its
  * first export_events row, its job (queue "export", cap_key org, cap 3,
  * EXPORT_MAX_ATTEMPTS attempts) and the ledger event "export.created", all
- * in one transaction. BW_OK with *out, BW_EINVAL on a bad request, or a db
- * error.
+ * in one transaction. BW_OK with *out, BW_EINVAL on a bad request,
+ * BW_EEXISTS when request_key already made an export, or a db error.
  */
 enum bw_err export_create(struct db *, const struct export_req *,
     struct export_created *out);

@@ -49,7 +49,8 @@ struct export_file {
 enum export_category
 export_db_category(enum bw_err er)
 {
-	return er == BW_EDB || er == BW_ERETRY ? EC_DATABASE : EC_INTERNAL;
+	return er == BW_EDB || er == BW_ERETRY || er == BW_EAMBIG ? EC_DATABASE
+								 : EC_INTERNAL;
 }
 
 enum bw_err

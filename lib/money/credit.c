@@ -394,6 +394,7 @@ struct credit_book_arg {
 	const char	   *user_id;
 	const char	   *class_id;
 	int64_t		    credits;
+	const char	   *request_key; /* or NULL */
 	char		    booking_id[37];
 	int64_t		    balance;
 	enum credit_outcome oc;
@@ -409,11 +410,12 @@ credit_book_fn(struct db *db, void *arg)
 {
 	static const char ins[] =
 	    "INSERT INTO bookings (org_id, user_id, class_id, credits, "
-	    "transfer_id) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+	    "transfer_id, request_key) VALUES ($1, $2, $3, $4, $5, $6)"
+	    " RETURNING id";
 	struct credit_book_arg *b = arg;
 	const char	       *kind[2] = { "user", "system" };
 	const char	       *name[2] = { b->user_id, "bookings" };
-	const char	       *p[5];
+	const char	       *p[6];
 	struct credit_acct	a[2];
 	char			tid[37], n[24];
 	PGresult	       *res = NULL;
@@ -443,7 +445,13 @@ credit_book_fn(struct db *db, void *arg)
 	p[2] = b->class_id;
 	p[3] = n;
 	p[4] = tid;
-	er = db_execp(db, "credit_booking_ins", ins, 5, p, &res);
+	p[5] = b->request_key;
+	er = db_execp(db, "credit_booking_ins", ins, 6, p, &res);
+	if (er == BW_EEXISTS && b->request_key != NULL) {
+		/* Only bookings_request_key can collide here. */
+		b->oc = CREDIT_DUPLICATE;
+		er = CREDIT_UNDO;
+	}
 	if (er != BW_OK)
 		goto out;
 	snprintf(b->booking_id, sizeof(b->booking_id), "%s",
@@ -456,8 +464,8 @@ out:
 
 enum bw_err
 credit_book(struct db *db, const char *org_id, const char *user_id,
-    const char *class_id, int64_t credits, struct json_object **out,
-    enum credit_outcome *oc)
+    const char *class_id, int64_t credits, const char *request_key,
+    struct json_object **out, enum credit_outcome *oc)
 {
 	struct credit_book_arg b;
 	struct json_object    *o;
@@ -466,9 +474,11 @@ credit_book(struct db *db, const char *org_id, const char *user_id,
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
 	    !credit_text_valid(user_id, CREDIT_USER_ID_MAX) ||
 	    !credit_text_valid(class_id, BW_MAX_CLASS_ID) ||
-	    !credit_amount_valid(credits))
+	    !credit_amount_valid(credits) ||
+	    (request_key != NULL && strlen(request_key) != 64))
 		return BW_EINVAL;
 	memset(&b, 0, sizeof(b));
+	b.request_key = request_key;
 	b.org_id = org_id;
 	b.user_id = user_id;
 	b.class_id = class_id;

@@ -43,6 +43,7 @@ enum credit_outcome {
 	CREDIT_EXPIRED,	     /* the reservation expired; credits returned */
 	CREDIT_WRONG_STATE,  /* not pending; a key with another user/amount */
 	CREDIT_NOT_FOUND,    /* no such reservation in the org */
+	CREDIT_DUPLICATE,    /* request_key already made a booking */
 	CREDIT__MAX
 };
 
@@ -69,11 +70,13 @@ enum bw_err credit_account_get(struct db *, const char *org_id,
  * Books class_id for user_id at `credits`: debit + booking in one
  * transaction. BW_OK with *oc: CREDIT_OK and *out = {"booking_id",
  * "balance",...} (new, caller puts), or CREDIT_INSUFFICIENT when
- * available < credits (nothing is written). BW_EINVAL on bad arguments.
+ * available < credits (nothing is written), or CREDIT_DUPLICATE when
+ * request_key (hex SHA-256 of the Idempotency-Key, or NULL) already made a
+ * booking in org (nothing is written). BW_EINVAL on bad arguments.
  */
 enum bw_err credit_book(struct db *, const char *org_id, const char *user_id,
-    const char *class_id, int64_t credits, struct json_object **out,
-    enum credit_outcome *oc);
+    const char *class_id, int64_t credits, const char *request_key,
+    struct json_object **out, enum credit_outcome *oc);
 /*
  * Reserves amount under reservation_key (unique per org), expiring after
  * ttl_s. BW_OK with *oc: CREDIT_OK and *out = {"id","state","amount",
@@ -92,6 +95,12 @@ enum bw_err credit_reserve(struct db *, const char *org_id, const char *user_id,
  * CREDIT_EXPIRED when it expired (its credits are released in the same
  * call); CREDIT_WRONG_STATE when no longer pending.
  */
+/*
+ * *found: whether org has a reservation with this id (any state). A
+ * malformed id is simply not found.
+ */
+enum bw_err credit_resv_exists(struct db *, const char *org_id,
+    const char *reservation_id, bool *found);
 enum bw_err
 credit_commit(struct db *, const char *org_id, const char *reservation_id,
     struct json_object **out, enum credit_outcome *oc);

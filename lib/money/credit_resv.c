@@ -428,3 +428,28 @@ out:
 		*n = count;
 	return er;
 }
+
+/* See credit.h. */
+enum bw_err
+credit_resv_exists(struct db *db, const char *org_id, const char *id,
+    bool *found)
+{
+	const char *p[2];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	*found = false;
+	if (org_id == NULL || id == NULL ||
+	    !jv_is_uuid(org_id, strlen(org_id)) || !jv_is_uuid(id, strlen(id)))
+		return BW_OK;
+	p[0] = org_id;
+	p[1] = id;
+	er = db_execp(db, "credit_resv_exists",
+	    "SELECT 1 FROM credit_reservations"
+	    " WHERE org_id = $1::uuid AND id = $2::uuid",
+	    2, p, &res);
+	if (er == BW_OK)
+		*found = PQntuples(res) == 1;
+	PQclear(res);
+	return er;
+}

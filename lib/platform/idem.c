@@ -61,6 +61,12 @@ static const char idem_sql_release[] =
     " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
     "  AND status IS NULL";
 
+/* Whether the request holding token completed the row (it committed). */
+static const char idem_sql_done[] =
+    "SELECT 1 FROM idempotency_keys"
+    " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
+    "  AND status IS NOT NULL";
+
 /* Rows being overwritten by a new request are skipped, not waited for. */
 static const char idem_sql_purge[] =
     "DELETE FROM idempotency_keys WHERE (org_id, idem_key) IN ("
@@ -389,6 +395,40 @@ idem_release(struct db *db, const char *org_id, const char *key,
 	p[1] = key;
 	p[2] = token;
 	return idem_by_token(db, "idem_release", idem_sql_release, 3, p);
+}
+
+/* See idem.h. */
+enum bw_err
+idem_settle(struct db *db, const char *org_id, const char *key,
+    const char *token, bool *committed)
+{
+	const char *p[3];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	if (org_id == NULL || key == NULL || token == NULL || committed == NULL)
+		return BW_EINVAL;
+	/*
+	 * The release waits for the row lock that the lost transaction's
+	 * completion holds until it ends, then sees its outcome.
+	 */
+	er = idem_release(db, org_id, key, token);
+	if (er == BW_OK) {
+		*committed = false;
+		return BW_OK;
+	}
+	if (er != BW_ENOTFOUND)
+		return er;
+	p[0] = org_id;
+	p[1] = key;
+	p[2] = token;
+	er = db_execp(db, "idem_done", idem_sql_done, 3, p, &res);
+	if (er == BW_OK && db_rows(res) != 1)
+		er = BW_ENOTFOUND;
+	PQclear(res);
+	if (er == BW_OK)
+		*committed = true;
+	return er;
 }
 
 /* See idem.h. */

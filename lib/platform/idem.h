@@ -8,6 +8,7 @@
 #ifndef BW_IDEM_H
 #define BW_IDEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,17 @@ enum bw_err idem_complete(struct db *, const char *org_id, const char *key,
  */
 enum bw_err idem_release(struct db *, const char *org_id, const char *key,
     const char *token);
+/*
+ * Settles the key of a request whose transaction's COMMIT went out without
+ * an answer (db_end() gave BW_EAMBIG). The completion is written in that
+ * transaction, so the row tells: still locked by token means nothing
+ * committed, and the key is released (*committed false); completed under
+ * token means the effect and the stored response committed (*committed
+ * true). Waits for the lost transaction to end. BW_ENOTFOUND when the row
+ * is neither (taken over); a db error leaves the key locked.
+ */
+enum bw_err idem_settle(struct db *, const char *org_id, const char *key,
+    const char *token, bool *committed);
 /*
  * Deletes expired keys, at most batch rows per statement, statement after
  * statement until one deletes fewer than batch. *n gets the total deleted

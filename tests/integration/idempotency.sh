@@ -270,6 +270,23 @@ req "$K" '{"user_id":"'"$USER"'","class_id":"twice-'"$SFX"'","credits":2}'
 t_eq "e2e: same key, other body is 422" 422 "$ST"
 t_eq "e2e: still one booking" 1 "$(bookings "twice-$SFX")"
 
+# The booking's natural key (sha256 of the Idempotency-Key, unique per org):
+# once the key's own row is gone (expired and purged after 24 h), the same
+# key still cannot book again; the database refuses, the answer says why.
+ubal() {
+	t_sql "SELECT balance FROM credit_accounts WHERE org_id = '$ORG_A'
+	    AND kind = 'user' AND name = '$USER'"
+}
+bal0=$(ubal)
+t_sql "DELETE FROM idempotency_keys WHERE org_id = '$ORG_A'
+    AND idem_key = '$K'" >/dev/null
+req "$K" "$B1"
+t_eq "e2e: a key whose row is gone cannot book again (422 REUSED)" \
+    "422 yes" "$ST $(idem_err)"
+t_eq "e2e: still one booking after the key's row is gone" 1 \
+    "$(bookings "twice-$SFX")"
+t_eq "e2e: the refused retry debited nothing" "$bal0" "$(ubal)"
+
 # 20 concurrent requests with one key: one booking, the rest 409 or replay.
 K="conc-$SFX"
 B2='{"user_id":"'"$USER"'","class_id":"conc-'"$SFX"'","credits":1}'
