@@ -39,7 +39,7 @@ n=0
 resv() {
 	n=$((n + 1))
 	post /api/v1/credit-reservations "$AKEY" \
-	    "{\"user_id\":\"u1\",\"amount\":1,\"reservation_key\":\"k$n-$$\"}" \
+	    "{\"user_id\":\"u1\",\"amount\":1,\"reservation_key\":\"k-$(date +%s%N)\"}" \
 	    >/dev/null
 	jq -r .id "$OUT"
 }

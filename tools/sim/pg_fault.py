@@ -66,13 +66,6 @@ def recv_exact(s, n):
     return out
 
 
-def read_msg(s):
-    """One typed message: (type byte, whole message bytes)."""
-    hdr = recv_exact(s, 5)
-    n = struct.unpack(">I", hdr[1:])[0]
-    return hdr[:1], hdr + recv_exact(s, n - 4)
-
-
 def is_commit(t, msg):
     """A simple Query or a Parse whose SQL is COMMIT (or END)."""
     if t == b"Q":
@@ -130,6 +123,7 @@ class Conn:
         self.srv = socket.create_connection(a.upstream)
         self.closed = False
         self.pending = None  # the fault waiting for the server's answer
+        self.rbuf = b""
 
     def close(self):
         if self.closed:
@@ -163,46 +157,78 @@ class Conn:
         return None
 
     def client_side(self):
+        """Forwards what the client sends, a read at a time, holding back
+        from a COMMIT up to its Sync (or the Query itself) to decide."""
         try:
             self.startup()
-            batch, commit = [], False
+            buf, held = b"", []
             while True:
-                t, msg = read_msg(self.cli)
-                if t == b"X":
-                    self.srv.sendall(msg)
+                data = self.cli.recv(65536)
+                if not data:
                     break
-                if is_commit(t, msg):
-                    commit = True
-                if not commit:
-                    self.srv.sendall(msg)
-                    continue
-                batch.append(msg)
-                # The batch ends with Sync (extended) or is the Query.
-                if t not in (b"S", b"Q"):
-                    continue
-                bump("commits", self.a.stats)
-                fault = self.pick()
-                if fault == "drop_before":
-                    bump(fault, self.a.stats)
-                    self.close()
-                    return
-                if fault == "kill_after":
-                    self.pending = fault
-                self.srv.sendall(b"".join(batch))
-                batch, commit = [], False
-                if fault == "drop_after":
-                    bump(fault, self.a.stats)
-                    self.close()
-                    return
+                buf += data
+                out = []
+                while len(buf) >= 5:
+                    n = struct.unpack(">I", buf[1:5])[0]
+                    if len(buf) < 1 + n:
+                        break
+                    t, msg, buf = buf[:1], buf[:1 + n], buf[1 + n:]
+                    if not held and not is_commit(t, msg):
+                        out.append(msg)
+                        continue
+                    held.append(msg)
+                    if t not in (b"S", b"Q"):
+                        continue
+                    if out:
+                        self.srv.sendall(b"".join(out))
+                        out = []
+                    if not self.commit(held):
+                        return
+                    held = []
+                if out:
+                    self.srv.sendall(b"".join(out))
         except (EOFError, OSError, ValueError):
             pass
         self.close()
 
+    def commit(self, held):
+        """Decides the fault of one COMMIT batch; False when it closed."""
+        bump("commits", self.a.stats)
+        fault = self.pick()
+        if fault == "drop_before":
+            bump(fault, self.a.stats)
+            self.close()
+            return False
+        if fault == "kill_after":
+            self.pending = fault
+        self.srv.sendall(b"".join(held))
+        if fault == "drop_after":
+            bump(fault, self.a.stats)
+            self.close()
+            return False
+        return True
+
     def server_side(self):
+        """Forwards what the server sends; while a kill_after waits, reads
+        message by message to find the ReadyForQuery that ends the
+        COMMIT, and kills the client instead of forwarding it."""
         try:
             while True:
-                t, msg = read_msg(self.srv)
-                if t == b"Z" and self.pending == "kill_after":
+                if self.pending != "kill_after":
+                    data = self.srv.recv(65536)
+                    if not data:
+                        break
+                    if self.pending != "kill_after":
+                        self.cli.sendall(data)
+                        continue
+                    self.rbuf = data
+                else:
+                    self.rbuf = b""
+                while self.pending == "kill_after":
+                    t, msg = self.read_srv_msg()
+                    if t != b"Z":
+                        self.cli.sendall(msg)
+                        continue
                     self.pending = None
                     pid = socket_pid(self.addr[1], self.a.port,
                                      self.a.kill_pids)
@@ -212,10 +238,28 @@ class Conn:
                         self.close()
                         return
                     bump("kill_missed", self.a.stats)
-                self.cli.sendall(msg)
+                    self.cli.sendall(msg)
+                if self.rbuf:
+                    self.cli.sendall(self.rbuf)
+                    self.rbuf = b""
         except (EOFError, OSError):
             pass
         self.close()
+
+    def read_srv_msg(self):
+        while len(self.rbuf) < 5:
+            self.rbuf += self.recv_srv()
+        n = struct.unpack(">I", self.rbuf[1:5])[0]
+        while len(self.rbuf) < 1 + n:
+            self.rbuf += self.recv_srv()
+        msg, self.rbuf = self.rbuf[:1 + n], self.rbuf[1 + n:]
+        return msg[:1], msg
+
+    def recv_srv(self):
+        b = self.srv.recv(65536)
+        if not b:
+            raise EOFError
+        return b
 
 
 def serve(a):
