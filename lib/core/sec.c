@@ -108,6 +108,89 @@ sec_hmac_sha256(const void *key, size_t klen, const void *d, size_t n,
 	return BW_OK;
 }
 
+/* One AES-256-GCM pass; enc selects sealing. See sec.h. */
+static enum bw_err
+sec_gcm(int enc, const uint8_t key[32], const uint8_t iv[12],
+    const void *aad, size_t alen, const void *in, size_t n, uint8_t *out,
+    uint8_t tag[16])
+{
+	EVP_CIPHER_CTX *c;
+	int		len = 0, ok;
+
+	if (n > INT32_MAX || alen > INT32_MAX)
+		return BW_ETOOBIG;
+	c = EVP_CIPHER_CTX_new();
+	if (c == NULL)
+		return BW_ENOMEM;
+	ok = EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv, enc) == 1 &&
+	    (alen == 0 ||
+		EVP_CipherUpdate(c, NULL, &len, aad, (int)alen) == 1) &&
+	    (n == 0 ||
+		EVP_CipherUpdate(c, out, &len, in, (int)n) == 1);
+	if (ok && !enc)
+		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
+	if (ok)
+		ok = EVP_CipherFinal_ex(c, out + (n > 0 ? len : 0), &len) == 1;
+	if (ok && enc)
+		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) == 1;
+	EVP_CIPHER_CTX_free(c);
+	if (!ok) {
+		ERR_clear_error();
+		return BW_ECRYPTO;
+	}
+	return BW_OK;
+}
+
+enum bw_err
+sec_seal(const uint8_t key[32], const void *aad, size_t alen, const void *pt,
+    size_t n, struct buf *out)
+{
+	uint8_t	   *ct, iv[12], tag[16];
+	enum bw_err er;
+
+	if (n > SIZE_MAX - SEC_SEAL_OVERHEAD)
+		return BW_ETOOBIG;
+	ct = malloc(n > 0 ? n : 1);
+	if (ct == NULL)
+		return BW_ENOMEM;
+	er = sec_random(iv, sizeof(iv));
+	if (er == BW_OK)
+		er = sec_gcm(1, key, iv, aad, alen, pt, n, ct, tag);
+	if (er == BW_OK)
+		er = buf_add(out, iv, sizeof(iv));
+	if (er == BW_OK)
+		er = buf_add(out, ct, n);
+	if (er == BW_OK)
+		er = buf_add(out, tag, sizeof(tag));
+	sec_wipe(ct, n);
+	free(ct);
+	return er;
+}
+
+enum bw_err
+sec_open(const uint8_t key[32], const void *aad, size_t alen, const void *ct,
+    size_t n, struct buf *out)
+{
+	const uint8_t *p = ct;
+	uint8_t	      *pt, tag[16];
+	size_t	       m;
+	enum bw_err    er;
+
+	if (n < SEC_SEAL_OVERHEAD)
+		return BW_ECRYPTO;
+	m = n - SEC_SEAL_OVERHEAD;
+	pt = malloc(m > 0 ? m : 1);
+	if (pt == NULL)
+		return BW_ENOMEM;
+	memcpy(tag, p + n - 16, 16);
+	er = sec_gcm(0, key, p, aad, alen, p + 12, m, pt, tag);
+	if (er == BW_OK)
+		er = buf_add(out, pt, m);
+	sec_wipe(pt, m);
+	free(pt);
+	return er;
+}
+
 /* Lower-case hex of d[0..n) into out (2n+1 bytes, NUL-terminated). */
 void
 sec_hex(const uint8_t *d, size_t n, char *out)

@@ -28,6 +28,16 @@ enum bw_err sec_sha256_final(struct sec_sha256_ctx *, uint8_t out[32]);
 void	    sec_sha256_free(struct sec_sha256_ctx *);
 enum bw_err sec_hmac_sha256(const void *key, size_t klen, const void *d,
     size_t n, uint8_t out[32]);
+/*
+ * AES-256-GCM: sec_seal() appends nonce (12 random bytes) || ciphertext ||
+ * tag (16) of pt to out, authenticating aad too; sec_open() reverses it
+ * (BW_ECRYPTO when anything was changed or the key is wrong).
+ */
+#define SEC_SEAL_OVERHEAD 28
+enum bw_err sec_seal(const uint8_t key[32], const void *aad, size_t alen,
+    const void *pt, size_t n, struct buf *out);
+enum bw_err sec_open(const uint8_t key[32], const void *aad, size_t alen,
+    const void *ct, size_t n, struct buf *out);
 /* Lower-case hex; out holds 2n+1 bytes. */
 void sec_hex(const uint8_t *d, size_t n, char *out);
 /* Decodes exactly 2*outlen hex chars; BW_EINVAL otherwise. */

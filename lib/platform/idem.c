@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "platform/idem.h"
 #include "core/sec.h"
 
@@ -34,7 +35,7 @@ static const char idem_sql_lock[] =
 /* The row another request made; stale tells whether its lock timed out. */
 static const char idem_sql_look[] =
     "SELECT fingerprint, status, content_type, headers, body, lock_token,"
-    "  locked_at < now() - make_interval(secs => $3::int)"
+    "  locked_at < now() - make_interval(secs => $3::int), sealed"
     " FROM idempotency_keys WHERE org_id = $1::uuid AND idem_key = $2";
 
 /*
@@ -52,7 +53,7 @@ static const char idem_sql_takeover[] =
 
 static const char idem_sql_complete[] =
     "UPDATE idempotency_keys SET status = $4::int, content_type = $5,"
-    "  headers = $6, body = $7::bytea, completed_at = now()"
+    "  headers = $6, body = $7::bytea, completed_at = now(), sealed = true"
     " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
     "  AND status IS NULL";
 
@@ -74,6 +75,37 @@ static const char idem_sql_purge[] =
     "  WHERE expires_at < now() ORDER BY expires_at LIMIT $1::int"
     "  FOR UPDATE SKIP LOCKED)"
     " AND expires_at < now()";
+
+/*
+ * The key as stored: hex SHA-256 of the Idempotency-Key. The key itself
+ * never reaches the database, so a copy of it cannot open the sealed
+ * bodies (see idem_seal_key()).
+ */
+static enum bw_err
+idem_khash(const char *key, char out[65])
+{
+	uint8_t h[32];
+
+	if (sec_sha256(key, strlen(key), h) != BW_OK)
+		return BW_ECRYPTO;
+	sec_hex(h, sizeof(h), out);
+	return BW_OK;
+}
+
+/*
+ * The AES-256-GCM key that seals a stored body: HMAC-SHA256 keyed by the
+ * Idempotency-Key over a label and the org. Only a client presenting the
+ * key (authenticated to the org) gets the body back: a verification token
+ * in a replayable answer is not readable from the table.
+ */
+static enum bw_err
+idem_seal_key(const char *key, const char *org_id, uint8_t out[32])
+{
+	char msg[96];
+
+	snprintf(msg, sizeof(msg), "bulwark idempotency body v1:%s", org_id);
+	return sec_hmac_sha256(key, strlen(key), msg, strlen(msg), out);
+}
 
 void
 idem_resp_init(struct idem_resp *st)
@@ -202,7 +234,8 @@ idem_token_copy(PGresult *res, char token[IDEM_TOKEN_LEN + 1])
  * BW_ENOMEM.
  */
 static enum bw_err
-idem_resp_load(PGresult *res, struct idem_resp *st)
+idem_resp_load(PGresult *res, const uint8_t bkey[32], const char *org_id,
+    struct idem_resp *st)
 {
 	unsigned char *raw;
 	size_t	       n = 0;
@@ -224,8 +257,13 @@ idem_resp_load(PGresult *res, struct idem_resp *st)
 	raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 4), &n);
 	if (raw == NULL)
 		return BW_ENOMEM;
-	er = buf_add(&st->body, raw, n);
+	if (strcmp(PQgetvalue(res, 0, 7), "t") == 0)
+		er = sec_open(bkey, org_id, strlen(org_id), raw, n, &st->body);
+	else
+		er = buf_add(&st->body, raw, n); /* stored before sealing */
 	PQfreemem(raw);
+	if (er == BW_ECRYPTO)
+		log_kv(LL_ERROR, "idempotency body does not open", NULL);
 	return er;
 }
 
@@ -235,15 +273,19 @@ idem_begin(struct db *db, const char *org_id, const char *key,
     const char *fingerprint, int lock_timeout_s, enum idem_outcome *oc,
     char token[IDEM_TOKEN_LEN + 1], int *took_over, struct idem_resp *st)
 {
-	char	    ttl[16], lto[16], old[IDEM_TOKEN_LEN + 1];
+	char	    ttl[16], lto[16], old[IDEM_TOKEN_LEN + 1], kh[65];
 	const char *p[4];
 	PGresult   *res = NULL;
+	uint8_t	    bkey[32];
 	enum bw_err er = BW_OK;
 	int	    try, stale;
 
 	if (org_id == NULL || key == NULL || fingerprint == NULL ||
 	    lock_timeout_s < 1 || oc == NULL || token == NULL || st == NULL)
 		return BW_EINVAL;
+	if (idem_khash(key, kh) != BW_OK ||
+	    idem_seal_key(key, org_id, bkey) != BW_OK)
+		return BW_ECRYPTO;
 	snprintf(ttl, sizeof(ttl), "%d", BW_IDEM_TTL_S);
 	snprintf(lto, sizeof(lto), "%d", lock_timeout_s);
 	/*
@@ -252,7 +294,7 @@ idem_begin(struct db *db, const char *org_id, const char *key,
 	 */
 	for (try = 0; try < BW_IDEM_BEGIN_TRIES; try++) {
 		p[0] = org_id;
-		p[1] = key;
+		p[1] = kh;
 		p[2] = fingerprint;
 		p[3] = ttl;
 		er = db_execp(db, "idem_lock", idem_sql_lock, 4, p, &res);
@@ -282,7 +324,7 @@ idem_begin(struct db *db, const char *org_id, const char *key,
 			goto out;
 		}
 		if (!PQgetisnull(res, 0, 1)) {
-			er = idem_resp_load(res, st);
+			er = idem_resp_load(res, bkey, org_id, st);
 			if (er == BW_OK)
 				*oc = IO_REPLAY;
 			goto out;
@@ -315,6 +357,7 @@ idem_begin(struct db *db, const char *org_id, const char *key,
 	/* Still changing under us: someone else is busy with this key. */
 	*oc = IO_IN_USE;
 out:
+	sec_wipe(bkey, sizeof(bkey));
 	PQclear(res);
 	return er;
 }
@@ -340,9 +383,10 @@ idem_complete(struct db *db, const char *org_id, const char *key,
     const char *token, int status, const char *ctype, const char *headers,
     size_t hlen, const void *body, size_t blen)
 {
-	struct buf  hx, hd;
-	char	    st[16], *hex = NULL;
+	struct buf  hx, hd, sealed;
+	char	    st[16], *hex = NULL, kh[65];
 	const char *p[7];
+	uint8_t	    bkey[32];
 	enum bw_err er;
 
 	if (org_id == NULL || key == NULL || token == NULL || status < 100 ||
@@ -351,24 +395,33 @@ idem_complete(struct db *db, const char *org_id, const char *key,
 		return BW_EINVAL;
 	if (blen > BW_MAX_RESPONSE || hlen > BW_MAX_IDEM_HEADERS)
 		return BW_ETOOBIG;
-	buf_init(&hx, 2 * BW_MAX_RESPONSE + 3);
+	buf_init(&hx, 2 * (BW_MAX_RESPONSE + SEC_SEAL_OVERHEAD) + 3);
 	buf_init(&hd, BW_MAX_IDEM_HEADERS);
-	hex = malloc(2 * blen + 1);
+	buf_init(&sealed, BW_MAX_RESPONSE + SEC_SEAL_OVERHEAD);
+	er = idem_khash(key, kh);
+	if (er == BW_OK)
+		er = idem_seal_key(key, org_id, bkey);
+	if (er == BW_OK)
+		er = sec_seal(bkey, org_id, strlen(org_id), body, blen, &sealed);
+	sec_wipe(bkey, sizeof(bkey));
+	if (er != BW_OK)
+		goto out;
+	hex = malloc(2 * sealed.len + 1);
 	if (hex == NULL) {
 		er = BW_ENOMEM;
 		goto out;
 	}
-	sec_hex(body, blen, hex);
+	sec_hex((const uint8_t *)sealed.p, sealed.len, hex);
 	er = buf_add(&hx, "\\x", 2);
 	if (er == BW_OK)
-		er = buf_add(&hx, hex, 2 * blen);
+		er = buf_add(&hx, hex, 2 * sealed.len);
 	if (er == BW_OK)
 		er = buf_add(&hd, headers != NULL ? headers : "", hlen);
 	if (er != BW_OK)
 		goto out;
 	snprintf(st, sizeof(st), "%d", status);
 	p[0] = org_id;
-	p[1] = key;
+	p[1] = kh;
 	p[2] = token;
 	p[3] = st;
 	p[4] = ctype != NULL ? ctype : "application/json";
@@ -377,6 +430,7 @@ idem_complete(struct db *db, const char *org_id, const char *key,
 	er = idem_by_token(db, "idem_complete", idem_sql_complete, 7, p);
 out:
 	free(hex);
+	buf_free(&sealed);
 	buf_free(&hx);
 	buf_free(&hd);
 	return er;
@@ -388,11 +442,14 @@ idem_release(struct db *db, const char *org_id, const char *key,
     const char *token)
 {
 	const char *p[3];
+	char	    kh[65];
 
 	if (org_id == NULL || key == NULL || token == NULL)
 		return BW_EINVAL;
+	if (idem_khash(key, kh) != BW_OK)
+		return BW_ECRYPTO;
 	p[0] = org_id;
-	p[1] = key;
+	p[1] = kh;
 	p[2] = token;
 	return idem_by_token(db, "idem_release", idem_sql_release, 3, p);
 }
@@ -403,6 +460,7 @@ idem_settle(struct db *db, const char *org_id, const char *key,
     const char *token, bool *committed)
 {
 	const char *p[3];
+	char	    kh[65];
 	PGresult   *res = NULL;
 	enum bw_err er;
 
@@ -419,8 +477,10 @@ idem_settle(struct db *db, const char *org_id, const char *key,
 	}
 	if (er != BW_ENOTFOUND)
 		return er;
+	if (idem_khash(key, kh) != BW_OK)
+		return BW_ECRYPTO;
 	p[0] = org_id;
-	p[1] = key;
+	p[1] = kh;
 	p[2] = token;
 	er = db_execp(db, "idem_done", idem_sql_done, 3, p, &res);
 	if (er == BW_OK && db_rows(res) != 1)

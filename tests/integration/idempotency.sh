@@ -61,7 +61,7 @@ idem_err() {
 
 rows() {
 	t_sql "SELECT count(*) FROM idempotency_keys WHERE org_id = '$1'
-	    AND idem_key = '$2'"
+	    AND idem_key = encode(sha256(convert_to('$2', 'UTF8')), 'hex')"
 }
 
 if [ ! -x "$D" ]; then
@@ -123,7 +123,7 @@ K="dead-$SFX"
 tok=$(drv begin "$ORG_A" "$K" fp1 | awk '{print $2}')
 t_eq "store: a young lock is not taken over" in_use "$(drv begin "$ORG_A" "$K" fp1 60)"
 t_sql "UPDATE idempotency_keys SET locked_at = now() - interval '61 seconds'
-    WHERE org_id = '$ORG_A' AND idem_key = '$K'" >/dev/null
+    WHERE org_id = '$ORG_A' AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')" >/dev/null
 out=$(drv begin "$ORG_A" "$K" fp1 60)
 t_match "store: a lock older than the timeout is taken over" '^run .* takeover$' "$out"
 t_eq "store: the dead request can no longer store" lost "$(drv complete "$ORG_A" "$K" "$tok" 201 late)"
@@ -138,7 +138,7 @@ t_eq "store: 20 racing requests, 19 in use" 19 "$(grep -c '^in_use$' "$BW_TMP/ra
 
 # 20 racing takeovers of one dead lock: exactly one wins.
 t_sql "UPDATE idempotency_keys SET locked_at = now() - interval '10 minutes'
-    WHERE org_id = '$ORG_A' AND idem_key = '$K'" >/dev/null
+    WHERE org_id = '$ORG_A' AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')" >/dev/null
 seq 1 20 | xargs -P 20 -I{} "$D" begin "$ORG_A" "$K" fp1 60 >"$BW_TMP/race2" 2>>"$BW_TMP/driver.log"
 t_eq "store: 20 racing takeovers, exactly one wins" 1 "$(grep -c '^run .* takeover$' "$BW_TMP/race2")"
 t_eq "store: 20 racing takeovers, 19 in use" 19 "$(grep -c '^in_use$' "$BW_TMP/race2")"
@@ -148,17 +148,18 @@ K="exp-$SFX"
 tok=$(drv begin "$ORG_A" "$K" fp1 | awk '{print $2}')
 drv complete "$ORG_A" "$K" "$tok" 201 old >/dev/null
 t_sql "UPDATE idempotency_keys SET expires_at = now() - interval '1 second'
-    WHERE org_id = '$ORG_A' AND idem_key = '$K'" >/dev/null
+    WHERE org_id = '$ORG_A' AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')" >/dev/null
 t_match "store: an expired key is fresh again (other fingerprint)" '^run .* fresh$' "$(drv begin "$ORG_A" "$K" fp2)"
 t_eq "store: a fresh key lives 24 hours" t "$(t_sql "SELECT expires_at
     BETWEEN now() + interval '23 hours 59 minutes' AND now() + interval '1 day'
-    FROM idempotency_keys WHERE org_id = '$ORG_A' AND idem_key = '$K'")"
+    FROM idempotency_keys WHERE org_id = '$ORG_A' AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')")"
 
 # Purge: expired rows go (in batches), live ones stay.
 for i in 1 2 3 4 5; do drv begin "$ORG_B" "purge-$SFX-$i" fp1 >/dev/null; done
 drv begin "$ORG_B" "purge-$SFX-live" fp1 >/dev/null
 t_sql "UPDATE idempotency_keys SET expires_at = now() - interval '1 hour'
-    WHERE org_id = '$ORG_B' AND idem_key LIKE 'purge-$SFX-_'" >/dev/null
+    WHERE org_id = '$ORG_B' AND idem_key IN (SELECT encode(sha256(convert_to('purge-$SFX-' || i || '', 'UTF8')), 'hex')
+    FROM generate_series(1, 5) i)" >/dev/null
 out=$(drv purge 2)
 t_match "purge: reports what it deleted" '^purged ([5-9]|[1-9][0-9]+)$' "$out"
 t_eq "purge: every expired key is gone" 0 "$(t_sql "SELECT count(*) FROM
@@ -179,7 +180,7 @@ t_eq "http: a 256-character key is 400" 400 "$ST"
 # A live lock (another request running): 409, retryable, Retry-After.
 K="live-$SFX"
 t_sql "INSERT INTO idempotency_keys (org_id, idem_key, fingerprint,
-    lock_token, expires_at) VALUES ('$ORG_A', '$K', '$FP',
+    lock_token, expires_at) VALUES ('$ORG_A', encode(sha256(convert_to('$K', 'UTF8')), 'hex'), '$FP',
     gen_random_uuid(), now() + interval '1 day')" >/dev/null
 req "\"$K\"" "$BODY"
 t_eq "http: key in flight is 409 IDEMPOTENCY_KEY_IN_USE, retryable, Retry-After 1" \
@@ -194,7 +195,7 @@ K="stored-$SFX"
 printf '{"booking_id":"b-%s","balance":7, "odd spacing":"\\u00e9"}' "$SFX" >"$BW_TMP/stored"
 t_sql "INSERT INTO idempotency_keys (org_id, idem_key, fingerprint,
     lock_token, expires_at, status, content_type, headers, body, completed_at)
-    VALUES ('$ORG_A', '$K', '$FP', gen_random_uuid(),
+    VALUES ('$ORG_A', encode(sha256(convert_to('$K', 'UTF8')), 'hex'), '$FP', gen_random_uuid(),
     now() + interval '1 day', 201, 'application/json',
     E'Location: /api/v1/bookings/b-$SFX\r\n',
     convert_to('$(cat "$BW_TMP/stored")', 'UTF8'), now())" >/dev/null
@@ -217,7 +218,7 @@ t_eq "http: the same key in another org is not an idempotency error" no "$(idem_
 
 # Expired: the stored response is gone, the key runs anew (even other body).
 t_sql "UPDATE idempotency_keys SET expires_at = now() - interval '1 second'
-    WHERE org_id = '$ORG_A' AND idem_key = '$K'" >/dev/null
+    WHERE org_id = '$ORG_A' AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')" >/dev/null
 req "$K" '{"user_id":"x","class_id":"y","credits":1,"z":1}'
 t_eq "http: an expired key is fresh again" "" "$(hdr Idempotent-Replayed)"
 t_eq "http: an expired key is not an idempotency error" no "$(idem_err)"
@@ -225,12 +226,12 @@ t_eq "http: an expired key is not an idempotency error" no "$(idem_err)"
 # A dead lock (its request died) is taken over after the timeout.
 K="deadhttp-$SFX"
 t_sql "INSERT INTO idempotency_keys (org_id, idem_key, fingerprint,
-    lock_token, locked_at, expires_at) VALUES ('$ORG_A', '$K', '$FP',
+    lock_token, locked_at, expires_at) VALUES ('$ORG_A', encode(sha256(convert_to('$K', 'UTF8')), 'hex'), '$FP',
     gen_random_uuid(), now() - interval '1 hour', now() + interval '1 day')" >/dev/null
 req "$K" "$BODY"
 t_eq "http: a dead lock is taken over (not IN_USE)" no "$(idem_err)"
 t_eq "http: the taken-over lock is no longer held" 0 "$(t_sql "SELECT count(*)
-    FROM idempotency_keys WHERE org_id = '$ORG_A' AND idem_key = '$K'
+    FROM idempotency_keys WHERE org_id = '$ORG_A' AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')
     AND status IS NULL")"
 
 # ------------------------------------------- with a working bookings handler
@@ -279,7 +280,7 @@ ubal() {
 }
 bal0=$(ubal)
 t_sql "DELETE FROM idempotency_keys WHERE org_id = '$ORG_A'
-    AND idem_key = '$K'" >/dev/null
+    AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')" >/dev/null
 req "$K" "$B1"
 t_eq "e2e: a key whose row is gone cannot book again (422 REUSED)" \
     "422 yes" "$ST $(idem_err)"
@@ -332,5 +333,25 @@ t_eq "e2e: no booking from the failed request" 0 "$(bookings "t503-$SFX")"
 req "$K" "$B3"
 t_eq "e2e: the retry after a 503 runs (201, not a replay)" "201 " "$ST $(hdr Idempotent-Replayed)"
 t_eq "e2e: one booking after 503 and retry" 1 "$(bookings "t503-$SFX")"
+
+# A stored answer is sealed and its key hashed (issue 9 item 6): an export's
+# answer carries the verification token, shown once; the replay still has
+# it, but the table holds neither the token nor the key in readable form.
+K="seal-$SFX"
+EB='{"from":"2020-01-01T00:00:00Z","to":"2020-01-02T00:00:00Z"}'
+req "$K" "$EB" /api/v1/exports
+TOK=$(jq -r '.verification_token // empty' "$B")
+cp "$B" "$BW_TMP/export1"
+t_eq "seal: the export is created with a token" "202 yes" \
+    "$ST $([ ${#TOK} -ge 40 ] && echo yes)"
+req "$K" "$EB" /api/v1/exports
+t_check "seal: the replay is byte-identical (token included)" \
+    cmp -s "$B" "$BW_TMP/export1"
+t_eq "seal: no stored answer contains the token" 0 "$(t_sql "SELECT count(*)
+    FROM idempotency_keys WHERE position(convert_to('$TOK', 'UTF8') IN body) > 0
+    OR position('$TOK' IN coalesce(headers, '')) > 0")"
+t_eq "seal: the key itself is not stored" 0 "$(t_sql "SELECT count(*)
+    FROM idempotency_keys WHERE idem_key = '$K'")"
+t_eq "seal: the row is there under the key's SHA-256" 1 "$(rows "$ORG_A" "$K")"
 
 t_done
