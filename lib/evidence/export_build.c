@@ -50,7 +50,7 @@ enum export_category
 export_db_category(enum bw_err er)
 {
 	return er == BW_EDB || er == BW_ERETRY || er == BW_EAMBIG ? EC_DATABASE
-								 : EC_INTERNAL;
+								  : EC_INTERNAL;
 }
 
 enum bw_err

@@ -402,7 +402,8 @@ idem_complete(struct db *db, const char *org_id, const char *key,
 	if (er == BW_OK)
 		er = idem_seal_key(key, org_id, bkey);
 	if (er == BW_OK)
-		er = sec_seal(bkey, org_id, strlen(org_id), body, blen, &sealed);
+		er =
+		    sec_seal(bkey, org_id, strlen(org_id), body, blen, &sealed);
 	sec_wipe(bkey, sizeof(bkey));
 	if (er != BW_OK)
 		goto out;

@@ -354,4 +354,30 @@ t_eq "seal: the key itself is not stored" 0 "$(t_sql "SELECT count(*)
     FROM idempotency_keys WHERE idem_key = '$K'")"
 t_eq "seal: the row is there under the key's SHA-256" 1 "$(rows "$ORG_A" "$K")"
 
+# Natural keys of exports and evidence: with the key's row gone, the same
+# key creates nothing more (422), exactly as for bookings.
+nexp() { t_sql "SELECT count(*) FROM exports WHERE org_id = '$ORG_A'
+    AND request_key = encode(sha256(convert_to('$1', 'UTF8')), 'hex')"; }
+t_sql "DELETE FROM idempotency_keys WHERE org_id = '$ORG_A'
+    AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')" >/dev/null
+req "$K" "$EB" /api/v1/exports
+t_eq "natural key: an export key whose row is gone cannot create again" \
+    "422 yes 1" "$ST $(idem_err) $(nexp "$K")"
+K="ev-$SFX"
+up() {
+	ST=$(curl -sk --max-time 20 -o "$B" -w '%{http_code}' -X POST \
+	    -H "Authorization: Bearer $BW_DEMO_KEY" -H "Idempotency-Key: $K" \
+	    -H 'Content-Type: application/octet-stream' \
+	    --data-binary "evidence $SFX" "$U/api/v1/evidence")
+}
+nev() { t_sql "SELECT count(*) FROM evidence WHERE org_id = '$ORG_A'
+    AND request_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')"; }
+up
+t_eq "natural key: evidence stored once under its key" "201 1" "$ST $(nev)"
+t_sql "DELETE FROM idempotency_keys WHERE org_id = '$ORG_A'
+    AND idem_key = encode(sha256(convert_to('$K', 'UTF8')), 'hex')" >/dev/null
+up
+t_eq "natural key: an evidence key whose row is gone cannot store again" \
+    "422 yes 1" "$ST $(idem_err) $(nev)"
+
 t_done

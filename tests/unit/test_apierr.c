@@ -248,6 +248,7 @@ test_apierr_from_err(void **state)
 		{ BW_ECONFIG, AE_INTERNAL },
 		{ BW_ECRYPTO, AE_INTERNAL },
 		{ BW_ESTATE, AE_INVALID_STATE },
+		{ BW_EAMBIG, AE_DEPENDENCY_UNAVAILABLE },
 	};
 	size_t i;
 

@@ -561,6 +561,44 @@ test_wipe(void **state)
 	sec_wipe(NULL, 0);
 }
 
+/* AES-256-GCM seal/open: round trip, fresh nonces, any change refused. */
+static void
+test_seal(void **state)
+{
+	uint8_t	   k[32], k2[32];
+	struct buf a, b, o;
+	const char msg[] = "{\"verification_token\":\"secret\"}";
+
+	(void)state;
+	memset(k, 7, sizeof(k));
+	memset(k2, 8, sizeof(k2));
+	buf_init(&a, 1024);
+	buf_init(&b, 1024);
+	buf_init(&o, 1024);
+	assert_int_equal(sec_seal(k, "org", 3, msg, strlen(msg), &a), BW_OK);
+	assert_int_equal(a.len, strlen(msg) + SEC_SEAL_OVERHEAD);
+	assert_null(memmem(a.p, a.len, "secret", 6));
+	assert_int_equal(sec_seal(k, "org", 3, msg, strlen(msg), &b), BW_OK);
+	assert_memory_not_equal(a.p, b.p, 12); /* a fresh nonce each time */
+	assert_int_equal(sec_open(k, "org", 3, a.p, a.len, &o), BW_OK);
+	assert_int_equal(o.len, strlen(msg));
+	assert_memory_equal(o.p, msg, o.len);
+	buf_reset(&o);
+	assert_int_equal(sec_open(k2, "org", 3, a.p, a.len, &o), BW_ECRYPTO);
+	assert_int_equal(sec_open(k, "orh", 3, a.p, a.len, &o), BW_ECRYPTO);
+	a.p[20] ^= 1;
+	assert_int_equal(sec_open(k, "org", 3, a.p, a.len, &o), BW_ECRYPTO);
+	assert_int_equal(sec_open(k, "org", 3, a.p, 27, &o), BW_ECRYPTO);
+	assert_int_equal(o.len, 0);
+	buf_reset(&a);
+	assert_int_equal(sec_seal(k, NULL, 0, "", 0, &a), BW_OK);
+	assert_int_equal(sec_open(k, NULL, 0, a.p, a.len, &o), BW_OK);
+	assert_int_equal(o.len, 0);
+	buf_free(&a);
+	buf_free(&b);
+	buf_free(&o);
+}
+
 int
 main(void)
 {
@@ -577,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_eq),
 		cmocka_unit_test(test_ed25519),
 		cmocka_unit_test(test_wipe),
+		cmocka_unit_test(test_seal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
