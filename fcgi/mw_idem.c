@@ -135,10 +135,9 @@ mw_idem_unlock(struct req *r, const char *why)
 	enum bw_err er;
 
 	r->idem_locked = 0;
-	er = idem_release(r->ch->db, r->who.org_id, r->idem_key,
-	    r->idem_token);
+	er = idem_release(r->ch->db, r->who.org_id, r->idem_key, r->idem_token);
 	mw_idem_log(er == BW_OK ? LL_INFO : LL_ERROR, r, r->idem_key,
-	    er == BW_OK		 ? why
+	    er == BW_OK		     ? why
 		: er == BW_ENOTFOUND ? "release_lost_lock"
 				     : "release_failed");
 }

@@ -40,11 +40,11 @@ struct req {
 	int		    nargs;
 	/* The JSON body validated against the route's schema (fcgi/mw_input.c);
 	 * NULL for routes without one. Owned, put by req_free(). */
-	struct json_object   *in;
+	struct json_object *in;
 	/* ROUTE_ACTION: why the body is not empty or {} (NULL: it is); the
 	 * field it names. Set by fcgi/mw_input.c, answered by the handler. */
-	const char *body_problem;
-	char	    body_field[64];
+	const char	     *body_problem;
+	char		      body_field[64];
 	int		      authed;
 	struct auth_principal who;
 	/* The response being built. */
@@ -56,7 +56,7 @@ struct req {
 	int	    sent;
 	/* Idempotency-Key state (fcgi/mw_idem.c). */
 	int  idem_locked;
-	int  idem_tx; /* the handler runs in db_begin()'s transaction */
+	int  idem_tx;	    /* the handler runs in db_begin()'s transaction */
 	char idem_ksha[65]; /* hex SHA-256 of the key: natural keys */
 	char idem_key[256];
 	char idem_token[37];  /* lock_token held */

@@ -41,9 +41,9 @@ struct route {
 };
 
 /* Creating POST: Idempotency-Key replay and locking apply. */
-#define ROUTE_IDEMPOTENT 0x01
+#define ROUTE_IDEMPOTENT      0x01
 /* The body is not JSON (raw upload): no JSON checks before the handler. */
-#define ROUTE_RAW_BODY	 0x02
+#define ROUTE_RAW_BODY	      0x02
 /*
  * An action on the resource in the path (commit, release, cancel): takes
  * no body, but accepts none or an empty JSON object, what most clients
@@ -51,7 +51,7 @@ struct route {
  * (400 naming the field) only after it found the resource, so another
  * org's id still gets 404.
  */
-#define ROUTE_ACTION 0x04
+#define ROUTE_ACTION	      0x04
 /* The body limit of ROUTE_ACTION routes: room for "{}" and blanks. */
 #define ROUTE_ACTION_MAX_BODY 1024
 

@@ -579,7 +579,7 @@ db_tx_once(struct db *db, bool			  serializable,
 /* fn inside SAVEPOINT sN ... RELEASE, rolled back to it when fn fails. */
 static enum bw_err
 db_tx_savepoint(struct db *db, enum bw_err (*fn)(struct db *, void *),
-    void *arg)
+    void		  *arg)
 {
 	char	    sql[48];
 	enum bw_err er, er2;
@@ -607,8 +607,7 @@ db_begin(struct db *db)
 
 	if (db->in_tx)
 		return BW_ESTATE;
-	er = db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL,
-	    NULL);
+	er = db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL);
 	if (er != BW_OK)
 		return er;
 	db->in_tx = 1;

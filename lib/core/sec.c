@@ -110,9 +110,8 @@ sec_hmac_sha256(const void *key, size_t klen, const void *d, size_t n,
 
 /* One AES-256-GCM pass; enc selects sealing. See sec.h. */
 static enum bw_err
-sec_gcm(int enc, const uint8_t key[32], const uint8_t iv[12],
-    const void *aad, size_t alen, const void *in, size_t n, uint8_t *out,
-    uint8_t tag[16])
+sec_gcm(int enc, const uint8_t key[32], const uint8_t iv[12], const void *aad,
+    size_t alen, const void *in, size_t n, uint8_t *out, uint8_t tag[16])
 {
 	EVP_CIPHER_CTX *c;
 	int		len = 0, ok;
@@ -125,8 +124,7 @@ sec_gcm(int enc, const uint8_t key[32], const uint8_t iv[12],
 	ok = EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv, enc) == 1 &&
 	    (alen == 0 ||
 		EVP_CipherUpdate(c, NULL, &len, aad, (int)alen) == 1) &&
-	    (n == 0 ||
-		EVP_CipherUpdate(c, out, &len, in, (int)n) == 1);
+	    (n == 0 || EVP_CipherUpdate(c, out, &len, in, (int)n) == 1);
 	if (ok && !enc)
 		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) == 1;
 	if (ok)

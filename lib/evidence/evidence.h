@@ -51,9 +51,9 @@ const char *evidence_id(const struct evidence_upload *);
  * org: BW_EEXISTS when it already made an evidence row.
  * When the transaction fails the file is left for the orphan sweep.
  */
-enum bw_err evidence_commit(struct db *, struct evidence_upload *,
-    const char *name, const char *ctype, const char *request_key,
-    struct json_object **out);
+enum bw_err
+evidence_commit(struct db *, struct evidence_upload *, const char *name,
+    const char *ctype, const char *request_key, struct json_object **out);
 /* Removes what is left of an uncommitted upload and frees it; NULL is
  * fine. A committed upload's file stays. */
 void evidence_free(struct evidence_upload *);
