@@ -8,7 +8,7 @@
 # after a failed first reply; an org without its own LINE channel token
 # gets nothing sent (and the removed deployment-wide key is refused); a
 # redelivery after the 7-day purge of the webhook event and its finished
-# job is a duplicate: no second job, no second model call. About 40 s.
+# job is a duplicate: no second job, no second model call. About 60-80 s.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BW_LLM_SIM_URL BW_FCGI_SOCKET BW_RUN
 
