@@ -9,6 +9,7 @@
 #include "ctx.h"
 #include "handlers.h"
 #include "chat/budget.h"
+#include "chat/line_turn.h"
 #include "evidence/export.h"
 #include "platform/jobq.h"
 #include "evidence/ledger.h"
@@ -54,6 +55,7 @@ scrape_gauges(struct req *r, struct buf *out)
 	}
 	(void)export_prom(r->ch->db, out);
 	(void)ledger_prom(r->ch->db, out);
+	(void)line_turn_prom(r->ch->db, out);
 }
 
 void

@@ -85,13 +85,16 @@ hw_verify(struct req *r, enum whsig_provider p, const char *org_id,
 
 /*
  * The effect of a LINE text message event (webhook_apply()'s callback,
- * inside its transaction): queue the chat turn of the event.
+ * inside its transaction): queue the chat turn of the event, unless its
+ * permanent anchor says it was handled before (*seen).
  */
 static enum bw_err
 hw_line_effect(struct db *db, const char *org_id, const struct wh_event *ev,
-    void *arg)
+    void *arg, bool *seen)
 {
 	struct line_job j;
+	enum bw_err	er;
+	bool		queued = false;
 
 	(void)arg;
 	memset(&j, 0, sizeof(j));
@@ -100,7 +103,10 @@ hw_line_effect(struct db *db, const char *org_id, const struct wh_event *ev,
 	j.reply_token = ev->reply_token;
 	j.text = ev->text;
 	j.event_id = ev->id;
-	return line_job_enqueue(db, &j);
+	er = line_job_enqueue(db, &j, &queued);
+	if (er == BW_OK && !queued)
+		*seen = true;
+	return er;
 }
 
 /* Logs what the delivery did with each event. */

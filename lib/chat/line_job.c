@@ -9,6 +9,7 @@
 
 #include "chat/chat.h"
 #include "chat/line_job.h"
+#include "chat/line_turn.h"
 #include "core/jv.h"
 #include "core/limits.h"
 #include "platform/jobq.h"
@@ -82,22 +83,30 @@ out:
 }
 
 enum bw_err
-line_job_enqueue(struct db *db, const struct line_job *j)
+line_job_enqueue(struct db *db, const struct line_job *j, bool *queued)
 {
 	struct jobq_spec spec;
 	char		 key[BW_MAX_JOB_KEY + 1], id[37];
 	char		*txt = NULL;
 	enum bw_err	 er;
-	bool		 created = false;
+	bool		 created = false, fresh = false;
 
-	if (j == NULL)
+	if (j == NULL || queued == NULL)
 		return BW_EINVAL;
+	*queued = false;
 	er = line_job_key(j->org_id, j->event_id, key, sizeof(key));
 	if (er != BW_OK)
 		return er;
 	er = line_job_payload(j, &txt);
 	if (er != BW_OK)
 		return er;
+	/* The permanent anchor first: an event seen before, even one whose
+	 * webhook_events row and job were purged since, queues nothing. */
+	er = line_turn_anchor(db, j->org_id, j->event_id, &fresh);
+	if (er != BW_OK || !fresh) {
+		free(txt);
+		return er;
+	}
 	memset(&spec, 0, sizeof(spec));
 	spec.queue = LINE_JOB_QUEUE;
 	spec.job_key = key;
@@ -105,6 +114,8 @@ line_job_enqueue(struct db *db, const struct line_job *j)
 	spec.payload = txt;
 	er = jobq_enqueue(db, &spec, id, &created);
 	free(txt);
+	if (er == BW_OK)
+		*queued = true;
 	return er;
 }
 

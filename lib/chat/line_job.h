@@ -15,6 +15,7 @@
 #ifndef BW_LINE_JOB_H
 #define BW_LINE_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <json-c/json.h>
@@ -53,13 +54,17 @@ line_job_key(const char *org_id, const char *event_id, char *key, size_t size);
  */
 enum bw_err line_job_payload(const struct line_job *j, char **out);
 /*
- * Queues j on LINE_JOB_QUEUE under its job key (jobq_enqueue(); a second
- * call for the same event finds the first job). Called inside the
- * transaction that records the LINE event, so that the event and its job
- * commit together. Returns BW_OK, BW_EINVAL (bad job, key too long),
- * BW_ENOMEM or a db error.
+ * Inserts the event's permanent anchor (line_turn_anchor(),
+ * lib/chat/line_turn.h) and, when it is new, queues j on LINE_JOB_QUEUE
+ * under its job key (jobq_enqueue(); a second call for the same event
+ * finds the first job): *queued tells. An event anchored before, even one
+ * whose job and webhook_events row were purged since, queues nothing.
+ * Called inside the transaction that records the LINE event, so that the
+ * event, its anchor and its job commit together. Returns BW_OK, BW_EINVAL
+ * (bad job, key too long), BW_ENOMEM or a db error.
  */
-enum bw_err line_job_enqueue(struct db *, const struct line_job *j);
+enum bw_err
+line_job_enqueue(struct db *, const struct line_job *j, bool *queued);
 /*
  * Parses a job's payload text into *out (overwritten; line_job_clear()
  * releases it): org_id, user_id, reply_token and text must be strings,

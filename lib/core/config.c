@@ -296,11 +296,19 @@ static const struct cfg_key cfg_keys[] = {
 	    .def = "http://127.0.0.1:18082",
 	    .required = 1,
 	    .check = cfg_check_http },
-	{ .name = "line_channel_token",
-	    .type = CT_STRING,
-	    .off = OFF(line_channel_token),
-	    .def = "",
-	    .secret = 1 },
+};
+
+/*
+ * Keys that were removed, refused (not ignored) with what replaces them,
+ * in the file (also as "<key>_file") and as BULWARK_<KEY>[_FILE].
+ */
+static const struct {
+	const char *name;
+	const char *instead;
+} cfg_removed[] = {
+	{ "line_channel_token",
+	    "only each org's own token answers its LINE users: "
+	    "bulwarkctl prompt set --org ID --line-token T" },
 };
 
 #define CFG_NKEYS   (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -586,6 +594,50 @@ cfg_lookup(const char *name, size_t len, int *isfile)
 	return NULL;
 }
 
+/*
+ * BW_ECONFIG naming a removed key and what replaces it when name[0..len)
+ * is one (or its "_file" form); BW_OK otherwise.
+ */
+static enum bw_err
+cfg_check_removed(struct cfg_load *ld, const char *name, size_t len,
+    const char *src)
+{
+	size_t i, n;
+
+	for (i = 0; i < sizeof(cfg_removed) / sizeof(cfg_removed[0]); i++) {
+		n = strlen(cfg_removed[i].name);
+		if (strncmp(name, cfg_removed[i].name, n) == 0 &&
+		    (len == n ||
+			(len == n + 5 && strncmp(name + n, "_file", 5) == 0)))
+			return cfg_err(ld, "%s: removed; %s (%s)",
+			    cfg_removed[i].name, cfg_removed[i].instead, src);
+	}
+	return BW_OK;
+}
+
+/* The removed keys set in the environment (BULWARK_<KEY>[_FILE]). */
+static enum bw_err
+cfg_env_removed(struct cfg_load *ld)
+{
+	char   var[128], src[160];
+	size_t i, j;
+	int    f;
+
+	for (i = 0; i < sizeof(cfg_removed) / sizeof(cfg_removed[0]); i++)
+		for (f = 0; f < 2; f++) {
+			snprintf(var, sizeof(var), "BULWARK_%s%s",
+			    cfg_removed[i].name, f ? "_file" : "");
+			for (j = 0; var[j] != '\0'; j++)
+				var[j] = (char)toupper((unsigned char)var[j]);
+			if (getenv(var) == NULL)
+				continue;
+			snprintf(src, sizeof(src), "env %s", var);
+			return cfg_check_removed(ld, cfg_removed[i].name,
+			    strlen(cfg_removed[i].name), src);
+		}
+	return BW_OK;
+}
+
 static int
 cfg_isblank(char c)
 {
@@ -600,6 +652,7 @@ cfg_line(struct cfg_load *ld, const char *path, size_t lineno, char *l)
 	char		     *key, *eq, *v, *e, src[CFG_SRC_MAX];
 	size_t		      klen, vlen;
 	int		      isfile;
+	enum bw_err	      er;
 
 	snprintf(src, sizeof(src), "%s:%zu", path, lineno);
 	while (cfg_isblank(*l))
@@ -615,6 +668,8 @@ cfg_line(struct cfg_load *ld, const char *path, size_t lineno, char *l)
 	if (klen == 0)
 		return cfg_err(ld, "missing key before '=' (%s)", src);
 	if ((k = cfg_lookup(key, klen, &isfile)) == NULL) {
+		if ((er = cfg_check_removed(ld, key, klen, src)) != BW_OK)
+			return er;
 		/* Names the key, but no more than 64 bytes of it. */
 		return cfg_err(ld, "%.*s: unknown key (%s)",
 		    (int)(klen > 64 ? 64 : klen), key, src);
@@ -768,6 +823,8 @@ config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 		er = cfg_file(ld, path);
 	if (er == BW_OK)
 		er = cfg_env(ld);
+	if (er == BW_OK)
+		er = cfg_env_removed(ld);
 	if (er == BW_OK)
 		er = cfg_validate(ld);
 	free(ld);

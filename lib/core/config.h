@@ -65,7 +65,6 @@ struct config {
 	char *llm_fallback_model;
 	char *chat_fallback_reply; /* when the org has none */
 	char *line_api_base_url;   /* LINE Messaging API */
-	char *line_channel_token;  /* secret; per-org token wins */
 };
 
 /*

@@ -604,7 +604,8 @@ static enum bw_err
 webhook_effect_tx(struct db *db, const char *org_id, const struct wh_event *ev,
     const struct webhook_effects *fx, enum webhook_outcome *o)
 {
-	bool applied;
+	enum bw_err er;
+	bool	    applied, seen = false;
 
 	*o = WO_PROCESSED;
 	switch (ev->action) {
@@ -617,7 +618,10 @@ webhook_effect_tx(struct db *db, const char *org_id, const struct wh_event *ev,
 		return webhook_sms_status_tx(db, org_id, ev->message_id,
 		    ev->status, ev->ts_ms, ev->id, &applied);
 	case WA_LINE:
-		return fx->line(db, org_id, ev, fx->arg);
+		er = fx->line(db, org_id, ev, fx->arg, &seen);
+		if (er == BW_OK && seen)
+			*o = WO_DUPLICATE;
+		return er;
 	case WA_IGNORE:
 	default:
 		*o = WO_IGNORED;

@@ -150,12 +150,15 @@ struct webhook_result {
  * (lib/chat/line_job.h), which lib/money may not include, so the caller
  * passes it in. webhook_apply_tx() calls it inside its transaction, right
  * after the event's row was inserted, so that the event and its job commit
- * together or not at all (exactly once). A non-BW_OK return rolls the
- * whole delivery back.
+ * together or not at all (exactly once). It sets *seen (false on entry)
+ * when the event's permanent anchor (lib/chat/line_turn.h) shows that it
+ * was handled before, i.e. a redelivery after the purge of its row: the
+ * event is then a duplicate. A non-BW_OK return rolls the whole delivery
+ * back.
  */
 struct webhook_effects {
 	enum bw_err (*line)(struct db *, const char *org_id,
-	    const struct wh_event *ev, void *arg);
+	    const struct wh_event *ev, void *arg, bool *seen);
 	void *arg;
 };
 
@@ -168,8 +171,9 @@ struct webhook_effects {
  * the credits under the anchor's lock unless a refund of that payment came
  * first (ignored), WA_REFUND takes the grant back or, when there is none
  * yet, remembers the refund (ignored), WA_SMS updates the delivery status,
- * WA_LINE calls fx->line, WA_IGNORE does nothing (ignored). An outcome
- * other than processed is stored on the row. A grant the ledger refuses
+ * WA_LINE calls fx->line (duplicate when it found the event's anchor),
+ * WA_IGNORE does nothing (ignored). An outcome other than processed is
+ * stored on the row. A grant the ledger refuses
  * (BW_EINVAL from credit_grant_tx()) is ignored, not an error: the event
  * stays recorded. Returns BW_OK with res[0..nev) filled (untouched on
  * failure), BW_EINVAL for a bad argument (a WA_LINE event without

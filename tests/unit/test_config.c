@@ -39,6 +39,8 @@ static const char *const envs[] = {
 	"BULWARK_JOB_RETENTION_DAYS",
 	"BULWARK_SQL_DIR",
 	"BULWARK_STORAGE_DIR",
+	"BULWARK_LINE_CHANNEL_TOKEN",
+	"BULWARK_LINE_CHANNEL_TOKEN_FILE",
 };
 
 static char tmpdir[] = "/tmp/bw-test-config-XXXXXX";
@@ -242,6 +244,41 @@ test_config_unknown_key_names_key_and_line(void **state)
 	assert_non_null(strstr(e, ":1)"));
 	e = load_fail(" = 3\n");
 	assert_non_null(strstr(e, "missing key"));
+}
+
+/*
+ * A removed key (the deployment-wide LINE channel token) is refused, not
+ * ignored, wherever it is set, naming the key and what replaces it.
+ */
+static void
+test_config_removed_key_refused(void **state)
+{
+	const char *e;
+	char	    want[1024];
+
+	(void)state;
+	e = load_fail("fcgi_children = 2\nline_channel_token = t0k\n");
+	snprintf(want, sizeof(want),
+	    "config: line_channel_token: removed; only each org's own token "
+	    "answers its LINE users: bulwarkctl prompt set --org ID "
+	    "--line-token T (%s:2)",
+	    cfgpath);
+	assert_string_equal(e, want);
+	assert_null(strstr(e, "t0k"));
+	e = load_fail("line_channel_token_file = /etc/passwd\n");
+	assert_non_null(strstr(e, "line_channel_token: removed;"));
+	/* Not a prefix match: a longer name is merely unknown. */
+	e = load_fail("line_channel_tokens = x\n");
+	assert_non_null(strstr(e, "line_channel_tokens: unknown key"));
+	setenv("BULWARK_LINE_CHANNEL_TOKEN", "t0k", 1);
+	e = load_fail("fcgi_children = 2\n");
+	assert_non_null(strstr(e,
+	    "line_channel_token: removed; only each org's own token"));
+	assert_non_null(strstr(e, "(env BULWARK_LINE_CHANNEL_TOKEN)"));
+	unsetenv("BULWARK_LINE_CHANNEL_TOKEN");
+	setenv("BULWARK_LINE_CHANNEL_TOKEN_FILE", "/etc/passwd", 1);
+	e = load_fail("fcgi_children = 2\n");
+	assert_non_null(strstr(e, "(env BULWARK_LINE_CHANNEL_TOKEN_FILE)"));
 }
 
 static void
@@ -507,6 +544,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_config_unknown_key_names_key_and_line, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_config_removed_key_refused,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_secret_from_file,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_missing_required,

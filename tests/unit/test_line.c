@@ -2,8 +2,9 @@
 /*
  * Unit tests for lib/chat/line.c: text is cut at a UTF-8 character
  * boundary, the request body is exact JSON, statuses map to ok / terminal
- * / retry, and line_reply() against a tiny loopback server
- * (tests/unit/tiny_httpd.c) sends the token and reports each outcome.
+ * / retry (and a refused reply to its turn outcome, lib/chat/line_turn.h),
+ * and line_reply() against a tiny loopback server (tests/unit/tiny_httpd.c)
+ * sends the token and reports each outcome.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "chat/line.h"
+#include "chat/line_turn.h"
 #include "core/http.h"
 #include "tiny_httpd.h"
 
@@ -106,6 +108,36 @@ reply_status(int status)
 	n = snprintf(a, sizeof(a),
 	    "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\n{}", status);
 	tiny_httpd_answer(a, (size_t)n, 0);
+}
+
+/* The terminal outcome a refused reply's status becomes (line_turn.h). */
+static void
+test_line_turn_refusal(void **state)
+{
+	static const struct {
+		int		       status;
+		enum line_turn_outcome o;
+		const char	      *name;
+	} t[] = {
+		{ 400, LTO_REPLY_TOKEN_INVALID, "reply_token_invalid" },
+		{ 401, LTO_CHANNEL_TOKEN_REFUSED, "channel_token_refused" },
+		{ 403, LTO_CHANNEL_TOKEN_REFUSED, "channel_token_refused" },
+		{ 404, LTO_REJECTED, "rejected" },
+		{ 413, LTO_REJECTED, "rejected" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_int_equal(line_turn_refusal(t[i].status), t[i].o);
+		assert_string_equal(line_turn_outcome_name(t[i].o), t[i].name);
+	}
+	assert_string_equal(line_turn_outcome_name(LTO_DELIVERED), "delivered");
+	assert_string_equal(line_turn_outcome_name(LTO_NO_CHANNEL_TOKEN),
+	    "no_channel_token");
+	assert_string_equal(line_turn_outcome_name(LTO__MAX), "?");
+	assert_string_equal(line_turn_state_name(LTS_ANSWERED), "answered");
+	assert_string_equal(line_turn_state_name(LTS__MAX), "?");
 }
 
 static void
@@ -209,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_line_text_len),
 		cmocka_unit_test(test_line_body),
 		cmocka_unit_test(test_line_status_outcome),
+		cmocka_unit_test(test_line_turn_refusal),
 		cmocka_unit_test(test_line_reply),
 	};
 

@@ -5,6 +5,7 @@
 Speaks POST /v2/bot/message/reply like the real API (a reply token works
 once; a second use answers 400 "Invalid reply token") and records every
 reply for tests: GET /_sim/replies, POST /_sim/reset, GET /_sim/health.
+Faults are scripted with POST /_sim/script (see tools/sim/README.md).
 Python 3 standard library only.
 
   python3 tools/sim/line_sim.py --port 18082 [--host 127.0.0.1] [--token T]
@@ -21,6 +22,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 MAX_BODY = 1024 * 1024
+ATTEMPTS_MAX = 1000     # reply API requests kept for GET /_sim/replies
+
+# The real API's error messages per scripted status.
+MESSAGES = {
+    400: "Invalid reply token",
+    401: "Authentication failed. Confirm that the access token in the "
+         "authorization header is valid.",
+    403: "The request is not authorized.",
+    429: "The API rate limit has been exceeded. Try again later.",
+}
 
 
 class State:
@@ -29,12 +40,50 @@ class State:
         self.replies = []       # accepted replies
         self.used = set()       # reply tokens used
         self.refused = 0
+        self.attempts = []      # every reply API request (last ATTEMPTS_MAX)
+        self.scripts = {}       # reply token ("*": any) -> statuses left
 
     def reset(self):
         with self.lock:
             self.replies = []
             self.used = set()
             self.refused = 0
+            self.attempts = []
+            self.scripts = {}
+
+    def next_step(self, rt):
+        """Pops the scripted status of a reply to rt (its own script, else
+        the global one); None for the default behaviour. Under lock."""
+        for key in (rt, "*"):
+            left = self.scripts.get(key)
+            if left:
+                return left.pop(0)
+        return None
+
+    def attempt(self, rt, status, auth):
+        """Records one reply API request. Under lock."""
+        self.attempts.append({"ts": round(time.time(), 3),
+                              "reply_token": rt, "status": status,
+                              "bearer": auth[7:] if auth[:7] == "Bearer "
+                              else None})
+        del self.attempts[:-ATTEMPTS_MAX]
+
+
+def parse_script(body):
+    """Validates a POST /_sim/script body; returns (key, statuses)."""
+    if not isinstance(body, dict):
+        raise ValueError("body must be a JSON object")
+    rt = body.get("reply_token", "*")
+    if not isinstance(rt, str) or not rt:
+        raise ValueError("reply_token must be a non-empty string")
+    sts = body.get("statuses", [])
+    if not isinstance(sts, list) or len(sts) > 100:
+        raise ValueError("statuses must be a list of at most 100")
+    for v in sts:
+        if v != "close" and (not isinstance(v, int) or isinstance(v, bool)
+                             or not 200 <= v <= 599):
+            raise ValueError("a status is 200..599 or \"close\"")
+    return rt, list(sts)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -73,7 +122,12 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_sim/replies":
             with st.lock:
                 self.send_json(200, {"replies": list(st.replies),
-                                     "refused": st.refused})
+                                     "refused": st.refused,
+                                     "attempts": list(st.attempts)})
+        elif path == "/_sim/script":
+            with st.lock:
+                self.send_json(200, {k: list(v)
+                                     for k, v in st.scripts.items()})
         else:
             self.send_json(404, {"message": "Not found"})
 
@@ -87,6 +141,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path == "/_sim/reset":
             st.reset()
+            self.send_json(200, {"ok": True})
+            return
+        if path == "/_sim/script":
+            try:
+                key, sts = parse_script(json.loads(raw))
+            except ValueError as e:
+                self.send_json(400, {"ok": False, "error": str(e)})
+                return
+            with st.lock:
+                st.scripts[key] = sts
             self.send_json(200, {"ok": True})
             return
         if path != "/v2/bot/message/reply":
@@ -111,19 +175,30 @@ class Handler(BaseHTTPRequestHandler):
                                  "error(s)"})
             return
         with st.lock:
-            if rt in st.used:
-                st.refused += 1
-                dup = True
-            else:
-                st.used.add(rt)
-                st.replies.append({"ts": round(time.time(), 3),
-                                   "reply_token": rt, "messages": msgs,
-                                   "auth": auth[:7] == "Bearer "})
-                dup = False
-        if dup:
-            self.send_json(400, {"message": "Invalid reply token"})
+            step = st.next_step(rt)
+            if step is None or (isinstance(step, int) and step < 300):
+                if rt in st.used:
+                    st.refused += 1
+                    step = 400
+                else:
+                    st.used.add(rt)
+                    st.replies.append({"ts": round(time.time(), 3),
+                                       "reply_token": rt, "messages": msgs,
+                                       "auth": auth[:7] == "Bearer "})
+                    step = 200
+            st.attempt(rt, step if isinstance(step, int) else 0, auth)
+        if step == "close":
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
             return
-        self.send_json(200, {})
+        if step == 200:
+            self.send_json(200, {})
+            return
+        self.send_json(step, {"message": MESSAGES.get(
+            step, "An error occurred in the backend server.")})
 
 
 class Server(ThreadingHTTPServer):
