@@ -43,6 +43,8 @@ struct req {
 	struct json_object   *in;
 	int		      authed;
 	struct auth_principal who;
+	/* The route's rate limit could not be counted (ROUTE_RATE_OPEN). */
+	int rate_unchecked;
 	/* The response being built. */
 	int	    status;
 	const char *ctype;

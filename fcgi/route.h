@@ -18,6 +18,10 @@
 enum route_auth {
 	RA_NONE, /* public */
 	RA_KEY,	 /* Authorization: Bearer <api key> */
+	/* A key when one is given (the handler reads r->authed and the
+	 * role; min_role is not enforced); none, or one PostgreSQL cannot
+	 * check now, goes on as public. A bad key is still 401. */
+	RA_OPTIONAL,
 	RA__MAX
 };
 
@@ -44,6 +48,9 @@ struct route {
 #define ROUTE_IDEMPOTENT 0x01
 /* The body is not JSON (raw upload): no JSON checks before the handler. */
 #define ROUTE_RAW_BODY	 0x02
+/* When Redis cannot count, the rate limit lets the request on with
+ * r->rate_unchecked set, for the handler to answer (GET /health/full). */
+#define ROUTE_RATE_OPEN	 0x04
 
 enum route_result {
 	RR_MATCH,
