@@ -179,7 +179,7 @@ h_exports_download(struct req *r)
 		    NULL);
 		return;
 	}
-	/* rel is "exports/<org>/<id>.tar", written by lib/evidence/export.c. */
+	/* rel: "exports/<org>/<id>.<attempt>.tar" (export_build.c). */
 	snprintf(hdr, sizeof(hdr), "/internal/%s", rel);
 	snprintf(disp, sizeof(disp), "attachment; filename=\"export-%s.tar\"",
 	    r->args[0]);

@@ -1,19 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * GET /health (liveness, touches nothing) and GET /health/full (readiness:
- * PostgreSQL and Redis round trips with their latency, job queue depth and
- * the last run of every periodic job).
+ * lib/platform/health.c pings PostgreSQL and Redis and judges the job queue
+ * and the periodic runs).
+ *
+ * /health/full is public and limited per client IP (fcgi/routes.c). Its
+ * details -- latencies, queue figures, periodic runs, the reasons -- go
+ * only to a trusted caller: loopback (REMOTE_ADDR, which nginx sets from
+ * the TCP peer, is exactly 127.0.0.1 or ::1, the addresses nginx lets read
+ * /metrics) or an owner or admin key. Anyone else gets the status alone,
+ * {"status":"ok"} 200 or {"status":"degraded"} 503.
  */
-#include <stdint.h>
-#include <stdio.h>
+#include <stdbool.h>
+#include <string.h>
 
 #include "ctx.h"
 #include "handlers.h"
-#include "platform/jobq.h"
-#include "platform/periodic.h"
+#include "platform/health.h"
 #include "resp.h"
 
 static const char health_ok[] = "{\"status\":\"ok\"}";
+static const char health_degraded[] = "{\"status\":\"degraded\"}";
 
 void
 h_health(struct req *r)
@@ -21,59 +28,55 @@ h_health(struct req *r)
 	resp_raw(r, 200, "application/json", health_ok, sizeof(health_ok) - 1);
 }
 
-/* {"ok":bool,"latency_ms":n} for one ping. */
-static struct json_object *
-check_obj(enum bw_err er, int64_t us)
+/* 1 when the caller may see the details. */
+static int
+health_trusted(const struct req *r)
 {
-	struct json_object *o = json_object_new_object();
-	char		    ms[32];
+	if (strcmp(r->client_ip, "127.0.0.1") == 0 ||
+	    strcmp(r->client_ip, "::1") == 0)
+		return 1;
+	return r->authed && r->who.role >= AR_ADMIN;
+}
 
-	json_object_object_add(o, "ok", json_object_new_boolean(er == BW_OK));
-	if (er == BW_OK) {
-		/* Rendered with three decimals, not the double's 17 digits. */
-		snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
-		json_object_object_add(o, "latency_ms",
-		    json_object_new_double_s((double)us / 1000.0, ms));
-	} else
-		json_object_object_add(o, "error",
-		    json_object_new_string(bw_strerror(er)));
-	return o;
+/* The public answer: the status and its code, nothing else. */
+static void
+health_status_only(struct req *r, bool ok)
+{
+	if (ok)
+		resp_raw(r, 200, "application/json", health_ok,
+		    sizeof(health_ok) - 1);
+	else
+		resp_raw(r, 503, "application/json", health_degraded,
+		    sizeof(health_degraded) - 1);
 }
 
 void
 h_health_full(struct req *r)
 {
-	struct json_object *body, *checks, *q, *periodic = NULL;
-	int64_t		    pg_us = 0, rd_us = 0, counts[4];
-	enum bw_err	    pg, rd, er;
-	int		    ok;
+	const struct config *cfg = r->ch->cfg;
+	struct health_limits lim;
+	struct json_object  *body = NULL;
+	bool		     ok = false;
+	int		     trusted = health_trusted(r);
 
-	pg = db_ping(r->ch->db, &pg_us);
-	rd = rds_ping(r->ch->rds, &rd_us);
-	ok = pg == BW_OK && rd == BW_OK;
-
-	checks = json_object_new_object();
-	json_object_object_add(checks, "postgres", check_obj(pg, pg_us));
-	json_object_object_add(checks, "redis", check_obj(rd, rd_us));
-
-	q = json_object_new_object();
-	er = pg == BW_OK ? jobq_counts(r->ch->db, NULL, counts) : pg;
-	json_object_object_add(q, "ok", json_object_new_boolean(er == BW_OK));
-	if (er == BW_OK) {
-		json_object_object_add(q, "queued",
-		    json_object_new_int64(counts[0]));
-		json_object_object_add(q, "running",
-		    json_object_new_int64(counts[1]));
-		json_object_object_add(q, "dead",
-		    json_object_new_int64(counts[3]));
+	/* Redis could not count this request: it is down or slow, so the
+	 * answer is degraded whatever else holds; a public caller gets it
+	 * without any further work. */
+	if (r->rate_unchecked && !trusted) {
+		health_status_only(r, false);
+		return;
 	}
-	json_object_object_add(checks, "queues", q);
-	if (pg == BW_OK && periodic_status(r->ch->db, &periodic) == BW_OK)
-		json_object_object_add(checks, "periodic", periodic);
-
-	body = json_object_new_object();
-	json_object_object_add(body, "status",
-	    json_object_new_string(ok ? "ok" : "degraded"));
-	json_object_object_add(body, "checks", checks);
+	lim.job_age_max_s = cfg->health_job_age_max_s;
+	lim.dead_window_s = cfg->health_dead_window_s;
+	lim.periodic_grace_s = cfg->health_periodic_grace_s;
+	if (health_full(r->ch->db, r->ch->rds, &lim, &ok, &body) != BW_OK) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return;
+	}
+	if (!trusted) {
+		json_object_put(body);
+		health_status_only(r, ok);
+		return;
+	}
 	resp_json(r, ok ? 200 : 503, body);
 }

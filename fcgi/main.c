@@ -124,6 +124,9 @@ authenticate(struct req *r)
 
 	if (r->route->auth == RA_NONE)
 		return 1;
+	if (r->route->auth == RA_OPTIONAL &&
+	    req_param(r, "HTTP_AUTHORIZATION") == NULL)
+		return 1;
 	if (!req_bearer(req_param(r, "HTTP_AUTHORIZATION"), &tok, &len)) {
 		resp_header(r, "WWW-Authenticate", "Bearer");
 		resp_error(r, AE_UNAUTHENTICATED, "missing bearer API key",
@@ -138,6 +141,8 @@ authenticate(struct req *r)
 		    "the API key is invalid or revoked", NULL);
 		return 0;
 	}
+	if (er != BW_OK && r->route->auth == RA_OPTIONAL)
+		return 1; /* unchecked: the request goes on as public */
 	if (er != BW_OK) {
 		resp_header(r, "Retry-After", "1");
 		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
@@ -145,6 +150,8 @@ authenticate(struct req *r)
 	}
 	r->authed = 1;
 	log_ctx_set(LC_ORG_ID, r->who.org_id);
+	if (r->route->auth == RA_OPTIONAL)
+		return 1;
 	if (r->who.role < r->route->min_role) {
 		resp_error(r, AE_FORBIDDEN, "this route needs a higher role",
 		    NULL);

@@ -103,6 +103,12 @@ mw_rate_check(struct req *r)
 	if (n == 0)
 		return 1;
 	er = rl_check(r->ch->rds, items, (size_t)n, &res);
+	if (er != BW_OK && (r->route->flags & ROUTE_RATE_OPEN)) {
+		log_kv(LL_WARN, "ratelimit: redis unavailable, handler decides",
+		    "route", r->route->name, "error", bw_strerror(er), NULL);
+		r->rate_unchecked = 1;
+		return 1;
+	}
 	if (er != BW_OK) {
 		log_kv(LL_ERROR, "ratelimit: redis unavailable, refusing",
 		    "route", r->route->name, "error", bw_strerror(er), NULL);

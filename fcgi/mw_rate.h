@@ -14,7 +14,8 @@
  * on the response (also on the later handler's answer). Returns 1 to go on
  * (admitted, or the route has no limits); 0 when the error is already set:
  * 429 RATE_LIMITED with Retry-After, or 503 DEPENDENCY_UNAVAILABLE with
- * Retry-After when Redis cannot count (fail closed, docs/api/ratelimits.md).
+ * Retry-After when Redis cannot count (fail closed, docs/api/ratelimits.md),
+ * unless the route is ROUTE_RATE_OPEN: then 1 with r->rate_unchecked set.
  */
 int mw_rate_check(struct req *r);
 

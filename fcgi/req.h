@@ -47,6 +47,8 @@ struct req {
 	char		      body_field[64];
 	int		      authed;
 	struct auth_principal who;
+	/* The route's rate limit could not be counted (ROUTE_RATE_OPEN). */
+	int rate_unchecked;
 	/* The response being built. */
 	int	    status;
 	const char *ctype;

@@ -18,6 +18,10 @@
 enum route_auth {
 	RA_NONE, /* public */
 	RA_KEY,	 /* Authorization: Bearer <api key> */
+	/* A key when one is given (the handler reads r->authed and the
+	 * role; min_role is not enforced); none, or one PostgreSQL cannot
+	 * check now, goes on as public. A bad key is still 401. */
+	RA_OPTIONAL,
 	RA__MAX
 };
 
@@ -54,6 +58,9 @@ struct route {
 #define ROUTE_ACTION	      0x04
 /* The body limit of ROUTE_ACTION routes: room for "{}" and blanks. */
 #define ROUTE_ACTION_MAX_BODY 1024
+/* When Redis cannot count, the rate limit lets the request on with
+ * r->rate_unchecked set, for the handler to answer (GET /health/full). */
+#define ROUTE_RATE_OPEN	      0x08
 
 enum route_result {
 	RR_MATCH,

@@ -102,6 +102,10 @@ static const struct rl_rule rate_verify[] = {
 	{ .scope = RL_IP, .limit = 30, .window_s = 60 },
 	{ .limit = 0 },
 };
+static const struct rl_rule rate_health_full[] = {
+	{ .scope = RL_IP, .limit = 30, .window_s = 60 },
+	{ .limit = 0 },
+};
 
 const struct route routes[] = {
 	{ .method = "GET",
@@ -112,8 +116,10 @@ const struct route routes[] = {
 	{ .method = "GET",
 	    .pattern = "/health/full",
 	    .name = "health_full",
-	    .auth = RA_NONE,
-	    .fn = h_health_full },
+	    .auth = RA_OPTIONAL,
+	    .fn = h_health_full,
+	    .flags = ROUTE_RATE_OPEN,
+	    .rate = rate_health_full },
 	{ .method = "GET",
 	    .pattern = "/metrics",
 	    .name = "metrics",

@@ -34,6 +34,10 @@ struct config {
 	int job_lease_s;
 	int job_max_attempts;
 	int job_retention_days;
+	/* /health/full judgements (lib/platform/health.c); 0 turns one off */
+	int health_job_age_max_s;    /* oldest runnable job waits longer */
+	int health_dead_window_s;    /* a job went dead this recently */
+	int health_periodic_grace_s; /* no periodic run for period + this */
 	/* credits */
 	int reservation_ttl_s; /* pending reservations expire */
 	/* Idempotency-Key */

@@ -114,7 +114,7 @@ enum bw_err export_cancel(struct db *, const char *org_id, const char *id,
     struct json_object **out);
 /*
  * For a download: *state, and when ready the artifact path relative to the
- * storage dir ("exports/<org>/<id>.tar") in rel (relsz bytes).
+ * storage dir ("exports/<org>/<id>.<attempt>.tar") in rel (relsz bytes).
  * BW_ENOTFOUND.
  */
 enum bw_err export_download(struct db *, const char *org_id, const char *id,

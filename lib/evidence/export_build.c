@@ -4,7 +4,10 @@
  * (export_run.c calls export_build): load the evidence, check the ledger
  * chain over it, fetch the covering signed roots and the events' stored
  * fields, render manifest.json, and write the deterministic ustar
- * (tar.c) to a temporary name, fsync, rename into place.
+ * (tar.c) to a temporary name, fsync, rename into place. Both names carry
+ * the attempt number (exports.attempt, set by the claim):
+ * exports/<org>/.<id>.<attempt>.tar.tmp, then exports/<org>/<id>.<attempt>.tar,
+ * so two attempts of one export never share a file (export_run.c).
  *
  * The artifact:
  *   manifest.json        first; the hash of this member is manifest_hash
@@ -494,10 +497,10 @@ export_build(struct db *db, const char *storage_dir, struct export_attempt *a,
 
 	er = export_mkdirs(storage_dir, a->org_id, &dir);
 	if (er == BW_OK)
-		er = buf_printf(&tmp, "%s/.%s.tar.tmp-%ld", dir.p, a->id,
-		    (long)getpid());
+		er = buf_printf(&tmp, "%s/.%s.%d.tar.tmp", dir.p, a->id,
+		    a->attempt);
 	if (er == BW_OK)
-		er = buf_printf(&fin, "%s/%s.tar", dir.p, a->id);
+		er = buf_printf(&fin, "%s/%s.%d.tar", dir.p, a->id, a->attempt);
 	if (er != BW_OK) {
 		er = export_failf(fl, EC_STORAGE, false, er,
 		    "cannot make %s: %s", dir.p != NULL ? dir.p : "?",
@@ -555,7 +558,8 @@ export_build(struct db *db, const char *storage_dir, struct export_attempt *a,
 		goto out;
 	}
 	a->size = (int64_t)st.st_size;
-	snprintf(a->rel, sizeof(a->rel), "exports/%s/%s.tar", a->org_id, a->id);
+	snprintf(a->rel, sizeof(a->rel), "exports/%s/%s.%d.tar", a->org_id,
+	    a->id, a->attempt);
 out:
 	if (fd >= 0)
 		close(fd);

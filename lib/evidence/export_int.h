@@ -58,8 +58,9 @@ struct export_attempt {
 	const char *token; /* the job's lease token */
 	const char *worker;
 	/* claim */
-	int   state; /* found in the row */
-	char *ids;   /* evidence_ids text or NULL */
+	int   state;   /* found in the row */
+	int   attempt; /* exports.attempt this claim set: names the files */
+	char *ids;     /* evidence_ids text or NULL */
 	char *from, *to;
 	/* finish */
 	char	manifest_hash[65];
@@ -81,6 +82,9 @@ export_failf(struct export_fail *f, enum export_category cat, bool perm,
 /*
  * The body of one attempt after the claim: load the evidence, verify the
  * chain, get the roots, write the tar to a temporary name, fsync, rename.
+ * Both names carry a->attempt (".<id>.<attempt>.tar.tmp", then
+ * "<id>.<attempt>.tar"), so no two attempts ever write or rename onto the
+ * same file; the ready row names the winner's (export_run.c's fence).
  * On success a->manifest_hash, size, rel, first, last, nfiles are set;
  * *canceled when the export was canceled meanwhile (BW_OK, nothing left
  * on disk). On failure fl tells why.

@@ -64,30 +64,35 @@ export_expire_tx(struct db *db, void *arg)
 }
 
 /*
- * Whether the file name of storage_dir/exports/<org>/ belongs to a ready
- * export ("<id>.tar" with such a row): *keep set. BW_EDB when the row
- * cannot be read.
+ * Whether the file name of storage_dir/exports/<org>/ is the artifact of a
+ * ready export ("<id>.<attempt>.tar", or "<id>.tar" from before attempts
+ * named the files, that the row's artifact_path names): *keep set. A stale
+ * attempt's file of a ready export is not kept. BW_EDB when the row cannot
+ * be read.
  */
 static enum bw_err
 export_keep_file(struct db *db, const char *org, const char *name, int *keep)
 {
-	const char *p[2];
+	const char *p[3];
 	PGresult   *res = NULL;
-	char	    id[37];
+	char	    id[37], rel[128];
 
 	*keep = 0;
-	if (strlen(name) != 40 || strcmp(name + 36, ".tar") != 0)
+	if (strlen(name) < 40 || strlen(name) > 64 || name[36] != '.' ||
+	    strcmp(name + strlen(name) - 4, ".tar") != 0)
 		return BW_OK;
 	memcpy(id, name, 36);
 	id[36] = '\0';
 	if (!jv_is_uuid(id, 36))
 		return BW_OK;
+	snprintf(rel, sizeof(rel), "exports/%s/%s", org, name);
 	p[0] = org;
 	p[1] = id;
+	p[2] = rel;
 	/* clang-format off */
 	if (db_execp(db, "export_keep_file",
-	    "SELECT 1 FROM exports WHERE org_id = $1::uuid AND id = $2::uuid AND state = 'ready'",
-	    2, p, &res) != BW_OK)
+	    "SELECT 1 FROM exports WHERE org_id = $1::uuid AND id = $2::uuid AND state = 'ready' AND artifact_path = $3",
+	    3, p, &res) != BW_OK)
 		return BW_EDB;
 	/* clang-format on */
 	*keep = PQntuples(res) == 1;

@@ -7,6 +7,14 @@
  * EXPORT_MAX_ATTEMPTS-th failure or a permanent one. Every transition is
  * guarded by the state it leaves and by attempt_token, so a killed
  * worker's late writes never land.
+ *
+ * The fence: the claim increments exports.attempt under the row lock and
+ * the attempt writes only files named with its number; marking ready is
+ * one UPDATE ... WHERE attempt = <ours> AND attempt_token = <our lease>.
+ * An attempt that outlived its lease (paused, partitioned) and finishes
+ * after a newer one finds the row no longer its own, logs "export attempt
+ * lost the fence" and removes its own file; the file the ready row names
+ * was never touched.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,10 +62,15 @@ export_claim_tx(struct db *db, void *arg)
 		return BW_OK;
 	er = db_execp(db, "export_processing",
 	    "UPDATE exports SET state = 'processing', started_at = now(),"
-	    " attempt_token = $3 WHERE org_id = $1::uuid AND id = $2::uuid",
-	    3, p, NULL);
+	    " attempt_token = $3, attempt = attempt + 1"
+	    " WHERE org_id = $1::uuid AND id = $2::uuid RETURNING attempt",
+	    3, p, &res);
 	if (er != BW_OK)
 		return er;
+	a->attempt = PQntuples(res) == 1 ? (int)db_col_i64_or(res, 0, 0, 0) : 0;
+	PQclear(res);
+	if (a->attempt < 1)
+		return BW_EDB;
 	return export_event_tx(db, a->org_id, a->id, "processing", NULL,
 	    a->worker);
 }
@@ -67,10 +80,10 @@ static enum bw_err
 export_ready_tx(struct db *db, void *arg)
 {
 	struct export_attempt *a = arg;
-	char		       size[24], first[24], last[24], n[24], days[16];
-	const char	      *p[10];
-	PGresult	      *res = NULL;
-	enum bw_err	       er;
+	char	    size[24], first[24], last[24], n[24], days[16], att[16];
+	const char *p[11];
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	snprintf(size, sizeof(size), "%" PRId64, a->size);
 	snprintf(first, sizeof(first), "%" PRId64, a->first);
@@ -87,6 +100,8 @@ export_ready_tx(struct db *db, void *arg)
 	p[7] = last;
 	p[8] = n;
 	p[9] = days;
+	p[10] = att;
+	snprintf(att, sizeof(att), "%d", a->attempt);
 	a->done = 0;
 	er = db_execp(db, "export_ready",
 	    "UPDATE exports SET state = 'ready', manifest_hash = $4,"
@@ -96,8 +111,9 @@ export_ready_tx(struct db *db, void *arg)
 	    " expires_at = now() + make_interval(days => $10::int),"
 	    " attempt_token = NULL"
 	    " WHERE org_id = $1::uuid AND id = $2::uuid"
-	    "  AND state = 'processing' AND attempt_token = $3 RETURNING id",
-	    10, p, &res);
+	    "  AND state = 'processing' AND attempt_token = $3"
+	    "  AND attempt = $11::int RETURNING id",
+	    11, p, &res);
 	if (er != BW_OK)
 		return er;
 	a->done = PQntuples(res) == 1;
@@ -240,17 +256,22 @@ export_run(struct db *db, const char *storage_dir, const struct jobq_job *job,
 	}
 	er = db_tx(db, false, export_ready_tx, &a);
 	if (er != BW_OK) {
+		/* The file stays: the commit may have landed with only its
+		 * answer lost, and then the ready row names it. If not, no
+		 * ready row owns it and retention sweeps it as an orphan. */
 		export_failf(&fl, export_db_category(er), false, er,
 		    "marking ready: %s", bw_strerror(er));
-		export_unlink_rel(storage_dir, a.rel);
 		goto failed;
 	}
 	if (!a.done) {
-		/* Canceled meanwhile, or another attempt owns it now. */
-		if (export_canceled(db, org_id, id))
-			export_unlink_rel(storage_dir, a.rel);
-		log_kv(LL_WARN, "export no longer ours at the end", "export_id",
-		    id, NULL);
+		/* Canceled meanwhile, or a newer attempt owns it now: the
+		 * file is this attempt's own, which no row names. */
+		char n[16];
+
+		snprintf(n, sizeof(n), "%d", a.attempt);
+		export_unlink_rel(storage_dir, a.rel);
+		log_kv(LL_WARN, "export attempt lost the fence", "export_id",
+		    id, "attempt", n, "removed", a.rel, NULL);
 		goto out;
 	}
 	{

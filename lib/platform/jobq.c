@@ -783,6 +783,56 @@ jobq_wait(struct db *db, int timeout_ms)
 	return BW_OK;
 }
 
+/*
+ * /health/full's one statement on jobs. Every read is bounded whatever the
+ * table holds: the counts stop at $1 rows of a partial index (jobs_runnable,
+ * jobs_running, jobs_dead), and the oldest runnable job is the first entry
+ * of jobs_queued_run_at. Done rows, the bulk of the table, are never read.
+ */
+/* clang-format off */
+static const char jobq_sql_health[] =
+    "SELECT"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' LIMIT $1::int) q),"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'running' LIMIT $1::int) r),"
+    " (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'dead'"
+    "   AND finished_at > now() - make_interval(secs => $2::int) LIMIT $1::int) d),"
+    " o.queue, extract(epoch FROM now() - o.run_at)"
+    " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT queue, run_at FROM jobs"
+    "  WHERE state = 'queued' AND run_at <= now() ORDER BY run_at LIMIT 1) o ON true";
+/* clang-format on */
+
+enum bw_err
+jobq_health(struct db *db, int cap, int dead_window_s, struct jobq_health *h)
+{
+	char	    c[16], w[16];
+	const char *p[2] = { c, w };
+	const char *q;
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	if (cap < 1 || dead_window_s < 0 || h == NULL)
+		return BW_EINVAL;
+	snprintf(c, sizeof(c), "%d", cap);
+	snprintf(w, sizeof(w), "%d", dead_window_s);
+	er = db_execp(db, "jobq_health", jobq_sql_health, 2, p, &res);
+	if (er != BW_OK)
+		return er;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return BW_EDB;
+	}
+	memset(h, 0, sizeof(*h));
+	h->queued = db_col_i64_or(res, 0, 0, 0);
+	h->running = db_col_i64_or(res, 0, 1, 0);
+	h->dead = db_col_i64_or(res, 0, 2, 0);
+	q = db_col_str(res, 0, 3);
+	h->oldest_s = q != NULL ? db_col_f64_or(res, 0, 4, 0) : -1;
+	snprintf(h->oldest_queue, sizeof(h->oldest_queue), "%s",
+	    q != NULL ? q : "");
+	PQclear(res);
+	return BW_OK;
+}
+
 enum bw_err
 jobq_counts(struct db *db, const char *queue, int64_t counts[4])
 {

@@ -87,6 +87,22 @@ enum bw_err jobq_wait(struct db *, int timeout_ms);
 /* Counts by state for one queue (or all when NULL): fills counts[4]
  * in the order queued, running, done, dead. */
 enum bw_err jobq_counts(struct db *, const char *queue, int64_t counts[4]);
-void	    jobq_job_clear(struct jobq_job *);
+/*
+ * What /health/full judges of the queue (lib/platform/health.c), read
+ * without a count over the table: each figure is counted up to cap rows
+ * through a partial index of its state, and the oldest runnable job is one
+ * probe of jobs_queued_run_at (sql/0014).
+ */
+struct jobq_health {
+	int64_t queued;	  /* queued jobs, at most cap */
+	int64_t running;  /* running jobs, at most cap */
+	int64_t dead;	  /* jobs that went dead in the last window, <= cap */
+	double	oldest_s; /* now - run_at of the oldest runnable job; -1 none */
+	char	oldest_queue[BW_JOBQ_QUEUE_MAX]; /* its queue, "" when none */
+};
+/* Fills h; dead_window_s >= 0 (0 counts no dead job). BW_EINVAL, BW_EDB. */
+enum bw_err
+jobq_health(struct db *, int cap, int dead_window_s, struct jobq_health *h);
+void jobq_job_clear(struct jobq_job *);
 
 #endif

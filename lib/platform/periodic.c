@@ -43,11 +43,11 @@ static const char periodic_sql_slot[] =
  * already went `ok`.
  */
 static const char periodic_sql_claim[] =
-    "INSERT INTO periodic_runs (job, slot, state, host, pid)"
-    " VALUES ($1, $2::timestamptz, 'running', $3, $4::int)"
+    "INSERT INTO periodic_runs (job, slot, state, host, pid, period_s)"
+    " VALUES ($1, $2::timestamptz, 'running', $3, $4::int, $5::int)"
     " ON CONFLICT (job, slot) DO UPDATE SET state = 'running',"
     "  host = EXCLUDED.host, pid = EXCLUDED.pid, started_at = now(),"
-    "  finished_at = NULL, error = NULL"
+    "  finished_at = NULL, error = NULL, period_s = EXCLUDED.period_s"
     "  WHERE periodic_runs.state <> 'ok'"
     " RETURNING 1";
 
@@ -83,7 +83,7 @@ periodic_begin(struct db *ldb, const char *job, const char *slot, int period_s,
     bool *mine)
 {
 	char	    host[64], pid[16], per[16], maxm[16], keep[16];
-	const char *p[4];
+	const char *p[5];
 	PGresult   *res = NULL;
 	enum bw_err er;
 
@@ -98,7 +98,8 @@ periodic_begin(struct db *ldb, const char *job, const char *slot, int period_s,
 	p[1] = slot;
 	p[2] = host;
 	p[3] = pid;
-	er = db_execp(ldb, "periodic_claim", periodic_sql_claim, 4, p, &res);
+	p[4] = per;
+	er = db_execp(ldb, "periodic_claim", periodic_sql_claim, 5, p, &res);
 	if (er != BW_OK)
 		return er;
 	*mine = PQntuples(res) == 1;
@@ -215,35 +216,56 @@ periodic_addstr(struct json_object *o, const char *k, const char *v)
 	return BW_OK;
 }
 
+/*
+ * The last run of every job. The jobs are found with a loose index scan of
+ * the primary key (one probe per job, not a pass over 30 days of slots);
+ * each one's last row, last ok run and missed slots of the last day are
+ * short backward reads of the same index. overdue: the last run started
+ * more than period_s + $1 seconds ago ($1 = 0: never overdue), i.e. the
+ * timer stopped, or a run holds the lock and hangs.
+ */
 /* clang-format off */
 static const char periodic_sql_status[] =
-    "SELECT r.job, " DB_TS_UTC_S("r.slot") ", r.state, r.host, "
+    "WITH RECURSIVE j(job) AS ("
+    " (SELECT job FROM periodic_runs ORDER BY job LIMIT 1)"
+    " UNION ALL"
+    " SELECT (SELECT p.job FROM periodic_runs p WHERE p.job > j.job"
+    "  ORDER BY p.job LIMIT 1) FROM j WHERE j.job IS NOT NULL)"
+    " SELECT j.job, " DB_TS_UTC_S("r.slot") ", r.state, r.host, "
     DB_TS_UTC_S("r.started_at") ", " DB_TS_UTC_S("r.finished_at") ", r.error,"
-    " (SELECT " DB_TS_UTC_S("max(o.finished_at)") " FROM periodic_runs o"
-    "  WHERE o.job = r.job AND o.state = 'ok'),"
-    " (SELECT count(*) FROM periodic_runs m WHERE m.job = r.job"
-    "  AND m.state = 'missed' AND m.slot > now() - interval '1 day')"
-    " FROM (SELECT DISTINCT ON (job) * FROM periodic_runs"
-    "  ORDER BY job, slot DESC) r ORDER BY r.job";
+    " (SELECT " DB_TS_UTC_S("o.finished_at") " FROM periodic_runs o"
+    "  WHERE o.job = j.job AND o.state = 'ok' ORDER BY o.slot DESC LIMIT 1),"
+    " (SELECT count(*) FROM periodic_runs m WHERE m.job = j.job"
+    "  AND m.state = 'missed' AND m.slot > now() - interval '1 day'),"
+    " r.period_s, floor(extract(epoch FROM now() - r.started_at))::bigint,"
+    " coalesce($1::int > 0 AND r.period_s IS NOT NULL AND r.started_at"
+    "  < now() - make_interval(secs => r.period_s + $1::int), false)"
+    " FROM j CROSS JOIN LATERAL (SELECT * FROM periodic_runs r"
+    "  WHERE r.job = j.job ORDER BY r.slot DESC LIMIT 1) r"
+    " WHERE j.job IS NOT NULL ORDER BY j.job";
 /* clang-format on */
 
 /*
  * {job: {slot, state, host, started_at, finished_at, error, last_ok_at,
- * missed_24h}} for the last slot of every job. *out is new (the caller
- * json_object_put()s it) and untouched on failure.
+ * missed_24h, period_s, since_start_s, overdue}} for the last slot of every
+ * job. *out is new (the caller json_object_put()s it) and untouched on
+ * failure; *noverdue counts the overdue jobs.
  */
 enum bw_err
-periodic_status(struct db *db, struct json_object **out)
+periodic_status(struct db *db, int grace_s, struct json_object **out,
+    int *noverdue)
 {
 	static const char  *keys[] = { "slot", "state", "host", "started_at",
 		 "finished_at", "error", "last_ok_at" };
 	struct json_object *all = NULL, *one;
+	char		    g[16];
+	const char	   *p[1] = { g };
 	PGresult	   *res = NULL;
 	enum bw_err	    er;
-	int		    i, k;
+	int		    i, k, over, n = 0;
 
-	er =
-	    db_execp(db, "periodic_status", periodic_sql_status, 0, NULL, &res);
+	snprintf(g, sizeof(g), "%d", grace_s > 0 ? grace_s : 0);
+	er = db_execp(db, "periodic_status", periodic_sql_status, 1, p, &res);
 	if (er != BW_OK)
 		return er;
 	all = json_object_new_object();
@@ -265,15 +287,26 @@ periodic_status(struct db *db, struct json_object **out)
 			if (er != BW_OK)
 				goto out;
 		}
+		over = strcmp(PQgetvalue(res, i, 11), "t") == 0;
+		n += over;
 		if (json_object_object_add(one, "missed_24h",
-			json_object_new_int64(db_col_i64_or(res, i, 8, 0))) !=
-		    0) {
+			json_object_new_int64(db_col_i64_or(res, i, 8, 0))) ||
+		    json_object_object_add(one, "period_s",
+			db_col_str(res, i, 9) != NULL
+			    ? json_object_new_int64(db_col_i64_or(res, i, 9, 0))
+			    : NULL) ||
+		    json_object_object_add(one, "since_start_s",
+			json_object_new_int64(db_col_i64_or(res, i, 10, 0))) ||
+		    json_object_object_add(one, "overdue",
+			json_object_new_boolean(over))) {
 			er = BW_ENOMEM;
 			goto out;
 		}
 	}
 	*out = all;
 	all = NULL;
+	if (noverdue != NULL)
+		*noverdue = n;
 out:
 	json_object_put(all);
 	PQclear(res);

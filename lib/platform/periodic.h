@@ -33,8 +33,13 @@ enum periodic_outcome {
 enum bw_err periodic_run(const char *conninfo, const char *job, int period_s,
     enum bw_err (*fn)(struct db *, void *), void *arg,
     enum periodic_outcome *outcome);
-/* Last run of every job as a JSON object {job:{slot,state,finished_at,...}}
- * (new, caller puts). */
-enum bw_err periodic_status(struct db *, struct json_object **out);
+/*
+ * Last run of every job as a JSON object {job:{slot,state,finished_at,...,
+ * period_s,since_start_s,overdue}} (new, caller puts). A job is overdue
+ * when grace_s > 0 and its last run started more than its period + grace_s
+ * seconds ago; *noverdue (may be NULL) counts them.
+ */
+enum bw_err periodic_status(struct db *, int grace_s, struct json_object **out,
+    int *noverdue);
 
 #endif

@@ -79,7 +79,8 @@ t_eq "Range request: 206" 206 \
 t_check "Range body is bytes 100..1123 of the artifact" \
     bash -c "tail -c +101 '$TMP/a.tar' | head -c 1024 | cmp -s - '$TMP/out'"
 t_eq "the internal location is not reachable from outside" 404 \
-    "$(get "$URL/internal/exports/$ORG/$EXP.tar")"
+    "$(get "$URL/internal/$(t_sql "SELECT artifact_path FROM exports
+      WHERE id = '$EXP'")")"
 
 # metric VALUE-OF SERIES: the current value of one /metrics series.
 metric() {

@@ -6,8 +6,11 @@
 # 20 queued exports of one org never have more than 3 processing at once
 # (from export_events); a worker killed mid-export has its export finished
 # by another, once; a missing evidence file fails three times, then stays
-# failed (storage) with no fourth attempt; retention with a shortened clock
-# expires, deletes and logs, and two concurrent passes never act twice.
+# failed (storage) with no fourth attempt; a stale attempt resumed after a
+# newer one made the export ready loses the fence, says so and leaves the
+# ready artifact alone; retention with a shortened clock keeps what ready
+# rows name, expires, deletes and logs, and two concurrent passes never act
+# twice.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_stack
 
@@ -68,6 +71,12 @@ mkexport() {
 
 state() { t_sql "SELECT state FROM exports WHERE id = '$1'"; }
 
+# artifact ID: the file the export's row names (exports/<org>/<id>.<n>.tar).
+artifact() {
+	printf '%s/%s' "$STORAGE" \
+	    "$(t_sql "SELECT artifact_path FROM exports WHERE id = '$1'")"
+}
+
 # start_workers N PAUSE_MS: N bulwark-export processes with a 5 s lease.
 start_workers() {
 	local i
@@ -102,7 +111,7 @@ mkexport
 start_workers 1 0
 t_wait_sql 20 ready "SELECT state FROM exports WHERE id = '$EXP'"
 t_eq "export becomes ready" ready "$(state "$EXP")"
-ART=$STORAGE/exports/$ORG/$EXP.tar
+ART=$(artifact "$EXP")
 curl_keys
 bulwarkctl verify-export "$ART" --keys "$TMP/keys.json" >"$TMP/v.json"
 rc=$?
@@ -123,9 +132,9 @@ t_eq "export.verified recorded in the ledger" 1 \
 cp "$ART" "$TMP/first.tar"
 mkexport
 t_wait_sql 20 ready "SELECT state FROM exports WHERE id = '$EXP'"
+ART=$(artifact "$EXP")
 t_check "same inputs give the same artifact bytes" \
-    cmp -s "$TMP/first.tar" "$STORAGE/exports/$ORG/$EXP.tar"
-ART=$STORAGE/exports/$ORG/$EXP.tar
+    cmp -s "$TMP/first.tar" "$ART"
 
 # Flip one byte of the manifest region, then of the last evidence file.
 cp "$ART" "$TMP/orig.tar"
@@ -224,7 +233,7 @@ t_eq "it was marked ready once" 1 \
 t_eq "two workers processed it" 2 \
     "$(t_sql "SELECT count(DISTINCT worker) FROM export_events
       WHERE export_id = '$EXP' AND state = 'processing'")"
-bulwarkctl verify-export "$STORAGE/exports/$ORG/$EXP.tar" >/dev/null
+bulwarkctl verify-export "$(artifact "$EXP")" >/dev/null
 t_eq "the finished artifact verifies" 0 "$?"
 stop_workers
 
@@ -252,7 +261,55 @@ t_eq "GET shows failed with its category" "failed storage 3" \
     "$(jq -r '"\(.state) \(.error_category) \(.failure_count)"' <<<"$g")"
 stop_workers
 
-# --- 5. retention with a shortened clock ------------------------------------
+# --- 5. a stale attempt finishing after a newer one: the fence --------------
+# Worker A starts the export and is stopped (SIGSTOP) past its 5 s lease;
+# worker B rescues the job and makes the export ready. Today's root is
+# signed in between, so B's manifest (with the root and its proofs) differs
+# from A's (without). A is then resumed and finishes its build: it must
+# lose the fence, say so and remove its file, and the file the ready row
+# names must still be B's, byte for byte.
+mkorg pro
+upload 3
+mkexport
+BULWARK_JOB_LEASE_S=5 BULWARK_EXPORT_FILE_PAUSE_MS=1000 \
+    bulwark-export -c "$CFG" >"$TMP/fence-a.log" 2>&1 &
+A=$!
+WPIDS+=("$A")
+t_wait_sql 20 processing "SELECT state FROM exports WHERE id = '$EXP'"
+kill -STOP "$A"
+t_on_exit "kill -CONT $A 2>/dev/null || true"
+sleep 6	# A's lease (5 s) runs out while it is stopped
+bulwarkctl -c "$CFG" ledger roots --before "$(date -u -d tomorrow +%F)" \
+    >/dev/null
+BULWARK_JOB_LEASE_S=5 bulwark-export -c "$CFG" >"$TMP/fence-b.log" 2>&1 &
+WPIDS+=("$!")
+t_wait_sql 30 ready "SELECT state FROM exports WHERE id = '$EXP'"
+t_eq "fence: the newer attempt made the export ready" ready "$(state "$EXP")"
+ART=$(artifact "$EXP")
+before=$(sha256sum <"$ART")
+kill -CONT "$A"
+for i in $(seq 1 300); do
+	grep -q "$EXP" "$TMP/fence-a.log" &&
+	    grep -Eq '"export (attempt lost the fence|no longer ours at the end|ready)"' \
+		"$TMP/fence-a.log" && break
+	sleep 0.1
+done
+t_match "fence: the stale attempt logs that it lost the fence" \
+    '"export attempt lost the fence"' "$(grep "$EXP" "$TMP/fence-a.log")"
+t_eq "fence: the ready artifact is still the newer attempt's bytes" \
+    "$before" "$(sha256sum <"$(artifact "$EXP")")"
+v=$("${CURL[@]}" "$URL/api/v1/public/verify/$TOK")
+t_eq "fence: public verify: the artifact matches the stored manifest hash" \
+    true "$(jq -r .manifest_valid <<<"$v")"
+t_eq "fence: the stale attempt left no file (only the ready artifact)" \
+    "$(basename "$ART")" "$(ls -A "$STORAGE/exports/$ORG")"
+t_eq "fence: two attempts, marked ready once" "2 1" \
+    "$(t_sql "SELECT attempt || ' ' || (SELECT count(*) FROM export_events
+      WHERE export_id = '$EXP' AND state = 'ready') FROM exports
+      WHERE id = '$EXP'")"
+stop_workers
+
+# --- 6. retention with a shortened clock ------------------------------------
 mkorg starter
 upload 1
 for i in 1 2 3; do mkexport; done
@@ -267,6 +324,12 @@ BULWARK_RETENTION_CLOCK_OFFSET_S=$((29 * 86400)) \
 t_eq "retention at 29 days expires nothing" 0 \
     "$(t_sql "SELECT count(*) FROM exports WHERE org_id = '$ORG'
       AND state = 'expired'")"
+# Its orphan sweep (files an hour old at that clock) keeps what rows name.
+n=0
+for id in $ids; do
+	[ -f "$(artifact "$id")" ] && n=$((n + 1))
+done
+t_eq "retention at 29 days keeps the 3 ready artifacts" 3 "$n"
 for i in 1 2; do
 	BULWARK_RETENTION_CLOCK_OFFSET_S=$((31 * 86400)) \
 	    bulwark-retention -c "$CFG" --pass 2>"$TMP/ret$i.log" &
@@ -275,11 +338,8 @@ wait
 t_eq "retention at 31 days expires all 3" 3 \
     "$(t_sql "SELECT count(*) FROM exports WHERE org_id = '$ORG'
       AND state = 'expired'")"
-n=0
-for id in $ids; do
-	[ -e "$STORAGE/exports/$ORG/$id.tar" ] && n=$((n + 1))
-done
-t_eq "expired artifacts deleted" 0 "$n"
+t_eq "expired artifacts deleted" 0 \
+    "$(find "$STORAGE/exports/$ORG" -name '*.tar' | wc -l)"
 logged=$(cat "$TMP/ret1.log" "$TMP/ret2.log" | grep '"export expired"' |
     grep -c "$ORG")
 t_eq "each expiry logged once across two concurrent passes" 3 "$logged"

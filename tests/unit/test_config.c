@@ -142,6 +142,9 @@ test_config_defaults(void **state)
 	assert_int_equal(c.job_lease_s, 60);
 	assert_int_equal(c.job_max_attempts, 5);
 	assert_int_equal(c.job_retention_days, 7);
+	assert_int_equal(c.health_job_age_max_s, 900);
+	assert_int_equal(c.health_dead_window_s, 86400);
+	assert_int_equal(c.health_periodic_grace_s, 300);
 	assert_string_equal(c.sql_dir, "/usr/share/bulwark/sql");
 	assert_string_equal(c.storage_dir, "/var/lib/bulwark");
 	config_free(&c);
@@ -382,6 +385,11 @@ test_config_bounds(void **state)
 		{ "job_max_attempts = 101", 0 },
 		{ "job_retention_days = 3650", 1 },
 		{ "job_retention_days = 3651", 0 },
+		{ "health_job_age_max_s = 0", 1 },
+		{ "health_job_age_max_s = -1", 0 },
+		{ "health_dead_window_s = 2592000", 1 },
+		{ "health_dead_window_s = 2592001", 0 },
+		{ "health_periodic_grace_s = 86401", 0 },
 		{ "fcgi_socket_mode = 0777", 1 },
 		{ "fcgi_socket_mode = 01000", 0 },
 		{ "fcgi_socket_mode = 0678", 0 },
