@@ -9,9 +9,13 @@
 # a delivery gives 503 and no partial effect, the retry after it is back is
 # processed once; stale timestamps, bad signatures and unknown orgs are
 # refused (the last two identically); rotation; Square with the registered
-# URL; LINE redelivered 20 times queues one chat turn; refunds (also one
-# that arrives before its grant); an older SMS status never overwrites a
-# newer one. Events are signed here exactly as the providers sign them.
+# URL; LINE redelivered 20 times queues one chat turn; refunds: partial ones
+# take back their share (Stripe's cumulative amount_refunded, Square's
+# refunds one by one), replays change nothing, another currency is
+# refused, past the payment stops at the grant, spent credits become debts,
+# refunds before their grant reduce it; an older SMS status never
+# overwrites a newer one. Events are signed here exactly as the providers
+# sign them.
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 CFG=$BW_CONFIG
@@ -607,6 +611,15 @@ t_match "an early full refund is ignored (remembered)" '"ignored"' "$r"
 r2=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_early_$SFX" \
     "pi_early_$SFX" early-user 5)")
 t_eq "a grant after its full refund nets to nothing" 0 "$(balance early-user)"
+# Two partial refunds of one charge, late event first, before the grant.
+send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_e2_$SFX" \
+    "ch_e2_$SFX" "pi_e2_$SFX" 1000 300)" >/dev/null
+send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_e1_$SFX" \
+    "ch_e2_$SFX" "pi_e2_$SFX" 1000 100)" >/dev/null
+r=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_e2g_$SFX" \
+    "pi_e2_$SFX" early2-user 100)")
+t_eq "stripe: a grant after two early partial refunds (3.00 in all, newest first) keeps 70 credits" \
+    "processed 70 30 rc=0" "$(echo "$r" | grep -o '"processed"' | tr -d '"') $(balance early2-user) $(taken "stripe:pi_e2_$SFX") $(ledger)"
 r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
     "sqe_e1_$SFX" refund.updated "sqp_early_${SFX}_r1" "sqp_early_$SFX" 250 \
     USD COMPLETED)")

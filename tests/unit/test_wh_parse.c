@@ -25,6 +25,10 @@
 
 #define MID "SM3f0d9b2a7c4e4b1d8a6f5e2c1b0a9d8e"
 
+/* The money fields at the end of struct want are left out (zero) by the
+ * cases of events without money. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 /* What one parsed event must hold; NULL strings must be NULL. */
 struct want {
 	const char    *id;
@@ -39,6 +43,11 @@ struct want {
 	int64_t	       ts_ms;
 	const char    *reply_token;
 	const char    *text;
+	/* WA_GRANT: amount, currency; WA_REFUND: also paid and source. */
+	int64_t	    amount;
+	int64_t	    paid;
+	const char *currency; /* NULL: "" */
+	const char *source;
 };
 
 struct pcase {
@@ -118,7 +127,8 @@ static const struct pcase cases[] = {
 					     "\"payment_status\":\"paid\"")),
 	    NULL, BW_OK,
 	    { EVT, "checkout.session.completed", WA_GRANT, "u_42", 500,
-		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL } },
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 2000,
+		.currency = "USD" } },
 	{ "stripe checkout unpaid (async pending)", WS_STRIPE,
 	    STRIPE_EVT("checkout.session.completed",
 		CS(MD("\"u_42\"", "\"500\"") ",\"payment_intent\":\"" PI "\","
@@ -132,18 +142,40 @@ static const struct pcase cases[] = {
 		CS(MD("\"u_7\"", "7"))),
 	    NULL, BW_OK,
 	    { EVT, "checkout.session.async_payment_succeeded", WA_GRANT, "u_7",
-		7, "stripe:cs_test_a1b2c3", NULL, NULL, NULL, 0, NULL, NULL } },
+		7, "stripe:cs_test_a1b2c3", NULL, NULL, NULL, 0, NULL, NULL,
+		.amount = 2000, .currency = "USD" } },
 	{ "stripe payment_intent.succeeded", WS_STRIPE,
 	    STRIPE_EVT("payment_intent.succeeded",
 		"{\"id\":\"" PI "\",\"object\":\"payment_intent\",\"amount\":"
 		"2000," MD("\"u_42\"", "\"1000000000\"") "}"),
 	    NULL, BW_OK,
 	    { EVT, "payment_intent.succeeded", WA_GRANT, "u_42", 1000000000,
-		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL } },
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 0,
+		.currency = NULL } },
+	{ "stripe payment_intent.succeeded, partly captured", WS_STRIPE,
+	    STRIPE_EVT("payment_intent.succeeded",
+		"{\"id\":\"" PI "\",\"object\":\"payment_intent\",\"amount\":"
+		"2000,\"amount_received\":1800,\"currency\":\"eur\","
+		"\"status\":\"succeeded\"," MD("\"u_42\"", "\"90\"") "}"),
+	    NULL, BW_OK,
+	    { EVT, "payment_intent.succeeded", WA_GRANT, "u_42", 90,
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 1800,
+		.currency = "EUR" } },
+	{ "stripe payment_intent.succeeded, amount a string", WS_STRIPE,
+	    STRIPE_EVT("payment_intent.succeeded",
+		"{\"id\":\"" PI
+		"\",\"amount\":\"2000\",\"currency\":\"usd\"," MD("\"u_42\"",
+		    "\"90\"") "}"),
+	    NULL, BW_OK,
+	    { EVT, "payment_intent.succeeded", WA_GRANT, "u_42", 90,
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 0,
+		.currency = NULL } },
 	{ "stripe charge.refunded in full", WS_STRIPE,
 	    STRIPE_EVT("charge.refunded", CH("2000", "true", "")), NULL, BW_OK,
 	    { EVT, "charge.refunded", WA_REFUND, NULL, 0, "stripe:" PI,
-		"stripe:refund:" CHID ":2000", NULL, NULL, 0, NULL, NULL } },
+		"stripe:refund:" CHID ":2000", NULL, NULL, 0, NULL, NULL,
+		.amount = 2000, .paid = 2000, .currency = "USD",
+		.source = CHID } },
 	/* Partial refunds: amount_refunded is cumulative over the charge's
 	 * refunds, so each refunded state has an anchor of its own. */
 	{ "stripe charge.refunded 1.00 of 20.00", WS_STRIPE,
@@ -151,14 +183,18 @@ static const struct pcase cases[] = {
 		CH("100", "false", "," CH_REFUNDS("\"re_1\""))),
 	    NULL, BW_OK,
 	    { EVT, "charge.refunded", WA_REFUND, NULL, 0, "stripe:" PI,
-		"stripe:refund:" CHID ":100", NULL, NULL, 0, NULL, NULL } },
+		"stripe:refund:" CHID ":100", NULL, NULL, 0, NULL, NULL,
+		.amount = 100, .paid = 2000, .currency = "USD",
+		.source = CHID } },
 	{ "stripe charge.refunded 3.00 (cumulative) of 20.00", WS_STRIPE,
 	    STRIPE_EVT("charge.refunded",
 		CH("300", "false",
 		    "," CH_REFUNDS("\"re_2\"},{\"id\":\"re_1\""))),
 	    NULL, BW_OK,
 	    { EVT, "charge.refunded", WA_REFUND, NULL, 0, "stripe:" PI,
-		"stripe:refund:" CHID ":300", NULL, NULL, 0, NULL, NULL } },
+		"stripe:refund:" CHID ":300", NULL, NULL, 0, NULL, NULL,
+		.amount = 300, .paid = 2000, .currency = "USD",
+		.source = CHID } },
 	{ "stripe charge.refunded without amount_refunded", WS_STRIPE,
 	    STRIPE_EVT("charge.refunded",
 		"{\"id\":\"" CHID "\",\"object\":\"charge\",\"amount\":"
@@ -281,7 +317,17 @@ static const struct pcase cases[] = {
 		SQ_PAYMENT("COMPLETED", "," MD("\"u_9\"", "\"25\""))),
 	    NULL, BW_OK,
 	    { SQ_ID, "payment.updated", WA_GRANT, "u_9", 25, "square:" SQ_PAY,
-		NULL, NULL, NULL, 0, NULL, NULL } },
+		NULL, NULL, NULL, 0, NULL, NULL, .amount = 100,
+		.currency = "USD" } },
+	{ "square payment.updated COMPLETED with a tip", WS_SQUARE,
+	    SQ_EVT("payment.updated",
+		SQ_PAYMENT("COMPLETED",
+		    ",\"total_money\":{\"amount\":120,\"currency\":"
+		    "\"USD\"}," MD("\"u_9\"", "\"25\""))),
+	    NULL, BW_OK,
+	    { SQ_ID, "payment.updated", WA_GRANT, "u_9", 25, "square:" SQ_PAY,
+		NULL, NULL, NULL, 0, NULL, NULL, .amount = 120,
+		.currency = "USD" } },
 	{ "square payment.created APPROVED", WS_SQUARE,
 	    SQ_EVT("payment.created",
 		SQ_PAYMENT("APPROVED", "," MD("\"u_9\"", "\"25\""))),
@@ -297,13 +343,15 @@ static const struct pcase cases[] = {
 		SQ_MONEY("100", "USD")),
 	    NULL, BW_OK,
 	    { SQ_ID, "refund.updated", WA_REFUND, NULL, 0, "square:" SQ_PAY,
-		"square:refund:" SQ_REF, NULL, NULL, 0, NULL, NULL } },
+		"square:refund:" SQ_REF, NULL, NULL, 0, NULL, NULL,
+		.amount = 100, .currency = "USD", .source = SQ_REF } },
 	{ "square refund.created COMPLETED, another refund", WS_SQUARE,
 	    SQ_REFUND_EVT("refund.created", SQ_PAY "_r2", "COMPLETED",
 		SQ_MONEY("200", "USD")),
 	    NULL, BW_OK,
 	    { SQ_ID, "refund.created", WA_REFUND, NULL, 0, "square:" SQ_PAY,
-		"square:refund:" SQ_PAY "_r2", NULL, NULL, 0, NULL, NULL } },
+		"square:refund:" SQ_PAY "_r2", NULL, NULL, 0, NULL, NULL,
+		.amount = 200, .currency = "USD", .source = SQ_PAY "_r2" } },
 	{ "square refund.created PENDING", WS_SQUARE,
 	    SQ_REFUND_EVT("refund.created", SQ_REF, "PENDING",
 		SQ_MONEY("100", "USD")),
@@ -458,6 +506,19 @@ check_event(const char *name, const struct wh_event *e, const struct want *w)
 		check_str("anchor", name, e->anchor, w->anchor);
 	if (w->action == WA_REFUND)
 		check_str("anchor2", name, e->anchor2, w->anchor2);
+	if (w->action == WA_GRANT || w->action == WA_REFUND) {
+		if (e->amount != w->amount)
+			mismatch("%s: amount %lld, want %lld", name,
+			    (long long)e->amount, (long long)w->amount);
+		check_str("currency", name, e->currency,
+		    w->currency != NULL ? w->currency : "");
+	}
+	if (w->action == WA_REFUND) {
+		if (e->paid != w->paid)
+			mismatch("%s: paid %lld, want %lld", name,
+			    (long long)e->paid, (long long)w->paid);
+		check_str("source", name, e->source, w->source);
+	}
 	if (w->message_id != NULL || w->status != NULL) {
 		check_str("message_id", name, e->message_id, w->message_id);
 		check_str("status", name, e->status, w->status);
@@ -572,6 +633,59 @@ test_bounds(void **state)
 	    "{\"object\":{\"id\":\"%s\",\"metadata\":{\"user_id\":\"u\","
 	    "\"credits\":1}}}}",
 	    pi);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_IGNORE);
+	json_object_put(root);
+
+	/* Refund anchor "stripe:refund:" + charge + ":100": BW_MAX_ANCHOR
+	 * bytes pass, one more does not. */
+	plen = BW_MAX_ANCHOR - strlen("stripe:refund::100");
+	memset(pi, 'c', plen + 1);
+	pi[plen] = '\0';
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"%s\",\"amount\":1000,"
+	    "\"amount_refunded\":100,\"currency\":\"usd\","
+	    "\"payment_intent\":\"pi_1\"}}}",
+	    pi);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_REFUND);
+	assert_int_equal(strlen(ev.anchor2), BW_MAX_ANCHOR);
+	assert_int_equal(ev.paid, 1000);
+	json_object_put(root);
+	pi[plen] = 'c';
+	pi[plen + 1] = '\0';
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"%s\",\"amount\":1000,"
+	    "\"amount_refunded\":100,\"currency\":\"usd\","
+	    "\"payment_intent\":\"pi_1\"}}}",
+	    pi);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_IGNORE);
+	assert_int_equal(ev.amount, 0);
+	json_object_put(root);
+
+	/* Money: BW_MAX_WEBHOOK_MONEY passes, one more does not. */
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"ch_1\",\"amount_refunded\":%lld,"
+	    "\"currency\":\"usd\",\"payment_intent\":\"pi_1\"}}}",
+	    (long long)BW_MAX_WEBHOOK_MONEY);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_REFUND);
+	assert_int_equal(ev.amount, BW_MAX_WEBHOOK_MONEY);
+	assert_int_equal(ev.paid, 0);
+	json_object_put(root);
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"ch_1\",\"amount_refunded\":%lld,"
+	    "\"currency\":\"usd\",\"payment_intent\":\"pi_1\"}}}",
+	    (long long)BW_MAX_WEBHOOK_MONEY + 1);
 	root = parse(body);
 	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
 	assert_int_equal(ev.action, WA_IGNORE);
