@@ -64,5 +64,7 @@
 #define BW_WEBHOOK_PURGE_BATCH \
 	1000 /* webhook_events rows per purge statement */
 #define BW_MAX_WEBHOOK_CREDITS 1000000000 /* credits one payment may grant */
+#define BW_MAX_WEBHOOK_MONEY \
+	1000000000000000 /* a paid or refunded amount, minor units (10^15) */
 
 #endif

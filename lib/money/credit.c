@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The credit ledger over the tables of sql/0002_credits.sql: accounts
- * created on demand and locked in id order, idempotent transfers, grants,
- * refunds with debts, and atomic bookings. Reservations are in
- * credit_resv.c, the check that recomputes every balance in
+ * created on demand and locked in id order, idempotent transfers, grants
+ * and atomic bookings. Reservations are in credit_resv.c, refunds (with
+ * debts) in credit_refund.c, the check that recomputes every balance in
  * credit_check.c. See lib/money/credit.h.
  */
 #include <inttypes.h>
@@ -247,104 +247,6 @@ credit_grant_tx(struct db *db, const char *org_id, const char *user_id,
 		log_kv(LL_INFO, "credits granted", "org_id", org_id, "anchor",
 		    anchor, "amount", n, NULL);
 	}
-	return er;
-}
-
-enum bw_err
-credit_refund_tx(struct db *db, const char *org_id, const char *grant_anchor,
-    const char *refund_anchor, bool *applied)
-{
-	static const char grant[] =
-	    "SELECT a.name, t.amount FROM credit_transfers t "
-	    "JOIN credit_accounts a ON a.org_id = t.org_id AND "
-	    "a.id = t.credit_account WHERE t.org_id = $1 AND t.anchor = $2 "
-	    "AND t.kind = 'grant'";
-	static const char seen[] =
-	    "SELECT 1 FROM credit_transfers WHERE org_id = $1 AND "
-	    "(anchor = $2 OR reverses = $3) UNION ALL "
-	    "SELECT 1 FROM credit_debts WHERE org_id = $1 AND "
-	    "(refund_anchor = $2 OR grant_anchor = $3)";
-	static const char debt[] =
-	    "INSERT INTO credit_debts (org_id, account_id, user_id, amount, "
-	    "grant_anchor, refund_anchor) VALUES ($1, $2, $3, $4, $5, $6) "
-	    "ON CONFLICT DO NOTHING";
-	const char	  *kind[2] = { "user", "system" };
-	const char	  *name[2] = { NULL, "refunds" };
-	const char	  *p[6];
-	char		   user[CREDIT_USER_ID_MAX * 4 + 1];
-	char		   key[BW_MAX_ANCHOR * 4 + 16], n[24];
-	struct credit_acct a[2];
-	PGresult	  *res = NULL;
-	int64_t		   amount = 0, take, owed;
-	bool		   was = false, moved = false;
-	enum bw_err	   er;
-
-	if (!db_in_tx(db) || org_id == NULL ||
-	    !jv_is_uuid(org_id, strlen(org_id)) ||
-	    !credit_text_valid(grant_anchor, BW_MAX_ANCHOR) ||
-	    !credit_text_valid(refund_anchor, BW_MAX_ANCHOR))
-		return BW_EINVAL;
-	p[0] = org_id;
-	p[1] = grant_anchor;
-	er = db_execp(db, "credit_grant_get", grant, 2, p, &res);
-	if (er != BW_OK)
-		goto out;
-	if (PQntuples(res) != 1) {
-		er = BW_ENOTFOUND;
-		goto out;
-	}
-	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 0));
-	if (db_col_i64(res, 0, 1, &amount) != BW_OK) {
-		er = BW_EDB;
-		goto out;
-	}
-	name[0] = user;
-	/* Refunds of one user serialize on the account lock: check after. */
-	er = credit_lock(db, org_id, kind, name, 2, a);
-	if (er != BW_OK)
-		goto out;
-	p[1] = refund_anchor;
-	p[2] = grant_anchor;
-	er = credit_seen(db, "credit_refund_seen", seen, 3, p, &was);
-	if (er != BW_OK)
-		goto out;
-	if (was) {
-		*applied = false;
-		goto out;
-	}
-	take = a[0].balance - a[0].reserved;
-	if (take > amount)
-		take = amount;
-	if (take < 0)
-		take = 0;
-	owed = amount - take;
-	if (take > 0) {
-		snprintf(key, sizeof(key), "refund:%s", refund_anchor);
-		er = credit_move(db, org_id, &a[0], &a[1], take, "refund", key,
-		    refund_anchor, grant_anchor, NULL, &moved);
-		if (er != BW_OK)
-			goto out;
-		if (!moved) {
-			*applied = false;
-			goto out;
-		}
-	}
-	if (owed > 0) {
-		snprintf(n, sizeof(n), "%" PRId64, owed);
-		p[1] = a[0].id;
-		p[2] = user;
-		p[3] = n;
-		p[4] = grant_anchor;
-		p[5] = refund_anchor;
-		er = db_execp(db, "credit_debt_ins", debt, 6, p, NULL);
-		if (er != BW_OK)
-			goto out;
-		log_kv(LL_WARN, "credit refund left a debt", "org_id", org_id,
-		    "anchor", refund_anchor, "owed", n, NULL);
-	}
-	*applied = true;
-out:
-	PQclear(res);
 	return er;
 }
 

@@ -56,13 +56,86 @@ enum credit_outcome {
  */
 enum bw_err credit_grant_tx(struct db *, const char *org_id,
     const char *user_id, int64_t amount, const char *anchor, bool *applied);
+
 /*
- * Takes back the credits of the grant with anchor grant_anchor (refund),
- * anchored by refund_anchor: as much as is available moves to `refunds`,
- * the rest is recorded as a debt the operator sees. *applied as above.
+ * Refunds (lib/money/credit_refund.c, tables credit_payments and
+ * credit_refunds). A refund takes back credits in proportion to the money
+ * it returns: of a grant of C credits for a payment of P (minor units),
+ * once R has been refunded in all, credit_refund_share(C, R, P) =
+ * floor(C * min(R, P) / P) credits are taken back in all. Rounded down,
+ * and over all refunds of the payment together rather than per refund, so
+ * that what is taken back never exceeds the grant, a full refund takes it
+ * all, and refunds of odd amounts lose nothing to rounding. Each refund
+ * takes the difference between that total and what was taken back
+ * before: as much as is available moves to `refunds`, the rest becomes a
+ * debt (credit_debts) the operator sees.
  */
-enum bw_err credit_refund_tx(struct db *, const char *org_id,
-    const char *grant_anchor, const char *refund_anchor, bool *applied);
+
+/* What credit_refund_tx() did with one refund. */
+enum credit_refund_outcome {
+	CREFUND_APPLIED,   /* recorded; *credits (maybe 0) taken back */
+	CREFUND_DUPLICATE, /* its anchor, or a later state of its source,
+			      was applied before: nothing changes */
+	CREFUND_EARLY,	   /* no grant yet: remembered, the grant applies it */
+	CREFUND_REFUSED,   /* currency other than the payment's: recorded,
+			      nothing taken back */
+	CREFUND__MAX
+};
+
+/* One refund of a payment, as its provider states it. */
+struct credit_refund {
+	const char *grant_anchor;  /* the payment's grant ("stripe:pi_1") */
+	const char *refund_anchor; /* this refund's permanent anchor */
+	const char *source;	   /* what refunded counts over: a Stripe
+				      charge, or the Square refund itself */
+	int64_t	    refunded; /* refunded to date by source, minor units, >0 */
+	const char *currency; /* ISO 4217, upper case, of refunded */
+	int64_t	    paid;     /* the payment's amount when the event states
+				 it (used when none was recorded), else 0 */
+};
+
+/*
+ * floor(credits * min(refunded, paid) / paid): the credits taken back in
+ * all from a grant of credits once refunded of paid has been refunded.
+ * credits when paid <= 0 (the payment's amount is unknown), 0 when
+ * credits or refunded is <= 0. Never more than credits; exact for every
+ * int64 argument (128-bit product).
+ */
+int64_t credit_refund_share(int64_t credits, int64_t refunded, int64_t paid);
+/*
+ * Records what the payment behind grant_anchor paid: amount (minor units,
+ * 1..BW_MAX_WEBHOOK_MONEY) of currency (ISO 4217, upper case); the first
+ * record stays. BW_EINVAL on a bad argument.
+ */
+enum bw_err credit_payment_tx(struct db *, const char *org_id,
+    const char *grant_anchor, int64_t amount, const char *currency);
+/*
+ * Applies one refund inside the caller's transaction, which must also
+ * serialize it with the grant of the same payment (the webhook path holds
+ * webhook_anchor_lock_tx()). Once per refund_anchor, forever: a replay
+ * answers the outcome the anchor got first (CREFUND_DUPLICATE when it was
+ * applied). A refund whose refunded does not exceed what its source had
+ * refunded before is CREFUND_DUPLICATE too (an older Stripe event arriving
+ * late). The payment's amount is the one recorded with the grant, else
+ * r->paid, else unknown: then the whole grant is taken back (grants from
+ * before amounts were recorded). Without a grant the refund is
+ * remembered (CREFUND_EARLY) for credit_refund_early_tx(). *credits
+ * (may be NULL) gets the credits taken back, moved plus owed. BW_EINVAL on
+ * a bad argument.
+ */
+enum bw_err
+credit_refund_tx(struct db *, const char *org_id, const struct credit_refund *r,
+    enum credit_refund_outcome *oc, int64_t *credits);
+/*
+ * Applies the refunds remembered for grant_anchor before its grant (call
+ * it right after the grant, in its transaction), oldest first, as
+ * credit_refund_tx() would have. *n (may be NULL) gets how many were
+ * applied or refused.
+ */
+enum bw_err credit_refund_early_tx(struct db *, const char *org_id,
+    const char *grant_anchor, int *n);
+/* "applied", "duplicate", "early", "refused"; "?" when out of range. */
+const char *credit_refund_outcome_name(enum credit_refund_outcome);
 /* {"user_id","balance","reserved","available"}; BW_ENOTFOUND if none. */
 enum bw_err credit_account_get(struct db *, const char *org_id,
     const char *user_id, struct json_object **out);

@@ -102,6 +102,32 @@ credit_check_fn(struct db *db, void *arg)
 		    "t.org_id = b.org_id AND t.id = b.transfer_id WHERE "
 		    "($1::uuid IS NULL OR b.org_id = $1::uuid) AND "
 		    "(t.amount <> b.credits OR t.kind <> 'booking')" },
+		{ "refund_exceeds_grant",
+		    "SELECT g.org_id, g.anchor AS grant_anchor, "
+		    "g.amount AS granted, "
+		    "(coalesce(t.s, 0) + coalesce(d.s, 0))::bigint "
+		    "AS taken_back FROM credit_transfers g "
+		    "LEFT JOIN (SELECT org_id, reverses, sum(amount) AS s "
+		    "FROM credit_transfers WHERE kind = 'refund' "
+		    "GROUP BY 1, 2) t ON t.org_id = g.org_id AND "
+		    "t.reverses = g.anchor "
+		    "LEFT JOIN (SELECT org_id, grant_anchor, sum(amount) AS s "
+		    "FROM credit_debts GROUP BY 1, 2) d ON "
+		    "d.org_id = g.org_id AND d.grant_anchor = g.anchor "
+		    "WHERE g.kind = 'grant' AND "
+		    "($1::uuid IS NULL OR g.org_id = $1::uuid) AND "
+		    "coalesce(t.s, 0) + coalesce(d.s, 0) > g.amount" },
+		{ "refund_credits_mismatch",
+		    "SELECT r.org_id, r.refund_anchor, r.credits, "
+		    "(coalesce(t.amount, 0) + coalesce(d.amount, 0))::bigint "
+		    "AS moved_and_owed FROM credit_refunds r "
+		    "LEFT JOIN credit_transfers t ON t.org_id = r.org_id AND "
+		    "t.anchor = r.refund_anchor AND t.kind = 'refund' "
+		    "LEFT JOIN credit_debts d ON d.org_id = r.org_id AND "
+		    "d.refund_anchor = r.refund_anchor "
+		    "WHERE ($1::uuid IS NULL OR r.org_id = $1::uuid) AND "
+		    "r.credits <> coalesce(t.amount, 0) + "
+		    "coalesce(d.amount, 0)" },
 	};
 	struct credit_check_arg *b = arg;
 	const char		*p[1] = { b->org_id };

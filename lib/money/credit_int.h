@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the credit files share (lib/money/credit.c: accounts, transfers,
- * grants, refunds, bookings; credit_resv.c: reservations; credit_check.c:
- * the ledger check). Not for use outside lib/money/credit*.c.
+ * grants, bookings; credit_resv.c: reservations; credit_refund.c: refunds
+ * and debts; credit_check.c: the ledger check). Not for use outside
+ * lib/money/credit*.c.
  */
 #ifndef BW_CREDIT_INT_H
 #define BW_CREDIT_INT_H

@@ -81,11 +81,6 @@ static const char webhook_sql_purge[] =
     "  WHERE expires_at < now() ORDER BY expires_at LIMIT $1::int"
     "  FOR UPDATE SKIP LOCKED)";
 
-static const char webhook_sql_early_refund[] =
-    "INSERT INTO webhook_early_refunds (org_id, grant_anchor, refund_anchor)"
-    " VALUES ($1::uuid, $2, $3) ON CONFLICT (org_id, grant_anchor)"
-    " DO NOTHING";
-
 static const char webhook_sql_refunded_early[] =
     "SELECT 1 FROM webhook_early_refunds WHERE org_id = $1::uuid"
     " AND grant_anchor = $2";
@@ -412,24 +407,7 @@ webhook_anchor_lock_tx(struct db *db, const char *org_id,
 	    webhook_anchor_key(org_id, grant_anchor));
 }
 
-/* Remembers a refund that found no grant (first one wins). */
-enum bw_err
-webhook_early_refund_tx(struct db *db, const char *org_id,
-    const char *grant_anchor, const char *refund_anchor)
-{
-	const char *params[3];
-
-	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
-	    grant_anchor == NULL || refund_anchor == NULL || !db_in_tx(db))
-		return BW_EINVAL;
-	params[0] = org_id;
-	params[1] = grant_anchor;
-	params[2] = refund_anchor;
-	return db_execp(db, "webhook_early_refund", webhook_sql_early_refund, 3,
-	    params, NULL);
-}
-
-/* *refunded = whether a refund of grant_anchor came first. */
+/* *refunded = whether a refund of grant_anchor came first (before 0011). */
 enum bw_err
 webhook_refunded_early_tx(struct db *db, const char *org_id,
     const char *grant_anchor, bool *refunded)
@@ -539,13 +517,18 @@ webhook_verify(struct db *db, const char *org_id, enum whsig_provider p,
 	return BW_OK;
 }
 
-/* A grant: none when its refund came first, none twice per anchor. */
+/*
+ * A grant, none twice per anchor; none when a refund remembered before
+ * partial refunds (webhook_early_refunds) came first. With it, the amount
+ * paid, and the refunds that came before it are applied.
+ */
 static enum bw_err
 webhook_grant_tx(struct db *db, const char *org_id, const struct wh_event *ev,
     enum webhook_outcome *o)
 {
 	enum bw_err er;
 	bool	    refunded = false, applied = false;
+	int	    early = 0;
 
 	er = webhook_anchor_lock_tx(db, org_id, ev->anchor);
 	if (er != BW_OK)
@@ -571,31 +554,72 @@ webhook_grant_tx(struct db *db, const char *org_id, const struct wh_event *ev,
 	if (er != BW_OK)
 		return er;
 	*o = applied ? WO_PROCESSED : WO_DUPLICATE;
-	return BW_OK;
+	if (!applied)
+		return BW_OK;
+	if (ev->amount > 0) {
+		er = credit_payment_tx(db, org_id, ev->anchor, ev->amount,
+		    ev->currency);
+		if (er != BW_OK)
+			return er;
+	}
+	er = credit_refund_early_tx(db, org_id, ev->anchor, &early);
+	if (er == BW_OK && early > 0)
+		log_kv(LL_INFO, "webhook grant applied its earlier refunds",
+		    "event_id", ev->id, "anchor", ev->anchor, NULL);
+	return er;
 }
 
-/* A refund; remembered (ignored) when its grant has not come. */
+/*
+ * A refund: its share of the grant (lib/money/credit.h, "Refunds");
+ * remembered (ignored) when its grant has not come, ignored in another
+ * currency than the payment's, a duplicate when its anchor or a later
+ * state of its source was applied before.
+ */
 static enum bw_err
 webhook_refund_tx(struct db *db, const char *org_id, const struct wh_event *ev,
     enum webhook_outcome *o)
 {
-	enum bw_err er;
-	bool	    applied = false;
+	struct credit_refund	   r;
+	enum credit_refund_outcome oc = CREFUND_DUPLICATE;
+	enum bw_err		   er;
 
 	er = webhook_anchor_lock_tx(db, org_id, ev->anchor);
 	if (er != BW_OK)
 		return er;
-	er = credit_refund_tx(db, org_id, ev->anchor, ev->anchor2, &applied);
-	if (er == BW_ENOTFOUND) {
-		log_kv(LL_WARN, "webhook refund before (or without) its grant",
-		    "event_id", ev->id, "anchor", ev->anchor, NULL);
+	memset(&r, 0, sizeof(r));
+	r.grant_anchor = ev->anchor;
+	r.refund_anchor = ev->anchor2;
+	r.source = ev->source;
+	r.refunded = ev->amount;
+	r.currency = ev->currency;
+	r.paid = ev->paid;
+	er = credit_refund_tx(db, org_id, &r, &oc, NULL);
+	if (er == BW_EINVAL) {
+		/* The parser's bounds are the ledger's: not expected. */
+		log_kv(LL_WARN, "webhook refund refused by the ledger",
+		    "event_id", ev->id, "anchor", ev->anchor2, NULL);
 		*o = WO_IGNORED;
-		return webhook_early_refund_tx(db, org_id, ev->anchor,
-		    ev->anchor2);
+		return BW_OK;
 	}
 	if (er != BW_OK)
 		return er;
-	*o = applied ? WO_PROCESSED : WO_DUPLICATE;
+	switch (oc) {
+	case CREFUND_APPLIED:
+		*o = WO_PROCESSED;
+		break;
+	case CREFUND_EARLY:
+		log_kv(LL_WARN, "webhook refund before (or without) its grant",
+		    "event_id", ev->id, "anchor", ev->anchor, NULL);
+		*o = WO_IGNORED;
+		break;
+	case CREFUND_REFUSED:
+		*o = WO_IGNORED;
+		break;
+	case CREFUND_DUPLICATE:
+	default:
+		*o = WO_DUPLICATE;
+		break;
+	}
 	return BW_OK;
 }
 

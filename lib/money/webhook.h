@@ -110,16 +110,15 @@ enum bw_err webhook_sms_status_tx(struct db *, const char *org_id,
 int webhook_sms_status_rank(const char *status);
 
 /*
- * Payments whose refund arrived before their grant, inside the caller's
- * transaction. webhook_anchor_lock_tx() takes a transaction advisory lock
- * on (org, grant anchor) so that a grant and a refund of one payment
- * serialize; webhook_early_refund_tx() remembers a refund that found no
- * grant; webhook_refunded_early_tx() tells the grant path (*refunded).
+ * Inside the caller's transaction: webhook_anchor_lock_tx() takes a
+ * transaction advisory lock on (org, grant anchor) so that the grant and
+ * the refunds of one payment serialize; webhook_refunded_early_tx() tells
+ * the grant path (*refunded) whether a refund remembered before partial
+ * refunds (webhook_early_refunds, sql/0003; no longer written: a refund
+ * before its grant is now a pending credit_refunds row) came first.
  */
 enum bw_err webhook_anchor_lock_tx(struct db *, const char *org_id,
     const char *grant_anchor);
-enum bw_err webhook_early_refund_tx(struct db *, const char *org_id,
-    const char *grant_anchor, const char *refund_anchor);
 enum bw_err webhook_refunded_early_tx(struct db *, const char *org_id,
     const char *grant_anchor, bool *refunded);
 
@@ -168,12 +167,15 @@ struct webhook_effects {
  * db_tx() may run again from the start. Per event: the webhook_events row
  * (webhook_event_record_tx()); when it already existed the event is a
  * redelivery and nothing else happens; else its effect: WA_GRANT grants
- * the credits under the anchor's lock unless a refund of that payment came
- * first (ignored), WA_REFUND takes the grant back or, when there is none
- * yet, remembers the refund (ignored), WA_SMS updates the delivery status,
- * WA_LINE calls fx->line (duplicate when it found the event's anchor),
- * WA_IGNORE does nothing (ignored). An outcome other than processed is
- * stored on the row. A grant the ledger refuses
+ * the credits under the anchor's lock, records the amount paid and applies
+ * the refunds that came before it (a refund remembered before partial
+ * refunds refuses the grant: ignored), WA_REFUND takes back its share of
+ * the grant (credit_refund_tx(); duplicate when already applied, ignored
+ * when remembered for a grant still to come or in another currency),
+ * WA_SMS updates the delivery status, WA_LINE calls fx->line (duplicate
+ * when it found the event's anchor), WA_IGNORE does nothing (ignored). An
+ * outcome other than processed is stored on the row. A grant the ledger
+ * refuses
  * (BW_EINVAL from credit_grant_tx()) is ignored, not an error: the event
  * stays recorded. Returns BW_OK with res[0..nev) filled (untouched on
  * failure), BW_EINVAL for a bad argument (a WA_LINE event without

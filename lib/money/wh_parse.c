@@ -133,6 +133,130 @@ wh_anchor(char dst[WH_ANCHOR_MAX], const char *prefix, const char *id)
 	return n > 0 && n < WH_ANCHOR_MAX && n <= BW_MAX_ANCHOR;
 }
 
+/* "<prefix><id>:<amount>" into dst, as wh_anchor(). */
+static int
+wh_anchor_amount(char dst[WH_ANCHOR_MAX], const char *prefix, const char *id,
+    int64_t amount)
+{
+	int n;
+
+	if (id == NULL)
+		return 0;
+	n = snprintf(dst, WH_ANCHOR_MAX, "%s%s:%lld", prefix, id,
+	    (long long)amount);
+	return n > 0 && n < WH_ANCHOR_MAX && n <= BW_MAX_ANCHOR;
+}
+
+/*
+ * Reads obj[key] as an amount of money in minor units: a JSON integer in
+ * 0..BW_MAX_WEBHOOK_MONEY (not a string, not a fraction). Returns 1 with
+ * *out set, else 0.
+ */
+static int
+wh_money(struct json_object *obj, const char *key, int64_t *out)
+{
+	struct json_object *v;
+	int64_t		    n;
+
+	if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	errno = 0;
+	n = json_object_get_int64(v);
+	if (errno != 0 || n < 0 || n > BW_MAX_WEBHOOK_MONEY)
+		return 0;
+	*out = n;
+	return 1;
+}
+
+/*
+ * Reads obj[key] as an ISO 4217 code, three ASCII letters in either case
+ * (Stripe's are lower case, Square's upper), into dst in upper case.
+ * Returns 1, or 0 (dst untouched).
+ */
+static int
+wh_currency(struct json_object *obj, const char *key, char dst[4])
+{
+	const char *s = wh_str(obj, key);
+	char	    c[4];
+	int	    i;
+
+	if (s == NULL || strlen(s) != 3)
+		return 0;
+	for (i = 0; i < 3; i++) {
+		c[i] = s[i];
+		if (c[i] >= 'a' && c[i] <= 'z')
+			c[i] = (char)(c[i] - 'a' + 'A');
+		else if (c[i] < 'A' || c[i] > 'Z')
+			return 0;
+	}
+	c[3] = '\0';
+	memcpy(dst, c, sizeof(c));
+	return 1;
+}
+
+/*
+ * A grant's payment: sets e->amount and e->currency when amount is
+ * positive and obj[curkey] a currency; else they stay 0 and "".
+ */
+static void
+wh_paid(struct wh_event *e, int64_t amount, struct json_object *obj,
+    const char *curkey)
+{
+	if (amount > 0 && wh_currency(obj, curkey, e->currency))
+		e->amount = amount;
+}
+
+/* The first of obj[k1], obj[k2] (may be NULL) that is a positive amount,
+ * else 0. */
+static int64_t
+wh_money2(struct json_object *obj, const char *k1, const char *k2)
+{
+	int64_t n = 0;
+
+	if (wh_money(obj, k1, &n) && n > 0)
+		return n;
+	if (k2 != NULL && wh_money(obj, k2, &n) && n > 0)
+		return n;
+	return 0;
+}
+
+/* An event without effect keeps only its id and type. */
+static void
+wh_ignore(struct wh_event *e)
+{
+	const char *id = e->id, *type = e->type;
+
+	memset(e, 0, sizeof(*e));
+	e->id = id;
+	e->type = type;
+	e->action = WA_IGNORE;
+}
+
+/*
+ * Stripe's charge.refunded: the Charge after its refunds. amount_refunded
+ * is cumulative over the charge's refunds, so the refunded state, not one
+ * refund, is what the anchor names; the refunds list is not read (not
+ * expanded in events since API version 2022-11-15). Returns 1 with the
+ * refund in *e, else 0.
+ */
+static int
+wh_stripe_refund(struct json_object *obj, struct wh_event *e)
+{
+	const char *ch = wh_str(obj, "id");
+	int64_t	    cum = 0;
+
+	if (!wh_money(obj, "amount_refunded", &cum) || cum <= 0 ||
+	    !wh_currency(obj, "currency", e->currency) ||
+	    !wh_anchor(e->anchor, "stripe:", wh_str(obj, "payment_intent")) ||
+	    !wh_anchor_amount(e->anchor2, "stripe:refund:", ch, cum))
+		return 0;
+	e->amount = cum;
+	e->paid = wh_money2(obj, "amount_captured", "amount");
+	e->source = ch;
+	return 1;
+}
+
 enum bw_err
 wh_parse_stripe(struct json_object *root, struct wh_event *ev)
 {
@@ -158,18 +282,24 @@ wh_parse_stripe(struct json_object *root, struct wh_event *ev)
 		/* An async payment still pending grants nothing yet. */
 		if ((ps == NULL || strcmp(ps, "paid") == 0) &&
 		    wh_metadata(wh_obj(obj, "metadata"), &e) &&
-		    wh_anchor(e.anchor, "stripe:", pi))
+		    wh_anchor(e.anchor, "stripe:", pi)) {
 			e.action = WA_GRANT;
+			wh_paid(&e, wh_money2(obj, "amount_total", NULL), obj,
+			    "currency");
+		}
 	} else if (strcmp(e.type, "payment_intent.succeeded") == 0) {
 		if (wh_metadata(wh_obj(obj, "metadata"), &e) &&
-		    wh_anchor(e.anchor, "stripe:", wh_str(obj, "id")))
+		    wh_anchor(e.anchor, "stripe:", wh_str(obj, "id"))) {
 			e.action = WA_GRANT;
+			wh_paid(&e, wh_money2(obj, "amount_received", "amount"),
+			    obj, "currency");
+		}
 	} else if (strcmp(e.type, "charge.refunded") == 0) {
-		if (wh_anchor(e.anchor,
-			"stripe:", wh_str(obj, "payment_intent")) &&
-		    wh_anchor(e.anchor2, "stripe:refund:", wh_str(obj, "id")))
+		if (wh_stripe_refund(obj, &e))
 			e.action = WA_REFUND;
 	}
+	if (e.action == WA_IGNORE)
+		wh_ignore(&e);
 	*ev = e;
 	return BW_OK;
 }
@@ -178,8 +308,9 @@ enum bw_err
 wh_parse_square(struct json_object *root, struct wh_event *ev)
 {
 	struct wh_event	    e;
-	struct json_object *obj, *pay, *ref;
+	struct json_object *obj, *pay, *ref, *m;
 	const char	   *st;
+	int64_t		    amt = 0;
 
 	memset(&e, 0, sizeof(e));
 	e.id = wh_str(root, "event_id");
@@ -196,17 +327,32 @@ wh_parse_square(struct json_object *root, struct wh_event *ev)
 		st = wh_str(pay, "status");
 		if (st != NULL && strcmp(st, "COMPLETED") == 0 &&
 		    wh_metadata(wh_obj(pay, "metadata"), &e) &&
-		    wh_anchor(e.anchor, "square:", wh_str(pay, "id")))
+		    wh_anchor(e.anchor, "square:", wh_str(pay, "id"))) {
 			e.action = WA_GRANT;
+			/* total_money: amount_money plus the tip. */
+			m = wh_obj(pay, "total_money");
+			if (!wh_money(m, "amount", &amt) || amt == 0)
+				m = wh_obj(pay, "amount_money");
+			if (wh_money(m, "amount", &amt))
+				wh_paid(&e, amt, m, "currency");
+		}
 	} else if (strcmp(e.type, "refund.updated") == 0 ||
 	    strcmp(e.type, "refund.created") == 0) {
 		ref = wh_obj(obj, "refund");
 		st = wh_str(ref, "status");
+		m = wh_obj(ref, "amount_money");
 		if (st != NULL && strcmp(st, "COMPLETED") == 0 &&
+		    wh_money(m, "amount", &amt) && amt > 0 &&
+		    wh_currency(m, "currency", e.currency) &&
 		    wh_anchor(e.anchor, "square:", wh_str(ref, "payment_id")) &&
-		    wh_anchor(e.anchor2, "square:refund:", wh_str(ref, "id")))
+		    wh_anchor(e.anchor2, "square:refund:", wh_str(ref, "id"))) {
+			e.amount = amt;
+			e.source = wh_str(ref, "id");
 			e.action = WA_REFUND;
+		}
 	}
+	if (e.action == WA_IGNORE)
+		wh_ignore(&e);
 	*ev = e;
 	return BW_OK;
 }

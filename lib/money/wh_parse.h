@@ -35,7 +35,8 @@ enum wh_action {
 /*
  * One event of a delivery. The strings point into the JSON tree the
  * parser was given (or, for the SMS event id, at its hdr_id argument):
- * keep both until the event is no longer used. The anchors are copies.
+ * keep both until the event is no longer used. The anchors and the
+ * currency are copies.
  */
 struct wh_event {
 	const char    *id;   /* provider event id, 1..WEBHOOK_EVENT_ID_MAX */
@@ -50,6 +51,17 @@ struct wh_event {
 	int64_t	       ts_ms;	    /* WA_SMS: provider time, unix ms */
 	const char    *reply_token; /* WA_LINE */
 	const char    *text;	    /* WA_LINE */
+	/*
+	 * Money, in minor units (cents) of currency. WA_GRANT: what the
+	 * payment paid, 0 when the event does not say. WA_REFUND: what
+	 * source has refunded to date, 1..BW_MAX_WEBHOOK_MONEY.
+	 */
+	int64_t	    amount;
+	int64_t	    paid; /* WA_REFUND: the payment's amount when the event
+			     states it (Stripe's charge), else 0 */
+	char	    currency[4]; /* ISO 4217, upper case; "" with amount 0 */
+	const char *source; /* WA_REFUND: what amount counts over: the charge
+			       id (Stripe), the refund id (Square) */
 };
 
 /*
@@ -58,19 +70,28 @@ struct wh_event {
  * checkout.session.async_payment_succeeded (when payment_status is "paid"
  * or absent) and payment_intent.succeeded grant what data.object.metadata
  * names (user_id, credits), anchored "stripe:<PaymentIntent id>" so that
- * both events of one payment grant once; charge.refunded refunds
- * "stripe:<payment_intent>" once per "stripe:refund:<charge id>".
- * Returns BW_OK with *ev filled (WA_IGNORE for anything else, or for a
- * grant or refund lacking what it needs), BW_EINVAL when the event has no
- * usable id (*ev untouched).
+ * both events of one payment grant once; the amount paid is the session's
+ * amount_total or the PaymentIntent's amount_received (else amount), with
+ * currency. charge.refunded (the Charge after its refunds) refunds
+ * "stripe:<payment_intent>": amount is the charge's amount_refunded,
+ * cumulative over its refunds, source the charge id, paid its
+ * amount_captured (else amount), and the refund anchor
+ * "stripe:refund:<charge id>:<amount_refunded>" names that refunded state,
+ * so that each further refund has an anchor of its own and a replay the
+ * same one. A refund without a positive integer amount_refunded or a
+ * currency is WA_IGNORE. Returns BW_OK with *ev filled (WA_IGNORE for
+ * anything else, or for a grant or refund lacking what it needs),
+ * BW_EINVAL when the event has no usable id (*ev untouched).
  */
 enum bw_err wh_parse_stripe(struct json_object *root, struct wh_event *ev);
 /*
  * A Square webhook event (https://developer.squareup.com/docs/webhooks):
  * event_id, type, data.object. payment.created/updated with payment status
  * COMPLETED grants data.object.payment.metadata, anchored
- * "square:<payment id>"; refund.created/updated with refund status
- * COMPLETED refunds "square:<payment_id>" once per "square:refund:<id>".
+ * "square:<payment id>", paid total_money (else amount_money);
+ * refund.created/updated with refund status COMPLETED refunds
+ * "square:<payment_id>" by its amount_money (positive, with a currency),
+ * anchored "square:refund:<refund id>", the refund its own source.
  * Returns as wh_parse_stripe().
  */
 enum bw_err wh_parse_square(struct json_object *root, struct wh_event *ev);

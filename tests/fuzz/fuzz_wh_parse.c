@@ -46,13 +46,19 @@ check_event(const struct wh_event *ev)
 		    ev->credits < 1 || ev->credits > BW_MAX_WEBHOOK_CREDITS ||
 		    !bounded(ev->anchor, BW_MAX_ANCHOR) ||
 		    (strncmp(ev->anchor, "stripe:", 7) != 0 &&
-			strncmp(ev->anchor, "square:", 7) != 0))
+			strncmp(ev->anchor, "square:", 7) != 0) ||
+		    ev->amount < 0 || ev->amount > BW_MAX_WEBHOOK_MONEY ||
+		    (ev->amount > 0) != (strlen(ev->currency) == 3))
 			abort();
 		break;
 	case WA_REFUND:
 		if (!bounded(ev->anchor, BW_MAX_ANCHOR) ||
 		    !bounded(ev->anchor2, BW_MAX_ANCHOR) ||
-		    strstr(ev->anchor2, ":refund:") == NULL)
+		    strstr(ev->anchor2, ":refund:") == NULL ||
+		    !bounded(ev->source, BW_MAX_ANCHOR) || ev->amount < 1 ||
+		    ev->amount > BW_MAX_WEBHOOK_MONEY || ev->paid < 0 ||
+		    ev->paid > BW_MAX_WEBHOOK_MONEY ||
+		    strlen(ev->currency) != 3)
 			abort();
 		break;
 	case WA_SMS:

@@ -9,9 +9,13 @@
 # a delivery gives 503 and no partial effect, the retry after it is back is
 # processed once; stale timestamps, bad signatures and unknown orgs are
 # refused (the last two identically); rotation; Square with the registered
-# URL; LINE redelivered 20 times queues one chat turn; refunds (also one
-# that arrives before its grant); an older SMS status never overwrites a
-# newer one. Events are signed here exactly as the providers sign them.
+# URL; LINE redelivered 20 times queues one chat turn; refunds: partial ones
+# take back their share (Stripe's cumulative amount_refunded, Square's
+# refunds one by one), replays change nothing, another currency is
+# refused, past the payment stops at the grant, spent credits become debts,
+# refunds before their grant reduce it; an older SMS status never
+# overwrites a newer one. Events are signed here exactly as the providers
+# sign them.
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 CFG=$BW_CONFIG
@@ -154,11 +158,14 @@ balance() {
 	t_sql "SELECT coalesce((SELECT balance FROM credit_accounts
 	    WHERE org_id = '$ORG' AND kind = 'user' AND name = '$1'), 0)"
 }
-# stripe_pi ID PI USER CREDITS: a payment_intent.succeeded event.
+# stripe_pi ID PI USER CREDITS [AMOUNT]: a payment_intent.succeeded event
+# of AMOUNT cents (default 1000, 10.00 USD).
 stripe_pi() {
 	printf '{"id":"%s","object":"event","type":"payment_intent.succeeded",' "$1"
 	printf '"data":{"object":{"id":"%s","object":"payment_intent",' "$2"
-	printf '"amount":1000,"metadata":{"user_id":"%s","credits":"%s"}}}}' "$3" "$4"
+	printf '"amount":%s,"amount_received":%s,"currency":"usd",' "${5:-1000}" "${5:-1000}"
+	printf '"status":"succeeded",'
+	printf '"metadata":{"user_id":"%s","credits":"%s"}}}}' "$3" "$4"
 }
 
 # --- set-up: an org, its secrets, three masters ---------------------------
@@ -247,7 +254,7 @@ fi
 
 # --- both events of one checkout grant once --------------------------------
 
-co=$(printf '{"id":"evt_co_%s","type":"checkout.session.completed","data":{"object":{"id":"cs_%s","object":"checkout.session","payment_status":"paid","payment_intent":"pi_co_%s","metadata":{"user_id":"co-user","credits":"3"}}}}' "$SFX" "$SFX" "$SFX")
+co=$(printf '{"id":"evt_co_%s","type":"checkout.session.completed","data":{"object":{"id":"cs_%s","object":"checkout.session","amount_total":1000,"currency":"usd","payment_status":"paid","payment_intent":"pi_co_%s","metadata":{"user_id":"co-user","credits":"3"}}}}' "$SFX" "$SFX" "$SFX")
 r1=$(send stripe "$ST_A" - "$ORG" --body "$co")
 r2=$(send stripe "$ST_A" - "$ORG" --body "$(stripe_pi "evt_copi_$SFX" \
     "pi_co_$SFX" co-user 3)")
@@ -420,28 +427,223 @@ t_match "line: a bad x-line-signature is refused" 'INVALID_SIGNATURE' "$r"
 
 # --- refunds ----------------------------------------------------------------
 
-refund() {
-	printf '{"id":"%s","type":"charge.refunded","data":{"object":{"id":"%s",' "$1" "$2"
-	printf '"object":"charge","payment_intent":"%s","refunded":true}}}' "$3"
+# charge_refunded ID CHARGE PI AMOUNT REFUNDED [CURRENCY [REFUND_ID...]]: a
+# charge.refunded event as Stripe sends it: the Charge after its refunds,
+# amount_refunded cumulative over them; with refund ids, the refunds list
+# (expanded) newest first, as the charge's refunds.data.
+charge_refunded() {
+	local id=$1 ch=$2 pi=$3 amt=$4 cum=$5 cur=${6:-usd} full=false sep="" r
+	shift 5
+	[ $# -gt 0 ] && shift
+	[ "$cum" -ge "$amt" ] && full=true
+	printf '{"id":"%s","object":"event","api_version":"2024-06-20",' "$id"
+	printf '"created":1721145600,"data":{"object":{"id":"%s",' "$ch"
+	printf '"object":"charge","amount":%s,"amount_captured":%s,' "$amt" "$amt"
+	printf '"amount_refunded":%s,"captured":true,"currency":"%s",' "$cum" "$cur"
+	printf '"paid":true,"payment_intent":"%s","refunded":%s,' "$pi" "$full"
+	if [ $# -gt 0 ]; then
+		printf '"refunds":{"object":"list","data":['
+		for r in "$@"; do
+			printf '%s{"id":"%s","object":"refund","charge":"%s",' "$sep" "$r" "$ch"
+			printf '"currency":"%s","payment_intent":"%s",' "$cur" "$pi"
+			printf '"status":"succeeded"}'
+			sep=,
+		done
+		printf '],"has_more":false,"total_count":%s,' "$#"
+		printf '"url":"/v1/charges/%s/refunds"},' "$ch"
+	fi
+	printf '"status":"succeeded"}},"livemode":false,"pending_webhooks":1,'
+	printf '"request":{"id":null,"idempotency_key":null},'
+	printf '"type":"charge.refunded"}'
 }
+# sq_pay EVENT PAYMENT USER CREDITS AMOUNT: a Square payment.updated
+# COMPLETED of AMOUNT cents (USD).
+sq_pay() {
+	printf '{"merchant_id":"M1","type":"payment.updated","event_id":"%s",' "$1"
+	printf '"created_at":"2024-01-01T00:00:00Z","data":{"type":"payment",'
+	printf '"id":"%s","object":{"payment":{"id":"%s",' "$2" "$2"
+	printf '"amount_money":{"amount":%s,"currency":"USD"},' "$5"
+	printf '"total_money":{"amount":%s,"currency":"USD"},' "$5"
+	printf '"status":"COMPLETED","source_type":"CARD","version":3,'
+	printf '"metadata":{"user_id":"%s","credits":"%s"}}}}}' "$3" "$4"
+}
+# sq_refund EVENT TYPE REFUND PAYMENT AMOUNT CURRENCY STATUS: a Square
+# refund.created / refund.updated event.
+sq_refund() {
+	printf '{"merchant_id":"M1","type":"%s","event_id":"%s",' "$2" "$1"
+	printf '"created_at":"2024-01-02T00:00:00Z","data":{"type":"refund",'
+	printf '"id":"%s","object":{"refund":{"id":"%s",' "$3" "$3"
+	printf '"status":"%s","amount_money":{"amount":%s,' "$7" "$5"
+	printf '"currency":"%s"},"payment_id":"%s","location_id":"L1",' "$6" "$4"
+	printf '"reason":"partial","created_at":"2024-01-02T00:00:00Z",'
+	printf '"updated_at":"2024-01-02T00:00:01Z","version":2}}}}'
+}
+# taken GRANT_ANCHOR: credits taken back from that grant so far (refund
+# transfers plus debts).
+taken() {
+	t_sql "SELECT (coalesce((SELECT sum(amount) FROM credit_transfers
+	    WHERE org_id = '$ORG' AND kind = 'refund' AND reverses = '$1'), 0)
+	    + coalesce((SELECT sum(amount) FROM credit_debts
+	    WHERE org_id = '$ORG' AND grant_anchor = '$1'), 0))::bigint"
+}
+# ledger: "rc=N" of bulwarkctl ledger check for the org.
+ledger() {
+	ctl ledger check --org "$ORG" >"$TMP/ledger.out"
+	echo "rc=$?"
+}
+
+# A full refund after a checkout grant; the same refunded state again.
 before=$(balance co-user)
-r=$(send stripe "$ST" - "$ORG" --body "$(refund "evt_ref_$SFX" "ch_co_$SFX" \
-    "pi_co_$SFX")")
+r=$(send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_ref_$SFX" \
+    "ch_co_$SFX" "pi_co_$SFX" 1000 1000)")
 t_match "refund after a grant: processed" '"processed"' "$r"
 t_eq "refund after a grant: the credits are taken back" "3 0" \
     "$before $(balance co-user)"
-r=$(send stripe "$ST" - "$ORG" --body "$(refund "evt_ref2_$SFX" "ch_co_$SFX" \
-    "pi_co_$SFX")")
+r=$(send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_ref2_$SFX" \
+    "ch_co_$SFX" "pi_co_$SFX" 1000 1000)")
 t_match "the same charge refunded again changes nothing" '"duplicate"' "$r"
 t_eq "refund: the org's balances still sum to 0" 0 "$(t_sql "SELECT
     sum(balance) FROM credit_accounts WHERE org_id = '$ORG'")"
-r=$(send stripe "$ST" - "$ORG" --body "$(refund "evt_eref_$SFX" \
-    "ch_early_$SFX" "pi_early_$SFX")")
+
+# Stripe partial refunds: 100 credits for 10.00, then 1.00 and 2.00 back
+# (amount_refunded 100, then 300: cumulative over the charge's refunds).
+PI=pi_pr_$SFX
+CH=ch_pr_$SFX
+r=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_prg_$SFX" "$PI" \
+    pr-user 100 1000)")
+t_eq "stripe partial: 100 credits granted for 10.00" 100 "$(balance pr-user)"
+R1=$(charge_refunded "evt_pr1_$SFX" "$CH" "$PI" 1000 100 usd "re_a_$SFX")
+R2=$(charge_refunded "evt_pr2_$SFX" "$CH" "$PI" 1000 300)
+r=$(send stripe "$ST" - "$ORG" --body "$R1")
+t_match "stripe partial: refund of 1.00 is processed" '"processed"' "$r"
+t_eq "stripe partial: 1.00 of 10.00 takes back 10 credits (90 left)" 90 \
+    "$(balance pr-user)"
+r=$(send stripe "$ST" - "$ORG" --body "$R2")
+t_match "stripe partial: a second refund (2.00, cumulative 3.00) is processed, not a duplicate" \
+    '"processed"' "$r"
+t_eq "stripe partial: 1.00 then 2.00 of 10.00 leave 70 credits" 70 \
+    "$(balance pr-user)"
+r1=$(send stripe "$ST" - "$ORG" --body "$R1")
+r2=$(send stripe "$ST" - "$ORG" --body "$R2")
+t_match "stripe partial: replaying both events answers duplicate twice" \
+    '"duplicate".*"duplicate"' "$(echo $r1 $r2)"
+# The same refunded states under new event ids (a resend after the purge,
+# or an older event arriving late): nothing moves either.
+r1=$(send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_pr1b_$SFX" \
+    "$CH" "$PI" 1000 100)")
+r2=$(send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_pr2b_$SFX" \
+    "$CH" "$PI" 1000 300 usd "re_b_$SFX" "re_a_$SFX")")
+t_match "stripe partial: the same cumulative amounts under new event ids are duplicates" \
+    '"duplicate".*"duplicate"' "$(echo $r1 $r2)"
+t_eq "stripe partial: replays change nothing: 70 credits, 30 taken back, ledger check clean" \
+    "70 30 rc=0" "$(balance pr-user) $(taken "stripe:$PI") $(ledger)"
+
+# Square partial refunds: two refunds of 1.00 and 2.00 (distinct refund ids).
+SP=sqp_pr_$SFX
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_pay "sqe_prg_$SFX" \
+    "$SP" sqpr-user 100 1000)")
+t_eq "square partial: 100 credits granted for 10.00" 100 "$(balance sqpr-user)"
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_pr1c_$SFX" refund.created "${SP}_r1" "$SP" 100 USD PENDING)")
+t_match "square partial: refund.created PENDING is ignored" '"ignored"' "$r"
+S1=$(sq_refund "sqe_pr1_$SFX" refund.updated "${SP}_r1" "$SP" 100 USD COMPLETED)
+S2=$(sq_refund "sqe_pr2_$SFX" refund.updated "${SP}_r2" "$SP" 200 USD COMPLETED)
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$S1")
+t_match "square partial: refund of 1.00 COMPLETED is processed" '"processed"' "$r"
+t_eq "square partial: 1.00 of 10.00 takes back 10 credits (90 left)" 90 \
+    "$(balance sqpr-user)"
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$S2")
+t_match "square partial: a second refund (2.00, another refund id) is processed, not a duplicate" \
+    '"processed"' "$r"
+t_eq "square partial: 1.00 then 2.00 of 10.00 leave 70 credits" 70 \
+    "$(balance sqpr-user)"
+r1=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$S1")
+r2=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$S2")
+r3=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_pr1x_$SFX" refund.created "${SP}_r1" "$SP" 100 USD COMPLETED)")
+t_match "square partial: replays of both, and the first refund under a new event id, are duplicates" \
+    '"duplicate".*"duplicate".*"duplicate"' "$(echo $r1 $r2 $r3)"
+t_eq "square partial: replays change nothing: 70 credits, 30 taken back, ledger check clean" \
+    "70 30 rc=0" "$(balance sqpr-user) $(taken "square:$SP") $(ledger)"
+
+# A refund in another currency than the payment's: not applied.
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_pr3_$SFX" refund.updated "${SP}_r3" "$SP" 100 JPY COMPLETED)")
+t_match "square partial: a refund in another currency is ignored" '"ignored"' "$r"
+t_eq "square partial: a refund in another currency takes nothing back" 70 \
+    "$(balance sqpr-user)"
+# Refunds past the payment: what is taken back stops at the grant.
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_pr4_$SFX" refund.updated "${SP}_r4" "$SP" 900 USD COMPLETED)")
+t_match "square partial: refunds past the payment (12.00 of 10.00) are processed" \
+    '"processed"' "$r"
+t_eq "square partial: refunds past the payment take back the grant, no more (0 left, 100 taken back)" \
+    "0 100" "$(balance sqpr-user) $(taken "square:$SP")"
+
+# Credits spent (here: held by a reservation) before two partial refunds:
+# what is not available becomes one debt per refund, nothing goes negative.
+SD=sqp_debt_$SFX
+send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_pay "sqe_dg_$SFX" "$SD" \
+    debt-user 100 1000)" >/dev/null
+t_sql "WITH a AS (UPDATE credit_accounts SET reserved = reserved + 95
+    WHERE org_id = '$ORG' AND kind = 'user' AND name = 'debt-user'
+    RETURNING id)
+    INSERT INTO credit_reservations (org_id, reservation_key, account_id,
+    user_id, amount, expires_at) SELECT '$ORG', 'debt-$SFX', id,
+    'debt-user', 95, now() + interval '1 day' FROM a" >/dev/null
+r1=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_d1_$SFX" refund.updated "${SD}_r1" "$SD" 500 USD COMPLETED)")
+r2=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_d2_$SFX" refund.updated "${SD}_r2" "$SD" 200 USD COMPLETED)")
+t_match "square debt: two partial refunds of spent credits are processed" \
+    '"processed".*"processed"' "$(echo $r1 $r2)"
+t_eq "square debt: 5 taken back, 65 owed in two debts, available never negative" \
+    "95 5 65 2 rc=0" "$(balance debt-user) $(t_sql "SELECT coalesce(sum(amount), 0)
+    FROM credit_transfers WHERE org_id = '$ORG' AND kind = 'refund'
+    AND reverses = 'square:$SD'") $(t_sql "SELECT sum(amount) || ' ' || count(*)
+    FROM credit_debts WHERE org_id = '$ORG' AND grant_anchor = 'square:$SD'") $(ledger)"
+
+# Refunds that arrive before their payment's grant: remembered, and the
+# grant, when it comes, is applied and then reduced by them.
+r=$(send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_eref_$SFX" \
+    "ch_early_$SFX" "pi_early_$SFX" 1000 1000)")
+t_match "an early full refund is ignored (remembered)" '"ignored"' "$r"
 r2=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_early_$SFX" \
     "pi_early_$SFX" early-user 5)")
-t_match "a grant arriving after its refund is not applied" '"ignored"' "$r2"
-t_eq "a grant arriving after its refund grants nothing" 0 \
-    "$(balance early-user)"
+t_eq "a grant after its full refund nets to nothing" 0 "$(balance early-user)"
+# Two partial refunds of one charge, late event first, before the grant.
+send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_e2_$SFX" \
+    "ch_e2_$SFX" "pi_e2_$SFX" 1000 300)" >/dev/null
+send stripe "$ST" - "$ORG" --body "$(charge_refunded "evt_e1_$SFX" \
+    "ch_e2_$SFX" "pi_e2_$SFX" 1000 100)" >/dev/null
+r=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_e2g_$SFX" \
+    "pi_e2_$SFX" early2-user 100)")
+t_eq "stripe: a grant after two early partial refunds (3.00 in all, newest first) keeps 70 credits" \
+    "processed 70 30 rc=0" "$(echo "$r" | grep -o '"processed"' | tr -d '"') $(balance early2-user) $(taken "stripe:pi_e2_$SFX") $(ledger)"
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_e1_$SFX" refund.updated "sqp_early_${SFX}_r1" "sqp_early_$SFX" 250 \
+    USD COMPLETED)")
+t_match "square: an early partial refund is ignored (remembered)" '"ignored"' "$r"
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_pay "sqe_eg_$SFX" \
+    "sqp_early_$SFX" sqearly-user 100 1000)")
+t_match "square: the grant after an early partial refund is processed" \
+    '"processed"' "$r"
+t_eq "square: grant after an early refund of 2.50 of 10.00: 75 credits" 75 \
+    "$(balance sqearly-user)"
+r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
+    "sqe_e1_$SFX" refund.updated "sqp_early_${SFX}_r1" "sqp_early_$SFX" 250 \
+    USD COMPLETED)")
+t_eq "square: the early refund replayed after the grant changes nothing" \
+    "75 rc=0" "$(balance sqearly-user) $(ledger)"
+# A refund remembered before this change (webhook_early_refunds, amount
+# unknown) still refuses its grant.
+t_sql "INSERT INTO webhook_early_refunds (org_id, grant_anchor, refund_anchor)
+    VALUES ('$ORG', 'stripe:pi_legacy_$SFX', 'stripe:refund:ch_legacy_$SFX')" \
+    >/dev/null
+r=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_legacy_$SFX" \
+    "pi_legacy_$SFX" legacy-user 5)")
+t_eq "a grant after a refund remembered before partial refunds is not applied" \
+    "ignored 0" "$(echo "$r" | grep -o '"ignored"' | tr -d '"') $(balance legacy-user)"
 
 # --- SMS delivery reports: newest wins -------------------------------------
 

@@ -25,6 +25,10 @@
 
 #define MID "SM3f0d9b2a7c4e4b1d8a6f5e2c1b0a9d8e"
 
+/* The money fields at the end of struct want are left out (zero) by the
+ * cases of events without money. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 /* What one parsed event must hold; NULL strings must be NULL. */
 struct want {
 	const char    *id;
@@ -39,6 +43,11 @@ struct want {
 	int64_t	       ts_ms;
 	const char    *reply_token;
 	const char    *text;
+	/* WA_GRANT: amount, currency; WA_REFUND: also paid and source. */
+	int64_t	    amount;
+	int64_t	    paid;
+	const char *currency; /* NULL: "" */
+	const char *source;
 };
 
 struct pcase {
@@ -63,6 +72,19 @@ struct pcase {
 #define MD(uid, cr) "\"metadata\":{\"user_id\":" uid ",\"credits\":" cr "}"
 #define EVT	    "evt_1PcTbJ2eZvKYlo2C1gq1Xyz"
 #define PI	    "pi_3PcTbJ2eZvKYlo2C0abc"
+#define CHID	    "ch_3PcTbJ2eZvKYlo2C0xyz"
+/* A Charge of 20.00 USD after refunds of `refunded` cents in all. */
+#define CH(refunded, full, extra)                                     \
+	"{\"id\":\"" CHID "\",\"object\":\"charge\",\"amount\":2000," \
+	"\"amount_captured\":2000,\"amount_refunded\":" refunded ","  \
+	"\"captured\":true,\"currency\":\"usd\",\"paid\":true,"       \
+	"\"payment_intent\":\"" PI "\",\"refunded\":" full ","        \
+	"\"status\":\"succeeded\"" extra "}"
+/* The charge's refunds list (expanded), ids newest first. */
+#define CH_REFUNDS(ids)                                               \
+	"\"refunds\":{\"object\":\"list\",\"data\":[{\"id\":" ids "," \
+	"\"object\":\"refund\",\"status\":\"succeeded\"}],"           \
+	"\"has_more\":false,\"url\":\"/v1/charges/" CHID "/refunds\"}"
 
 #define SQ_EVT(type, obj)                                                      \
 	"{\"merchant_id\":\"6SSW7HV8K2ST5\",\"type\":\"" type "\","            \
@@ -76,10 +98,20 @@ struct pcase {
 	"{\"payment\":{\"id\":\"" SQ_PAY "\",\"amount_money\":{\"amount\":" \
 	"100,\"currency\":\"USD\"},\"status\":\"" status "\","              \
 	"\"source_type\":\"CARD\",\"version\":4" extra "}}"
-#define SQ_REFUND(status)                                                    \
-	"{\"refund\":{\"id\":\"" SQ_PAY "_KkfbaQcNUbtyn4MkUxAD96ndFNaYpo\"," \
-	"\"status\":\"" status "\",\"amount_money\":{\"amount\":100,"        \
-	"\"currency\":\"USD\"},\"payment_id\":\"" SQ_PAY "\",\"version\":10}}"
+#define SQ_REF "hYy9pRFVxpDsO1FB05SunFWUe9JZY_KkfbaQcNUbtyn4MkUxAD96ndFNaYpo"
+/* A refund.created / refund.updated event of refund id with money. */
+#define SQ_REFUND_EVT(type, id, status, money)                              \
+	"{\"merchant_id\":\"6SSW7HV8K2ST5\",\"type\":\"" type "\","         \
+	"\"event_id\":\"" SQ_ID "\",\"created_at\":"                        \
+	"\"2020-11-22T21:16:51.198Z\",\"data\":{\"type\":\"refund\","       \
+	"\"id\":\"" id "\",\"object\":{\"refund\":{\"id\":\"" id "\","      \
+	"\"status\":\"" status "\"" money ",\"payment_id\":\"" SQ_PAY "\"," \
+	"\"location_id\":\"NAQ1FHV6ZJ8YV\",\"order_id\":"                   \
+	"\"haOyDuHiqtAXMk3eJyjnFLdyQIXZY\",\"created_at\":"                 \
+	"\"2020-11-22T21:16:51.086Z\",\"updated_at\":"                      \
+	"\"2020-11-22T21:16:51.198Z\",\"version\":10}}}}"
+#define SQ_MONEY(amt, cur) \
+	",\"amount_money\":{\"amount\":" amt ",\"currency\":\"" cur "\"}"
 
 #define SMS(ts, data) "{\"type\":\"message.status\"" ts ",\"data\":" data "}"
 #define SMS_DATA(st)                                                \
@@ -95,7 +127,8 @@ static const struct pcase cases[] = {
 					     "\"payment_status\":\"paid\"")),
 	    NULL, BW_OK,
 	    { EVT, "checkout.session.completed", WA_GRANT, "u_42", 500,
-		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL } },
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 2000,
+		.currency = "USD" } },
 	{ "stripe checkout unpaid (async pending)", WS_STRIPE,
 	    STRIPE_EVT("checkout.session.completed",
 		CS(MD("\"u_42\"", "\"500\"") ",\"payment_intent\":\"" PI "\","
@@ -109,23 +142,87 @@ static const struct pcase cases[] = {
 		CS(MD("\"u_7\"", "7"))),
 	    NULL, BW_OK,
 	    { EVT, "checkout.session.async_payment_succeeded", WA_GRANT, "u_7",
-		7, "stripe:cs_test_a1b2c3", NULL, NULL, NULL, 0, NULL, NULL } },
+		7, "stripe:cs_test_a1b2c3", NULL, NULL, NULL, 0, NULL, NULL,
+		.amount = 2000, .currency = "USD" } },
 	{ "stripe payment_intent.succeeded", WS_STRIPE,
 	    STRIPE_EVT("payment_intent.succeeded",
 		"{\"id\":\"" PI "\",\"object\":\"payment_intent\",\"amount\":"
 		"2000," MD("\"u_42\"", "\"1000000000\"") "}"),
 	    NULL, BW_OK,
 	    { EVT, "payment_intent.succeeded", WA_GRANT, "u_42", 1000000000,
-		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL } },
-	{ "stripe charge.refunded", WS_STRIPE,
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 0,
+		.currency = NULL } },
+	{ "stripe payment_intent.succeeded, partly captured", WS_STRIPE,
+	    STRIPE_EVT("payment_intent.succeeded",
+		"{\"id\":\"" PI "\",\"object\":\"payment_intent\",\"amount\":"
+		"2000,\"amount_received\":1800,\"currency\":\"eur\","
+		"\"status\":\"succeeded\"," MD("\"u_42\"", "\"90\"") "}"),
+	    NULL, BW_OK,
+	    { EVT, "payment_intent.succeeded", WA_GRANT, "u_42", 90,
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 1800,
+		.currency = "EUR" } },
+	{ "stripe payment_intent.succeeded, amount a string", WS_STRIPE,
+	    STRIPE_EVT("payment_intent.succeeded",
+		"{\"id\":\"" PI
+		"\",\"amount\":\"2000\",\"currency\":\"usd\"," MD("\"u_42\"",
+		    "\"90\"") "}"),
+	    NULL, BW_OK,
+	    { EVT, "payment_intent.succeeded", WA_GRANT, "u_42", 90,
+		"stripe:" PI, NULL, NULL, NULL, 0, NULL, NULL, .amount = 0,
+		.currency = NULL } },
+	{ "stripe charge.refunded in full", WS_STRIPE,
+	    STRIPE_EVT("charge.refunded", CH("2000", "true", "")), NULL, BW_OK,
+	    { EVT, "charge.refunded", WA_REFUND, NULL, 0, "stripe:" PI,
+		"stripe:refund:" CHID ":2000", NULL, NULL, 0, NULL, NULL,
+		.amount = 2000, .paid = 2000, .currency = "USD",
+		.source = CHID } },
+	/* Partial refunds: amount_refunded is cumulative over the charge's
+	 * refunds, so each refunded state has an anchor of its own. */
+	{ "stripe charge.refunded 1.00 of 20.00", WS_STRIPE,
 	    STRIPE_EVT("charge.refunded",
-		"{\"id\":\"ch_3PcTbJ2eZvKYlo2C0xyz\",\"object\":\"charge\","
-		"\"amount_refunded\":2000,\"payment_intent\":\"" PI "\","
-		"\"refunded\":true}"),
+		CH("100", "false", "," CH_REFUNDS("\"re_1\""))),
 	    NULL, BW_OK,
 	    { EVT, "charge.refunded", WA_REFUND, NULL, 0, "stripe:" PI,
-		"stripe:refund:ch_3PcTbJ2eZvKYlo2C0xyz", NULL, NULL, 0, NULL,
-		NULL } },
+		"stripe:refund:" CHID ":100", NULL, NULL, 0, NULL, NULL,
+		.amount = 100, .paid = 2000, .currency = "USD",
+		.source = CHID } },
+	{ "stripe charge.refunded 3.00 (cumulative) of 20.00", WS_STRIPE,
+	    STRIPE_EVT("charge.refunded",
+		CH("300", "false",
+		    "," CH_REFUNDS("\"re_2\"},{\"id\":\"re_1\""))),
+	    NULL, BW_OK,
+	    { EVT, "charge.refunded", WA_REFUND, NULL, 0, "stripe:" PI,
+		"stripe:refund:" CHID ":300", NULL, NULL, 0, NULL, NULL,
+		.amount = 300, .paid = 2000, .currency = "USD",
+		.source = CHID } },
+	{ "stripe charge.refunded without amount_refunded", WS_STRIPE,
+	    STRIPE_EVT("charge.refunded",
+		"{\"id\":\"" CHID "\",\"object\":\"charge\",\"amount\":"
+		"2000,\"currency\":\"usd\",\"payment_intent\":\"" PI "\","
+		"\"refunded\":true}"),
+	    NULL, BW_OK,
+	    { EVT, "charge.refunded", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "stripe charge.refunded amount_refunded 0", WS_STRIPE,
+	    STRIPE_EVT("charge.refunded", CH("0", "false", "")), NULL, BW_OK,
+	    { EVT, "charge.refunded", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "stripe charge.refunded amount_refunded negative", WS_STRIPE,
+	    STRIPE_EVT("charge.refunded", CH("-100", "false", "")), NULL, BW_OK,
+	    { EVT, "charge.refunded", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "stripe charge.refunded amount_refunded a string", WS_STRIPE,
+	    STRIPE_EVT("charge.refunded", CH("\"100\"", "false", "")), NULL,
+	    BW_OK,
+	    { EVT, "charge.refunded", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "stripe charge.refunded without currency", WS_STRIPE,
+	    STRIPE_EVT("charge.refunded",
+		"{\"id\":\"" CHID "\",\"object\":\"charge\",\"amount\":"
+		"2000,\"amount_refunded\":100,\"payment_intent\":\"" PI "\"}"),
+	    NULL, BW_OK,
+	    { EVT, "charge.refunded", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
 	{ "stripe refund without its charge id", WS_STRIPE,
 	    STRIPE_EVT("charge.refunded",
 		"{\"object\":\"charge\",\"payment_intent\":\"" PI "\"}"),
@@ -220,7 +317,17 @@ static const struct pcase cases[] = {
 		SQ_PAYMENT("COMPLETED", "," MD("\"u_9\"", "\"25\""))),
 	    NULL, BW_OK,
 	    { SQ_ID, "payment.updated", WA_GRANT, "u_9", 25, "square:" SQ_PAY,
-		NULL, NULL, NULL, 0, NULL, NULL } },
+		NULL, NULL, NULL, 0, NULL, NULL, .amount = 100,
+		.currency = "USD" } },
+	{ "square payment.updated COMPLETED with a tip", WS_SQUARE,
+	    SQ_EVT("payment.updated",
+		SQ_PAYMENT("COMPLETED",
+		    ",\"total_money\":{\"amount\":120,\"currency\":"
+		    "\"USD\"}," MD("\"u_9\"", "\"25\""))),
+	    NULL, BW_OK,
+	    { SQ_ID, "payment.updated", WA_GRANT, "u_9", 25, "square:" SQ_PAY,
+		NULL, NULL, NULL, 0, NULL, NULL, .amount = 120,
+		.currency = "USD" } },
 	{ "square payment.created APPROVED", WS_SQUARE,
 	    SQ_EVT("payment.created",
 		SQ_PAYMENT("APPROVED", "," MD("\"u_9\"", "\"25\""))),
@@ -232,13 +339,47 @@ static const struct pcase cases[] = {
 	    { SQ_ID, "payment.updated", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
 		NULL, 0, NULL, NULL } },
 	{ "square refund.updated COMPLETED", WS_SQUARE,
-	    SQ_EVT("refund.updated", SQ_REFUND("COMPLETED")), NULL, BW_OK,
+	    SQ_REFUND_EVT("refund.updated", SQ_REF, "COMPLETED",
+		SQ_MONEY("100", "USD")),
+	    NULL, BW_OK,
 	    { SQ_ID, "refund.updated", WA_REFUND, NULL, 0, "square:" SQ_PAY,
-		"square:refund:" SQ_PAY "_KkfbaQcNUbtyn4MkUxAD96ndFNaYpo", NULL,
-		NULL, 0, NULL, NULL } },
+		"square:refund:" SQ_REF, NULL, NULL, 0, NULL, NULL,
+		.amount = 100, .currency = "USD", .source = SQ_REF } },
+	{ "square refund.created COMPLETED, another refund", WS_SQUARE,
+	    SQ_REFUND_EVT("refund.created", SQ_PAY "_r2", "COMPLETED",
+		SQ_MONEY("200", "USD")),
+	    NULL, BW_OK,
+	    { SQ_ID, "refund.created", WA_REFUND, NULL, 0, "square:" SQ_PAY,
+		"square:refund:" SQ_PAY "_r2", NULL, NULL, 0, NULL, NULL,
+		.amount = 200, .currency = "USD", .source = SQ_PAY "_r2" } },
 	{ "square refund.created PENDING", WS_SQUARE,
-	    SQ_EVT("refund.created", SQ_REFUND("PENDING")), NULL, BW_OK,
+	    SQ_REFUND_EVT("refund.created", SQ_REF, "PENDING",
+		SQ_MONEY("100", "USD")),
+	    NULL, BW_OK,
 	    { SQ_ID, "refund.created", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "square refund.updated FAILED", WS_SQUARE,
+	    SQ_REFUND_EVT("refund.updated", SQ_REF, "FAILED",
+		SQ_MONEY("100", "USD")),
+	    NULL, BW_OK,
+	    { SQ_ID, "refund.updated", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "square refund without amount_money", WS_SQUARE,
+	    SQ_REFUND_EVT("refund.updated", SQ_REF, "COMPLETED", ""), NULL,
+	    BW_OK,
+	    { SQ_ID, "refund.updated", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "square refund of 0", WS_SQUARE,
+	    SQ_REFUND_EVT("refund.updated", SQ_REF, "COMPLETED",
+		SQ_MONEY("0", "USD")),
+	    NULL, BW_OK,
+	    { SQ_ID, "refund.updated", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
+		NULL, 0, NULL, NULL } },
+	{ "square refund with a malformed currency", WS_SQUARE,
+	    SQ_REFUND_EVT("refund.updated", SQ_REF, "COMPLETED",
+		SQ_MONEY("100", "US")),
+	    NULL, BW_OK,
+	    { SQ_ID, "refund.updated", WA_IGNORE, NULL, 0, NULL, NULL, NULL,
 		NULL, 0, NULL, NULL } },
 	{ "square no event_id (a Stripe-shaped id is not it)", WS_SQUARE,
 	    "{\"id\":\"x\",\"type\":\"payment.updated\"}", NULL, BW_EINVAL,
@@ -324,6 +465,18 @@ static const struct pcase cases[] = {
 	{ "twilio", WS_TWILIO, "{\"id\":\"x\"}", NULL, BW_EINVAL, { NULL } },
 };
 
+/*
+ * Mismatches of the event checks: each is printed, and test_cases fails at
+ * its end, so that one run lists every case that differs.
+ */
+static int mismatches;
+#define mismatch(...)                     \
+	do {                              \
+		print_error(__VA_ARGS__); \
+		print_error("\n");        \
+		mismatches++;             \
+	} while (0)
+
 /* s and w both NULL, or equal strings. */
 static void
 check_str(const char *what, const char *name, const char *got, const char *want)
@@ -331,7 +484,7 @@ check_str(const char *what, const char *name, const char *got, const char *want)
 	if (got == NULL && want == NULL)
 		return;
 	if (got == NULL || want == NULL || strcmp(got, want) != 0)
-		fail_msg("%s: %s is \"%s\", want \"%s\"", name, what,
+		mismatch("%s: %s is \"%s\", want \"%s\"", name, what,
 		    got != NULL ? got : "(null)",
 		    want != NULL ? want : "(null)");
 }
@@ -342,23 +495,36 @@ check_event(const char *name, const struct wh_event *e, const struct want *w)
 	check_str("id", name, e->id, w->id);
 	check_str("type", name, e->type, w->type);
 	if (e->action != w->action)
-		fail_msg("%s: action %s, want %s", name,
+		mismatch("%s: action %s, want %s", name,
 		    wh_action_name(e->action), wh_action_name(w->action));
 	if (w->action == WA_GRANT || w->action == WA_LINE)
 		check_str("user_id", name, e->user_id, w->user_id);
 	if (w->action == WA_GRANT && e->credits != w->credits)
-		fail_msg("%s: credits %lld, want %lld", name,
+		mismatch("%s: credits %lld, want %lld", name,
 		    (long long)e->credits, (long long)w->credits);
 	if (w->action == WA_GRANT || w->action == WA_REFUND)
 		check_str("anchor", name, e->anchor, w->anchor);
 	if (w->action == WA_REFUND)
 		check_str("anchor2", name, e->anchor2, w->anchor2);
+	if (w->action == WA_GRANT || w->action == WA_REFUND) {
+		if (e->amount != w->amount)
+			mismatch("%s: amount %lld, want %lld", name,
+			    (long long)e->amount, (long long)w->amount);
+		check_str("currency", name, e->currency,
+		    w->currency != NULL ? w->currency : "");
+	}
+	if (w->action == WA_REFUND) {
+		if (e->paid != w->paid)
+			mismatch("%s: paid %lld, want %lld", name,
+			    (long long)e->paid, (long long)w->paid);
+		check_str("source", name, e->source, w->source);
+	}
 	if (w->message_id != NULL || w->status != NULL) {
 		check_str("message_id", name, e->message_id, w->message_id);
 		check_str("status", name, e->status, w->status);
 	}
 	if (w->action == WA_SMS && e->ts_ms != w->ts_ms)
-		fail_msg("%s: ts_ms %lld, want %lld", name, (long long)e->ts_ms,
+		mismatch("%s: ts_ms %lld, want %lld", name, (long long)e->ts_ms,
 		    (long long)w->ts_ms);
 	if (w->action == WA_LINE) {
 		check_str("reply_token", name, e->reply_token, w->reply_token);
@@ -389,6 +555,7 @@ test_cases(void **state)
 	size_t		     i, n;
 
 	(void)state;
+	mismatches = 0;
 	memset(pat, 0xa5, sizeof(pat));
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		c = &cases[i];
@@ -410,6 +577,8 @@ test_cases(void **state)
 		}
 		json_object_put(root);
 	}
+	if (mismatches > 0)
+		fail_msg("%d mismatches", mismatches);
 }
 
 /* Event ids and anchors exactly at their bounds, and one past. */
@@ -464,6 +633,59 @@ test_bounds(void **state)
 	    "{\"object\":{\"id\":\"%s\",\"metadata\":{\"user_id\":\"u\","
 	    "\"credits\":1}}}}",
 	    pi);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_IGNORE);
+	json_object_put(root);
+
+	/* Refund anchor "stripe:refund:" + charge + ":100": BW_MAX_ANCHOR
+	 * bytes pass, one more does not. */
+	plen = BW_MAX_ANCHOR - strlen("stripe:refund::100");
+	memset(pi, 'c', plen + 1);
+	pi[plen] = '\0';
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"%s\",\"amount\":1000,"
+	    "\"amount_refunded\":100,\"currency\":\"usd\","
+	    "\"payment_intent\":\"pi_1\"}}}",
+	    pi);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_REFUND);
+	assert_int_equal(strlen(ev.anchor2), BW_MAX_ANCHOR);
+	assert_int_equal(ev.paid, 1000);
+	json_object_put(root);
+	pi[plen] = 'c';
+	pi[plen + 1] = '\0';
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"%s\",\"amount\":1000,"
+	    "\"amount_refunded\":100,\"currency\":\"usd\","
+	    "\"payment_intent\":\"pi_1\"}}}",
+	    pi);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_IGNORE);
+	assert_int_equal(ev.amount, 0);
+	json_object_put(root);
+
+	/* Money: BW_MAX_WEBHOOK_MONEY passes, one more does not. */
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"ch_1\",\"amount_refunded\":%lld,"
+	    "\"currency\":\"usd\",\"payment_intent\":\"pi_1\"}}}",
+	    (long long)BW_MAX_WEBHOOK_MONEY);
+	root = parse(body);
+	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
+	assert_int_equal(ev.action, WA_REFUND);
+	assert_int_equal(ev.amount, BW_MAX_WEBHOOK_MONEY);
+	assert_int_equal(ev.paid, 0);
+	json_object_put(root);
+	snprintf(body, sizeof(body),
+	    "{\"id\":\"e\",\"type\":\"charge.refunded\",\"data\":"
+	    "{\"object\":{\"id\":\"ch_1\",\"amount_refunded\":%lld,"
+	    "\"currency\":\"usd\",\"payment_intent\":\"pi_1\"}}}",
+	    (long long)BW_MAX_WEBHOOK_MONEY + 1);
 	root = parse(body);
 	assert_int_equal(wh_parse_stripe(root, &ev), BW_OK);
 	assert_int_equal(ev.action, WA_IGNORE);
@@ -573,6 +795,7 @@ test_line_many(void **state)
 	size_t			    i, n = 0;
 
 	(void)state;
+	mismatches = 0;
 	root = parse(body);
 	assert_int_equal(wh_parse(WS_LINE, root, NULL, 0, ev, WH_MAX_EVENTS,
 			     &n),
@@ -585,6 +808,7 @@ test_line_many(void **state)
 			fail_msg("%s: action %s", name,
 			    wh_action_name(ev[i].action));
 	}
+	assert_int_equal(mismatches, 0);
 	assert_string_equal(ev[0].user_id, "Uabc");
 	assert_string_equal(ev[0].reply_token, "rt0");
 	assert_string_equal(ev[0].text, "hi");
