@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * GET /api/v1/public/verify/{token}: public verification of an export
- * without login (CONTRACT.md). lib/evidence/export_verify.c looks the export up by the
- * SHA-256 of the token through a unique index, re-checks the artifact on
- * disk, recomputes the chain and returns the signed daily roots with their
- * inclusion proofs. Unknown, malformed and expired tokens all answer the
- * same 404. The 30/min per client IP limit is the route row's (.rate in
- * fcgi/routes.c, enforced by fcgi/mw_rate.c before this runs).
+ * without login (CONTRACT.md). lib/evidence/export_verify.c looks the
+ * export up by the SHA-256 of the token through a unique index, answers
+ * manifest_valid from the artifact's check stored when the export became
+ * ready (no read of the artifact), recomputes the chain and returns the
+ * signed daily roots with their inclusion proofs. Unknown, malformed and
+ * expired tokens all answer the same 404; 503 CAPACITY_EXHAUSTED with
+ * Retry-After while another request checks an artifact that changed or
+ * was never checked. The 30/min per client IP limit is the route row's
+ * (.rate in fcgi/routes.c, enforced by fcgi/mw_rate.c before this runs).
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,10 +26,11 @@ enum verify_outcome {
 	VO_INVALID,
 	VO_NOT_FOUND,
 	VO_ERROR,
+	VO_BUSY,
 	VO__MAX
 };
 static const char *const verify_outcomes[VO__MAX] = { "valid", "invalid",
-	"not_found", "error" };
+	"not_found", "error", "busy" };
 static int		 m_verify[VO__MAX];
 
 int
@@ -40,7 +44,8 @@ h_public_metrics_register(void)
 		m_verify[i] =
 		    metrics_counter("bulwark_export_verifications_total",
 			"Public export verifications by outcome (invalid: "
-			"manifest tampered or chain broken).",
+			"manifest tampered or chain broken; busy: the "
+			"artifact was being checked).",
 			l);
 		if (m_verify[i] < 0)
 			return -1;
@@ -80,6 +85,12 @@ h_public_verify(struct req *r)
 	case BW_ENOTFOUND:
 		metrics_inc(m_verify[VO_NOT_FOUND]);
 		resp_error(r, AE_NOT_FOUND, NULL, NULL);
+		break;
+	case BW_EBUSY:
+		/* Another request checks the artifact now: seconds. */
+		metrics_inc(m_verify[VO_BUSY]);
+		resp_header(r, "Retry-After", "5");
+		resp_error(r, AE_CAPACITY_EXHAUSTED, NULL, NULL);
 		break;
 	case BW_ENOMEM:
 	case BW_ECRYPTO:

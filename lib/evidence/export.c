@@ -285,7 +285,8 @@ static const char export_sql_get[] =
     "SELECT id, state, failure_count, error, error_category, manifest_hash, size,"
     " " DB_TS_UTC("created_at") ", " DB_TS_UTC("started_at") ","
     " " DB_TS_UTC("finished_at") ", " DB_TS_UTC("expires_at") ","
-    " " DB_TS_UTC("canceled_at")
+    " " DB_TS_UTC("canceled_at") ", verification_count,"
+    " " DB_TS_UTC("last_verified_at")
     " FROM exports WHERE org_id = $1::uuid AND id = $2::uuid";
 /* clang-format on */
 
@@ -328,6 +329,9 @@ export_render(PGresult *res)
 	json_object_object_add(o, "finished_at", export_jstr(res, 0, 9));
 	json_object_object_add(o, "expires_at", export_jstr(res, 0, 10));
 	json_object_object_add(o, "canceled_at", export_jstr(res, 0, 11));
+	json_object_object_add(o, "verification_count",
+	    export_jint(res, 0, 12));
+	json_object_object_add(o, "last_verified_at", export_jstr(res, 0, 13));
 	buf_init(&u, 256);
 	if (strcmp(PQgetvalue(res, 0, 1), "ready") == 0 &&
 	    buf_printf(&u, "/api/v1/exports/%s/download", id) == BW_OK)

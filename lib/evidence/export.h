@@ -9,7 +9,8 @@
  *
  * One header, several files: export.c (the table, state machine and
  * metrics), export_run.c and export_build.c (the worker's attempt and the
- * artifact), export_check.c (the offline check), export_verify.c (public
+ * artifact), export_check.c (the offline check), export_seal.c (the
+ * artifact's check, made once and stored), export_verify.c (public
  * verification), export_retention.c; export_int.h is what they share.
  */
 #ifndef BW_EXPORT_H
@@ -99,7 +100,8 @@ enum bw_err export_create(struct db *, const struct export_req *,
 /*
  * The documented fields of one export of org: {"id","state",
  * "failure_count","error","error_category","manifest_hash","size",
- * "created_at","started_at","finished_at","expires_at","download_url",
+ * "created_at","started_at","finished_at","expires_at","canceled_at",
+ * "verification_count","last_verified_at","download_url",
  * "verification_url"} (new, caller puts). BW_ENOTFOUND for another org's
  * or an unknown id.
  */
@@ -129,11 +131,14 @@ enum bw_err export_metrics(struct db *, const char *org_id, int window_h,
 /*
  * Public verification by token (the base64url text from the URL): looks
  * the export up by SHA-256 of the decoded token through a unique index,
- * re-checks the stored artifact (manifest hash and every file), recomputes
- * the chain over the export's range, adds the covering signed daily roots
- * with inclusion proofs, and records "export.verified" in the ledger.
+ * answers manifest_valid from the artifact's stored check (export_seal.c:
+ * a stat() of the file, no read, unless the file changed or was never
+ * checked), recomputes the chain over the export's range, adds the
+ * covering signed daily roots with inclusion proofs, and counts the
+ * verification on the export row (verification_count; no ledger event).
  * *out is the CONTRACT.md body (new, caller puts). Unknown, malformed and
- * expired tokens all give BW_ENOTFOUND after the same work.
+ * expired tokens all give BW_ENOTFOUND after the same work. BW_EBUSY while
+ * another request checks the artifact (answer 503, retry).
  */
 enum bw_err export_verify_public(struct db *, const char *storage_dir,
     const char *token, struct json_object **out);
@@ -176,6 +181,29 @@ enum bw_err export_retention(struct db *, const char *storage_dir,
  */
 enum bw_err export_artifact_check(const char *path, struct json_object *keys,
     struct json_object **report, bool *valid, char *manifest_hash);
+
+/*
+ * The check of a stored artifact, made once and kept in its export row
+ * (export_seal.c): the verdict, the SHA-256 of the whole file and its stat
+ * when it was read.
+ */
+#define EXPORT_STAT_LEN 128
+struct export_seal {
+	bool valid;
+	char sha256[65];	    /* the whole file's SHA-256, hex */
+	char stat[EXPORT_STAT_LEN]; /* "<ino>:<size>:<mtime>:<ctime>" */
+};
+/* The stat text of the regular file path; BW_EIO when there is none. */
+enum bw_err export_artifact_stat(const char *path, char out[EXPORT_STAT_LEN]);
+/*
+ * Seals the artifact at path. With sha256 NULL: valid when
+ * export_artifact_check() (no keys) passes and manifest.json hashes to
+ * manifest_hash. With sha256 (an earlier seal's): valid when the file is
+ * still exactly those bytes. Either way out->sha256 is the file's hash and
+ * out->stat its stat when opened. BW_EIO when it cannot be read; BW_ENOMEM.
+ */
+enum bw_err export_seal_file(const char *path, const char *manifest_hash,
+    const char *sha256, struct export_seal *out);
 
 #ifdef BW_TESTING
 /* export_artifact_check() of the archive read from fd (not closed). */

@@ -330,7 +330,7 @@ export_check_events(struct json_object *m, struct json_object *ev, size_t nev,
  * (BW_EIO) or memory (BW_ENOMEM) fail, leaving *report and *valid
  * untouched.
  */
-STATIC enum bw_err
+enum bw_err
 export_check_fd(int fd, struct json_object *keys, struct json_object **report,
     bool *valid, char *manifest_hash)
 {

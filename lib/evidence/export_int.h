@@ -3,8 +3,8 @@
  * What the files of the export module share and nobody else sees:
  * export.c (the table and its state machine), export_run.c (one attempt
  * of the worker), export_build.c (writing the artifact), export_check.c
- * (the offline check), export_verify.c (public verification) and
- * export_retention.c.
+ * (the offline check), export_seal.c (the artifact's stored check),
+ * export_verify.c (public verification) and export_retention.c.
  */
 #ifndef BW_EXPORT_INT_H
 #define BW_EXPORT_INT_H
@@ -68,6 +68,8 @@ struct export_attempt {
 	int64_t size, first, last, nfiles;
 	int	retention_days;
 	int	done; /* the update matched */
+	/* the artifact's check (export_seal.c), stored with ready */
+	struct export_seal seal;
 	/* failure */
 	const struct export_fail *fail;
 	int			  final; /* failed for good */
@@ -92,5 +94,41 @@ export_failf(struct export_fail *f, enum export_category cat, bool perm,
 enum bw_err export_build(struct db *, const char *storage_dir,
     struct export_attempt *a, int (*stopping)(void), int pause_ms,
     bool *canceled, struct export_fail *fl);
+
+/* --- export_check.c ------------------------------------------------------- */
+
+/* export_artifact_check() of the archive read from fd (not closed). */
+enum bw_err export_check_fd(int fd, struct json_object *keys,
+    struct json_object **report, bool *valid, char *manifest_hash);
+
+/* --- export_seal.c: the artifact's stored check --------------------------- */
+
+/* An export row's seal columns (text as libpq gives them; NULL for NULL). */
+struct export_seal_row {
+	const char *org_id;
+	const char *id;
+	const char *rel; /* artifact_path */
+	const char *manifest_hash;
+	const char *valid;	/* artifact_valid: "t", "f" or NULL */
+	const char *sha256;	/* artifact_sha256 */
+	const char *stat;	/* artifact_stat */
+	const char *checked_at; /* RFC 3339 */
+};
+
+/* What a public verification says about the artifact now. */
+struct export_seal_now {
+	bool valid;
+	char sha256[65];     /* "" when never sealed valid */
+	char checked_at[40]; /* "" when never checked */
+};
+
+/*
+ * The verdict on a ready export's artifact now: the stored seal while
+ * stat() gives its stat; not valid when the file is missing; otherwise the
+ * file is sealed again here, once, under a claim on the row (BW_EBUSY
+ * while another request holds it). Db errors, BW_ENOMEM.
+ */
+enum bw_err export_seal_current(struct db *, const char	   *storage_dir,
+    const struct export_seal_row *, struct export_seal_now *out);
 
 #endif

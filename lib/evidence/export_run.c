@@ -2,11 +2,12 @@
 /*
  * One attempt of an export job, run by bulwark-export (export_run): claim
  * the export (queued|processing -> processing under the job's lease
- * token), build the artifact (export_build.c), then mark it ready, or
- * count the failure: back to queued, or failed for good at the
- * EXPORT_MAX_ATTEMPTS-th failure or a permanent one. Every transition is
- * guarded by the state it leaves and by attempt_token, so a killed
- * worker's late writes never land.
+ * token), build the artifact (export_build.c), check it once and keep
+ * the result (export_seal.c: what public verification answers from), then
+ * mark it ready, or count the failure: back to queued, or failed for good
+ * at the EXPORT_MAX_ATTEMPTS-th failure or a permanent one. Every
+ * transition is guarded by the state it leaves and by attempt_token, so a
+ * killed worker's late writes never land.
  *
  * The fence: the claim increments exports.attempt under the row lock and
  * the attempt writes only files named with its number; marking ready is
@@ -17,10 +18,12 @@
  * was never touched.
  */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/jv.h"
 #include "core/log.h"
 #include "evidence/export.h"
@@ -81,7 +84,7 @@ export_ready_tx(struct db *db, void *arg)
 {
 	struct export_attempt *a = arg;
 	char	    size[24], first[24], last[24], n[24], days[16], att[16];
-	const char *p[11];
+	const char *p[13];
 	PGresult   *res = NULL;
 	enum bw_err er;
 
@@ -100,7 +103,9 @@ export_ready_tx(struct db *db, void *arg)
 	p[7] = last;
 	p[8] = n;
 	p[9] = days;
-	p[10] = att;
+	p[10] = a->seal.sha256;
+	p[11] = a->seal.stat;
+	p[12] = att;
 	snprintf(att, sizeof(att), "%d", a->attempt);
 	a->done = 0;
 	er = db_execp(db, "export_ready",
@@ -109,11 +114,13 @@ export_ready_tx(struct db *db, void *arg)
 	    " last_seq = $8::bigint, evidence_count = $9::int,"
 	    " finished_at = now(), error = NULL, error_category = NULL,"
 	    " expires_at = now() + make_interval(days => $10::int),"
-	    " attempt_token = NULL"
+	    " attempt_token = NULL, artifact_sha256 = $11,"
+	    " artifact_valid = true, artifact_stat = $12, checked_at = now(),"
+	    " check_claimed_at = NULL"
 	    " WHERE org_id = $1::uuid AND id = $2::uuid"
 	    "  AND state = 'processing' AND attempt_token = $3"
-	    "  AND attempt = $11::int RETURNING id",
-	    11, p, &res);
+	    "  AND attempt = $13::int RETURNING id",
+	    13, p, &res);
 	if (er != BW_OK)
 		return er;
 	a->done = PQntuples(res) == 1;
@@ -170,6 +177,35 @@ export_failed_tx(struct db *db, void *arg)
 	return export_event_tx(db, a->org_id, a->id,
 	    a->final ? "failed" : "queued", export_category_name(a->fail->cat),
 	    a->worker);
+}
+
+/*
+ * Checks the artifact just renamed into place, once, as public
+ * verification would: every member against the manifest, the manifest
+ * against its hash; keeps the verdict, the whole file's SHA-256 and its
+ * stat in a->seal for export_ready_tx(). An artifact that fails its own
+ * check is a failed attempt (storage), never a ready export.
+ */
+static enum bw_err
+export_seal_built(const char *storage_dir, struct export_attempt *a,
+    struct export_fail *fl)
+{
+	struct buf  path;
+	enum bw_err er;
+
+	buf_init(&path, PATH_MAX);
+	er = buf_printf(&path, "%s/%s", storage_dir, a->rel);
+	if (er == BW_OK)
+		er = export_seal_file(path.p, a->manifest_hash, NULL, &a->seal);
+	buf_free(&path);
+	if (er != BW_OK)
+		return export_failf(fl,
+		    er == BW_ENOMEM ? EC_INTERNAL : EC_STORAGE, false, er,
+		    "checking the artifact: %s", bw_strerror(er));
+	if (!a->seal.valid)
+		return export_failf(fl, EC_STORAGE, false, BW_EIO,
+		    "the artifact does not pass its check");
+	return BW_OK;
 }
 
 /* Parses the job payload {"org_id","export_id"} into org and id. */
@@ -253,6 +289,11 @@ export_run(struct db *db, const char *storage_dir, const struct jobq_job *job,
 		log_kv(LL_INFO, "export canceled during the build", "export_id",
 		    id, NULL);
 		goto out;
+	}
+	er = export_seal_built(storage_dir, &a, &fl);
+	if (er != BW_OK) {
+		export_unlink_rel(storage_dir, a.rel);
+		goto failed;
 	}
 	er = db_tx(db, false, export_ready_tx, &a);
 	if (er != BW_OK) {

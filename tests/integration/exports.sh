@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Exports against the real stack, counted: the artifact verifies offline
 # and a flipped byte is caught (public verify and bulwarkctl verify-export);
+# public verify answers from the check stored at ready (and checks once an
+# export without one, 503 while another request does), counts on the row;
 # a changed event row breaks the chain at that seq; four export workers and
 # 20 queued exports of one org never have more than 3 processing at once
 # (from export_events); a worker killed mid-export has its export finished
@@ -124,9 +126,43 @@ t_eq "public verify: manifest_valid true before tampering" true \
 t_eq "public verify: chain intact" intact "$(jq -r .chain.status <<<"$v")"
 t_eq "public verify: covering root carries 3 proofs" 3 \
     "$(jq '[.ledger_roots[].proofs[]] | length' <<<"$v")"
-t_eq "export.verified recorded in the ledger" 1 \
-    "$(t_sql "SELECT count(*) FROM ledger_events WHERE org_id = '$ORG'
-      AND type = 'export.verified'")"
+t_eq "verification counted on the export, not in the ledger" "1 0" \
+    "$(t_sql "SELECT verification_count, (SELECT count(*) FROM ledger_events
+      WHERE org_id = '$ORG' AND type = 'export.verified') FROM exports
+      WHERE id = '$EXP'" | tr '|' ' ')"
+# The worker checked the artifact once, at ready, and stored the result.
+t_eq "check stored at ready: valid, with the artifact's SHA-256" \
+    "t $(sha256sum "$ART" | cut -c1-64)" \
+    "$(t_sql "SELECT artifact_valid, artifact_sha256 FROM exports
+      WHERE id = '$EXP'" | tr '|' ' ')"
+t_eq "public verify reports that SHA-256 and when it was checked" \
+    "$(sha256sum "$ART" | cut -c1-64) true" \
+    "$(jq -r '"\(.artifact_sha256) \(.checked_at != null)"' <<<"$v")"
+# The answer is the stored result: a stored "false" for the unchanged file
+# is answered as such (the file, which is intact, is not read again).
+t_sql "UPDATE exports SET artifact_valid = false WHERE id = '$EXP'" >/dev/null
+t_eq "the stored result is answered, the file is not re-read" false \
+    "$("${CURL[@]}" "$URL/api/v1/public/verify/$TOK" | jq -r .manifest_valid)"
+# An export made before migration 0010 has no stored result: the first
+# verification checks it once and stores the result; while another request
+# holds that check, the answer is 503 with Retry-After.
+t_sql "UPDATE exports SET artifact_valid = NULL, artifact_sha256 = NULL,
+    artifact_stat = NULL, checked_at = NULL, check_claimed_at = now()
+    WHERE id = '$EXP'" >/dev/null
+code=$("${CURL[@]}" -D "$TMP/h" -o "$TMP/b" -w '%{http_code}' \
+    "$URL/api/v1/public/verify/$TOK")
+t_eq "check held by another request: 503 CAPACITY_EXHAUSTED" \
+    "503 CAPACITY_EXHAUSTED" "$code $(jq -r .error.error_code "$TMP/b")"
+t_check "the 503 carries Retry-After" grep -qi '^retry-after: 5' "$TMP/h"
+t_sql "UPDATE exports SET check_claimed_at = now() - interval '16 minutes'
+    WHERE id = '$EXP'" >/dev/null
+v=$("${CURL[@]}" "$URL/api/v1/public/verify/$TOK")
+t_eq "export without a stored result (stale claim): checked, valid" true \
+    "$(jq -r .manifest_valid <<<"$v")"
+t_eq "its result is stored, the claim dropped" \
+    "t $(sha256sum "$ART" | cut -c1-64) t" \
+    "$(t_sql "SELECT artifact_valid, artifact_sha256,
+      check_claimed_at IS NULL FROM exports WHERE id = '$EXP'" | tr '|' ' ')"
 
 # Rebuild of the same inputs gives the same bytes (deterministic tar).
 cp "$ART" "$TMP/first.tar"
@@ -165,6 +201,21 @@ t_eq "offline verifier rejects a tampered file (exit 1)" 1 "$?"
 cp "$TMP/orig.tar" "$ART"
 v=$("${CURL[@]}" "$URL/api/v1/public/verify/$TOK")
 t_eq "restored artifact: manifest_valid true again" true \
+    "$(jq -r .manifest_valid <<<"$v")"
+# Bytes after the end blocks: no member changed, but the file is not the
+# one that was checked.
+printf 'x' >>"$ART"
+v=$("${CURL[@]}" "$URL/api/v1/public/verify/$TOK")
+t_eq "bytes appended to the artifact: manifest_valid false" false \
+    "$(jq -r .manifest_valid <<<"$v")"
+cp "$TMP/orig.tar" "$ART"
+rm -f "$ART"
+v=$("${CURL[@]}" "$URL/api/v1/public/verify/$TOK")
+t_eq "artifact missing: manifest_valid false" false \
+    "$(jq -r .manifest_valid <<<"$v")"
+cp "$TMP/orig.tar" "$ART"
+v=$("${CURL[@]}" "$URL/api/v1/public/verify/$TOK")
+t_eq "artifact put back: manifest_valid true" true \
     "$(jq -r .manifest_valid <<<"$v")"
 # A wrong key: the checkpoint signatures must not verify.
 jq '.keys[0].vkey = "other.example+12345678+AfXqDlv8VJafzS7ACKepWXv5qehmkz20V5N6p975NsCT"' \

@@ -5,7 +5,8 @@
  * export_build.c builds one (manifest.json first, evidence files, each
  * with its recomputable ledger event) passes; each kind of damage an
  * outsider's archive can carry is reported as the problem it is, or
- * refused as "not an export tar".
+ * refused as "not an export tar". And export_seal.c's file side, the
+ * check kept for public verification.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -328,12 +329,96 @@ test_export_check_keys(void **state)
 	json_object_put(keys);
 }
 
+/* The hex SHA-256 of the file at path. */
+static void
+file_sha(const char *path, char hex[65])
+{
+	struct sec_sha256_ctx *c = sec_sha256_new();
+	FILE		      *f = fopen(path, "rb");
+	char		       b[8192];
+	uint8_t		       d[32];
+	size_t		       n;
+
+	assert_non_null(c);
+	assert_non_null(f);
+	while ((n = fread(b, 1, sizeof(b), f)) > 0)
+		assert_int_equal(sec_sha256_update(c, b, n), BW_OK);
+	fclose(f);
+	assert_int_equal(sec_sha256_final(c, d), BW_OK);
+	sec_sha256_free(c);
+	sec_hex(d, sizeof(d), hex);
+}
+
+/*
+ * export_seal_file(): the check made once and stored. The full check
+ * wants the manifest's hash; the identity check wants the whole file's
+ * bytes, so that bytes after the end blocks (which the member check never
+ * reads) or any other change make it fail; what is not an export tar is
+ * not valid, not an error.
+ */
+static void
+test_export_seal(void **state)
+{
+	static const enum damage bad[] = { D_FLIP, D_NOT_TAR, D_SHORT, D_EMPTY,
+		D_NOT_FIRST };
+	struct export_seal	 s;
+	char			 path[64], mh[65], sha[65], st[EXPORT_STAT_LEN];
+	FILE			*f;
+	size_t			 i;
+
+	(void)state;
+	build(D_NONE, path, mh);
+	file_sha(path, sha);
+	assert_int_equal(export_seal_file(path, mh, NULL, &s), BW_OK);
+	assert_true(s.valid);
+	assert_string_equal(s.sha256, sha);
+	assert_int_equal(export_artifact_stat(path, st), BW_OK);
+	assert_string_equal(s.stat, st);
+	/* The manifest must be the one the export row names. */
+	assert_int_equal(export_seal_file(path, ID1, NULL, &s), BW_OK);
+	assert_false(s.valid);
+	assert_int_equal(export_seal_file(path, NULL, NULL, &s), BW_OK);
+	assert_false(s.valid);
+	/* Identity: the same bytes pass, other expected bytes do not. */
+	assert_int_equal(export_seal_file(path, NULL, sha, &s), BW_OK);
+	assert_true(s.valid);
+	assert_int_equal(export_seal_file(path, mh, mh, &s), BW_OK);
+	assert_false(s.valid);
+	/* One byte appended: the members still check, the file is not it. */
+	f = fopen(path, "ab");
+	assert_non_null(f);
+	fputc('x', f);
+	fclose(f);
+	assert_int_equal(export_artifact_stat(path, st), BW_OK);
+	assert_string_not_equal(s.stat, st);
+	assert_int_equal(export_seal_file(path, mh, NULL, &s), BW_OK);
+	assert_true(s.valid);
+	assert_int_equal(export_seal_file(path, mh, sha, &s), BW_OK);
+	assert_false(s.valid);
+	unlink(path);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		build(bad[i], path, mh);
+		if (export_seal_file(path, mh, NULL, &s) != BW_OK || s.valid)
+			fail_msg("damage %d: not sealed as not valid", bad[i]);
+		file_sha(path, sha);
+		assert_string_equal(s.sha256, sha);
+		unlink(path);
+	}
+	assert_int_equal(export_seal_file("/nonexistent/a.tar", mh, NULL, &s),
+	    BW_EIO);
+	assert_int_equal(export_artifact_stat("/nonexistent/a.tar", st),
+	    BW_EIO);
+	assert_int_equal(export_artifact_stat("/tmp", st), BW_EIO);
+	assert_int_equal(export_seal_file("/tmp", mh, NULL, &s), BW_EIO);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_export_check_cases),
 		cmocka_unit_test(test_export_check_keys),
+		cmocka_unit_test(test_export_seal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
