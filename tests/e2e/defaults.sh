@@ -146,16 +146,17 @@ t_eq "verify: another IP is not limited" 404 \
     "$(req "$TMP/ver" "$URL/api/v1/public/verify/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")"
 
 # --- 5. retention: plan tiers and the 7 days of failed/canceled exports -----
+declare -A TEXP
 for tier in starter:30 pro:90 business:365 enterprise:730; do
 	mkorg "tier-${tier%%:*}" "${tier%%:*}"
 	newip
 	upload t >/dev/null
 	EV=$(jq -r .id "$TMP/ev")
 	mkexport >/dev/null
-	eval "EXP_${tier%%:*}=$(jq -r .id "$TMP/exp")"
+	TEXP[${tier%%:*}]=$(jq -r .id "$TMP/exp")
 done
 for tier in starter:30 pro:90 business:365 enterprise:730; do
-	eval "id=\$EXP_${tier%%:*}"
+	id=${TEXP[${tier%%:*}]}
 	t_wait_sql 30 ready "SELECT state FROM exports WHERE id = '$id'"
 	t_eq "retention: a ${tier%%:*} org keeps a ready export ${tier#*:} days" \
 	    "${tier#*:}" "$(t_sql "SELECT extract(day FROM expires_at -
