@@ -63,8 +63,9 @@ llm_backoff_ms(int n, int jitter_ms)
 	return (base << (n - 1)) + jitter_ms;
 }
 
-static int
-jitter(void)
+/* 0..LLM_JITTER_MS ms, uniform enough (a 16-bit draw mod 501). */
+STATIC int
+llm_jitter_ms(void)
 {
 	uint8_t b[2];
 
@@ -415,7 +416,7 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 		 * ignored. */
 		retry_after_s = rs.has[0] ? http_retry_after_s(rs.hdr[0]) : -1;
 		wait = retry_after_s >= 0 ? (int64_t)retry_after_s * 1000
-					  : llm_backoff_ms(nr, jitter());
+					  : llm_backoff_ms(nr, llm_jitter_ms());
 		if (clock_mono_ms() + wait + LLM_MIN_ATTEMPT_MS >
 		    o->deadline_ms)
 			break;

@@ -100,4 +100,9 @@ const char *llm_fail_name(enum llm_fail);
 /* The wait before retry number n (1-based): base * 2^(n-1) + jitter. */
 int64_t llm_backoff_ms(int n, int jitter_ms);
 
+#ifdef BW_TESTING
+/* Static functions of llm.c, visible to tests (STATIC in core/err.h). */
+int llm_jitter_ms(void);
+#endif
+
 #endif

@@ -27,12 +27,13 @@
 #include "core/err.h"
 #include "platform/jobq.h"
 
-#define EXPORT_QUEUE	    "export"	 /* job queue name */
-#define EXPORT_ORG_CAP	    3		 /* processing exports per org */
-#define EXPORT_MAX_ATTEMPTS 3		 /* the third failure is final */
-#define EXPORT_TOKEN_TTL_S  (30 * 86400) /* verification token */
-#define EXPORT_MAX_IDS	    1000	 /* evidence_ids of one export */
-#define EXPORT_TOKEN_LEN    43		 /* base64url of 32 bytes */
+#define EXPORT_QUEUE	      "export"	   /* job queue name */
+#define EXPORT_ORG_CAP	      3		   /* processing exports per org */
+#define EXPORT_MAX_ATTEMPTS   3		   /* the third failure is final */
+#define EXPORT_TOKEN_TTL_S    (30 * 86400) /* verification token */
+#define EXPORT_REMOVE_AFTER_S (7 * 86400)  /* failed, canceled: rows go */
+#define EXPORT_MAX_IDS	      1000	   /* evidence_ids of one export */
+#define EXPORT_TOKEN_LEN      43	   /* base64url of 32 bytes */
 
 enum export_state {
 	ES_QUEUED,

@@ -23,9 +23,8 @@
 #include "evidence/export.h"
 #include "evidence/export_int.h"
 
-#define EXPORT_REMOVE_AFTER_S (7 * 86400) /* failed, canceled */
-#define EXPORT_ORPHAN_AGE_S   3600	  /* stray artifact files */
-#define EXPORT_BATCH	      500	  /* rows one retention step reads */
+#define EXPORT_ORPHAN_AGE_S 3600 /* stray artifact files */
+#define EXPORT_BATCH	    500	 /* rows one retention step reads */
 
 struct export_expire_arg {
 	const char *org_id;
