@@ -13,10 +13,8 @@
 #include "core/err.h"
 #include "core/rds.h"
 
-#define BRK_MAX_NAME	     64
-#define BRK_DEFAULT_FAILS    5	   /* consecutive failures to open */
-#define BRK_DEFAULT_OPEN_MS  30000 /* fail fast this long */
-#define BRK_DEFAULT_PROBE_MS 15000 /* a silent probe is replaced */
+/* The thresholds come from config (llm_breaker_failures, _open_ms). */
+#define BRK_MAX_NAME 64
 
 enum brk_state {
 	BRK_CLOSED = 0,
