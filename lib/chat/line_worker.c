@@ -253,7 +253,10 @@ line_worker_run(struct line_worker *lw, struct worker_ctx *w,
 		goto out;
 	snprintf(r.rid, sizeof(r.rid), "line-%.120s", job->id);
 	log_ctx_set(LC_REQUEST_ID, r.rid);
-	log_ctx_set(LC_CORRELATION_ID, r.j.event_id);
+	/* The webhook request's correlation id, carried by the job; jobs
+	 * queued before it was carried fall back to the event id. */
+	log_ctx_set(LC_CORRELATION_ID,
+	    job->correlation_id != NULL ? job->correlation_id : r.j.event_id);
 	log_ctx_set(LC_ORG_ID, r.j.org_id);
 	er = line_turn_get(w->db, r.j.org_id, r.j.event_id, &t);
 	if (er == BW_ENOTFOUND) {

@@ -115,6 +115,14 @@ log_ctx_set(enum log_ctxkey k, const char *value)
 		log_copy(log_ctx[k], sizeof(log_ctx[k]), value);
 }
 
+const char *
+log_ctx_get(enum log_ctxkey k)
+{
+	if ((unsigned)k >= LC__MAX)
+		return "";
+	return log_ctx[k];
+}
+
 void
 log_ctx_clear(void)
 {

@@ -34,6 +34,8 @@ int log_level_parse(const char *);
 /* Sets (copies) or clears (NULL) one context value. */
 void log_ctx_set(enum log_ctxkey, const char *value);
 void log_ctx_clear(void);
+/* The current value ("" when unset); valid until the next log_ctx_set(). */
+const char *log_ctx_get(enum log_ctxkey);
 /* One line with string fields: key, value, ..., NULL. Values may be NULL. */
 void log_kv(enum log_level, const char *msg, ...) __attribute__((sentinel));
 /* One line with the fields of obj (consumed; may be NULL). */

@@ -136,6 +136,7 @@ jobq_job_clear(struct jobq_job *job)
 	free(job->org_id);
 	free(job->cap_key);
 	free(job->payload);
+	free(job->correlation_id);
 	memset(job, 0, sizeof(*job));
 	job->cap_slot = -1;
 }
@@ -143,10 +144,10 @@ jobq_job_clear(struct jobq_job *job)
 static const char jobq_sql_enqueue[] =
     "WITH ins AS ("
     " INSERT INTO jobs (queue, job_key, org_id, cap_key, cap_limit,"
-    "  payload, priority, max_attempts, run_at)"
+    "  payload, priority, max_attempts, run_at, correlation_id)"
     " VALUES ($1, COALESCE($2::text, gen_random_uuid()::text), $3::uuid,"
     "  $4, $5::int, COALESCE($6::jsonb, '{}'::jsonb), $7::int,"
-    "  COALESCE($8::int, 5), now() + make_interval(secs => $9::int))"
+    "  COALESCE($8::int, 5), now() + make_interval(secs => $9::int), $10)"
     " ON CONFLICT (queue, job_key) DO NOTHING RETURNING id)"
     " SELECT id, true FROM ins"
     " UNION ALL"
@@ -166,7 +167,7 @@ jobq_enqueue(struct db *db, const struct jobq_spec *spec, char id_out[37],
 {
 	char	    caplim[16], prio[16], maxa[16], delay[16];
 	char	    chan[JOBQ_CHANNEL_MAX];
-	const char *p[9];
+	const char *p[10], *corr;
 	PGresult   *res = NULL;
 	enum bw_err er = BW_OK;
 	bool	    made = false;
@@ -196,8 +197,16 @@ jobq_enqueue(struct db *db, const struct jobq_spec *spec, char id_out[37],
 	p[6] = prio;
 	p[7] = spec->max_attempts > 0 ? maxa : NULL;
 	p[8] = delay;
+	/* The request (or job) that enqueues names the job's log lines. */
+	corr = spec->correlation_id != NULL ? spec->correlation_id
+					    : log_ctx_get(LC_CORRELATION_ID);
+	p[9] =
+	    corr != NULL && corr[0] != '\0' && strlen(corr) <= BW_MAX_REQUEST_ID
+	    ? corr
+	    : NULL;
 	for (tries = 0; tries < 3; tries++) {
-		er = db_execp(db, "jobq_enqueue", jobq_sql_enqueue, 9, p, &res);
+		er =
+		    db_execp(db, "jobq_enqueue", jobq_sql_enqueue, 10, p, &res);
 		if (er != BW_OK)
 			return er;
 		if (PQntuples(res) == 1)
@@ -271,7 +280,8 @@ static const char jobq_sql_take[] =
     "  finished_at = NULL, updated_at = now()"
     " WHERE id = $1::uuid AND state = 'queued'"
     " RETURNING id, queue, job_key, org_id, cap_key, cap_limit,"
-    "  payload::text, attempts, max_attempts, lease_token, cap_slot";
+    "  payload::text, attempts, max_attempts, lease_token, cap_slot,"
+    "  correlation_id";
 
 /*
  * Looks for a free slot of the capped key under the per-key serializing
@@ -363,6 +373,8 @@ jobq_fill(const PGresult *res, struct jobq_job *job)
 	snprintf(job->lease_token, sizeof(job->lease_token), "%s",
 	    PQgetvalue(res, 0, 9));
 	job->cap_slot = (int)db_col_i64_or(res, 0, 10, -1);
+	if (er == BW_OK)
+		er = jobq_dupcol(res, 0, 11, &job->correlation_id);
 	if (er != BW_OK)
 		jobq_job_clear(job);
 	return er;

@@ -30,6 +30,9 @@ struct jobq_spec {
 	int	    priority;	  /* lower runs first; default 0 */
 	int	    max_attempts; /* 0 = config default */
 	int	    delay_s;	  /* run_at = now() + delay */
+	/* Carried into the job's log lines; NULL: the log context's
+	 * correlation_id (the request or job that enqueues). */
+	const char *correlation_id;
 };
 
 struct jobq_job {
@@ -44,6 +47,7 @@ struct jobq_job {
 	int   attempts; /* including this one */
 	int   max_attempts;
 	char  lease_token[37]; /* proves ownership */
+	char *correlation_id;  /* owned, NULL when none */
 };
 
 /*

@@ -195,6 +195,7 @@ worker_run_job(struct worker_ctx *ctx, const struct worker_def *def,
 	/* Before the thread starts: it may log, reading the context. */
 	log_ctx_set(LC_JOB_ID, job->id);
 	log_ctx_set(LC_ORG_ID, job->org_id);
+	log_ctx_set(LC_CORRELATION_ID, job->correlation_id);
 	memset(&hb, 0, sizeof(hb));
 	hb.db = hbdb;
 	hb.job = job;
@@ -241,6 +242,7 @@ worker_run_job(struct worker_ctx *ctx, const struct worker_def *def,
 	}
 	log_ctx_set(LC_JOB_ID, NULL);
 	log_ctx_set(LC_ORG_ID, NULL);
+	log_ctx_set(LC_CORRELATION_ID, NULL);
 	pthread_cond_destroy(&hb.cv);
 	pthread_mutex_destroy(&hb.mu);
 }
