@@ -135,17 +135,17 @@ static const struct jv_field where_fields[] = {
 };
 
 static const struct jv_field fields[] = {
-	{ "name", JV_STRING, 1, 2, 5, NULL, no_spaces, 0 },
-	{ "count", JV_INT, 0, -3, 100, NULL, NULL, 0 },
-	{ "any", JV_INT, 0, 0, 0, NULL, NULL, 0 },
-	{ "flag", JV_BOOL, 0, 0, 0, NULL, NULL, 0 },
-	{ "id", JV_UUID, 0, 0, 0, NULL, NULL, 0 },
-	{ "colour", JV_ENUM, 0, 0, 0, colours, NULL, 0 },
-	{ "at", JV_RFC3339, 0, 0, 0, NULL, NULL, 0 },
-	{ "tags", JV_ARRAY, 0, 1, 3, NULL, NULL, JV_STRING },
-	{ "ids", JV_ARRAY, 0, 0, 0, NULL, NULL, JV_UUID },
-	{ "nums", JV_ARRAY, 0, 0, 4, NULL, NULL, JV_INT },
-	{ "meta", JV_OBJECT, 0, 0, 0, NULL, NULL, 0 },
+	{ "name", JV_STRING, 1, 2, 5, NULL, no_spaces, 0, NULL, 0 },
+	{ "count", JV_INT, 0, -3, 100, NULL, NULL, 0, NULL, 0 },
+	{ "any", JV_INT, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "flag", JV_BOOL, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "id", JV_UUID, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "colour", JV_ENUM, 0, 0, 0, colours, NULL, 0, NULL, 0 },
+	{ "at", JV_RFC3339, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "tags", JV_ARRAY, 0, 1, 3, NULL, NULL, JV_STRING, NULL, 0 },
+	{ "ids", JV_ARRAY, 0, 0, 0, NULL, NULL, JV_UUID, NULL, 0 },
+	{ "nums", JV_ARRAY, 0, 0, 4, NULL, NULL, JV_INT, NULL, 0 },
+	{ "meta", JV_OBJECT, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
 	{ "where", JV_OBJECT, 0, 0, 0, NULL, NULL, 0, where_fields, 2 },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
