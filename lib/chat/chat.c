@@ -24,6 +24,10 @@
 #include "core/metrics.h"
 #include "chat/sem.h"
 
+/* A field of CHAT_MAX_STATE_FIELD characters is stored whole, never cut. */
+_Static_assert(CHAT_MAX_STATE_FIELD * 4 <= CONV_MAX_FIELD,
+    "CONV_MAX_FIELD holds CHAT_MAX_STATE_FIELD UTF-8 characters");
+
 #define CHAT_BREAKER_NAME  "llm"
 #define CHAT_RETRY_AFTER_S 2 /* CAPACITY_EXHAUSTED, DEPENDENCY_... */
 
