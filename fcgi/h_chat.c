@@ -43,6 +43,20 @@ h_chat_error_reply(struct req *r, enum apierr_code code, const char *reply)
 	json_object_put(extra);
 }
 
+/* {"service":…|null, "area", "stage", "preference"}; NULL on ENOMEM. */
+static struct json_object *
+h_chat_state_json(const struct conv_state *st)
+{
+	struct json_object *o;
+	int		    i;
+
+	o = json_object_new_object();
+	for (i = 0; o != NULL && i < CONV_NFIELDS; i++)
+		json_object_object_add(o, conv_field_names[i],
+		    st->set[i] ? json_object_new_string(st->val[i]) : NULL);
+	return o;
+}
+
 static void
 h_chat_ok(struct req *r, const struct chat_out *o)
 {
@@ -66,18 +80,20 @@ h_chat_ok(struct req *r, const struct chat_out *o)
 	json_object_object_add(b, "usage", u);
 	json_object_object_add(s, "turns", json_object_new_int64(o->turns));
 	json_object_object_add(b, "session", s);
+	json_object_object_add(b, "state", h_chat_state_json(&o->state));
 	resp_json(r, 200, b);
 }
 
 /*
- * POST /api/v1/chat: r->in holds {channel, user_id, message}, validated
- * against the route's schema (fcgi/routes.c). The turn's outcome becomes
+ * POST /api/v1/chat: r->in holds {channel, user_id, message, state?},
+ * validated against the route's schema (fcgi/routes.c); state's members
+ * are the pipeline fields to set with this turn ("" clears one). The turn's outcome becomes
  * 200, 402 or 502 with the fallback reply, 503 with Retry-After, 409, 404.
  */
 void
 h_chat(struct req *r)
 {
-	struct json_object *obj = r->in;
+	struct json_object *obj = r->in, *st;
 	struct chat_ctx	    c;
 	struct chat_in	    in;
 	struct chat_out	    o;
@@ -102,6 +118,12 @@ h_chat(struct req *r)
 	in.request_id = r->request_id;
 	in.correlation_id = r->correlation_id;
 	in.start_ms = r->start_us / 1000;
+	if (json_object_object_get_ex(obj, "state", &st)) {
+		in.fields.service = jv_str(st, "service", NULL);
+		in.fields.area = jv_str(st, "area", NULL);
+		in.fields.stage = jv_str(st, "stage", NULL);
+		in.fields.preference = jv_str(st, "preference", NULL);
+	}
 	if (chat_run(&c, &in, &o) != BW_OK) {
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		goto out;

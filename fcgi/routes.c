@@ -66,6 +66,19 @@ static const struct jv_field fields_export[] = {
 
 const char *const route_chat_channels[] = { "web", "line", "api", NULL };
 
+/* POST /api/v1/chat "state": the pipeline fields, "" clears one. */
+#define CHAT_STATE_FIELD(n)                                                  \
+	{                                                                    \
+		.name = (n), .type = JV_STRING, .max = CHAT_MAX_STATE_FIELD, \
+		.check = conv_field_check                                    \
+	}
+static const struct jv_field fields_chat_state[] = {
+	CHAT_STATE_FIELD("service"),
+	CHAT_STATE_FIELD("area"),
+	CHAT_STATE_FIELD("stage"),
+	CHAT_STATE_FIELD("preference"),
+};
+
 /* POST /api/v1/chat (fcgi/h_chat.c). */
 static const struct jv_field fields_chat[] = {
 	{ .name = "channel",
@@ -82,6 +95,10 @@ static const struct jv_field fields_chat[] = {
 	    .required = 1,
 	    .min = 1,
 	    .max = CHAT_MAX_MESSAGE },
+	{ .name = "state",
+	    .type = JV_OBJECT,
+	    .sub = fields_chat_state,
+	    .nsub = NFIELDS(fields_chat_state) },
 };
 
 /* Default limits (CONTRACT.md "Rate limits"); org_rate_limits overrides. */

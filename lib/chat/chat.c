@@ -24,6 +24,10 @@
 #include "core/metrics.h"
 #include "chat/sem.h"
 
+/* A field of CHAT_MAX_STATE_FIELD characters is stored whole, never cut. */
+_Static_assert(CHAT_MAX_STATE_FIELD * 4 <= CONV_MAX_FIELD,
+    "CONV_MAX_FIELD holds CHAT_MAX_STATE_FIELD UTF-8 characters");
+
 #define CHAT_BREAKER_NAME  "llm"
 #define CHAT_RETRY_AFTER_S 2 /* CAPACITY_EXHAUSTED, DEPENDENCY_... */
 
@@ -336,13 +340,40 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 }
 
 /*
- * Builds the messages: system prompt, the recent turns of state (may be
- * NULL), the new message. *msgs is malloc'd (strings borrowed from s,
- * state and in); *bytes gets the content bytes.
+ * The note on the pipeline fields known for this turn: CHAT_KNOWN_PREFIX
+ * then "name=value" of each set field in conv_field_names order, joined by
+ * "; " ("Known so far: service=haircut; area=Shibuya"); "" when none is
+ * set. Values have no control characters (the route schema).
+ */
+static void
+known_line(const struct conv_state *st, char *out, size_t len)
+{
+	size_t n = 0;
+	int    i, w;
+
+	out[0] = '\0';
+	for (i = 0; i < CONV_NFIELDS && n < len; i++) {
+		if (!st->set[i])
+			continue;
+		w = snprintf(out + n, len - n, "%s%s=%s",
+		    n == 0 ? CHAT_KNOWN_PREFIX : "; ", conv_field_names[i],
+		    st->val[i]);
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+/*
+ * Builds the messages: system prompt, the known-fields note (known, ""
+ * for none) as a second system message, the recent turns of state (may
+ * be NULL), the new message. *msgs is malloc'd (strings borrowed from s,
+ * known, state and in); *bytes gets the content bytes.
  */
 static enum bw_err
-build_messages(const struct budget_settings *s, struct json_object *state,
-    const char *message, struct llm_msg **msgs, size_t *n, int64_t *bytes)
+build_messages(const struct budget_settings *s, const char *known,
+    struct json_object *state, const char *message, struct llm_msg **msgs,
+    size_t *n, int64_t *bytes)
 {
 	struct json_object *turns = NULL, *tu, *v;
 	struct llm_msg	   *m;
@@ -353,12 +384,16 @@ build_messages(const struct budget_settings *s, struct json_object *state,
 	    json_object_object_get_ex(state, "turns", &turns) &&
 	    json_object_is_type(turns, json_type_array))
 		nt = json_object_array_length(turns);
-	m = calloc(2 * nt + 2, sizeof(*m));
+	m = calloc(2 * nt + 3, sizeof(*m));
 	if (m == NULL)
 		return BW_ENOMEM;
 	if (s->system_prompt[0] != '\0') {
 		m[k].role = "system";
 		m[k++].content = s->system_prompt;
+	}
+	if (known[0] != '\0') {
+		m[k].role = "system";
+		m[k++].content = known;
 	}
 	for (i = 0; i < nt; i++) {
 		tu = json_object_array_get_idx(turns, i);
@@ -409,6 +444,8 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	int64_t		     deadline, bytes = 0, wait, turns = 0;
 	int		     org_cap;
 	const char	    *fallback;
+	char		     known[sizeof(CHAT_KNOWN_PREFIX) +
+	    CONV_NFIELDS * (CONV_MAX_FIELD + 16)];
 
 	memset(out, 0, sizeof(*out));
 	memset(&t, 0, sizeof(t));
@@ -445,7 +482,12 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		    bw_strerror(er), NULL);
 		goto out;
 	}
-	er = build_messages(&t.s, state, in->message, &msgs, &nmsgs, &bytes);
+	/* What is known: the stored fields, then the caller's on top. */
+	conv_state_from_doc(state, &out->state);
+	conv_state_merge(&out->state, &in->fields);
+	known_line(&out->state, known, sizeof(known));
+	er = build_messages(&t.s, known, state, in->message, &msgs, &nmsgs,
+	    &bytes);
 	if (er != BW_OK) {
 		ret = er;
 		goto out;
@@ -559,10 +601,12 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	cu.output_tokens = lr.output_tokens;
 	cu.cost_micros = out->cost_micros;
 	er = conv_append_turn(c->rds, in->org_id, in->channel, in->user_id,
-	    in->message, lr.reply, &cu, NULL, &turns);
-	if (er != BW_OK)
+	    in->message, lr.reply, &cu, &in->fields, &turns, &out->state);
+	if (er != BW_OK) {
 		tlog(&t, LL_WARN, "conversation append failed", "error",
 		    bw_strerror(er), NULL);
+		conv_state_from_doc(state, &out->state); /* as stored */
+	}
 	out->turns = turns;
 	out->outcome = CO_OK;
 out:

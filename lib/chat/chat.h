@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The chat path, one function shared by the HTTP handler and the LINE
- * worker: conversation state read -> budget decision and hold -> LLM
+ * worker: conversation state read (its pipeline fields, merged with the
+ * caller's, go to the model as one system line, CHAT_KNOWN_PREFIX
+ * "service=…; area=…") -> budget decision and hold -> LLM
  * semaphore lease (queued with a deadline) -> provider call with lease
  * renewal -> lease release -> conversation append -> settlement. The lease
  * is released and the hold settled or released on every way out. Rate
@@ -16,12 +18,15 @@
 #include "core/config.h"
 #include "core/db.h"
 #include "core/err.h"
+#include "chat/conv.h"
 #include "chat/llm.h"
 #include "core/rds.h"
 
 #define CHAT_MAX_MESSAGE	4000 /* characters of one message */
 #define CHAT_MAX_USER		128  /* characters of a user id */
 #define CHAT_DEADLINE_MARGIN_MS 1000 /* kept for settling and answering */
+#define CHAT_MAX_STATE_FIELD	128  /* characters of a pipeline field */
+#define CHAT_KNOWN_PREFIX	"Known so far: "
 
 /* Per-process resources, opened by the caller (after fork()). */
 struct chat_ctx {
@@ -39,6 +44,11 @@ struct chat_in {
 	const char *request_id;
 	const char *correlation_id;
 	int64_t	    start_ms; /* clock_mono_ms() at arrival */
+	/*
+	 * Pipeline fields the caller knows (NULL members: unchanged, ""
+	 * clears): shown to the model with this turn and stored with it.
+	 */
+	struct conv_fields fields;
 };
 
 enum chat_outcome {
@@ -61,6 +71,7 @@ struct chat_out {
 	int64_t		  output_tokens;
 	int64_t		  cost_micros;
 	int64_t		  turns;	 /* session turns after this one */
+	struct conv_state state;	 /* pipeline fields after this one */
 	int		  retry_after_s; /* CO_CAPACITY, CO_DEPENDENCY */
 	int		  attempts;
 };

@@ -16,51 +16,54 @@
 #define CONV_MAX_KEY (16 + 64 + 16 + CONV_MAX_ID)
 
 /* Shared script head: a fresh document, field setters, the writer. */
-#define CONV_LUA_HEAD                                                          \
-	"local t = redis.call('TIME')\n"                                       \
-	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "     \
-	"1000)\n"                                                              \
-	"local names = { 'service', 'area', 'stage', 'preference' }\n"         \
-	"local function load()\n"                                              \
-	"  local raw = redis.call('GET', KEYS[1])\n"                           \
-	"  local d\n"                                                          \
-	"  if raw then d = cjson.decode(raw) end\n"                            \
-	"  if type(d) ~= 'table' then\n"                                       \
-	"    d = { v = 0, turns_total = 0 }\n"                                 \
-	"    for _, n in ipairs(names) do d[n] = cjson.null end\n"             \
-	"  end\n"                                                              \
-	"  if type(d.turns) ~= 'table' then d.turns = {} end\n"                \
-	"  return d, raw ~= false and raw ~= nil\n"                            \
-	"end\n"                                                                \
-	"local function setf(d, base)\n"                                       \
-	"  for i, n in ipairs(names) do\n"                                     \
-	"    if ARGV[base + 2 * i - 1] == '1' then d[n] = ARGV[base + 2 * i] " \
-	"end\n"                                                                \
-	"  end\n"                                                              \
-	"end\n"                                                                \
-	"local function enc(d)\n"                                              \
-	"  local s = cjson.encode(d)\n"                                        \
-	"  if #d.turns == 0 then\n"                                            \
-	"    s = string.gsub(s, '\"turns\":{}', '\"turns\":[]')\n"             \
-	"  end\n"                                                              \
-	"  return s\n"                                                         \
-	"end\n"                                                                \
-	"local function store(d, maxt, maxb, ttl)\n"                           \
-	"  d.v = (tonumber(d.v) or 0) + 1\n"                                   \
-	"  d.updated_ms = now\n"                                               \
-	"  while #d.turns > maxt do table.remove(d.turns, 1) end\n"            \
-	"  local s = enc(d)\n"                                                 \
-	"  while #s > maxb and #d.turns > 1 do\n"                              \
-	"    table.remove(d.turns, 1)\n"                                       \
-	"    s = enc(d)\n"                                                     \
-	"  end\n"                                                              \
-	"  redis.call('SET', KEYS[1], s, 'EX', ttl)\n"                         \
+#define CONV_LUA_HEAD                                                      \
+	"local t = redis.call('TIME')\n"                                   \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / " \
+	"1000)\n"                                                          \
+	"local names = { 'service', 'area', 'stage', 'preference' }\n"     \
+	"local function load()\n"                                          \
+	"  local raw = redis.call('GET', KEYS[1])\n"                       \
+	"  local d\n"                                                      \
+	"  if raw then d = cjson.decode(raw) end\n"                        \
+	"  if type(d) ~= 'table' then\n"                                   \
+	"    d = { v = 0, turns_total = 0 }\n"                             \
+	"    for _, n in ipairs(names) do d[n] = cjson.null end\n"         \
+	"  end\n"                                                          \
+	"  if type(d.turns) ~= 'table' then d.turns = {} end\n"            \
+	"  return d, raw ~= false and raw ~= nil\n"                        \
+	"end\n"                                                            \
+	"local function setf(d, base)\n"                                   \
+	"  for i, n in ipairs(names) do\n"                                 \
+	"    if ARGV[base + 2 * i - 1] == '1' then\n"                      \
+	"      local x = ARGV[base + 2 * i]\n"                             \
+	"      if x == '' then d[n] = cjson.null else d[n] = x end\n"      \
+	"    end\n"                                                        \
+	"  end\n"                                                          \
+	"end\n"                                                            \
+	"local function enc(d)\n"                                          \
+	"  local s = cjson.encode(d)\n"                                    \
+	"  if #d.turns == 0 then\n"                                        \
+	"    s = string.gsub(s, '\"turns\":{}', '\"turns\":[]')\n"         \
+	"  end\n"                                                          \
+	"  return s\n"                                                     \
+	"end\n"                                                            \
+	"local function store(d, maxt, maxb, ttl)\n"                       \
+	"  d.v = (tonumber(d.v) or 0) + 1\n"                               \
+	"  d.updated_ms = now\n"                                           \
+	"  while #d.turns > maxt do table.remove(d.turns, 1) end\n"        \
+	"  local s = enc(d)\n"                                             \
+	"  while #s > maxb and #d.turns > 1 do\n"                          \
+	"    table.remove(d.turns, 1)\n"                                   \
+	"    s = enc(d)\n"                                                 \
+	"  end\n"                                                          \
+	"  redis.call('SET', KEYS[1], s, 'EX', ttl)\n"                     \
 	"end\n"
 
 /*
  * ARGV: user msg, reply, input tokens, output tokens, cost micros, max
- * turns, max bytes, ttl s, then 4 x (present "1"/"0", value). Returns
- * {v, turns_total}.
+ * turns, max bytes, ttl s, then 4 x (present "1"/"0", value; "" clears
+ * the field to null). Returns {v, turns_total, service, area, stage,
+ * preference}, a field nil when it is null.
  */
 static struct rds_script conv_append_lua = { .src = CONV_LUA_HEAD
 	"local d = load()\n"
@@ -71,7 +74,11 @@ static struct rds_script conv_append_lua = { .src = CONV_LUA_HEAD
 	"d.turns_total = (tonumber(d.turns_total) or 0) + 1\n"
 	"setf(d, 8)\n"
 	"store(d, tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))\n"
-	"return { d.v, d.turns_total }\n" };
+	"local r = { d.v, d.turns_total }\n"
+	"for i, n in ipairs(names) do\n"
+	"  r[2 + i] = type(d[n]) == 'string' and d[n] or false\n"
+	"end\n"
+	"return r\n" };
 
 /*
  * ARGV: expected v, max turns, max bytes, ttl s, then 4 x (present,
@@ -83,6 +90,17 @@ static struct rds_script conv_cas_lua = { .src = CONV_LUA_HEAD
 	"setf(d, 4)\n"
 	"store(d, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
 	"return d.v\n" };
+
+/* GET that renews the TTL (ARGV[1] s) of a state it finds. */
+static struct rds_script conv_get_lua = {
+	.src =
+	    "local raw = redis.call('GET', KEYS[1])\n"
+	    "if raw then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end\n"
+	    "return raw\n"
+};
+
+const char *const conv_field_names[CONV_NFIELDS] = { "service", "area", "stage",
+	"preference" };
 
 /* 1 when s is 1..CONV_MAX_ID bytes without control characters. */
 static int
@@ -161,8 +179,9 @@ enum bw_err
 conv_get(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id, struct json_object **state)
 {
-	char	    key[CONV_MAX_KEY];
+	char	    key[CONV_MAX_KEY], ttl[24];
 	const char *av[2];
+	size_t	    al[2];
 	redisReply *rep = NULL;
 	enum bw_err er;
 
@@ -171,11 +190,14 @@ conv_get(struct rds *rds, const char *org_id, const char *channel,
 	er = conv_key(key, sizeof(key), org_id, channel, user_id);
 	if (er != BW_OK)
 		return er;
-	av[0] = "GET";
-	av[1] = key;
-	er = rds_cmd(rds, 2, av, NULL, &rep);
+	snprintf(ttl, sizeof(ttl), "%d", CONV_TTL_S);
+	av[0] = key;
+	al[0] = strlen(key);
+	av[1] = ttl;
+	al[1] = strlen(ttl);
+	er = rds_eval(rds, &conv_get_lua, 1, 2, av, al, &rep);
 	if (er != BW_OK) {
-		er = BW_EREDIS;
+		er = er == BW_EINVAL ? er : BW_EREDIS;
 		goto out;
 	}
 	if (rep->type == REDIS_REPLY_NIL) {
@@ -197,10 +219,79 @@ out:
 	return er;
 }
 
+void
+conv_state_from_doc(struct json_object *doc, struct conv_state *st)
+{
+	struct json_object *v;
+	int		    i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; doc != NULL && i < CONV_NFIELDS; i++) {
+		if (!json_object_object_get_ex(doc, conv_field_names[i], &v) ||
+		    !json_object_is_type(v, json_type_string))
+			continue;
+		st->set[i] = 1;
+		snprintf(st->val[i], sizeof(st->val[i]), "%s",
+		    json_object_get_string(v));
+	}
+}
+
+void
+conv_state_merge(struct conv_state *st, const struct conv_fields *f)
+{
+	const char *v[CONV_NFIELDS];
+	int	    i;
+
+	if (f == NULL)
+		return;
+	v[0] = f->service;
+	v[1] = f->area;
+	v[2] = f->stage;
+	v[3] = f->preference;
+	for (i = 0; i < CONV_NFIELDS; i++) {
+		if (v[i] == NULL)
+			continue;
+		st->set[i] = v[i][0] != '\0';
+		snprintf(st->val[i], sizeof(st->val[i]), "%.*s",
+		    (int)conv_cut(v[i], CONV_MAX_FIELD), v[i]);
+	}
+}
+
+int
+conv_field_check(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return -1;
+	return 0;
+}
+
+/* The fields of an append's reply elements 2..5 into *st. */
+static void
+conv_state_from_reply(const redisReply *rep, struct conv_state *st)
+{
+	const redisReply *e;
+	int		  i;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < CONV_NFIELDS && (size_t)(2 + i) < rep->elements; i++) {
+		e = rep->element[2 + i];
+		if (e->type != REDIS_REPLY_STRING)
+			continue;
+		st->set[i] = 1;
+		snprintf(st->val[i], sizeof(st->val[i]), "%.*s",
+		    (int)(e->len < CONV_MAX_FIELD ? e->len : CONV_MAX_FIELD),
+		    e->str);
+	}
+}
+
 enum bw_err
 conv_append_turn(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id, const char *user_msg, const char *reply,
-    const struct conv_usage *u, const struct conv_fields *f, int64_t *turns)
+    const struct conv_usage *u, const struct conv_fields *f, int64_t *turns,
+    struct conv_state *now)
 {
 	char	    key[CONV_MAX_KEY];
 	char	    nums[6][24];
@@ -240,13 +331,15 @@ conv_append_turn(struct rds *rds, const char *org_id, const char *channel,
 		er = er == BW_EINVAL ? er : BW_EREDIS;
 		goto out;
 	}
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
 	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
 		er = BW_EREDIS;
 		goto out;
 	}
 	if (turns != NULL)
 		*turns = rep->element[1]->integer;
+	if (now != NULL)
+		conv_state_from_reply(rep, now);
 out:
 	if (rep != NULL)
 		freeReplyObject(rep);

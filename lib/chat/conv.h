@@ -4,7 +4,7 @@
  * restarts: key "conv:{<org>}:<channel>:<user>", a JSON document with the
  * recent turns (bounded in count and size, oldest dropped first) and the
  * pipeline fields (service, area, stage, preference), TTL renewed on each
- * turn. Every write is atomic against a version field: two concurrent turns
+ * turn and on each read. Every write is atomic against a version field: two concurrent turns
  * both land, nothing is ever lost.
  *
  * The document:
@@ -27,9 +27,13 @@
 #define CONV_MAX_TURNS 20	   /* turns kept */
 #define CONV_MAX_BYTES (32 * 1024) /* the encoded document */
 #define CONV_MAX_TEXT  (12 * 1024) /* one message or reply, bytes */
-#define CONV_TTL_S     1800	   /* renewed on each turn */
+#define CONV_TTL_S     1800	   /* renewed on each turn and read */
 #define CONV_MAX_ID    128	   /* channel or user id, bytes */
-#define CONV_MAX_FIELD 256	   /* a pipeline field value */
+#define CONV_MAX_FIELD 512	   /* a pipeline field value, bytes */
+#define CONV_NFIELDS   4
+
+/* "service", "area", "stage", "preference": the pipeline fields. */
+extern const char *const conv_field_names[CONV_NFIELDS];
 
 struct conv_usage {
 	int64_t input_tokens;
@@ -37,7 +41,10 @@ struct conv_usage {
 	int64_t cost_micros;
 };
 
-/* Pipeline fields to set with a turn; NULL members are left as they are. */
+/*
+ * Pipeline fields to set with a turn; NULL members are left as they are,
+ * "" clears one (stored as null).
+ */
 struct conv_fields {
 	const char *service;
 	const char *area;
@@ -45,9 +52,25 @@ struct conv_fields {
 	const char *preference;
 };
 
+/* The pipeline fields as stored, in conv_field_names order. */
+struct conv_state {
+	int  set[CONV_NFIELDS]; /* 0: null */
+	char val[CONV_NFIELDS][CONV_MAX_FIELD + 1];
+};
+
+/* The fields of a document from conv_get() (NULL: none set). */
+void conv_state_from_doc(struct json_object *doc, struct conv_state *);
+/* Overlays f (may be NULL) on st: set members replace, "" clears. */
+void conv_state_merge(struct conv_state *st, const struct conv_fields *f);
 /*
- * Reads the state. *state (the caller json_object_put()s it) is the
- * document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
+ * Route schema check of a field value: 0 when it has no control
+ * characters (the value goes into a one-line prompt note).
+ */
+int conv_field_check(const char *s, size_t len);
+
+/*
+ * Reads the state and renews its TTL (CONV_TTL_S from now, in the same
+ * script). *state (the caller json_object_put()s it) is the document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
  * BW_EINVAL (bad ids), BW_EREDIS.
  */
 enum bw_err conv_get(struct rds *, const char *org_id, const char *channel,
@@ -57,13 +80,14 @@ enum bw_err conv_get(struct rds *, const char *org_id, const char *channel,
  * CONV_MAX_TURNS and CONV_MAX_BYTES, bump "v" and "turns_total", set the
  * TTL), so concurrent appends on any instance all land. Texts longer than
  * CONV_MAX_TEXT are cut at a UTF-8 boundary. u and f may be NULL.
- * *turns (may be NULL) gets turns_total after this turn. Returns BW_OK,
- * BW_EINVAL, BW_EREDIS.
+ * *turns (may be NULL) gets turns_total after this turn, *now (may be
+ * NULL) the pipeline fields as stored by it. Returns BW_OK, BW_EINVAL,
+ * BW_EREDIS.
  */
-enum bw_err
-conv_append_turn(struct rds *, const char *org_id, const char *channel,
-    const char *user_id, const char *user_msg, const char *reply,
-    const struct conv_usage *u, const struct conv_fields *f, int64_t *turns);
+enum bw_err conv_append_turn(struct rds *, const char *org_id,
+    const char *channel, const char *user_id, const char *user_msg,
+    const char *reply, const struct conv_usage *u, const struct conv_fields *f,
+    int64_t *turns, struct conv_state *now);
 /*
  * Replaces the pipeline fields only if the stored version is still
  * expected_v (compare-and-set; 0 means "no state yet"). Returns BW_OK,

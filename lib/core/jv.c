@@ -522,43 +522,48 @@ jv_check_array(struct json_object *v, const struct jv_field *f,
 }
 
 /*
- * Validates obj against the n fields of f. Field problems come first in
- * table order, then unknown fields in the object's order. JSON null is a
- * "wrong_type", not an absent field. Limits: for strings and arrays max 0
- * means no upper bound; for integers min == max == 0 means any int64.
- * At most BW_MAX_FIELD_PROBLEMS problems are listed.
- * Returns BW_OK (*problems untouched), BW_EINVAL with *problems (the
- * caller puts it), or BW_ENOMEM.
+ * The checks of jv_validate() into probs, field names prefixed with
+ * "prefix." when prefix is not NULL (members of a JV_OBJECT with rules).
+ * Returns BW_OK or BW_ENOMEM.
  */
-enum bw_err
-jv_validate(struct json_object *obj, const struct jv_field *f, size_t n,
-    struct json_object **problems)
+static enum bw_err
+jv_validate_into(struct json_object *obj, const struct jv_field *f, size_t n,
+    struct json_object *probs, const char *prefix)
 {
-	struct json_object *probs, *v;
+	struct json_object *v;
 	enum bw_err	    er = BW_OK;
 	const char	   *pr;
+	char		    name[256];
 	size_t		    i;
 
-	probs = json_object_new_array();
-	if (probs == NULL)
-		return BW_ENOMEM;
-	if (!json_object_is_type(obj, json_type_object)) {
-		er = jv_problem(probs, "", "wrong_type");
-		goto done;
-	}
+#define JV_NAME(k)                                                             \
+	(prefix == NULL                                                        \
+		? (k)                                                          \
+		: (snprintf(name, sizeof(name), "%.100s.%.100s", prefix, (k)), \
+		      name))
+	if (!json_object_is_type(obj, json_type_object))
+		return jv_problem(probs, prefix != NULL ? prefix : "",
+		    "wrong_type");
 	for (i = 0; i < n && er == BW_OK; i++) {
 		if (!json_object_object_get_ex(obj, f[i].name, &v)) {
 			if (f[i].required)
-				er = jv_problem(probs, f[i].name, "required");
+				er = jv_problem(probs, JV_NAME(f[i].name),
+				    "required");
 			continue;
 		}
 		if (f[i].type == JV_ARRAY) {
 			er = jv_check_array(v, &f[i], probs);
 			continue;
 		}
+		if (f[i].type == JV_OBJECT && f[i].sub != NULL &&
+		    prefix == NULL) {
+			er = jv_validate_into(v, f[i].sub, f[i].nsub, probs,
+			    f[i].name);
+			continue;
+		}
 		pr = jv_check_value(v, f[i].type, &f[i], 1);
 		if (pr != NULL)
-			er = jv_problem(probs, f[i].name, pr);
+			er = jv_problem(probs, JV_NAME(f[i].name), pr);
 	}
 	{
 		json_object_object_foreach(obj, k, val)
@@ -570,10 +575,35 @@ jv_validate(struct json_object *obj, const struct jv_field *f, size_t n,
 				if (strcmp(f[i].name, k) == 0)
 					break;
 			if (i == n)
-				er = jv_problem(probs, k, "unknown_field");
+				er = jv_problem(probs, JV_NAME(k),
+				    "unknown_field");
 		}
 	}
-done:
+#undef JV_NAME
+	return er;
+}
+
+/*
+ * Validates obj against the n fields of f. Field problems come first in
+ * table order, then unknown fields in the object's order. JSON null is a
+ * "wrong_type", not an absent field. Limits: for strings and arrays max 0
+ * means no upper bound; for integers min == max == 0 means any int64.
+ * One level of JV_OBJECT member rules is applied (deeper ones are not).
+ * At most BW_MAX_FIELD_PROBLEMS problems are listed.
+ * Returns BW_OK (*problems untouched), BW_EINVAL with *problems (the
+ * caller puts it), or BW_ENOMEM.
+ */
+enum bw_err
+jv_validate(struct json_object *obj, const struct jv_field *f, size_t n,
+    struct json_object **problems)
+{
+	struct json_object *probs;
+	enum bw_err	    er;
+
+	probs = json_object_new_array();
+	if (probs == NULL)
+		return BW_ENOMEM;
+	er = jv_validate_into(obj, f, n, probs, NULL);
 	if (er != BW_OK) {
 		json_object_put(probs);
 		return er;

@@ -23,7 +23,7 @@ enum jv_type {
 	JV_ENUM,    /* string, one of enum_vals */
 	JV_RFC3339, /* timestamp string */
 	JV_ARRAY,   /* array of strings of items' rules, up to max items */
-	JV_OBJECT,  /* any object (nested rules are the caller's) */
+	JV_OBJECT,  /* an object; its members checked against sub if set */
 	JV__MAX
 };
 
@@ -37,6 +37,12 @@ struct jv_field {
 	/* Extra check for strings (pattern); returns 0 when acceptable. */
 	int (*check)(const char *s, size_t len);
 	enum jv_type item_type; /* JV_ARRAY items */
+	/*
+	 * JV_OBJECT: the member rules (unknown members refused), problems
+	 * named "name.member"; NULL accepts any object.
+	 */
+	const struct jv_field *sub;
+	size_t		       nsub;
 };
 
 /*

@@ -22,21 +22,29 @@ no_blank(const char *s, size_t len)
 	return memchr(s, ' ', len) != NULL;
 }
 
+/* Member rules of "where" (the nested path of jv_validate()). */
+static const struct jv_field where_fields[] = {
+	{ "city", JV_STRING, 1, 1, 32, NULL, no_blank, 0, NULL, 0 },
+	{ "n", JV_INT, 0, 0, 9, NULL, NULL, 0, NULL, 0 },
+};
+
 static const struct jv_field fields[] = {
-	{ "message", JV_STRING, 1, 1, 4000, NULL, NULL, 0 },
-	{ "name", JV_STRING, 0, 2, 64, NULL, no_blank, 0 },
-	{ "amount", JV_INT, 0, -1000000000, 1000000000, NULL, NULL, 0 },
-	{ "any", JV_INT, 0, 0, 0, NULL, NULL, 0 },
-	{ "stream", JV_BOOL, 0, 0, 0, NULL, NULL, 0 },
-	{ "account_id", JV_UUID, 0, 0, 0, NULL, NULL, 0 },
-	{ "mode", JV_ENUM, 0, 0, 0, modes, NULL, 0 },
-	{ "at", JV_RFC3339, 0, 0, 0, NULL, NULL, 0 },
-	{ "tags", JV_ARRAY, 0, 0, 8, NULL, NULL, JV_STRING },
-	{ "ids", JV_ARRAY, 0, 1, 4, NULL, NULL, JV_UUID },
-	{ "nums", JV_ARRAY, 0, 0, 16, NULL, NULL, JV_INT },
-	{ "modes", JV_ARRAY, 0, 0, 3, modes, NULL, JV_ENUM },
-	{ "times", JV_ARRAY, 0, 0, 3, NULL, NULL, JV_RFC3339 },
-	{ "meta", JV_OBJECT, 0, 0, 0, NULL, NULL, 0 },
+	{ "message", JV_STRING, 1, 1, 4000, NULL, NULL, 0, NULL, 0 },
+	{ "name", JV_STRING, 0, 2, 64, NULL, no_blank, 0, NULL, 0 },
+	{ "amount", JV_INT, 0, -1000000000, 1000000000, NULL, NULL, 0, NULL,
+	    0 },
+	{ "any", JV_INT, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "stream", JV_BOOL, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "account_id", JV_UUID, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "mode", JV_ENUM, 0, 0, 0, modes, NULL, 0, NULL, 0 },
+	{ "at", JV_RFC3339, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "tags", JV_ARRAY, 0, 0, 8, NULL, NULL, JV_STRING, NULL, 0 },
+	{ "ids", JV_ARRAY, 0, 1, 4, NULL, NULL, JV_UUID, NULL, 0 },
+	{ "nums", JV_ARRAY, 0, 0, 16, NULL, NULL, JV_INT, NULL, 0 },
+	{ "modes", JV_ARRAY, 0, 0, 3, modes, NULL, JV_ENUM, NULL, 0 },
+	{ "times", JV_ARRAY, 0, 0, 3, NULL, NULL, JV_RFC3339, NULL, 0 },
+	{ "meta", JV_OBJECT, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "where", JV_OBJECT, 0, 0, 0, NULL, NULL, 0, where_fields, 2 },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 

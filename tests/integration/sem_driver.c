@@ -275,7 +275,7 @@ conv_append(struct rds *r)
 		snprintf(msg, sizeof(msg), "hello %d/%ld", (int)getpid(), i);
 		if (conv_append_turn(r, o_str("org", "o"),
 			o_str("channel", "web"), o_str("user", "u"), msg,
-			"reply", &u, NULL, &turns) != BW_OK) {
+			"reply", &u, NULL, &turns, NULL) != BW_OK) {
 			printf("error\n");
 			return 1;
 		}

@@ -128,18 +128,25 @@ no_spaces(const char *s, size_t len)
 	return memchr(s, ' ', len) != NULL;
 }
 
+/* Member rules of "where" (one nested level, names "where.<member>"). */
+static const struct jv_field where_fields[] = {
+	{ "city", JV_STRING, 1, 1, 3, NULL, no_spaces, 0, NULL, 0 },
+	{ "n", JV_INT, 0, 0, 9, NULL, NULL, 0, NULL, 0 },
+};
+
 static const struct jv_field fields[] = {
-	{ "name", JV_STRING, 1, 2, 5, NULL, no_spaces, 0 },
-	{ "count", JV_INT, 0, -3, 100, NULL, NULL, 0 },
-	{ "any", JV_INT, 0, 0, 0, NULL, NULL, 0 },
-	{ "flag", JV_BOOL, 0, 0, 0, NULL, NULL, 0 },
-	{ "id", JV_UUID, 0, 0, 0, NULL, NULL, 0 },
-	{ "colour", JV_ENUM, 0, 0, 0, colours, NULL, 0 },
-	{ "at", JV_RFC3339, 0, 0, 0, NULL, NULL, 0 },
-	{ "tags", JV_ARRAY, 0, 1, 3, NULL, NULL, JV_STRING },
-	{ "ids", JV_ARRAY, 0, 0, 0, NULL, NULL, JV_UUID },
-	{ "nums", JV_ARRAY, 0, 0, 4, NULL, NULL, JV_INT },
-	{ "meta", JV_OBJECT, 0, 0, 0, NULL, NULL, 0 },
+	{ "name", JV_STRING, 1, 2, 5, NULL, no_spaces, 0, NULL, 0 },
+	{ "count", JV_INT, 0, -3, 100, NULL, NULL, 0, NULL, 0 },
+	{ "any", JV_INT, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "flag", JV_BOOL, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "id", JV_UUID, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "colour", JV_ENUM, 0, 0, 0, colours, NULL, 0, NULL, 0 },
+	{ "at", JV_RFC3339, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "tags", JV_ARRAY, 0, 1, 3, NULL, NULL, JV_STRING, NULL, 0 },
+	{ "ids", JV_ARRAY, 0, 0, 0, NULL, NULL, JV_UUID, NULL, 0 },
+	{ "nums", JV_ARRAY, 0, 0, 4, NULL, NULL, JV_INT, NULL, 0 },
+	{ "meta", JV_OBJECT, 0, 0, 0, NULL, NULL, 0, NULL, 0 },
+	{ "where", JV_OBJECT, 0, 0, 0, NULL, NULL, 0, where_fields, 2 },
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -205,6 +212,16 @@ static const struct val_case val_cases[] = {
 	{ "{\"name\":\"ab\",\"at\":\"2023-02-29T00:00:00Z\"}",
 	    "[" P("at", "invalid_format") "]" },
 	{ "{\"name\":\"ab\",\"meta\":[]}", "[" P("meta", "wrong_type") "]" },
+	/* objects with member rules: problems named "where.<member>" */
+	{ "{\"name\":\"ab\",\"where\":{\"city\":\"abc\",\"n\":9}}", NULL },
+	{ "{\"name\":\"ab\",\"where\":{}}",
+	    "[" P("where.city", "required") "]" },
+	{ "{\"name\":\"ab\",\"where\":{\"city\":\"a b\",\"n\":10,\"q\":1}}",
+	    "[" P("where.city", "invalid_format") "," P("where.n",
+		"too_large") "," P("where.q", "unknown_field") "]" },
+	{ "{\"name\":\"ab\",\"where\":{\"city\":null}}",
+	    "[" P("where.city", "wrong_type") "]" },
+	{ "{\"name\":\"ab\",\"where\":[]}", "[" P("where", "wrong_type") "]" },
 	/* arrays: counts, item types reported with their index */
 	{ "{\"name\":\"ab\",\"tags\":[]}", "[" P("tags", "too_few") "]" },
 	{ "{\"name\":\"ab\",\"tags\":[\"a\",\"b\",\"c\",\"d\"]}",

@@ -24,6 +24,7 @@ MAX_BODY = 10 * 1024 * 1024     # request bodies we accept
 HANG_LIMIT_S = 120.0            # a hang gives up after this long
 REPLY_CHARS = 200               # "echo: " + this many chars of the message
 RECENT_MAX = 200                # requests kept for GET /_sim/requests
+LAST_MAX_ORGS = 1000            # orgs whose last messages are kept
 STEP_WORDS = ("hang", "malformed", "close")
 
 # OpenAI error type/code per status (what the real API sends, roughly).
@@ -89,6 +90,7 @@ class State:
         self.by_status = {}      # outcome -> count
         self.by_model = {}       # model -> count
         self.recent = []         # last RECENT_MAX request summaries
+        self.last = {}           # org ("" = no header) -> last messages
         self.started = time.time()
 
     def set_script(self, org, script):
@@ -115,6 +117,25 @@ class State:
         self.by_status.clear()
         self.by_model.clear()
         self.recent = []
+        self.last = {}
+
+    def set_last(self, org, model, messages):
+        """Keeps the messages of org's last valid chat request (texts only
+        in memory, for GET /_sim/last-request; never logged)."""
+        with self.lock:
+            key = org or ""
+            self.last.pop(key, None)
+            if len(self.last) >= LAST_MAX_ORGS:
+                del self.last[next(iter(self.last))]
+            self.last[key] = {
+                "org": org, "model": model, "ts": time.time(),
+                "messages": [{"role": m.get("role"),
+                              "content": content_text(m.get("content"))}
+                             for m in messages]}
+
+    def last_view(self, org):
+        with self.lock:
+            return self.last.get(org or "")
 
     def enter(self, org):
         with self.lock:
@@ -468,6 +489,14 @@ class Handler(BaseHTTPRequestHandler):
                 limit = 50
             self.send_json(200, {"requests":
                                  self.server.state.recent_view(limit)})
+        elif url.path == "/_sim/last-request":
+            q = parse_qs(url.query)
+            last = self.server.state.last_view(q.get("org", [""])[0])
+            if last is None:
+                self.send_json(404, {"ok": False,
+                                     "error": "no request of that org"})
+            else:
+                self.send_json(200, last)
         elif url.path == "/v1/models":
             if not self.authorized():
                 self.send_error_json(401)
@@ -582,6 +611,7 @@ class Handler(BaseHTTPRequestHandler):
         summary["max_tokens"] = body.get("max_completion_tokens",
                                          body.get("max_tokens"))
         summary["messages"] = len(body["messages"])
+        self.server.state.set_last(org, body["model"], body["messages"])
 
         step, script = self.server.state.next_step(org)
         summary["step"] = step
