@@ -27,7 +27,7 @@ int org_tier_retention_days(const char *);
  * The tier table as PostgreSQL array literals appended to names
  * ("{starter,pro,...}") and days ("{30,90,...}"), in the same order, the
  * default tier first: for SQL that applies an org's current tier (export
- * retention). BW_ENOMEM when a buffer is full.
+ * retention). BW_ETOOBIG when a buffer is full.
  */
 enum bw_err org_tier_arrays(struct buf *names, struct buf *days);
 /*
