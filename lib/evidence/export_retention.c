@@ -212,12 +212,16 @@ export_retention(struct db *db, const char *storage_dir, int64_t clock_offset_s,
 		goto out;
 	pd[2] = buf_cstr(&tiers);
 	pd[3] = buf_cstr(&days);
-	/* Ready exports past the retention of their org's tier now. */
+	/* Ready exports past the retention of their org's tier now (only
+	 * those older than the shortest retention are looked at: the index
+	 * exports_retention (state, finished_at) finds them). */
 	do {
 		/* clang-format off */
 		er = db_execp(db, "export_due",
 		    "SELECT e.org_id, e.id FROM exports e"
 		    " JOIN orgs o ON o.id = e.org_id WHERE e.state = 'ready'"
+		    " AND e.finished_at < now() + make_interval(secs => $1::float8)"
+		    "  - make_interval(days => (SELECT min(d) FROM unnest($4::int[]) d))"
 		    " AND " EXPORT_DUE_AT("e.finished_at", "o.tier", "3", "4")
 		    "  < now() + make_interval(secs => $1::float8)"
 		    " ORDER BY e.finished_at LIMIT $2::int",
