@@ -108,4 +108,14 @@ int ctl_ratelimit_set(struct ctl *, int, char **);
 		"removes)",                                                  \
 		ctl_ratelimit_set },
 
+/* tools/ctl_org.c: org show, org set-tier (create is in bulwarkctl.c). */
+int ctl_org_show(struct ctl *, int, char **);
+int ctl_org_set_tier(struct ctl *, int, char **);
+#define CTL_ORG_CMDS                                            \
+	{ "org show", "org show --org ID", ctl_org_show },      \
+	    { "org set-tier",                                   \
+		    "org set-tier --org ID --tier starter|pro|" \
+		    "business|enterprise",                      \
+		    ctl_org_set_tier },
+
 #endif

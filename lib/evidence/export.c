@@ -27,6 +27,7 @@
 #include "evidence/export.h"
 #include "evidence/export_int.h"
 #include "evidence/ledger.h"
+#include "platform/org.h"
 
 static const char *const export_states[ES__MAX] = { "queued", "processing",
 	"ready", "failed", "canceled", "expired" };
@@ -284,7 +285,11 @@ out:
 static const char export_sql_get[] =
     "SELECT id, state, failure_count, error, error_category, manifest_hash, size,"
     " " DB_TS_UTC("created_at") ", " DB_TS_UTC("started_at") ","
-    " " DB_TS_UTC("finished_at") ", " DB_TS_UTC("expires_at") ","
+    " " DB_TS_UTC("finished_at") ","
+    /* A ready export's expiry under its org's tier now (retention's rule). */
+    " " DB_TS_UTC("CASE WHEN state = 'ready' THEN "
+	EXPORT_DUE_AT("finished_at", "(SELECT o.tier FROM orgs o WHERE o.id = exports.org_id)", "3", "4")
+	" ELSE expires_at END") ","
     " " DB_TS_UTC("canceled_at") ", verification_count,"
     " " DB_TS_UTC("last_verified_at")
     " FROM exports WHERE org_id = $1::uuid AND id = $2::uuid";
@@ -354,20 +359,31 @@ enum bw_err
 export_get(struct db *db, const char *org_id, const char *id,
     struct json_object **out)
 {
-	const char *p[2] = { org_id, id };
+	const char *p[4] = { org_id, id, NULL, NULL };
+	struct buf  tiers, days;
 	PGresult   *res = NULL;
 	enum bw_err er;
 
 	if (id == NULL || !jv_is_uuid(id, strlen(id)))
 		return BW_ENOTFOUND;
-	er = db_execp(db, "export_get", export_sql_get, 2, p, &res);
+	buf_init(&tiers, 1024);
+	buf_init(&days, 1024);
+	er = org_tier_arrays(&tiers, &days);
 	if (er != BW_OK)
-		return er;
+		goto out;
+	p[2] = buf_cstr(&tiers);
+	p[3] = buf_cstr(&days);
+	er = db_execp(db, "export_get", export_sql_get, 4, p, &res);
+	if (er != BW_OK)
+		goto out;
 	if (PQntuples(res) != 1)
 		er = BW_ENOTFOUND;
 	else
 		*out = export_render(res);
 	PQclear(res);
+out:
+	buf_free(&tiers);
+	buf_free(&days);
 	return er;
 }
 

@@ -18,6 +18,18 @@
 #include "core/err.h"
 #include "evidence/export.h"
 
+/*
+ * When a ready export is due for retention: fin (its finished_at) plus the
+ * retention days of tier, the org's tier at the time the statement runs
+ * (never a value frozen at ready), from the tier table org_tier_arrays()
+ * renders, passed as parameters $names (text[]) and $days (int[]); a tier
+ * not in the table gets the first (default) tier's days.
+ */
+#define EXPORT_DUE_AT(fin, tier, names, days)                            \
+	"(" fin " + make_interval(days => coalesce((SELECT t.days FROM"  \
+	" unnest($" names "::text[], $" days "::int[]) AS t(tier, days)" \
+	" WHERE t.tier = " tier "), ($" days "::int[])[1])))"
+
 #define EXPORT_IO_CHUNK	      65536
 #define EXPORT_MAX_MANIFEST   (16 * 1024 * 1024) /* manifest.json */
 #define EXPORT_MANIFEST_DEPTH 16

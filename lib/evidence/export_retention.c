@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Export retention, one pass per bulwark-retention run: ready exports past
- * expires_at (set at ready from the org's plan tier,
- * org_tier_retention_days()) become expired and lose their artifact;
- * failed and canceled exports go after EXPORT_REMOVE_AFTER_S; artifact
- * files no ready export owns are swept after EXPORT_ORPHAN_AGE_S. Each row
- * changes in its own statement guarded by its state, so two concurrent
- * passes never act twice.
+ * Export retention, one pass per bulwark-retention run: a ready export is
+ * due when its finished_at plus the retention days of its org's plan tier
+ * AT THE TIME OF THE PASS (org_tier_retention_days(), EXPORT_DUE_AT) is
+ * past, so a tier change applies to exports made before it; due exports
+ * become expired and lose their artifact. Failed and canceled exports go
+ * after EXPORT_REMOVE_AFTER_S; artifact files no ready export owns are
+ * swept after EXPORT_ORPHAN_AGE_S. Each row changes in its own statement
+ * guarded by its state, so two concurrent passes never act twice.
  */
 #include <dirent.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include "core/log.h"
 #include "evidence/export.h"
 #include "evidence/export_int.h"
+#include "platform/org.h"
 
 #define EXPORT_ORPHAN_AGE_S 3600 /* stray artifact files */
 #define EXPORT_BATCH	    500	 /* rows one retention step reads */
@@ -30,27 +32,43 @@ struct export_expire_arg {
 	const char *org_id;
 	const char *id;
 	const char *offset;
+	const char *tiers; /* org_tier_arrays() */
+	const char *days;
 	char	    rel[256];
 	int	    done;
 };
 
-/* ready -> expired if still ready and due; a second pass finds nothing. */
+/*
+ * ready -> expired if still ready and due under the org's tier now; a
+ * second pass finds nothing. The org row is share-locked first, so a
+ * concurrent `org set-tier` (which locks it for update) lands either
+ * before this decision, which then sees the new tier, or after it.
+ */
 static enum bw_err
 export_expire_tx(struct db *db, void *arg)
 {
 	struct export_expire_arg *a = arg;
-	const char		 *p[3] = { a->org_id, a->id, a->offset };
-	PGresult		 *res = NULL;
-	enum bw_err		  er;
+	const char *p[5] = { a->org_id, a->id, a->offset, a->tiers, a->days };
+	PGresult   *res = NULL;
+	enum bw_err er;
 
 	a->done = 0;
 	a->rel[0] = '\0';
+	er = db_execp(db, "export_expire_org",
+	    "SELECT 1 FROM orgs WHERE id = $1::uuid FOR SHARE", 1, p, NULL);
+	if (er != BW_OK)
+		return er;
+	/* clang-format off */
 	er = db_execp(db, "export_expire",
-	    "UPDATE exports SET state = 'expired', expired_at = now()"
-	    " WHERE org_id = $1::uuid AND id = $2::uuid AND state = 'ready'"
-	    "  AND expires_at < now() + make_interval(secs => $3::float8)"
-	    " RETURNING coalesce(artifact_path, '')",
-	    3, p, &res);
+	    "UPDATE exports e SET state = 'expired', expired_at = now(),"
+	    " expires_at = " EXPORT_DUE_AT("e.finished_at", "o.tier", "4", "5")
+	    " FROM orgs o WHERE o.id = e.org_id"
+	    "  AND e.org_id = $1::uuid AND e.id = $2::uuid AND e.state = 'ready'"
+	    "  AND " EXPORT_DUE_AT("e.finished_at", "o.tier", "4", "5")
+	    "   < now() + make_interval(secs => $3::float8)"
+	    " RETURNING coalesce(e.artifact_path, '')",
+	    5, p, &res);
+	/* clang-format on */
 	if (er != BW_OK)
 		return er;
 	a->done = PQntuples(res) == 1;
@@ -174,9 +192,10 @@ export_retention(struct db *db, const char *storage_dir, int64_t clock_offset_s,
     struct export_retention_stats *st)
 {
 	struct export_expire_arg a;
+	struct buf		 tiers, days;
 	char			 off[24], rm[24], batch[16];
 	const char		*p[2] = { off, rm };
-	const char		*pd[2] = { off, batch };
+	const char		*pd[4] = { off, batch, NULL, NULL };
 	PGresult		*res = NULL;
 	enum bw_err		 er;
 	int			 i, n;
@@ -185,27 +204,42 @@ export_retention(struct db *db, const char *storage_dir, int64_t clock_offset_s,
 	snprintf(off, sizeof(off), "%" PRId64, clock_offset_s);
 	snprintf(rm, sizeof(rm), "%d", EXPORT_REMOVE_AFTER_S);
 	snprintf(batch, sizeof(batch), "%d", EXPORT_BATCH);
-	/* Ready exports past their plan retention. */
+	buf_init(&tiers, 1024);
+	buf_init(&days, 1024);
+	er = org_tier_arrays(&tiers, &days);
+	if (er != BW_OK)
+		goto out;
+	pd[2] = buf_cstr(&tiers);
+	pd[3] = buf_cstr(&days);
+	/* Ready exports past the retention of their org's tier now (only
+	 * those older than the shortest retention are looked at: the index
+	 * exports_retention (state, finished_at) finds them). */
 	do {
 		/* clang-format off */
 		er = db_execp(db, "export_due",
-		    "SELECT org_id, id FROM exports WHERE state = 'ready'"
-		    " AND expires_at < now() + make_interval(secs => $1::float8)"
-		    " ORDER BY expires_at LIMIT $2::int",
-		    2, pd, &res);
+		    "SELECT e.org_id, e.id FROM exports e"
+		    " JOIN orgs o ON o.id = e.org_id WHERE e.state = 'ready'"
+		    " AND e.finished_at < now() + make_interval(secs => $1::float8)"
+		    "  - make_interval(days => (SELECT min(d) FROM unnest($4::int[]) d))"
+		    " AND " EXPORT_DUE_AT("e.finished_at", "o.tier", "3", "4")
+		    "  < now() + make_interval(secs => $1::float8)"
+		    " ORDER BY e.finished_at LIMIT $2::int",
+		    4, pd, &res);
 		/* clang-format on */
 		if (er != BW_OK)
-			return er;
+			goto out;
 		n = PQntuples(res);
 		for (i = 0; i < n; i++) {
 			memset(&a, 0, sizeof(a));
 			a.org_id = PQgetvalue(res, i, 0);
 			a.id = PQgetvalue(res, i, 1);
 			a.offset = off;
+			a.tiers = pd[2];
+			a.days = pd[3];
 			er = db_tx(db, false, export_expire_tx, &a);
 			if (er != BW_OK) {
 				PQclear(res);
-				return er;
+				goto out;
 			}
 			if (!a.done)
 				continue; /* another pass took it */
@@ -226,13 +260,17 @@ export_retention(struct db *db, const char *storage_dir, int64_t clock_offset_s,
 	    " RETURNING org_id, id, state",
 	    2, p, &res);
 	if (er != BW_OK)
-		return er;
+		goto out;
 	st->removed = PQntuples(res);
 	for (i = 0; i < st->removed; i++)
 		log_kv(LL_INFO, "export removed", "org_id",
 		    PQgetvalue(res, i, 0), "export_id", PQgetvalue(res, i, 1),
 		    "state", PQgetvalue(res, i, 2), NULL);
 	PQclear(res);
-	return export_sweep_files(db, storage_dir,
+	er = export_sweep_files(db, storage_dir,
 	    (int64_t)time(NULL) + clock_offset_s, &st->orphans);
+out:
+	buf_free(&tiers);
+	buf_free(&days);
+	return er;
 }

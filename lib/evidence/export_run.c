@@ -108,6 +108,8 @@ export_ready_tx(struct db *db, void *arg)
 	p[12] = att;
 	snprintf(att, sizeof(att), "%d", a->attempt);
 	a->done = 0;
+	/* expires_at: the expiry under the tier of now; retention and reads
+	 * recompute it from the org's tier then (EXPORT_DUE_AT). */
 	er = db_execp(db, "export_ready",
 	    "UPDATE exports SET state = 'ready', manifest_hash = $4,"
 	    " size = $5::bigint, artifact_path = $6, first_seq = $7::bigint,"

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* Organizations (tenants): create and read rows of `orgs`. */
+/*
+ * Organizations (tenants): create and read rows of `orgs`, change an org's
+ * plan tier (recorded in org_tier_changes).
+ */
+#include <stdio.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/jv.h"
 #include "core/limits.h"
 #include "core/log.h"
@@ -46,6 +51,26 @@ org_tier_retention_days(const char *t)
 	const struct org_tier *ot = org_tier_find(t);
 
 	return ot != NULL ? ot->retention_days : org_tiers[0].retention_days;
+}
+
+enum bw_err
+org_tier_arrays(struct buf *names, struct buf *days)
+{
+	enum bw_err er = BW_OK;
+	size_t	    i;
+
+	for (i = 0; i < ORG_NTIERS && er == BW_OK; i++) {
+		er = buf_printf(names, "%s%s", i == 0 ? "{" : ",",
+		    org_tiers[i].name);
+		if (er == BW_OK)
+			er = buf_printf(days, "%s%d", i == 0 ? "{" : ",",
+			    org_tiers[i].retention_days);
+	}
+	if (er == BW_OK)
+		er = buf_addc(names, '}');
+	if (er == BW_OK)
+		er = buf_addc(days, '}');
+	return er;
 }
 
 /* {id,name,tier,timezone,created_at} from row 0 of res (same columns). */
@@ -128,4 +153,110 @@ org_get(struct db *db, const char *org_id, struct json_object **out)
 out:
 	PQclear(res);
 	return er;
+}
+
+struct org_tier_arg {
+	const char	   *org_id;
+	const char	   *tier;
+	const char	   *actor;
+	char		    from[32];
+	struct json_object *org;
+};
+
+/*
+ * Sets the tier under the row's lock and records the change; a tier equal
+ * to the current one changes and records nothing.
+ */
+static enum bw_err
+org_set_tier_tx(struct db *db, void *arg)
+{
+	/* clang-format off */
+	static const char sel[] =
+	    "SELECT id, name, tier, timezone, " DB_TS_UTC("created_at")
+	    " FROM orgs WHERE id = $1::uuid FOR UPDATE";
+	static const char upd[] =
+	    "UPDATE orgs SET tier = $2 WHERE id = $1::uuid"
+	    " RETURNING id, name, tier, timezone, " DB_TS_UTC("created_at");
+	static const char rec[] =
+	    "INSERT INTO org_tier_changes (org_id, from_tier, to_tier, actor)"
+	    " VALUES ($1::uuid, $2, $3, $4)";
+	/* clang-format on */
+	struct org_tier_arg *a = arg;
+	const char	    *p[4];
+	PGresult	    *res = NULL;
+	enum bw_err	     er;
+
+	if (a->org != NULL) { /* a retried transaction */
+		json_object_put(a->org);
+		a->org = NULL;
+	}
+	p[0] = a->org_id;
+	er = db_execp(db, "org_tier_lock", sel, 1, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	snprintf(a->from, sizeof(a->from), "%s", PQgetvalue(res, 0, 2));
+	if (strcmp(a->from, a->tier) == 0) {
+		a->org = org_row(res);
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
+	p[1] = a->tier;
+	er = db_execp(db, "org_tier_set", upd, 2, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	a->org = org_row(res);
+	PQclear(res);
+	res = NULL;
+	p[1] = a->from;
+	p[2] = a->tier;
+	p[3] = a->actor;
+	er = db_execp(db, "org_tier_record", rec, 4, p, NULL);
+out:
+	PQclear(res);
+	return er;
+}
+
+enum bw_err
+org_set_tier(struct db *db, const char *org_id, const char *tier,
+    const char *actor, struct json_object **out, char *from, size_t fromlen)
+{
+	struct org_tier_arg a;
+	char		    fd[16], td[16];
+	enum bw_err	    er;
+
+	if (!org_tier_valid(tier) || actor == NULL || actor[0] == '\0' ||
+	    strlen(actor) > 200)
+		return BW_EINVAL;
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)))
+		return BW_ENOTFOUND;
+	memset(&a, 0, sizeof(a));
+	a.org_id = org_id;
+	a.tier = tier;
+	a.actor = actor;
+	er = db_tx(db, false, org_set_tier_tx, &a);
+	if (er != BW_OK) {
+		json_object_put(a.org);
+		return er;
+	}
+	*out = a.org;
+	if (from != NULL && fromlen > 0)
+		snprintf(from, fromlen, "%s", a.from);
+	snprintf(fd, sizeof(fd), "%d", org_tier_retention_days(a.from));
+	snprintf(td, sizeof(td), "%d", org_tier_retention_days(tier));
+	log_kv(LL_INFO,
+	    strcmp(a.from, tier) == 0 ? "org tier unchanged"
+				      : "org tier changed",
+	    "org_id", org_id, "from_tier", a.from, "to_tier", tier,
+	    "from_retention_days", fd, "to_retention_days", td, "actor", actor,
+	    NULL);
+	return BW_OK;
 }

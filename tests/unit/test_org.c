@@ -39,11 +39,33 @@ test_org_tiers(void **state)
 	}
 }
 
+/* The tier table as SQL arrays: same order, the default first. */
+static void
+test_org_tier_arrays(void **state)
+{
+	struct buf n, d;
+
+	(void)state;
+	buf_init(&n, 1024);
+	buf_init(&d, 1024);
+	assert_int_equal(org_tier_arrays(&n, &d), BW_OK);
+	assert_string_equal(buf_cstr(&n), "{starter,pro,business,enterprise}");
+	assert_string_equal(buf_cstr(&d), "{30,90,365,730}");
+	buf_free(&n);
+	buf_free(&d);
+	buf_init(&n, 8);
+	buf_init(&d, 1024);
+	assert_int_equal(org_tier_arrays(&n, &d), BW_ETOOBIG);
+	buf_free(&n);
+	buf_free(&d);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_org_tiers),
+		cmocka_unit_test(test_org_tier_arrays),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
