@@ -228,8 +228,12 @@ dispatch(struct req *r)
 		resp_error(r, AE_METHOD_NOT_ALLOWED, NULL, NULL);
 		return;
 	}
-	if (!authenticate(r))
+	if (!authenticate(r)) {
+		/* 401/403 are not counted, but every answer of a limited
+		 * route carries the X-RateLimit headers (CONTRACT.md). */
+		mw_rate_peek(r);
 		return;
+	}
 	if (!mw_rate_check(r))
 		return;
 	if (r->route->flags & ROUTE_RAW_BODY) {
