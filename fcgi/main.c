@@ -228,8 +228,12 @@ dispatch(struct req *r)
 		resp_error(r, AE_METHOD_NOT_ALLOWED, NULL, NULL);
 		return;
 	}
-	if (!authenticate(r))
+	if (!authenticate(r)) {
+		/* 401/403 are not counted, but every answer of a limited
+		 * route carries the X-RateLimit headers (CONTRACT.md). */
+		mw_rate_peek(r);
 		return;
+	}
 	if (!mw_rate_check(r))
 		return;
 	if (r->route->flags & ROUTE_RAW_BODY) {
@@ -351,7 +355,8 @@ reloaded(const struct config *cfg)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bulwark-fcgi [-c CONFIG] [--check-config]\n");
+	fprintf(stderr,
+	    "usage: bulwark-fcgi [-c CONFIG] [--check-config] [--routes]\n");
 }
 
 /*
@@ -386,6 +391,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = { { "config", required_argument,
 						      NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "routes", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	static const struct master_hooks hooks = { child_init, child_serve,
 		child_fini, reloaded };
@@ -402,6 +408,10 @@ main(int argc, char **argv)
 		case 'C':
 			check = 1;
 			break;
+		case 'R':
+			/* The route table, one JSON line per row (docs/api.md
+			 * "Roles"); needs no config. */
+			return route_dump(routes, nroutes, stdout) == 0 ? 0 : 1;
 		default:
 			usage();
 			return ch == 'h' ? 0 : 2;

@@ -129,3 +129,33 @@ mw_rate_check(struct req *r)
 	    NULL);
 	return 0;
 }
+
+void
+mw_rate_peek(struct req *r)
+{
+	struct rl_item	 items[RL_MAX_RULES];
+	struct rl_result res;
+	enum rl_scope	 sc[RL_MAX_RULES];
+	int		 n;
+
+	if (r->route == NULL || r->route->rate == NULL ||
+	    r->route->rate[0].limit <= 0)
+		return;
+	n = mw_rate_items(r, items, sc);
+	if (n < 0)
+		return;
+	if (n == 0) {
+		/* No key: no window of this caller exists, nothing counted. */
+		memset(&res, 0, sizeof(res));
+		res.limit = r->route->rate[0].limit;
+		res.remaining = res.limit;
+		mw_rate_headers(r, &res);
+		return;
+	}
+	if (rl_peek(r->ch->rds, items, (size_t)n, &res) != BW_OK) {
+		log_kv(LL_WARN, "ratelimit: redis unavailable, no headers",
+		    "route", r->route->name, NULL);
+		return;
+	}
+	mw_rate_headers(r, &res);
+}

@@ -19,4 +19,13 @@
  */
 int mw_rate_check(struct req *r);
 
+/*
+ * For an answer refused before the limiter (401, 403) on a limited route:
+ * sets the X-RateLimit headers of the windows the request would count in
+ * (the org's when a valid key named one, the client IP's) without counting
+ * it. Without a key and with only org rules: the route's first rule, all
+ * of it remaining, reset 0. Sets nothing when Redis cannot answer.
+ */
+void mw_rate_peek(struct req *r);
+
 #endif

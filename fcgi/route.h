@@ -9,6 +9,7 @@
 #define BW_ROUTE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core/jv.h"
 #include "platform/auth.h"
@@ -79,6 +80,16 @@ enum route_result {
 enum route_result route_match(const struct route *tbl, size_t n,
     const char *method, const char *path, struct req *r,
     const struct route **out, char *allow, size_t allowlen);
+
+/*
+ * Writes tbl[0..n) to out, one JSON object per line (bulwark-fcgi --routes,
+ * docs/api.md "Roles"): method, pattern, name, auth ("none", "key",
+ * "optional"), min_role (the role a key needs; null unless auth is "key"),
+ * flags (["idempotent", "raw_body", "action", "rate_open"]), max_body and
+ * rate ([{scope, limit, window_s}], the defaults; null: not limited).
+ * Returns 0, or -1 when writing failed.
+ */
+int route_dump(const struct route *tbl, size_t n, FILE *out);
 
 /* Bulwark's table (fcgi/routes.c). */
 extern const struct route routes[];

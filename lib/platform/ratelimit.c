@@ -22,6 +22,7 @@
  * need_ms_1, ...}: server time, count after this request, ms until the
  * oldest entry leaves, and ms until enough entries left for one more
  * admission (0 when there is room).
+ * An empty token (ARGV[1]) only looks: nothing is added (rl_peek()).
  * Scores pass through string.format("%d"): Lua 5.1's tostring keeps only 14
  * digits.
  */
@@ -40,7 +41,7 @@ static struct rds_script rl_lua = {
 	    "  cnt[i] = redis.call('ZCARD', KEYS[i])\n"
 	    "  if cnt[i] >= lim then ok = 0 end\n"
 	    "end\n"
-	    "if ok == 1 then\n"
+	    "if ok == 1 and ARGV[1] ~= '' then\n"
 	    "  local m = string.format('%d', now) .. ':' .. ARGV[1]\n"
 	    "  for i = 1, n do\n"
 	    "    redis.call('ZADD', KEYS[i], string.format('%d', now), m)\n"
@@ -211,9 +212,10 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 	return BW_OK;
 }
 
-enum bw_err
-rl_check(struct rds *rds, const struct rl_item *items, size_t n,
-    struct rl_result *res)
+/* rl_check() when record, else rl_peek(). */
+static enum bw_err
+rl_run(struct rds *rds, const struct rl_item *items, size_t n,
+    struct rl_result *res, int record)
 {
 	const char *av[1 + 3 * RL_MAX_RULES];
 	char	    nums[RL_MAX_RULES][2][24];
@@ -230,10 +232,13 @@ rl_check(struct rds *rds, const struct rl_item *items, size_t n,
 		if (items[i].limit < 1 || items[i].window_s < 1 ||
 		    items[i].key[0] == '\0')
 			return BW_EINVAL;
-	er = sec_random(rnd, sizeof(rnd));
-	if (er != BW_OK)
-		return er;
-	sec_hex(rnd, sizeof(rnd), tok);
+	tok[0] = '\0';
+	if (record) {
+		er = sec_random(rnd, sizeof(rnd));
+		if (er != BW_OK)
+			return er;
+		sec_hex(rnd, sizeof(rnd), tok);
+	}
 	/* EVALSHA argv: keys first, then the token and the numbers. */
 	for (i = 0; i < n; i++)
 		av[i] = items[i].key;
@@ -257,6 +262,20 @@ out:
 	if (rep != NULL)
 		freeReplyObject(rep);
 	return er;
+}
+
+enum bw_err
+rl_check(struct rds *rds, const struct rl_item *items, size_t n,
+    struct rl_result *res)
+{
+	return rl_run(rds, items, n, res, 1);
+}
+
+enum bw_err
+rl_peek(struct rds *rds, const struct rl_item *items, size_t n,
+    struct rl_result *res)
+{
+	return rl_run(rds, items, n, res, 0);
 }
 
 enum bw_err

@@ -83,6 +83,15 @@ enum bw_err rl_check(struct rds *, const struct rl_item *items, size_t n,
     struct rl_result *res);
 
 /*
+ * rl_check() that records nothing: *res says what a request would see now
+ * (admitted = 1 when every rule has room; remaining counts this request as
+ * not made). For the headers of answers refused before the limiter (401,
+ * 403). Same returns.
+ */
+enum bw_err rl_peek(struct rds *, const struct rl_item *items, size_t n,
+    struct rl_result *res);
+
+/*
  * Per-org overrides (table org_rate_limits, sql/0007_ratelimits.sql). Puts
  * the org's rows for route into out[0..max), *n of them. Returns BW_OK,
  * BW_EINVAL, BW_EDB.

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* Route matching: literal paths, placeholders, 404 vs 405 with Allow. */
+/*
+ * Route matching: literal paths, placeholders, 404 vs 405 with Allow; the
+ * table dump (bulwark-fcgi --routes).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -120,12 +124,60 @@ test_long_segment(void **state)
 	    RR_NOT_FOUND);
 }
 
+/* route_dump(): one exact JSON line per row. */
+static void
+test_dump(void **state)
+{
+	static const struct rl_rule rate[] = {
+		{ .scope = RL_ORG, .limit = 10, .window_s = 3600 },
+		{ .scope = RL_IP, .limit = 5, .window_s = 10 },
+		{ .limit = 0 },
+	};
+	static const struct route t[] = {
+		{ .method = "GET",
+		    .pattern = "/api/v1/metrics/exports",
+		    .name = "m",
+		    .auth = RA_KEY,
+		    .min_role = AR_ADMIN,
+		    .fn = h_a },
+		{ .method = "POST",
+		    .pattern = "/api/v1/x/{}",
+		    .name = "x",
+		    .auth = RA_NONE,
+		    .max_body = 1024,
+		    .fn = h_a,
+		    .flags = ROUTE_IDEMPOTENT | ROUTE_ACTION,
+		    .rate = rate },
+	};
+	char  out[1024];
+	FILE *f = fmemopen(out, sizeof(out), "w");
+	long  n;
+
+	(void)state;
+	assert_non_null(f);
+	assert_int_equal(route_dump(t, 2, f), 0);
+	n = ftell(f);
+	assert_true(n > 0 && (size_t)n < sizeof(out));
+	fclose(f);
+	out[n] = '\0';
+	assert_string_equal(out,
+	    "{\"method\":\"GET\",\"pattern\":\"/api/v1/metrics/exports\","
+	    "\"name\":\"m\",\"auth\":\"key\",\"min_role\":\"admin\","
+	    "\"flags\":[],\"max_body\":0,\"rate\":null}\n"
+	    "{\"method\":\"POST\",\"pattern\":\"/api/v1/x/{}\","
+	    "\"name\":\"x\",\"auth\":\"none\",\"min_role\":null,"
+	    "\"flags\":[\"idempotent\",\"action\"],\"max_body\":1024,"
+	    "\"rate\":[{\"scope\":\"org\",\"limit\":10,\"window_s\":3600},"
+	    "{\"scope\":\"ip\",\"limit\":5,\"window_s\":10}]}\n");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cases),
 		cmocka_unit_test(test_long_segment),
+		cmocka_unit_test(test_dump),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
