@@ -27,6 +27,8 @@ struct http_xfer {
 	const struct http_req *req;
 	struct http_resp      *resp;
 	bool		       toobig; /* the body passed req->max_body */
+	bool		       once;   /* the request may be sent only once */
+	int		       sends;  /* times libcurl was about to send it */
 };
 
 static const char *const xerr_names[HX__MAX] = { "none", "connect", "timeout",
@@ -183,6 +185,30 @@ http_header_cb(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
+/*
+ * Called by libcurl right before it sends the request on a connection.
+ * When a reused keep-alive connection dies before any answer, libcurl
+ * resends the request on a new connection by itself; the server may have
+ * the first one (it may close after reading it), so for a request that is
+ * not safe to repeat that would be an attempt nobody counts, charges or
+ * backs off for. Such a second send is refused: the transfer fails (sent,
+ * maybe seen) and the caller's retry policy decides.
+ */
+static int
+http_prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip,
+    int conn_primary_port, int conn_local_port)
+{
+	struct http_xfer *x = arg;
+
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	x->sends++;
+	return x->once && x->sends > 1 ? CURL_PREREQFUNC_ABORT
+				       : CURL_PREREQFUNC_OK;
+}
+
 /* The request headers as a curl list; NULL on ENOMEM (or none given). */
 static struct curl_slist *
 http_headers(const struct http_req *r, bool *nomem)
@@ -243,6 +269,8 @@ http_setup(CURL *e, const struct http_req *r, struct curl_slist *h,
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, http_prereq_cb);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 }
 
 /*
@@ -309,6 +337,9 @@ http_do(struct http_client *c, const struct http_req *r, struct http_resp *resp)
 	x.req = r;
 	x.resp = resp;
 	x.toobig = false;
+	x.once =
+	    strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0;
+	x.sends = 0;
 	http_setup(c->easy, r, h, &x);
 	if (curl_multi_add_handle(c->multi, c->easy) != CURLM_OK) {
 		er = BW_EUPSTREAM;
@@ -343,7 +374,8 @@ http_do(struct http_client *c, const struct http_req *r, struct http_resp *resp)
 		er = x.toobig ? BW_ETOOBIG : BW_ENOMEM;
 		break;
 	default:
-		/* Closed or reset after sending: the server may have it. */
+		/* Closed or reset after sending (also a resend refused by
+		 * http_prereq_cb()): the server may have it. */
 		resp->xerr = aborted ? HX_ABORTED : HX_OTHER;
 		break;
 	}

@@ -4,8 +4,11 @@
  * across requests so keep-alive connections are reused, connect and total
  * timeouts on every request, a size-capped response body (over the cap is
  * an error, never a silent cut), the status and the response headers the
- * caller names, and a classification of transport failures. Used by the
- * LLM client, the LINE reply and every later provider.
+ * caller names, and a classification of transport failures. A request
+ * other than GET or HEAD is sent at most once per http_do(): libcurl's
+ * own resend after a reused connection died unanswered is refused
+ * (HX_OTHER, maybe seen), so the caller's retries are all there are.
+ * Used by the LLM client, the LINE reply and every later provider.
  */
 #ifndef BW_HTTP_H
 #define BW_HTTP_H

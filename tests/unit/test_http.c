@@ -357,6 +357,58 @@ test_http_failures(void **state)
 	http_client_free(NULL);
 }
 
+/*
+ * A keep-alive connection that the server closes after reading a POST,
+ * without answering: one send, reported as maybe seen; libcurl's own
+ * resend on a new connection is refused (the caller's retries are all
+ * there are). A GET may still be resent.
+ */
+static void
+test_http_no_hidden_resend(void **state)
+{
+	struct http_client *c;
+	struct http_req	    rq;
+	struct http_resp    rs;
+	char		    url[128];
+	int		    n;
+
+	(void)state;
+	c = http_client_new();
+	assert_non_null(c);
+	http_resp_init(&rs);
+	req_init(&rq, url, sizeof(url), "/v1/chat/completions");
+	rq.method = "POST";
+	rq.body = "{\"m\":1}";
+	rq.body_len = 7;
+
+	/* A first answer leaves the connection open for the next request. */
+	answer(200, "", 2, 0, 0);
+	assert_int_equal(http_do(c, &rq, &rs), BW_OK);
+	tiny_httpd_answer("", 0, 0);
+	n = tiny_httpd_requests();
+	assert_int_equal(http_do(c, &rq, &rs), BW_EUPSTREAM);
+	assert_int_equal(rs.xerr, HX_OTHER);
+	assert_true(rs.sent);
+	assert_int_equal(rs.status, 0);
+	assert_int_equal(tiny_httpd_requests() - n, 1);
+
+	/* The client still works afterwards. */
+	answer(200, "", 3, 0, 0);
+	assert_int_equal(http_do(c, &rq, &rs), BW_OK);
+	assert_string_equal(buf_cstr(&rs.body), "xxx");
+
+	/* A GET on the reused connection: libcurl may send it again. */
+	rq.method = "GET";
+	rq.body = NULL;
+	rq.body_len = 0;
+	tiny_httpd_answer("", 0, 0);
+	n = tiny_httpd_requests();
+	assert_int_equal(http_do(c, &rq, &rs), BW_EUPSTREAM);
+	assert_int_equal(tiny_httpd_requests() - n, 2);
+	http_resp_free(&rs);
+	http_client_free(c);
+}
+
 static int
 setup(void **state)
 {
@@ -385,6 +437,7 @@ main(void)
 		cmocka_unit_test(test_http_cap),
 		cmocka_unit_test(test_http_headers_and_reuse),
 		cmocka_unit_test(test_http_failures),
+		cmocka_unit_test(test_http_no_hidden_resend),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

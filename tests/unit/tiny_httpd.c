@@ -26,6 +26,7 @@ static pthread_t       th_thread;
 static int	       th_lfd = -1;
 static int	       th_stop;
 static int	       th_accepts;
+static int	       th_requests;
 static char	      *th_answer;
 static size_t	       th_answer_len;
 static int	       th_delay_ms;
@@ -113,6 +114,7 @@ th_serve(int fd)
 	while ((rl = th_read_req(fd, req)) >= 0) {
 		pthread_mutex_lock(&th_mu);
 		memcpy(th_last, req, (size_t)rl + 1);
+		th_requests++;
 		alen = th_answer_len;
 		ans = malloc(alen + 1);
 		if (ans != NULL && alen > 0)
@@ -121,6 +123,11 @@ th_serve(int fd)
 		pthread_mutex_unlock(&th_mu);
 		if (ans == NULL)
 			return;
+		if (alen == 0) {
+			/* No answer set: read the request, then hang up. */
+			free(ans);
+			return;
+		}
 		if (delay > 0)
 			th_sleep_ms(delay);
 		for (off = 0; off < alen; off += (size_t)n) {
@@ -225,6 +232,17 @@ tiny_httpd_accepts(void)
 
 	pthread_mutex_lock(&th_mu);
 	n = th_accepts;
+	pthread_mutex_unlock(&th_mu);
+	return n;
+}
+
+int
+tiny_httpd_requests(void)
+{
+	int n;
+
+	pthread_mutex_lock(&th_mu);
+	n = th_requests;
 	pthread_mutex_unlock(&th_mu);
 	return n;
 }

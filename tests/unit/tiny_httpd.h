@@ -13,10 +13,13 @@
 /* Starts the server; returns its port, or -1. */
 int  tiny_httpd_start(void);
 void tiny_httpd_stop(void);
-/* The raw answer to send (copied), after delay_ms. */
+/* The raw answer to send (copied), after delay_ms; an empty one (len 0)
+ * closes the connection after reading the request, without answering. */
 void tiny_httpd_answer(const char *raw, size_t len, int delay_ms);
 /* Connections accepted so far. */
 int tiny_httpd_accepts(void);
+/* Requests read so far. */
+int tiny_httpd_requests(void);
 /* The last request (head and body) as received; owned by the server. */
 const char *tiny_httpd_last(void);
 /* "http://127.0.0.1:PORT" */
