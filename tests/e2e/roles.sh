@@ -111,7 +111,8 @@ for _ in 1 2 3; do
 	    -H "Authorization: Bearer ${KA[owner]}" -H 'Content-Type: application/json' \
 	    -d "{\"channel\":\"web\",\"user_id\":\"roles-c-$SFX\",\"message\":\"hello\"}")
 	[ "$CHAT" = 429 ] || break
-	sleep "$(tr -d '\r' <"$TMP/chat.h" | awk -F': ' 'tolower($1) == "retry-after" { print $2 + 0 }' | head -n 1)"
+	ra=$(tr -d '\r' <"$TMP/chat.h" | awk -F': ' 'tolower($1) == "retry-after" { print $2 + 0 }' | head -n 1)
+	sleep "${ra:-1}"
 done
 t_match "org A has a reservation, an evidence and an export" \
     "^[0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36}$" "$RES_ID $EV_ID $EXP_ID"
