@@ -24,7 +24,8 @@ struct config {
 	/* dependencies */
 	char *database_url;
 	char *redis_url;
-	int   db_statement_timeout_ms;
+	int   db_statement_timeout_ms;	   /* bulwark-fcgi's connections */
+	int   worker_statement_timeout_ms; /* every worker's connections */
 	/* logging */
 	char *log_level;
 	/* providers */
