@@ -228,9 +228,13 @@ resp_send(struct req *r)
 	(void)buf_printf(&h,
 	    "Status: %d %s\r\nContent-Type: %s\r\n"
 	    "Content-Length: %zu\r\nX-Request-ID: %s\r\n"
-	    "X-Correlation-ID: %s\r\nCache-Control: no-store\r\n",
+	    "X-Correlation-ID: %s\r\n",
 	    r->status, resp_reason(r->status), r->ctype, r->out.len,
 	    r->request_id, r->correlation_id);
+	/* no-store unless the handler chose a policy: one header, never two
+	 * that contradict each other. */
+	if (!resp_has_header(r, "Cache-Control"))
+		(void)buf_addstr(&h, "Cache-Control: no-store\r\n");
 	(void)buf_add(&h, buf_cstr(&r->hdrs), r->hdrs.len);
 	(void)buf_add(&h, "\r\n", 2);
 	FCGX_PutStr(buf_cstr(&h), (int)h.len, r->fr->out);

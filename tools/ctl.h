@@ -65,6 +65,8 @@ int ctl_credits_grant(struct ctl *, int, char **);
 int ctl_ledger_verify(struct ctl *, int, char **);
 int ctl_ledger_roots(struct ctl *, int, char **);
 int ctl_ledger_keys(struct ctl *, int, char **);
+int ctl_ledger_keygen(struct ctl *, int, char **);
+int ctl_ledger_pubkey(struct ctl *, int, char **);
 int ctl_evidence_sweep(struct ctl *, int, char **);
 int ctl_verify_export(struct ctl *, int, char **);
 #define CTL_LEDGER_CMDS                                                  \
@@ -75,6 +77,8 @@ int ctl_verify_export(struct ctl *, int, char **);
 		    "[--since YYYY-MM-DD]",                              \
 		    ctl_ledger_roots },                                  \
 	    { "ledger keys", "ledger keys", ctl_ledger_keys },           \
+	    { "ledger keygen", "ledger keygen", ctl_ledger_keygen },     \
+	    { "ledger pubkey", "ledger pubkey", ctl_ledger_pubkey },     \
 	    { "evidence sweep", "evidence sweep [--older-than SECONDS]", \
 		    ctl_evidence_sweep },                                \
 	    { "verify-export", "verify-export FILE.tar [--keys FILE]",   \

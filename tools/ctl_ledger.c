@@ -3,7 +3,8 @@
  * bulwarkctl evidence-ledger commands: `ledger verify` (the hash chain of
  * an org and the signed daily roots covering it), `ledger roots` (sign the
  * roots now, e.g. with --before tomorrow in tests), `ledger keys` (the
- * published verifier keys) and `evidence sweep` (orphan files).
+ * published verifier keys), `ledger keygen` and `ledger pubkey` (the key
+ * files) and `evidence sweep` (orphan files).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,31 +18,28 @@
 #include "evidence/note.h"
 #include "core/sec.h"
 
-/* The configured key's parsed vkey. 0 or an exit status. */
+/*
+ * The published key (ledger_public_key_file), parsed: the key outsiders
+ * verify with, so `ledger verify` checks what they would. 0 or an exit
+ * status.
+ */
 static int
 ctl_ev_vkey(struct ctl *c, struct note_vkey *vk, char key_id[9])
 {
-	struct json_object *keys = NULL, *k, *v;
-	uint8_t		    seed[32];
-	const char	   *s;
-	enum bw_err	    er;
+	enum bw_err er;
 
-	er = ledger_key_load(c->cfg.ledger_key_file, seed);
+	er = ledger_pubkey_load(c->cfg.ledger_public_key_file,
+	    c->cfg.ledger_origin, vk);
+	if (er == BW_ESTATE) {
+		fprintf(stderr,
+		    "bulwarkctl: ledger_public_key_file: the key is "
+		    "not named ledger_origin (%s)\n",
+		    c->cfg.ledger_origin);
+		return 1;
+	}
 	if (er != BW_OK)
-		return ctl_fail("ledger_key_file", er);
-	er = ledger_public_keys(seed, c->cfg.ledger_origin, &keys);
-	sec_wipe(seed, sizeof(seed));
-	if (er != BW_OK)
-		return ctl_fail("ledger keys", er);
-	k = json_object_array_get_idx(keys, 0);
-	json_object_object_get_ex(k, "vkey", &v);
-	s = json_object_get_string(v);
-	er = note_parse_vkey(s, strlen(s), vk);
-	json_object_object_get_ex(k, "key_id", &v);
-	snprintf(key_id, 9, "%s", json_object_get_string(v));
-	json_object_put(keys);
-	if (er != BW_OK)
-		return ctl_fail("ledger vkey", er);
+		return ctl_fail("ledger_public_key_file", er);
+	snprintf(key_id, 9, "%08x", (unsigned)vk->id);
 	return 0;
 }
 
@@ -250,7 +248,15 @@ ctl_ledger_roots(struct ctl *c, int argc, char **argv)
 
 	if ((rc = ctl_flags(argc, argv, names, v, 2)) != 0)
 		return rc;
-	er = ledger_key_load(c->cfg.ledger_key_file, seed);
+	er = ledger_signing_key_load(c->cfg.ledger_key_file,
+	    c->cfg.ledger_public_key_file, c->cfg.ledger_origin, seed);
+	if (er == BW_ESTATE) {
+		fprintf(stderr,
+		    "bulwarkctl: ledger roots: ledger_public_key_file does "
+		    "not publish the key of ledger_key_file; nothing "
+		    "signed (bulwarkctl ledger pubkey)\n");
+		return 1;
+	}
 	if (er != BW_OK)
 		return ctl_fail("ledger_key_file", er);
 	if ((rc = ctl_connect(c)) != 0) {
@@ -274,12 +280,17 @@ ctl_ledger_roots(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-/* ledger keys: the published verifier keys, as GET .../ledger-keys. */
+/*
+ * ledger keys: the published verifier keys, as GET .../ledger-keys serves
+ * them (from ledger_public_key_file; no access to the seed needed).
+ */
 int
 ctl_ledger_keys(struct ctl *c, int argc, char **argv)
 {
 	struct json_object *keys = NULL, *o;
-	uint8_t		    seed[32];
+	struct note_vkey    vk;
+	char		    key_id[9];
+	int		    rc;
 	enum bw_err	    er;
 
 	(void)argv;
@@ -289,17 +300,75 @@ ctl_ledger_keys(struct ctl *c, int argc, char **argv)
 		    "arguments\n");
 		return 2;
 	}
-	er = ledger_key_load(c->cfg.ledger_key_file, seed);
-	if (er != BW_OK)
-		return ctl_fail("ledger_key_file", er);
-	er = ledger_public_keys(seed, c->cfg.ledger_origin, &keys);
-	sec_wipe(seed, sizeof(seed));
+	if ((rc = ctl_ev_vkey(c, &vk, key_id)) != 0)
+		return rc;
+	er = ledger_public_keys(&vk, &keys);
 	if (er != BW_OK)
 		return ctl_fail("ledger keys", er);
 	o = json_object_new_object();
 	json_object_object_add(o, "keys", keys);
 	ctl_emit(o);
 	return 0;
+}
+
+/*
+ * ledger keygen: a new signing key at ledger_key_file (mode 0640, never
+ * over an existing one) and its public key at ledger_public_key_file.
+ * Prints the published keys. For a rotation, point both at new paths
+ * (BULWARK_LEDGER_KEY_FILE=... BULWARK_LEDGER_PUBLIC_KEY_FILE=...), then
+ * move them in place (docs/runbooks/ledger.md).
+ */
+int
+ctl_ledger_keygen(struct ctl *c, int argc, char **argv)
+{
+	enum bw_err er;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr,
+		    "bulwarkctl: ledger keygen takes no arguments\n");
+		return 2;
+	}
+	er = ledger_keygen(c->cfg.ledger_key_file,
+	    c->cfg.ledger_public_key_file, c->cfg.ledger_origin);
+	if (er == BW_EEXISTS) {
+		fprintf(stderr,
+		    "bulwarkctl: ledger keygen: %s exists; a key is "
+		    "never overwritten\n",
+		    c->cfg.ledger_key_file);
+		return 1;
+	}
+	if (er != BW_OK)
+		return ctl_fail("ledger keygen", er);
+	return ctl_ledger_keys(c, 0, argv);
+}
+
+/*
+ * ledger pubkey: (re)writes ledger_public_key_file from the seed in
+ * ledger_key_file, e.g. once after upgrading from a release that served
+ * the key from the seed. Prints the published keys.
+ */
+int
+ctl_ledger_pubkey(struct ctl *c, int argc, char **argv)
+{
+	uint8_t	    seed[32];
+	enum bw_err er;
+
+	(void)argv;
+	if (argc != 0) {
+		fprintf(stderr,
+		    "bulwarkctl: ledger pubkey takes no arguments\n");
+		return 2;
+	}
+	er = ledger_key_load(c->cfg.ledger_key_file, seed);
+	if (er != BW_OK)
+		return ctl_fail("ledger_key_file", er);
+	er = ledger_pubkey_write(c->cfg.ledger_public_key_file, seed,
+	    c->cfg.ledger_origin);
+	sec_wipe(seed, sizeof(seed));
+	if (er != BW_OK)
+		return ctl_fail("ledger_public_key_file", er);
+	return ctl_ledger_keys(c, 0, argv);
 }
 
 /*

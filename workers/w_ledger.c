@@ -4,7 +4,10 @@
  * 02:00 UTC on every host. Once per UTC day cluster-wide (periodic_run()'s
  * advisory lock and slot) it signs the Merkle root of every (org, day)
  * before today that has events and no root yet, so a late or repeated run
- * catches up and never signs a day twice.
+ * catches up and never signs a day twice. The only service that reads
+ * the signing seed (ledger_key_file; systemd gives it the bulwark-ledger
+ * group that owns the file), and it signs only when ledger_public_key_file
+ * publishes that seed's key.
  */
 #include <stdio.h>
 
@@ -26,12 +29,11 @@ w_ledger_run(struct db *db, void *arg)
 	enum bw_err	     er;
 	int		     n = 0;
 
-	er = ledger_key_load(cfg->ledger_key_file, seed);
-	if (er != BW_OK) {
-		log_kv(LL_ERROR, "ledger key unreadable", "path",
-		    cfg->ledger_key_file, "error", bw_strerror(er), NULL);
+	/* Signs only with the key that is published (logged otherwise). */
+	er = ledger_signing_key_load(cfg->ledger_key_file,
+	    cfg->ledger_public_key_file, cfg->ledger_origin, seed);
+	if (er != BW_OK)
 		return er;
-	}
 	er = ledger_roots_compute(db, seed, cfg->ledger_origin, NULL, &n);
 	sec_wipe(seed, sizeof(seed));
 	if (er != BW_OK)

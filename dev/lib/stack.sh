@@ -10,7 +10,9 @@
 #	stack_stop_one redis; stack_start_one redis
 #
 # A stack lives in one run dir ($RUN): $RUN/pid/<name>.pid, $RUN/log/<name>.log,
-# $RUN/bulwark.conf, $RUN/env, $RUN/stack.vars (what stack_load reads back),
+# $RUN/bulwark.conf, $RUN/fcgi.conf (bulwark-fcgi's: no ledger_key_file),
+# $RUN/ledger.key and $RUN/ledger.pub (the ledger's signing seed and public
+# key), $RUN/env, $RUN/stack.vars (what stack_load reads back),
 # $RUN/pg (PostgreSQL data, or a symlink to /var/lib/bulwark-dev/<hash>/pg
 # when the unprivileged postgres user cannot reach $RUN), $RUN/redis,
 # $RUN/nginx, $RUN/storage, $RUN/fcgi.sock. Everything listens on loopback.
@@ -156,6 +158,7 @@ stack_load() {
 
 _stack_urls() {
 	CONF=$RUN/bulwark.conf
+	FCGI_CONF=$RUN/fcgi.conf
 	SOCKET=$RUN/fcgi.sock
 	BULWARK_URL=https://127.0.0.1:$HTTPS_PORT
 	DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/bulwark
@@ -432,14 +435,12 @@ stack_start_line-sim() {
 	stack_wait line-sim 20 curl -sf "$LINE_SIM_URL/_sim/health"
 }
 
-# The config every process of the stack reads (BULWARK_CONFIG).
+# The config every process of the stack reads (BULWARK_CONFIG), and
+# bulwark-fcgi's ($FCGI_CONF): the same without ledger_key_file, as in
+# production, where the API cannot read the signing key (docs/operations.md).
 stack_write_config() {
 	[ -f "$RUN/llm_api_key" ] ||
 	    (umask 077 && printf 'sk-sim-dev\n' >"$RUN/llm_api_key")
-	# The Ed25519 seed that signs daily ledger roots: 32 random bytes,
-	# base64, readable by the stack's user only.
-	[ -s "$RUN/ledger.key" ] ||
-	    (umask 077 && head -c 32 /dev/urandom | base64 >"$RUN/ledger.key")
 	cat >"$CONF.new" <<EOF
 # Rendered by dev/lib/stack.sh for the $STACK_MODE stack; edits are lost.
 fcgi_socket = $SOCKET
@@ -462,9 +463,24 @@ job_retention_days = 7
 sql_dir = $STACK_TOP/sql
 storage_dir = $RUN/storage
 ledger_key_file = $RUN/ledger.key
+ledger_public_key_file = $RUN/ledger.pub
 ledger_origin = bulwark.local
 EOF
 	mv "$CONF.new" "$CONF"
+	grep -v '^ledger_key_file' "$CONF" >"$FCGI_CONF.new"
+	mv "$FCGI_CONF.new" "$FCGI_CONF"
+	# The Ed25519 seed that signs daily ledger roots and its public key
+	# file, which bulwark-fcgi serves; a seed without one (a run dir of
+	# an older tree) gets it.
+	if [ ! -s "$RUN/ledger.key" ]; then
+		"$BUILD/bulwarkctl" -c "$CONF" ledger keygen \
+		    >>"$RUN/log/migrate.log" 2>&1 ||
+		    _stack_fail migrate "bulwarkctl ledger keygen failed"
+	elif [ ! -s "$RUN/ledger.pub" ]; then
+		"$BUILD/bulwarkctl" -c "$CONF" ledger pubkey \
+		    >>"$RUN/log/migrate.log" 2>&1 ||
+		    _stack_fail migrate "bulwarkctl ledger pubkey failed"
+	fi
 }
 
 stack_migrate() {
@@ -485,7 +501,7 @@ stack_start_bulwark-fcgi() {
 		stack_stop_one bulwark-fcgi
 	fi
 	rm -f "$SOCKET"
-	_stack_bg bulwark-fcgi "$bin" -c "$CONF"
+	_stack_bg bulwark-fcgi "$bin" -c "$FCGI_CONF"
 	_stack_binsig "$bin" >"$RUN/pid/bulwark-fcgi.bin"
 	stack_wait bulwark-fcgi 30 test -S "$SOCKET"
 }

@@ -24,7 +24,8 @@ struct config {
 	/* dependencies */
 	char *database_url;
 	char *redis_url;
-	int   db_statement_timeout_ms;
+	int   db_statement_timeout_ms;	   /* bulwark-fcgi's connections */
+	int   worker_statement_timeout_ms; /* every worker's connections */
 	/* logging */
 	char *log_level;
 	/* providers */
@@ -46,8 +47,11 @@ struct config {
 	char *sql_dir;
 	char *storage_dir;
 	/* evidence ledger */
-	char *ledger_key_file; /* Ed25519 seed (base64 or 32 bytes) */
-	char *ledger_origin;   /* log origin host, "bulwark.local" */
+	/* Ed25519 seed (base64 or 32 bytes): bulwark-ledger and bulwarkctl
+	 * only; bulwark-fcgi never reads it. */
+	char *ledger_key_file;
+	char *ledger_public_key_file; /* its verifier key, what fcgi serves */
+	char *ledger_origin;	      /* log origin host, "bulwark.local" */
 	/* exports (lib/evidence/export.c, bulwark-export, bulwark-retention) */
 	int export_file_pause_ms;     /* sleep before each file (I/O pacing) */
 	int retention_clock_offset_s; /* tests: retention's clock ahead */

@@ -34,6 +34,14 @@ struct db {
 	int	stmt_timeout_ms; /* 0: the server's default */
 };
 
+/*
+ * statement_timeout of handles made by db_new() from now on, set once at
+ * start-up (worker_setup() sets the workers' worker_statement_timeout_ms),
+ * so that every connection of the process gets it, also those opened deep
+ * inside a library call. 0: the server's default.
+ */
+static int db_default_stmt_timeout_ms;
+
 /* How one failed statement is classified. */
 enum db_fail {
 	DBF_STATEMENT, /* the server refused it; the connection is fine */
@@ -54,6 +62,7 @@ db_new(const char *conninfo)
 		free(db);
 		return NULL;
 	}
+	db->stmt_timeout_ms = db_default_stmt_timeout_ms;
 	return db;
 }
 
@@ -61,6 +70,12 @@ void
 db_set_statement_timeout(struct db *db, int ms)
 {
 	db->stmt_timeout_ms = ms > 0 ? ms : 0;
+}
+
+void
+db_set_default_statement_timeout(int ms)
+{
+	db_default_stmt_timeout_ms = ms > 0 ? ms : 0;
 }
 
 /* Forgets every prepared name: they die with the session. */

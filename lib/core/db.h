@@ -22,6 +22,12 @@ struct db *db_new(const char *conninfo);
 void	   db_free(struct db *); /* closes; NULL is fine */
 /* Sets statement_timeout for every session opened from now on (0: none). */
 void db_set_statement_timeout(struct db *, int ms);
+/*
+ * The statement_timeout every handle made by db_new() from now on starts
+ * with (0: none, the default): a process-wide setting for start-up, so
+ * that no connection of a worker runs without one.
+ */
+void db_set_default_statement_timeout(int ms);
 /* Connects if not connected or broken (one attempt). */
 enum bw_err db_connect(struct db *);
 /* Drops the connection; the next call reconnects. */

@@ -22,6 +22,8 @@
 #include "core/db.h"
 #include "core/err.h"
 
+struct note_vkey;
+
 struct ledger_entry {
 	int64_t seq;
 	char	hash_hex[65]; /* this event's hash */
@@ -69,16 +71,55 @@ enum bw_err ledger_roots_compute_since(struct db *, const uint8_t seed[32],
  */
 enum bw_err ledger_roots_for(struct db *, const char *org_id, int64_t first,
     int64_t last, bool with_proofs, struct json_object **out);
-/* The public verifier keys: [{"key_id","name","vkey","public_key_b64",
- * "algorithm":"Ed25519"}] (new, caller puts). */
-enum bw_err ledger_public_keys(const uint8_t seed[32], const char *key_name,
-    struct json_object **out);
+/*
+ * The public verifier keys rendered from the published key vk:
+ * [{"key_id","name","vkey","public_key_b64","algorithm":"Ed25519"}] (new,
+ * caller puts). lib/evidence/ledger_pub.c.
+ */
+enum bw_err
+ledger_public_keys(const struct note_vkey *vk, struct json_object **out);
+/*
+ * Reads the public key file (ledger_public_key_file: one C2SP verifier key
+ * line) into *out; its name must be key_name (ledger_origin). BW_OK,
+ * BW_ENOTFOUND (no file), BW_EIO, BW_EINVAL (not one verifier key),
+ * BW_ESTATE (a key of another name). Reads no secret: what bulwark-fcgi
+ * serves. lib/evidence/ledger_pub.c.
+ */
+enum bw_err ledger_pubkey_load(const char *path, const char *key_name,
+    struct note_vkey *out);
 /* Appends Prometheus text for /metrics read at scrape time:
  * bulwark_ledger_events (appends so far) and bulwark_ledger_roots (daily
  * roots computed and signed). */
 enum bw_err ledger_prom(struct db *, struct buf *out);
-/* Loads a 32-byte Ed25519 seed from a key file (base64 or raw 32 bytes). */
+/*
+ * The signing side, lib/evidence/ledger_key.c: only the signers
+ * (bulwark-ledger, bulwarkctl) link it, never bulwark-fcgi.
+ *
+ * Loads a 32-byte Ed25519 seed from a key file (base64 or raw 32 bytes).
+ */
 enum bw_err ledger_key_load(const char *path, uint8_t seed[32]);
+/*
+ * The seed that may sign: loads it from path and checks that the public
+ * key file pub_path publishes its verifier key under key_name, so that
+ * nothing is signed that the published key does not verify. BW_OK; a
+ * ledger_key_load() error; BW_ESTATE when the public key file is missing,
+ * unreadable or holds another key. Failures are logged; seed is wiped.
+ */
+enum bw_err ledger_signing_key_load(const char *path, const char *pub_path,
+    const char *key_name, uint8_t seed[32]);
+/*
+ * Writes the verifier key of seed under key_name to pub_path (one line,
+ * mode 0644; a temporary file renamed over it). BW_OK, BW_EINVAL, BW_EIO.
+ */
+enum bw_err ledger_pubkey_write(const char *pub_path, const uint8_t seed[32],
+    const char *key_name);
+/*
+ * A new key: 32 random bytes, base64, at path (mode 0640, never over an
+ * existing file: BW_EEXISTS), then its public key file at pub_path. On
+ * failure neither is left behind. BW_OK, BW_EEXISTS, BW_EINVAL, BW_EIO.
+ */
+enum bw_err
+ledger_keygen(const char *path, const char *pub_path, const char *key_name);
 /*
  * The hash of one event: SHA-256 of its canonical encoding (ledger.c,
  * docs/verification.md); time_us = microseconds since the epoch (UTC).

@@ -3,17 +3,15 @@
  * The signed daily roots of the evidence ledger (ledger_roots): one RFC
  * 6962 tree per (org, UTC day) whose leaves are the day's event hashes,
  * signed as a C2SP checkpoint with the ledger key; the proofs an export
- * carries; the published verifier keys. The encodings are in ledger.c's
- * header comment and docs/verification.md.
+ * carries. The key files are ledger_key.c (the seed) and ledger_pub.c
+ * (the published verifier key). The encodings are in ledger.c's header
+ * comment and docs/verification.md.
  */
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/buf.h"
 #include "core/jv.h"
@@ -519,105 +517,5 @@ ledger_roots_for(struct db *db, const char *org_id, int64_t first, int64_t last,
 out:
 	PQclear(res);
 	json_object_put(arr);
-	return er;
-}
-
-/* The one current key, as [{"key_id","name","vkey","public_key_b64",
- * "algorithm"}]. */
-enum bw_err
-ledger_public_keys(const uint8_t seed[32], const char *key_name,
-    struct json_object **out)
-{
-	struct ledger_signer s;
-	struct json_object  *arr, *o;
-	struct buf	     b64;
-	uint8_t		     pub[32];
-	enum bw_err	     er;
-
-	if (seed == NULL || key_name == NULL || out == NULL)
-		return BW_EINVAL;
-	buf_init(&b64, 64);
-	er = ledger_signer_init(&s, seed, key_name);
-	if (er != BW_OK)
-		goto out;
-	er = sec_ed25519_pub(seed, pub);
-	if (er != BW_OK)
-		goto out;
-	er = sec_b64(pub, 32, &b64);
-	if (er != BW_OK)
-		goto out;
-	o = json_object_new_object();
-	json_object_object_add(o, "key_id", json_object_new_string(s.key_id));
-	json_object_object_add(o, "name", json_object_new_string(key_name));
-	json_object_object_add(o, "vkey",
-	    json_object_new_string(buf_cstr(&s.vkey)));
-	json_object_object_add(o, "public_key_b64",
-	    json_object_new_string(buf_cstr(&b64)));
-	json_object_object_add(o, "algorithm",
-	    json_object_new_string("Ed25519"));
-	arr = json_object_new_array();
-	json_object_array_add(arr, o);
-	*out = arr;
-out:
-	buf_free(&s.vkey);
-	buf_free(&b64);
-	return er;
-}
-
-/*
- * Reads the seed: exactly 32 raw bytes, or base64 of 32 bytes (blanks
- * around it ignored), or a note signer key "PRIVATE+KEY+...". BW_ENOTFOUND
- * when the file is missing, BW_EINVAL when it holds anything else.
- */
-enum bw_err
-ledger_key_load(const char *path, uint8_t seed[32])
-{
-	char	    data[LEDGER_KEY_FILE_MAX];
-	char	    name[BW_MAX_NOTE_NAME + 1];
-	struct buf  dec;
-	ssize_t	    r;
-	size_t	    n = 0, s, e;
-	int	    fd;
-	enum bw_err er = BW_EINVAL;
-
-	if (path == NULL || *path == '\0' || seed == NULL)
-		return BW_EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? BW_ENOTFOUND : BW_EIO;
-	while (n < sizeof(data)) {
-		r = read(fd, data + n, sizeof(data) - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	buf_init(&dec, 64);
-	if (n == 32) {
-		memcpy(seed, data, 32);
-		er = BW_OK;
-		goto out;
-	}
-	if (n >= sizeof(data))
-		goto out;
-	for (s = 0; s < n && isspace((unsigned char)data[s]); s++)
-		;
-	for (e = n; e > s && isspace((unsigned char)data[e - 1]); e--)
-		;
-	if (e - s > 12 && memcmp(data + s, "PRIVATE+KEY+", 12) == 0) {
-		er = note_parse_skey(data + s, e - s, name, seed);
-		goto out;
-	}
-	if (sec_unb64(data + s, e - s, &dec) == BW_OK && dec.len == 32) {
-		memcpy(seed, dec.p, 32);
-		er = BW_OK;
-	}
-out:
-	if (dec.p != NULL)
-		sec_wipe(dec.p, dec.len);
-	buf_free(&dec);
-	sec_wipe(data, sizeof(data));
 	return er;
 }

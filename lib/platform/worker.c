@@ -109,8 +109,9 @@ worker_args(int argc, char **argv, const char **path, bool *once)
 
 /*
  * Parses arguments, loads the config (the caller config_free()s it on
- * success) and starts logging at its level. Returns 0, or an exit status
- * after logging why.
+ * success), starts logging at its level and sets the statement timeout of
+ * every database handle made afterwards (worker_statement_timeout_ms).
+ * Returns 0, or an exit status after logging why.
  */
 int
 worker_setup(const char *service, int argc, char **argv, struct config *cfg)
@@ -131,6 +132,12 @@ worker_setup(const char *service, int argc, char **argv, struct config *cfg)
 	lvl = log_level_parse(cfg->log_level);
 	if (lvl >= 0)
 		log_init(service, (enum log_level)lvl);
+	/*
+	 * Every connection this worker opens from now on (its own, the
+	 * heartbeat's, periodic_run()'s two) cancels a statement that runs
+	 * longer, instead of hanging on a lock forever.
+	 */
+	db_set_default_statement_timeout(cfg->worker_statement_timeout_ms);
 	return 0;
 }
 
@@ -258,7 +265,7 @@ worker_main(const struct worker_def *def, int argc, char **argv)
 	struct worker_ctx ctx;
 	struct jobq_job	  job;
 	struct db	 *db = NULL, *hbdb = NULL;
-	char		  name[128], host[64];
+	char		  name[128], host[64], stmo[16];
 	const char	 *path;
 	bool		  once, got;
 	enum bw_err	  er;
@@ -296,8 +303,9 @@ worker_main(const struct worker_def *def, int argc, char **argv)
 	ctx.name = name;
 	memset(&job, 0, sizeof(job));
 	job.cap_slot = -1;
+	snprintf(stmo, sizeof(stmo), "%d", cfg.worker_statement_timeout_ms);
 	log_kv(LL_INFO, "worker started", "queue", def->queue, "worker", name,
-	    NULL);
+	    "statement_timeout_ms", stmo, NULL);
 
 	while (!worker_stop) {
 		if (backoff > 0) {

@@ -43,7 +43,8 @@ int worker_stopping(void);
  * what is runnable, then exit). Returns the process exit status.
  */
 int worker_main(const struct worker_def *, int argc, char **argv);
-/* Shared by oneshot mains: parses -c, loads config, inits logging.
+/* Shared by oneshot mains: parses -c, loads config, inits logging, sets
+ * worker_statement_timeout_ms as the default of every db_new() after it.
  * Returns 0 on success, else an exit status after logging why. */
 int
 worker_setup(const char *service, int argc, char **argv, struct config *cfg);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# The lint tier's own test: dev/lint's layering and strto rules must fail
-# on a deliberate violation and pass on the same tree without it. Each case
-# lints a copy of lib/ (no services needed) with one line added.
+# The lint tier's own test: dev/lint's layering, strto and signing rules
+# must fail on a deliberate violation and pass on the same tree without it.
+# Each case lints a copy of lib/, fcgi/, workers/ and tools/ (no services
+# needed) with one line added.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
 # shellcheck source=../lib/assert.sh
@@ -86,5 +87,16 @@ expect_fail "strto: strtol with a NULL end fails" strto \
 expect_fail "strto: a call split over lines is seen" strto \
     lib/chat/conv.c "$(printf 'static double g(const char *s)\n{\n\treturn strtod(s,\n\t    NULL);\n}')" \
     'lib/chat/conv.c:[0-9]+: strto with a NULL end'
+
+rc=0
+lint signing || rc=$?
+t_eq "signing: the tree as it is passes" 0 "$rc"
+expect_fail "signing: fcgi/ naming ledger_key_file fails" signing \
+    fcgi/h_public_ledger_keys.c \
+    'static const char *k(const struct config *c) { return c->ledger_key_file; }' \
+    'fcgi/h_public_ledger_keys.c:[0-9]+:.*ledger_key_file'
+expect_fail "signing: fcgi/ calling ledger_key_load fails" signing \
+    fcgi/main.c 'static void s(uint8_t *x) { (void)ledger_key_load("k", x); }' \
+    'fcgi/main.c:[0-9]+:.*ledger_key_load'
 
 t_done
