@@ -48,7 +48,7 @@ STACK_PACKAGES=(
 	postgresql postgresql-client redis-server
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
 	wrk prometheus redis-tools
-	clang-format cppcheck
+	clang-format cppcheck systemd
 )
 
 STACK_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
