@@ -25,14 +25,12 @@
 static void
 mw_idem_kid(const char *key, char kid[MW_IDEM_KID_LEN + 1])
 {
-	uint8_t h[32];
-	char	hex[65];
+	char hex[65];
 
-	if (sec_sha256(key, strlen(key), h) != BW_OK) {
+	if (idem_khash(key, hex) != BW_OK) {
 		memcpy(kid, "?", 2);
 		return;
 	}
-	sec_hex(h, sizeof(h), hex);
 	memcpy(kid, hex, MW_IDEM_KID_LEN);
 	kid[MW_IDEM_KID_LEN] = '\0';
 }
@@ -116,18 +114,6 @@ mw_idem_malformed(struct req *r)
 	    fields);
 }
 
-/* Hex SHA-256 of the key, the seed of the handlers' natural keys. */
-static enum bw_err
-mw_idem_ksha(const char *key, char out[65])
-{
-	uint8_t h[32];
-
-	if (sec_sha256(key, strlen(key), h) != BW_OK)
-		return BW_ECRYPTO;
-	sec_hex(h, sizeof(h), out);
-	return BW_OK;
-}
-
 /* Releases the key outside any transaction; logs why. */
 static void
 mw_idem_unlock(struct req *r, const char *why)
@@ -171,7 +157,7 @@ mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		return 0;
 	}
-	if (mw_idem_ksha(r->idem_key, r->idem_ksha) != BW_OK ||
+	if (idem_khash(r->idem_key, r->idem_ksha) != BW_OK ||
 	    idem_fingerprint(r->method, r->path, body_sha256, fp) != BW_OK) {
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		return 0;

@@ -76,12 +76,8 @@ static const char idem_sql_purge[] =
     "  FOR UPDATE SKIP LOCKED)"
     " AND expires_at < now()";
 
-/*
- * The key as stored: hex SHA-256 of the Idempotency-Key. The key itself
- * never reaches the database, so a copy of it cannot open the sealed
- * bodies (see idem_seal_key()).
- */
-static enum bw_err
+/* See idem.h. */
+enum bw_err
 idem_khash(const char *key, char out[65])
 {
 	uint8_t h[32];

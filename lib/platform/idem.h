@@ -48,6 +48,13 @@ void idem_resp_free(struct idem_resp *);
  */
 enum bw_err idem_key_parse(const char *hdr, char out[BW_MAX_IDEM_KEY + 1]);
 /*
+ * The key as stored and as logged (its first 16 characters): the hex
+ * SHA-256 of the Idempotency-Key, 65 bytes with the NUL. The key itself
+ * never reaches the database, so a copy of the table cannot open the
+ * sealed bodies. Natural keys of what a key creates are this too.
+ */
+enum bw_err idem_khash(const char *key, char out[65]);
+/*
  * The request fingerprint: hex SHA-256 over method, NUL, path, NUL and
  * the body's SHA-256. Writes IDEM_FP_LEN + 1 bytes.
  */
