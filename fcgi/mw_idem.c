@@ -16,7 +16,6 @@
 #include "mw_idem.h"
 #include "resp.h"
 #include "route.h"
-#include "core/sec.h"
 
 #define MW_IDEM_DEF_TIMEOUT_S 60 /* when no config is at hand */
 #define MW_IDEM_KID_LEN	      16 /* hex chars of the key hash logged */
