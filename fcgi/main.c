@@ -262,6 +262,8 @@ dispatch(struct req *r)
 	mw_idem_end(r);
 }
 
+#define BW_VERIFY_PREFIX "/api/v1/public/verify/"
+
 /* One access line and the request metrics. */
 static void
 account(struct req *r)
@@ -281,7 +283,12 @@ account(struct req *r)
 	snprintf(ms, sizeof(ms), "%.3f", (double)us / 1000.0);
 	f = json_object_new_object();
 	json_object_object_add(f, "method", json_object_new_string(r->method));
-	json_object_object_add(f, "path", json_object_new_string(r->path));
+	/* A public verification path holds a bearer token: never logged. */
+	json_object_object_add(f, "path",
+	    json_object_new_string(strncmp(r->path, BW_VERIFY_PREFIX,
+				       strlen(BW_VERIFY_PREFIX)) == 0
+		    ? BW_VERIFY_PREFIX "[redacted]"
+		    : r->path));
 	json_object_object_add(f, "route",
 	    json_object_new_string(
 		r->route != NULL ? r->route->name : "unmatched"));
