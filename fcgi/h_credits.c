@@ -86,7 +86,7 @@ h_credits_book(struct req *r)
 
 	er = credit_book(r->ch->db, r->who.org_id, jv_str(r->in, "user_id", ""),
 	    jv_str(r->in, "class_id", ""), jv_int(r->in, "credits", 0),
-	    r->idem_tx ? r->idem_ksha : NULL, &o, &oc);
+	    r->idem_locked ? r->idem_ksha : NULL, &o, &oc);
 	if (er != BW_OK || oc != CREDIT_OK) {
 		h_credits_fail(r, er, oc);
 		return;

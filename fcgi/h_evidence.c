@@ -156,7 +156,7 @@ h_evidence_create(struct req *r)
 	if (!mw_idem_begin(r, sha))
 		goto out;
 	er = evidence_commit(r->ch->db, u, name, ctype,
-	    r->idem_tx ? r->idem_ksha : NULL, &o);
+	    r->idem_locked ? r->idem_ksha : NULL, &o);
 	if (er == BW_EEXISTS) {
 		/* The key's own row is gone (expired); its evidence is not. */
 		resp_error(r, AE_IDEMPOTENCY_KEY_REUSED,

@@ -63,7 +63,7 @@ h_exports_create(struct req *r)
 		rq.evidence_ids = list;
 		rq.nids = n;
 	}
-	rq.request_key = r->idem_tx ? r->idem_ksha : NULL;
+	rq.request_key = r->idem_locked ? r->idem_ksha : NULL;
 	er = export_create(r->ch->db, &rq, &made);
 	if (er == BW_EEXISTS) {
 		/* The key's own row is gone (expired); its export is not. */

@@ -139,7 +139,6 @@ mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
 	int		  tmo = MW_IDEM_DEF_TIMEOUT_S, took = 0, run = 0;
 
 	r->idem_locked = 0;
-	r->idem_tx = 0;
 	r->idem_ksha[0] = '\0';
 	hdr = req_param(r, "HTTP_IDEMPOTENCY_KEY");
 	if (hdr == NULL)
@@ -188,7 +187,6 @@ mw_idem_begin(struct req *r, const uint8_t body_sha256[32])
 			resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
 			break;
 		}
-		r->idem_tx = 1;
 		run = 1;
 		break;
 	case IO_REPLAY:
@@ -294,7 +292,6 @@ mw_idem_end(struct req *r)
 
 	if (!r->idem_locked)
 		return;
-	r->idem_tx = 0;
 	if (mw_idem_retryable(r)) {
 		(void)db_end(r->ch->db, false);
 		mw_idem_unlock(r, "released");

@@ -57,8 +57,7 @@ struct req {
 	const char *err_code; /* for the access log, static */
 	int	    sent;
 	/* Idempotency-Key state (fcgi/mw_idem.c). */
-	int  idem_locked;
-	int  idem_tx;	    /* the handler runs in db_begin()'s transaction */
+	int  idem_locked;   /* key held; the handler runs in db_begin()'s tx */
 	char idem_ksha[65]; /* hex SHA-256 of the key: natural keys */
 	char idem_key[256];
 	char idem_token[37];  /* lock_token held */
