@@ -96,7 +96,9 @@ int ctl_prompt_set(struct ctl *, int, char **);
 		ctl_budget_set },                                             \
 	    { "price set",                                                    \
 		    "price set --model M --input-micros-per-mtok N "          \
-		    "--output-micros-per-mtok N",                             \
+		    "--output-micros-per-mtok N "                             \
+		    "[--prompt-bytes-per-token K] "                           \
+		    "[--prompt-tokens-per-message M]",                        \
 		    ctl_price_set },                                          \
 	    { "prompt set",                                                   \
 		    "prompt set --org ID [--system-prompt TEXT] "             \

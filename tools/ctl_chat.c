@@ -138,28 +138,35 @@ int
 ctl_price_set(struct ctl *c, int argc, char **argv)
 {
 	static const char *const names[] = { "model", "input-micros-per-mtok",
-		"output-micros-per-mtok" };
-	const char		*v[3] = { NULL, NULL, NULL };
+		"output-micros-per-mtok", "prompt-bytes-per-token",
+		"prompt-tokens-per-message" };
+	const char		*v[5] = { NULL, NULL, NULL, NULL, NULL };
 	struct json_object	*o;
-	long long		 in, out;
+	long long		 in, out, bpt = 1, tpm = BUDGET_MSG_OVERHEAD;
 	enum bw_err		 er;
 	int			 rc;
 
-	if ((rc = ctl_flags(argc, argv, names, v, 3)) != 0)
+	if ((rc = ctl_flags(argc, argv, names, v, 5)) != 0)
 		return rc;
 	if (v[0] == NULL || strlen(v[0]) < 1 ||
 	    strlen(v[0]) > BUDGET_MODEL_MAX ||
 	    ctl_num(v[1], 0, 1000000000000LL, &in) != 0 ||
-	    ctl_num(v[2], 0, 1000000000000LL, &out) != 0) {
+	    ctl_num(v[2], 0, 1000000000000LL, &out) != 0 ||
+	    (v[3] != NULL && ctl_num(v[3], 1, 64, &bpt) != 0) ||
+	    (v[4] != NULL && ctl_num(v[4], 0, 1000, &tpm) != 0)) {
 		fprintf(stderr,
 		    "bulwarkctl: price set needs --model M "
 		    "--input-micros-per-mtok N --output-micros-per-mtok N "
-		    "(0..10^12)\n");
+		    "(0..10^12) [--prompt-bytes-per-token 1..64] "
+		    "[--prompt-tokens-per-message 0..1000]\n");
 		return 2;
 	}
 	if ((rc = ctl_connect(c)) != 0)
 		return rc;
 	er = budget_price_set(c->db, v[0], in, out);
+	/* The rule only when named (an absent one takes its default). */
+	if (er == BW_OK && (v[3] != NULL || v[4] != NULL))
+		er = budget_prompt_rule_set(c->db, v[0], (int)bpt, (int)tpm);
 	if (er != BW_OK)
 		return ctl_fail("price set", er);
 	o = json_object_new_object();
@@ -168,6 +175,12 @@ ctl_price_set(struct ctl *c, int argc, char **argv)
 	    json_object_new_int64(in));
 	json_object_object_add(o, "output_micros_per_mtok",
 	    json_object_new_int64(out));
+	if (v[3] != NULL || v[4] != NULL) {
+		json_object_object_add(o, "prompt_bytes_per_token",
+		    json_object_new_int64(bpt));
+		json_object_object_add(o, "prompt_tokens_per_message",
+		    json_object_new_int64(tpm));
+	}
 	ctl_emit(o);
 	return 0;
 }

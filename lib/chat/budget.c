@@ -2,8 +2,11 @@
 /*
  * Daily LLM budgets: org chat settings, prices, holds and their settlement.
  * The decision and the hold happen on one locked org_budget_days row in one
- * transaction; settlement and expiry are single statements keyed by the
- * hold's state, so each hold moves out of 'held' exactly once.
+ * statement (the price and the prompt rule looked up in it); a hold covers
+ * one attempt and grows by one attempt's input bound before each retry,
+ * again one statement that checks the room; settlement and expiry are
+ * single statements keyed by the hold's state, so each hold moves out of
+ * 'held' exactly once.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -51,13 +54,34 @@ budget_cost(int64_t in_tok, int64_t out_tok, int64_t in_price,
 }
 
 int64_t
-budget_input_bound(int64_t bytes, int nmessages)
+budget_input_bound(int64_t bytes, int nmessages, int bytes_per_token,
+    int tokens_per_message)
 {
+	int64_t k = bytes_per_token < 1 ? 1 : bytes_per_token;
+
 	if (bytes < 0)
 		bytes = 0;
 	if (nmessages < 0)
 		nmessages = 0;
-	return sat_add(bytes, sat_mul(nmessages, BUDGET_MSG_OVERHEAD));
+	if (tokens_per_message < 0)
+		tokens_per_message = 0;
+	return sat_add(bytes / k + (bytes % k != 0),
+	    sat_mul(nmessages, tokens_per_message));
+}
+
+int64_t
+budget_extend_micros(const struct budget_hold *h)
+{
+	return budget_cost(h->input_bound, 0, h->in_price, 0);
+}
+
+int64_t
+budget_charge(const struct budget_hold *h, const struct budget_usage *u)
+{
+	return sat_add(budget_cost(u->input_tokens, u->output_tokens,
+			   h->in_price, h->out_price),
+	    budget_cost(sat_mul(h->input_bound, u->failed_attempts), 0,
+		h->in_price, 0));
 }
 
 int64_t
@@ -160,154 +184,193 @@ budget_settings_clear(struct budget_settings *s)
 	s->system_prompt = s->fallback_reply = s->line_token = NULL;
 }
 
-/* The hold transaction's arguments and results. */
-struct hold_tx {
-	const struct budget_settings *s;
-	const struct budget_ask	     *a;
-	struct budget_hold	      h;
-	enum budget_verdict	      v;
-};
+#define STR_(x) #x
+#define STR(x)	STR_(x)
 
 /*
- * Locks (creating it if needed) the org's day row: INSERT .. ON CONFLICT
- * DO UPDATE takes the row lock and returns the latest committed values.
+ * The hold, one statement: lock the org's day row (d), choose the model by
+ * the soft threshold (m), look up its price and prompt rule and bound the
+ * input (p: the C twin is budget_input_bound()), fit max_tokens into what
+ * remains (g: the closed form of budget_fit_tokens() for one attempt:
+ * ceil((ib*ip + mt*op) / 1e6) <= rem  <=>  mt <= (rem*1e6 - ib*ip) / op),
+ * decide (v), and on 'ok' insert the hold and add it to reserved (ins, u;
+ * u updates the row d locked, so no other hold slips in between). No row
+ * at all: the day row does not exist yet. Numeric arithmetic: no overflow.
+ * $5 is the daily budget (NULL: none), $8 the hard stop.
  */
-static const char sql_day_lock[] =
+/* clang-format off */
+static const char sql_hold[] =
+    "WITH d AS (SELECT spent_micros::numeric AS sp, reserved_micros::numeric AS rs"
+    "  FROM org_budget_days WHERE org_id = $1::uuid AND day = $2::date FOR UPDATE),"
+    " m AS (SELECT d.sp, d.rs, CASE WHEN $5::bigint IS NOT NULL AND $7::boolean"
+    "  AND ($5::bigint = 0 OR (d.sp + d.rs) * 100 >= $5::bigint::numeric * $6::int)"
+    "  THEN $4::text ELSE $3::text END AS model FROM d),"
+    " p AS (SELECT m.sp, m.rs, m.model, m.model <> $3::text AS dg,"
+    "  pr.model IS NOT NULL AS priced,"
+    "  COALESCE(pr.input_micros_per_mtok, 0)::numeric AS ip,"
+    "  COALESCE(pr.output_micros_per_mtok, 0)::numeric AS op,"
+    "  LEAST(ceil($9::bigint::numeric / COALESCE(pr.prompt_bytes_per_token, 1))"
+    "   + $10::int * COALESCE(pr.prompt_tokens_per_message, " STR(BUDGET_MSG_OVERHEAD) "),"
+    "   2147483647) AS ib"
+    "  FROM m LEFT JOIN llm_prices pr ON pr.model = m.model),"
+    " g AS (SELECT p.*, CASE WHEN $5::bigint IS NULL OR NOT $8::boolean THEN $11::int::numeric"
+    "  WHEN $5::bigint - p.sp - p.rs < 0"
+    "   OR p.ib * p.ip > ($5::bigint - p.sp - p.rs) * 1000000 THEN -1"
+    "  WHEN p.op = 0 THEN $11::int::numeric"
+    "  ELSE LEAST($11::int, floor((($5::bigint - p.sp - p.rs) * 1000000 - p.ib * p.ip) / p.op))"
+    "  END AS mt FROM p),"
+    " v AS (SELECT g.*, CASE WHEN NOT g.priced AND $5::bigint IS NOT NULL THEN 'noprice'"
+    "  WHEN $5::bigint IS NOT NULL AND $8::boolean AND (g.mt < $12::int OR g.mt < 1)"
+    "  THEN 'exceeded' ELSE 'ok' END AS verdict,"
+    "  LEAST(ceil((g.ib * g.ip + GREATEST(g.mt, 0) * g.op) / 1000000),"
+    "   9223372036854775807) AS held FROM g),"
+    " ins AS (INSERT INTO llm_holds (org_id, day, model, downgraded, max_tokens,"
+    "  input_bound, held_micros, request_id, correlation_id, expires_at)"
+    "  SELECT $1::uuid, $2::date, v.model, v.dg, v.mt, v.ib, v.held, $13, $14,"
+    "  now() + make_interval(secs => $15::int) FROM v WHERE v.verdict = 'ok'"
+    "  RETURNING id, held_micros, downgraded),"
+    " u AS (UPDATE org_budget_days d SET"
+    "  reserved_micros = d.reserved_micros + ins.held_micros, holds = d.holds + 1,"
+    "  downgraded = d.downgraded + ins.downgraded::int, updated_at = now()"
+    "  FROM ins WHERE d.org_id = $1::uuid AND d.day = $2::date RETURNING d.org_id)"
+    " SELECT v.verdict, v.model, v.dg, v.mt::bigint, v.ib::bigint, v.held::bigint,"
+    " v.ip::bigint, v.op::bigint, ins.id, (SELECT count(*) FROM u)"
+    " FROM v LEFT JOIN ins ON true";
+/* clang-format on */
+static const char sql_day_create[] =
     "INSERT INTO org_budget_days (org_id, day) VALUES ($1::uuid, $2::date)"
-    " ON CONFLICT (org_id, day) DO UPDATE SET updated_at = now()"
-    " RETURNING spent_micros, reserved_micros";
+    " ON CONFLICT (org_id, day) DO NOTHING";
 static const char sql_price[] =
     "SELECT input_micros_per_mtok, output_micros_per_mtok"
     " FROM llm_prices WHERE model = $1";
-static const char sql_day_reserve[] =
-    "UPDATE org_budget_days SET reserved_micros = reserved_micros + $3,"
-    " holds = holds + 1, downgraded = downgraded + $4"
-    " WHERE org_id = $1::uuid AND day = $2::date";
-static const char sql_hold_insert[] =
-    "INSERT INTO llm_holds (org_id, day, model, downgraded, max_tokens,"
-    " input_bound, held_micros, request_id, correlation_id, expires_at)"
-    " VALUES ($1::uuid, $2::date, $3, $4::boolean, $5::int, $6::int, $7,"
-    " $8, $9, now() + make_interval(secs => $10::int)) RETURNING id";
-
-static enum bw_err
-hold_fn(struct db *db, void *arg)
-{
-	struct hold_tx		     *t = arg;
-	const struct budget_settings *s = t->s;
-	const struct budget_ask	     *a = t->a;
-	struct budget_hold	     *h = &t->h;
-	PGresult		     *res = NULL;
-	const char		     *p[10];
-	char			      held[24], dg[4], mt[16], ib[24];
-	char			      ttl[16];
-	int64_t			      spent, reserved, remaining, fit;
-	int			      priced, attempts;
-	enum bw_err		      er;
-
-	memset(h, 0, sizeof(*h));
-	t->v = BV_OK;
-	p[0] = s->org_id;
-	p[1] = s->day;
-	er = db_execp(db, "budget_day_lock", sql_day_lock, 2, p, &res);
-	if (er != BW_OK)
-		goto out;
-	spent = db_col_i64_or(res, 0, 0, 0);
-	reserved = db_col_i64_or(res, 0, 1, 0);
-	PQclear(res);
-	res = NULL;
-
-	/* The model first: the soft threshold counts what is reserved. */
-	copy_str(h->model, sizeof(h->model), s->primary);
-	if (s->has_budget && s->downgrade && s->daily_micros > 0 &&
-	    sat_mul(sat_add(spent, reserved), 100) >=
-		sat_mul(s->daily_micros, s->soft_pct)) {
-		copy_str(h->model, sizeof(h->model), s->fallback);
-		h->downgraded = strcmp(s->fallback, s->primary) != 0;
-	} else if (s->has_budget && s->downgrade && s->daily_micros == 0) {
-		copy_str(h->model, sizeof(h->model), s->fallback);
-		h->downgraded = strcmp(s->fallback, s->primary) != 0;
-	}
-	p[0] = h->model;
-	er = db_execp(db, "budget_price", sql_price, 1, p, &res);
-	if (er != BW_OK)
-		goto out;
-	priced = PQntuples(res) == 1;
-	if (priced) {
-		h->in_price = db_col_i64_or(res, 0, 0, 0);
-		h->out_price = db_col_i64_or(res, 0, 1, 0);
-	}
-	PQclear(res);
-	res = NULL;
-	if (!priced && s->has_budget) {
-		t->v = BV_NOPRICE;
-		goto out;
-	}
-
-	attempts = a->attempts < 1 ? 1 : a->attempts;
-	h->input_bound = budget_input_bound(a->input_bytes, a->nmessages);
-	h->max_tokens = a->max_tokens;
-	if (s->has_budget && s->hard_stop) {
-		remaining = s->daily_micros - spent - reserved;
-		fit = remaining < 0
-		    ? -1
-		    : budget_fit_tokens(remaining, h->input_bound, attempts,
-			  h->in_price, h->out_price, a->max_tokens);
-		if (fit < a->min_tokens || fit < 1) {
-			t->v = BV_EXCEEDED;
-			goto out;
-		}
-		h->max_tokens = (int)fit;
-	}
-	h->held_micros = budget_cost(sat_mul(h->input_bound, attempts),
-	    h->max_tokens, h->in_price, h->out_price);
-
-	snprintf(held, sizeof(held), "%" PRId64, h->held_micros);
-	snprintf(dg, sizeof(dg), "%d", h->downgraded ? 1 : 0);
-	p[0] = s->org_id;
-	p[1] = s->day;
-	p[2] = held;
-	p[3] = dg;
-	er = db_execp(db, "budget_day_reserve", sql_day_reserve, 4, p, NULL);
-	if (er != BW_OK)
-		goto out;
-	snprintf(mt, sizeof(mt), "%d", h->max_tokens);
-	snprintf(ib, sizeof(ib), "%" PRId64,
-	    h->input_bound > INT32_MAX ? (int64_t)INT32_MAX : h->input_bound);
-	snprintf(ttl, sizeof(ttl), "%d", a->ttl_s);
-	p[2] = h->model;
-	p[3] = h->downgraded ? "true" : "false";
-	p[4] = mt;
-	p[5] = ib;
-	p[6] = held;
-	p[7] = a->request_id;
-	p[8] = a->correlation_id;
-	p[9] = ttl;
-	er = db_execp(db, "budget_hold_insert", sql_hold_insert, 10, p, &res);
-	if (er != BW_OK)
-		goto out;
-	copy_str(h->id, sizeof(h->id), PQgetvalue(res, 0, 0));
-out:
-	PQclear(res);
-	return er;
-}
 
 enum bw_err
 budget_hold(struct db *db, const struct budget_settings *s,
     const struct budget_ask *a, struct budget_hold *hold,
     enum budget_verdict *verdict)
 {
-	struct hold_tx t;
-	enum bw_err    er;
+	struct budget_hold h;
+	PGresult	  *res = NULL;
+	const char	  *p[15], *v;
+	char		   daily[24], soft[16], bytes[24], nm[16], mt[16];
+	char		   mn[16], ttl[16];
+	enum bw_err	   er;
+	int		   tries;
 
-	memset(&t, 0, sizeof(t));
-	t.s = s;
-	t.a = a;
-	er = db_tx(db, false, hold_fn, &t);
-	if (er != BW_OK)
-		return er;
-	*hold = t.h;
-	*verdict = t.v;
-	return BW_OK;
+	memset(&h, 0, sizeof(h));
+	snprintf(daily, sizeof(daily), "%" PRId64, s->daily_micros);
+	snprintf(soft, sizeof(soft), "%d", s->soft_pct);
+	snprintf(bytes, sizeof(bytes), "%" PRId64,
+	    a->input_bytes < 0 ? 0 : a->input_bytes);
+	snprintf(nm, sizeof(nm), "%d", a->nmessages < 0 ? 0 : a->nmessages);
+	snprintf(mt, sizeof(mt), "%d", a->max_tokens);
+	snprintf(mn, sizeof(mn), "%d", a->min_tokens);
+	snprintf(ttl, sizeof(ttl), "%d", a->ttl_s);
+	p[0] = s->org_id;
+	p[1] = s->day;
+	p[2] = s->primary;
+	p[3] = s->fallback;
+	p[4] = s->has_budget ? daily : NULL;
+	p[5] = soft;
+	p[6] = s->downgrade ? "true" : "false";
+	p[7] = s->hard_stop ? "true" : "false";
+	p[8] = bytes;
+	p[9] = nm;
+	p[10] = mt;
+	p[11] = mn;
+	p[12] = a->request_id;
+	p[13] = a->correlation_id;
+	p[14] = ttl;
+	for (tries = 0;; tries++) {
+		er = db_execp(db, "budget_hold", sql_hold, 15, p, &res);
+		if (er != BW_OK)
+			goto out;
+		if (PQntuples(res) == 1)
+			break;
+		/* The org's first call of the day: make its row, once. */
+		PQclear(res);
+		res = NULL;
+		if (tries > 0) {
+			er = BW_EDB;
+			goto out;
+		}
+		er = db_execp(db, "budget_day_create", sql_day_create, 2, p,
+		    NULL);
+		if (er != BW_OK)
+			goto out;
+	}
+	v = PQgetvalue(res, 0, 0);
+	copy_str(h.model, sizeof(h.model), PQgetvalue(res, 0, 1));
+	h.downgraded = PQgetvalue(res, 0, 2)[0] == 't';
+	h.max_tokens = (int)db_col_i64_or(res, 0, 3, 0);
+	h.input_bound = db_col_i64_or(res, 0, 4, 0);
+	h.held_micros = db_col_i64_or(res, 0, 5, 0);
+	h.in_price = db_col_i64_or(res, 0, 6, 0);
+	h.out_price = db_col_i64_or(res, 0, 7, 0);
+	if (strcmp(v, "noprice") == 0)
+		*verdict = BV_NOPRICE;
+	else if (strcmp(v, "exceeded") == 0)
+		*verdict = BV_EXCEEDED;
+	else if (PQgetisnull(res, 0, 8) || db_col_i64_or(res, 0, 9, 0) != 1) {
+		er = BW_EDB; /* cannot happen: the row was locked */
+		goto out;
+	} else {
+		*verdict = BV_OK;
+		copy_str(h.id, sizeof(h.id), PQgetvalue(res, 0, 8));
+	}
+	*hold = h;
+out:
+	PQclear(res);
+	return er;
+}
+
+/*
+ * The extension before a retry, one statement: lock the hold while it is
+ * still held (h: an expiry pass waits, then sees the new amount), add to
+ * the day's reserved only when it fits the budget (d; $4 NULL: no hard
+ * stop), then to the hold (u) only when d did.
+ */
+/* clang-format off */
+static const char sql_extend[] =
+    "WITH h AS (SELECT org_id, day FROM llm_holds"
+    "  WHERE org_id = $1::uuid AND id = $2::uuid AND state = 'held' FOR UPDATE),"
+    " d AS (UPDATE org_budget_days d SET"
+    "  reserved_micros = d.reserved_micros + $3::bigint, updated_at = now()"
+    "  FROM h WHERE d.org_id = h.org_id AND d.day = h.day AND ($4::bigint IS NULL"
+    "  OR d.spent_micros::numeric + d.reserved_micros + $3::bigint <= $4::bigint)"
+    "  RETURNING d.org_id),"
+    " u AS (UPDATE llm_holds SET held_micros = held_micros + $3::bigint"
+    "  WHERE org_id = $1::uuid AND id = $2::uuid AND EXISTS (SELECT 1 FROM d)"
+    "  RETURNING held_micros)"
+    " SELECT held_micros FROM u";
+/* clang-format on */
+
+enum bw_err
+budget_extend(struct db *db, const struct budget_settings *s,
+    struct budget_hold *h, bool *extended)
+{
+	const char *p[4];
+	char	    amt[24], daily[24];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	*extended = false;
+	if (!jv_is_uuid(h->id, strlen(h->id)))
+		return BW_EINVAL;
+	snprintf(amt, sizeof(amt), "%" PRId64, budget_extend_micros(h));
+	snprintf(daily, sizeof(daily), "%" PRId64, s->daily_micros);
+	p[0] = s->org_id;
+	p[1] = h->id;
+	p[2] = amt;
+	p[3] = s->has_budget && s->hard_stop ? daily : NULL;
+	er = db_execp(db, "budget_extend", sql_extend, 4, p, &res);
+	if (er == BW_OK && PQntuples(res) == 1) {
+		*extended = true;
+		h->held_micros = db_col_i64_or(res, 0, 0, h->held_micros);
+		h->extensions++;
+	}
+	PQclear(res);
+	return er;
 }
 
 /* One statement: the hold leaves 'held' and its day row is adjusted. */
@@ -366,10 +429,7 @@ budget_settle(struct db *db, const char *org_id, const char *hold_id,
 	int64_t	    charge;
 	enum bw_err er;
 
-	charge = sat_add(budget_cost(u->input_tokens, u->output_tokens,
-			     h->in_price, h->out_price),
-	    budget_cost(sat_mul(h->input_bound, u->failed_attempts), 0,
-		h->in_price, 0));
+	charge = budget_charge(h, u);
 	er = settle(db, org_id, hold_id, charge, u, settled, spent);
 	if (er == BW_OK && charged != NULL)
 		*charged = *settled ? charge : 0;
@@ -522,6 +582,31 @@ budget_price_set(struct db *db, const char *model, int64_t in_per_mtok,
 	p[1] = a;
 	p[2] = b;
 	return db_exec(db, sql, 3, p, NULL);
+}
+
+enum bw_err
+budget_prompt_rule_set(struct db *db, const char *model, int bytes_per_token,
+    int tokens_per_message)
+{
+	static const char sql[] =
+	    "UPDATE llm_prices SET prompt_bytes_per_token = $2::int,"
+	    " prompt_tokens_per_message = $3::int, updated_at = now()"
+	    " WHERE model = $1";
+	const char *p[3];
+	char	    a[16], b[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	snprintf(a, sizeof(a), "%d", bytes_per_token);
+	snprintf(b, sizeof(b), "%d", tokens_per_message);
+	p[0] = model;
+	p[1] = a;
+	p[2] = b;
+	er = db_exec(db, sql, 3, p, &res);
+	if (er == BW_OK && db_rows(res) != 1)
+		er = BW_ENOTFOUND;
+	PQclear(res);
+	return er;
 }
 
 enum bw_err

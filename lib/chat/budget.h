@@ -42,7 +42,6 @@ struct budget_ask {
 	int	    nmessages;
 	int	    max_tokens;	    /* wanted output */
 	int	    min_tokens;	    /* below this a lowered call is refused */
-	int	    attempts;	    /* 1 + retries: input is held per attempt */
 	int	    ttl_s;	    /* the hold expires after */
 	const char *request_id;	    /* may be NULL */
 	const char *correlation_id; /* may be NULL */
@@ -61,7 +60,8 @@ struct budget_hold {
 	bool	downgraded;
 	int	max_tokens;  /* possibly lowered */
 	int64_t input_bound; /* tokens per attempt */
-	int64_t held_micros;
+	int64_t held_micros; /* now: one attempt's bound + extensions */
+	int	extensions;  /* budget_extend() calls that added room */
 	int64_t in_price; /* micros per million tokens */
 	int64_t out_price;
 };
@@ -80,16 +80,38 @@ struct budget_usage {
  */
 int64_t budget_cost(int64_t in_tok, int64_t out_tok, int64_t in_price,
     int64_t out_price);
-/* The input-token upper bound of a prompt: its bytes plus an overhead per
- * message. */
-int64_t budget_input_bound(int64_t bytes, int nmessages);
+/*
+ * The input-token upper bound of a prompt under its model's counting rule
+ * (llm_prices.prompt_bytes_per_token, .prompt_tokens_per_message):
+ * ceil(bytes / bytes_per_token) + tokens_per_message x nmessages,
+ * saturating; bytes_per_token < 1 counts as 1. The hold statement computes
+ * the same in SQL (sql_hold); docs/api/chat.md says why it is an upper
+ * bound.
+ */
+int64_t budget_input_bound(int64_t bytes, int nmessages, int bytes_per_token,
+    int tokens_per_message);
 /*
  * The largest output allowance <= want such that the hold for in_bound
  * input tokens per attempt (attempts of them) fits in remaining; -1 when
- * not even the input fits. Pure; exposed for tests.
+ * not even the input fits. Pure; exposed for tests (the hold statement
+ * computes the same for one attempt in closed form).
  */
 int64_t budget_fit_tokens(int64_t remaining, int64_t in_bound, int attempts,
     int64_t in_price, int64_t out_price, int64_t want);
+
+/*
+ * What one more attempt adds to a hold before a retry: the input bound of
+ * the attempt that failed, which settlement charges (the attempt that may
+ * still answer is covered by the hold already). Saturating. A hold of
+ * budget_cost(input_bound, max_tokens) plus this once per retry covers
+ * budget_charge() of any usage within the bounds.
+ */
+int64_t budget_extend_micros(const struct budget_hold *);
+/*
+ * The charge of a call: its successful attempt's usage plus the input
+ * bound of every failed attempt the provider saw. Saturating.
+ */
+int64_t budget_charge(const struct budget_hold *, const struct budget_usage *);
 
 /*
  * Loads org_id's settings (defaults when it has no row; primary/fallback
@@ -102,11 +124,14 @@ budget_settings_get(struct db *, const char *org_id, const char *dflt_primary,
 void budget_settings_clear(struct budget_settings *);
 /*
  * Decides the model (fallback at or above the soft threshold of spent +
- * reserved, when downgrade is on) and places a hold for the call on the
- * org's budget day row, locked for the decision; lowers max_tokens to what
- * the remaining budget covers. One transaction. *verdict says whether a
- * hold was placed (BV_OK, *hold filled); BV_EXCEEDED and BV_NOPRICE place
- * nothing (hold->model still names the model). A db error otherwise.
+ * reserved, when downgrade is on) and places a hold for one attempt of the
+ * call (its input bound under the model's counting rule plus max_tokens of
+ * output) on the org's budget day row, locked for the decision; lowers
+ * max_tokens to what the remaining budget covers. One statement (the price
+ * and the rule looked up in it); a second only on the org's first call of
+ * the day, to create the day row. *verdict says whether a hold was placed
+ * (BV_OK, *hold filled); BV_EXCEEDED and BV_NOPRICE place nothing
+ * (hold->model still names the model). A db error otherwise.
  */
 enum bw_err budget_hold(struct db *, const struct budget_settings *,
     const struct budget_ask *, struct budget_hold *hold,
@@ -121,6 +146,16 @@ enum bw_err budget_hold(struct db *, const struct budget_settings *,
 enum bw_err budget_settle(struct db *, const char *org_id, const char *hold_id,
     const struct budget_hold *, const struct budget_usage *, bool     *settled,
     int64_t *charged, int64_t *spent);
+/*
+ * Before a retry: adds budget_extend_micros() to the hold and to the day's
+ * reserved, in one statement that checks the room (spent + reserved +
+ * the extension <= the daily budget, when s has a hard-stop budget).
+ * *extended = false when there is no room or the hold is no longer held
+ * (nothing changes: do not retry). On success hold->held_micros and
+ * hold->extensions follow.
+ */
+enum bw_err budget_extend(struct db *, const struct budget_settings *,
+    struct budget_hold *, bool *extended);
 /* Releases a hold no provider call was made for (charge 0). */
 enum bw_err budget_release(struct db *, const char *org_id, const char *hold_id,
     bool *settled);
@@ -147,6 +182,9 @@ enum bw_err budget_config_set(struct db *, const char *org_id,
     const struct budget_config *);
 enum bw_err budget_price_set(struct db *, const char *model,
     int64_t in_per_mtok, int64_t out_per_mtok);
+/* Sets a priced model's prompt-counting rule; BW_ENOTFOUND unpriced. */
+enum bw_err budget_prompt_rule_set(struct db *, const char *model,
+    int bytes_per_token, int tokens_per_message);
 /* 1 when model has a price, 0 when not. */
 enum bw_err budget_price_known(struct db *, const char *model, int *known);
 /* Sets the listed (non-NULL) texts; org_cap < 0 leaves it. */

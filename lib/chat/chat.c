@@ -57,6 +57,7 @@ enum hold_metric {
 	HM__MAX
 };
 static int m_holds[HM__MAX] = { -1, -1, -1, -1 };
+static int m_ext_ok = -1, m_ext_refused = -1;
 
 static const char *const outcome_names[CO__MAX] = { "ok", "budget_exceeded",
 	"capacity_exhausted", "upstream_unavailable", "dependency_unavailable",
@@ -104,6 +105,12 @@ chat_metrics_register(void)
 	}
 	m_retries = metrics_counter("bulwark_llm_retries_total",
 	    "LLM provider retries.", NULL);
+	m_ext_ok = metrics_counter("bulwark_llm_hold_extensions_total",
+	    "Budget hold extensions before a retry, by result.",
+	    "result=\"extended\"");
+	m_ext_refused = metrics_counter("bulwark_llm_hold_extensions_total",
+	    "Budget hold extensions before a retry, by result.",
+	    "result=\"refused\"");
 	m_wait = metrics_histogram("bulwark_llm_queue_wait_seconds",
 	    "Time chat turns waited for an LLM slot.", NULL, wait_bounds,
 	    (int)(sizeof(wait_bounds) / sizeof(wait_bounds[0])));
@@ -125,9 +132,9 @@ chat_metrics_register(void)
 	    "Chat turns that used the org's fallback model.", NULL);
 	m_breaker_fast = metrics_counter("bulwark_llm_breaker_rejects_total",
 	    "Chat turns failed fast by the open circuit breaker.", NULL);
-	if (m_retries < 0 || m_wait < 0 || m_inuse < 0 || m_reclaimed < 0 ||
-	    m_lost < 0 || m_overshoot < 0 || m_circuit < 0 ||
-	    m_downgraded < 0 || m_breaker_fast < 0)
+	if (m_retries < 0 || m_ext_ok < 0 || m_ext_refused < 0 || m_wait < 0 ||
+	    m_inuse < 0 || m_reclaimed < 0 || m_lost < 0 || m_overshoot < 0 ||
+	    m_circuit < 0 || m_downgraded < 0 || m_breaker_fast < 0)
 		return -1;
 	return 0;
 }
@@ -251,16 +258,34 @@ on_attempt(void *arg, int attempt, int status, enum llm_fail why, int64_t ms)
 	    "fail", llm_fail_name(why), "ms", d, NULL);
 }
 
-static void
+/*
+ * Before a retry: the hold grows by one attempt's input bound, or there is
+ * no retry (no room in the budget, or the database did not say yes).
+ */
+static int
 on_retry(void *arg, int attempt, int64_t wait_ms)
 {
 	struct turn *t = arg;
-	char	     w[24];
+	bool	     extended = false;
+	enum bw_err  er;
+	char	     w[24], h[24];
 
 	(void)attempt;
+	er = budget_extend(t->c->db, &t->s, &t->hold, &extended);
+	snprintf(h, sizeof(h), "%" PRId64, t->hold.held_micros);
+	if (er != BW_OK || !extended) {
+		metrics_inc(m_ext_refused);
+		tlog(t, LL_WARN, "llm retry refused: no budget room for it",
+		    "error", er != BW_OK ? bw_strerror(er) : NULL,
+		    "held_micros", h, NULL);
+		return 1;
+	}
+	metrics_inc(m_ext_ok);
 	metrics_inc(m_retries);
 	snprintf(w, sizeof(w), "%" PRId64, wait_ms);
-	tlog(t, LL_INFO, "llm retry after backoff", "wait_ms", w, NULL);
+	tlog(t, LL_INFO, "llm retry after backoff", "wait_ms", w, "held_micros",
+	    h, NULL);
+	return 0;
 }
 
 /* Releases the lease if held (every way out passes here). */
@@ -498,7 +523,6 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	ask.nmessages = (int)nmsgs;
 	ask.max_tokens = cfg->chat_max_tokens;
 	ask.min_tokens = cfg->chat_min_tokens;
-	ask.attempts = 1 + cfg->llm_max_retries;
 	ask.ttl_s = cfg->chat_hold_ttl_s;
 	ask.request_id = in->request_id;
 	ask.correlation_id = in->correlation_id;

@@ -420,8 +420,10 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 		if (clock_mono_ms() + wait + LLM_MIN_ATTEMPT_MS >
 		    o->deadline_ms)
 			break;
-		if (o->on_retry != NULL)
-			o->on_retry(o->arg, nr, wait);
+		if (o->on_retry != NULL && o->on_retry(o->arg, nr, wait) != 0) {
+			res->retry_refused = 1;
+			break;
+		}
 		if (nap(o, wait) != 0) {
 			why = LF_ABORTED;
 			er = BW_EUPSTREAM;

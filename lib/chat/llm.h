@@ -64,8 +64,11 @@ struct llm_opts {
 	/* Called after each attempt: HTTP status or 0, and its duration. */
 	void (*on_attempt)(void *arg, int attempt, int status,
 	    enum llm_fail why, int64_t ms);
-	/* Called before sleeping for a retry. */
-	void (*on_retry)(void *arg, int attempt, int64_t wait_ms);
+	/*
+	 * Called before sleeping for a retry; nonzero: no retry (the call
+	 * ends with the failed attempt's result, res->retry_refused set).
+	 */
+	int (*on_retry)(void *arg, int attempt, int64_t wait_ms);
 	void *arg;
 };
 
@@ -74,9 +77,10 @@ struct llm_result {
 	char	       model[201]; /* as the provider named it */
 	int64_t	       input_tokens;
 	int64_t	       output_tokens;
-	int	       attempts;    /* made */
-	int	       failed_sent; /* failed attempts the provider saw */
-	int	       last_status; /* HTTP status, 0 for transport */
+	int	       attempts;      /* made */
+	int	       failed_sent;   /* failed attempts the provider saw */
+	int	       last_status;   /* HTTP status, 0 for transport */
+	int	       retry_refused; /* on_retry said no */
 	enum llm_fail  why;
 	enum brk_state brk; /* breaker state seen last */
 };
