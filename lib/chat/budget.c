@@ -388,7 +388,8 @@ static const char sql_settle[] =
 
 static enum bw_err
 settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
-    const struct budget_usage *u, bool *settled, int64_t *spent)
+    const struct budget_usage *u, void (*meanwhile)(void *), void *arg,
+    bool *settled, int64_t *spent)
 {
 	const char *p[6];
 	char	    c[24], in[24], outt[24], at[16];
@@ -410,7 +411,17 @@ settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
 	p[3] = in;
 	p[4] = outt;
 	p[5] = at;
-	er = db_execp(db, "budget_settle", sql_settle, 6, p, &res);
+	if (meanwhile == NULL)
+		er = db_execp(db, "budget_settle", sql_settle, 6, p, &res);
+	else if (db_sendp(db, "budget_settle", sql_settle, 6, p) == BW_OK) {
+		/* PostgreSQL settles while the caller does its own I/O. */
+		meanwhile(arg);
+		er = db_recvp(db, "budget_settle", &res);
+	} else {
+		/* Not sent: nothing ran; the other work, then the plain way. */
+		meanwhile(arg);
+		er = db_execp(db, "budget_settle", sql_settle, 6, p, &res);
+	}
 	if (er != BW_OK)
 		goto out;
 	*settled = PQntuples(res) == 1;
@@ -430,7 +441,24 @@ budget_settle(struct db *db, const char *org_id, const char *hold_id,
 	enum bw_err er;
 
 	charge = budget_charge(h, u);
-	er = settle(db, org_id, hold_id, charge, u, settled, spent);
+	er = settle(db, org_id, hold_id, charge, u, NULL, NULL, settled, spent);
+	if (er == BW_OK && charged != NULL)
+		*charged = *settled ? charge : 0;
+	return er;
+}
+
+enum bw_err
+budget_settle_with(struct db *db, const char *org_id, const char *hold_id,
+    const struct budget_hold *h, const struct budget_usage *u,
+    void (*meanwhile)(void *), void *arg, bool *settled, int64_t *charged,
+    int64_t *spent)
+{
+	int64_t	    charge;
+	enum bw_err er;
+
+	charge = budget_charge(h, u);
+	er = settle(db, org_id, hold_id, charge, u, meanwhile, arg, settled,
+	    spent);
 	if (er == BW_OK && charged != NULL)
 		*charged = *settled ? charge : 0;
 	return er;
@@ -443,7 +471,7 @@ budget_release(struct db *db, const char *org_id, const char *hold_id,
 	struct budget_usage u;
 
 	memset(&u, 0, sizeof(u));
-	return settle(db, org_id, hold_id, 0, &u, settled, NULL);
+	return settle(db, org_id, hold_id, 0, &u, NULL, NULL, settled, NULL);
 }
 
 static const char sql_expire[] =

@@ -62,7 +62,7 @@ struct budget_hold {
 	int64_t input_bound; /* tokens per attempt */
 	int64_t held_micros; /* now: one attempt's bound + extensions */
 	int	extensions;  /* budget_extend() calls that added room */
-	int64_t in_price; /* micros per million tokens */
+	int64_t in_price;    /* micros per million tokens */
 	int64_t out_price;
 };
 
@@ -146,6 +146,16 @@ enum bw_err budget_hold(struct db *, const struct budget_settings *,
 enum bw_err budget_settle(struct db *, const char *org_id, const char *hold_id,
     const struct budget_hold *, const struct budget_usage *, bool     *settled,
     int64_t *charged, int64_t *spent);
+/*
+ * As budget_settle(), with meanwhile(arg) run while PostgreSQL settles
+ * (the statement is sent first, its answer read after; meanwhile runs
+ * exactly once, also when the statement could not be sent). The charge is
+ * budget_charge(), known before the answer.
+ */
+enum bw_err budget_settle_with(struct db *, const char *org_id,
+    const char *hold_id, const struct budget_hold *,
+    const struct budget_usage *, void (*meanwhile)(void *), void *arg,
+    bool *settled, int64_t *charged, int64_t *spent);
 /*
  * Before a retry: adds budget_extend_micros() to the hold and to the day's
  * reserved, in one statement that checks the room (spent + reserved +

@@ -321,10 +321,13 @@ drop_hold(struct turn *t)
 	t->held = 0;
 }
 
-/* Settles the hold with what the call used; logs and counts. */
+/*
+ * Settles the hold with what the call used; logs and counts. meanwhile
+ * (may be NULL) runs while PostgreSQL settles.
+ */
 static void
 settle_hold(struct turn *t, const struct llm_result *lr, int ok,
-    struct chat_out *out)
+    struct chat_out *out, void (*meanwhile)(void *), void *arg)
 {
 	struct budget_usage u;
 	bool		    settled = false;
@@ -340,8 +343,8 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 		u.input_tokens = lr->input_tokens;
 		u.output_tokens = lr->output_tokens;
 	}
-	if (budget_settle(t->c->db, t->in->org_id, t->hold.id, &t->hold, &u,
-		&settled, &charged, &spent) != BW_OK) {
+	if (budget_settle_with(t->c->db, t->in->org_id, t->hold.id, &t->hold,
+		&u, meanwhile, arg, &settled, &charged, &spent) != BW_OK) {
 		tlog(t, LL_WARN, "hold settlement failed; it expires", NULL);
 		t->held = 0;
 		return;
@@ -362,6 +365,38 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 	} else
 		tlog(t, LL_INFO, "hold settled", "charged_micros", a,
 		    "held_micros", b, NULL);
+}
+
+/* The conversation append of an answered turn, run during settlement. */
+struct append {
+	struct turn		*t;
+	const struct llm_result *lr;
+	struct chat_out		*out;
+	struct conv_usage	 cu;
+	int64_t			 turns;
+	enum bw_err		 er;
+	int			 done;
+};
+
+static void
+append_turn(void *arg)
+{
+	struct append	     *a = arg;
+	const struct chat_in *in = a->t->in;
+	struct budget_usage   u;
+
+	/* The charge settlement makes: known before its answer. */
+	memset(&u, 0, sizeof(u));
+	u.input_tokens = a->lr->input_tokens;
+	u.output_tokens = a->lr->output_tokens;
+	u.failed_attempts = a->lr->failed_sent;
+	a->cu.cost_micros = a->t->held || a->t->hold.id[0] != '\0'
+	    ? budget_charge(&a->t->hold, &u)
+	    : 0;
+	a->er = conv_append_turn(a->t->c->rds, in->org_id, in->channel,
+	    in->user_id, in->message, a->lr->reply, &a->cu, &in->fields,
+	    &a->turns, &a->out->state);
+	a->done = 1;
 }
 
 /*
@@ -462,11 +497,11 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	struct llm_opts	     o;
 	struct budget_ask    ask;
 	struct sem_stats     ss;
-	struct conv_usage    cu;
+	struct append	     ap;
 	enum budget_verdict  v;
 	enum bw_err	     er, ret = BW_OK;
 	size_t		     nmsgs = 0;
-	int64_t		     deadline, bytes = 0, wait, turns = 0;
+	int64_t		     deadline, bytes = 0, wait;
 	int		     org_cap;
 	const char	    *fallback;
 	char		     known[sizeof(CHAT_KNOWN_PREFIX) +
@@ -608,30 +643,34 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 			metrics_inc(m_breaker_fast);
 		tlog(&t, LL_WARN, "llm call failed", "fail",
 		    llm_fail_name(lr.why), NULL);
-		settle_hold(&t, &lr, 0, out);
+		settle_hold(&t, &lr, 0, out, NULL, NULL);
 		out->outcome = er == BW_ENOMEM ? CO_DEPENDENCY : CO_UPSTREAM;
 		if (er == BW_ENOMEM)
 			ret = er;
 		goto out;
 	}
-	settle_hold(&t, &lr, 1, out);
 	out->input_tokens = lr.input_tokens;
 	out->output_tokens = lr.output_tokens;
 	if (set_reply(out, lr.reply) != BW_OK) {
 		ret = BW_ENOMEM;
 		goto out;
 	}
-	cu.input_tokens = lr.input_tokens;
-	cu.output_tokens = lr.output_tokens;
-	cu.cost_micros = out->cost_micros;
-	er = conv_append_turn(c->rds, in->org_id, in->channel, in->user_id,
-	    in->message, lr.reply, &cu, &in->fields, &turns, &out->state);
-	if (er != BW_OK) {
+	/* The append (Redis) runs while PostgreSQL settles: independent. */
+	memset(&ap, 0, sizeof(ap));
+	ap.t = &t;
+	ap.lr = &lr;
+	ap.out = out;
+	ap.cu.input_tokens = lr.input_tokens;
+	ap.cu.output_tokens = lr.output_tokens;
+	settle_hold(&t, &lr, 1, out, append_turn, &ap);
+	if (!ap.done)
+		append_turn(&ap);
+	if (ap.er != BW_OK) {
 		tlog(&t, LL_WARN, "conversation append failed", "error",
-		    bw_strerror(er), NULL);
+		    bw_strerror(ap.er), NULL);
 		conv_state_from_doc(state, &out->state); /* as stored */
 	}
-	out->turns = turns;
+	out->turns = ap.turns;
 	out->outcome = CO_OK;
 out:
 	/* Every way out: no lease kept, no hold left unsettled. */

@@ -517,6 +517,69 @@ db_execp(struct db *db, const char *name, const char *sql, int nparams,
 	return db_exec_common(db, name, sql, nparams, params, res);
 }
 
+enum bw_err
+db_sendp(struct db *db, const char *name, const char *sql, int nparams,
+    const char *const *params)
+{
+	enum db_fail fail;
+	enum bw_err  er;
+
+	db->last_fail = DBF_STATEMENT;
+	if (name == NULL || name[0] == '\0' || db->in_tx || nparams < 0 ||
+	    (nparams > 0 && params == NULL))
+		return BW_EINVAL;
+	if (db_idle_dead(db))
+		db->broken = 1;
+	er = db_connect(db);
+	if (er != BW_OK)
+		return er;
+	er = db_prepare(db, name, sql, nparams, &fail);
+	if (er != BW_OK) {
+		db->last_fail = (int)fail;
+		return er;
+	}
+	if (PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL,
+		0) != 1) {
+		er = db_fail(db, NULL, name, &fail);
+		db->last_fail = (int)fail;
+		return er;
+	}
+	return BW_OK;
+}
+
+enum bw_err
+db_recvp(struct db *db, const char *name, PGresult **res)
+{
+	PGresult      *r, *first = NULL;
+	ExecStatusType s;
+	enum db_fail   fail;
+	enum bw_err    er;
+
+	/* Every result of the one statement, then NULL. */
+	while ((r = PQgetResult(db->conn)) != NULL) {
+		if (first == NULL)
+			first = r;
+		else
+			PQclear(r);
+	}
+	s = first != NULL ? PQresultStatus(first) : PGRES_FATAL_ERROR;
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+		db->sqlstate[0] = '\0';
+		if (res != NULL)
+			*res = first;
+		else
+			PQclear(first);
+		return BW_OK;
+	}
+	er = db_fail(db, first, name, &fail);
+	db->last_fail = (int)fail;
+	/* 26000: the session lost the statement; the next use prepares. */
+	if (first != NULL && strcmp(db->sqlstate, "26000") == 0)
+		db_unmark_prepared(db, name);
+	PQclear(first);
+	return er;
+}
+
 /* Sleeps before retry n (0-based): 5 ms * 2^n capped at 200 ms, jittered
  * to a random point in its upper half so that colliding txs spread out. */
 static void

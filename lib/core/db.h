@@ -48,6 +48,17 @@ enum bw_err db_exec(struct db *, const char *sql, int nparams,
 /* As db_exec, through a named prepared statement prepared on first use. */
 enum bw_err db_execp(struct db *, const char *name, const char *sql,
     int nparams, const char *const *params, PGresult **res);
+/*
+ * A prepared statement in two halves, outside a transaction, so that the
+ * caller does other I/O (a Redis round trip) while PostgreSQL runs it:
+ * db_sendp() sends it (preparing it first if needed; no resend ever, so
+ * use it for statements that are safe to lose), db_recvp() waits for its
+ * result (as db_execp()). After a BW_OK from db_sendp() call db_recvp()
+ * before any other statement on this db.
+ */
+enum bw_err db_sendp(struct db *, const char *name, const char *sql,
+    int nparams, const char *const *params);
+enum bw_err db_recvp(struct db *, const char *name, PGresult **res);
 /* SQLSTATE of the last failed statement ("" when none). */
 const char *db_sqlstate(const struct db *);
 /*
