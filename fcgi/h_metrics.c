@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * GET /metrics: the shared counters and histograms, then gauges read at
- * scrape time (dependency reachability, job queue depth by state).
- * nginx serves it to loopback only.
+ * scrape time (dependency reachability, the configured LLM cap, job queue
+ * depth by state and the age of the oldest runnable job). nginx serves it
+ * to loopback only. The alert rules that read these series are
+ * deploy/prometheus/bulwark-rules.yml.
  */
 #include <stdint.h>
 
@@ -24,9 +26,10 @@ static const char *const job_states[4] = { "queued", "running", "done",
 static void
 scrape_gauges(struct req *r, struct buf *out)
 {
-	int64_t	    us, counts[4], holds[3];
-	enum bw_err pg, rd;
-	int	    i;
+	struct jobq_health h;
+	int64_t		   us, counts[4], holds[3];
+	enum bw_err	   pg, rd;
+	int		   i;
 
 	pg = db_ping(r->ch->db, &us);
 	rd = rds_ping(r->ch->rds, &us);
@@ -36,8 +39,23 @@ scrape_gauges(struct req *r, struct buf *out)
 	    "bulwark_dependency_up{dependency=\"postgres\"} %d\n"
 	    "bulwark_dependency_up{dependency=\"redis\"} %d\n",
 	    pg == BW_OK, rd == BW_OK);
+	(void)buf_printf(out,
+	    "# HELP bulwark_llm_global_cap LLM calls allowed in flight across "
+	    "every host (llm_global_cap).\n"
+	    "# TYPE bulwark_llm_global_cap gauge\n"
+	    "bulwark_llm_global_cap %d\n",
+	    r->ch->cfg->llm_global_cap);
 	if (pg != BW_OK || jobq_counts(r->ch->db, NULL, counts) != BW_OK)
 		return;
+	/* One probe of jobs_queued_run_at; the bounded counts stop at 1 row. */
+	if (jobq_health(r->ch->db, 1, 0, &h) == BW_OK)
+		(void)buf_printf(out,
+		    "# HELP bulwark_jobs_oldest_runnable_seconds Seconds the "
+		    "oldest runnable queued job has waited past its run_at, "
+		    "any queue (0 when none).\n"
+		    "# TYPE bulwark_jobs_oldest_runnable_seconds gauge\n"
+		    "bulwark_jobs_oldest_runnable_seconds %.3f\n",
+		    h.oldest_s > 0 ? h.oldest_s : 0.0);
 	(void)buf_addstr(out,
 	    "# HELP bulwark_jobs Jobs in the queue table "
 	    "by state.\n# TYPE bulwark_jobs gauge\n");

@@ -47,7 +47,7 @@ STACK_PACKAGES=(
 	"nginx|nginx-light|nginx-full|nginx-extras|nginx-core"
 	postgresql postgresql-client redis-server
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
-	wrk prometheus redis-tools
+	wrk prometheus python3-yaml redis-tools
 	clang-format cppcheck systemd
 )
 
