@@ -46,7 +46,7 @@ ctl() {
 # $TMP/h, body in $TMP/b; prints "<http status> <curl exit>".
 sms() {
 	local body=${*: -1} rc=0 st
-	st=$(curl -s -o "$TMP/b" -D "$TMP/h" -w '%{http_code}' \
+	st=$(curl -s -m 20 -o "$TMP/b" -D "$TMP/h" -w '%{http_code}' \
 	    -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
 	    "${@:1:$#-1}" --data "$body" "$SIM/v1/messages") || rc=$?
 	echo "$st $rc"
@@ -108,8 +108,9 @@ t_eq "refusals accept nothing, each POST is counted" "1 1" \
 
 # --- faults ---------------------------------------------------------------------
 
-ctl faults '{"script":[429,503,"hang","drop","accept_hang"],"retry_after":2}' \
-    >/dev/null
+# The retry of the dropped send takes the "ok" step.
+ctl faults '{"script":[429,503,"hang","drop","ok","accept_hang"],
+    "retry_after":2,"hang_s":10}' >/dev/null
 t_eq "scripted 429" "429 0" "$(sms "$(msg +66810000010 "f1-$SFX")")"
 t_eq "429 carries Retry-After: 2" 1 "$(grep -ci '^retry-after: 2' "$TMP/h")"
 t_eq "scripted 503" "503 0" "$(sms "$(msg +66810000011 "f2-$SFX")")"
