@@ -15,9 +15,13 @@
 # key), $RUN/env, $RUN/stack.vars (what stack_load reads back),
 # $RUN/pg (PostgreSQL data, or a symlink to /var/lib/bulwark-dev/<hash>/pg
 # when the unprivileged postgres user cannot reach $RUN), $RUN/redis,
-# $RUN/nginx, $RUN/storage, $RUN/fcgi.sock. Everything listens on loopback.
+# $RUN/nginx, $RUN/storage, $RUN/fcgi.sock, $RUN/sms.env (the SMS simulator's
+# sms_base_url and sms_api_key_file, in config syntax: lib/core/config.c does
+# not know these keys yet and refuses unknown ones, so they stay out of
+# bulwark.conf until the SMS sender adds them). Everything listens on loopback.
 #
 # Services: postgres, redis, llm-sim (if tools/sim/llm_sim.py exists),
+# line-sim (SIM_PORT + 1), sms-sim (SIM_PORT + 2),
 # bulwark-fcgi, the workers of STACK_WORKERS, nginx. Starting is idempotent:
 # a service whose pid file names a live process of the right program is left
 # running, except bulwark-fcgi and daemon workers, which are restarted when
@@ -165,6 +169,7 @@ _stack_urls() {
 	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 	LLM_SIM_URL=http://127.0.0.1:$SIM_PORT
 	LINE_SIM_URL=http://127.0.0.1:$((SIM_PORT + 1))
+	SMS_SIM_URL=http://127.0.0.1:$((SIM_PORT + 2))
 }
 
 # stack_port_busy PORT: something listens on 127.0.0.1:PORT.
@@ -260,6 +265,7 @@ stack_pid() {
 	nginx) [[ $cmd == *nginx* ]] ;;
 	llm-sim) [[ $cmd == *llm_sim* ]] ;;
 	line-sim) [[ $cmd == *line_sim* ]] ;;
+	sms-sim) [[ $cmd == *sms_sim* ]] ;;
 	*) [ -n "$cmd" ] ;;
 	esac || return 1
 	printf '%s\n' "$pid"
@@ -435,12 +441,31 @@ stack_start_line-sim() {
 	stack_wait line-sim 20 curl -sf "$LINE_SIM_URL/_sim/health"
 }
 
+# The SMS provider simulator (tools/sim/sms_sim.py), on SIM_PORT + 2, with
+# the key of $RUN/sms_api_key; https callbacks (delivery reports to nginx)
+# trust the stack's self-signed certificate.
+stack_start_sms-sim() {
+	local sim=$STACK_TOP/tools/sim/sms_sim.py
+	[ -f "$sim" ] || return 0
+	if stack_pid sms-sim >/dev/null; then return 0; fi
+	_stack_bg sms-sim python3 -u "$sim" --port "$((SIM_PORT + 2))" \
+	    --host 127.0.0.1 --api-key-file "$RUN/sms_api_key" \
+	    --ca-file "$RUN/nginx/cert.pem"
+	stack_wait sms-sim 20 curl -sf "$SMS_SIM_URL/_sim/health"
+}
+
 # The config every process of the stack reads (BULWARK_CONFIG), and
 # bulwark-fcgi's ($FCGI_CONF): the same without ledger_key_file, as in
 # production, where the API cannot read the signing key (docs/operations.md).
 stack_write_config() {
 	[ -f "$RUN/llm_api_key" ] ||
 	    (umask 077 && printf 'sk-sim-dev\n' >"$RUN/llm_api_key")
+	[ -f "$RUN/sms_api_key" ] ||
+	    (umask 077 && printf 'sms-sim-dev\n' >"$RUN/sms_api_key")
+	# config.c refuses unknown keys: these join bulwark.conf when the SMS
+	# sender adds them to it.
+	printf 'sms_base_url = %s\nsms_api_key_file = %s\n' "$SMS_SIM_URL" \
+	    "$RUN/sms_api_key" >"$RUN/sms.env"
 	cat >"$CONF.new" <<EOF
 # Rendered by dev/lib/stack.sh for the $STACK_MODE stack; edits are lost.
 fcgi_socket = $SOCKET
@@ -654,6 +679,7 @@ stack_write_env() {
 			printf 'export BULWARK_CONFIG=%q\n' "$CONF"
 			printf 'export BW_LLM_SIM_URL=%q\n' "$LLM_SIM_URL"
 			printf 'export BW_LINE_SIM_URL=%q\n' "$LINE_SIM_URL"
+			printf 'export BW_SMS_SIM_URL=%q\n' "$SMS_SIM_URL"
 			printf 'export PATH=%q:"$PATH"\n' "$BUILD"
 		} >"$RUN/env"
 	)
@@ -663,7 +689,7 @@ stack_write_env() {
 stack_start_one() {
 	local w
 	case $1 in
-	postgres | redis | llm-sim | line-sim | bulwark-fcgi | nginx)
+	postgres | redis | llm-sim | line-sim | sms-sim | bulwark-fcgi | nginx)
 		"stack_start_$1"
 		return
 		;;
@@ -683,6 +709,7 @@ stack_start() {
 	stack_migrate
 	stack_start_llm-sim
 	stack_start_line-sim
+	stack_start_sms-sim
 	stack_start_bulwark-fcgi
 	stack_start_workers
 	stack_start_nginx
@@ -724,7 +751,7 @@ stack_purge() {
 stack_status() {
 	local name pid addr f
 	printf '%-14s %-8s %-42s %s\n' SERVICE PID ADDRESS LOG
-	for f in postgres redis llm-sim line-sim bulwark-fcgi nginx \
+	for f in postgres redis llm-sim line-sim sms-sim bulwark-fcgi nginx \
 	    $(for w in "${STACK_WORKERS[@]}"; do echo "${w%% *}"; done); do
 		name=$f
 		pid=$(stack_pid "$name") || pid=-
@@ -733,6 +760,7 @@ stack_status() {
 		redis) addr=127.0.0.1:$REDIS_PORT ;;
 		llm-sim) addr=$LLM_SIM_URL ;;
 		line-sim) addr=$LINE_SIM_URL ;;
+		sms-sim) addr=$SMS_SIM_URL ;;
 		bulwark-fcgi) addr=unix:$SOCKET ;;
 		nginx) addr=$BULWARK_URL ;;
 		*) addr=- ;;
