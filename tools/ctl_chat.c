@@ -131,7 +131,7 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "downgrade",
 	    json_object_new_boolean(bc.downgrade));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }
 
 int
@@ -169,7 +169,7 @@ ctl_price_set(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "output_micros_per_mtok",
 	    json_object_new_int64(out));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }
 
 int
@@ -210,5 +210,5 @@ ctl_prompt_set(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "org_id", json_object_new_string(v[0]));
 	json_object_object_add(o, "updated", json_object_new_boolean(1));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }
