@@ -108,7 +108,9 @@ mw_rate_run(struct req *r, struct rl_item *items, int *n, enum rl_scope *sc,
 	for (again = 0;; again = 1) {
 		const char *want = NULL;
 
-		if (pcache_enabled() && r->pc_used && pcache_gen()[0] != '\0')
+		/* The second pass read everything after the flush: no check. */
+		if (pcache_enabled() && r->pc_used && !again &&
+		    pcache_gen()[0] != '\0')
 			want = pcache_gen();
 		er = rl_check_gen(r->ch->rds, items, (size_t)*n, want, res);
 		if (er != BW_OK) {
