@@ -25,9 +25,11 @@
 #include "core/log.h"
 #include "master.h"
 #include "core/metrics.h"
+#include "mw_auth.h"
 #include "mw_idem.h"
 #include "mw_input.h"
 #include "mw_rate.h"
+#include "platform/pcache.h"
 #include "resp.h"
 #include "route.h"
 #include "core/sec.h"
@@ -80,7 +82,8 @@ register_metrics(void)
 			return -1;
 	}
 	/* lib/chat/chat.c's series (requests, attempts, leases, holds, ...). */
-	if (chat_metrics_register() != 0 || h_public_metrics_register() != 0)
+	if (chat_metrics_register() != 0 || h_public_metrics_register() != 0 ||
+	    pcache_metrics_register() != 0)
 		return -1;
 	return 0;
 }
@@ -133,7 +136,7 @@ authenticate(struct req *r)
 		    NULL);
 		return 0;
 	}
-	er = auth_key_verify(r->ch->db, tok, len, &r->who);
+	er = mw_auth_verify(r, tok, len); /* per-child cache, fcgi/mw_auth.c */
 	if (er == BW_EAUTH) {
 		resp_header(r, "WWW-Authenticate",
 		    "Bearer error=\"invalid_token\"");

@@ -13,7 +13,10 @@
 #include "core/apierr.h"
 #include "ctx.h"
 #include "core/log.h"
+#include "mw_auth.h"
 #include "mw_rate.h"
+#include "platform/cached.h"
+#include "platform/pcache.h"
 #include "platform/ratelimit.h"
 #include "resp.h"
 #include "route.h"
@@ -45,9 +48,11 @@ mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
 	const char	     *ident;
 	int		      n = 0;
 
+	int hit = 0;
+
 	if (r->authed && r->who.org_id[0] != '\0' &&
-	    rl_overrides(r->ch->db, r->who.org_id, r->route->name, ov,
-		sizeof(ov) / sizeof(ov[0]), &nov) != BW_OK) {
+	    cached_rl_overrides(r->ch->db, r->who.org_id, r->route->name, ov,
+		sizeof(ov) / sizeof(ov[0]), &nov, &hit) != BW_OK) {
 		/* Auth just read PostgreSQL; if it failed since, the
 		 * defaults still limit. */
 		log_kv(LL_WARN,
@@ -56,6 +61,8 @@ mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
 		    "route", r->route->name, NULL);
 		nov = 0;
 	}
+	if (hit)
+		r->pc_used = 1;
 	for (ru = r->route->rate; ru->limit > 0 && n < RL_MAX_RULES; ru++) {
 		if (ru->scope == RL_ORG) {
 			if (!r->authed || r->who.org_id[0] == '\0')
@@ -81,6 +88,57 @@ mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
 	return n;
 }
 
+/*
+ * Runs the limiter's script, which also reads the configuration generation
+ * (platform/cfggen.h). When something of this request came from the
+ * per-child cache, the script counts only if the generation is still the
+ * one the cache holds; when it moved, the caches are flushed, the key is
+ * verified again and the overrides re-read from the database, and the
+ * script runs once more (everything now fresh: no second comparison).
+ * Returns rl_check()'s returns, or BW_EINVAL when the answer is set (401,
+ * 403, 503 from the new verification, or a bad key).
+ */
+static enum bw_err
+mw_rate_run(struct req *r, struct rl_item *items, int *n, enum rl_scope *sc,
+    struct rl_result *res)
+{
+	enum bw_err er;
+	int	    again;
+
+	for (again = 0;; again = 1) {
+		const char *want = NULL;
+
+		/* The second pass read everything after the flush: no check. */
+		if (pcache_enabled() && r->pc_used && !again &&
+		    pcache_gen()[0] != '\0')
+			want = pcache_gen();
+		er = rl_check_gen(r->ch->rds, items, (size_t)*n, want, res);
+		if (er != BW_OK) {
+			/* No generation: nothing cached can be trusted. */
+			(void)pcache_gen_observe(NULL);
+			if ((r->route->flags & ROUTE_RATE_OPEN) &&
+			    !mw_auth_recheck(r))
+				return BW_EINVAL;
+			return er;
+		}
+		(void)pcache_gen_observe(res->gen);
+		if (!res->stale || again)
+			return BW_OK;
+		/* The generation moved: verify and read everything again. */
+		r->pc_used = 0;
+		if (!mw_auth_recheck(r)) {
+			if (r->status == 401)
+				mw_rate_peek(r);
+			return BW_EINVAL;
+		}
+		*n = mw_rate_items(r, items, sc);
+		if (*n <= 0) {
+			resp_error(r, AE_INTERNAL, NULL, NULL);
+			return BW_EINVAL;
+		}
+	}
+}
+
 int
 mw_rate_check(struct req *r)
 {
@@ -102,7 +160,9 @@ mw_rate_check(struct req *r)
 	}
 	if (n == 0)
 		return 1;
-	er = rl_check(r->ch->rds, items, (size_t)n, &res);
+	er = mw_rate_run(r, items, &n, sc, &res);
+	if (er == BW_EINVAL)
+		return 0; /* answered */
 	if (er != BW_OK && (r->route->flags & ROUTE_RATE_OPEN)) {
 		log_kv(LL_WARN, "ratelimit: redis unavailable, handler decides",
 		    "route", r->route->name, "error", bw_strerror(er), NULL);

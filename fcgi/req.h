@@ -47,6 +47,11 @@ struct req {
 	char		      body_field[64];
 	int		      authed;
 	struct auth_principal who;
+	/* Per-child cache (fcgi/mw_auth.c): who came from the cache and waits
+	 * for the limiter's generation; something of this request did. */
+	int	auth_provisional;
+	int	pc_used;
+	uint8_t auth_hash[32];
 	/* The route's rate limit could not be counted (ROUTE_RATE_OPEN). */
 	int rate_unchecked;
 	/* The response being built. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "platform/auth.h"
+#include "core/rds.h"
 #include "ctl.h"
 #include "core/log.h"
 #include "platform/migrate.h"
@@ -162,7 +163,7 @@ cmd_key_create(struct ctl *c, int argc, char **argv)
 	if (er != BW_OK)
 		return ctl_fail("key create", er);
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }
 
 static int
@@ -193,11 +194,10 @@ cmd_key_revoke(struct ctl *c, int argc, char **argv)
 	o = json_object_new_object();
 	json_object_object_add(o, "revoked", json_object_new_string(argv[0]));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }
 
-static const struct cmd cmds[] = {
-	{ "migrate", "migrate", cmd_migrate },
+static const struct cmd cmds[] = { { "migrate", "migrate", cmd_migrate },
 	{ "org create",
 	    "org create --name N [--tier starter|pro|business|"
 	    "enterprise] [--timezone TZ]",
@@ -206,7 +206,7 @@ static const struct cmd cmds[] = {
 	    cmd_key_create },
 	{ "key revoke", "key revoke KEY_ID|KEY_PREFIX", cmd_key_revoke },
 	CTL_MONEY_CMDS CTL_LEDGER_CMDS CTL_CHAT_CMDS CTL_RATE_CMDS CTL_ORG_CMDS
-};
+	    CTL_CACHE_CMDS };
 
 static void
 usage(void)
@@ -291,6 +291,7 @@ main(int argc, char **argv)
 	}
 	rc = cmd->fn(&c, argc - used, argv + used);
 	db_free(c.db);
+	rds_free(c.rds);
 	config_free(&c.cfg);
 	return rc;
 }

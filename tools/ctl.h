@@ -16,9 +16,12 @@
 #include "core/db.h"
 #include "core/err.h"
 
+struct rds;
+
 struct ctl {
 	struct config cfg;
 	struct db    *db;
+	struct rds   *rds; /* opened by ctl_bump() */
 };
 
 struct cmd {
@@ -123,5 +126,16 @@ int ctl_org_set_tier(struct ctl *, int, char **);
 		    "org set-tier --org ID --tier starter|pro|" \
 		    "business|enterprise",                      \
 		    ctl_org_set_tier },
+
+/*
+ * tools/ctl_cache.c: after a committed change to data bulwark-fcgi caches
+ * (keys, overrides, chat settings, prices, tiers), bumps the configuration
+ * generation. Returns 0, or CTL_EXIT_NOT_BUMPED after a warning (the change
+ * stands; the caches refresh within auth_cache_ttl_s).
+ */
+#define CTL_EXIT_NOT_BUMPED 3
+int ctl_bump(struct ctl *c);
+int ctl_cache_bump(struct ctl *, int, char **);
+#define CTL_CACHE_CMDS { "cache bump", "cache bump", ctl_cache_bump },
 
 #endif

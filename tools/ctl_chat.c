@@ -131,7 +131,7 @@ ctl_budget_set(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "downgrade",
 	    json_object_new_boolean(bc.downgrade));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }
 
 int
@@ -182,7 +182,7 @@ ctl_price_set(struct ctl *c, int argc, char **argv)
 		    json_object_new_int64(tpm));
 	}
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }
 
 int
@@ -223,5 +223,5 @@ ctl_prompt_set(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "org_id", json_object_new_string(v[0]));
 	json_object_object_add(o, "updated", json_object_new_boolean(1));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }

@@ -111,5 +111,5 @@ ctl_org_set_tier(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "previous_tier",
 	    json_object_new_string(from));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }

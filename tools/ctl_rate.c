@@ -75,5 +75,5 @@ ctl_ratelimit_set(struct ctl *c, int argc, char **argv)
 	json_object_object_add(o, "limit", json_object_new_int((int)limit));
 	json_object_object_add(o, "window_s", json_object_new_int((int)win));
 	ctl_emit(o);
-	return 0;
+	return ctl_bump(c);
 }

@@ -18,6 +18,7 @@
 
 #include "chat/budget.h"
 #include "chat/chat.h"
+#include "chat/settings_cache.h"
 #include "core/clock.h"
 #include "chat/conv.h"
 #include "core/log.h"
@@ -517,8 +518,8 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	out->outcome = CO_DEPENDENCY;
 	out->retry_after_s = CHAT_RETRY_AFTER_S;
 
-	er = budget_settings_get(c->db, in->org_id, cfg->llm_primary_model,
-	    cfg->llm_fallback_model, &t.s);
+	er = budget_settings_get_cached(c->db, in->org_id,
+	    cfg->llm_primary_model, cfg->llm_fallback_model, &t.s);
 	if (er == BW_ENOTFOUND) {
 		out->outcome = CO_NOTFOUND;
 		goto out;

@@ -26,6 +26,7 @@ struct config {
 	char *redis_url;
 	int   db_statement_timeout_ms;	   /* bulwark-fcgi's connections */
 	int   worker_statement_timeout_ms; /* every worker's connections */
+	int   auth_cache_ttl_s; /* per-child cache safety net; 0: off */
 	/* logging */
 	char *log_level;
 	/* providers */

@@ -175,7 +175,15 @@ out:
 }
 
 enum bw_err
-auth_key_verify(struct db *db, const char *key, size_t len,
+auth_key_hash(const char *key, size_t len, uint8_t out[SEC_SHA256_LEN])
+{
+	if (!auth_key_wellformed(key, len))
+		return BW_EAUTH;
+	return sec_sha256(key, len, out);
+}
+
+enum bw_err
+auth_key_verify_hash(struct db *db, const uint8_t h[SEC_SHA256_LEN],
     struct auth_principal *p)
 {
 	static const char sql[] =
@@ -187,11 +195,9 @@ auth_key_verify(struct db *db, const char *key, size_t len,
 	enum bw_err er;
 	int	    role;
 
-	if (!auth_key_wellformed(key, len))
-		return BW_EAUTH;
-	er = key_hash_param(key, len, hash);
-	if (er != BW_OK)
-		return er;
+	hash[0] = '\\';
+	hash[1] = 'x';
+	sec_hex(h, SEC_SHA256_LEN, hash + 2);
 	er = db_execp(db, "auth_key_verify", sql, 1, &param, &res);
 	if (er != BW_OK)
 		goto out;
@@ -213,4 +219,17 @@ auth_key_verify(struct db *db, const char *key, size_t len,
 out:
 	PQclear(res);
 	return er;
+}
+
+enum bw_err
+auth_key_verify(struct db *db, const char *key, size_t len,
+    struct auth_principal *p)
+{
+	uint8_t	    h[SEC_SHA256_LEN];
+	enum bw_err er;
+
+	er = auth_key_hash(key, len, h);
+	if (er != BW_OK)
+		return er;
+	return auth_key_verify_hash(db, h, p);
 }

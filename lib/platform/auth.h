@@ -8,6 +8,8 @@
 #ifndef BW_AUTH_H
 #define BW_AUTH_H
 
+#include <stdint.h>
+
 #include <json-c/json.h>
 
 #include "core/db.h"
@@ -48,6 +50,11 @@ enum bw_err auth_key_revoke(struct db *, const char *id_or_prefix);
  * malformed, unknown or revoked, BW_EDB when the database failed.
  */
 enum bw_err auth_key_verify(struct db *, const char *key, size_t len,
+    struct auth_principal *p);
+/* SHA-256 of a presented key; BW_EAUTH when it is not well formed. */
+enum bw_err auth_key_hash(const char *key, size_t len, uint8_t out[32]);
+/* auth_key_verify() of a key already hashed by auth_key_hash(). */
+enum bw_err auth_key_verify_hash(struct db *, const uint8_t h[32],
     struct auth_principal *p);
 
 #endif

@@ -11,26 +11,39 @@
 
 #include "core/db.h"
 #include "core/log.h"
+#include "platform/cfggen.h"
 #include "platform/ratelimit.h"
 #include "core/sec.h"
 
 /*
- * KEYS[i]: the log of rule i. ARGV[1]: a unique token for this request;
- * ARGV[2i], ARGV[2i+1]: limit and window (ms) of rule i. Entries older than
- * the window go first; when every rule has room the request is added to all
- * logs, else to none. Returns {admitted, now_us, count_1, oldest_ms_1,
- * need_ms_1, ...}: server time, count after this request, ms until the
- * oldest entry leaves, and ms until enough entries left for one more
- * admission (0 when there is room).
+ * KEYS[i] (i <= n): the log of rule i; KEYS[n+1]: the configuration
+ * generation (platform/cfggen.h). ARGV[1]: a unique token for this request;
+ * ARGV[2i], ARGV[2i+1]: limit and window (ms) of rule i; ARGV[2n+2]: the
+ * generation to set when it is missing; ARGV[2n+3]: the generation the
+ * caller's caches hold, '' when it asks for no check. The generation is
+ * read first: when a check was asked and it differs, nothing is counted and
+ * the reply is {-1, 0, generation} (the caller re-reads what it cached and
+ * asks again). Else entries older than the window go; when every rule has
+ * room the request is added to all logs, else to none. Returns {admitted,
+ * now_us, generation, count_1, oldest_ms_1, need_ms_1, ...}: server time,
+ * count after this request, ms until the oldest entry leaves, and ms until
+ * enough entries left for one more admission (0 when there is room).
  * An empty token (ARGV[1]) only looks: nothing is added (rl_peek()).
  * Scores pass through string.format("%d"): Lua 5.1's tostring keeps only 14
  * digits.
  */
 static struct rds_script rl_lua = {
 	.src =
+	    "local n = #KEYS - 1\n"
+	    "local g = redis.call('GET', KEYS[n + 1])\n"
+	    "if not g then\n"
+	    "  g = ARGV[2 * n + 2]\n"
+	    "  redis.call('SET', KEYS[n + 1], g)\n"
+	    "end\n"
+	    "local want = ARGV[2 * n + 3]\n"
+	    "if want ~= '' and want ~= g then return { -1, 0, g } end\n"
 	    "local t = redis.call('TIME')\n"
 	    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
-	    "local n = #KEYS\n"
 	    "local cnt = {}\n"
 	    "local ok = 1\n"
 	    "for i = 1, n do\n"
@@ -50,7 +63,7 @@ static struct rds_script rl_lua = {
 	    "    cnt[i] = cnt[i] + 1\n"
 	    "  end\n"
 	    "end\n"
-	    "local out = { ok, now }\n"
+	    "local out = { ok, now, g }\n"
 	    "for i = 1, n do\n"
 	    "  local lim = tonumber(ARGV[2 * i])\n"
 	    "  local win = tonumber(ARGV[2 * i + 1]) * 1000\n"
@@ -161,9 +174,25 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 	long long	 v;
 	size_t		 i;
 
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 + 3 * n)
+	const redisReply *g;
+
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 3)
 		return BW_EREDIS;
 	memset(&r, 0, sizeof(r));
+	g = rep->element[2];
+	if (g->type != REDIS_REPLY_STRING || g->len == 0 ||
+	    g->len >= sizeof(r.gen))
+		return BW_EREDIS;
+	memcpy(r.gen, g->str, g->len + 1);
+	if (rep->element[0]->type == REDIS_REPLY_INTEGER &&
+	    rep->element[0]->integer == -1 && rep->elements == 3) {
+		/* The generation moved: nothing was counted. */
+		r.stale = 1;
+		*res = r;
+		return BW_OK;
+	}
+	if (rep->elements != 3 + 3 * n)
+		return BW_EREDIS;
 	v = rds_int(rep, 0);
 	if (v != 0 && v != 1)
 		return BW_EREDIS;
@@ -171,9 +200,9 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 	r.now_us = rds_int(rep, 1);
 	r.rule = 0;
 	for (i = 0; i < n; i++) {
-		long long cnt = rds_int(rep, (int)(2 + 3 * i));
-		long long old = rds_int(rep, (int)(3 + 3 * i));
-		long long nd = rds_int(rep, (int)(4 + 3 * i));
+		long long cnt = rds_int(rep, (int)(3 + 3 * i));
+		long long old = rds_int(rep, (int)(4 + 3 * i));
+		long long nd = rds_int(rep, (int)(5 + 3 * i));
 
 		if (cnt < 0 || old < 0 || nd < 0)
 			return BW_EREDIS;
@@ -212,13 +241,14 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 	return BW_OK;
 }
 
-/* rl_check() when record, else rl_peek(). */
+/* rl_check_gen() when record, else rl_peek(). */
 static enum bw_err
 rl_run(struct rds *rds, const struct rl_item *items, size_t n,
-    struct rl_result *res, int record)
+    const char *want_gen, struct rl_result *res, int record)
 {
-	const char *av[1 + 3 * RL_MAX_RULES];
+	const char *av[4 + 3 * RL_MAX_RULES];
 	char	    nums[RL_MAX_RULES][2][24];
+	char	    fresh[CFGGEN_LEN + 1];
 	char	    tok[33];
 	uint8_t	    rnd[16];
 	redisReply *rep = NULL;
@@ -239,6 +269,9 @@ rl_run(struct rds *rds, const struct rl_item *items, size_t n,
 			return er;
 		sec_hex(rnd, sizeof(rnd), tok);
 	}
+	er = cfggen_new(fresh);
+	if (er != BW_OK)
+		return er;
 	/* EVALSHA argv: keys first, then the token and the numbers. */
 	for (i = 0; i < n; i++)
 		av[i] = items[i].key;
@@ -250,7 +283,13 @@ rl_run(struct rds *rds, const struct rl_item *items, size_t n,
 		av[n + 1 + 2 * i] = nums[i][0];
 		av[n + 2 + 2 * i] = nums[i][1];
 	}
-	er = rds_eval(rds, &rl_lua, (int)n, (int)(1 + 3 * n), av, NULL, &rep);
+	/* The generation's key after the logs, its values after the rules. */
+	memmove(&av[n + 1], &av[n], (2 * n + 1) * sizeof(av[0]));
+	av[n] = CFGGEN_KEY;
+	av[3 * n + 2] = fresh;
+	av[3 * n + 3] = want_gen != NULL ? want_gen : "";
+	er = rds_eval(rds, &rl_lua, (int)n + 1, (int)(4 + 3 * n), av, NULL,
+	    &rep);
 	if (er != BW_OK) {
 		er = er == BW_EINVAL ? er : BW_EREDIS;
 		goto out;
@@ -268,14 +307,21 @@ enum bw_err
 rl_check(struct rds *rds, const struct rl_item *items, size_t n,
     struct rl_result *res)
 {
-	return rl_run(rds, items, n, res, 1);
+	return rl_run(rds, items, n, NULL, res, 1);
+}
+
+enum bw_err
+rl_check_gen(struct rds *rds, const struct rl_item *items, size_t n,
+    const char *want_gen, struct rl_result *res)
+{
+	return rl_run(rds, items, n, want_gen, res, 1);
 }
 
 enum bw_err
 rl_peek(struct rds *rds, const struct rl_item *items, size_t n,
     struct rl_result *res)
 {
-	return rl_run(rds, items, n, res, 0);
+	return rl_run(rds, items, n, NULL, res, 0);
 }
 
 enum bw_err

@@ -50,6 +50,11 @@ struct rl_result {
 	int64_t now_us;			/* Redis server time of the check */
 	int	remain[RL_MAX_RULES];	/* per rule, after this request */
 	int64_t reset_ms[RL_MAX_RULES]; /* per rule */
+	/* The configuration generation read in the same script
+	 * (platform/cfggen.h); stale = 1 when it was not the one the caller
+	 * expected: then nothing was counted and only gen is set. */
+	char gen[64];
+	int  stale;
 };
 
 /* "org" or "ip". */
@@ -81,6 +86,16 @@ enum bw_err rl_key(struct rl_item *it, const char *route, enum rl_scope scope,
  */
 enum bw_err rl_check(struct rds *, const struct rl_item *items, size_t n,
     struct rl_result *res);
+
+/*
+ * rl_check() that first compares the configuration generation with
+ * want_gen (NULL or "": no comparison): when it differs, nothing is
+ * counted and res->stale = 1 with res->gen the current one, for the caller
+ * to drop its caches, re-read and check again. Every reply carries
+ * res->gen (a missing generation is set to a fresh value first).
+ */
+enum bw_err rl_check_gen(struct rds *, const struct rl_item *items, size_t n,
+    const char *want_gen, struct rl_result *res);
 
 /*
  * rl_check() that records nothing: *res says what a request would see now

@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The per-child cache (lib/platform/pcache.h, issue 11) with immediate
+# invalidation, through nginx over HTTPS, with the cache on (the stack's
+# default auth_cache_ttl_s = 60):
+# - a key is warmed into every bulwark-fcgi child (every child of every
+#   pool, found from the masters' pid files; each child proved from the
+#   pid on its access lines) on a route without a limiter (whoami), a
+#   limited one (GET /health/full with the key) and chat; `bulwarkctl key
+#   revoke`, then at once bursts of >= 4x the children: every answer 401,
+#   and they reached every child;
+# - a key created after a made-up key's 401 works at once on every child;
+# - a rate-limit override lowered with bulwarkctl: the next chat turns 429;
+# - a chat budget set to nothing with bulwarkctl: the next turns 402;
+# - the generation deleted from Redis (as a flush or an empty restart does)
+#   and a key revoked in the database behind bulwarkctl's back (no bump):
+#   the next requests are 401 on every child.
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_need BW_CONFIG BULWARK_URL BW_RUN REDIS_URL BW_LLM_SIM_URL
+
+URL=$BULWARK_URL
+SFX="$$-$RANDOM"
+BODY=$TMP/chat.json
+printf '{"channel":"web","user_id":"ac","message":"hello"}' >"$BODY"
+
+cleanup() { curl -s -X POST "$BW_LLM_SIM_URL/_sim/reset" >/dev/null; }
+t_on_exit cleanup
+
+# The children of every bulwark-fcgi master (one per pool), one per line.
+children() {
+	local f m
+	for f in "$BW_RUN"/pid/bulwark-fcgi*.pid; do
+		[ -f "$f" ] || continue
+		read -r m <"$f" || continue
+		pgrep -P "$m" || true
+	done | sort -u
+}
+
+# new_org NAME: sets ORG and KEY; the org's chat limits lifted.
+new_org() {
+	ORG=$(t_ctl org create --name "e2e-authcache-$1-$SFX" | jq -r .id)
+	KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
+	t_ctl ratelimit set --org "$ORG" --route chat --scope org \
+	    --limit 1000000 --window-s 60 >/dev/null
+	t_ctl ratelimit set --org "$ORG" --route chat --scope ip \
+	    --limit 1000000 --window-s 10 >/dev/null
+}
+
+# burst TAG KEY N KIND...: N requests of each KIND (whoami, health, chat)
+# in parallel with key KEY, X-Request-ID "ac-$SFX-TAG-<i>". Statuses one a
+# line in $TMP/TAG.codes.
+burst() {
+	local tag=$1 key=$2 n=$3 kind i cfg=$TMP/$1.cfg
+	shift 3
+	: >"$cfg"
+	for ((i = 0; i < n; i++)); do
+		for kind in "$@"; do
+			{
+				# Per-transfer options go in every group: `next`
+				# resets them.
+				[ -s "$cfg" ] && printf 'next\n'
+				printf 'insecure\nmax-time = 60\n'
+				printf 'write-out = "%%{http_code}\\n"\n'
+				printf 'header = "Authorization: Bearer %s"\n' "$key"
+				printf 'header = "X-Request-ID: ac-%s-%s-%s-%d"\n' \
+				    "$SFX" "$tag" "$kind" "$i"
+				printf 'output = "/dev/null"\n'
+				case $kind in
+				whoami) printf 'url = "%s/api/v1/whoami"\n' "$URL" ;;
+				health) printf 'url = "%s/health/full"\n' "$URL" ;;
+				chat)
+					printf 'header = "Content-Type: application/json"\n'
+					printf 'data-binary = "@%s"\n' "$BODY"
+					printf 'url = "%s/api/v1/chat"\n' "$URL"
+					;;
+				esac
+			} >>"$cfg"
+		done
+	done
+	curl -s --parallel --parallel-max 32 -K "$cfg" >"$TMP/$tag.codes" \
+	    2>/dev/null || true
+	sleep 0.3 # the access line is written after the answer
+}
+
+# pids PREFIX [STATUS]: the pid of every access line whose request id
+# starts with "ac-$SFX-PREFIX" (and with that status), one a line.
+pids() {
+	cat "$BW_RUN"/log/bulwark-fcgi*.log 2>/dev/null |
+	    grep -F "\"ac-$SFX-$1" |
+	    jq -r --arg p "ac-$SFX-$1" --arg s "${2:-}" \
+		'select(.msg == "request" and (.request_id // "" | startswith($p))
+		    and ($s == "" or (.status | tostring) == $s)) | .pid' \
+		2>/dev/null
+}
+
+# missing PREFIX [STATUS [MIN]]: the children not (yet) in pids PREFIX
+# STATUS, or with fewer than MIN such answers.
+missing() {
+	comm -23 <(children) <(pids "$1" "${2:-}" | sort | uniq -c |
+	    awk -v m="${3:-1}" '$1 >= m { print $2 }' | sort -u)
+}
+
+# warm TAG KEY KIND...: bursts until every child served KEY with 200 at
+# least 3 times (a child's first request only learns the generation; its
+# next ones fill and hit its cache); at most 8 rounds. 0 when every child
+# did.
+warm() {
+	local tag=$1 key=$2 r
+	shift 2
+	for ((r = 0; r < 8; r++)); do
+		burst "$tag-$r" "$key" "$((2 * NCH))" "$@"
+		[ -z "$(missing "$tag-" 200 3)" ] && return 0
+	done
+	return 1
+}
+
+# refused TAG KEY WANT KIND...: bursts of 4x the children until they reached
+# every child (at most 6 rounds); every answer must be WANT. Prints
+# "<answers> <not WANT> <children missed>".
+refused() {
+	local tag=$1 key=$2 want=$3 r total=0 bad=0 c
+	shift 3
+	for ((r = 0; r < 6; r++)); do
+		burst "$tag-$r" "$key" "$((4 * NCH))" "$@"
+		c=$(wc -l <"$TMP/$tag-$r.codes")
+		total=$((total + c))
+		bad=$((bad + $(grep -cv "^$want\$" "$TMP/$tag-$r.codes" || true)))
+		[ -z "$(missing "$tag-")" ] && break
+	done
+	echo "$total $bad $(missing "$tag-" | wc -l)"
+}
+
+metric() { curl -sk "$URL/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
+
+NCH=$(children | wc -l)
+t_ge "bulwark-fcgi has children" 1 "$NCH"
+t_eq "the cache is on (auth_cache_ttl_s)" 60 \
+    "$(bulwark-fcgi -c "$BW_CONFIG" --check-config |
+	awk -F' *= *' '$1 == "auth_cache_ttl_s" { print $2 }')"
+curl -s -X POST "$BW_LLM_SIM_URL/_sim/reset" >/dev/null
+
+# --- a revoked key is refused on the very next request on every child -------
+new_org revoke
+RK=$KEY
+RK_ID=$(t_sql "SELECT id FROM api_keys WHERE org_id = '$ORG'")
+h0=$(metric 'bulwark_pcache_hits_total{cache="auth"}')
+if warm w "$RK" whoami health chat; then
+	t_ok "the key warmed into every child ($NCH, each with 3 200s)"
+else
+	t_fail "the key warmed into every child" "missed: $(missing w- 200 | tr '\n' ' ')"
+fi
+h1=$(metric 'bulwark_pcache_hits_total{cache="auth"}')
+t_ge "the children answered from the cache (auth hits $h0 -> $h1)" \
+    $((${h0:-0} + NCH)) "${h1:-0}"
+t_check "bulwarkctl key revoke: exit 0" t_ctl key revoke "$RK_ID"
+read -r total bad missed < <(refused r "$RK" 401 whoami health chat)
+t_ge "after revoke: >= 4x the children answered ($total)" $((4 * NCH)) "$total"
+t_eq "after revoke: every answer 401 (not 401: $bad of $total)" 0 "$bad"
+t_eq "after revoke: the answers came from every child (missed: $missed)" 0 "$missed"
+
+# --- a key created after a made-up key's 401 works at once --------------------
+BOGUS="bwk_$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)"
+read -r total bad missed < <(refused n "$BOGUS" 401 whoami health)
+t_eq "a made-up key: 401 on every child (not 401: $bad, missed: $missed)" \
+    "0 0" "$bad $missed"
+NK=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
+read -r total bad missed < <(refused c "$NK" 200 whoami)
+t_eq "a key created then: 200 at once on every child (not 200: $bad of $total, missed: $missed)" \
+    "0 0" "$bad $missed"
+
+# --- a lowered rate-limit override: the next turns are refused ---------------
+new_org rate
+if warm rw "$KEY" chat; then
+	t_ok "chat overrides warmed into every chat child"
+else
+	t_fail "chat overrides warmed into every chat child" \
+	    "missed: $(missing rw- 200 | tr '\n' ' ')"
+fi
+t_check "bulwarkctl ratelimit set --limit 1: exit 0" \
+    t_ctl ratelimit set --org "$ORG" --route chat --scope org --limit 1 \
+    --window-s 600
+read -r total bad missed < <(refused rr "$KEY" 429 chat)
+t_eq "after the override: every chat turn 429 on every child (not 429: $bad of $total, missed: $missed)" \
+    "0 0" "$bad $missed"
+
+# --- a chat budget set to nothing: the next turns are refused ----------------
+new_org budget
+t_ctl price set --model "e2e-ac-$SFX" --input-micros-per-mtok 1000000 \
+    --output-micros-per-mtok 1000000 >/dev/null
+t_ctl budget set --org "$ORG" --daily-micros 1000000000 --primary-model \
+    "e2e-ac-$SFX" --fallback-model "e2e-ac-$SFX" >/dev/null
+if warm bw "$KEY" chat; then
+	t_ok "chat settings warmed into every chat child"
+else
+	t_fail "chat settings warmed into every chat child" \
+	    "missed: $(missing bw- 200 | tr '\n' ' ')"
+fi
+t_check "bulwarkctl budget set --daily-micros 1: exit 0" \
+    t_ctl budget set --org "$ORG" --daily-micros 1 --primary-model \
+    "e2e-ac-$SFX" --fallback-model "e2e-ac-$SFX"
+read -r total bad missed < <(refused br "$KEY" 402 chat)
+t_eq "after the budget change: every chat turn 402 on every child (not 402: $bad of $total, missed: $missed)" \
+    "0 0" "$bad $missed"
+
+# --- the generation gone from Redis: nothing stale is served -------------------
+new_org flush
+if warm fw "$KEY" whoami health chat; then
+	t_ok "a third key warmed into every child"
+else
+	t_fail "a third key warmed into every child" \
+	    "missed: $(missing fw- 200 | tr '\n' ' ')"
+fi
+t_sql "UPDATE api_keys SET revoked_at = now() WHERE org_id = '$ORG'" >/dev/null
+redis-cli -u "$REDIS_URL" --no-auth-warning del 'bw:{rl}:cfg:gen' >/dev/null
+read -r total bad missed < <(refused fr "$KEY" 401 whoami health chat)
+t_eq "generation deleted, key revoked without a bump: 401 on every child (not 401: $bad of $total, missed: $missed)" \
+    "0 0" "$bad $missed"
+
+t_done
