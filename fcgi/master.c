@@ -357,6 +357,14 @@ child_run(struct slot *me, int pool, int child_no, pid_t master_pid)
 
 	/* Orphans drain too: a SIGKILLed master must not leave us serving. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* ps and top tell the pools apart: "bw-fcgi-chat"; the api pool's
+	 * children keep the program's name. */
+	if (pool != POOL_API) {
+		char name[16];
+
+		(void)snprintf(name, sizeof(name), "bw-fcgi-%s", p->name);
+		(void)prctl(PR_SET_NAME, name);
+	}
 	if (getppid() != master_pid)
 		child_stop = 1;
 
