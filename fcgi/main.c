@@ -482,10 +482,10 @@ print_pools(const struct config *cfg)
 	for (i = 0; i < n; i++)
 		printf("# pool %s: socket=%s backlog=%d children=%d "
 		       "max_requests=%d request_timeout_ms=%d "
-		       "queue_deadline_ms=%d routes=%s\n",
+		       "queue_deadline_ms=%d nice=%d routes=%s\n",
 		    p[i].name, p[i].socket, p[i].backlog, p[i].children,
 		    p[i].max_requests, p[i].request_timeout_ms,
-		    p[i].queue_deadline_ms,
+		    p[i].queue_deadline_ms, p[i].nice,
 		    i == POOL_CHAT ? cfg->fcgi_chat_routes
 				   : "(every route of no other pool)");
 }

@@ -365,6 +365,12 @@ child_run(struct slot *me, int pool, int child_no, pid_t master_pid)
 		(void)snprintf(name, sizeof(name), "bw-fcgi-%s", p->name);
 		(void)prctl(PR_SET_NAME, name);
 	}
+	/* php-fpm's process.priority: a pool that mostly waits (chat) yields
+	 * the CPU to the one that must stay fast (payments). */
+	errno = 0;
+	if (p->nice > 0 && nice(p->nice) == -1 && errno != 0)
+		log_kv(LL_WARN, "nice failed", "pool", p->name, "error",
+		    strerror(errno), NULL);
 	if (getppid() != master_pid)
 		child_stop = 1;
 

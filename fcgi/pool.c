@@ -28,6 +28,7 @@ pool_list(const struct config *cfg, struct pool *p)
 	p[POOL_API].max_requests = cfg->fcgi_max_requests;
 	p[POOL_API].request_timeout_ms = cfg->fcgi_request_timeout_ms;
 	p[POOL_API].queue_deadline_ms = cfg->fcgi_queue_deadline_ms;
+	p[POOL_API].nice = cfg->fcgi_nice;
 	if (!pool_chat_on(cfg))
 		return 1;
 	p[POOL_CHAT].name = "chat";
@@ -37,6 +38,7 @@ pool_list(const struct config *cfg, struct pool *p)
 	p[POOL_CHAT].max_requests = cfg->fcgi_chat_max_requests;
 	p[POOL_CHAT].request_timeout_ms = cfg->fcgi_chat_request_timeout_ms;
 	p[POOL_CHAT].queue_deadline_ms = cfg->fcgi_chat_queue_deadline_ms;
+	p[POOL_CHAT].nice = cfg->fcgi_chat_nice;
 	return 2;
 }
 

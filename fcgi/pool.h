@@ -32,6 +32,7 @@ struct pool {
 	int	    max_requests;	/* 0: never recycled */
 	int	    request_timeout_ms; /* 0: none */
 	int	    queue_deadline_ms;	/* 0: none */
+	int	    nice;		/* added to the master's, 0..19 */
 };
 
 /* Fills p[0..POOL_MAX) from cfg; returns how many pools cfg runs (1, 2). */

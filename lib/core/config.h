@@ -25,6 +25,7 @@ struct config {
 	 * queue deadline since nginx took it is answered 503 at once. */
 	int fcgi_request_timeout_ms;
 	int fcgi_queue_deadline_ms;
+	int fcgi_nice; /* added to the children's nice value */
 	/* The chat pool (fcgi/pool.c): its own socket and children. The
 	 * socket "" is derived from fcgi_socket (x.sock -> x-chat.sock);
 	 * "none": no chat pool, the api pool serves every route. */
@@ -34,6 +35,7 @@ struct config {
 	int   fcgi_chat_max_requests;
 	int   fcgi_chat_request_timeout_ms;
 	int   fcgi_chat_queue_deadline_ms;
+	int   fcgi_chat_nice;
 	char *fcgi_chat_routes; /* route names, comma separated */
 	char *pid_file;
 	/* dependencies */
