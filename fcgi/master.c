@@ -76,7 +76,8 @@ struct master {
 	struct config		  *cfg;
 	const char		  *config_path;
 	const struct master_hooks *hooks;
-	int			   fds[POOL_MAX]; /* listen sockets */
+	int			   fds[POOL_MAX];	 /* listen sockets */
+	char			   socks[POOL_MAX][256]; /* their names */
 	struct pool		   pools[POOL_MAX];
 	int			   npools;
 	struct pstate		   ps[POOL_MAX];
@@ -251,20 +252,25 @@ master_pools_set(int first)
 	int	    n, i;
 
 	n = pool_list(m.cfg, np);
-	if (first)
+	if (first) {
 		m.npools = n;
+		for (i = 0; i < n; i++)
+			(void)snprintf(m.socks[i], sizeof(m.socks[i]), "%s",
+			    np[i].socket);
+	}
 	if (!first && n != m.npools)
 		log_kv(LL_WARN, "adding or removing a pool needs a restart",
 		    NULL);
 	for (i = 0; i < m.npools; i++) {
 		if (!first && i < n &&
-		    (strcmp(np[i].socket, m.pools[i].socket) != 0 ||
+		    (strcmp(np[i].socket, m.socks[i]) != 0 ||
 			np[i].backlog != m.pools[i].backlog))
 			log_kv(LL_WARN,
 			    "socket and backlog changes need a restart", "pool",
 			    m.pools[i].name, NULL);
 		if (i < n) {
-			np[i].socket = first ? np[i].socket : m.pools[i].socket;
+			/* The old config's strings are gone after a reload. */
+			np[i].socket = m.socks[i];
 			m.pools[i] = np[i];
 		}
 		m.ps[i].children = master_wanted(&m.pools[i]);

@@ -6,11 +6,11 @@ stdlib only, one thread per connection, keep-alive where it matters).
   chat_burst.py SPEC.json > SUMMARY.json
 
 SPEC: {"url", "chat": [{"key", "ip"}...], "per_org", "webhook": {"org",
-"secret", "ip"}, "booking": {"key", "user", "ip"}, "side": N}
+"secret", "ip"}, "booking": {"key", "user", "ip"}, "side": N, "gap_s"}
 
 1. Idle: N signed Stripe deliveries and N bookings, each stream on one
    keep-alive connection from its own source address, one request at a
-   time; their latencies.
+   time, gap_s apart (the streams span the burst); their latencies.
 2. Burst: len(chat) x per_org chat requests, each on its own connection from
    its org's source address, all connected first and then sent at once;
    the same two streams again (N each), from a process of their own,
@@ -116,7 +116,7 @@ def side_stream(spec, kind, tag, n, out):
             lat.append(ms)
         else:
             fail.append("%d %s" % (st, data[:160].decode("utf-8", "replace")))
-        time.sleep(0.02)
+        time.sleep(spec.get("gap_s", 0.02))
     c.close()
     out[kind] = {"n": n, "ok": len(lat), "fail": fail[:5],
                  "p50_ms": round(sorted(lat)[len(lat) // 2], 1) if lat
