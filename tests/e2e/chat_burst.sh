@@ -13,10 +13,12 @@
 # 7 s), all succeed with a p99 within 2x their idle p99 measured the same
 # way just before on the same stack (idle p99 floored at 50 ms: a 3 ms
 # idle figure on a busy 2-core machine would make the bound noise; with 50
-# samples p99 is the slowest). Bounded: about 30 s in all. The load is
-# tests/e2e/chat_burst.py.
+# samples p99 is the slowest). First, straight to the chat pool's socket:
+# a request nginx passed on 20 s ago (BW_REQUEST_START) is answered 503
+# CAPACITY_EXHAUSTED at once, without a provider call. Bounded: about 30 s
+# in all. The load is tests/e2e/chat_burst.py.
 . "${BW_TOP:?}/tests/lib/common.sh"
-t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL DATABASE_URL
+t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL DATABASE_URL BW_RUN
 
 SIM=$BW_LLM_SIM_URL
 SFX="$$-$RANDOM"
@@ -58,6 +60,29 @@ cat >"$TMP/spec.json" <<EOF
  "booking": {"key": "$AKEY", "user": "booker", "ip": "127.0.2.2"},
  "side": $SIDE, "gap_s": 0.12}
 EOF
+
+curl -s -X POST "$SIM/_sim/reset" >/dev/null
+
+# --- bulwark-fcgi's queue deadline -------------------------------------------
+# A request nginx passed on 20 s ago (BW_REQUEST_START) reaching a chat
+# child: 503 CAPACITY_EXHAUSTED at once, no work (no provider call).
+CHAT_SOCK=$BW_RUN/fcgi-chat.sock
+start=$(($(date +%s) - 20)).000
+out=$(t_freq --socket "$CHAT_SOCK" --method POST --path /api/v1/chat \
+    --header "Authorization: Bearer $key" --param "BW_REQUEST_START=$start" \
+    --body '{"channel":"api","user_id":"late","message":"hi"}')
+t_eq "queue deadline: a chat request that waited 20 s: 503 CAPACITY_EXHAUSTED at once" \
+    "503 CAPACITY_EXHAUSTED true" \
+    "$(echo "$out" | awk '{ print $2 }') $(echo "$out" | cut -d' ' -f3- |
+    jq -r '"\(.error.error_code) \(.error.retryable)"')"
+out=$(t_freq --socket "$CHAT_SOCK" --method POST --path /api/v1/chat \
+    --header "Authorization: Bearer $key" \
+    --param "BW_REQUEST_START=$(date +%s).000" \
+    --body '{"channel":"api","user_id":"late","message":"hi"}')
+t_eq "  one passed on just now is served (200)" 200 \
+    "$(echo "$out" | awk '{ print $2 }')"
+t_eq "  the late one never reached the simulator" 1 \
+    "$(curl -s "$SIM/_sim/stats" | jq -r .requests)"
 
 curl -s -X POST "$SIM/_sim/reset" >/dev/null
 curl -s -X POST "$SIM/_sim/script" -d '{"delay_ms": 300}' >/dev/null
