@@ -11,9 +11,9 @@
 # passes it. Meanwhile 50 signed Stripe deliveries and 50 bookings on the
 # api pool, one at a time 120 ms apart so that they span the burst (about
 # 7 s), all succeed with a p99 within 2x their idle p99 measured the same
-# way just before on the same stack (idle p99 floored at 50 ms: a 3 ms
-# idle figure on a busy 2-core machine would make the bound noise; with 50
-# samples p99 is the slowest). First, straight to the chat pool's socket:
+# way just before on the same stack (idle p99 floored at 100 ms, see
+# FLOOR_MS: a 10 ms idle figure on a busy 2-core machine would make the
+# bound noise; with 50 samples p99 is the slowest). First, straight to the chat pool's socket:
 # a request nginx passed on 20 s ago (BW_REQUEST_START) is answered 503
 # CAPACITY_EXHAUSTED at once, without a provider call. Bounded: about 30 s
 # in all. The load is tests/e2e/chat_burst.py.
@@ -26,7 +26,12 @@ ORGS=20
 PER_ORG=15
 SIDE=50
 CAP=15
-FLOOR_MS=50
+# The idle p99 is floored: on the shared 2-core test machine (load average
+# 10-15 from other builds) a 10 ms p50 comes with single 100-170 ms
+# outliers in the burst's first two seconds, idle or not; waiting behind
+# chat in one pool costs seconds (8 s before the pools), so 100 ms still
+# tells the two apart by far.
+FLOOR_MS=${BW_BURST_P99_FLOOR_MS:-100}
 
 cleanup() { curl -s -X POST "$SIM/_sim/reset" >/dev/null; }
 t_on_exit cleanup
