@@ -15,7 +15,9 @@
 # FLOOR_MS: a 10 ms idle figure on a busy 2-core machine would make the
 # bound noise; with 50 samples p99 is the slowest). First, straight to the chat pool's socket:
 # a request nginx passed on 20 s ago (BW_REQUEST_START) is answered 503
-# CAPACITY_EXHAUSTED at once, without a provider call. Bounded: about 30 s
+# CAPACITY_EXHAUSTED at once, without a provider call; with the chat
+# pool's socket gone, nginx's chat location answers 503 CAPACITY_EXHAUSTED
+# (not 502). Bounded: about 30 s
 # in all. The load is tests/e2e/chat_burst.py.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL DATABASE_URL BW_RUN
@@ -88,6 +90,24 @@ t_eq "  one passed on just now is served (200)" 200 \
     "$(echo "$out" | awk '{ print $2 }')"
 t_eq "  the late one never reached the simulator" 1 \
     "$(curl -s "$SIM/_sim/stats" | jq -r .requests)"
+
+# --- the chat pool down: nginx's answer is ours too ---------------------------
+# The socket moved away (connect() ENOENT, as when the pool is not
+# running): the chat location answers 503 CAPACITY_EXHAUSTED, not 502.
+if mv "$CHAT_SOCK" "$CHAT_SOCK.away"; then
+	code=$(curl -sk --max-time 10 --interface 127.0.2.3 -o "$TMP/down" \
+	    -D "$TMP/down.h" -w '%{http_code}' -X POST \
+	    -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+	    --data-binary '{"channel":"api","user_id":"down","message":"hi"}' \
+	    "$BULWARK_URL/api/v1/chat")
+	mv "$CHAT_SOCK.away" "$CHAT_SOCK"
+	t_eq "chat pool down: 503 CAPACITY_EXHAUSTED with Retry-After 2 (not 502)" \
+	    "503 CAPACITY_EXHAUSTED 2" "$code $(jq -r .error.error_code \
+	    "$TMP/down") $(tr -d '\r' <"$TMP/down.h" |
+	    sed -n 's/^[Rr]etry-[Aa]fter: *//p')"
+else
+	t_fail "chat pool down: 503 CAPACITY_EXHAUSTED" "no $CHAT_SOCK to move"
+fi
 
 curl -s -X POST "$SIM/_sim/reset" >/dev/null
 curl -s -X POST "$SIM/_sim/script" -d '{"delay_ms": 300}' >/dev/null
