@@ -16,6 +16,8 @@ struct child {
 	struct db	    *db;
 	struct rds	    *rds;
 	int		     child_no;
+	int		     pool; /* POOL_API, ... (fcgi/pool.h) */
+	int		     queue_deadline_ms; /* its pool's; 0: none */
 };
 
 #endif

@@ -117,7 +117,8 @@ h_chat(struct req *r)
 	in.message = jv_str(obj, "message", "");
 	in.request_id = r->request_id;
 	in.correlation_id = r->correlation_id;
-	in.start_ms = r->start_us / 1000;
+	/* Counted from nginx's start: time in the listen queue is spent. */
+	in.start_ms = r->start_us / 1000 - r->queued_ms;
 	if (json_object_object_get_ex(obj, "state", &st)) {
 		in.fields.service = jv_str(st, "service", NULL);
 		in.fields.area = jv_str(st, "area", NULL);

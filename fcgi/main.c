@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bulwark-fcgi: loads and validates the config, registers the shared
- * metrics, opens the FastCGI socket and hands over to the prefork master.
+ * metrics, opens the FastCGI socket of each pool (fcgi/pool.h) and hands
+ * over to the prefork master.
  * The child hooks open PostgreSQL and Redis after fork() and dispatch each
  * request: route, authenticate, read the body, run the handler, render,
  * log one access line and count it.
@@ -30,6 +31,7 @@
 #include "mw_input.h"
 #include "mw_rate.h"
 #include "platform/pcache.h"
+#include "pool.h"
 #include "resp.h"
 #include "route.h"
 #include "core/sec.h"
@@ -38,6 +40,11 @@ static struct child g_child;
 /* Metric ids: per route (and one "unmatched" row) per status class. */
 static int (*m_requests)[4];
 static int *m_duration;
+/* Per pool: requests for a route of another pool (served all the same),
+ * and requests answered 503 because they outwaited the queue deadline. */
+static int		 m_foreign[POOL_MAX];
+static int		 m_expired[POOL_MAX];
+static const char *const pool_names[POOL_MAX] = { "api", "chat" };
 
 static const char *const status_classes[4] = { "2xx", "3xx", "4xx", "5xx" };
 
@@ -81,6 +88,21 @@ register_metrics(void)
 		if (m_duration[i] < 0)
 			return -1;
 	}
+	for (i = 0; i < POOL_MAX; i++) {
+		snprintf(labels, sizeof(labels), "pool=\"%s\"", pool_names[i]);
+		m_foreign[i] = metrics_counter("bulwark_fcgi_foreign_route_"
+					       "requests_total",
+		    "Requests a pool served for a route of another pool (nginx "
+		    "sends them to the wrong socket).",
+		    labels);
+		m_expired[i] = metrics_counter("bulwark_fcgi_queue_expired_"
+					       "total",
+		    "Requests answered 503 CAPACITY_EXHAUSTED at once: they "
+		    "waited longer than the pool's queue deadline.",
+		    labels);
+		if (m_foreign[i] < 0 || m_expired[i] < 0)
+			return -1;
+	}
 	/* lib/chat/chat.c's series (requests, attempts, leases, holds, ...). */
 	if (chat_metrics_register() != 0 || h_public_metrics_register() != 0 ||
 	    pcache_metrics_register() != 0)
@@ -91,10 +113,15 @@ register_metrics(void)
 /* Child set-up after fork(): connections are opened lazily on first use
  * too, so a dependency that is down does not stop the child. */
 static int
-child_init(const struct config *cfg, int child_no)
+child_init(const struct config *cfg, int pool, int child_no)
 {
+	struct pool p[POOL_MAX];
+
+	(void)pool_list(cfg, p);
 	g_child.cfg = cfg;
 	g_child.child_no = child_no;
+	g_child.pool = pool;
+	g_child.queue_deadline_ms = p[pool].queue_deadline_ms;
 	g_child.db = db_new(cfg->database_url);
 	g_child.rds = rds_new(cfg->redis_url);
 	if (g_child.db == NULL || g_child.rds == NULL)
@@ -231,6 +258,10 @@ dispatch(struct req *r)
 		resp_error(r, AE_METHOD_NOT_ALLOWED, NULL, NULL);
 		return;
 	}
+	/* Served all the same: a route on the wrong socket is nginx's
+	 * config out of step with ours, which must not fail requests. */
+	if (pool_of_route(r->ch->cfg, r->route->name) != r->ch->pool)
+		metrics_inc(m_foreign[r->ch->pool]);
 	if (!authenticate(r)) {
 		/* 401/403 are not counted, but every answer of a limited
 		 * route carries the X-RateLimit headers (CONTRACT.md). */
@@ -349,7 +380,17 @@ child_serve(FCGX_Request *fr)
 		req_free(&r);
 		return;
 	}
-	dispatch(&r);
+	if (g_child.queue_deadline_ms > 0 &&
+	    r.queued_ms > g_child.queue_deadline_ms) {
+		/* The client waited its share already: no work, no slot. */
+		metrics_inc(m_expired[g_child.pool]);
+		resp_header(&r, "Retry-After", POOL_RETRY_AFTER);
+		resp_error(&r, AE_CAPACITY_EXHAUSTED,
+		    "the service is at capacity; the request waited too long "
+		    "in the queue",
+		    NULL);
+	} else
+		dispatch(&r);
 	resp_send(&r);
 	account(&r);
 	log_ctx_clear();
@@ -370,29 +411,86 @@ usage(void)
 }
 
 /*
- * Opens the FastCGI socket: removes a stale socket file first, then sets
- * the configured mode. Returns the fd or -1.
+ * Opens a pool's FastCGI socket: removes a stale socket file first, then
+ * sets fcgi_socket_mode. Returns the fd or -1.
  */
 static int
-open_socket(const struct config *cfg)
+open_socket(const struct config *cfg, const struct pool *p)
 {
 	int fd;
 
-	if (cfg->fcgi_socket[0] == '/')
-		(void)unlink(cfg->fcgi_socket);
-	fd = FCGX_OpenSocket(cfg->fcgi_socket, cfg->fcgi_backlog);
+	if (p->socket[0] == '/')
+		(void)unlink(p->socket);
+	fd = FCGX_OpenSocket(p->socket, p->backlog);
 	if (fd < 0) {
-		log_kv(LL_ERROR, "cannot open the FastCGI socket", "socket",
-		    cfg->fcgi_socket, "error", strerror(errno), NULL);
+		log_kv(LL_ERROR, "cannot open the FastCGI socket", "pool",
+		    p->name, "socket", p->socket, "error", strerror(errno),
+		    NULL);
 		return -1;
 	}
-	if (cfg->fcgi_socket[0] == '/' &&
-	    chmod(cfg->fcgi_socket, (mode_t)cfg->fcgi_socket_mode) != 0) {
-		log_kv(LL_ERROR, "cannot chmod the FastCGI socket", "socket",
-		    cfg->fcgi_socket, "error", strerror(errno), NULL);
+	if (p->socket[0] == '/' &&
+	    chmod(p->socket, (mode_t)cfg->fcgi_socket_mode) != 0) {
+		log_kv(LL_ERROR, "cannot chmod the FastCGI socket", "pool",
+		    p->name, "socket", p->socket, "error", strerror(errno),
+		    NULL);
+		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* Checks fcgi_chat_routes against the route table; 0 or -1 (said). */
+static int
+check_routes(const struct config *cfg)
+{
+	const char *names[64];
+	size_t	    i, n = 0;
+	char	    bad[64];
+
+	for (i = 0; i < nroutes && n < sizeof(names) / sizeof(names[0]); i++)
+		names[n++] = routes[i].name;
+	if (pool_check_routes(cfg, names, n, bad, sizeof(bad)) == 0)
+		return 0;
+	fprintf(stderr,
+	    "bulwark-fcgi: config: fcgi_chat_routes: no route named "
+	    "\"%s\" (bulwark-fcgi --routes)\n",
+	    bad);
+	log_kv(LL_ERROR, "invalid configuration", "error",
+	    "fcgi_chat_routes names an unknown route", "route", bad, NULL);
+	return -1;
+}
+
+/* --routes: the route table with each route's pool under cfg. */
+static int
+print_routes(const struct config *cfg)
+{
+	const char *pools[64];
+	size_t	    i;
+
+	if (nroutes > sizeof(pools) / sizeof(pools[0]))
+		return 1;
+	for (i = 0; i < nroutes; i++)
+		pools[i] = pool_names[pool_of_route(cfg, routes[i].name)];
+	return route_dump(routes, nroutes, pools, stdout) == 0 ? 0 : 1;
+}
+
+/* --check-config's tail: one comment line per pool. */
+static void
+print_pools(const struct config *cfg)
+{
+	struct pool p[POOL_MAX];
+	int	    i, n;
+
+	n = pool_list(cfg, p);
+	for (i = 0; i < n; i++)
+		printf("# pool %s: socket=%s backlog=%d children=%d "
+		       "max_requests=%d request_timeout_ms=%d "
+		       "queue_deadline_ms=%d nice=%d routes=%s\n",
+		    p[i].name, p[i].socket, p[i].backlog, p[i].children,
+		    p[i].max_requests, p[i].request_timeout_ms,
+		    p[i].queue_deadline_ms, p[i].nice,
+		    i == POOL_CHAT ? cfg->fcgi_chat_routes
+				   : "(every route of no other pool)");
 }
 
 int
@@ -406,9 +504,10 @@ main(int argc, char **argv)
 	static const struct master_hooks hooks = { child_init, child_serve,
 		child_fini, reloaded };
 	struct config			 cfg;
+	struct pool			 pools[POOL_MAX];
 	const char			*path = getenv("BULWARK_CONFIG");
 	char				 err[512];
-	int				 ch, check = 0, fd, rc;
+	int fds[POOL_MAX], ch, check = 0, list = 0, npools, i, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -420,8 +519,10 @@ main(int argc, char **argv)
 			break;
 		case 'R':
 			/* The route table, one JSON line per row (docs/api.md
-			 * "Roles"); needs no config. */
-			return route_dump(routes, nroutes, stdout) == 0 ? 0 : 1;
+			 * "Roles") with each route's pool under the config
+			 * (the defaults when there is none). */
+			list = 1;
+			break;
 		default:
 			usage();
 			return ch == 'h' ? 0 : 2;
@@ -433,8 +534,15 @@ main(int argc, char **argv)
 		log_kv(LL_ERROR, "invalid configuration", "error", err, NULL);
 		return 1;
 	}
+	if (list || check_routes(&cfg) != 0) {
+		rc = list ? print_routes(&cfg) : 1;
+		config_free(&cfg);
+		return rc;
+	}
 	if (check) {
 		config_dump(&cfg, STDOUT_FILENO);
+		fflush(stdout);
+		print_pools(&cfg);
 		config_free(&cfg);
 		return 0;
 	}
@@ -444,12 +552,17 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	fd = open_socket(&cfg);
-	if (fd < 0) {
-		config_free(&cfg);
-		return 1;
+	npools = pool_list(&cfg, pools);
+	for (i = 0; i < npools; i++) {
+		fds[i] = open_socket(&cfg, &pools[i]);
+		if (fds[i] < 0) {
+			while (i-- > 0)
+				close(fds[i]);
+			config_free(&cfg);
+			return 1;
+		}
 	}
-	rc = master_run(fd, &cfg, path, &hooks);
+	rc = master_run(fds, &cfg, path, &hooks);
 	config_free(&cfg);
 	return rc;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The prefork master, php-fpm style: it blocks its signals and waits in
- * sigsuspend(), forks the children that accept on the FastCGI socket,
- * replaces the dead, recycles, drains, rolls on SIGHUP and talks to systemd.
+ * sigsuspend(), forks the children of each pool (fcgi/pool.h), each child
+ * accepting on its pool's FastCGI socket; it replaces the dead, recycles,
+ * kills a child stuck past its pool's request timeout, drains, rolls every
+ * pool on SIGHUP and talks to systemd. One table of slots, tagged by pool.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -32,11 +34,14 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "master.h"
+#include "pool.h"
 
 /* Old and new generations overlap during a roll, hence twice the maximum. */
-#define MASTER_SLOTS (2 * BW_MAX_FCGI_CHILDREN)
+#define MASTER_SLOTS   (2 * POOL_MAX * BW_MAX_FCGI_CHILDREN)
+/* How often the master looks for a request past its pool's timeout. */
+#define MASTER_TICK_MS 1000
 /* Room for any long long in decimal. */
-#define MASTER_NUM   24
+#define MASTER_NUM     24
 
 /*
  * One forked child. The table lives in a shared anonymous mapping: the
@@ -45,31 +50,44 @@
  */
 struct slot {
 	pid_t		       pid; /* 0: the slot is free */
+	int		       pool;
 	int		       child_no;
 	unsigned int	       gen;	   /* config generation */
 	int		       stopping;   /* SIGTERM sent */
 	int64_t		       kill_at_ms; /* SIGKILL then; 0: none */
 	volatile unsigned long accepted;   /* written by the child */
+	/* clock_mono_ms() when the request in hand was accepted, 0 when
+	 * idle; written by the child, read for the request timeout. */
+	volatile int64_t busy_since_ms;
+};
+
+/* Respawn state of one pool: backoff and the give-up count. */
+struct pstate {
+	int	children;      /* wanted, clamped */
+	int64_t next_spawn_ms; /* backoff */
+	int64_t backoff_ms;
+	int64_t window_ms; /* window start */
+	int	window_deaths;
+	int64_t last_death_ms;
+	int	nostart; /* never served */
 };
 
 struct master {
 	struct config		  *cfg;
 	const char		  *config_path;
 	const struct master_hooks *hooks;
-	int			   listen_fd;
+	int			   fds[POOL_MAX];	 /* listen sockets */
+	char			   socks[POOL_MAX][256]; /* their names */
+	struct pool		   pools[POOL_MAX];
+	int			   npools;
+	struct pstate		   ps[POOL_MAX];
 	struct slot		  *slots; /* MASTER_SLOTS */
 	unsigned int		   gen;
-	int			   children; /* wanted, clamped */
 	sigset_t		   oldmask;  /* the caller's */
 	sigset_t		   waitmask; /* for sigsuspend() */
 	int			   draining;
 	int			   exit_code;
-	int64_t			   next_spawn_ms; /* backoff */
-	int64_t			   backoff_ms;
-	int64_t			   window_ms; /* window start */
-	int			   window_deaths;
-	int64_t			   last_death_ms;
-	int			   nostart; /* never served */
+	int			   child_fd; /* in a child: its pool's */
 };
 
 static struct master m;
@@ -211,16 +229,70 @@ master_pidfile_write(void)
 
 /* The wanted number of children, clamped to 1..BW_MAX_FCGI_CHILDREN. */
 static int
-master_wanted(const struct config *cfg)
+master_wanted(const struct pool *p)
 {
 	char b[MASTER_NUM];
 
-	if (cfg->fcgi_children >= 1 &&
-	    cfg->fcgi_children <= BW_MAX_FCGI_CHILDREN)
-		return cfg->fcgi_children;
-	log_kv(LL_WARN, "fcgi_children out of range, clamped", "value",
-	    master_itoa(b, sizeof(b), cfg->fcgi_children), NULL);
-	return cfg->fcgi_children < 1 ? 1 : BW_MAX_FCGI_CHILDREN;
+	if (p->children >= 1 && p->children <= BW_MAX_FCGI_CHILDREN)
+		return p->children;
+	log_kv(LL_WARN, "children out of range, clamped", "pool", p->name,
+	    "value", master_itoa(b, sizeof(b), p->children), NULL);
+	return p->children < 1 ? 1 : BW_MAX_FCGI_CHILDREN;
+}
+
+/*
+ * Takes the pools of m.cfg. The sockets are the ones opened at start: a
+ * reload that moves one, or adds or removes a pool, is logged and waits
+ * for a restart; children, max requests and timeouts apply at once.
+ */
+static void
+master_pools_set(int first)
+{
+	struct pool np[POOL_MAX];
+	int	    n, i;
+
+	n = pool_list(m.cfg, np);
+	if (first) {
+		m.npools = n;
+		for (i = 0; i < n; i++)
+			(void)snprintf(m.socks[i], sizeof(m.socks[i]), "%s",
+			    np[i].socket);
+	}
+	if (!first && n != m.npools)
+		log_kv(LL_WARN, "adding or removing a pool needs a restart",
+		    NULL);
+	for (i = 0; i < m.npools; i++) {
+		if (!first && i < n &&
+		    (strcmp(np[i].socket, m.socks[i]) != 0 ||
+			np[i].backlog != m.pools[i].backlog))
+			log_kv(LL_WARN,
+			    "socket and backlog changes need a restart", "pool",
+			    m.pools[i].name, NULL);
+		if (i < n) {
+			/* The old config's strings are gone after a reload. */
+			np[i].socket = m.socks[i];
+			m.pools[i] = np[i];
+		}
+		m.ps[i].children = master_wanted(&m.pools[i]);
+	}
+}
+
+/* "api 4, chat 32": the children of each pool, for logs and systemd. */
+static const char *
+master_census(char *b, size_t n)
+{
+	size_t len = 0;
+	int    i, w;
+
+	b[0] = '\0';
+	for (i = 0; i < m.npools && len < n; i++) {
+		w = snprintf(b + len, n - len, "%s%s %d", i > 0 ? ", " : "",
+		    m.pools[i].name, m.ps[i].children);
+		if (w < 0)
+			break;
+		len += (size_t)w;
+	}
+	return b;
 }
 
 /*
@@ -256,8 +328,9 @@ child_wait(const FCGX_Request *fr, int ep)
  * taken in child_wait(). Never returns.
  */
 static void __attribute__((noreturn))
-child_run(struct slot *me, int child_no, pid_t master_pid)
+child_run(struct slot *me, int pool, int child_no, pid_t master_pid)
 {
+	const struct pool *p = &m.pools[pool];
 	struct epoll_event ev;
 	struct sigaction   sa;
 	FCGX_Request	   fr;
@@ -290,16 +363,30 @@ child_run(struct slot *me, int child_no, pid_t master_pid)
 
 	/* Orphans drain too: a SIGKILLed master must not leave us serving. */
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* ps and top tell the pools apart: "bw-fcgi-chat"; the api pool's
+	 * children keep the program's name. */
+	if (pool != POOL_API) {
+		char name[16];
+
+		(void)snprintf(name, sizeof(name), "bw-fcgi-%s", p->name);
+		(void)prctl(PR_SET_NAME, name);
+	}
+	/* php-fpm's process.priority: a pool that mostly waits (chat) yields
+	 * the CPU to the one that must stay fast (payments). */
+	errno = 0;
+	if (p->nice > 0 && nice(p->nice) == -1 && errno != 0)
+		log_kv(LL_WARN, "nice failed", "pool", p->name, "error",
+		    strerror(errno), NULL);
 	if (getppid() != master_pid)
 		child_stop = 1;
 
 	if (m.hooks->child_init != NULL &&
-	    m.hooks->child_init(m.cfg, child_no) != 0)
+	    m.hooks->child_init(m.cfg, pool, child_no) != 0)
 		_exit(1);
 
 	ep = -1;
 	if (FCGX_Init() != 0 ||
-	    FCGX_InitRequest(&fr, m.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+	    FCGX_InitRequest(&fr, m.child_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_kv(LL_ERROR, "FastCGI init failed", NULL);
 		code = 1;
 		goto out;
@@ -308,7 +395,7 @@ child_run(struct slot *me, int child_no, pid_t master_pid)
 	memset(&ev, 0, sizeof(ev));
 	/* EPOLLEXCLUSIVE: one idle child wakes per connection, not all. */
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-	if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, m.listen_fd, &ev) == -1) {
+	if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, m.child_fd, &ev) == -1) {
 		log_kv(LL_ERROR, "epoll on the listen socket", "error",
 		    strerror(errno), NULL);
 		code = 1;
@@ -316,8 +403,8 @@ child_run(struct slot *me, int child_no, pid_t master_pid)
 	}
 
 	while (!child_stop) {
-		if (m.cfg->fcgi_max_requests > 0 &&
-		    served >= (unsigned long)m.cfg->fcgi_max_requests)
+		if (p->max_requests > 0 &&
+		    served >= (unsigned long)p->max_requests)
 			break;
 		/* A signal taken in the wait may come with a ready fd. */
 		if (child_wait(&fr, ep) != 0 || child_stop)
@@ -338,8 +425,10 @@ child_run(struct slot *me, int child_no, pid_t master_pid)
 		/* Counted before serving: a crash on a request is not a
 		 * child that cannot start. */
 		me->accepted = ++served;
+		me->busy_since_ms = clock_mono_ms();
 		m.hooks->child_serve(&fr);
 		FCGX_Finish_r(&fr);
+		me->busy_since_ms = 0;
 	}
 	FCGX_Free(&fr, 1);
 out:
@@ -350,9 +439,9 @@ out:
 	_exit(code);
 }
 
-/* Forks one child into a free slot. Returns 0, or -1 (logged). */
+/* Forks one child of a pool into a free slot. Returns 0, or -1 (logged). */
 static int
-master_spawn(int child_no)
+master_spawn(int pool, int child_no)
 {
 	struct slot *s = NULL;
 	pid_t	     pid, self;
@@ -375,12 +464,15 @@ master_spawn(int child_no)
 		log_kv(LL_ERROR, "fork failed", "error", strerror(errno), NULL);
 		return -1;
 	}
-	if (pid == 0)
-		child_run(s, child_no, self);
+	if (pid == 0) {
+		m.child_fd = m.fds[pool];
+		child_run(s, pool, child_no, self);
+	}
 	s->pid = pid;
+	s->pool = pool;
 	s->child_no = child_no;
 	s->gen = m.gen;
-	log_kv(LL_DEBUG, "child started", "child",
+	log_kv(LL_DEBUG, "child started", "pool", m.pools[pool].name, "child",
 	    master_itoa(b1, sizeof(b1), child_no), "child_pid",
 	    master_itoa(b2, sizeof(b2), pid), NULL);
 	return 0;
@@ -392,24 +484,31 @@ master_spawn_missing(int64_t now)
 {
 	unsigned char have[BW_MAX_FCGI_CHILDREN];
 	size_t	      i;
-	int	      k;
+	int	      k, pl;
 
-	if (m.draining || now < m.next_spawn_ms)
+	if (m.draining)
 		return;
-	memset(have, 0, sizeof(have));
-	for (i = 0; i < MASTER_SLOTS; i++) {
-		const struct slot *s = &m.slots[i];
+	for (pl = 0; pl < m.npools; pl++) {
+		struct pstate *ps = &m.ps[pl];
 
-		if (s->pid != 0 && s->gen == m.gen && !s->stopping &&
-		    s->child_no >= 0 && s->child_no < m.children)
-			have[s->child_no] = 1;
-	}
-	for (k = 0; k < m.children; k++) {
-		if (have[k])
+		if (now < ps->next_spawn_ms)
 			continue;
-		if (master_spawn(k) != 0) {
-			m.next_spawn_ms = now + 1000;
-			return;
+		memset(have, 0, sizeof(have));
+		for (i = 0; i < MASTER_SLOTS; i++) {
+			const struct slot *s = &m.slots[i];
+
+			if (s->pid != 0 && s->pool == pl && s->gen == m.gen &&
+			    !s->stopping && s->child_no >= 0 &&
+			    s->child_no < ps->children)
+				have[s->child_no] = 1;
+		}
+		for (k = 0; k < ps->children; k++) {
+			if (have[k])
+				continue;
+			if (master_spawn(pl, k) != 0) {
+				ps->next_spawn_ms = now + 1000;
+				break;
+			}
 		}
 	}
 }
@@ -451,38 +550,40 @@ master_drain(int64_t now, int64_t deadline)
  * row of children that never accepted a request make the master give up.
  */
 static void
-master_count_death(int64_t now, int abnormal, unsigned long accepted)
+master_count_death(int pool, int64_t now, int abnormal, unsigned long accepted)
 {
-	char b1[MASTER_NUM], b2[MASTER_NUM];
+	struct pstate *ps = &m.ps[pool];
+	char	       b1[MASTER_NUM], b2[MASTER_NUM];
 
 	if (accepted > 0)
-		m.nostart = 0;
+		ps->nostart = 0;
 	if (!abnormal)
 		return;
 	if (accepted == 0)
-		m.nostart++;
-	if (now - m.last_death_ms > BW_RESPAWN_WINDOW_MS)
-		m.backoff_ms = 0;
-	m.last_death_ms = now;
-	if (now - m.window_ms > BW_RESPAWN_WINDOW_MS) {
-		m.window_ms = now;
-		m.window_deaths = 0;
+		ps->nostart++;
+	if (now - ps->last_death_ms > BW_RESPAWN_WINDOW_MS)
+		ps->backoff_ms = 0;
+	ps->last_death_ms = now;
+	if (now - ps->window_ms > BW_RESPAWN_WINDOW_MS) {
+		ps->window_ms = now;
+		ps->window_deaths = 0;
 	}
-	if (++m.window_deaths >= m.children) {
-		m.backoff_ms =
-		    m.backoff_ms == 0 ? BW_RESPAWN_MIN_MS : m.backoff_ms * 2;
-		if (m.backoff_ms > BW_RESPAWN_MAX_MS)
-			m.backoff_ms = BW_RESPAWN_MAX_MS;
-		m.next_spawn_ms = now + m.backoff_ms;
-		m.window_ms = now;
-		m.window_deaths = 0;
-		log_kv(LL_WARN, "children dying in a loop, backing off",
-		    "backoff_ms", master_itoa(b1, sizeof(b1), m.backoff_ms),
-		    NULL);
+	if (++ps->window_deaths >= ps->children) {
+		ps->backoff_ms = ps->backoff_ms == 0 ? BW_RESPAWN_MIN_MS
+						     : ps->backoff_ms * 2;
+		if (ps->backoff_ms > BW_RESPAWN_MAX_MS)
+			ps->backoff_ms = BW_RESPAWN_MAX_MS;
+		ps->next_spawn_ms = now + ps->backoff_ms;
+		ps->window_ms = now;
+		ps->window_deaths = 0;
+		log_kv(LL_WARN, "children dying in a loop, backing off", "pool",
+		    m.pools[pool].name, "backoff_ms",
+		    master_itoa(b1, sizeof(b1), ps->backoff_ms), NULL);
 	}
-	if (m.nostart >= BW_CHILD_GIVEUP && m.nostart >= 2 * m.children) {
+	if (ps->nostart >= BW_CHILD_GIVEUP && ps->nostart >= 2 * ps->children) {
 		log_kv(LL_ERROR, "children die before serving; giving up",
-		    "deaths", master_itoa(b2, sizeof(b2), m.nostart), NULL);
+		    "pool", m.pools[pool].name, "deaths",
+		    master_itoa(b2, sizeof(b2), ps->nostart), NULL);
 		m.exit_code = 1;
 		master_drain(now, now + (int64_t)m.cfg->drain_timeout_s * 1000);
 	}
@@ -515,13 +616,15 @@ master_reap(int64_t now)
 		if (WIFSIGNALED(st)) {
 			abnormal = 1;
 			master_signame(b4, sizeof(b4), WTERMSIG(st));
-			log_kv(LL_WARN, "child exited", "child", b1,
-			    "child_pid", b2, "signal", b4, "requests", b3,
-			    "core", WCOREDUMP(st) ? "yes" : "no", NULL);
+			log_kv(LL_WARN, "child exited", "pool",
+			    m.pools[s->pool].name, "child", b1, "child_pid", b2,
+			    "signal", b4, "requests", b3, "core",
+			    WCOREDUMP(st) ? "yes" : "no", NULL);
 		} else {
 			abnormal = WEXITSTATUS(st) != 0;
 			log_kv(abnormal ? LL_WARN : LL_INFO, "child exited",
-			    "child", b1, "child_pid", b2, "status",
+			    "pool", m.pools[s->pool].name, "child", b1,
+			    "child_pid", b2, "status",
 			    master_itoa(b4, sizeof(b4), WEXITSTATUS(st)),
 			    "requests", b3, "reason",
 			    !current	   ? "stopped"
@@ -530,7 +633,7 @@ master_reap(int64_t now)
 			    NULL);
 		}
 		if (current)
-			master_count_death(now, abnormal, s->accepted);
+			master_count_death(s->pool, now, abnormal, s->accepted);
 		memset(s, 0, sizeof(*s));
 	}
 }
@@ -545,8 +648,9 @@ static void
 master_reload(int64_t now)
 {
 	struct config nc;
-	char	      err[512], b[MASTER_NUM];
+	char	      err[512], b[128];
 	size_t	      i;
+	int	      pl;
 
 	master_notify("RELOADING=1\nMONOTONIC_USEC=%lld\nSTATUS=reloading",
 	    (long long)clock_mono_us());
@@ -558,12 +662,9 @@ master_reload(int64_t now)
 		master_notify("READY=1\nSTATUS=serving (reload failed)");
 		return;
 	}
-	if (m.cfg->fcgi_socket != NULL && nc.fcgi_socket != NULL &&
-	    strcmp(m.cfg->fcgi_socket, nc.fcgi_socket) != 0)
-		log_kv(LL_WARN, "fcgi_socket changes need a restart", NULL);
 	config_free(m.cfg);
 	*m.cfg = nc;
-	m.children = master_wanted(m.cfg);
+	master_pools_set(0);
 	if (m.hooks->reloaded != NULL)
 		m.hooks->reloaded(m.cfg);
 
@@ -572,14 +673,16 @@ master_reload(int64_t now)
 		if (m.slots[i].pid != 0 && m.slots[i].gen != m.gen)
 			master_stop_child(&m.slots[i],
 			    now + (int64_t)m.cfg->drain_timeout_s * 1000);
-	m.backoff_ms = 0;
-	m.next_spawn_ms = 0;
-	m.nostart = 0;
-	m.window_deaths = 0;
+	for (pl = 0; pl < m.npools; pl++) {
+		m.ps[pl].backoff_ms = 0;
+		m.ps[pl].next_spawn_ms = 0;
+		m.ps[pl].nostart = 0;
+		m.ps[pl].window_deaths = 0;
+	}
 	master_spawn_missing(now);
-	log_kv(LL_INFO, "reloaded, children rolled", "children",
-	    master_itoa(b, sizeof(b), m.children), NULL);
-	master_notify("READY=1\nSTATUS=serving with %d children", m.children);
+	master_census(b, sizeof(b));
+	log_kv(LL_INFO, "reloaded, children rolled", "children", b, NULL);
+	master_notify("READY=1\nSTATUS=serving with %s children", b);
 }
 
 /*
@@ -590,10 +693,10 @@ static int
 master_deadlines(int64_t now)
 {
 	struct itimerval it;
-	int64_t		 next = 0;
+	int64_t		 next = 0, busy, tmo;
 	size_t		 i;
-	char		 b1[MASTER_NUM], b2[MASTER_NUM];
-	int		 live = 0;
+	char		 b1[MASTER_NUM], b2[MASTER_NUM], b3[MASTER_NUM];
+	int		 live = 0, pl, ticking = 0;
 
 	for (i = 0; i < MASTER_SLOTS; i++) {
 		struct slot *s = &m.slots[i];
@@ -601,6 +704,20 @@ master_deadlines(int64_t now)
 		if (s->pid == 0)
 			continue;
 		live++;
+		tmo = m.pools[s->pool].request_timeout_ms;
+		busy = s->busy_since_ms;
+		if (tmo > 0 && busy > 0 && now - busy > tmo &&
+		    s->kill_at_ms != INT64_MAX) {
+			log_kv(LL_WARN, "request timed out, child killed",
+			    "pool", m.pools[s->pool].name, "child",
+			    master_itoa(b1, sizeof(b1), s->child_no),
+			    "child_pid", master_itoa(b2, sizeof(b2), s->pid),
+			    "busy_ms", master_itoa(b3, sizeof(b3), now - busy),
+			    NULL);
+			(void)kill(s->pid, SIGKILL);
+			s->kill_at_ms = INT64_MAX; /* once */
+			continue;
+		}
 		if (s->kill_at_ms == 0)
 			continue;
 		if (s->kill_at_ms <= now) {
@@ -614,9 +731,17 @@ master_deadlines(int64_t now)
 		    (next == 0 || s->kill_at_ms < next))
 			next = s->kill_at_ms;
 	}
-	if (!m.draining && m.next_spawn_ms > now &&
-	    (next == 0 || m.next_spawn_ms < next))
-		next = m.next_spawn_ms;
+	for (pl = 0; pl < m.npools; pl++) {
+		if (!m.draining && m.ps[pl].next_spawn_ms > now &&
+		    (next == 0 || m.ps[pl].next_spawn_ms < next))
+			next = m.ps[pl].next_spawn_ms;
+		if (m.pools[pl].request_timeout_ms > 0)
+			ticking = 1;
+	}
+	/* A request timeout needs a look now and then: the master is not
+	 * told when a child takes a request. */
+	if (ticking && live > 0 && (next == 0 || now + MASTER_TICK_MS < next))
+		next = now + MASTER_TICK_MS;
 
 	memset(&it, 0, sizeof(it));
 	if (next != 0) {
@@ -675,19 +800,21 @@ master_signals_restore(void)
  * waiting instead of blocking in accept(2) where SIGTERM cannot reach it).
  */
 int
-master_run(int listen_fd, struct config *cfg, const char *config_path,
+master_run(const int *fds, struct config *cfg, const char *config_path,
     const struct master_hooks *hooks)
 {
 	int64_t now;
-	int	fl, live;
-	char	b[MASTER_NUM];
+	int	fl, live, pl;
+	char	b[128];
 
 	memset(&m, 0, sizeof(m));
 	m.cfg = cfg;
 	m.config_path = config_path;
 	m.hooks = hooks;
-	m.listen_fd = listen_fd;
-	m.children = master_wanted(cfg);
+	master_pools_set(1);
+	for (pl = 0; pl < m.npools; pl++)
+		m.fds[pl] = fds[pl];
+	m.child_fd = -1;
 	sig_chld = sig_term = sig_hup = sig_quit = 0;
 
 	m.slots = mmap(NULL, MASTER_SLOTS * sizeof(struct slot),
@@ -697,21 +824,25 @@ master_run(int listen_fd, struct config *cfg, const char *config_path,
 		    strerror(errno), NULL);
 		return 1;
 	}
-	fl = fcntl(listen_fd, F_GETFL);
-	if (fl == -1 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) == -1) {
-		log_kv(LL_ERROR, "listen socket", "error", strerror(errno),
-		    NULL);
-		(void)munmap(m.slots, MASTER_SLOTS * sizeof(struct slot));
-		return 1;
+	for (pl = 0; pl < m.npools; pl++) {
+		fl = fcntl(m.fds[pl], F_GETFL);
+		if (fl == -1 ||
+		    fcntl(m.fds[pl], F_SETFL, fl | O_NONBLOCK) == -1) {
+			log_kv(LL_ERROR, "listen socket", "pool",
+			    m.pools[pl].name, "error", strerror(errno), NULL);
+			(void)munmap(m.slots,
+			    MASTER_SLOTS * sizeof(struct slot));
+			return 1;
+		}
 	}
 
 	master_signals_setup();
 	master_pidfile_write();
 	master_spawn_missing(clock_mono_ms());
-	log_kv(LL_INFO, "master ready", "children",
-	    master_itoa(b, sizeof(b), m.children), NULL);
-	master_notify("READY=1\nMAINPID=%ld\nSTATUS=serving with %d children",
-	    (long)getpid(), m.children);
+	master_census(b, sizeof(b));
+	log_kv(LL_INFO, "master ready", "children", b, NULL);
+	master_notify("READY=1\nMAINPID=%ld\nSTATUS=serving with %s children",
+	    (long)getpid(), b);
 
 	for (;;) {
 		now = clock_mono_ms();
@@ -743,7 +874,7 @@ master_run(int listen_fd, struct config *cfg, const char *config_path,
 	}
 
 	log_kv(LL_INFO, "master exiting", "status",
-	    master_itoa(b, sizeof(b), m.exit_code), NULL);
+	    master_itoa(b, MASTER_NUM, m.exit_code), NULL);
 	master_signals_restore();
 	if (m.cfg->pid_file != NULL && m.cfg->pid_file[0] != '\0')
 		(void)unlink(m.cfg->pid_file);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The prefork master (php-fpm style): forks N children that accept on one
- * FastCGI socket, replaces a child that dies (backoff when they die in a
- * tight loop), recycles children after max requests, drains on SIGTERM,
- * rolls children with a re-read config on SIGHUP, and speaks systemd's
+ * The prefork master (php-fpm style): for each pool (fcgi/pool.h) forks its
+ * children, which accept on that pool's FastCGI socket; replaces a child
+ * that dies (backoff, per pool, when they die in a tight loop), recycles
+ * children after their pool's max requests, kills one whose request runs
+ * past its pool's request timeout, drains on SIGTERM, rolls the children
+ * of every pool with a re-read config on SIGHUP, and speaks systemd's
  * notify protocol when NOTIFY_SOCKET is set.
  */
 #ifndef BW_MASTER_H
@@ -15,8 +17,9 @@
 
 struct master_hooks {
 	/* In each child after fork(), before accepting: open connections.
-	 * Non-zero makes the child exit(1) (the master backs off). */
-	int (*child_init)(const struct config *cfg, int child_no);
+	 * pool is its pool's index (POOL_API, ...). Non-zero makes the
+	 * child exit(1) (the master backs off). */
+	int (*child_init)(const struct config *cfg, int pool, int child_no);
 	/* One accepted request; the hook reads, answers and finishes
 	 * nothing: the master's loop calls FCGX_Finish_r() after it. */
 	void (*child_serve)(FCGX_Request *fr);
@@ -27,12 +30,12 @@ struct master_hooks {
 };
 
 /*
- * Runs the master until it is told to stop. listen_fd comes from
- * FCGX_OpenSocket(); cfg is owned by the caller and replaced in place on
- * SIGHUP (config_path re-read; a bad new config is logged and ignored).
- * Returns the process exit status.
+ * Runs the master until it is told to stop. fds[i] is the listen socket of
+ * pool i of pool_list(cfg), from FCGX_OpenSocket(); cfg is owned by the
+ * caller and replaced in place on SIGHUP (config_path re-read; a bad new
+ * config is logged and ignored). Returns the process exit status.
  */
-int master_run(int listen_fd, struct config *cfg, const char *config_path,
+int master_run(const int *fds, struct config *cfg, const char *config_path,
     const struct master_hooks *hooks);
 
 #endif

@@ -180,6 +180,37 @@ req_set_path(struct req *r)
 	r->path[n] = '\0';
 }
 
+/* Longest wait req_queued_ms() believes; beyond it the clocks disagree. */
+#define REQ_MAX_QUEUED_MS 3600000
+
+/*
+ * Milliseconds since v, nginx's $msec when it passed the request on
+ * ("1700000000.123", seconds of the wall clock): the time the request
+ * spent in the listen queue. 0 when v is absent, malformed or ahead of our
+ * clock (nginx on another host with a clock ahead of ours).
+ */
+static int64_t
+req_queued_ms(const char *v)
+{
+	int64_t ms = 0, d = 100, t;
+
+	if (v == NULL || *v < '0' || *v > '9')
+		return 0;
+	for (; *v >= '0' && *v <= '9'; v++) {
+		if (ms > INT64_MAX / 10000)
+			return 0;
+		ms = ms * 10 + (*v - '0');
+	}
+	ms *= 1000;
+	if (*v == '.')
+		for (v++; *v >= '0' && *v <= '9'; v++, d /= 10)
+			ms += d * (*v - '0');
+	if (*v != '\0')
+		return 0;
+	t = clock_wall_ms() - ms;
+	return t > 0 && t <= REQ_MAX_QUEUED_MS ? t : 0;
+}
+
 void
 req_init(struct req *r, FCGX_Request *fr, struct child *ch)
 {
@@ -197,6 +228,7 @@ req_init(struct req *r, FCGX_Request *fr, struct child *ch)
 	r->status = 200;
 	r->ctype = "application/json";
 
+	r->queued_ms = req_queued_ms(req_param(r, "BW_REQUEST_START"));
 	r->method = req_param(r, "REQUEST_METHOD");
 	if (r->method == NULL)
 		r->method = "GET";

@@ -34,6 +34,7 @@ struct req {
 	char		    correlation_id[BW_MAX_REQUEST_ID + 1];
 	char		    client_ip[64];
 	int64_t		    start_us;
+	int64_t		    queued_ms; /* waited before us (BW_REQUEST_START) */
 	struct buf	    body;
 	const struct route *route; /* NULL until matched */
 	char		    args[REQ_MAX_ARGS][REQ_MAX_ARG + 1];

@@ -157,13 +157,18 @@ route_json(const struct route *rt)
 }
 
 int
-route_dump(const struct route *tbl, size_t n, FILE *out)
+route_dump(const struct route *tbl, size_t n, const char *const *pools,
+    FILE *out)
 {
 	size_t i;
 	int    rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++) {
 		struct json_object *o = route_json(&tbl[i]);
+
+		if (pools != NULL)
+			json_object_object_add(o, "pool",
+			    json_object_new_string(pools[i]));
 
 		if (fprintf(out, "%s\n",
 			json_object_to_json_string_ext(o,

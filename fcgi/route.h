@@ -86,10 +86,12 @@ enum route_result route_match(const struct route *tbl, size_t n,
  * docs/api.md "Roles"): method, pattern, name, auth ("none", "key",
  * "optional"), min_role (the role a key needs; null unless auth is "key"),
  * flags (["idempotent", "raw_body", "action", "rate_open"]), max_body and
- * rate ([{scope, limit, window_s}], the defaults; null: not limited).
+ * rate ([{scope, limit, window_s}], the defaults; null: not limited), and
+ * pool (the pool serving it, pools[i]) when pools is not NULL.
  * Returns 0, or -1 when writing failed.
  */
-int route_dump(const struct route *tbl, size_t n, FILE *out);
+int route_dump(const struct route *tbl, size_t n, const char *const *pools,
+    FILE *out);
 
 /* Bulwark's table (fcgi/routes.c). */
 extern const struct route routes[];

@@ -164,6 +164,8 @@ _stack_urls() {
 	CONF=$RUN/bulwark.conf
 	FCGI_CONF=$RUN/fcgi.conf
 	SOCKET=$RUN/fcgi.sock
+	# The chat pool's: bulwark-fcgi derives it from fcgi_socket.
+	CHAT_SOCKET=$RUN/fcgi-chat.sock
 	BULWARK_URL=https://127.0.0.1:$HTTPS_PORT
 	DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/bulwark
 	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
@@ -473,6 +475,13 @@ fcgi_socket_mode = 0660
 fcgi_backlog = 256
 fcgi_children = ${BW_FCGI_CHILDREN:-4}
 fcgi_max_requests = 10000
+# The chat pool (docs/operations.md, "Pools"): its socket is derived,
+# $CHAT_SOCKET. Children: the global LLM cap (llm_global_cap, 15) plus
+# as many waiting in the semaphore queue (up to chat_queue_deadline_ms).
+fcgi_chat_backlog = 256
+fcgi_chat_children = ${BW_FCGI_CHAT_CHILDREN:-32}
+fcgi_chat_max_requests = 10000
+fcgi_chat_queue_deadline_ms = 10000
 drain_timeout_s = 10
 pid_file = $RUN/pid/bulwark-fcgi.pid
 database_url = $DATABASE_URL
@@ -525,10 +534,11 @@ stack_start_bulwark-fcgi() {
 		stack_say "bulwark-fcgi binary changed: restarting"
 		stack_stop_one bulwark-fcgi
 	fi
-	rm -f "$SOCKET"
+	rm -f "$SOCKET" "$CHAT_SOCKET"
 	_stack_bg bulwark-fcgi "$bin" -c "$FCGI_CONF"
 	_stack_binsig "$bin" >"$RUN/pid/bulwark-fcgi.bin"
 	stack_wait bulwark-fcgi 30 test -S "$SOCKET"
+	stack_wait bulwark-fcgi 30 test -S "$CHAT_SOCKET"
 }
 
 # The workers of STACK_WORKERS.
@@ -603,6 +613,7 @@ stack_render_nginx() {
 _stack_subst() {
 	sed -e "s|@RUN@|$RUN|g" -e "s|@NGINX_DIR@|$RUN/nginx|g" \
 	    -e "s|@PORT@|$HTTPS_PORT|g" -e "s|@SOCKET@|$SOCKET|g" \
+	    -e "s|@CHAT_SOCKET@|$CHAT_SOCKET|g" \
 	    -e "s|@RATE@|${BW_NGINX_RATE:-50r/s}|g" \
 	    -e "s|@BURST@|${BW_NGINX_BURST:-100}|g" \
 	    -e "s|@CONN@|${BW_NGINX_CONN:-100}|g"
@@ -701,8 +712,25 @@ stack_start_one() {
 	stack_die "unknown service $1"
 }
 
+# The listen backlog of a socket is capped by net.core.somaxconn; raises it
+# to BW_SOMAXCONN (4096) when it is lower and we may (root, /proc/sys
+# writable), else says so and goes on (a container, a chroot).
+stack_somaxconn() {
+	local f=/proc/sys/net/core/somaxconn want=${BW_SOMAXCONN:-4096} cur
+	cur=$(cat "$f" 2>/dev/null) || return 0
+	[ "$cur" -ge "$want" ] && return 0
+	if [ "$(id -u)" = 0 ] && [ -w "$f" ] &&
+	    echo "$want" 2>/dev/null >"$f"; then
+		stack_say "net.core.somaxconn: $cur -> $want"
+	else
+		stack_say "net.core.somaxconn is $cur (cannot raise it here):" \
+		    "listen backlogs above it are cut to it"
+	fi
+}
+
 # stack_start: the whole stack, in dependency order (idempotent).
 stack_start() {
+	stack_somaxconn
 	stack_start_postgres
 	stack_start_redis
 	stack_write_config

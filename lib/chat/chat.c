@@ -588,8 +588,9 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 
 	/* A slot, queued fairly with a deadline inside the request's. */
 	wait = deadline - clock_mono_ms() - LLM_MIN_ATTEMPT_MS;
-	if (wait > cfg->chat_queue_deadline_ms)
-		wait = cfg->chat_queue_deadline_ms;
+	if (wait > in->start_ms + cfg->chat_queue_deadline_ms - clock_mono_ms())
+		wait = in->start_ms + cfg->chat_queue_deadline_ms -
+		    clock_mono_ms();
 	if (wait < 0)
 		wait = 0;
 	org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;

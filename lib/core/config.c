@@ -88,6 +88,68 @@ static const struct cfg_key cfg_keys[] = {
 	    .def = "100000",
 	    .min = 0,
 	    .max = 1000000000 },
+	{ .name = "fcgi_request_timeout_ms",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_request_timeout_ms),
+	    .def = "0",
+	    .min = 0,
+	    .max = 3600000 },
+	{ .name = "fcgi_queue_deadline_ms",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_queue_deadline_ms),
+	    .def = "0",
+	    .min = 0,
+	    .max = 3600000 },
+	{ .name = "fcgi_nice",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_nice),
+	    .def = "0",
+	    .min = 0,
+	    .max = 19 },
+	{ .name = "fcgi_chat_socket",
+	    .type = CT_STRING,
+	    .off = OFF(fcgi_chat_socket),
+	    .def = "" },
+	{ .name = "fcgi_chat_backlog",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_chat_backlog),
+	    .def = "1024",
+	    .min = 1,
+	    .max = 65535 },
+	{ .name = "fcgi_chat_children",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_chat_children),
+	    .def = "32",
+	    .min = 1,
+	    .max = 1024 },
+	{ .name = "fcgi_chat_max_requests",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_chat_max_requests),
+	    .def = "100000",
+	    .min = 0,
+	    .max = 1000000000 },
+	{ .name = "fcgi_chat_request_timeout_ms",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_chat_request_timeout_ms),
+	    .def = "60000",
+	    .min = 0,
+	    .max = 3600000 },
+	{ .name = "fcgi_chat_queue_deadline_ms",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_chat_queue_deadline_ms),
+	    .def = "10000",
+	    .min = 0,
+	    .max = 3600000 },
+	{ .name = "fcgi_chat_nice",
+	    .type = CT_INT,
+	    .off = OFF(fcgi_chat_nice),
+	    .def = "10",
+	    .min = 0,
+	    .max = 19 },
+	{ .name = "fcgi_chat_routes",
+	    .type = CT_STRING,
+	    .off = OFF(fcgi_chat_routes),
+	    .def = "chat,chat_session_get,chat_session_delete" },
 	{ .name = "drain_timeout_s",
 	    .type = CT_INT,
 	    .off = OFF(drain_timeout_s),
@@ -800,6 +862,36 @@ cfg_env(struct cfg_load *ld)
 	return BW_OK;
 }
 
+/*
+ * fcgi_chat_socket "" is fcgi_socket's path with "-chat" before ".sock"
+ * (or at its end), so that a copy of a config with another fcgi_socket
+ * (a second master on the host) never takes the first one's chat socket.
+ */
+static enum bw_err
+cfg_chat_socket(struct cfg_load *ld)
+{
+	struct config *c = ld->cfg;
+	size_t	       n;
+	char	      *s;
+
+	if (c->fcgi_chat_socket != NULL && c->fcgi_chat_socket[0] != '\0')
+		return BW_OK;
+	if (strchr(c->fcgi_socket, ':') != NULL)
+		return cfg_err(ld,
+		    "fcgi_chat_socket: must be set when fcgi_socket is "
+		    "not a unix socket path (default)");
+	n = strlen(c->fcgi_socket);
+	if (n > 5 && strcmp(c->fcgi_socket + n - 5, ".sock") == 0)
+		n -= 5;
+	if ((s = malloc(n + sizeof("-chat.sock"))) == NULL)
+		return cfg_err(ld, "config: out of memory");
+	memcpy(s, c->fcgi_socket, n);
+	memcpy(s + n, "-chat.sock", sizeof("-chat.sock"));
+	free(c->fcgi_chat_socket);
+	c->fcgi_chat_socket = s;
+	return BW_OK;
+}
+
 /* Checks what single values cannot: required keys and string formats. */
 static enum bw_err
 cfg_validate(struct cfg_load *ld)
@@ -826,7 +918,7 @@ cfg_validate(struct cfg_load *ld)
 			return cfg_err(ld, "%s: %s (%s)", k->name, why,
 			    ld->src[i]);
 	}
-	return BW_OK;
+	return cfg_chat_socket(ld);
 }
 
 /*

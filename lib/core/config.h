@@ -20,6 +20,23 @@ struct config {
 	int   fcgi_children;
 	int   fcgi_max_requests; /* recycle a child after this many */
 	int   drain_timeout_s;	 /* SIGTERM grace for busy children */
+	/* 0: off. A child whose request runs longer is killed (php-fpm's
+	 * request_terminate_timeout); a request that waited longer than the
+	 * queue deadline since nginx took it is answered 503 at once. */
+	int fcgi_request_timeout_ms;
+	int fcgi_queue_deadline_ms;
+	int fcgi_nice; /* added to the children's nice value */
+	/* The chat pool (fcgi/pool.c): its own socket and children. The
+	 * socket "" is derived from fcgi_socket (x.sock -> x-chat.sock);
+	 * "none": no chat pool, the api pool serves every route. */
+	char *fcgi_chat_socket;
+	int   fcgi_chat_backlog;
+	int   fcgi_chat_children;
+	int   fcgi_chat_max_requests;
+	int   fcgi_chat_request_timeout_ms;
+	int   fcgi_chat_queue_deadline_ms;
+	int   fcgi_chat_nice;
+	char *fcgi_chat_routes; /* route names, comma separated */
 	char *pid_file;
 	/* dependencies */
 	char *database_url;

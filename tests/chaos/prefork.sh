@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 #
 # Chaos: the prefork master of bulwark-fcgi. (1) Under load a child killed
-# with SIGKILL is replaced within 2 s and costs at most one request; (2) a
-# SIGHUP rolls every child without failing a request; (3) SIGTERM drains:
+# with SIGKILL is replaced within 2 s and costs at most one request; a
+# killed child of the chat pool is replaced by a chat child (the pools keep
+# their counts); (2) a SIGHUP rolls every child of both pools without
+# failing a request; (3) SIGTERM drains:
 # requests already held by children complete with 200, the master exits 0
 # within drain_timeout_s, later connections fail; (4) a child still busy
 # after drain_timeout_s is killed and the master still exits 0.
@@ -38,6 +40,15 @@ FCGI_LOG=$BW_RUN/log/bulwark-fcgi.log
 
 children() { pgrep -P "$1" | sort; }
 nchildren() { pgrep -P "$1" | wc -l; }
+# pool_children PID POOL: the children of one pool, by name (the chat
+# pool's children are called bw-fcgi-chat, the api pool's keep the
+# program's name, bulwark-fcgi).
+pool_children() {
+	local name=bulwark-fcgi
+	[ "$2" = api ] || name=bw-fcgi-$2
+	pgrep -x -P "$1" "$name" | sort
+}
+npool() { pool_children "$1" "$2" | wc -l; }
 
 # wait_count PID N SECONDS: until PID has N children; prints the time taken
 # in ms, or fails.
@@ -74,10 +85,16 @@ requests() {
 # --- 1. SIGKILL of a child under load ------------------------------------
 
 N=$(nchildren "$MASTER")
+NAPI=$(npool "$MASTER" api)
+NCHAT=$(npool "$MASTER" chat)
 t_ge "the master has children" 1 "$N"
+t_ge "  of the api pool" 1 "$NAPI"
+t_ge "  and of the chat pool" 1 "$NCHAT"
+t_eq "  and no others" "$N" "$((NAPI + NCHAT))"
 load 6 "$T/wrk-kill.txt"
 sleep 2
-VICTIM=$(children "$MASTER" | head -n 1)
+# The load is on /health, the api pool: kill one of its children.
+VICTIM=$(pool_children "$MASTER" api | head -n 1)
 kill -KILL "$VICTIM"
 if ms=$(wait_count "$MASTER" "$N" 2) &&
     ! children "$MASTER" | grep -qx "$VICTIM"; then
@@ -96,6 +113,27 @@ t_match "the death is logged with the signal name" \
     "\"child exited\".*\"child_pid\":\"$VICTIM\".*\"signal\":\"SIGKILL\"" \
     "$(grep "\"$VICTIM\"" "$FCGI_LOG" | tail -n 1)"
 
+# A chat child: replaced by a chat child, the api pool untouched.
+OLDAPI=$(pool_children "$MASTER" api)
+VICTIM=$(pool_children "$MASTER" chat | head -n 1)
+kill -KILL "$VICTIM"
+replaced=0
+for _ in $(seq 40); do
+	if [ "$(npool "$MASTER" chat)" -eq "$NCHAT" ] &&
+	    ! pool_children "$MASTER" chat | grep -qx "$VICTIM"; then
+		replaced=1
+		break
+	fi
+	sleep 0.05
+done
+t_eq "a killed chat child is replaced by a chat child within 2 s ($NCHAT)" \
+    1 "$replaced"
+t_eq "  the api pool keeps its children" "$OLDAPI" \
+    "$(pool_children "$MASTER" api)"
+t_match "  the death is logged with its pool" \
+    "\"child exited\",.*\"pool\":\"chat\".*\"child_pid\":\"$VICTIM\".*\"signal\":\"SIGKILL\"" \
+    "$(grep "\"$VICTIM\"" "$FCGI_LOG" | tail -n 1)"
+
 # --- 2. SIGHUP rolls the children -----------------------------------------
 
 OLD=$(children "$MASTER")
@@ -103,7 +141,7 @@ load 4 "$T/wrk-hup.txt"
 sleep 1
 kill -HUP "$MASTER"
 rolled=0
-for _ in $(seq 40); do
+for _ in $(seq 100); do
 	NOW=$(children "$MASTER")
 	if [ "$(printf '%s\n' "$NOW" | grep -c .)" -eq "$N" ] &&
 	    [ -z "$(comm -12 <(printf '%s\n' "$OLD") <(printf '%s\n' "$NOW"))" ]
@@ -114,6 +152,8 @@ for _ in $(seq 40); do
 	sleep 0.1
 done
 t_eq "SIGHUP replaces every child, keeping the count" 1 "$rolled"
+t_eq "  both pools rolled, each keeping its count" "$NAPI $NCHAT" \
+    "$(npool "$MASTER" api) $(npool "$MASTER" chat)"
 wait "$LOAD_PID"
 LOAD_PID=
 t_eq "no request fails during the roll" 0 "$(failures "$T/wrk-hup.txt")"
@@ -176,17 +216,18 @@ with open(out, "w") as f:
 EOF
 }
 
-# start_own CHILDREN DRAIN_S: our bulwark-fcgi on $T/own.sock.
+# start_own CHILDREN DRAIN_S: our bulwark-fcgi on $T/own.sock (its chat
+# pool, one child, on $T/own-chat.sock).
 start_own() {
-	rm -f "$T/own.sock"
+	rm -f "$T/own.sock" "$T/own-chat.sock"
 	BULWARK_FCGI_SOCKET=$T/own.sock BULWARK_PID_FILE=$T/own.pid \
 	    BULWARK_FCGI_CHILDREN=$1 BULWARK_DRAIN_TIMEOUT_S=$2 \
-	    BULWARK_FCGI_MAX_REQUESTS=0 \
+	    BULWARK_FCGI_MAX_REQUESTS=0 BULWARK_FCGI_CHAT_CHILDREN=1 \
 	    bulwark-fcgi -c "$BW_CONFIG" >>"$T/own.log" 2>&1 &
 	OWN_PID=$!
 	for _ in $(seq 50); do
-		[ -S "$T/own.sock" ] && [ "$(nchildren "$OWN_PID")" -eq "$1" ] &&
-		    return 0
+		[ -S "$T/own.sock" ] && [ "$(npool "$OWN_PID" api)" -eq "$1" ] &&
+		    [ "$(npool "$OWN_PID" chat)" -eq 1 ] && return 0
 		sleep 0.1
 	done
 	return 1
@@ -246,7 +287,8 @@ START=$(date +%s%3N)
 kill -TERM "$OWN_PID"
 sleep 0.5
 t_check "the master waits for busy children" kill -0 "$OWN_PID"
-t_eq "busy children finish first" 2 "$(nchildren "$OWN_PID")"
+t_eq "busy children finish first (the idle ones, chat's too, are gone)" \
+    2 "$(nchildren "$OWN_PID")"
 touch "$T/go-drain"
 wait "$H1" "$H2"
 t_eq "a request in flight at SIGTERM completes with 200" 200 \

@@ -7,7 +7,8 @@ and prints one line per response:  <index> <status> <body as one line>
   fcgi_req.py --socket A.sock [--socket B.sock ...] --method POST \
       --path /api/v1/bookings --header 'Authorization: Bearer K' \
       [--body '{"x":1}' | --body-file F | --bodies-file F (one body per line)] \
-      [--count N] [--concurrency C] [--timeout S] [--remote-addr IP]
+      [--count N] [--concurrency C] [--timeout S] [--remote-addr IP] \
+      [--param NAME=VALUE ...]
 
 Requests go round-robin over the sockets. With --bodies-file, request i
 sends line i (and --count defaults to the number of lines). A connection
@@ -98,6 +99,8 @@ def main():
     ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=60.0)
     ap.add_argument("--remote-addr", default="127.0.0.1")
+    # A FastCGI param as nginx would set it (BW_REQUEST_START=...).
+    ap.add_argument("--param", action="append", default=[])
     a = ap.parse_args()
 
     bodies = None
@@ -125,6 +128,9 @@ def main():
             base["CONTENT_TYPE"] = v
         else:
             base["HTTP_" + k.upper().replace("-", "_")] = v
+    for p in a.param:
+        k, _, v = p.partition("=")
+        base[k] = v
 
     lock = threading.Lock()
     nxt = [0]

@@ -25,6 +25,7 @@ static const char *const envs[] = {
 	"BULWARK_FCGI_BACKLOG",
 	"BULWARK_FCGI_CHILDREN",
 	"BULWARK_FCGI_MAX_REQUESTS",
+	"BULWARK_FCGI_CHAT_SOCKET",
 	"BULWARK_DRAIN_TIMEOUT_S",
 	"BULWARK_PID_FILE",
 	"BULWARK_DATABASE_URL",
@@ -537,6 +538,37 @@ test_config_dump_url_edges(void **state)
 	}
 }
 
+/* fcgi_chat_socket: derived from fcgi_socket unless set; "none" kept. */
+static void
+test_config_chat_socket(void **state)
+{
+	struct config c;
+	const char   *e;
+
+	(void)state;
+	load_ok(&c, NULL);
+	assert_string_equal(c.fcgi_chat_socket, "/run/bulwark/fcgi-chat.sock");
+	assert_int_equal(c.fcgi_chat_children, 32);
+	assert_int_equal(c.fcgi_chat_nice, 10);
+	config_free(&c);
+	load_ok(&c, "fcgi_socket = /tmp/x/api\n");
+	assert_string_equal(c.fcgi_chat_socket, "/tmp/x/api-chat.sock");
+	config_free(&c);
+	load_ok(&c, "fcgi_socket = /tmp/a.sock\nfcgi_chat_socket = /tmp/c\n");
+	assert_string_equal(c.fcgi_chat_socket, "/tmp/c");
+	config_free(&c);
+	load_ok(&c, "fcgi_chat_socket = none\n");
+	assert_string_equal(c.fcgi_chat_socket, "none");
+	config_free(&c);
+	e = load_fail("fcgi_socket = 127.0.0.1:9000\n");
+	assert_non_null(strstr(e, "fcgi_chat_socket: must be set"));
+	load_ok(&c,
+	    "fcgi_socket = 127.0.0.1:9000\n"
+	    "fcgi_chat_socket = 127.0.0.1:9001\n");
+	assert_string_equal(c.fcgi_chat_socket, "127.0.0.1:9001");
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -566,6 +598,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_dump_url_edges,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_chat_socket, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

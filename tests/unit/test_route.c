@@ -149,13 +149,14 @@ test_dump(void **state)
 		    .flags = ROUTE_IDEMPOTENT | ROUTE_ACTION,
 		    .rate = rate },
 	};
-	char  out[1024];
-	FILE *f = fmemopen(out, sizeof(out), "w");
-	long  n;
+	static const char *const pools[] = { "chat", "api" };
+	char			 out[1024];
+	FILE			*f = fmemopen(out, sizeof(out), "w");
+	long			 n;
 
 	(void)state;
 	assert_non_null(f);
-	assert_int_equal(route_dump(t, 2, f), 0);
+	assert_int_equal(route_dump(t, 2, NULL, f), 0);
 	n = ftell(f);
 	assert_true(n > 0 && (size_t)n < sizeof(out));
 	fclose(f);
@@ -169,6 +170,16 @@ test_dump(void **state)
 	    "\"flags\":[\"idempotent\",\"action\"],\"max_body\":1024,"
 	    "\"rate\":[{\"scope\":\"org\",\"limit\":10,\"window_s\":3600},"
 	    "{\"scope\":\"ip\",\"limit\":5,\"window_s\":10}]}\n");
+
+	/* With pools: each line ends with its route's pool. */
+	f = fmemopen(out, sizeof(out), "w");
+	assert_non_null(f);
+	assert_int_equal(route_dump(t, 1, pools, f), 0);
+	n = ftell(f);
+	assert_true(n > 0 && (size_t)n < sizeof(out));
+	fclose(f);
+	out[n] = '\0';
+	assert_non_null(strstr(out, ",\"rate\":null,\"pool\":\"chat\"}\n"));
 }
 
 int
