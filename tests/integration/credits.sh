@@ -193,8 +193,8 @@ t_eq "credits: kill: ... after it wrote its debit (credit_transfers lock)" \
     "1" "$(t_sql "SELECT count(*) FROM pg_locks l JOIN pg_class c
     ON c.oid = l.relation WHERE l.pid = '${BPID:-0}' AND
     c.relname = 'credit_transfers' AND l.mode = 'RowExclusiveLock'")"
-CHILD=$(pgrep -P "$(cat "$TMP/fcgi4.pid")" | head -n 1)
-t_match "credits: kill: found the one child of master 4" '^[0-9]+$' "$CHILD"
+CHILD=$(pgrep -x -P "$(cat "$TMP/fcgi4.pid")" bulwark-fcgi | head -n 1)
+t_match "credits: kill: found the one api child of master 4" '^[0-9]+$' "$CHILD"
 [ -n "$CHILD" ] && kill -9 "$CHILD"
 sleep 0.3
 kill "$LOCKPID" 2>/dev/null

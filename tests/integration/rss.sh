@@ -15,7 +15,7 @@ MASTER=$!
 # shellcheck disable=SC2016 # expanded at exit
 t_on_exit 'kill -TERM "$MASTER" 2>/dev/null'
 for _ in $(seq 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-CHILD=$(pgrep -P "$MASTER" | head -n 1)
+CHILD=$(pgrep -x -P "$MASTER" bulwark-fcgi | head -n 1)
 
 K="Authorization: Bearer $BW_DEMO_KEY"
 req() {
@@ -42,7 +42,7 @@ r1=$(rss)
 round 4000 >"$T/run.txt"
 r2=$(rss)
 t_eq "the same child served every request" "$CHILD" \
-    "$(pgrep -P "$MASTER" | head -n 1)"
+    "$(pgrep -x -P "$MASTER" bulwark-fcgi | head -n 1)"
 t_eq "every request was answered" 0 "$(grep -c '^000$' "$T/run.txt")"
 t_eq "the paths answered as expected (200, 409, 400, 404)" 0 \
     "$(grep -cvE '^(200|409|400|404)$' "$T/run.txt")"
