@@ -224,8 +224,9 @@ t_eq "storm: 499 duplicate" 499 "$(count "$TMP/storm.out" '"status":"duplicate"'
 t_eq "storm: credits granted once" 7 "$(balance storm-user)"
 t_eq "storm: one grant transfer" 1 "$(t_sql "SELECT count(*) FROM
     credit_transfers WHERE org_id = '$ORG' AND anchor = 'stripe:pi_storm_$SFX'")"
-t_eq "storm: one webhook_events row" 1 "$(t_sql "SELECT count(*) FROM
-    webhook_events WHERE org_id = '$ORG' AND event_id = 'evt_storm_$SFX'")"
+t_eq "storm: one webhook_events row, still stored as processed" "1 processed" \
+    "$(t_sql "SELECT count(*) || ' ' || min(outcome) FROM webhook_events
+    WHERE org_id = '$ORG' AND event_id = 'evt_storm_$SFX'")"
 
 # --- 1,000 distinct events concurrently ------------------------------------
 
