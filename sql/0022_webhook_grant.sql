@@ -20,9 +20,9 @@
 --   6. the accounts, created when missing, locked in id order;
 --   7. the transfer (ON CONFLICT DO NOTHING: nothing -> 'duplicate') and
 --      the two balances; the payment's amount when known -> 'processed'.
--- In READ COMMITTED, as the general path: each statement here takes a new
--- snapshot, so what steps 3-5 read is what committed before the lock was
--- ours. Steps 3 and 4 set the event's outcome as the general path does.
+-- In READ COMMITTED, as the general path: each statement of a VOLATILE
+-- function (the default; keep it) takes a new snapshot, so what steps 3-5
+-- read is what committed before the lock was ours. Steps 3 and 4 set the event's outcome as the general path does.
 CREATE FUNCTION bw_webhook_grant(p_org uuid, p_provider text,
     p_event_id text, p_event_type text, p_anchor text, p_user text,
     p_credits bigint, p_amount bigint, p_currency text, p_lock_ns int,
