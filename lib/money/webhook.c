@@ -14,7 +14,9 @@
 #include "core/jv.h"
 #include "core/log.h"
 #include "core/sec.h"
+#include "core/limits.h"
 #include "money/credit.h"
+#include "money/credit_int.h"
 #include "money/webhook.h"
 
 /* clang-format off */
@@ -84,6 +86,11 @@ static const char webhook_sql_purge[] =
 static const char webhook_sql_refunded_early[] =
     "SELECT 1 FROM webhook_early_refunds WHERE org_id = $1::uuid"
     " AND grant_anchor = $2";
+
+/* A whole grant delivery in one statement (sql/0022_webhook_grant.sql). */
+static const char webhook_sql_grant_fast[] =
+    "SELECT bw_webhook_grant($1::uuid, $2, $3, $4, $5, $6, $7::bigint,"
+    " $8::bigint, $9, $10::int, $11::int)";
 /* clang-format on */
 
 /* Advisory lock namespace of payment anchors (see lib/core/db.h for the
@@ -694,6 +701,100 @@ webhook_apply_tx(struct db *db, const char *org_id, enum whsig_provider p,
 	return BW_OK;
 }
 
+/*
+ * Whether a delivery can take webhook_grant_fast(): one grant event whose
+ * arguments the ledger accepts (else the general path decides, as before),
+ * outside a caller's transaction.
+ */
+static int
+webhook_grant_fast_ok(struct db *db, const struct wh_event *ev, size_t nev)
+{
+	size_t n;
+	int    i;
+
+	if (nev != 1 || ev->action != WA_GRANT || db_in_tx(db) ||
+	    ev->id == NULL)
+		return 0;
+	n = strlen(ev->id);
+	if (n == 0 || n > WEBHOOK_EVENT_ID_MAX ||
+	    !credit_text_valid(ev->user_id, CREDIT_USER_ID_MAX) ||
+	    !credit_amount_valid(ev->credits) ||
+	    !credit_text_valid(ev->anchor, BW_MAX_ANCHOR))
+		return 0;
+	if (ev->amount == 0)
+		return 1;
+	if (ev->amount < 0 || ev->amount > BW_MAX_WEBHOOK_MONEY ||
+	    strlen(ev->currency) != 3)
+		return 0;
+	for (i = 0; i < 3; i++)
+		if (ev->currency[i] < 'A' || ev->currency[i] > 'Z')
+			return 0;
+	return 1;
+}
+
+/*
+ * One grant delivery in one statement, its own transaction
+ * (bw_webhook_grant(), sql/0022_webhook_grant.sql): the event row, the
+ * anchor's lock, the early-refund and anchor checks, the accounts, the
+ * transfer, the balances and the amount paid, with the outcomes and logs
+ * of the general path. BW_ERETRY when the function found refunds waiting
+ * for this grant (it changed nothing) or hit a serialization failure or
+ * deadlock: the caller runs the general path.
+ */
+static enum bw_err
+webhook_grant_fast(struct db *db, const char *org_id, enum whsig_provider p,
+    const struct wh_event *ev, struct webhook_result *res)
+{
+	const char *params[11];
+	char	    credits[24], amount[24], ns[16], key[16];
+	PGresult   *r = NULL;
+	const char *o;
+	enum bw_err er;
+
+	snprintf(credits, sizeof(credits), "%lld", (long long)ev->credits);
+	snprintf(amount, sizeof(amount), "%lld", (long long)ev->amount);
+	snprintf(ns, sizeof(ns), "%d", (int)WEBHOOK_LOCK_ANCHOR);
+	snprintf(key, sizeof(key), "%d",
+	    (int)webhook_anchor_key(org_id, ev->anchor));
+	params[0] = org_id;
+	params[1] = webhook_provider_name(p);
+	params[2] = ev->id;
+	params[3] = ev->type != NULL && strlen(ev->type) <= 255 ? ev->type : "";
+	params[4] = ev->anchor;
+	params[5] = ev->user_id;
+	params[6] = credits;
+	params[7] = amount;
+	params[8] = ev->amount > 0 ? ev->currency : "";
+	params[9] = ns;
+	params[10] = key;
+	er = db_execp(db, "webhook_grant_fast", webhook_sql_grant_fast, 11,
+	    params, &r);
+	if (er != BW_OK)
+		return er;
+	o = PQntuples(r) == 1 ? PQgetvalue(r, 0, 0) : "";
+	memset(res, 0, sizeof(*res));
+	if (strcmp(o, "processed") == 0) {
+		res->outcome = WO_PROCESSED;
+		log_kv(LL_INFO, "credits granted", "org_id", org_id, "anchor",
+		    ev->anchor, "amount", credits, NULL);
+	} else if (strcmp(o, "redelivered") == 0) {
+		res->outcome = WO_DUPLICATE;
+		res->redelivered = true;
+	} else if (strcmp(o, "duplicate") == 0) {
+		res->outcome = WO_DUPLICATE;
+	} else if (strcmp(o, "ignored") == 0) {
+		log_kv(LL_WARN, "webhook grant after its refund: not granted",
+		    "event_id", ev->id, "anchor", ev->anchor, NULL);
+		res->outcome = WO_IGNORED;
+	} else {
+		log_kv(LL_ERROR, "webhook grant: unexpected answer", "answer",
+		    o, NULL);
+		er = BW_EDB;
+	}
+	PQclear(r);
+	return er;
+}
+
 struct webhook_apply_arg {
 	const char		     *org_id;
 	enum whsig_provider	      p;
@@ -719,9 +820,21 @@ webhook_apply(struct db *db, const char *org_id, enum whsig_provider p,
     struct webhook_result *res)
 {
 	struct webhook_apply_arg a;
+	enum bw_err		 er;
 
 	if (nev == 0)
 		return BW_OK;
+	if (webhook_args_ok(org_id, p) && res != NULL &&
+	    webhook_grant_fast_ok(db, ev, nev)) {
+		er = webhook_grant_fast(db, org_id, p, ev, res);
+		/*
+		 * Waiting refunds, a conflict, a refusal, or a database not
+		 * migrated to 0022 yet (42883): the general path decides.
+		 */
+		if (er != BW_ERETRY && er != BW_EINVAL &&
+		    !(er == BW_EDB && strcmp(db_sqlstate(db), "42883") == 0))
+			return er;
+	}
 	a.org_id = org_id;
 	a.p = p;
 	a.ev = ev;

@@ -186,8 +186,13 @@ enum bw_err webhook_apply_tx(struct db *, const char *org_id,
     const struct webhook_effects *fx, struct webhook_result *res);
 /*
  * webhook_apply_tx() in a transaction of its own (db_tx(), retried on
- * serialization failures); no transaction at all when nev is 0. Returns
- * as webhook_apply_tx().
+ * serialization failures); no transaction at all when nev is 0. A
+ * delivery of one WA_GRANT event whose arguments the ledger accepts goes
+ * first through bw_webhook_grant() (sql/0022_webhook_grant.sql): the same
+ * steps, locks and outcomes in one statement, its own transaction; when
+ * that finds refunds waiting for the grant (or a serialization failure)
+ * it changes nothing and the general path runs. Returns as
+ * webhook_apply_tx().
  */
 enum bw_err webhook_apply(struct db *, const char *org_id,
     enum whsig_provider p, const struct wh_event *ev, size_t nev,

@@ -224,8 +224,9 @@ t_eq "storm: 499 duplicate" 499 "$(count "$TMP/storm.out" '"status":"duplicate"'
 t_eq "storm: credits granted once" 7 "$(balance storm-user)"
 t_eq "storm: one grant transfer" 1 "$(t_sql "SELECT count(*) FROM
     credit_transfers WHERE org_id = '$ORG' AND anchor = 'stripe:pi_storm_$SFX'")"
-t_eq "storm: one webhook_events row" 1 "$(t_sql "SELECT count(*) FROM
-    webhook_events WHERE org_id = '$ORG' AND event_id = 'evt_storm_$SFX'")"
+t_eq "storm: one webhook_events row, still stored as processed" "1 processed" \
+    "$(t_sql "SELECT count(*) || ' ' || min(outcome) FROM webhook_events
+    WHERE org_id = '$ORG' AND event_id = 'evt_storm_$SFX'")"
 
 # --- 1,000 distinct events concurrently ------------------------------------
 
@@ -262,6 +263,10 @@ t_match "checkout.session.completed is processed" '"processed"' "$r1"
 t_match "its payment_intent.succeeded is a duplicate" '"duplicate"' "$r2"
 t_eq "checkout + payment intent of one payment grant once" 3 \
     "$(balance co-user)"
+t_eq "the second event of one payment is stored as a duplicate" \
+    "processed duplicate" "$(t_sql "SELECT string_agg(outcome, ' ' ORDER BY
+    event_id) FROM webhook_events WHERE org_id = '$ORG'
+    AND event_id IN ('evt_co_$SFX', 'evt_copi_$SFX')")"
 unpaid=$(printf '{"id":"evt_unpaid_%s","type":"checkout.session.completed","data":{"object":{"id":"cs_u%s","payment_status":"unpaid","payment_intent":"pi_u%s","metadata":{"user_id":"unpaid-user","credits":"3"}}}}' "$SFX" "$SFX" "$SFX")
 r=$(send stripe "$ST_A" - "$ORG" --body "$unpaid")
 t_match "an unpaid checkout is ignored" '"ignored"' "$r"
@@ -620,6 +625,12 @@ r=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_e2g_$SFX" \
     "pi_e2_$SFX" early2-user 100)")
 t_eq "stripe: a grant after two early partial refunds (3.00 in all, newest first) keeps 70 credits" \
     "processed 70 30 rc=0" "$(echo "$r" | grep -o '"processed"' | tr -d '"') $(balance early2-user) $(taken "stripe:pi_e2_$SFX") $(ledger)"
+t_eq "stripe: that grant's event is stored once, processed, its refunds applied" \
+    "1 processed 2" "$(t_sql "SELECT count(*) || ' ' || min(outcome) || ' '
+    || (SELECT count(*) FROM credit_refunds WHERE org_id = '$ORG'
+    AND grant_anchor = 'stripe:pi_e2_$SFX' AND state = 'applied')
+    FROM webhook_events WHERE org_id = '$ORG'
+    AND event_id = 'evt_e2g_$SFX'")"
 r=$(send square "$SQ_KEY" "$SQ_URL" "$ORG" --body "$(sq_refund \
     "sqe_e1_$SFX" refund.updated "sqp_early_${SFX}_r1" "sqp_early_$SFX" 250 \
     USD COMPLETED)")
@@ -644,6 +655,9 @@ r=$(send stripe "$ST" - "$ORG" --body "$(stripe_pi "evt_legacy_$SFX" \
     "pi_legacy_$SFX" legacy-user 5)")
 t_eq "a grant after a refund remembered before partial refunds is not applied" \
     "ignored 0" "$(echo "$r" | grep -o '"ignored"' | tr -d '"') $(balance legacy-user)"
+t_eq "that grant's event is stored as ignored" ignored "$(t_sql "SELECT
+    outcome FROM webhook_events WHERE org_id = '$ORG'
+    AND event_id = 'evt_legacy_$SFX'")"
 
 # --- SMS delivery reports: newest wins -------------------------------------
 
