@@ -316,14 +316,16 @@ time.sleep(30)
 EOF
 py=$!
 victim=
+# Only the stack's api children can hold the upload (a scan of every
+# process's fds is slow on a busy machine: many masters, pools, backends).
+master=$(cat "$BW_RUN/pid/bulwark-fcgi.pid")
 for i in $(seq 1 100); do
-	for f in /proc/[0-9]*/fd/*; do
-		case $(readlink "$f" 2>/dev/null) in
-		"$STORAGE/evidence/tmp/$ORG."*.part)
-			victim=${f#/proc/}
-			victim=${victim%%/*}
-			break 2 ;;
-		esac
+	for c in $(pgrep -x -P "$master" bulwark-fcgi); do
+		if [ -n "$(find "/proc/$c/fd" -lname \
+		    "$STORAGE/evidence/tmp/$ORG.*.part" 2>/dev/null)" ]; then
+			victim=$c
+			break 2
+		fi
 	done
 	sleep 0.1
 done
