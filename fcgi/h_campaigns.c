@@ -34,8 +34,9 @@ h_campaigns_create(struct req *r)
 	char			loc[96];
 	enum bw_err		er;
 
-	er = campaign_numbers_from_json(
-	    json_object_object_get(r->in, "recipients"), &nums, &problems);
+	er = campaign_numbers_from_json(json_object_object_get(r->in,
+					    "recipients"),
+	    &nums, &problems);
 	if (er == BW_EINVAL) {
 		char cnt[16];
 
@@ -230,8 +231,9 @@ h_campaigns_list(struct req *r)
 
 	hl = h_query(r->query, "limit", lim, sizeof(lim));
 	hc = h_query(r->query, "cursor", cur, sizeof(cur));
-	if (hl != 0 && (hl < 0 || db_i64(lim, &limit) != BW_OK ||
-			   limit < 1 || limit > CAMPAIGN_LIST_MAX)) {
+	if (hl != 0 &&
+	    (hl < 0 || db_i64(lim, &limit) != BW_OK || limit < 1 ||
+		limit > CAMPAIGN_LIST_MAX)) {
 		resp_invalid(r, "limit must be 1 to 100.", "limit",
 		    "too_large");
 		return;
@@ -269,8 +271,8 @@ h_optouts_create(struct req *r)
 		resp_invalid(r, "phone must be an E.164 number.", "phone", why);
 		return;
 	}
-	er = campaign_optout_add(r->ch->db, r->who.org_id, num, "api",
-	    &created);
+	er =
+	    campaign_optout_add(r->ch->db, r->who.org_id, num, "api", &created);
 	if (er != BW_OK) {
 		resp_fail(r, er);
 		return;

@@ -29,11 +29,10 @@
 #include "resp.h"
 
 /* Shared metric cells (registered before fork()). */
-static const char *const hw_providers[] = { "stripe", "square", "line",
-	"sms" };
+static const char *const hw_providers[] = { "stripe", "square", "line", "sms" };
 #define HW_NPROVIDERS 4
-static const char *const hw_dlr_states[] = { "sent", "delivered",
-	"undelivered", "failed", "other" };
+static const char *const hw_dlr_states[] = { "sent", "delivered", "undelivered",
+	"failed", "other" };
 #define HW_NDLR 5
 static int m_failed[HW_NPROVIDERS] = { -1, -1, -1, -1 };
 static int m_dlr[HW_NDLR] = { -1, -1, -1, -1, -1 };
@@ -47,8 +46,8 @@ h_webhooks_metrics_register(void)
 	for (i = 0; i < HW_NPROVIDERS; i++) {
 		snprintf(labels, sizeof(labels), "provider=\"%s\"",
 		    hw_providers[i]);
-		m_failed[i] = metrics_counter(
-		    "bulwark_webhook_events_failed_total",
+		m_failed[i] = metrics_counter("bulwark_webhook_events_failed_"
+					      "total",
 		    "Webhook deliveries refused (signature, staleness, body) "
 		    "or failed (5xx), by provider.",
 		    labels);
@@ -188,8 +187,7 @@ hw_optout_effect(struct db *db, const char *org_id, const struct wh_event *ev,
 	enum bw_err er;
 
 	(void)arg;
-	er = campaign_optout_add_tx(db, org_id, ev->phone, "inbound",
-	    &created);
+	er = campaign_optout_add_tx(db, org_id, ev->phone, "inbound", &created);
 	if (er == BW_EINVAL) {
 		log_kv(LL_WARN, "sms opt-out from a number that is not E.164",
 		    "event_id", ev->id, NULL);

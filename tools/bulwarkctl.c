@@ -196,8 +196,7 @@ cmd_key_revoke(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
-static const struct cmd cmds[] = {
-	{ "migrate", "migrate", cmd_migrate },
+static const struct cmd cmds[] = { { "migrate", "migrate", cmd_migrate },
 	{ "org create",
 	    "org create --name N [--tier starter|pro|business|"
 	    "enterprise] [--timezone TZ]",
@@ -205,8 +204,8 @@ static const struct cmd cmds[] = {
 	{ "key create", "key create --org ID [--role owner|admin|member]",
 	    cmd_key_create },
 	{ "key revoke", "key revoke KEY_ID|KEY_PREFIX", cmd_key_revoke },
-	CTL_MONEY_CMDS CTL_CAMPAIGN_CMDS CTL_LEDGER_CMDS CTL_CHAT_CMDS CTL_RATE_CMDS CTL_ORG_CMDS
-};
+	CTL_MONEY_CMDS CTL_CAMPAIGN_CMDS CTL_LEDGER_CMDS CTL_CHAT_CMDS
+	    CTL_RATE_CMDS CTL_ORG_CMDS };
 
 static void
 usage(void)

@@ -55,12 +55,12 @@ int ctl_credits_capture(struct ctl *, int, char **);
 int ctl_campaign_show(struct ctl *, int, char **);
 int ctl_campaign_list(struct ctl *, int, char **);
 int ctl_campaign_reconcile(struct ctl *, int, char **);
-#define CTL_CAMPAIGN_CMDS                                                  \
-	{ "campaign show", "campaign show --org ID --id ID",               \
-		ctl_campaign_show },                                       \
-	    { "campaign list",                                             \
-		    "campaign list --org ID [--limit N] [--cursor ID]",    \
-		    ctl_campaign_list },                                   \
+#define CTL_CAMPAIGN_CMDS                                                   \
+	{ "campaign show", "campaign show --org ID --id ID",                \
+		ctl_campaign_show },                                        \
+	    { "campaign list",                                              \
+		    "campaign list --org ID [--limit N] [--cursor ID]",     \
+		    ctl_campaign_list },                                    \
 	    { "campaign reconcile", "campaign reconcile [--stuck-after S]", \
 		    ctl_campaign_reconcile },
 

@@ -24,7 +24,8 @@ ctl_campaign_show(struct ctl *c, int argc, char **argv)
 	if ((rc = ctl_flags(argc, argv, names, v, 2)) != 0)
 		return rc;
 	if (v[0] == NULL || v[1] == NULL) {
-		fprintf(stderr, "bulwarkctl: campaign show needs --org, --id\n");
+		fprintf(stderr,
+		    "bulwarkctl: campaign show needs --org, --id\n");
 		return 2;
 	}
 	if ((rc = ctl_connect(c)) != 0)

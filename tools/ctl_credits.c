@@ -144,17 +144,16 @@ ctl_credits_capture(struct ctl *c, int argc, char **argv)
 {
 	static const char *const names[] = { "org", "reservation", "key",
 		"capture", "return" };
-	static const char *const oc_names[CREDIT__MAX] = { "ok",
-		"insufficient", "expired", "wrong_state", "not_found",
-		"duplicate" };
-	const char	   *v[5] = { NULL, NULL, NULL, NULL, NULL };
-	struct credit_part  pt;
-	struct json_object *o;
-	long long	    cap = 0, ret = 0;
-	enum credit_outcome oc = CREDIT_OK;
-	enum bw_err	    er;
-	bool		    applied = false;
-	int		    rc;
+	static const char *const oc_names[CREDIT__MAX] = { "ok", "insufficient",
+		"expired", "wrong_state", "not_found", "duplicate" };
+	const char		*v[5] = { NULL, NULL, NULL, NULL, NULL };
+	struct credit_part	 pt;
+	struct json_object	*o;
+	long long		 cap = 0, ret = 0;
+	enum credit_outcome	 oc = CREDIT_OK;
+	enum bw_err		 er;
+	bool			 applied = false;
+	int			 rc;
 
 	if ((rc = ctl_flags(argc, argv, names, v, 5)) != 0)
 		return rc;
@@ -181,8 +180,8 @@ ctl_credits_capture(struct ctl *c, int argc, char **argv)
 	o = json_object_new_object();
 	json_object_object_add(o, "applied", json_object_new_boolean(applied));
 	json_object_object_add(o, "outcome",
-	    json_object_new_string((unsigned)oc < CREDIT__MAX ? oc_names[oc]
-							      : "?"));
+	    json_object_new_string(
+		(unsigned)oc < CREDIT__MAX ? oc_names[oc] : "?"));
 	ctl_emit(o);
 	return oc == CREDIT_OK ? 0 : 1;
 }

@@ -284,9 +284,9 @@ camp_counts_json(struct db *db, const char *org_id, const char *id,
 	json_object_object_add(pg, "processed",
 	    json_object_new_int64(total - cnt[0]));
 	json_object_object_add(pg, "percent",
-	    json_object_new_double(
-		total > 0 ? (double)((total - cnt[0]) * 1000 / total) / 10.0
-			  : 100.0));
+	    json_object_new_double(total > 0
+		    ? (double)((total - cnt[0]) * 1000 / total) / 10.0
+		    : 100.0));
 	json_object_object_add(o, "progress", pg);
 	return BW_OK;
 }

@@ -38,14 +38,14 @@
 #include "core/err.h"
 #include "core/http.h"
 
-#define CAMPAIGN_QUEUE		"sms"	/* the batch jobs' queue */
-#define CAMPAIGN_MAX_RECIPIENTS 100000	/* per campaign */
-#define CAMPAIGN_MAX_NAME	200	/* characters */
-#define CAMPAIGN_MAX_MESSAGE	1600	/* characters */
+#define CAMPAIGN_QUEUE		"sms"		  /* the batch jobs' queue */
+#define CAMPAIGN_MAX_RECIPIENTS 100000		  /* per campaign */
+#define CAMPAIGN_MAX_NAME	200		  /* characters */
+#define CAMPAIGN_MAX_MESSAGE	1600		  /* characters */
 #define CAMPAIGN_MAX_BODY	(4 * 1024 * 1024) /* POST /campaigns */
 #define CAMPAIGN_E164_MAX	16		  /* "+" 15 digits */
-#define CAMPAIGN_PHONE_IN_MAX	32 /* a number as given, characters */
-#define CAMPAIGN_LIST_MAX	100 /* GET /campaigns limit */
+#define CAMPAIGN_PHONE_IN_MAX	32    /* a number as given, characters */
+#define CAMPAIGN_LIST_MAX	100   /* GET /campaigns limit */
 #define CAMPAIGN_USER_DEFAULT	"org" /* the credit account paying */
 
 /* ---- e164.c -------------------------------------------------------- */
@@ -61,7 +61,7 @@ const char *e164_normalize(const char *in, char out[CAMPAIGN_E164_MAX + 1]);
 
 /* A validated, normalised, sorted, deduplicated recipient list. */
 struct campaign_numbers {
-	char  (*num)[CAMPAIGN_E164_MAX + 1];
+	char (*num)[CAMPAIGN_E164_MAX + 1];
 	size_t n;
 	size_t duplicates; /* entries removed as duplicates */
 };
@@ -73,7 +73,7 @@ struct campaign_numbers {
  */
 enum bw_err campaign_numbers_from_json(struct json_object *arr,
     struct campaign_numbers *out, struct json_object **problems);
-void campaign_numbers_free(struct campaign_numbers *);
+void	    campaign_numbers_free(struct campaign_numbers *);
 
 /* ---- campaign.c ---------------------------------------------------- */
 
@@ -131,8 +131,8 @@ enum bw_err campaign_cancel(struct db *, const char *org_id, const char *id,
  * and finishes the campaign (sending -> completed; canceled keeps its
  * status). *settled tells.
  */
-enum bw_err campaign_settle_tx(struct db *, const char *org_id,
-    const char *id, bool *settled);
+enum bw_err campaign_settle_tx(struct db *, const char *org_id, const char *id,
+    bool *settled);
 
 /* ---- optout.c ------------------------------------------------------ */
 
@@ -170,10 +170,10 @@ enum bw_err campaign_batch_enqueue(struct db *, const char *org_id,
 struct campaign_sender {
 	struct db	   *db;
 	struct http_client *http;
-	const char	   *base_url;	  /* sms_base_url */
-	const char	   *api_key;	  /* sms_api_key */
+	const char	   *base_url;	   /* sms_base_url */
+	const char	   *api_key;	   /* sms_api_key */
 	const char	   *callback_base; /* "" or Bulwark's public URL */
-	int		    rate;	  /* messages/s per org and process */
+	int		    rate;	   /* messages/s per org and process */
 	int		    attempt_timeout_ms;
 	int		    max_retries;
 	int		    backoff_base_ms;
@@ -215,10 +215,10 @@ enum bw_err campaign_dlr_apply_tx(struct db *, const char *org_id,
 /* ---- reconcile.c --------------------------------------------------- */
 
 struct campaign_reconcile_result {
-	int found;	/* stuck campaigns looked at */
-	int completed;	/* all terminal: finished */
-	int requeued;	/* batch jobs enqueued anew */
-	int dead;	/* batches whose job is dead */
+	int found;     /* stuck campaigns looked at */
+	int completed; /* all terminal: finished */
+	int requeued;  /* batch jobs enqueued anew */
+	int dead;      /* batches whose job is dead */
 };
 /*
  * Campaigns sending with no progress for stuck_after_s: each recomputed
@@ -234,8 +234,8 @@ enum bw_err campaign_reconcile(struct db *, int stuck_after_s,
 /* ---- metrics.c ----------------------------------------------------- */
 
 /* Adds n to the cluster-wide counter (name, label) (own statement). */
-enum bw_err campaign_count_add(struct db *, const char *name,
-    const char *label, int64_t n);
+enum bw_err
+campaign_count_add(struct db *, const char *name, const char *label, int64_t n);
 /* Appends the campaign series to out (/metrics). */
 enum bw_err campaign_prom(struct db *, int stuck_after_s, struct buf *out);
 

@@ -31,8 +31,8 @@ static const char dlr_sql_apply[] =
 /* clang-format on */
 
 enum bw_err
-campaign_dlr_apply_tx(struct db *db, const char *org_id,
-    const char *message_id, bool *changed)
+campaign_dlr_apply_tx(struct db *db, const char *org_id, const char *message_id,
+    bool *changed)
 {
 	const char *p[2] = { org_id, message_id };
 	PGresult   *res = NULL;

@@ -56,13 +56,13 @@ campaign_prom(struct db *db, int stuck_after_s, struct buf *out)
 {
 	static const char *const outcomes[] = { "accepted", "duplicate",
 		"refused", "retry", "failed" };
-	char		   s[16];
-	const char	  *p[1] = { s };
-	PGresult	  *res = NULL;
-	enum bw_err	   er;
-	int64_t		   found = 0, sends[5] = { 0, 0, 0, 0, 0 };
-	size_t		   i;
-	int		   row;
+	char			 s[16];
+	const char		*p[1] = { s };
+	PGresult		*res = NULL;
+	enum bw_err		 er;
+	int64_t			 found = 0, sends[5] = { 0, 0, 0, 0, 0 };
+	size_t			 i;
+	int			 row;
 
 	er = db_execp(db, "met_status", met_sql_status, 0, NULL, &res);
 	if (er != BW_OK)

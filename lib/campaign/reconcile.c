@@ -159,8 +159,8 @@ campaign_reconcile(struct db *db, int stuck_after_s,
 			: a.requeued ? "requeued"
 			: a.dead     ? "dead_batches"
 				     : "waiting",
-		    "batches_finished", f, "jobs_requeued", r, "jobs_queued",
-		    q, "jobs_dead", d, NULL);
+		    "batches_finished", f, "jobs_requeued", r, "jobs_queued", q,
+		    "jobs_dead", d, NULL);
 		(void)campaign_count_add(db, "campaigns_stuck_found", "", 1);
 		(void)campaign_count_add(db, "campaign_reconcile",
 		    a.settled	     ? "completed"

@@ -44,8 +44,8 @@ static const char send_sql_empty[] =
 /* clang-format on */
 
 enum bw_err
-campaign_batch_enqueue(struct db *db, const char *org_id, const char *id,
-    int n, bool *created)
+campaign_batch_enqueue(struct db *db, const char *org_id, const char *id, int n,
+    bool *created)
 {
 	struct jobq_spec s;
 	char		 key[128], payload[160], jid[37];

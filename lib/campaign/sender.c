@@ -107,8 +107,8 @@ enum snd_outcome {
 	SO_FAILED,    /* retries spent: the job is retried later */
 	SO__MAX
 };
-static const char *const snd_outcome_names[SO__MAX] = { "accepted",
-	"duplicate", "refused", "retry", "failed" };
+static const char *const snd_outcome_names[SO__MAX] = { "accepted", "duplicate",
+	"refused", "retry", "failed" };
 
 /* One batch's identity and what it counted. */
 struct snd_batch {
@@ -142,8 +142,7 @@ snd_payload(const char *payload, struct snd_batch *b)
 	if (json_object_object_get_ex(o, "campaign_id", &v) &&
 	    jv_is_uuid(json_object_get_string(v),
 		(size_t)json_object_get_string_len(v))) {
-		snprintf(b->id, sizeof(b->id), "%s",
-		    json_object_get_string(v));
+		snprintf(b->id, sizeof(b->id), "%s", json_object_get_string(v));
 		ok++;
 	}
 	if (json_object_object_get_ex(o, "batch", &v) &&
@@ -185,8 +184,8 @@ snd_start_fn(struct db *db, void *arg)
 	snprintf(b->resv, sizeof(b->resv), "%s", PQgetvalue(res, 0, 3));
 	b->finished = strcmp(PQgetvalue(res, 0, 4), "done") == 0 ||
 	    strcmp(PQgetvalue(res, 0, 4), "canceled") == 0;
-	b->sending = strcmp(PQgetvalue(res, 0, 0), "sending") == 0 &&
-	    !b->finished;
+	b->sending =
+	    strcmp(PQgetvalue(res, 0, 0), "sending") == 0 && !b->finished;
 	if (b->sending)
 		er = db_execp(db, "snd_mark", snd_sql_mark, 3, p, NULL);
 out:
@@ -227,8 +226,8 @@ snd_parse_ok(const struct buf *body, struct snd_result *r)
 	struct json_object *o = NULL, *v;
 	int		    rc = -1;
 
-	if (body->len == 0 || jv_parse(buf_cstr(body), body->len, 8, &o) !=
-	    BW_OK)
+	if (body->len == 0 ||
+	    jv_parse(buf_cstr(body), body->len, 8, &o) != BW_OK)
 		return -1;
 	if (json_object_object_get_ex(o, "message_id", &v) &&
 	    json_object_is_type(v, json_type_string) &&
@@ -252,8 +251,8 @@ snd_parse_err(const struct buf *body, struct snd_result *r)
 	struct json_object *o = NULL, *e, *v;
 
 	snprintf(r->error, sizeof(r->error), "http_%d", r->status);
-	if (body->len == 0 || jv_parse(buf_cstr(body), body->len, 8, &o) !=
-	    BW_OK)
+	if (body->len == 0 ||
+	    jv_parse(buf_cstr(body), body->len, 8, &o) != BW_OK)
 		return;
 	if (json_object_object_get_ex(o, "error", &e) &&
 	    json_object_object_get_ex(e, "code", &v) &&
@@ -267,8 +266,7 @@ snd_parse_err(const struct buf *body, struct snd_result *r)
 static int
 snd_permanent(int status)
 {
-	return status == 400 || status == 409 || status == 413 ||
-	    status == 422;
+	return status == 400 || status == 409 || status == 413 || status == 422;
 }
 
 /*
@@ -335,7 +333,8 @@ snd_post(struct campaign_sender *s, struct snd_batch *b, const char *ref,
 			r->oc = SO_REFUSED;
 			snd_parse_err(&rs.body, r);
 			break;
-		} else if (er == BW_OK && !backoff_status_retryable(rs.status)) {
+		} else if (er == BW_OK &&
+		    !backoff_status_retryable(rs.status)) {
 			r->oc = SO_FAILED; /* 401, 403, 404: not this message */
 			snd_parse_err(&rs.body, r);
 			break;
@@ -463,8 +462,7 @@ campaign_batch_finish_tx(struct db *db, const char *org_id, const char *id,
 		p[3] = ref;
 		er = db_execp(db, "snd_credits", snd_sql_credits, 4, p, NULL);
 	} else
-		er = db_execp(db, "snd_progress", snd_sql_progress, 2, p,
-		    NULL);
+		er = db_execp(db, "snd_progress", snd_sql_progress, 2, p, NULL);
 	if (er != BW_OK)
 		goto out;
 settle:
@@ -629,7 +627,8 @@ campaign_batch_run(struct campaign_sender *s, const char *payload,
 	if (er == BW_OK) {
 		er = db_tx(s->db, false, snd_finish_fn, &b);
 		if (er == BW_ESTATE)
-			snprintf(errmsg, errlen, "batch has pending recipients");
+			snprintf(errmsg, errlen,
+			    "batch has pending recipients");
 	}
 out:
 	for (i = 0; i < SO__MAX; i++)

@@ -123,8 +123,8 @@ credit_capture_tx(struct db *db, const struct credit_part *pt, bool *applied,
 	PQclear(res);
 	res = NULL;
 	name[0] = user;
-	er = credit_lock(db, pt->org_id, kind, name, pt->capture > 0 ? 2 : 1,
-	    a);
+	er =
+	    credit_lock(db, pt->org_id, kind, name, pt->capture > 0 ? 2 : 1, a);
 	if (er != BW_OK)
 		goto out;
 	/* Reserved first, so that available never dips below zero. */

@@ -393,20 +393,22 @@ wh_sms_is_stop(const char *text)
 {
 	static const char *const kw[] = { "STOP", "STOPALL", "UNSUBSCRIBE",
 		"CANCEL", "END", "QUIT" };
-	char   w[16];
-	size_t a, b, i, n;
+	char			 w[16];
+	size_t			 a, b, i, n;
 
 	if (text == NULL)
 		return 0;
 	n = strlen(text);
 	if (n == 0 || n > 64)
 		return 0;
-	for (a = 0; a < n && (text[a] == ' ' || text[a] == '\t' ||
-				 text[a] == '\n' || text[a] == '\r');
+	for (a = 0; a < n &&
+	     (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' ||
+		 text[a] == '\r');
 	     a++)
 		;
-	for (b = n; b > a && (text[b - 1] == ' ' || text[b - 1] == '\t' ||
-				 text[b - 1] == '\n' || text[b - 1] == '\r');
+	for (b = n; b > a &&
+	     (text[b - 1] == ' ' || text[b - 1] == '\t' ||
+		 text[b - 1] == '\n' || text[b - 1] == '\r');
 	     b--)
 		;
 	if (b - a == 0 || b - a >= sizeof(w))
