@@ -387,8 +387,12 @@ campaign_settle_tx(struct db *db, const char *org_id, const char *id,
 	er = db_execp(db, "camp_lock", camp_sql_lock, 2, p, &res);
 	if (er != BW_OK)
 		goto out;
-	if (PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 2), "t") == 0)
-		goto out; /* settled before */
+	if (PQntuples(res) != 1)
+		goto out;
+	if (strcmp(PQgetvalue(res, 0, 2), "t") == 0) {
+		*settled = true; /* settled before */
+		goto out;
+	}
 	snprintf(resv, sizeof(resv), "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	res = NULL;

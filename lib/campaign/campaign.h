@@ -129,7 +129,7 @@ enum bw_err campaign_cancel(struct db *, const char *org_id, const char *id,
  * Inside the caller's transaction, with the campaign row locked: when no
  * batch is queued or sending, releases what is left of the reservation
  * and finishes the campaign (sending -> completed; canceled keeps its
- * status). *settled tells.
+ * status). *settled: the campaign is finished (now or before).
  */
 enum bw_err campaign_settle_tx(struct db *, const char *org_id, const char *id,
     bool *settled);
