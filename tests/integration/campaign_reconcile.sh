@@ -62,11 +62,17 @@ t_eq "not stuck before campaign_stuck_after_s: reconcile finds nothing" \
     "$(t_sql "UPDATE campaigns SET progress_at = now() WHERE id = '$ID'" >/dev/null
     bulwarkctl -c "$TMP/c.conf" campaign reconcile 2>/dev/null | jq -c .)"
 sleep 3
+# Both runs list the campaign as stuck, then queue on its row lock (held
+# here for 2 s): the second must find it moving once the first is done.
+psql -qAt "$DATABASE_URL" -c "BEGIN; SELECT 1 FROM campaigns WHERE id = '$ID'
+    FOR UPDATE; SELECT pg_sleep(2); COMMIT;" >/dev/null 2>&1 &
+p0=$!
+sleep 0.5
 bulwarkctl -c "$TMP/c.conf" campaign reconcile >"$TMP/r1.out" 2>"$TMP/r1.err" &
 p1=$!
 bulwarkctl -c "$TMP/c.conf" campaign reconcile >"$TMP/r2.out" 2>"$TMP/r2.err" &
 p2=$!
-wait "$p1" "$p2"
+wait "$p0" "$p1" "$p2"
 t_eq "two reconcile runs at once: found once, 2 batch jobs re-enqueued in all" \
     "1 2" \
     "$(jq -s '"\(map(.found) | add) \(map(.requeued) | add)"' -r "$TMP/r1.out" "$TMP/r2.out")"
