@@ -62,10 +62,20 @@ static const char snd_sql_check[] =
     "  campaign_id = $2::uuid AND seq = $3::int)";
 /* The provider accepted it: that is the truth, whatever happened to the
  * row meanwhile (a cancel or an opt-out during the POST). */
+/* One statement (no BEGIN/COMMIT round trips): a report stored before
+ * this record (sms_deliveries) gives the final state at once. */
 static const char snd_sql_record[] =
-    "UPDATE campaign_recipients SET state = 'sent', "
+    "WITH d AS (SELECT CASE status WHEN 'delivered' THEN 'delivered' "
+    " WHEN 'undelivered' THEN 'undelivered' WHEN 'failed' THEN 'failed' "
+    " WHEN 'rejected' THEN 'failed' WHEN 'expired' THEN 'undelivered' "
+    " END AS st FROM sms_deliveries WHERE org_id = $1::uuid AND "
+    " message_id = $4) "
+    "UPDATE campaign_recipients SET "
+    "state = coalesce((SELECT st FROM d), 'sent'), "
     "provider_message_id = $4, sent_at = now(), "
-    "state_changes = state_changes + 1, updated_at = now() "
+    "state_changes = state_changes + "
+    " CASE WHEN (SELECT st FROM d) IS NULL THEN 1 ELSE 2 END, "
+    "updated_at = now() "
     "WHERE org_id = $1::uuid AND campaign_id = $2::uuid AND "
     "seq = $3::int AND provider_message_id IS NULL";
 static const char snd_sql_refused[] =
@@ -367,27 +377,18 @@ struct snd_rec {
 	const struct snd_result *r;
 };
 
+/* Records one message's outcome: one statement, outside a transaction. */
 static enum bw_err
-snd_record_fn(struct db *db, void *arg)
+snd_record(struct db *db, const struct snd_rec *a)
 {
-	struct snd_rec *a = arg;
-	char		n[16];
-	const char     *p[4] = { a->b->org_id, a->b->id, a->seq, NULL };
-	bool		changed;
-	enum bw_err	er;
+	const char *p[4] = { a->b->org_id, a->b->id, a->seq, NULL };
 
-	(void)n;
 	if (a->r->oc == SO_REFUSED) {
 		p[3] = a->r->error;
 		return db_execp(db, "snd_refused", snd_sql_refused, 4, p, NULL);
 	}
 	p[3] = a->r->message_id;
-	er = db_execp(db, "snd_record", snd_sql_record, 4, p, NULL);
-	if (er != BW_OK)
-		return er;
-	/* A report that arrived before this record applies now. */
-	return campaign_dlr_apply_tx(db, a->b->org_id, a->r->message_id,
-	    &changed);
+	return db_execp(db, "snd_record", snd_sql_record, 4, p, NULL);
 }
 
 enum bw_err
@@ -585,7 +586,7 @@ snd_all(struct campaign_sender *s, struct snd_batch *b, char *errmsg,
 		snprintf(rec.seq, sizeof(rec.seq), "%s",
 		    PQgetvalue(res, row, 0));
 		rec.r = &r;
-		er = db_tx(s->db, false, snd_record_fn, &rec);
+		er = snd_record(s->db, &rec);
 		if (er != BW_OK)
 			break;
 	}
