@@ -10,7 +10,9 @@
 
 #include "ctx.h"
 #include "handlers.h"
+#include "campaign/campaign.h"
 #include "chat/budget.h"
+#include "money/credit.h"
 #include "chat/line_turn.h"
 #include "evidence/export.h"
 #include "platform/jobq.h"
@@ -74,6 +76,8 @@ scrape_gauges(struct req *r, struct buf *out)
 	(void)export_prom(r->ch->db, out);
 	(void)ledger_prom(r->ch->db, out);
 	(void)line_turn_prom(r->ch->db, out);
+	(void)campaign_prom(r->ch->db, r->ch->cfg->campaign_stuck_after_s, out);
+	(void)credit_prom(r->ch->db, out);
 }
 
 void

@@ -15,7 +15,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "campaign/campaign.h"
 #include "chat/line_job.h"
+#include "core/metrics.h"
 #include "core/clock.h"
 #include "core/jv.h"
 #include "core/log.h"
@@ -25,6 +27,58 @@
 #include "money/wh_parse.h"
 #include "money/whsig.h"
 #include "resp.h"
+
+/* Shared metric cells (registered before fork()). */
+static const char *const hw_providers[] = { "stripe", "square", "line", "sms" };
+#define HW_NPROVIDERS 4
+static const char *const hw_dlr_states[] = { "sent", "delivered", "undelivered",
+	"failed", "other" };
+#define HW_NDLR 5
+static int m_failed[HW_NPROVIDERS] = { -1, -1, -1, -1 };
+static int m_dlr[HW_NDLR] = { -1, -1, -1, -1, -1 };
+
+int
+h_webhooks_metrics_register(void)
+{
+	char labels[64];
+	int  i;
+
+	for (i = 0; i < HW_NPROVIDERS; i++) {
+		snprintf(labels, sizeof(labels), "provider=\"%s\"",
+		    hw_providers[i]);
+		m_failed[i] = metrics_counter("bulwark_webhook_events_failed_"
+					      "total",
+		    "Webhook deliveries refused (signature, staleness, body) "
+		    "or failed (5xx), by provider.",
+		    labels);
+		if (m_failed[i] < 0)
+			return -1;
+	}
+	for (i = 0; i < HW_NDLR; i++) {
+		snprintf(labels, sizeof(labels), "state=\"%s\"",
+		    hw_dlr_states[i]);
+		m_dlr[i] = metrics_counter("bulwark_sms_delivery_reports_total",
+		    "SMS delivery reports stored (not replays), by reported "
+		    "state.",
+		    labels);
+		if (m_dlr[i] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Counts a refused or failed delivery of provider p. */
+static void
+hw_count_failed(enum whsig_provider p)
+{
+	const char *n = whsig_provider_name(p);
+	int	    i;
+
+	for (i = 0; i < HW_NPROVIDERS; i++)
+		if (n != NULL && strcmp(n, hw_providers[i]) == 0 &&
+		    m_failed[i] >= 0)
+			metrics_inc(m_failed[i]);
+}
 
 /* A 5xx for a failed verification or transaction: the provider retries. */
 static void
@@ -71,6 +125,7 @@ hw_verify(struct req *r, enum whsig_provider p, const char *org_id,
 	}
 	if (v == WV_VALID)
 		return 1;
+	hw_count_failed(p);
 	log_kv(LL_WARN, "webhook refused", "provider", whsig_provider_name(p),
 	    "verdict", whsig_verdict_str(v), "org_known", known ? "1" : "0",
 	    NULL);
@@ -109,6 +164,57 @@ hw_line_effect(struct db *db, const char *org_id, const struct wh_event *ev,
 	return er;
 }
 
+/*
+ * A stored SMS delivery report (webhook_apply()'s callback, in its
+ * transaction): the recipient with its message id moves forward.
+ */
+static enum bw_err
+hw_sms_effect(struct db *db, const char *org_id, const struct wh_event *ev,
+    void *arg)
+{
+	bool changed = false;
+
+	(void)arg;
+	return campaign_dlr_apply_tx(db, org_id, ev->message_id, &changed);
+}
+
+/* An inbound STOP: the number joins the org's opt-outs. */
+static enum bw_err
+hw_optout_effect(struct db *db, const char *org_id, const struct wh_event *ev,
+    void *arg)
+{
+	bool	    created = false;
+	enum bw_err er;
+
+	(void)arg;
+	er = campaign_optout_add_tx(db, org_id, ev->phone, "inbound", &created);
+	if (er == BW_EINVAL) {
+		log_kv(LL_WARN, "sms opt-out from a number that is not E.164",
+		    "event_id", ev->id, NULL);
+		return BW_OK;
+	}
+	return er;
+}
+
+/* Counts the SMS reports a delivery stored (not redeliveries). */
+static void
+hw_count_dlr(const struct wh_event *ev, const struct webhook_result *res,
+    size_t n)
+{
+	size_t i;
+	int    k;
+
+	for (i = 0; i < n; i++) {
+		if (ev[i].action != WA_SMS || res[i].redelivered)
+			continue;
+		for (k = 0; k < HW_NDLR - 1; k++)
+			if (strcmp(ev[i].status, hw_dlr_states[k]) == 0)
+				break;
+		if (m_dlr[k] >= 0)
+			metrics_inc(m_dlr[k]);
+	}
+}
+
 /* Logs what the delivery did with each event. */
 static void
 hw_log(enum whsig_provider p, const struct wh_event *ev,
@@ -128,7 +234,9 @@ hw_log(enum whsig_provider p, const struct wh_event *ev,
 void
 h_webhook(struct req *r)
 {
-	static const struct webhook_effects fx = { .line = hw_line_effect };
+	static const struct webhook_effects fx = { .line = hw_line_effect,
+		.sms = hw_sms_effect,
+		.optout = hw_optout_effect };
 	struct wh_event			    evs[WH_MAX_EVENTS];
 	struct webhook_result		    res[WH_MAX_EVENTS];
 	struct json_object		   *root = NULL, *o;
@@ -148,6 +256,7 @@ h_webhook(struct req *r)
 	er = jv_parse(buf_cstr(&r->body), r->body.len,
 	    BW_MAX_WEBHOOK_JSON_DEPTH, &root);
 	if (er != BW_OK) {
+		hw_count_failed(p);
 		resp_error(r, AE_INVALID_JSON, NULL, NULL);
 		return;
 	}
@@ -160,10 +269,12 @@ h_webhook(struct req *r)
 	}
 	er = webhook_apply(r->ch->db, org_id, p, evs, n, &fx, res);
 	if (er != BW_OK) {
+		hw_count_failed(p);
 		hw_fail(r, er);
 		goto out;
 	}
 	hw_log(p, evs, res, n);
+	hw_count_dlr(evs, res, n);
 	o = json_object_new_object();
 	json_object_object_add(o, "status",
 	    json_object_new_string(

@@ -33,6 +33,17 @@ int h_public_metrics_register(void);
 /* fcgi/h_public_ledger_keys.c */
 void h_public_ledger_keys(struct req *);
 /* fcgi/h_chat.c */
+/* fcgi/h_campaigns.c */
+void h_campaigns_create(struct req *);
+void h_campaigns_send(struct req *);
+void h_campaigns_get(struct req *);
+void h_campaigns_list(struct req *);
+void h_campaigns_cancel(struct req *);
+void h_optouts_create(struct req *);
+/* fcgi/h_webhooks.c: its series (bulwark_webhook_events_failed_total,
+ * bulwark_sms_delivery_reports_total), before fork(). */
+int h_webhooks_metrics_register(void);
+
 void h_chat(struct req *);
 void h_chat_session_get(struct req *);
 void h_chat_session_delete(struct req *);

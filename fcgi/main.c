@@ -105,7 +105,8 @@ register_metrics(void)
 	}
 	/* lib/chat/chat.c's series (requests, attempts, leases, holds, ...). */
 	if (chat_metrics_register() != 0 || h_public_metrics_register() != 0 ||
-	    pcache_metrics_register() != 0)
+	    pcache_metrics_register() != 0 ||
+	    h_webhooks_metrics_register() != 0)
 		return -1;
 	return 0;
 }

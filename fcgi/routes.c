@@ -3,6 +3,7 @@
  * Bulwark's route table: what exists, who may call it, how big a body and
  * of which shape (the schemas fcgi/mw_input.c checks before a handler).
  */
+#include "campaign/campaign.h"
 #include "chat/chat.h"
 #include "core/limits.h"
 #include "evidence/export.h"
@@ -64,6 +65,40 @@ static const struct jv_field fields_export[] = {
 	{ .name = "to", .type = JV_RFC3339 },
 };
 
+/* POST /api/v1/campaigns (fcgi/h_campaigns.c); numbers checked there. */
+static const struct jv_field fields_campaign[] = {
+	{ .name = "name",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CAMPAIGN_MAX_NAME },
+	{ .name = "message",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CAMPAIGN_MAX_MESSAGE },
+	{ .name = "recipients",
+	    .type = JV_ARRAY,
+	    .required = 1,
+	    .min = 1,
+	    .max = CAMPAIGN_MAX_RECIPIENTS,
+	    .item_type = JV_STRING },
+	{ .name = "send_at", .type = JV_RFC3339 },
+	{ .name = "user_id",
+	    .type = JV_STRING,
+	    .min = 1,
+	    .max = CREDIT_USER_ID_MAX },
+};
+
+/* POST /api/v1/opt-outs (fcgi/h_campaigns.c). */
+static const struct jv_field fields_optout[] = {
+	{ .name = "phone",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = CAMPAIGN_PHONE_IN_MAX },
+};
+
 const char *const route_chat_channels[] = { "web", "line", "api", NULL };
 
 /* POST /api/v1/chat "state": the pipeline fields, "" clears one. */
@@ -109,6 +144,14 @@ static const struct rl_rule rate_chat[] = {
 };
 static const struct rl_rule rate_exports[] = {
 	{ .scope = RL_ORG, .limit = 10, .window_s = 3600 },
+	{ .limit = 0 },
+};
+static const struct rl_rule rate_campaigns[] = {
+	{ .scope = RL_ORG, .limit = 60, .window_s = 60 },
+	{ .limit = 0 },
+};
+static const struct rl_rule rate_campaign_reads[] = {
+	{ .scope = RL_ORG, .limit = 600, .window_s = 60 },
 	{ .limit = 0 },
 };
 static const struct rl_rule rate_evidence[] = {
@@ -257,6 +300,61 @@ const struct route routes[] = {
 	    .name = "ledger_keys",
 	    .auth = RA_NONE,
 	    .fn = h_public_ledger_keys },
+
+	/* SMS campaigns and opt-outs (fcgi/h_campaigns.c). */
+	{ .method = "POST",
+	    .pattern = "/api/v1/campaigns",
+	    .name = "campaign_create",
+	    .auth = RA_KEY,
+	    .min_role = AR_MEMBER,
+	    .max_body = CAMPAIGN_MAX_BODY,
+	    .fn = h_campaigns_create,
+	    .flags = ROUTE_IDEMPOTENT,
+	    .rate = rate_campaigns,
+	    .fields = fields_campaign,
+	    .nfields = NFIELDS(fields_campaign) },
+	{ .method = "GET",
+	    .pattern = "/api/v1/campaigns",
+	    .name = "campaign_list",
+	    .auth = RA_KEY,
+	    .min_role = AR_MEMBER,
+	    .fn = h_campaigns_list,
+	    .rate = rate_campaign_reads },
+	{ .method = "GET",
+	    .pattern = "/api/v1/campaigns/{}",
+	    .name = "campaign_get",
+	    .auth = RA_KEY,
+	    .min_role = AR_MEMBER,
+	    .fn = h_campaigns_get,
+	    .rate = rate_campaign_reads },
+	{ .method = "POST",
+	    .pattern = "/api/v1/campaigns/{}/send",
+	    .name = "campaign_send",
+	    .auth = RA_KEY,
+	    .min_role = AR_MEMBER,
+	    .max_body = ROUTE_ACTION_MAX_BODY,
+	    .fn = h_campaigns_send,
+	    .flags = ROUTE_ACTION,
+	    .rate = rate_campaigns },
+	{ .method = "POST",
+	    .pattern = "/api/v1/campaigns/{}/cancel",
+	    .name = "campaign_cancel",
+	    .auth = RA_KEY,
+	    .min_role = AR_MEMBER,
+	    .max_body = ROUTE_ACTION_MAX_BODY,
+	    .fn = h_campaigns_cancel,
+	    .flags = ROUTE_ACTION,
+	    .rate = rate_campaigns },
+	{ .method = "POST",
+	    .pattern = "/api/v1/opt-outs",
+	    .name = "optout_create",
+	    .auth = RA_KEY,
+	    .min_role = AR_MEMBER,
+	    .max_body = 4096,
+	    .fn = h_optouts_create,
+	    .rate = rate_campaigns,
+	    .fields = fields_optout,
+	    .nfields = NFIELDS(fields_optout) },
 
 	/* Chat (fcgi/h_chat.c). */
 	{ .method = "POST",

@@ -53,6 +53,20 @@ int ctl_webhook_secret_set(struct ctl *, int, char **);
 /* tools/ctl_credits.c: the credit ledger (check, operator grants). */
 int ctl_ledger_check(struct ctl *, int, char **);
 int ctl_credits_grant(struct ctl *, int, char **);
+int ctl_credits_capture(struct ctl *, int, char **);
+/* tools/ctl_campaign.c: SMS campaigns. */
+int ctl_campaign_show(struct ctl *, int, char **);
+int ctl_campaign_list(struct ctl *, int, char **);
+int ctl_campaign_reconcile(struct ctl *, int, char **);
+#define CTL_CAMPAIGN_CMDS                                                   \
+	{ "campaign show", "campaign show --org ID --id ID",                \
+		ctl_campaign_show },                                        \
+	    { "campaign list",                                              \
+		    "campaign list --org ID [--limit N] [--cursor ID]",     \
+		    ctl_campaign_list },                                    \
+	    { "campaign reconcile", "campaign reconcile [--stuck-after S]", \
+		    ctl_campaign_reconcile },
+
 #define CTL_MONEY_CMDS                                                       \
 	{ "webhook-secret set",                                              \
 		"webhook-secret set --org ID --provider "                    \
@@ -62,7 +76,11 @@ int ctl_credits_grant(struct ctl *, int, char **);
 	    { "credits grant",                                               \
 		    "credits grant --org ID --user U --amount N "            \
 		    "--anchor A",                                            \
-		    ctl_credits_grant },
+		    ctl_credits_grant },                                     \
+	    { "credits capture",                                             \
+		    "credits capture --org ID --reservation ID --key K "     \
+		    "[--capture N] [--return M]",                            \
+		    ctl_credits_capture },
 
 /* tools/ctl_ledger.c: the evidence ledger; tools/ctl_verify_export.c. */
 int ctl_ledger_verify(struct ctl *, int, char **);

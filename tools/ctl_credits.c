@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "money/credit.h"
 #include "ctl.h"
@@ -129,4 +130,58 @@ ctl_ledger_check(struct ctl *c, int argc, char **argv)
 		    "bulwarkctl: ledger check: differences "
 		    "found\n");
 	return clean ? 0 : 1;
+}
+
+/*
+ * credits capture --org ID --reservation ID --key K [--capture N]
+ * [--return M]: one partial settlement of a pending reservation
+ * (credit_capture()); prints {"applied":bool,"outcome":...}. Exit 0 when
+ * the ledger applied it or had it already, 1 when it said no or failed, 2
+ * on bad usage.
+ */
+int
+ctl_credits_capture(struct ctl *c, int argc, char **argv)
+{
+	static const char *const names[] = { "org", "reservation", "key",
+		"capture", "return" };
+	static const char *const oc_names[CREDIT__MAX] = { "ok", "insufficient",
+		"expired", "wrong_state", "not_found", "duplicate" };
+	const char		*v[5] = { NULL, NULL, NULL, NULL, NULL };
+	struct credit_part	 pt;
+	struct json_object	*o;
+	long long		 cap = 0, ret = 0;
+	enum credit_outcome	 oc = CREDIT_OK;
+	enum bw_err		 er;
+	bool			 applied = false;
+	int			 rc;
+
+	if ((rc = ctl_flags(argc, argv, names, v, 5)) != 0)
+		return rc;
+	if (v[0] == NULL || v[1] == NULL || v[2] == NULL ||
+	    (v[3] != NULL && ctl_num(v[3], 0, BW_MAX_CREDITS, &cap) != 0) ||
+	    (v[4] != NULL && ctl_num(v[4], 0, BW_MAX_CREDITS, &ret) != 0)) {
+		fprintf(stderr,
+		    "bulwarkctl: credits capture needs --org, --reservation, "
+		    "--key and --capture and/or --return (0 to %d)\n",
+		    BW_MAX_CREDITS);
+		return 2;
+	}
+	if ((rc = ctl_connect(c)) != 0)
+		return rc;
+	memset(&pt, 0, sizeof(pt));
+	pt.org_id = v[0];
+	pt.reservation_id = v[1];
+	pt.key = v[2];
+	pt.capture = cap;
+	pt.give_back = ret;
+	er = credit_capture(c->db, &pt, &applied, &oc);
+	if (er != BW_OK)
+		return ctl_fail("credits capture", er);
+	o = json_object_new_object();
+	json_object_object_add(o, "applied", json_object_new_boolean(applied));
+	json_object_object_add(o, "outcome",
+	    json_object_new_string(
+		(unsigned)oc < CREDIT__MAX ? oc_names[oc] : "?"));
+	ctl_emit(o);
+	return oc == CREDIT_OK ? 0 : 1;
 }

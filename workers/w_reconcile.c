@@ -3,10 +3,12 @@
  * bulwark-reconcile: the credit reconcile oneshot, started by a systemd
  * timer on every host. Once per 60 s slot cluster-wide (periodic_run's
  * advisory lock) it expires pending credit reservations past their
- * expires_at, so that their credits return (lib/money/credit.c).
+ * expires_at, so that their credits return (lib/money/credit.c), and
+ * recomputes stuck SMS campaigns (lib/campaign/reconcile.c).
  */
 #include <stdio.h>
 
+#include "campaign/campaign.h"
 #include "money/credit.h"
 #include "core/log.h"
 #include "platform/periodic.h"
@@ -14,21 +16,27 @@
 
 #define W_RECONCILE_PERIOD_S 60
 
-/* One reconcile pass on db. Returns credit_expire()'s error. */
+/* One reconcile pass on db (arg: the config). The first error. */
 static enum bw_err
 w_reconcile_run(struct db *db, void *arg)
 {
-	char	    a[16];
-	enum bw_err er;
-	int	    expired = 0;
+	const struct config		*cfg = arg;
+	struct campaign_reconcile_result cr;
+	char				 a[16], f[16], c[16], q[16];
+	enum bw_err			 er;
+	int				 expired = 0;
 
-	(void)arg;
 	er = credit_expire(db, &expired);
 	if (er != BW_OK)
 		return er;
+	er = campaign_reconcile(db, cfg->campaign_stuck_after_s, &cr);
 	snprintf(a, sizeof(a), "%d", expired);
-	log_kv(LL_INFO, "reconcile pass", "expired", a, NULL);
-	return BW_OK;
+	snprintf(f, sizeof(f), "%d", cr.found);
+	snprintf(c, sizeof(c), "%d", cr.completed);
+	snprintf(q, sizeof(q), "%d", cr.requeued);
+	log_kv(LL_INFO, "reconcile pass", "expired", a, "campaigns_stuck", f,
+	    "campaigns_completed", c, "batches_requeued", q, NULL);
+	return er;
 }
 
 int

@@ -16,9 +16,8 @@
 # $RUN/pg (PostgreSQL data, or a symlink to /var/lib/bulwark-dev/<hash>/pg
 # when the unprivileged postgres user cannot reach $RUN), $RUN/redis,
 # $RUN/nginx, $RUN/storage, $RUN/fcgi.sock, $RUN/sms.env (the SMS simulator's
-# sms_base_url and sms_api_key_file, in config syntax: lib/core/config.c does
-# not know these keys yet and refuses unknown ones, so they stay out of
-# bulwark.conf until the SMS sender adds them). Everything listens on loopback.
+# sms_base_url and sms_api_key_file, in config syntax; bulwark.conf carries
+# them too, for bulwark-sms). Everything listens on loopback.
 #
 # Services: postgres, redis, llm-sim (if tools/sim/llm_sim.py exists),
 # line-sim (SIM_PORT + 1), sms-sim (SIM_PORT + 2),
@@ -40,6 +39,7 @@ STACK_WORKERS=(
 	"ledger-loop every:300 bulwark-ledger"
 	"chat daemon bulwark-chat"
 	"export daemon bulwark-export"
+	"sms daemon bulwark-sms"
 	"retention-loop every:300 bulwark-retention"
 )
 
@@ -464,8 +464,7 @@ stack_write_config() {
 	    (umask 077 && printf 'sk-sim-dev\n' >"$RUN/llm_api_key")
 	[ -f "$RUN/sms_api_key" ] ||
 	    (umask 077 && printf 'sms-sim-dev\n' >"$RUN/sms_api_key")
-	# config.c refuses unknown keys: these join bulwark.conf when the SMS
-	# sender adds them to it.
+	# The simulator's URL and key, also in bulwark.conf below.
 	printf 'sms_base_url = %s\nsms_api_key_file = %s\n' "$SMS_SIM_URL" \
 	    "$RUN/sms_api_key" >"$RUN/sms.env"
 	cat >"$CONF.new" <<EOF
@@ -491,6 +490,11 @@ log_level = ${BW_LOG_LEVEL:-info}
 llm_base_url = $LLM_SIM_URL/v1
 llm_api_key_file = $RUN/llm_api_key
 line_api_base_url = $LINE_SIM_URL
+sms_base_url = $SMS_SIM_URL
+sms_api_key_file = $RUN/sms_api_key
+sms_callback_base_url = $BULWARK_URL
+sms_send_rate = 0
+sms_backoff_base_ms = 200
 job_lease_s = 30
 job_max_attempts = 5
 job_retention_days = 7

@@ -19,6 +19,7 @@
 #include "core/http.h"
 #include "core/limits.h"
 #include "chat/llm.h"
+#include "core/backoff.h"
 #include "core/log.h"
 #include "core/sec.h"
 
@@ -38,40 +39,20 @@ llm_fail_name(enum llm_fail f)
 int
 llm_status_retryable(int status)
 {
-	switch (status) {
-	case 408:
-	case 429:
-	case 500:
-	case 502:
-	case 503:
-	case 504:
-		return 1;
-	default:
-		return 0;
-	}
+	return backoff_status_retryable(status);
 }
 
 int64_t
 llm_backoff_ms(int n, int jitter_ms)
 {
-	int64_t base = LLM_BACKOFF_BASE_MS;
-
-	if (n < 1)
-		n = 1;
-	if (n > 10)
-		n = 10;
-	return (base << (n - 1)) + jitter_ms;
+	return backoff_ms(n, LLM_BACKOFF_BASE_MS, jitter_ms);
 }
 
-/* 0..LLM_JITTER_MS ms, uniform enough (a 16-bit draw mod 501). */
+/* 0..LLM_JITTER_MS ms (lib/core/backoff.c). */
 STATIC int
 llm_jitter_ms(void)
 {
-	uint8_t b[2];
-
-	if (sec_random(b, sizeof(b)) != BW_OK)
-		return LLM_JITTER_MS / 2;
-	return (int)(((unsigned)b[0] << 8 | b[1]) % (LLM_JITTER_MS + 1));
+	return backoff_jitter_ms(LLM_JITTER_MS);
 }
 
 struct llm *

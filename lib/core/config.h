@@ -91,6 +91,16 @@ struct config {
 	char *llm_fallback_model;
 	char *chat_fallback_reply; /* when the org has none */
 	char *line_api_base_url;   /* LINE Messaging API */
+	/* SMS campaigns (lib/campaign/, bulwark-sms) */
+	char *sms_base_url;	      /* the SMS provider's API */
+	char *sms_api_key;	      /* secret */
+	char *sms_callback_base_url;  /* "" or Bulwark's public URL */
+	int   sms_send_rate;	      /* messages/s per org and sender; 0 off */
+	int   sms_attempt_timeout_ms; /* one POST */
+	int   sms_max_retries;	      /* per message, then the job retries */
+	int   sms_backoff_base_ms;    /* first retry wait (lib/core/backoff) */
+	int   campaign_batch_size;    /* recipients per batch job */
+	int   campaign_stuck_after_s; /* sending without progress: stuck */
 };
 
 /*

@@ -27,6 +27,7 @@
 
 #include <json-c/json.h>
 
+#include "core/buf.h"
 #include "core/db.h"
 #include "core/err.h"
 
@@ -180,6 +181,39 @@ credit_commit(struct db *, const char *org_id, const char *reservation_id,
 enum bw_err
 credit_release(struct db *, const char *org_id, const char *reservation_id,
     struct json_object **out, enum credit_outcome *oc);
+/*
+ * Partial settlement of a pending reservation (lib/money/credit_capture.c,
+ * table credit_captures): `capture` credits of what is still reserved move
+ * to the org's `bookings` account (a transfer of kind "capture", key
+ * "capture:<key>") and `give_back` credits return to the user's available
+ * credits; the rest stays reserved. Once per key (unique per org): the
+ * same key with the same reservation and amounts again changes nothing
+ * (*applied = false, CREDIT_OK); with other ones CREDIT_WRONG_STATE.
+ * CREDIT_INSUFFICIENT when capture + give_back exceeds what is left,
+ * CREDIT_NOT_FOUND (another org's or unknown), CREDIT_EXPIRED (past its
+ * expiry or expired), CREDIT_WRONG_STATE (committed or released). A
+ * reservation with parts is finished by credit_release() (what is left
+ * returns) or its expiry; credit_commit() refuses it (CREDIT_WRONG_STATE).
+ * The _tx form runs inside the caller's transaction and writes nothing
+ * unless it applies. BW_EINVAL on bad arguments (both amounts 0, one
+ * negative, a bad key).
+ */
+struct credit_part {
+	const char *org_id;
+	const char *reservation_id;
+	const char *key; /* 1..BW_MAX_RESERVATION_KEY */
+	int64_t	    capture;
+	int64_t	    give_back;
+};
+enum bw_err credit_capture_tx(struct db *, const struct credit_part *,
+    bool *applied, enum credit_outcome *oc);
+enum bw_err credit_capture(struct db *, const struct credit_part *,
+    bool *applied, enum credit_outcome *oc);
+/*
+ * Appends bulwark_credit_reservations_expired_total (reservations in
+ * state expired, cluster-wide) to out, for /metrics.
+ */
+enum bw_err credit_prom(struct db *, struct buf *out);
 /* Releases every expired pending reservation (all orgs); *n the count. */
 enum bw_err credit_expire(struct db *, int *n);
 /*

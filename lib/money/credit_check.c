@@ -74,7 +74,8 @@ credit_check_fn(struct db *db, void *arg)
 		    "sum(amount) AS s FROM credit_transfers GROUP BY 1, 2) d "
 		    "USING (org_id, id) "
 		    "LEFT JOIN (SELECT org_id, account_id AS id, "
-		    "sum(amount) AS s FROM credit_reservations "
+		    "sum(amount - captured - returned) AS s "
+		    "FROM credit_reservations "
 		    "WHERE state = 'pending' GROUP BY 1, 2) r "
 		    "USING (org_id, id) "
 		    "WHERE ($1::uuid IS NULL OR a.org_id = $1::uuid) AND "
@@ -128,6 +129,32 @@ credit_check_fn(struct db *db, void *arg)
 		    "WHERE ($1::uuid IS NULL OR r.org_id = $1::uuid) AND "
 		    "r.credits <> coalesce(t.amount, 0) + "
 		    "coalesce(d.amount, 0)" },
+		/* Partial settlements (sql/0026, credit_capture.c). */
+		{ "capture_parts_mismatch",
+		    "SELECT r.org_id, r.id AS reservation_id, r.captured, "
+		    "coalesce(c.cap, 0)::bigint AS expected_captured, "
+		    "r.returned, coalesce(c.ret, 0)::bigint AS "
+		    "expected_returned FROM credit_reservations r "
+		    "LEFT JOIN (SELECT org_id, reservation_id AS id, "
+		    "sum(captured) AS cap, sum(returned) AS ret "
+		    "FROM credit_captures GROUP BY 1, 2) c USING (org_id, id) "
+		    "WHERE ($1::uuid IS NULL OR r.org_id = $1::uuid) AND "
+		    "(r.captured <> coalesce(c.cap, 0) OR "
+		    "r.returned <> coalesce(c.ret, 0))" },
+		{ "capture_transfer_mismatch",
+		    "SELECT c.org_id, c.capture_key, c.captured, "
+		    "t.amount, t.kind FROM credit_captures c "
+		    "LEFT JOIN credit_transfers t ON t.org_id = c.org_id AND "
+		    "t.id = c.transfer_id WHERE c.captured > 0 AND "
+		    "($1::uuid IS NULL OR c.org_id = $1::uuid) AND "
+		    "(t.id IS NULL OR t.amount <> c.captured OR "
+		    "t.kind <> 'capture')" },
+		{ "capture_without_part",
+		    "SELECT t.org_id, t.id AS transfer_id, t.amount "
+		    "FROM credit_transfers t WHERE t.kind = 'capture' AND "
+		    "($1::uuid IS NULL OR t.org_id = $1::uuid) AND NOT EXISTS "
+		    "(SELECT 1 FROM credit_captures c WHERE "
+		    "c.org_id = t.org_id AND c.transfer_id = t.id)" },
 	};
 	struct credit_check_arg *b = arg;
 	const char		*p[1] = { b->org_id };

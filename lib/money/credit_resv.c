@@ -20,7 +20,7 @@
 #define CREDIT_RESV_COLS \
 	"id, state, user_id, amount, reservation_key, " \
 	DB_TS_UTC("expires_at") ", " DB_TS_UTC("created_at") ", " \
-	"coalesce(transfer_id::text, '')"
+	"coalesce(transfer_id::text, ''), captured, returned"
 /* clang-format on */
 
 /* A reservation as JSON from row `row` of res (CREDIT_RESV_COLS). */
@@ -47,6 +47,11 @@ credit_resv_json(PGresult *res, int row)
 	if (PQgetvalue(res, row, 7)[0] != '\0')
 		json_object_object_add(o, "transfer_id",
 		    json_object_new_string(PQgetvalue(res, row, 7)));
+	/* Partial settlements (lib/money/credit_capture.c). */
+	json_object_object_add(o, "captured",
+	    json_object_new_int64(db_col_i64_or(res, row, 8, 0)));
+	json_object_object_add(o, "returned",
+	    json_object_new_int64(db_col_i64_or(res, row, 9, 0)));
 	return o;
 }
 
@@ -228,7 +233,8 @@ static enum bw_err
 credit_fin_fn(struct db *db, void *arg)
 {
 	static const char sel[] =
-	    "SELECT user_id, amount, state, expires_at <= now() "
+	    "SELECT user_id, amount - captured - returned, state, "
+	    "expires_at <= now(), captured + returned "
 	    "FROM credit_reservations WHERE org_id = $1 AND id = $2 "
 	    "FOR UPDATE";
 	static const char upd[] =
@@ -280,6 +286,14 @@ credit_fin_fn(struct db *db, void *arg)
 	}
 	if (b->action == CA_EXPIRE && !past)
 		goto out;
+	/* Partly settled (credit_capture_tx()): only release or expiry
+	 * finish it, returning what is left. */
+	if (b->action == CA_COMMIT && !past &&
+	    strcmp(PQgetvalue(res, 0, 4), "0") != 0) {
+		b->oc = CREDIT_WRONG_STATE;
+		er = CREDIT_UNDO;
+		goto out;
+	}
 	PQclear(res);
 	res = NULL;
 	name[0] = user;
@@ -287,9 +301,11 @@ credit_fin_fn(struct db *db, void *arg)
 	    !past && b->action == CA_COMMIT ? 2 : 1, a);
 	if (er != BW_OK)
 		goto out;
-	er = credit_reserved_add(db, b->org_id, a[0].id, -amount);
-	if (er != BW_OK)
-		goto out;
+	if (amount > 0) {
+		er = credit_reserved_add(db, b->org_id, a[0].id, -amount);
+		if (er != BW_OK)
+			goto out;
+	}
 	p[3] = NULL;
 	if (past) {
 		p[2] = "expired";
@@ -452,4 +468,27 @@ credit_resv_exists(struct db *db, const char *org_id, const char *id,
 		*found = PQntuples(res) == 1;
 	PQclear(res);
 	return er;
+}
+
+/* See credit.h. */
+enum bw_err
+credit_prom(struct db *db, struct buf *out)
+{
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	er = db_execp(db, "credit_prom_expired",
+	    "SELECT count(*) FROM credit_reservations WHERE state = 'expired'",
+	    0, NULL, &res);
+	if (er != BW_OK)
+		return er;
+	(void)buf_printf(out,
+	    "# HELP bulwark_credit_reservations_expired_total Credit "
+	    "reservations that expired (credits returned by "
+	    "bulwark-reconcile), cluster-wide.\n"
+	    "# TYPE bulwark_credit_reservations_expired_total counter\n"
+	    "bulwark_credit_reservations_expired_total %s\n",
+	    PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return BW_OK;
 }

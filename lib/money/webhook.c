@@ -646,8 +646,17 @@ webhook_effect_tx(struct db *db, const char *org_id, const struct wh_event *ev,
 		return webhook_refund_tx(db, org_id, ev, o);
 	case WA_SMS:
 		/* An older report changes nothing and is still processed. */
-		return webhook_sms_status_tx(db, org_id, ev->message_id,
+		er = webhook_sms_status_tx(db, org_id, ev->message_id,
 		    ev->status, ev->ts_ms, ev->id, &applied);
+		if (er == BW_OK && applied && fx != NULL && fx->sms != NULL)
+			er = fx->sms(db, org_id, ev, fx->arg);
+		return er;
+	case WA_OPTOUT:
+		if (fx == NULL || fx->optout == NULL) {
+			*o = WO_IGNORED;
+			return BW_OK;
+		}
+		return fx->optout(db, org_id, ev, fx->arg);
 	case WA_LINE:
 		er = fx->line(db, org_id, ev, fx->arg, &seen);
 		if (er == BW_OK && seen)

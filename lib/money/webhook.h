@@ -158,6 +158,16 @@ struct webhook_result {
 struct webhook_effects {
 	enum bw_err (*line)(struct db *, const char *org_id,
 	    const struct wh_event *ev, void *arg, bool *seen);
+	/*
+	 * SMS (lib/campaign/, which lib/money may not include): sms is
+	 * called after a WA_SMS report was stored (applied or not), to move
+	 * the recipient that has its message id; optout applies a WA_OPTOUT
+	 * event (without it the event is ignored). NULL: none.
+	 */
+	enum bw_err (*sms)(struct db *, const char *org_id,
+	    const struct wh_event *ev, void *arg);
+	enum bw_err (*optout)(struct db *, const char *org_id,
+	    const struct wh_event *ev, void *arg);
 	void *arg;
 };
 

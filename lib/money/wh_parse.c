@@ -18,6 +18,7 @@ static const char *const wh_actions[WA__MAX] = {
 	[WA_GRANT] = "grant",
 	[WA_REFUND] = "refund",
 	[WA_SMS] = "sms",
+	[WA_OPTOUT] = "optout",
 	[WA_LINE] = "line",
 };
 
@@ -387,6 +388,42 @@ wh_sms_time(struct json_object *root, int64_t signed_ts, int64_t *ms)
 	return 1;
 }
 
+int
+wh_sms_is_stop(const char *text)
+{
+	static const char *const kw[] = { "STOP", "STOPALL", "UNSUBSCRIBE",
+		"CANCEL", "END", "QUIT" };
+	char			 w[16];
+	size_t			 a, b, i, n;
+
+	if (text == NULL)
+		return 0;
+	n = strlen(text);
+	if (n == 0 || n > 64)
+		return 0;
+	for (a = 0; a < n &&
+	     (text[a] == ' ' || text[a] == '\t' || text[a] == '\n' ||
+		 text[a] == '\r');
+	     a++)
+		;
+	for (b = n; b > a &&
+	     (text[b - 1] == ' ' || text[b - 1] == '\t' ||
+		 text[b - 1] == '\n' || text[b - 1] == '\r');
+	     b--)
+		;
+	if (b - a == 0 || b - a >= sizeof(w))
+		return 0;
+	for (i = a; i < b; i++)
+		w[i - a] = (char)(text[i] >= 'a' && text[i] <= 'z'
+			? text[i] - 'a' + 'A'
+			: text[i]);
+	w[b - a] = '\0';
+	for (i = 0; i < sizeof(kw) / sizeof(kw[0]); i++)
+		if (strcmp(w, kw[i]) == 0)
+			return 1;
+	return 0;
+}
+
 enum bw_err
 wh_parse_sms(struct json_object *root, const char *hdr_id, int64_t signed_ts,
     struct wh_event *ev)
@@ -402,6 +439,14 @@ wh_parse_sms(struct json_object *root, const char *hdr_id, int64_t signed_ts,
 	e.type = wh_str(root, "type");
 	e.action = WA_IGNORE;
 	data = wh_obj(root, "data");
+	if (e.type != NULL && strcmp(e.type, "message.inbound") == 0) {
+		e.phone = wh_str(data, "from");
+		if (e.phone != NULL && strlen(e.phone) <= 64 &&
+		    wh_sms_is_stop(wh_str(data, "text")))
+			e.action = WA_OPTOUT;
+		*ev = e;
+		return BW_OK;
+	}
 	e.message_id = wh_str(data, "message_id");
 	e.status = wh_str(data, "status");
 	if (e.message_id != NULL && e.status != NULL &&

@@ -29,6 +29,7 @@ enum wh_action {
 	WA_REFUND, /* take back the grant of anchor, once per anchor2 */
 	WA_SMS,	   /* set the delivery status of message_id */
 	WA_LINE,   /* queue a chat turn for a LINE text message */
+	WA_OPTOUT, /* an inbound SMS opt-out ("STOP") from phone */
 	WA__MAX
 };
 
@@ -49,6 +50,7 @@ struct wh_event {
 	const char    *message_id;	       /* WA_SMS */
 	const char    *status;		       /* WA_SMS */
 	int64_t	       ts_ms;	    /* WA_SMS: provider time, unix ms */
+	const char    *phone;	    /* WA_OPTOUT: the sender, as given */
 	const char    *reply_token; /* WA_LINE */
 	const char    *text;	    /* WA_LINE */
 	/*
@@ -102,7 +104,11 @@ enum bw_err wh_parse_square(struct json_object *root, struct wh_event *ev);
  * payload's timestamp (RFC 3339, or an integer of unix seconds), else
  * signed_ts (the signed webhook-timestamp, unix seconds). A report without
  * message_id or status, with either over its bound, or with a malformed or
- * negative time is WA_IGNORE. Returns BW_OK with *ev filled, BW_EINVAL
+ * negative time is WA_IGNORE. An inbound message
+ * {"type":"message.inbound","data":{"from","text"}} whose text is an
+ * opt-out keyword (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT; case and
+ * surrounding blanks ignored) is WA_OPTOUT with phone = from; another
+ * inbound text is WA_IGNORE. Returns BW_OK with *ev filled, BW_EINVAL
  * when hdr_id is NULL, empty or longer than WEBHOOK_EVENT_ID_MAX.
  */
 enum bw_err wh_parse_sms(struct json_object *root, const char *hdr_id,
@@ -128,7 +134,10 @@ enum bw_err wh_parse_line(struct json_object *root, struct wh_event *ev,
 enum bw_err
 wh_parse(enum whsig_provider p, struct json_object *root, const char *hdr_id,
     int64_t signed_ts, struct wh_event *ev, size_t max, size_t *n);
-/* "ignore", "grant", "refund", "sms", "line"; "?" when out of range. */
+/* 1 if text (1..64 bytes) is an SMS opt-out keyword; see wh_parse_sms(). */
+int wh_sms_is_stop(const char *text);
+/* "ignore", "grant", "refund", "sms", "line", "optout"; "?" when out of
+ * range. */
 const char *wh_action_name(enum wh_action);
 
 #endif
