@@ -103,6 +103,11 @@ EXP_ID=$("${CURL[@]}" -X POST "$URL/api/v1/exports" \
     -H "Authorization: Bearer ${KA[owner]}" -H "Idempotency-Key: roles-exp-$SFX" \
     -H 'Content-Type: application/json' -d "{\"evidence_ids\":[\"$EV_ID\"]}" |
     jq -r '.id // empty')
+CAMP_ID=$("${CURL[@]}" -X POST "$URL/api/v1/campaigns" \
+    -H "Authorization: Bearer ${KA[owner]}" -H "Idempotency-Key: roles-camp-$SFX" \
+    -H 'Content-Type: application/json' \
+    -d '{"name":"roles","message":"hello","recipients":["+66810000001"]}' |
+    jq -r '.id // empty')
 # The chat route limits per client IP too (one window for every org on
 # 127.0.0.1): a script just before may have used it up, so wait it out.
 for _ in 1 2 3; do
@@ -114,8 +119,9 @@ for _ in 1 2 3; do
 	ra=$(tr -d '\r' <"$TMP/chat.h" | awk -F': ' 'tolower($1) == "retry-after" { print $2 + 0 }' | head -n 1)
 	sleep "${ra:-1}"
 done
-t_match "org A has a reservation, an evidence and an export" \
-    "^[0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36}$" "$RES_ID $EV_ID $EXP_ID"
+t_match "org A has a reservation, an evidence, an export and a campaign" \
+    "^[0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36}$" \
+    "$RES_ID $EV_ID $EXP_ID $CAMP_ID"
 t_eq "org A has a chat session (POST /api/v1/chat)" 200 "$CHAT"
 
 # res_for PATTERN real|fake: the path with org A's resource (real) or a
@@ -133,6 +139,9 @@ res_for() {
 		;;
 	/api/v1/exports/\{\}*)
 		[ "$2" = real ] && echo "${p/\{\}/$EXP_ID}" || echo "${p/\{\}/$fake}"
+		;;
+	/api/v1/campaigns/\{\}*)
+		[ "$2" = real ] && echo "${p/\{\}/$CAMP_ID}" || echo "${p/\{\}/$fake}"
 		;;
 	/api/v1/chat/sessions/\{\}/\{\})
 		[ "$2" = real ] && echo "/api/v1/chat/sessions/web/roles-c-$SFX" ||
