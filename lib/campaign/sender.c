@@ -61,23 +61,13 @@ static const char snd_sql_check[] =
     "  FROM campaign_recipients WHERE org_id = $1::uuid AND "
     "  campaign_id = $2::uuid AND seq = $3::int)";
 /* The provider accepted it: that is the truth, whatever happened to the
- * row meanwhile (a cancel or an opt-out during the POST). */
-/* One statement (no BEGIN/COMMIT round trips): a report stored before
- * this record (sms_deliveries) gives the final state at once. */
+ * row meanwhile (a cancel or an opt-out during the POST). One statement
+ * (no BEGIN/COMMIT round trips) under the message id's advisory lock: a
+ * report stored before this record (sms_deliveries) gives the final state
+ * at once, also one whose transaction was still open (0031). */
 static const char snd_sql_record[] =
-    "WITH d AS (SELECT CASE status WHEN 'delivered' THEN 'delivered' "
-    " WHEN 'undelivered' THEN 'undelivered' WHEN 'failed' THEN 'failed' "
-    " WHEN 'rejected' THEN 'failed' WHEN 'expired' THEN 'undelivered' "
-    " END AS st FROM sms_deliveries WHERE org_id = $1::uuid AND "
-    " message_id = $4) "
-    "UPDATE campaign_recipients SET "
-    "state = coalesce((SELECT st FROM d), 'sent'), "
-    "provider_message_id = $4, sent_at = now(), "
-    "state_changes = state_changes + "
-    " CASE WHEN (SELECT st FROM d) IS NULL THEN 1 ELSE 2 END, "
-    "updated_at = now() "
-    "WHERE org_id = $1::uuid AND campaign_id = $2::uuid AND "
-    "seq = $3::int AND provider_message_id IS NULL";
+    "SELECT bw_sms_record($1::uuid, $2::uuid, $3::int, $4, $5::int, "
+    "$6::int)";
 static const char snd_sql_refused[] =
     "UPDATE campaign_recipients SET state = 'failed', error = $4, "
     "state_changes = state_changes + 1, updated_at = now() "
@@ -381,14 +371,18 @@ struct snd_rec {
 static enum bw_err
 snd_record(struct db *db, const struct snd_rec *a)
 {
-	const char *p[4] = { a->b->org_id, a->b->id, a->seq, NULL };
+	char	    ns[16], key[16];
+	const char *p[6] = { a->b->org_id, a->b->id, a->seq, NULL, ns, key };
 
 	if (a->r->oc == SO_REFUSED) {
 		p[3] = a->r->error;
 		return db_execp(db, "snd_refused", snd_sql_refused, 4, p, NULL);
 	}
 	p[3] = a->r->message_id;
-	return db_execp(db, "snd_record", snd_sql_record, 4, p, NULL);
+	snprintf(ns, sizeof(ns), "%d", (int)CAMPAIGN_LOCK_MSG);
+	snprintf(key, sizeof(key), "%d",
+	    (int)campaign_msg_lock_key(a->b->org_id, a->r->message_id));
+	return db_execp(db, "snd_record", snd_sql_record, 6, p, NULL);
 }
 
 enum bw_err

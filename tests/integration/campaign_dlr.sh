@@ -159,6 +159,47 @@ t_eq "dlr: ... two POSTs for its reference, one message" "2 1" \
 simctl faults '{}' >/dev/null
 simctl config '{"dlr_enabled":false}' >/dev/null
 
+# A report whose webhook transaction is still open when the sender records
+# the message id (the race sql/0031 closes): tests/integration/dlr_hold
+# stores and applies a delivered report exactly as the webhook handler
+# does, then keeps its transaction open 4 s. The provider accepts the first
+# POST after 1.5 s and drops the connection; the sender's retry is answered
+# (1.5 s later) with the same message id while that transaction is open.
+# Before 0031 the record's snapshot missed the open report and the apply
+# had found no row: the recipient stayed `sent`.
+HOLD="$BW_BUILD/tests/integration/dlr_hold"
+SKEY=$(cat "$(sed -n 's/^sms_api_key_file = //p' "$BW_CONFIG")")
+simctl config '{"dlr_enabled":false}' >/dev/null
+simctl faults '{"script":["drop","ok"],"latency_ms":1500}' >/dev/null
+r=$(api POST /api/v1/campaigns \
+    '{"name":"held","message":"held","recipients":["+66840000010"]}')
+ID3=$(echo "${r#* }" | jq -r .id)
+api POST "/api/v1/campaigns/$ID3/send" '{}' >/dev/null
+REF3=$(t_sql "SELECT id FROM campaign_recipients WHERE campaign_id = '$ID3'")
+M=""
+for _ in $(seq 1 100); do
+	M=$(curl -s -H "Authorization: Bearer $SKEY" \
+	    "$SIM/v1/messages?client_reference=$REF3" | jq -r '.message_id // empty')
+	[ -n "$M" ] && break
+	sleep 0.1
+done
+"$HOLD" -c "$BW_CONFIG" "$AORG" "$M" delivered "$(date +%s%3N)" 4000 \
+    >"$BW_TMP/hold.out" 2>&1 &
+HPID=$!
+wait "$HPID"
+t_eq "dlr: held report: applied before the record (no row had the id), committed" \
+    "applied 0 committed" "$(tr '\n' ' ' <"$BW_TMP/hold.out" | sed 's/ $//')"
+if t_wait_sql 30 completed "SELECT status FROM campaigns WHERE id = '$ID3'"; then
+	t_ok "dlr: held report: the campaign completed"
+else
+	t_fail "dlr: held report: the campaign completed" \
+	    "$(t_sql "SELECT status FROM campaigns WHERE id = '$ID3'")"
+fi
+t_eq "dlr: held report: the record waited for it and the recipient ends delivered" \
+    "delivered $M" \
+    "$(t_sql "SELECT state || ' ' || provider_message_id FROM campaign_recipients WHERE campaign_id = '$ID3'")"
+simctl faults '{}' >/dev/null
+
 t_eq "dlr: inbound Stop: processed" "200:processed 1" \
     "$(report "$AORG" "$ASEC" "msg_in_$SFX" STOP "+66 84 000 0077" "$NOW.100Z")"
 t_eq "dlr: ... the number is opted out (normalised)" inbound \
