@@ -11,12 +11,25 @@
 #include <string.h>
 
 #include "campaign/campaign.h"
+#include "core/clock.h"
 #include "core/jv.h"
 #include "core/limits.h"
 #include "core/log.h"
 #include "ctx.h"
 #include "handlers.h"
 #include "resp.h"
+
+/* 1 when send_at (already RFC 3339) is more than 366 days ahead. */
+static int
+h_campaigns_send_at_too_far(const char *send_at)
+{
+	int64_t ms;
+
+	if (send_at == NULL ||
+	    jv_rfc3339_ms(send_at, strlen(send_at), &ms) != BW_OK)
+		return 0;
+	return ms > clock_wall_ms() + CAMPAIGN_SEND_AT_MAX_S * 1000;
+}
 
 /*
  * POST /api/v1/campaigns: 201 {"id","status","recipients",
@@ -52,6 +65,21 @@ h_campaigns_create(struct req *r)
 	}
 	if (er != BW_OK) {
 		resp_fail(r, er);
+		return;
+	}
+	if (h_campaigns_send_at_too_far(jv_str(r->in, "send_at", NULL))) {
+		struct json_object *f = json_object_new_array(), *e;
+
+		campaign_numbers_free(&nums);
+		e = json_object_new_object();
+		json_object_object_add(e, "field",
+		    json_object_new_string("send_at"));
+		json_object_object_add(e, "problem",
+		    json_object_new_string("too_far"));
+		json_object_array_add(f, e);
+		log_kv(LL_INFO, "campaign refused: send_at too far", NULL);
+		resp_error(r, AE_VALIDATION_FAILED,
+		    "send_at is at most 366 days ahead.", f);
 		return;
 	}
 	memset(&c, 0, sizeof(c));

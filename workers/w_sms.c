@@ -2,12 +2,15 @@
 /*
  * bulwark-sms: the long-running SMS campaign sender (systemd unit
  * bulwark-sms@N.service; run several, on one host or many). It claims the
- * batch jobs of the "sms" queue and runs each in lib/campaign/sender.c:
+ * batch jobs of the "sms" queue (and the start jobs of scheduled campaigns) and runs each in lib/campaign/sender.c:
  * send every pending recipient through the provider's API
  * (sms_base_url, sms_api_key), record the message ids, capture the
  * batch's credits once.
  */
 #include <stdio.h>
+#include <string.h>
+
+#include <json-c/json.h>
 
 #include "campaign/campaign.h"
 #include "core/http.h"
@@ -16,12 +19,47 @@
 /* This process's HTTP client (keep-alive to the provider). */
 static struct http_client *w_sms_http;
 
-/* One job: one batch. See worker_fn in worker.h. */
+/*
+ * The start job of a scheduled campaign (key campaign:{id}:start, payload
+ * {"org_id","campaign_id","start":true}), runnable at its send_at.
+ */
+static enum bw_err
+w_sms_start(struct worker_ctx *w, struct jobq_job *job, bool *permanent,
+    char *errmsg, size_t errlen)
+{
+	struct json_object   *o = json_tokener_parse(job->payload), *org, *id;
+	enum campaign_outcome oc = CAMP_OK;
+	bool		      started = false;
+	enum bw_err	      er;
+
+	if (o == NULL || !json_object_object_get_ex(o, "org_id", &org) ||
+	    !json_object_object_get_ex(o, "campaign_id", &id)) {
+		json_object_put(o);
+		*permanent = true;
+		snprintf(errmsg, errlen, "bad payload");
+		return BW_EINVAL;
+	}
+	er = campaign_start_due(w->db, json_object_get_string(org),
+	    json_object_get_string(id), w->cfg->reservation_ttl_s, &started,
+	    &oc);
+	json_object_put(o);
+	if (er == BW_OK && oc == CAMP_INSUFFICIENT) {
+		snprintf(errmsg, errlen, "insufficient credits");
+		return BW_ESTATE; /* retried with backoff */
+	}
+	return er;
+}
+
+/* One job: one batch, or a scheduled start. See worker_fn in worker.h. */
 static enum bw_err
 w_sms_run(struct worker_ctx *w, struct jobq_job *job, bool *permanent,
     char *errmsg, size_t errlen)
 {
 	static struct campaign_sender s; /* keeps the pacing clock */
+	size_t			      kl = strlen(job->job_key);
+
+	if (kl > 6 && strcmp(job->job_key + kl - 6, ":start") == 0)
+		return w_sms_start(w, job, permanent, errmsg, errlen);
 
 	s.db = w->db;
 	s.http = w_sms_http;

@@ -4,6 +4,7 @@
  * settlement that finishes a campaign once no batch is in flight. See
  * lib/campaign/campaign.h.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@ static const char camp_sql_ins[] =
     "VALUES ($1::uuid, $2, $3, $4, $5::timestamptz, $6, $7::int, $8::int, "
     "$9::int, CASE WHEN $5::timestamptz IS NULL THEN 'draft' "
     "ELSE 'scheduled' END) "
-    "ON CONFLICT (org_id, request_key) DO NOTHING RETURNING id::text";
+    "ON CONFLICT (org_id, request_key) DO NOTHING RETURNING id::text, "
+    "greatest(0, ceil(extract(epoch FROM send_at - now())))::int";
 static const char camp_sql_ins_rcpt[] =
     "INSERT INTO campaign_recipients (org_id, campaign_id, seq, phone, "
     "state) SELECT $1::uuid, $2::uuid, (t.ord - 1)::int, t.phone, "
@@ -39,7 +41,7 @@ static const char camp_sql_optcount[] =
     "credits_released, " DB_TS_UTC("created_at") ", " \
     DB_TS_UTC("started_at") ", " DB_TS_UTC("finished_at") ", " \
     DB_TS_UTC("send_at") ", " DB_TS_UTC("progress_at") ", user_id, " \
-    "coalesce(reservation_id::text, '')"
+    "coalesce(reservation_id::text, ''), start_error"
 static const char camp_sql_get[] =
     "SELECT " CAMP_COLS " FROM campaigns WHERE org_id = $1::uuid AND "
     "id = $2::uuid";
@@ -99,6 +101,8 @@ camp_create_fn(struct db *db, void *arg)
 	const char		  *p[9];
 	char			   n[16], d[16], bs[16];
 	PGresult		  *res = NULL;
+	int64_t			   delay;
+	bool			   made;
 	enum bw_err		   er;
 
 	snprintf(n, sizeof(n), "%zu", c->numbers->n);
@@ -121,8 +125,16 @@ camp_create_fn(struct db *db, void *arg)
 		goto out;
 	}
 	snprintf(a->out->id, sizeof(a->out->id), "%s", PQgetvalue(res, 0, 0));
+	delay = PQgetisnull(res, 0, 1) ? -1 : db_col_i64_or(res, 0, 1, 0);
 	PQclear(res);
 	res = NULL;
+	if (delay >= 0) {
+		/* Scheduled: the start job, runnable at send_at. */
+		er = campaign_start_enqueue(db, c->org_id, a->out->id,
+		    delay > INT_MAX ? INT_MAX : (int)delay, &made);
+		if (er != BW_OK)
+			goto out;
+	}
 	p[1] = a->out->id;
 	p[2] = a->arr;
 	er = db_execp(db, "camp_ins_rcpt", camp_sql_ins_rcpt, 3, p, NULL);
@@ -225,6 +237,7 @@ camp_row_json(PGresult *res, int row)
 	json_object_object_add(o, "finished_at", camp_ts(res, row, 13));
 	json_object_object_add(o, "send_at", camp_ts(res, row, 14));
 	json_object_object_add(o, "progress_at", camp_ts(res, row, 15));
+	json_object_object_add(o, "start_error", camp_ts(res, row, 18));
 	return o;
 }
 

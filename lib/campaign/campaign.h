@@ -21,8 +21,9 @@
  * refusal, no message id; its credit returns) | opted_out | canceled. The
  * recipient row's id is the provider's client_reference, so a message
  * resent after a crash is the same message to the provider.
- * Campaign states: draft -> sending -> completed; draft | sending ->
- * canceled (a scheduled send_at is stored; sending starts at /send).
+ * Campaign states: draft | scheduled -> sending -> completed; draft |
+ * scheduled | sending -> canceled. A scheduled campaign (send_at) starts
+ * by its start job at send_at, or at once by POST /send.
  */
 #ifndef BW_CAMPAIGN_H
 #define BW_CAMPAIGN_H
@@ -44,9 +45,10 @@
 #define CAMPAIGN_MAX_MESSAGE	1600		  /* characters */
 #define CAMPAIGN_MAX_BODY	(4 * 1024 * 1024) /* POST /campaigns */
 #define CAMPAIGN_E164_MAX	16		  /* "+" 15 digits */
-#define CAMPAIGN_PHONE_IN_MAX	32    /* a number as given, characters */
-#define CAMPAIGN_LIST_MAX	100   /* GET /campaigns limit */
-#define CAMPAIGN_USER_DEFAULT	"org" /* the credit account paying */
+#define CAMPAIGN_PHONE_IN_MAX	32  /* a number as given, characters */
+#define CAMPAIGN_LIST_MAX	100 /* GET /campaigns limit */
+#define CAMPAIGN_SEND_AT_MAX_S	(366LL * 86400) /* send_at ahead */
+#define CAMPAIGN_USER_DEFAULT	"org"		/* the credit account paying */
 
 /* ---- e164.c -------------------------------------------------------- */
 
@@ -161,6 +163,22 @@ enum bw_err campaign_optout_add_tx(struct db *, const char *org_id,
 enum bw_err campaign_send(struct db *, const char *org_id, const char *id,
     int reservation_ttl_s, struct json_object **out, bool *started,
     enum campaign_outcome *oc);
+/*
+ * The start of a campaign created with send_at: one job keyed
+ * "campaign:{id}:start" in the campaign queue, runnable delay_s from now
+ * (joins the caller's transaction). *created whether new.
+ */
+enum bw_err campaign_start_enqueue(struct db *, const char *org_id,
+    const char *id, int delay_s, bool *created);
+/*
+ * The start job's work: starts the campaign as campaign_send() does, only
+ * while it is still 'scheduled' (a POST /send or a cancel before send_at
+ * leaves nothing to do: *started false, CAMP_OK). CAMP_INSUFFICIENT when
+ * the credits cannot be reserved: the reason is kept in start_error and
+ * the caller retries later.
+ */
+enum bw_err campaign_start_due(struct db *, const char *org_id, const char *id,
+    int reservation_ttl_s, bool *started, enum campaign_outcome *oc);
 /* Enqueues (or finds) the job of batch n; *created whether new. */
 enum bw_err campaign_batch_enqueue(struct db *, const char *org_id,
     const char *id, int n, bool *created);

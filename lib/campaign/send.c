@@ -35,13 +35,36 @@ static const char send_sql_batches[] =
 static const char send_sql_start[] =
     "UPDATE campaigns SET status = 'sending', started_at = now(), "
     "progress_at = now(), batches = $3::int, reservation_id = $4::uuid, "
-    "credits_reserved = $5::bigint WHERE org_id = $1::uuid AND "
-    "id = $2::uuid";
+    "credits_reserved = $5::bigint, start_error = NULL "
+    "WHERE org_id = $1::uuid AND id = $2::uuid";
 static const char send_sql_empty[] =
     "UPDATE campaigns SET status = 'completed', started_at = now(), "
     "progress_at = now(), finished_at = now() WHERE org_id = $1::uuid AND "
     "id = $2::uuid";
+static const char send_sql_start_error[] =
+    "UPDATE campaigns SET start_error = $3 WHERE org_id = $1::uuid AND "
+    "id = $2::uuid AND status = 'scheduled'";
 /* clang-format on */
+
+enum bw_err
+campaign_start_enqueue(struct db *db, const char *org_id, const char *id,
+    int delay_s, bool *created)
+{
+	struct jobq_spec s;
+	char		 key[128], payload[160], jid[37];
+
+	snprintf(key, sizeof(key), "campaign:%s:start", id);
+	snprintf(payload, sizeof(payload),
+	    "{\"org_id\":\"%s\",\"campaign_id\":\"%s\",\"start\":true}", org_id,
+	    id);
+	memset(&s, 0, sizeof(s));
+	s.queue = CAMPAIGN_QUEUE;
+	s.job_key = key;
+	s.org_id = org_id;
+	s.payload = payload;
+	s.delay_s = delay_s;
+	return jobq_enqueue(db, &s, jid, created);
+}
 
 enum bw_err
 campaign_batch_enqueue(struct db *db, const char *org_id, const char *id, int n,
@@ -66,6 +89,7 @@ campaign_batch_enqueue(struct db *db, const char *org_id, const char *id, int n,
 struct send_arg {
 	const char	     *org_id, *id;
 	int		      ttl_s;
+	bool		      scheduled_only; /* the start job: 'scheduled' */
 	bool		      started;
 	int		      batches;
 	enum campaign_outcome oc;
@@ -95,9 +119,9 @@ send_fn(struct db *db, void *arg)
 		a->oc = CAMP_NOT_FOUND;
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "draft") != 0 &&
-	    strcmp(PQgetvalue(res, 0, 0), "scheduled") != 0)
-		goto out; /* sent before: nothing new */
+	if (strcmp(PQgetvalue(res, 0, 0), "scheduled") != 0 &&
+	    (a->scheduled_only || strcmp(PQgetvalue(res, 0, 0), "draft") != 0))
+		goto out; /* sent (or canceled) before: nothing new */
 	bs = db_col_i64_or(res, 0, 1, 100);
 	total = db_col_i64_or(res, 0, 2, 0);
 	snprintf(user, sizeof(user), "%s", PQgetvalue(res, 0, 3));
@@ -184,4 +208,42 @@ campaign_send(struct db *db, const char *org_id, const char *id,
 		    "batches", b, NULL);
 	}
 	return campaign_get(db, org_id, id, out);
+}
+
+enum bw_err
+campaign_start_due(struct db *db, const char *org_id, const char *id,
+    int reservation_ttl_s, bool *started, enum campaign_outcome *oc)
+{
+	struct send_arg a;
+	const char     *p[3] = { org_id, id, "insufficient_credits" };
+	char		b[16];
+	enum bw_err	er;
+
+	*oc = CAMP_NOT_FOUND;
+	*started = false;
+	if (org_id == NULL || id == NULL || !jv_is_uuid(id, strlen(id)) ||
+	    !jv_is_uuid(org_id, strlen(org_id)))
+		return BW_OK;
+	memset(&a, 0, sizeof(a));
+	a.org_id = org_id;
+	a.id = id;
+	a.ttl_s = reservation_ttl_s;
+	a.scheduled_only = true;
+	er = db_tx(db, false, send_fn, &a);
+	if (er == BW_ESTATE && a.oc == CAMP_INSUFFICIENT) {
+		log_kv(LL_WARN, "scheduled campaign cannot start: credits",
+		    "campaign_id", id, NULL);
+		er = db_execp(db, "send_start_error", send_sql_start_error, 3,
+		    p, NULL);
+	}
+	if (er != BW_OK)
+		return er;
+	*oc = a.oc;
+	*started = a.started;
+	if (a.started) {
+		snprintf(b, sizeof(b), "%d", a.batches);
+		log_kv(LL_INFO, "scheduled campaign started", "campaign_id", id,
+		    "batches", b, NULL);
+	}
+	return BW_OK;
 }

@@ -216,6 +216,67 @@ t_eq "  GET shows them" "200 9 1" \
     "$(call GET "/api/v1/campaigns/$ID4" "$AKEY") $(jq -r '"\(.recipients.delivered) \(.recipients.undelivered)"' "$OUT")"
 simctl config '{"dlr_enabled":false,"dlr_out_of_order":false}' >/dev/null
 
+# --- scheduled: send_at ------------------------------------------------------
+sched() { # sched NAME SECONDS_AHEAD PREFIX N: creates; prints the status
+	local at
+	at=$(date -u -d "+$2 seconds" +%Y-%m-%dT%H:%M:%SZ)
+	call POST /api/v1/campaigns "${KEY_SCHED:-$AKEY}" \
+	    "{\"name\":\"$1\",\"message\":\"Later\",\"send_at\":\"$at\",\"recipients\":$(numbers "$3" "$4")}"
+}
+t_eq "scheduled: 201 scheduled" "201 scheduled" "$(sched at 4 +6684 5) $(jq -r .status "$OUT")"
+ID5=$(jq -r .id "$OUT")
+t_eq "  one start job, runnable at send_at" "1 true" \
+    "$(t_sql "SELECT count(*) || ' ' || bool_and(abs(extract(epoch FROM j.run_at - c.send_at)) < 1.5) FROM jobs j JOIN campaigns c ON c.id = '$ID5' WHERE j.job_key = 'campaign:$ID5:start'")"
+t_eq "  before send_at: scheduled, nothing reserved or sent" "scheduled 0 0" \
+    "$(t_sql "SELECT status || ' ' || credits_reserved FROM campaigns WHERE id = '$ID5'") $(accepted_for "$(numbers +6684 5)")"
+if wait_status "$ID5" completed 40; then
+	t_ok "scheduled: the sender started it at send_at and it completed"
+else
+	t_fail "scheduled: started at send_at and completed" \
+	    "$(t_sql "SELECT status || ' ' || coalesce(start_error, '-') FROM campaigns WHERE id = '$ID5'")"
+fi
+t_eq "  started no earlier than send_at; 5 messages, 5 debited" "t 5 5" \
+    "$(t_sql "SELECT started_at >= send_at FROM campaigns WHERE id = '$ID5'") $(accepted_for "$(numbers +6684 5)") $(t_sql "SELECT credits_debited FROM campaigns WHERE id = '$ID5'")"
+
+sched cancelme 3 +6685 3 >/dev/null
+ID6=$(jq -r .id "$OUT")
+t_eq "scheduled then canceled before send_at: 200 canceled" "200 canceled" \
+    "$(call POST "/api/v1/campaigns/$ID6/cancel" "$AKEY") $(jq -r .status "$OUT")"
+t_wait_sql 30 done "SELECT state FROM jobs WHERE job_key = 'campaign:$ID6:start'" >/dev/null
+t_eq "  its start job ran at send_at and did nothing: canceled, 0 reserved, 0 sent" \
+    "done canceled 0 0" \
+    "$(t_sql "SELECT state FROM jobs WHERE job_key = 'campaign:$ID6:start'") $(t_sql "SELECT status || ' ' || credits_reserved FROM campaigns WHERE id = '$ID6'") $(accepted_for "$(numbers +6685 3)")"
+
+sched early 3600 +6686 4 >/dev/null
+ID7=$(jq -r .id "$OUT")
+t_eq "scheduled an hour ahead, POST /send now: 202 sending" "202 sending" \
+    "$(call POST "/api/v1/campaigns/$ID7/send" "$AKEY") $(jq -r .status "$OUT")"
+wait_status "$ID7" completed 40 >/dev/null
+t_sql "UPDATE jobs SET run_at = now() WHERE job_key = 'campaign:$ID7:start'" >/dev/null
+t_wait_sql 30 done "SELECT state FROM jobs WHERE job_key = 'campaign:$ID7:start'" >/dev/null
+t_eq "  its start job, run early, changes nothing: one reservation, 4 messages" \
+    "done completed 4 1 4" \
+    "$(t_sql "SELECT state FROM jobs WHERE job_key = 'campaign:$ID7:start'") $(t_sql "SELECT status || ' ' || credits_debited FROM campaigns WHERE id = '$ID7'") $(t_sql "SELECT count(*) FROM credit_reservations WHERE org_id = '$AORG' AND reservation_key = 'campaign:$ID7'") $(accepted_for "$(numbers +6686 4)")"
+
+t_eq "send_at more than 366 days ahead: 400 send_at too_far" "400 VALIDATION_FAILED send_at:too_far" \
+    "$(sched far 40000000 +6687 1) $(code) $(jq -r '.error.fields[0] | "\(.field):\(.problem)"' "$OUT")"
+
+mkorg c
+KEY_SCHED=$KEY sched poor 2 +6688 3 >/dev/null
+ID8=$(jq -r .id "$OUT")
+if t_wait_sql 30 insufficient_credits "SELECT coalesce(start_error, '') FROM campaigns WHERE id = '$ID8'"; then
+	t_ok "scheduled without credits: still scheduled, start_error insufficient_credits"
+else
+	t_fail "scheduled without credits: start_error" "$(t_sql "SELECT status || ' ' || coalesce(start_error, '-') FROM campaigns WHERE id = '$ID8'")"
+fi
+t_eq "  GET shows it; nothing sent" "200 scheduled insufficient_credits 0" \
+    "$(call GET "/api/v1/campaigns/$ID8" "$KEY") $(jq -r '"\(.status) \(.start_error)"' "$OUT") $(accepted_for "$(numbers +6688 3)")"
+t_ctl credits grant --org "$ORG" --user org --amount 10 --anchor "e2e-camp-c:$SFX" >/dev/null
+t_eq "  credits granted, POST /send: 202" 202 "$(call POST "/api/v1/campaigns/$ID8/send" "$KEY")"
+wait_status "$ID8" completed 40 >/dev/null
+t_eq "  completed, start_error cleared, 3 messages" "completed - 3" \
+    "$(t_sql "SELECT status || ' ' || coalesce(start_error, '-') FROM campaigns WHERE id = '$ID8'") $(accepted_for "$(numbers +6688 3)")"
+
 # --- the ledger --------------------------------------------------------------
 t_check "ledger check clean" t_ctl ledger check --org "$AORG"
 t_done
