@@ -14,10 +14,13 @@
 
 #include "campaign/campaign.h"
 #include "core/http.h"
+#include "core/rds.h"
 #include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
-/* This process's HTTP client (keep-alive to the provider). */
+/* This process's HTTP client (keep-alive to the provider) and its Redis
+ * connection (the org's send rate across every sender). */
 static struct http_client *w_sms_http;
+static struct rds	  *w_sms_rds;
 
 /*
  * The start job of a scheduled campaign (key campaign:{id}:start, payload
@@ -66,6 +69,9 @@ w_sms_run(struct worker_ctx *w, struct jobq_job *job, bool *permanent,
 	s.base_url = w->cfg->sms_base_url;
 	s.api_key = w->cfg->sms_api_key;
 	s.callback_base = w->cfg->sms_callback_base_url;
+	if (w_sms_rds == NULL && w->cfg->redis_url[0] != '\0')
+		w_sms_rds = rds_new(w->cfg->redis_url);
+	s.rds = w_sms_rds;
 	s.rate = w->cfg->sms_send_rate;
 	s.attempt_timeout_ms = w->cfg->sms_attempt_timeout_ms;
 	s.max_retries = w->cfg->sms_max_retries;
@@ -96,6 +102,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	rc = worker_main(&def, argc, argv);
+	rds_free(w_sms_rds);
 	http_client_free(w_sms_http);
 	http_global_cleanup();
 	return rc;

@@ -39,6 +39,8 @@
 #include "core/err.h"
 #include "core/http.h"
 
+struct rds;
+
 #define CAMPAIGN_QUEUE		"sms"		  /* the batch jobs' queue */
 #define CAMPAIGN_MAX_RECIPIENTS 100000		  /* per campaign */
 #define CAMPAIGN_MAX_NAME	200		  /* characters */
@@ -191,12 +193,14 @@ struct campaign_sender {
 	const char	   *base_url;	   /* sms_base_url */
 	const char	   *api_key;	   /* sms_api_key */
 	const char	   *callback_base; /* "" or Bulwark's public URL */
-	int		    rate;	   /* messages/s per org and process */
+	struct rds	   *rds;  /* shared pacing; NULL: per process */
+	int		    rate; /* messages/s per org (all senders) */
 	int		    attempt_timeout_ms;
 	int		    max_retries;
 	int		    backoff_base_ms;
 	int (*stopping)(void);
-	int64_t last_send_ms; /* pacing */
+	int64_t last_send_ms; /* pacing without Redis */
+	bool	rds_warned;   /* the fallback was logged */
 };
 /*
  * Runs one batch job (payload {"org_id","campaign_id","batch"}): each

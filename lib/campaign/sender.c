@@ -24,6 +24,7 @@
 #include "core/jv.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/rds.h"
 #include "money/credit.h"
 
 #define SENDER_RETRY_AFTER_MAX_S 30 /* longest Retry-After honoured */
@@ -491,13 +492,70 @@ snd_finish_fn(struct db *db, void *arg)
 	return campaign_batch_finish_tx(db, b->org_id, b->id, b->n, resv, bs);
 }
 
-/* Paces sends at s->rate per second (this process). */
+/*
+ * The org's send slots, shared by every sender process on every host: a
+ * GCRA clock in Redis (bw:{sms}:rate:{org} holds the time the next slot
+ * is free, in microseconds of Redis's own clock). Each call takes the next
+ * slot, one 1/rate apart, and answers how long to wait for it: one round
+ * trip per message, and N senders of one org together send at most rate
+ * messages per second, as the provider's per-account limit wants. A slot
+ * whose sender dies unused is simply lost (the pace is never exceeded).
+ */
+static struct rds_script snd_slot_lua = {
+	.src = "local t = redis.call('TIME')\n"
+	       "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+	       "local gap = tonumber(ARGV[1])\n"
+	       "local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+	       "if tat < now then tat = now end\n"
+	       "local nxt = tat + gap\n"
+	       "redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', "
+	       "math.floor((nxt - now) / 1000) + 1000)\n"
+	       "return math.floor((tat - now) / 1000)\n"
+};
+
+/* Waits for this org's next send slot (Redis); -1 when Redis failed. */
+static int
+snd_pace_shared(struct campaign_sender *s, const char *org_id)
+{
+	char	    key[80], gap[24];
+	const char *av[2] = { key, gap };
+	redisReply *rep = NULL;
+	long long   wait;
+	enum bw_err er;
+
+	snprintf(key, sizeof(key), "bw:{sms}:rate:%s", org_id);
+	snprintf(gap, sizeof(gap), "%d", 1000000 / s->rate);
+	er = rds_eval(s->rds, &snd_slot_lua, 1, 2, av, NULL, &rep);
+	wait = er == BW_OK ? rds_int(rep, -1) : -1;
+	if (rep != NULL)
+		freeReplyObject(rep);
+	if (wait < 0) {
+		if (!s->rds_warned)
+			log_kv(LL_WARN,
+			    "sms send rate: Redis unavailable, pacing per "
+			    "process",
+			    "error", bw_strerror(er), NULL);
+		s->rds_warned = true;
+		return -1;
+	}
+	s->rds_warned = false;
+	if (wait > 0)
+		snd_sleep(s, wait);
+	return 0;
+}
+
+/*
+ * Paces sends at s->rate per second for the org: across every sender
+ * through Redis, or per process when there is no Redis (or it failed).
+ */
 static void
-snd_pace(struct campaign_sender *s)
+snd_pace(struct campaign_sender *s, const char *org_id)
 {
 	int64_t gap, now;
 
 	if (s->rate <= 0)
+		return;
+	if (s->rds != NULL && snd_pace_shared(s, org_id) == 0)
 		return;
 	gap = 1000 / s->rate;
 	now = clock_mono_ms();
@@ -564,7 +622,7 @@ snd_all(struct campaign_sender *s, struct snd_batch *b, char *errmsg,
 			break;
 		if (!go)
 			continue;
-		snd_pace(s);
+		snd_pace(s, b->org_id);
 		snd_post(s, b, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
 		    &r);
 		b->count[r.oc]++;
