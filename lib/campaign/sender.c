@@ -45,35 +45,14 @@ static const char snd_sql_list[] =
     "WHERE org_id = $1::uuid AND campaign_id = $2::uuid AND "
     "seq >= $3::int AND seq < $4::int AND state = 'pending' AND "
     "provider_message_id IS NULL ORDER BY seq";
-/* Right before a send: the campaign still sending, the number not opted
- * out (marked when it is), the recipient still pending. */
-static const char snd_sql_check[] =
-    "WITH o AS (SELECT 1 FROM sms_opt_outs WHERE org_id = $1::uuid AND "
-    " phone = $4), "
-    "u AS (UPDATE campaign_recipients SET state = 'opted_out', "
-    " state_changes = state_changes + 1, updated_at = now() "
-    " WHERE org_id = $1::uuid AND campaign_id = $2::uuid AND "
-    " seq = $3::int AND state = 'pending' AND "
-    " provider_message_id IS NULL AND EXISTS (SELECT 1 FROM o) "
-    " RETURNING 1) "
-    "SELECT (SELECT status FROM campaigns WHERE org_id = $1::uuid AND "
-    " id = $2::uuid), EXISTS (SELECT 1 FROM o), "
-    " (SELECT state = 'pending' AND provider_message_id IS NULL "
-    "  FROM campaign_recipients WHERE org_id = $1::uuid AND "
-    "  campaign_id = $2::uuid AND seq = $3::int)";
-/* The provider accepted it: that is the truth, whatever happened to the
- * row meanwhile (a cancel or an opt-out during the POST). One statement
- * (no BEGIN/COMMIT round trips) under the message id's advisory lock: a
- * report stored before this record (sms_deliveries) gives the final state
- * at once, also one whose transaction was still open (0031). */
-static const char snd_sql_record[] =
-    "SELECT bw_sms_record($1::uuid, $2::uuid, $3::int, $4, $5::int, "
-    "$6::int)";
-static const char snd_sql_refused[] =
-    "UPDATE campaign_recipients SET state = 'failed', error = $4, "
-    "state_changes = state_changes + 1, updated_at = now() "
-    "WHERE org_id = $1::uuid AND campaign_id = $2::uuid AND "
-    "seq = $3::int AND state = 'pending' AND provider_message_id IS NULL";
+/* The outcome of the message just POSTed (recorded under its message id's
+ * lock, or refused) and the check of the next recipient right before its
+ * POST, in one round trip (sql/0033_sms_step.sql): the campaign still
+ * sending, the number not opted out (marked when it is), the recipient
+ * still pending. */
+static const char snd_sql_step[] =
+    "SELECT campaign_status, opted_out, next_pending FROM bw_sms_step("
+    "$1::uuid, $2::uuid, $3::int, $4, $5, $6::int, $7::int, $8::int, $9)";
 static const char snd_sql_block[] =
     "SELECT state FROM campaign_batches WHERE org_id = $1::uuid AND "
     "campaign_id = $2::uuid AND n = $3::int FOR UPDATE";
@@ -361,31 +340,6 @@ snd_post(struct campaign_sender *s, struct snd_batch *b, const char *ref,
 	json_object_put(body);
 }
 
-/* Arguments of the record transaction. */
-struct snd_rec {
-	struct snd_batch	*b;
-	char			 seq[16];
-	const struct snd_result *r;
-};
-
-/* Records one message's outcome: one statement, outside a transaction. */
-static enum bw_err
-snd_record(struct db *db, const struct snd_rec *a)
-{
-	char	    ns[16], key[16];
-	const char *p[6] = { a->b->org_id, a->b->id, a->seq, NULL, ns, key };
-
-	if (a->r->oc == SO_REFUSED) {
-		p[3] = a->r->error;
-		return db_execp(db, "snd_refused", snd_sql_refused, 4, p, NULL);
-	}
-	p[3] = a->r->message_id;
-	snprintf(ns, sizeof(ns), "%d", (int)CAMPAIGN_LOCK_MSG);
-	snprintf(key, sizeof(key), "%d",
-	    (int)campaign_msg_lock_key(a->b->org_id, a->r->message_id));
-	return db_execp(db, "snd_record", snd_sql_record, 6, p, NULL);
-}
-
 enum bw_err
 campaign_batch_finish_tx(struct db *db, const char *org_id, const char *id,
     int n, const char *reservation_id, int batch_size)
@@ -564,24 +518,49 @@ snd_pace(struct campaign_sender *s, const char *org_id)
 	s->last_send_ms = clock_mono_ms();
 }
 
+/* A message POSTed whose outcome is not stored yet. */
+struct snd_done {
+	bool		  set;
+	char		  seq[16];
+	struct snd_result r;
+};
+
 /*
- * Checks recipient seq right before its send. *go: send it; *stop: the
- * campaign no longer sends (canceled).
+ * One round trip: stores d's outcome (when set; then clears it) and checks
+ * recipient seq (when not NULL) right before its send. *go: send it;
+ * *stop: the campaign no longer sends (canceled).
  */
 static enum bw_err
-snd_check(struct campaign_sender *s, struct snd_batch *b, const char *seq,
-    const char *phone, bool *go, bool *stop)
+snd_step(struct campaign_sender *s, struct snd_batch *b, struct snd_done *d,
+    const char *seq, const char *phone, bool *go, bool *stop)
 {
-	const char *p[4] = { b->org_id, b->id, seq, phone };
+	char	    ns[16], key[16];
+	const char *p[9] = { b->org_id, b->id, NULL, NULL, NULL, NULL, NULL,
+		seq, phone };
 	PGresult   *res = NULL;
 	enum bw_err er;
 
 	*go = false;
 	*stop = false;
-	er = db_execp(s->db, "snd_check", snd_sql_check, 4, p, &res);
+	if (d->set) {
+		p[2] = d->seq;
+		if (d->r.oc == SO_REFUSED)
+			p[4] = d->r.error;
+		else {
+			p[3] = d->r.message_id;
+			snprintf(ns, sizeof(ns), "%d", (int)CAMPAIGN_LOCK_MSG);
+			snprintf(key, sizeof(key), "%d",
+			    (int)campaign_msg_lock_key(b->org_id,
+				d->r.message_id));
+			p[5] = ns;
+			p[6] = key;
+		}
+	}
+	er = db_execp(s->db, "snd_step", snd_sql_step, 9, p, &res);
 	if (er != BW_OK)
 		return er;
-	if (PQntuples(res) == 1) {
+	d->set = false;
+	if (seq != NULL && PQntuples(res) == 1) {
 		*stop = strcmp(PQgetvalue(res, 0, 0), "sending") != 0;
 		*go = !*stop && strcmp(PQgetvalue(res, 0, 1), "f") == 0 &&
 		    strcmp(PQgetvalue(res, 0, 2), "t") == 0;
@@ -590,19 +569,22 @@ snd_check(struct campaign_sender *s, struct snd_batch *b, const char *seq,
 	return BW_OK;
 }
 
-/* Sends every pending recipient of the batch. */
+/*
+ * Sends every pending recipient of the batch: one database round trip per
+ * recipient (the previous one's outcome with this one's check), one POST
+ * per message sent, and a last round trip for the last outcome.
+ */
 static enum bw_err
 snd_all(struct campaign_sender *s, struct snd_batch *b, char *errmsg,
     size_t errlen)
 {
-	char		  n[16], lo[24], hi[24];
-	const char	 *p[4] = { b->org_id, b->id, lo, hi };
-	PGresult	 *res = NULL;
-	struct snd_result r;
-	struct snd_rec	  rec;
-	bool		  go, stop;
-	enum bw_err	  er;
-	int		  row;
+	char		n[16], lo[24], hi[24];
+	const char     *p[4] = { b->org_id, b->id, lo, hi };
+	PGresult       *res = NULL;
+	struct snd_done d;
+	bool		go, stop;
+	enum bw_err	er, er2;
+	int		row;
 
 	snprintf(n, sizeof(n), "%d", b->n);
 	snprintf(lo, sizeof(lo), "%lld", (long long)b->n * b->batch_size);
@@ -610,13 +592,14 @@ snd_all(struct campaign_sender *s, struct snd_batch *b, char *errmsg,
 	er = db_execp(s->db, "snd_list", snd_sql_list, 4, p, &res);
 	if (er != BW_OK)
 		return er;
+	memset(&d, 0, sizeof(d));
 	for (row = 0; row < PQntuples(res); row++) {
 		if (s->stopping != NULL && s->stopping()) {
 			snprintf(errmsg, errlen, "stopping");
 			er = BW_ETIMEOUT;
 			break;
 		}
-		er = snd_check(s, b, PQgetvalue(res, row, 0),
+		er = snd_step(s, b, &d, PQgetvalue(res, row, 0),
 		    PQgetvalue(res, row, 2), &go, &stop);
 		if (er != BW_OK || stop)
 			break;
@@ -624,25 +607,27 @@ snd_all(struct campaign_sender *s, struct snd_batch *b, char *errmsg,
 			continue;
 		snd_pace(s, b->org_id);
 		snd_post(s, b, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
-		    &r);
-		b->count[r.oc]++;
-		if (r.oc == SO_FAILED) {
+		    &d.r);
+		b->count[d.r.oc]++;
+		if (d.r.oc == SO_FAILED) {
 			snprintf(errmsg, errlen, "provider: %s (status %d)",
-			    r.error, r.status);
+			    d.r.error, d.r.status);
 			log_kv(LL_WARN, "sms send failed", "campaign_id", b->id,
-			    "batch", n, "error", r.error, NULL);
+			    "batch", n, "error", d.r.error, NULL);
 			er = BW_EUPSTREAM;
 			break;
 		}
-		rec.b = b;
-		snprintf(rec.seq, sizeof(rec.seq), "%s",
-		    PQgetvalue(res, row, 0));
-		rec.r = &r;
-		er = snd_record(s->db, &rec);
-		if (er != BW_OK)
-			break;
+		snprintf(d.seq, sizeof(d.seq), "%s", PQgetvalue(res, row, 0));
+		d.set = true;
 	}
 	PQclear(res);
+	if (d.set) {
+		/* The last message's outcome (also after a stop or an error:
+		 * the provider has it; the record is idempotent). */
+		er2 = snd_step(s, b, &d, NULL, NULL, &go, &stop);
+		if (er == BW_OK)
+			er = er2;
+	}
 	return er;
 }
 
