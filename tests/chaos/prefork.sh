@@ -8,7 +8,10 @@
 # failing a request; (3) SIGTERM drains:
 # requests already held by children complete with 200, the master exits 0
 # within drain_timeout_s, later connections fail; (4) a child still busy
-# after drain_timeout_s is killed and the master still exits 0.
+# after drain_timeout_s is killed and the master still exits 0; (5) a
+# request past fcgi_request_timeout_ms (a body that never finishes) gets
+# its child killed within the timeout plus the master's tick, logged, and
+# the pool gets a new child.
 #
 # Parts 3 and 4 run their own bulwark-fcgi on a temporary socket, driven by
 # a small FastCGI client that holds a request half-sent: the child has
@@ -222,6 +225,7 @@ start_own() {
 	rm -f "$T/own.sock" "$T/own-chat.sock"
 	BULWARK_FCGI_SOCKET=$T/own.sock BULWARK_PID_FILE=$T/own.pid \
 	    BULWARK_FCGI_CHILDREN=$1 BULWARK_DRAIN_TIMEOUT_S=$2 \
+	    BULWARK_FCGI_REQUEST_TIMEOUT_MS=${OWN_REQUEST_TIMEOUT_MS:-0} \
 	    BULWARK_FCGI_MAX_REQUESTS=0 BULWARK_FCGI_CHAT_CHILDREN=1 \
 	    bulwark-fcgi -c "$BW_CONFIG" >>"$T/own.log" 2>&1 &
 	OWN_PID=$!
@@ -322,4 +326,83 @@ t_match "the kill is logged" '"child still busy, killed"' \
 [ "$ST" = timeout ] || OWN_PID=
 touch "$T/go-never"
 wait "$H3"
+
+# --- 5. the request timeout ---------------------------------------------
+# A request whose body never finishes holds its child in the body's read
+# (params complete, 10 of 100 body bytes of a webhook sent): with
+# fcgi_request_timeout_ms = 1000 the master kills that child after about a
+# second (its tick is MASTER_TICK_MS), the client's connection closes with
+# no reply, the pool gets its child back and serves.
+# fcgi_slow_body SOCKET OUT: writes "<ms until the connection closed>
+# <bytes of reply>" to OUT (capped at 8 s: "8000 -1" when still open).
+fcgi_slow_body() {
+	python3 - "$@" <<'EOF'
+import socket, struct, sys, time
+path, out = sys.argv[1:3]
+# A route without a key whose handler reads the body (to check the
+# signature) before it answers.
+P = "/api/v1/webhooks/sms/0b6b1c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
+
+def rec(t, body):
+    return struct.pack(">BBHHBB", 1, t, 1, len(body), 0, 0) + body
+
+def nv(k, v):
+    k, v = k.encode(), v.encode()
+    return bytes([len(k), len(v)]) + k + v
+
+params = b"".join(nv(k, v) for k, v in (
+    ("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", P), ("REQUEST_URI", P),
+    ("SCRIPT_NAME", P),
+    ("QUERY_STRING", ""), ("SERVER_PROTOCOL", "HTTP/1.1"),
+    ("CONTENT_TYPE", "application/json"), ("CONTENT_LENGTH", "100"),
+    ("REMOTE_ADDR", "127.0.0.1"), ("HTTPS", "on")))
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+t0 = time.time()
+s.sendall(rec(1, struct.pack(">HB5x", 1, 0)) + rec(4, params) + rec(4, b"")
+          + rec(5, b'{"phone":"'))
+s.settimeout(8)
+got = 0
+try:
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += len(b)
+    res = "%d %d" % ((time.time() - t0) * 1000, got)
+except socket.timeout:
+    res = "8000 -1"
+except OSError:
+    res = "%d %d" % ((time.time() - t0) * 1000, got)
+with open(out, "w") as f:
+    f.write(res + "\n")
+EOF
+}
+if ! OWN_REQUEST_TIMEOUT_MS=1000 start_own 1 2; then
+	t_fail "own bulwark-fcgi starts with fcgi_request_timeout_ms = 1000" \
+	    "$(tail -n 5 "$T/own.log")"
+	t_done
+fi
+VICTIM=$(pool_children "$OWN_PID" api)
+fcgi_slow_body "$T/own.sock" "$T/slow"
+read -r SLOW_MS SLOW_BYTES <"$T/slow"
+t_ge "a request past fcgi_request_timeout_ms: its connection closes (${SLOW_MS} ms)" \
+    900 "$SLOW_MS"
+t_le "  within the timeout plus the master's tick (ms)" 3000 "$SLOW_MS"
+t_eq "  with no reply (the child died in the request)" 0 "$SLOW_BYTES"
+t_match "  the kill is logged with the pool and the time busy" \
+    '"request timed out, child killed".*"pool":"api"' "$(cat "$T/own.log")"
+NEWKID=""
+for _ in $(seq 1 50); do
+	NEWKID=$(pool_children "$OWN_PID" api)
+	[ -n "$NEWKID" ] && [ "$NEWKID" != "$VICTIM" ] && break
+	sleep 0.1
+done
+t_check "  that child is gone" sh -c "! ps -o stat= -p $VICTIM 2>/dev/null | grep -qv Z"
+t_check "  the pool has a new child in its place" \
+    sh -c "[ -n '$NEWKID' ] && [ '$NEWKID' != '$VICTIM' ]"
+t_match "  and serves" 'Status: 200|^Content' "$(own_request)"
+kill -TERM "$OWN_PID"
+wait_exit "$OWN_PID" 8
+[ "$ST" = timeout ] || OWN_PID=
 t_done
