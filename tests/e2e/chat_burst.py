@@ -17,7 +17,7 @@ SPEC: {"url", "chat": [{"key", "ip"}...], "per_org", "webhook": {"org",
    starting 100 ms after the release.
 
 SUMMARY: {"chat": {"status": {code: n}, "bad": [...], "n503": {...}},
-"idle"/"burst": {"webhook"/"booking": {"ok", "n", "p50_ms", "p99_ms",
+"idle"/"burst": {"webhook"/"booking": {"ok", "n", "p50_ms", "p95_ms", "p99_ms", "max_ms",
 "fail": [...]}}, "burst_s"}
 """
 import hashlib
@@ -44,9 +44,13 @@ def conn(url, ip):
                                        source_address=(ip, 0), timeout=60)
 
 
-def p99(xs):
+def pct(xs, q):
     s = sorted(xs)
-    return s[max(0, math.ceil(0.99 * len(s)) - 1)] if s else None
+    return s[max(0, math.ceil(q * len(s)) - 1)] if s else None
+
+
+def p99(xs):
+    return pct(xs, 0.99)
 
 
 def stripe_body(org, tag, i):
@@ -121,7 +125,9 @@ def side_stream(spec, kind, tag, n, out):
     out[kind] = {"n": n, "ok": len(lat), "fail": fail[:5],
                  "p50_ms": round(sorted(lat)[len(lat) // 2], 1) if lat
                  else None,
-                 "p99_ms": round(p99(lat), 1) if lat else None}
+                 "p95_ms": round(pct(lat, 0.95), 1) if lat else None,
+                 "p99_ms": round(p99(lat), 1) if lat else None,
+                 "max_ms": round(max(lat), 1) if lat else None}
 
 
 def sides(spec, tag):
