@@ -2,7 +2,7 @@
 -- The sender's record of one accepted message (lib/campaign/sender.c) and
 -- a delivery report for that message id (lib/campaign/dlr.c, inside the
 -- webhook's transaction) serialize on one advisory lock per (org, message
--- id), namespace and key from the C code (campaign_msg_lock_key()).
+-- id), namespace and key from the C code (CAMPAIGN_LOCK_MSG, db_lock_key()).
 --
 -- Why: both read what the other writes. The record reads sms_deliveries
 -- (a report that came first gives the final state at once); the report's

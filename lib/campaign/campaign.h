@@ -235,11 +235,10 @@ enum bw_err campaign_dlr_apply_tx(struct db *, const char *org_id,
     const char *message_id, bool *changed);
 /*
  * The record of a message id (sender.c) and the apply of its report
- * serialize on the advisory lock (CAMPAIGN_LOCK_MSG, this key); see
- * sql/0031_sms_record.sql.
+ * serialize on the advisory lock (CAMPAIGN_LOCK_MSG, db_lock_key(org,
+ * message id)); see sql/0031_sms_record.sql.
  */
 #define CAMPAIGN_LOCK_MSG 0x42570025
-int32_t campaign_msg_lock_key(const char *org_id, const char *message_id);
 
 /* ---- reconcile.c --------------------------------------------------- */
 

@@ -12,8 +12,6 @@
  * (sql/0031_sms_record.sql says why): the apply takes it before it reads,
  * inside the webhook's transaction, so it is held until that commits.
  */
-#include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "campaign/campaign.h"
@@ -33,31 +31,13 @@ static const char dlr_sql_apply[] =
     "(CASE r.state WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 "
     " WHEN 'undelivered' THEN 2 WHEN 'failed' THEN 2 ELSE 0 END) "
     "RETURNING r.state";
-static const char dlr_sql_lock[] =
-    "SELECT pg_advisory_xact_lock($1::int, $2::int)";
 /* clang-format on */
-
-int32_t
-campaign_msg_lock_key(const char *org_id, const char *message_id)
-{
-	const unsigned char *s;
-	uint32_t	     h = 2166136261u; /* FNV-1a */
-
-	for (s = (const unsigned char *)org_id; *s != '\0'; s++)
-		h = (h ^ *s) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (s = (const unsigned char *)message_id; *s != '\0'; s++)
-		h = (h ^ *s) * 16777619u;
-	return (int32_t)h;
-}
 
 enum bw_err
 campaign_dlr_apply_tx(struct db *db, const char *org_id, const char *message_id,
     bool *changed)
 {
 	const char *p[2] = { org_id, message_id };
-	char	    ns[16], key[16];
-	const char *lp[2] = { ns, key };
 	PGresult   *res = NULL;
 	enum bw_err er;
 
@@ -65,10 +45,8 @@ campaign_dlr_apply_tx(struct db *db, const char *org_id, const char *message_id,
 	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
 	    message_id == NULL || message_id[0] == '\0' || !db_in_tx(db))
 		return BW_EINVAL;
-	snprintf(ns, sizeof(ns), "%d", (int)CAMPAIGN_LOCK_MSG);
-	snprintf(key, sizeof(key), "%d",
-	    (int)campaign_msg_lock_key(org_id, message_id));
-	er = db_execp(db, "dlr_lock", dlr_sql_lock, 2, lp, NULL);
+	er = db_xact_lock(db, CAMPAIGN_LOCK_MSG,
+	    db_lock_key(org_id, message_id));
 	if (er != BW_OK)
 		return er;
 	er = db_execp(db, "dlr_apply", dlr_sql_apply, 2, p, &res);

@@ -175,44 +175,15 @@ out:
 	return er;
 }
 
-enum bw_err
-campaign_send(struct db *db, const char *org_id, const char *id,
-    int reservation_ttl_s, struct json_object **out, bool *started,
-    enum campaign_outcome *oc)
-{
-	struct send_arg a;
-	char		b[16];
-	enum bw_err	er;
-
-	*oc = CAMP_NOT_FOUND;
-	*started = false;
-	if (org_id == NULL || id == NULL || !jv_is_uuid(id, strlen(id)) ||
-	    !jv_is_uuid(org_id, strlen(org_id)))
-		return BW_OK;
-	memset(&a, 0, sizeof(a));
-	a.org_id = org_id;
-	a.id = id;
-	a.ttl_s = reservation_ttl_s;
-	er = db_tx(db, false, send_fn, &a);
-	if (er == BW_ESTATE && a.oc == CAMP_INSUFFICIENT)
-		er = BW_OK;
-	if (er != BW_OK)
-		return er;
-	*oc = a.oc;
-	*started = a.started;
-	if (a.oc != CAMP_OK)
-		return BW_OK;
-	if (a.started) {
-		snprintf(b, sizeof(b), "%d", a.batches);
-		log_kv(LL_INFO, "campaign send started", "campaign_id", id,
-		    "batches", b, NULL);
-	}
-	return campaign_get(db, org_id, id, out);
-}
-
-enum bw_err
-campaign_start_due(struct db *db, const char *org_id, const char *id,
-    int reservation_ttl_s, bool *started, enum campaign_outcome *oc)
+/*
+ * The send transaction for campaign_send() (scheduled_only false) and
+ * campaign_start_due() (true): *oc and *started from it; a refused
+ * reservation is BW_OK with CAMP_INSUFFICIENT (nothing changed), and for
+ * the start job its reason is kept in start_error.
+ */
+static enum bw_err
+send_run(struct db *db, const char *org_id, const char *id, int ttl_s,
+    bool scheduled_only, bool *started, enum campaign_outcome *oc)
 {
 	struct send_arg a;
 	const char     *p[3] = { org_id, id, "insufficient_credits" };
@@ -227,23 +198,49 @@ campaign_start_due(struct db *db, const char *org_id, const char *id,
 	memset(&a, 0, sizeof(a));
 	a.org_id = org_id;
 	a.id = id;
-	a.ttl_s = reservation_ttl_s;
-	a.scheduled_only = true;
+	a.ttl_s = ttl_s;
+	a.scheduled_only = scheduled_only;
 	er = db_tx(db, false, send_fn, &a);
 	if (er == BW_ESTATE && a.oc == CAMP_INSUFFICIENT) {
-		log_kv(LL_WARN, "scheduled campaign cannot start: credits",
-		    "campaign_id", id, NULL);
-		er = db_execp(db, "send_start_error", send_sql_start_error, 3,
-		    p, NULL);
+		er = BW_OK;
+		if (scheduled_only) {
+			log_kv(LL_WARN,
+			    "scheduled campaign cannot start: credits",
+			    "campaign_id", id, NULL);
+			er = db_execp(db, "send_start_error",
+			    send_sql_start_error, 3, p, NULL);
+		}
 	}
 	if (er != BW_OK)
 		return er;
 	*oc = a.oc;
 	*started = a.started;
-	if (a.started) {
+	if (a.oc == CAMP_OK && a.started) {
 		snprintf(b, sizeof(b), "%d", a.batches);
-		log_kv(LL_INFO, "scheduled campaign started", "campaign_id", id,
-		    "batches", b, NULL);
+		log_kv(LL_INFO,
+		    scheduled_only ? "scheduled campaign started"
+				   : "campaign send started",
+		    "campaign_id", id, "batches", b, NULL);
 	}
 	return BW_OK;
+}
+
+enum bw_err
+campaign_send(struct db *db, const char *org_id, const char *id,
+    int reservation_ttl_s, struct json_object **out, bool *started,
+    enum campaign_outcome *oc)
+{
+	enum bw_err er;
+
+	er = send_run(db, org_id, id, reservation_ttl_s, false, started, oc);
+	if (er != BW_OK || *oc != CAMP_OK)
+		return er;
+	return campaign_get(db, org_id, id, out);
+}
+
+enum bw_err
+campaign_start_due(struct db *db, const char *org_id, const char *id,
+    int reservation_ttl_s, bool *started, enum campaign_outcome *oc)
+{
+	return send_run(db, org_id, id, reservation_ttl_s, true, started, oc);
 }

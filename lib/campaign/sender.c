@@ -550,8 +550,7 @@ snd_step(struct campaign_sender *s, struct snd_batch *b, struct snd_done *d,
 			p[3] = d->r.message_id;
 			snprintf(ns, sizeof(ns), "%d", (int)CAMPAIGN_LOCK_MSG);
 			snprintf(key, sizeof(key), "%d",
-			    (int)campaign_msg_lock_key(b->org_id,
-				d->r.message_id));
+			    (int)db_lock_key(b->org_id, d->r.message_id));
 			p[5] = ns;
 			p[6] = key;
 		}

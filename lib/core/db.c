@@ -806,6 +806,20 @@ db_xact_lock(struct db *db, int32_t ns, int32_t key)
 	    "SELECT pg_advisory_xact_lock($1::int, $2::int)", ns, key, NULL);
 }
 
+int32_t
+db_lock_key(const char *a, const char *b)
+{
+	const unsigned char *s;
+	uint32_t	     h = 2166136261u;
+
+	for (s = (const unsigned char *)a; *s != '\0'; s++)
+		h = (h ^ *s) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (s = (const unsigned char *)b; *s != '\0'; s++)
+		h = (h ^ *s) * 16777619u;
+	return (int32_t)h;
+}
+
 enum bw_err
 db_ping(struct db *db, int64_t *latency_us)
 {

@@ -87,6 +87,12 @@ enum bw_err db_unlock(struct db *, int32_t ns, int32_t key);
 /* Transaction-level lock (waits); only inside db_tx(). */
 enum bw_err db_xact_lock(struct db *, int32_t ns, int32_t key);
 /*
+ * The advisory lock key of a pair of strings (an org and a name in it):
+ * 32-bit FNV-1a over a, "/" and b. SQL that takes the same lock gets the
+ * key as a parameter.
+ */
+int32_t db_lock_key(const char *a, const char *b);
+/*
  * Parses a whole decimal int64 such as a bigint column's text: BW_OK with
  * *out set, or BW_EINVAL (empty, trailing bytes, out of range).
  */

@@ -388,21 +388,6 @@ webhook_sms_status_tx(struct db *db, const char *org_id, const char *message_id,
 	return BW_OK;
 }
 
-/* 32-bit FNV-1a over org, "/" and anchor: the anchor's lock key. */
-static int32_t
-webhook_anchor_key(const char *org_id, const char *anchor)
-{
-	const unsigned char *s;
-	uint32_t	     h = 2166136261u;
-
-	for (s = (const unsigned char *)org_id; *s != '\0'; s++)
-		h = (h ^ *s) * 16777619u;
-	h = (h ^ '/') * 16777619u;
-	for (s = (const unsigned char *)anchor; *s != '\0'; s++)
-		h = (h ^ *s) * 16777619u;
-	return (int32_t)h;
-}
-
 /* Serializes the grant and the refund of one payment (until commit). */
 enum bw_err
 webhook_anchor_lock_tx(struct db *db, const char *org_id,
@@ -411,7 +396,7 @@ webhook_anchor_lock_tx(struct db *db, const char *org_id,
 	if (org_id == NULL || grant_anchor == NULL || !db_in_tx(db))
 		return BW_EINVAL;
 	return db_xact_lock(db, WEBHOOK_LOCK_ANCHOR,
-	    webhook_anchor_key(org_id, grant_anchor));
+	    db_lock_key(org_id, grant_anchor));
 }
 
 /* *refunded = whether a refund of grant_anchor came first (before 0011). */
@@ -763,8 +748,7 @@ webhook_grant_fast(struct db *db, const char *org_id, enum whsig_provider p,
 	snprintf(credits, sizeof(credits), "%lld", (long long)ev->credits);
 	snprintf(amount, sizeof(amount), "%lld", (long long)ev->amount);
 	snprintf(ns, sizeof(ns), "%d", (int)WEBHOOK_LOCK_ANCHOR);
-	snprintf(key, sizeof(key), "%d",
-	    (int)webhook_anchor_key(org_id, ev->anchor));
+	snprintf(key, sizeof(key), "%d", (int)db_lock_key(org_id, ev->anchor));
 	params[0] = org_id;
 	params[1] = webhook_provider_name(p);
 	params[2] = ev->id;

@@ -171,14 +171,12 @@ t_check "the master survives SIGHUP" kill -0 "$MASTER"
 fcgi_hold() {
 	python3 - "$@" <<'EOF'
 import os, socket, struct, sys, time
+sys.path.insert(0, os.path.join(os.environ["BW_TOP"], "tests", "lib"))
+from fcgi_req import nv, record
 path, go, out = sys.argv[1:4]
 
 def rec(t, body):
-    return struct.pack(">BBHHBB", 1, t, 1, len(body), 0, 0) + body
-
-def nv(k, v):
-    k, v = k.encode(), v.encode()
-    return bytes([len(k), len(v)]) + k + v
+    return record(t, 1, body)
 
 params = b"".join(nv(k, v) for k, v in (
     ("REQUEST_METHOD", "GET"), ("DOCUMENT_URI", "/health"),
@@ -337,18 +335,16 @@ wait "$H3"
 # <bytes of reply>" to OUT (capped at 8 s: "8000 -1" when still open).
 fcgi_slow_body() {
 	python3 - "$@" <<'EOF'
-import socket, struct, sys, time
+import os, socket, struct, sys, time
+sys.path.insert(0, os.path.join(os.environ["BW_TOP"], "tests", "lib"))
+from fcgi_req import nv, record
 path, out = sys.argv[1:3]
 # A route without a key whose handler reads the body (to check the
 # signature) before it answers.
 P = "/api/v1/webhooks/sms/0b6b1c1e-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 
 def rec(t, body):
-    return struct.pack(">BBHHBB", 1, t, 1, len(body), 0, 0) + body
-
-def nv(k, v):
-    k, v = k.encode(), v.encode()
-    return bytes([len(k), len(v)]) + k + v
+    return record(t, 1, body)
 
 params = b"".join(nv(k, v) for k, v in (
     ("REQUEST_METHOD", "POST"), ("DOCUMENT_URI", P), ("REQUEST_URI", P),
