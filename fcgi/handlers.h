@@ -44,6 +44,12 @@ void h_optouts_create(struct req *);
  * bulwark_sms_delivery_reports_total), before fork(). */
 int h_webhooks_metrics_register(void);
 
+/* fcgi/h_auth.c */
+void h_auth_login(struct req *);
+void h_auth_session(struct req *);
+void h_auth_logout(struct req *);
+void h_auth_invite_accept(struct req *);
+
 void h_chat(struct req *);
 void h_chat_session_get(struct req *);
 void h_chat_session_delete(struct req *);

@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "evidence/export.h"
 #include "money/webhook.h"
+#include "people/password.h"
 #include "platform/org.h"
 
 extern char **environ;
@@ -72,6 +73,38 @@ test_config_defaults(void **state)
 	assert_int_equal(c.job_retention_days, 7);
 	assert_int_equal(c.retention_clock_offset_s, 0);
 	config_free(&c);
+}
+
+/* People (issue 13): scrypt N=16384 r=8 p=1, sessions 30 min idle and
+ * 12 h absolute, lockout after 10 failures per account and 30 per IP in
+ * 15 min, invites 72 h, passwords from 10 bytes. */
+static void
+test_people_defaults(void **state)
+{
+	struct config c;
+	char	      err[512];
+
+	(void)state;
+	clear_bulwark_env();
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), BW_OK);
+	assert_int_equal(c.password_scrypt_n, 16384);
+	assert_int_equal(c.password_scrypt_r, 8);
+	assert_int_equal(c.password_scrypt_p, 1);
+	assert_int_equal(c.session_idle_s, 1800);
+	assert_int_equal(c.session_absolute_s, 43200);
+	assert_int_equal(c.login_max_failures, 10);
+	assert_int_equal(c.login_ip_max_failures, 30);
+	assert_int_equal(c.login_window_s, 900);
+	assert_int_equal(c.invite_ttl_s, 72 * 3600);
+	assert_int_equal(PASSWORD_MIN_LEN, 10);
+	assert_int_equal(PASSWORD_SALT_LEN, 16);
+	assert_int_equal(PASSWORD_KEY_LEN, 32);
+	config_free(&c);
+	/* N must be a power of two. */
+	setenv("BULWARK_PASSWORD_SCRYPT_N", "20000", 1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), BW_ECONFIG);
+	assert_non_null(strstr(err, "password_scrypt_n"));
+	unsetenv("BULWARK_PASSWORD_SCRYPT_N");
 }
 
 /* Lifetimes: webhook events 7 days, verification tokens 30 days, failed
@@ -147,6 +180,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_people_defaults),
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_llm_retryable),
 		cmocka_unit_test(test_llm_backoff_steps),
