@@ -44,6 +44,9 @@ void h_optouts_create(struct req *);
  * bulwark_sms_delivery_reports_total), before fork(). */
 int h_webhooks_metrics_register(void);
 
+/* fcgi/h_admin.c */
+void h_admin_overview(struct req *);
+
 void h_chat(struct req *);
 void h_chat_session_get(struct req *);
 void h_chat_session_delete(struct req *);

@@ -162,6 +162,11 @@ static const struct rl_rule rate_verify[] = {
 	{ .scope = RL_IP, .limit = 30, .window_s = 60 },
 	{ .limit = 0 },
 };
+/* The console refreshes every 10 s; several tabs and owners fit. */
+static const struct rl_rule rate_admin[] = {
+	{ .scope = RL_ORG, .limit = 120, .window_s = 60 },
+	{ .limit = 0 },
+};
 static const struct rl_rule rate_health_full[] = {
 	{ .scope = RL_IP, .limit = 30, .window_s = 60 },
 	{ .limit = 0 },
@@ -355,6 +360,15 @@ const struct route routes[] = {
 	    .rate = rate_campaigns,
 	    .fields = fields_optout,
 	    .nfields = NFIELDS(fields_optout) },
+
+	/* The owner's overview (fcgi/h_admin.c). */
+	{ .method = "GET",
+	    .pattern = "/api/v1/admin/overview",
+	    .name = "admin_overview",
+	    .auth = RA_KEY,
+	    .min_role = AR_OWNER,
+	    .fn = h_admin_overview,
+	    .rate = rate_admin },
 
 	/* Chat (fcgi/h_chat.c). */
 	{ .method = "POST",

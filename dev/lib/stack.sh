@@ -612,12 +612,17 @@ stack_render_nginx() {
 	    sed "s|@USER@|$user|" >"$d/nginx.conf.new"
 	mkdir -p "$d/tmp/body" "$d/tmp/fastcgi" "$d/tmp/proxy" \
 	    "$d/tmp/uwsgi" "$d/tmp/scgi"
+	# The console's static files (docs/console.md), as make install puts
+	# them in PKGDATADIR/console.
+	mkdir -p "$RUN/console"
+	cp "$STACK_TOP"/web/console/* "$RUN/console/"
 }
 
 _stack_subst() {
 	sed -e "s|@RUN@|$RUN|g" -e "s|@NGINX_DIR@|$RUN/nginx|g" \
 	    -e "s|@PORT@|$HTTPS_PORT|g" -e "s|@SOCKET@|$SOCKET|g" \
 	    -e "s|@CHAT_SOCKET@|$CHAT_SOCKET|g" \
+	    -e "s|@CONSOLE_DIR@|$RUN/console|g" \
 	    -e "s|@RATE@|${BW_NGINX_RATE:-50r/s}|g" \
 	    -e "s|@BURST@|${BW_NGINX_BURST:-100}|g" \
 	    -e "s|@CONN@|${BW_NGINX_CONN:-100}|g"
