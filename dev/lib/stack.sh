@@ -53,6 +53,7 @@ STACK_PACKAGES=(
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
 	wrk prometheus python3-yaml redis-tools
 	clang-format cppcheck systemd
+	chromium chromium-driver python3-selenium
 )
 
 STACK_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
