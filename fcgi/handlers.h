@@ -51,4 +51,14 @@ void h_chat(struct req *);
 void h_chat_session_get(struct req *);
 void h_chat_session_delete(struct req *);
 
+/* fcgi/h_errors.c: the routes, and bulwark-fcgi's own errors recorded
+ * after the answer (5xx, crashes the master spooled). */
+struct child;
+void h_errors_client(struct req *);
+void h_errors_list(struct req *);
+void h_errors_get(struct req *);
+void h_errors_record_5xx(struct req *);
+void h_errors_drain_crashes(struct child *);
+int  h_errors_metrics_register(void); /* before fork() */
+
 #endif
