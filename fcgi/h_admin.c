@@ -5,7 +5,8 @@
  * budget_today() (chat usage, budget and spend), credit_today() (credits),
  * sem_count()/sem_waiting() (LLM leases, Redis), jobq_org_depths() and
  * jobq_health() (the queue), webhook_fail_today() (Redis),
- * campaign_stuck_org(). The route is owner-only (routes.c); everything
+ * campaign_stuck_org(), errtrack_recent_json() (error groups and their
+ * hourly counts). The route is owner-only (routes.c); everything
  * is scoped to r->who.org_id. A PostgreSQL failure answers 503; a Redis
  * failure leaves its members null and names them in "unavailable".
  */
@@ -15,6 +16,7 @@
 #include "chat/budget.h"
 #include "chat/sem.h"
 #include "ctx.h"
+#include "errtrack/errtrack.h"
 #include "handlers.h"
 #include "money/credit.h"
 #include "money/webhook.h"
@@ -22,6 +24,7 @@
 #include "resp.h"
 
 #define ADMIN_STUCK_LIST 10 /* stuck campaigns listed (all counted) */
+#define ADMIN_ERROR_LIST 10 /* error groups listed, newest first */
 
 /* The chat usage and budget members from t, and the credits c (taken). */
 static void
@@ -159,6 +162,16 @@ h_admin_overview(struct req *r)
 		return;
 	}
 	json_object_object_add(o, "stuck_campaigns", x);
+	x = NULL;
+	er = errtrack_recent_json(r->ch->db, r->who.org_id, ADMIN_ERROR_LIST,
+	    &x);
+	if (er != BW_OK) {
+		json_object_put(o);
+		json_object_put(unavailable);
+		resp_fail(r, er);
+		return;
+	}
+	json_object_object_add(o, "errors", x);
 	x = NULL;
 	if (webhook_fail_today(r->ch->rds, r->who.org_id, &x) != BW_OK) {
 		x = NULL;

@@ -3,8 +3,8 @@
 # GET /api/v1/admin/overview (docs/api/admin.md) through nginx: owner only
 # (admin and member keys 403), scoped to the caller's org, and every number
 # is the stack's own: org A makes a chat turn, gets and spends credits, has
-# a queued and a dead job, a stuck campaign, a refused webhook delivery and
-# an LLM lease; the overview shows exactly what the database and Redis
+# a queued and a dead job, a stuck campaign, a refused webhook delivery, an
+# LLM lease and a browser error report; the overview shows exactly what the database and Redis
 # hold, and org B's overview shows none of it.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BULWARK_URL BW_CONFIG DATABASE_URL REDIS_URL
@@ -104,6 +104,12 @@ cleanup() {
 }
 t_on_exit cleanup
 
+# A browser error report of org A (lib/errtrack groups it at once).
+c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X POST "$URL/api/v1/client-errors" \
+    -H "Authorization: Bearer ${KA[member]}" -H 'Content-Type: application/json' \
+    -d "{\"message\":\"TypeError: adm-$SFX is undefined\",\"source\":\"/console/console.js\",\"line\":7,\"column\":3}")
+t_match "org A: a client error report is accepted (2xx)" '^2[0-9][0-9]$' "$c"
+
 # The campaign is made stuck last: bulwark-reconcile settles stuck ones.
 t_sql "UPDATE campaigns SET status = 'sending', started_at = now() - interval '1 day',
     progress_at = now() - interval '1 day' WHERE org_id = '$ORG_A' AND id = '$CAMP'" >/dev/null
@@ -139,13 +145,17 @@ g=$(rcli ZCOUNT "sem:{llm}:g" "($(($(date +%s) * 1000))" +inf)
 t_eq "llm_leases: the org's lease against its cap (5), global against 15" \
     "1 5 15" "$(jo '"\(.llm_leases.org.in_use) \(.llm_leases.org.cap) \(.llm_leases.global.cap)"')"
 t_ge "llm_leases: global in use counts it (Redis has $g)" 1 "$(jo .llm_leases.global.in_use)"
+t_eq "errors: the org's one error group, seen once" "1 1" \
+    "$(jo '"\(.errors.groups | length) \(.errors.groups[0].count)"')"
+t_eq "errors: 24 hourly counts summing to 1" "24 1" \
+    "$(jo '"\(.errors.per_hour | length) \([.errors.per_hour[].count] | add)"')"
 t_eq "nothing unavailable" "[]" "$(jo -c .unavailable)"
 
 # --- another org sees none of it -------------------------------------------------
 c=$(get "$KB")
 t_eq "org B's owner: its own org, none of org A's numbers" \
-    "200 $ORG_B 0 0 0 0 [] 0 0 0" \
-    "$c $(jo '"\(.org_id) \(.usage_today.chat_turns) \(.usage_today.tokens) \(.usage_today.credits.granted) \(.budget.spent_micros) \(.jobs.queues) \(.stuck_campaigns.count) \(.webhook_failures.total) \(.llm_leases.org.in_use)"')"
+    "200 $ORG_B 0 0 0 0 [] 0 0 0 0" \
+    "$c $(jo '"\(.org_id) \(.usage_today.chat_turns) \(.usage_today.tokens) \(.usage_today.credits.granted) \(.budget.spent_micros) \(.jobs.queues) \(.stuck_campaigns.count) \(.webhook_failures.total) \(.llm_leases.org.in_use) \(.errors.groups | length)"')"
 t_eq "org B: a refused delivery to an org without secrets is not counted" \
     "" "$(rcli --scan --pattern "wh:fail:$ORG_B:*")"
 

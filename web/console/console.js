@@ -23,9 +23,11 @@
 	// load: a loop of errors must not become a loop of requests.
 	var sent = {};
 	var reportTimes = [];
-	function report(kind, message, source, line, column, stack) {
+	// The body is the schema of POST /api/v1/client-errors
+	// (docs/api/errors.md): message, source, line, column, stack, url.
+	function report(message, source, line, column, stack) {
 		var now = Date.now();
-		var key = kind + '|' + message;
+		var key = String(message);
 		reportTimes = reportTimes.filter(function (t) {
 			return now - t < 60000;
 		});
@@ -34,13 +36,12 @@
 		sent[key] = true;
 		reportTimes.push(now);
 		var body = {
-			kind: kind,
-			message: String(message || '').slice(0, 1000),
-			source: String(source || '').slice(0, 500),
-			line: line | 0,
-			column: column | 0,
-			stack: String(stack || '').slice(0, 4000),
-			page: location.pathname
+			message: String(message || 'unknown error').slice(0, 1000),
+			source: String(source || '').slice(0, 2000),
+			line: Math.max(line | 0, 0),
+			column: Math.max(column | 0, 0),
+			stack: String(stack || '').slice(0, 8000),
+			url: location.pathname
 		};
 		var h = { 'Content-Type': 'application/json' };
 		if (csrf)
@@ -57,13 +58,13 @@
 		}
 	}
 	window.addEventListener('error', function (ev) {
-		report('js_error', ev.message, ev.filename, ev.lineno, ev.colno,
+		report(ev.message, ev.filename, ev.lineno, ev.colno,
 		    ev.error && ev.error.stack);
 	});
 	window.addEventListener('unhandledrejection', function (ev) {
 		var r = ev.reason || {};
-		report('unhandled_rejection', r.message || String(ev.reason), '',
-		    0, 0, r.stack);
+		report('unhandled rejection: ' + (r.message || String(ev.reason)),
+		    '', 0, 0, r.stack);
 	});
 
 	// ---- HTTP --------------------------------------------------------------
