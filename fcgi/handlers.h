@@ -46,6 +46,11 @@ int h_webhooks_metrics_register(void);
 
 /* fcgi/h_admin.c */
 void h_admin_overview(struct req *);
+/* fcgi/h_auth.c */
+void h_auth_login(struct req *);
+void h_auth_session(struct req *);
+void h_auth_logout(struct req *);
+void h_auth_invite_accept(struct req *);
 
 void h_chat(struct req *);
 void h_chat_session_get(struct req *);

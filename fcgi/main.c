@@ -31,6 +31,7 @@
 #include "mw_idem.h"
 #include "mw_input.h"
 #include "mw_rate.h"
+#include "mw_session.h"
 #include "platform/pcache.h"
 #include "pool.h"
 #include "resp.h"
@@ -161,6 +162,14 @@ authenticate(struct req *r)
 
 	if (r->route->auth == RA_NONE)
 		return 1;
+	switch (mw_session(r)) { /* the cookie session, fcgi/mw_session.c */
+	case MWS_OK:
+		return 1;
+	case MWS_REFUSED:
+		return 0;
+	case MWS_NONE:
+		break;
+	}
 	if (r->route->auth == RA_OPTIONAL &&
 	    req_param(r, "HTTP_AUTHORIZATION") == NULL)
 		return 1;
@@ -343,7 +352,10 @@ account(struct req *r)
 	if (r->err_code != NULL)
 		json_object_object_add(f, "error_code",
 		    json_object_new_string(r->err_code));
-	if (r->authed)
+	if (r->authed && r->who.via == AUTH_VIA_SESSION)
+		json_object_object_add(f, "user_id",
+		    json_object_new_string(r->who.user_id));
+	else if (r->authed)
 		json_object_object_add(f, "key_prefix",
 		    json_object_new_string(r->who.key_prefix));
 	log_json(r->status >= 500 ? LL_WARN : LL_INFO, "request", f);

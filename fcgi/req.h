@@ -13,6 +13,7 @@
 
 #include <fcgiapp.h>
 
+#include "people/session.h"
 #include "platform/auth.h"
 #include "core/buf.h"
 #include "core/limits.h"
@@ -55,6 +56,10 @@ struct req {
 	uint8_t auth_hash[32];
 	/* The route's rate limit could not be counted (ROUTE_RATE_OPEN). */
 	int rate_unchecked;
+	/* The cookie session that authenticated the request, when one did
+	 * (fcgi/mw_session.c): its id (never logged) and what it says. */
+	char		    sess_id[SESSION_ID_LEN + 1];
+	struct session_info sess;
 	/* The response being built. */
 	int	    status;
 	const char *ctype;

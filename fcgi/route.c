@@ -96,7 +96,7 @@ route_match(const struct route *tbl, size_t n, const char *method,
 }
 
 static const char *const route_auth_names[RA__MAX] = { "none", "key",
-	"optional" };
+	"optional", "session" };
 
 static const struct {
 	unsigned    bit;
@@ -125,7 +125,7 @@ route_json(const struct route *rt)
 		    ? route_auth_names[rt->auth]
 		    : "?"));
 	json_object_object_add(o, "min_role",
-	    rt->auth == RA_KEY
+	    rt->auth == RA_KEY || rt->auth == RA_SESSION
 		? json_object_new_string(auth_role_name(rt->min_role))
 		: NULL);
 	a = json_object_new_array();

@@ -18,11 +18,16 @@
 
 enum route_auth {
 	RA_NONE, /* public */
-	RA_KEY,	 /* Authorization: Bearer <api key> */
+	/* Authorization: Bearer <api key>, or the cookie session
+	 * (fcgi/mw_session.c) with X-CSRF-Token on state changes. */
+	RA_KEY,
 	/* A key when one is given (the handler reads r->authed and the
 	 * role; min_role is not enforced); none, or one PostgreSQL cannot
 	 * check now, goes on as public. A bad key is still 401. */
 	RA_OPTIONAL,
+	/* The cookie session only (GET /api/v1/auth/session, logout): no
+	 * cookie, or a key instead, is 401. */
+	RA_SESSION,
 	RA__MAX
 };
 
@@ -84,7 +89,8 @@ enum route_result route_match(const struct route *tbl, size_t n,
 /*
  * Writes tbl[0..n) to out, one JSON object per line (bulwark-fcgi --routes,
  * docs/api.md "Roles"): method, pattern, name, auth ("none", "key",
- * "optional"), min_role (the role a key needs; null unless auth is "key"),
+ * "optional", "session"), min_role (the role a key or session needs; null
+ * unless auth is "key" or "session"),
  * flags (["idempotent", "raw_body", "action", "rate_open"]), max_body and
  * rate ([{scope, limit, window_s}], the defaults; null: not limited), and
  * pool (the pool serving it, pools[i]) when pools is not NULL.

@@ -9,6 +9,8 @@
 #include "evidence/export.h"
 #include "handlers.h"
 #include "money/credit.h"
+#include "people/password.h"
+#include "people/session.h"
 #include "route.h"
 
 #define NFIELDS(f) (sizeof(f) / sizeof((f)[0]))
@@ -118,6 +120,31 @@ static const struct rl_rule rate_client_errors[] = {
 	{ .scope = RL_ORG, .limit = 600, .window_s = 60 },
 	{ .limit = 0 },
 };
+/* POST /api/v1/auth/login and invite/accept (fcgi/h_auth.c). */
+static const struct jv_field fields_login[] = {
+	{ .name = "email",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = SESSION_EMAIL_MAX },
+	{ .name = "password",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = PASSWORD_MAX_LEN },
+};
+static const struct jv_field fields_invite_accept[] = {
+	{ .name = "token",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = 64 },
+	{ .name = "password",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = PASSWORD_MAX_LEN },
+};
 
 const char *const route_chat_channels[] = { "web", "line", "api", NULL };
 
@@ -187,6 +214,10 @@ static const struct rl_rule rate_admin[] = {
 	{ .scope = RL_ORG, .limit = 120, .window_s = 60 },
 	{ .limit = 0 },
 };
+static const struct rl_rule rate_auth[] = {
+	{ .scope = RL_IP, .limit = 60, .window_s = 60 },
+	{ .limit = 0 },
+};
 static const struct rl_rule rate_health_full[] = {
 	{ .scope = RL_IP, .limit = 30, .window_s = 60 },
 	{ .limit = 0 },
@@ -216,6 +247,40 @@ const struct route routes[] = {
 	    .auth = RA_KEY,
 	    .min_role = AR_MEMBER,
 	    .fn = h_whoami },
+
+	/* Users' cookie sessions (fcgi/h_auth.c, docs/api/auth.md). */
+	{ .method = "POST",
+	    .pattern = "/api/v1/auth/login",
+	    .name = "auth_login",
+	    .auth = RA_NONE,
+	    .max_body = 4096,
+	    .fn = h_auth_login,
+	    .rate = rate_auth,
+	    .fields = fields_login,
+	    .nfields = NFIELDS(fields_login) },
+	{ .method = "GET",
+	    .pattern = "/api/v1/auth/session",
+	    .name = "auth_session",
+	    .auth = RA_SESSION,
+	    .min_role = AR_MEMBER,
+	    .fn = h_auth_session },
+	{ .method = "POST",
+	    .pattern = "/api/v1/auth/logout",
+	    .name = "auth_logout",
+	    .auth = RA_SESSION,
+	    .min_role = AR_MEMBER,
+	    .max_body = ROUTE_ACTION_MAX_BODY,
+	    .fn = h_auth_logout,
+	    .flags = ROUTE_ACTION },
+	{ .method = "POST",
+	    .pattern = "/api/v1/auth/invite/accept",
+	    .name = "auth_invite_accept",
+	    .auth = RA_NONE,
+	    .max_body = 4096,
+	    .fn = h_auth_invite_accept,
+	    .rate = rate_auth,
+	    .fields = fields_invite_accept,
+	    .nfields = NFIELDS(fields_invite_accept) },
 
 	/* Money (fcgi/h_credits.c, fcgi/h_webhooks.c). */
 	{ .method = "GET",

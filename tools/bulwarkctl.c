@@ -206,7 +206,7 @@ static const struct cmd cmds[] = { { "migrate", "migrate", cmd_migrate },
 	    cmd_key_create },
 	{ "key revoke", "key revoke KEY_ID|KEY_PREFIX", cmd_key_revoke },
 	CTL_MONEY_CMDS CTL_CAMPAIGN_CMDS CTL_LEDGER_CMDS CTL_CHAT_CMDS
-	    CTL_RATE_CMDS CTL_ORG_CMDS CTL_CACHE_CMDS };
+	    CTL_RATE_CMDS CTL_ORG_CMDS CTL_CACHE_CMDS CTL_USER_CMDS };
 
 static void
 usage(void)

@@ -145,6 +145,26 @@ int ctl_org_set_tier(struct ctl *, int, char **);
 		    "business|enterprise",                      \
 		    ctl_org_set_tier },
 
+/* tools/ctl_user.c: users of an org (lib/people/). */
+int ctl_user_add(struct ctl *, int, char **);
+int ctl_user_list(struct ctl *, int, char **);
+int ctl_user_disable(struct ctl *, int, char **);
+int ctl_user_set_role(struct ctl *, int, char **);
+int ctl_user_set_password(struct ctl *, int, char **);
+int ctl_user_invite(struct ctl *, int, char **);
+#define CTL_USER_CMDS                                                       \
+	{ "user add",                                                       \
+		"user add --org ID --email E --role owner|admin|member "    \
+		"[--password-stdin]",                                       \
+		ctl_user_add },                                             \
+	    { "user list", "user list --org ID", ctl_user_list },           \
+	    { "user disable", "user disable ID", ctl_user_disable },        \
+	    { "user set-role", "user set-role ID owner|admin|member",       \
+		    ctl_user_set_role },                                    \
+	    { "user set-password", "user set-password ID --password-stdin", \
+		    ctl_user_set_password },                                \
+	    { "user invite", "user invite ID", ctl_user_invite },
+
 /*
  * tools/ctl_cache.c: after a committed change to data bulwark-fcgi caches
  * (keys, overrides, chat settings, prices, tiers), bumps the configuration

@@ -106,6 +106,18 @@ struct config {
 	char *tracker_token;	  /* secret: Authorization: Bearer */
 	char *tracker_repo;	  /* "owner/repo" */
 	int   tracker_timeout_ms; /* one tracker request */
+	/* people: users, passwords, cookie sessions (lib/people/) */
+	char *public_base_url;	     /* "" or Bulwark's public URL (invites) */
+	int   password_scrypt_n;     /* scrypt cost, a power of two */
+	int   password_scrypt_r;     /* scrypt block size */
+	int   password_scrypt_p;     /* scrypt parallelism */
+	int   session_idle_s;	     /* a session unused this long expires */
+	int   session_absolute_s;    /* a session expires this after login */
+	int   session_cache_ttl_s;   /* Redis cache of a session; 0: off */
+	int   login_max_failures;    /* per account (e-mail) per window */
+	int   login_ip_max_failures; /* per client IP per window */
+	int   login_window_s;	     /* the failures' sliding window */
+	int   invite_ttl_s;	     /* an invite link is valid this long */
 };
 
 /*

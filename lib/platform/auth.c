@@ -216,6 +216,8 @@ auth_key_verify_hash(struct db *db, const uint8_t h[SEC_SHA256_LEN],
 	memcpy(p->key_id, PQgetvalue(res, 0, 1), 37);
 	memcpy(p->key_prefix, PQgetvalue(res, 0, 2), AUTH_PREFIX_LEN + 1);
 	p->role = (enum auth_role)role;
+	p->via = AUTH_VIA_KEY;
+	p->user_id[0] = '\0';
 out:
 	PQclear(res);
 	return er;

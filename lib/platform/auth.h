@@ -2,7 +2,7 @@
 /*
  * Authentication: API keys ("bwk_" + 43 base64url chars from 32 random
  * bytes) stored as SHA-256 hashes, each belonging to one org with a role.
- * Later also cookie sessions. Lookups are by hash, so a presented key is
+ * Cookie sessions fill the same principal (lib/people/session.h). Lookups are by hash, so a presented key is
  * never compared as text.
  */
 #ifndef BW_AUTH_H
@@ -25,11 +25,19 @@ enum auth_role {
 #define AUTH_KEY_PREFIX "bwk_"
 #define AUTH_PREFIX_LEN 12 /* "bwk_" + 8 chars shown to humans */
 
+/* How a request was authenticated. */
+enum auth_via {
+	AUTH_VIA_KEY,	  /* Authorization: Bearer <api key> */
+	AUTH_VIA_SESSION, /* the __Host-bw_session cookie (lib/people/) */
+};
+
 struct auth_principal {
 	char	       org_id[37];
-	char	       key_id[37];
+	char	       key_id[37]; /* "" for a session */
 	char	       key_prefix[AUTH_PREFIX_LEN + 1];
 	enum auth_role role;
+	enum auth_via  via;
+	char	       user_id[37]; /* a session's user; "" for a key */
 };
 
 const char *auth_role_name(enum auth_role);

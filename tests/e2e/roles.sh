@@ -8,6 +8,8 @@
 #   body; at or above it, anything but 401/403;
 # - "optional": no key and every role pass (not 401/403), a made-up key 401;
 # - "none": no key is never 401/403;
+# - "session" (a cookie session only, tests/e2e/sessions.sh): no
+#   credentials and every role's key answer 401 UNAUTHENTICATED;
 # - limited routes (rate not null): every 401/403 answer carries
 #   X-RateLimit-Limit, -Remaining and -Reset (CONTRACT.md "Rate limits");
 # - key routes with placeholders: org A's real resource (reservation,
@@ -32,8 +34,8 @@ ROUTES=$TMP/routes.jsonl
 if "$BW_BUILD/bulwark-fcgi" --routes >"$ROUTES" 2>"$TMP/routes.err" &&
     [ -s "$ROUTES" ] &&
     jq -se 'all(.[]; (.method|type) == "string" and (.pattern|type) == "string"
-	    and (.name|type) == "string" and (.auth|IN("none","key","optional"))
-	    and (.auth != "key" or (.min_role|IN("member","admin","owner")))
+	    and (.name|type) == "string" and (.auth|IN("none","key","optional","session"))
+	    and ((.auth|IN("key","session")|not) or (.min_role|IN("member","admin","owner")))
 	    and (.flags|type) == "array")' "$ROUTES" \
 	>/dev/null 2>&1; then
 	t_ok "bulwark-fcgi --routes prints one JSON line per route ($(wc -l <"$ROUTES") routes)"
@@ -238,6 +240,16 @@ while IFS= read -r row; do
 	none)
 		c=$(call "$m" "$path" "" "$raw")
 		t_match "$name: no key is not 401/403 (public)" "$NOT_401_403" "$c"
+		;;
+	session)
+		c=$(call "$m" "$path" "" "$raw")
+		t_eq "$name: no session is 401 UNAUTHENTICATED" "401 UNAUTHENTICATED" \
+		    "$c $(jq -r .error.error_code "$TMP/b")"
+		for role in owner admin member; do
+			c=$(call "$m" "$path" "${KA[$role]}" "$raw")
+			t_eq "$name: an $role key is 401 (a session route)" \
+			    "401 UNAUTHENTICATED" "$c $(jq -r .error.error_code "$TMP/b")"
+		done
 		;;
 	key | optional)
 		c=$(call "$m" "$path" "" "$raw")
