@@ -175,15 +175,25 @@ def cases(d):
         "v-credits-granted": u.get("credits", {}).get("granted"),
         "v-credits-spent": u.get("credits", {}).get("spent"),
         "v-spent": b.get("spent_micros"),
+        "v-budget": b.get("daily_micros"),
         "v-stuck": api.get("stuck_campaigns", {}).get("count"),
+        "v-error-groups": len(api.get("errors", {}).get("groups", [])),
     }
     got = {k: value(d, k) for k in want}
     check("owner: the page shows the API's numbers (chat turns, tokens, "
           "credits, spend, stuck campaigns)",
           {k: str(v) for k, v in want.items()}, got)
-    check("owner: they are the activity made (1 turn, 40 granted, 3 spent)",
-          ("1", "40", "3"), (got["v-chat-turns"], got["v-credits-granted"],
-                             got["v-credits-spent"]))
+    check("owner: they are the activity made (1 turn, 40 granted, 3 spent, "
+          "budget 2000, 1 error group)",
+          ("1", "40", "3", "2000", "1"),
+          (got["v-chat-turns"], got["v-credits-granted"],
+           got["v-credits-spent"], got["v-budget"], got["v-error-groups"]))
+    oldest = value(d, "v-oldest-job")
+    if oldest and float(oldest) >= 90:
+        ok("owner: the oldest runnable job's age is shown (%s s: %s)" %
+           (oldest, text(d, "v-oldest-job")))
+    else:
+        fail("owner: the oldest runnable job's age is shown", oldest)
     check("owner: the visible text is the number",
           "{:,}".format(int(got["v-tokens"] or 0)), text(d, "v-tokens"))
     n = {c: len(d.find_elements(By.CSS_SELECTOR, "#%s svg" % c))
@@ -195,6 +205,12 @@ def cases(d):
         ok("owner: the spend chart has its bars (%d)" % len(bars))
     else:
         fail("owner: the spend chart has its bars", len(bars))
+    q = d.find_elements(By.CSS_SELECTOR, "#chart-queues svg rect.bar-queued")
+    check("owner: the queue chart has the queued job's bar", 1, len(q))
+    e = [r for r in d.find_elements(By.CSS_SELECTOR,
+                                    "#chart-errors svg rect.bar-errors")
+         if float(r.get_attribute("height") or 0) > 0]
+    check("owner: the error chart has one hour with errors", 1, len(e))
     check("owner: the charts have a text alternative", True, all(
         (e.get_attribute("aria-label") or "") != "" for e in
         d.find_elements(By.CSS_SELECTOR, ".chart svg")))

@@ -10,7 +10,7 @@
 # charts; a member is refused (the server's 403 shown); the cookie's
 # attributes; a cookie POST without X-CSRF-Token is 403; logout returns to
 # the login form and the old cookie replayed with curl is 401.
-# Screenshots: $BW_RUN/artifacts/browser/*.png.
+# Screenshots: $BW_RUN/artifacts/browser/*.png (kept with --keep).
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BULWARK_URL BW_CONFIG BW_RUN
 
@@ -38,7 +38,21 @@ printf '%s' "$PW" | t_ctl user add --org "$ORG" --email "$MEMBER" --role member 
     --password-stdin >/dev/null && ok=$((ok + 1))
 t_eq "bulwarkctl user add: an owner and a member" 2 "$ok"
 
-# Activity the overview must show.
+# Activity the overview must show: a budget and a priced model, a chat
+# turn, credits, a job waiting in a queue no worker reads, an error report.
+M="browser-$SFX"
+t_ctl price set --model "$M" --input-micros-per-mtok 1000000 \
+    --output-micros-per-mtok 2000000 >/dev/null
+t_ctl budget set --org "$ORG" --daily-micros 2000 --primary-model "$M" \
+    --fallback-model "$M" --no-downgrade >/dev/null
+Q=browser-$$
+t_sql "INSERT INTO jobs (queue, job_key, org_id, run_at) VALUES
+    ('$Q', 'j-$SFX', '$ORG', now() - interval '90 seconds')" >/dev/null
+t_on_exit "t_sql \"DELETE FROM jobs WHERE queue = '$Q'\" >/dev/null"
+c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -X POST "$URL/api/v1/client-errors" \
+    -H "Authorization: Bearer $MKEY" -H 'Content-Type: application/json' \
+    -d "{\"message\":\"TypeError: browser-$SFX\",\"source\":\"/console/x.js\",\"line\":1,\"column\":1}")
+t_match "an error report of the org (2xx)" '^2[0-9][0-9]$' "$c"
 for _ in 1 2 3 4; do
 	c=$("${CURL[@]}" -o /dev/null -D "$TMP/chat.h" -w '%{http_code}' \
 	    -X POST "$URL/api/v1/chat" -H "Authorization: Bearer $MKEY" \

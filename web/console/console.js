@@ -224,7 +224,7 @@
 		    'LLM spend today ' + num(spent) + ' micros; no daily budget' :
 		    'LLM spend today ' + num(spent) + ' of ' + num(cap) +
 			' micros (' + num(resv) + ' held)';
-		var s = svgBox('chart-budget', 400, 70, label);
+		var s = svgBox('chart-budget', 400, 76, label);
 		var W = 380, x0 = 10;
 		var max = Math.max(cap || 0, spent + resv, 1);
 		s.appendChild(svgEl('rect', { x: x0, y: 10, width: W, height: 24,
@@ -237,14 +237,14 @@
 		if (wr > 0)
 			s.appendChild(svgEl('rect', { x: x0 + ws, y: 10, width: wr,
 				height: 24, 'class': 'bar-reserved' }));
-		s.appendChild(svgEl('text', { x: x0, y: 54 }, cap === null ?
+		s.appendChild(svgEl('text', { x: x0, y: 60 }, cap === null ?
 		    num(spent) + ' µ spent · no budget set' :
 		    num(spent) + ' µ spent of ' + num(cap) + ' µ (' +
 			Math.round(100 * spent / Math.max(cap, 1)) + ' %)'));
 	}
 	function chartQueues(j) {
 		var qs = j.queues || [];
-		var h = 30 + 26 * Math.max(qs.length, 1);
+		var h = 20 + 28 * Math.max(qs.length, 1);
 		var s = svgBox('chart-queues', 400, h, qs.length === 0 ?
 		    'No queued, running or dead jobs' :
 		    qs.map(function (q) {
@@ -260,11 +260,11 @@
 		qs.forEach(function (q) {
 			max = Math.max(max, q.queued + q.running + q.dead);
 		});
-		var x0 = 120, W = 230;
+		var x0 = 150, W = 170;
 		qs.forEach(function (q, i) {
-			var y = 10 + 26 * i, x = x0;
+			var y = 10 + 28 * i, x = x0;
 			s.appendChild(svgEl('text', { x: 4, y: y + 15 },
-			    q.queue.slice(0, 16)));
+			    q.queue.slice(0, 14)));
 			['queued', 'running', 'dead'].forEach(function (k) {
 				var w = W * q[k] / max;
 				if (w > 0)
@@ -290,7 +290,7 @@
 			total += p.count;
 			max = Math.max(max, p.count);
 		});
-		var s = svgBox('chart-errors', 400, 120, total +
+		var s = svgBox('chart-errors', 400, 124, total +
 		    ' errors in the last 24 hours, at most ' + max + ' in one hour');
 		var W = 380 / Math.max(ph.length, 1);
 		ph.forEach(function (p, i) {
@@ -301,8 +301,8 @@
 		});
 		s.appendChild(svgEl('line', { x1: 10, y1: 90, x2: 390, y2: 90,
 			'class': 'axis' }));
-		s.appendChild(svgEl('text', { x: 10, y: 110 }, '24 h ago'));
-		s.appendChild(svgEl('text', { x: 350, y: 110 }, 'now'));
+		s.appendChild(svgEl('text', { x: 10, y: 114 }, '24 h ago'));
+		s.appendChild(svgEl('text', { x: 355, y: 114 }, 'now'));
 	}
 
 	// ---- the overview ----------------------------------------------------------
