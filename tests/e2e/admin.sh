@@ -42,6 +42,24 @@ t_eq "owner key, a fresh org: 200 with nothing used" \
 t_eq "the answer is not cached (Cache-Control: no-store)" "no-store" \
     "$(tr -d '\r' <"$TMP/h" | awk -F': ' 'tolower($1) == "cache-control" { print $2 }')"
 
+# The same by cookie session (docs/api/auth.md): owner 200, admin and
+# member 403.
+PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+for role in owner admin member; do
+	printf '%s' "$PW" | t_ctl user add --org "$ORG_A" --role $role \
+	    --email "$role-$SFX@example.test" --password-stdin >/dev/null
+	c=$("${CURL[@]}" -o /dev/null -w '%{http_code}' -c "$TMP/jar-$role" \
+	    -X POST "$URL/api/v1/auth/login" -H 'Content-Type: application/json' \
+	    -d "{\"email\":\"$role-$SFX@example.test\",\"password\":\"$PW\"}")
+	c=$c/$("${CURL[@]}" -o "$TMP/o" -w '%{http_code}' -b "$TMP/jar-$role" "$URL$OV")
+	if [ $role = owner ]; then
+		t_eq "$role session: 200, its org" "200/200 $ORG_A" "$c $(jo .org_id)"
+	else
+		t_eq "$role session: 403 FORBIDDEN" "200/403 FORBIDDEN" \
+		    "$c $(jo .error.error_code)"
+	fi
+done
+
 # --- activity in org A ----------------------------------------------------------
 M="e2e-admin-$SFX"
 t_ctl price set --model "$M" --input-micros-per-mtok 1000000 \
