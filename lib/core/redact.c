@@ -18,9 +18,11 @@
  *     "Basic" alone ("basic plan") stays.
  *  3. key=value, key: value or "key":"value" where key is one of
  *     password, passwd, pwd, secret, token, access_token, refresh_token,
- *     id_token, client_secret, api_key, apikey (any case): the value up to
- *     '&', ';', ',', a quote or a blank becomes [REDACTED:secret]
- *     ("api_key=[REDACTED:secret]").
+ *     id_token, client_secret, api_key, apikey, csrf_token, bw_session
+ *     (the session cookie), session_id, invite_token (any case): the value
+ *     up to '&', ';', ',', a quote or a blank becomes [REDACTED:secret]
+ *     ("api_key=[REDACTED:secret]"); a value in double quotes goes whole
+ *     up to its closing quote, blanks too ("password":"correct horse").
  *  4. JWT: "eyJ" + base64url, '.', base64url (at least one), '.', base64url
  *     (may be empty) -> [REDACTED:jwt].
  *  5. Prefixed keys followed by [A-Za-z0-9_-]: bwk_ (>= 9 more: a Bulwark
@@ -303,6 +305,10 @@ r_keyvalue(const struct rscan *sc, size_t i, struct rmatch *m)
 		"client_secret",
 		"api_key",
 		"apikey",
+		"csrf_token",
+		"bw_session",
+		"session_id",
+		"invite_token",
 	};
 	size_t k, e, l, v;
 
@@ -322,8 +328,21 @@ r_keyvalue(const struct rscan *sc, size_t i, struct rmatch *m)
 	v++;
 	if (r_at(sc, v) == ' ')
 		v++;
-	if (r_at(sc, v) == '"')
-		v++;
+	if (r_at(sc, v) == '"') {
+		/* A quoted value goes whole, blanks too (a passphrase), up
+		 * to its closing quote; a backslash escapes one byte. */
+		size_t q = ++v;
+
+		while (q < sc->n && r_at(sc, q) != '"' && r_at(sc, q) >= ' ' &&
+		    r_at(sc, q) != 0x7f)
+			q += r_at(sc, q) == '\\' && q + 1 < sc->n ? 2 : 1;
+		if (q == v)
+			return 0;
+		m->keep = v - i;
+		m->len = q - i;
+		m->marker = M_SECRET;
+		return 1;
+	}
 	if (!r_isvalue(r_at(sc, v)))
 		return 0;
 	m->keep = v - i;

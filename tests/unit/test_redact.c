@@ -78,6 +78,25 @@ static const struct rcase redacted[] = {
 	{ "password: hunter2 ok", "password: [REDACTED:secret] ok" },
 	{ "{\"password\":\"hunter2\"}",
 	    "{\"password\":\"[REDACTED:secret]\"}" },
+	/* A quoted passphrase goes whole (issue 13), escapes and all. */
+	{ "{\"email\":\"x\",\"password\":\"correct horse battery\"}",
+	    "{\"email\":\"x\",\"password\":\"[REDACTED:secret]\"}" },
+	{ "{\"password\":\"say \\\"hi\\\" twice\"} tail",
+	    "{\"password\":\"[REDACTED:secret]\"} tail" },
+	{ "password=\"a b\" c", "password=\"[REDACTED:secret]\" c" },
+	/* The session cookie, the CSRF token, invite tokens (lower case,
+	 * so not caught as opaque mixed-case secrets). */
+	{ "Cookie: "
+	  "__Host-bw_session=abcdefghijklmnopqrstuvwxyz0123456789-_abcde; a=b",
+	    "Cookie: __Host-bw_session=[REDACTED:secret]; a=b" },
+	{ "{\"csrf_token\":\"abcdefghijklmnopqrstuvwxyz0123456789-_abcde\"}",
+	    "{\"csrf_token\":\"[REDACTED:secret]\"}" },
+	{ "X-CSRF-Token: abcdefghijklmnopqrstuvwxyz",
+	    "X-CSRF-Token: [REDACTED:secret]" },
+	{ "invite_token=abcdefghijklmnopqrstuvwxyz ok",
+	    "invite_token=[REDACTED:secret] ok" },
+	{ "session_id: abcdefghijklmnopqrstuvwxyz",
+	    "session_id: [REDACTED:secret]" },
 	/* opaque secrets */
 	{ "blob Ab3dEf9hIj2lMn8pQr5tUv7xYz1AbCdEfGhIjKlMnOp== end",
 	    "blob [REDACTED:secret] end" },
