@@ -75,7 +75,8 @@ h_errors_record_5xx(struct req *r)
 	snprintf(site, sizeof(site), "route:%s",
 	    r->route != NULL ? r->route->name : "unmatched");
 	snprintf(msg, sizeof(msg), "HTTP %d %s on %s %s", r->status,
-	    r->err_code != NULL ? r->err_code : "(no code)", r->method,
+	    r->err_code != NULL ? r->err_code : "(no code)",
+	    r->method != NULL ? r->method : "?",
 	    r->route != NULL ? r->route->pattern : "(no route)");
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = EK_HTTP_5XX;

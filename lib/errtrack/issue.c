@@ -27,19 +27,35 @@ js(struct json_object *o, const char *k, const char *dflt)
 }
 
 /* s with backticks made quotes and control characters other than newline
- * and tab made spaces: it cannot leave its code block. */
+ * and tab (all of them when inline) made spaces: it cannot leave its code
+ * block or span. */
 static void
-fenced(struct buf *b, const char *s)
+fenced_x(struct buf *b, const char *s, int inline_)
 {
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '`')
 			c = '\'';
-		else if (c < 0x20 && c != '\n' && c != '\t')
+		else if (c < 0x20 && (inline_ || (c != '\n' && c != '\t')))
 			c = ' ';
 		(void)buf_addc(b, (char)c);
 	}
+}
+
+static void
+fenced(struct buf *b, const char *s)
+{
+	fenced_x(b, s, 0);
+}
+
+/* s as a code span: `s`. */
+static void
+span(struct buf *b, const char *s)
+{
+	(void)buf_addc(b, '`');
+	fenced_x(b, s, 1);
+	(void)buf_addc(b, '`');
 }
 
 /* What to look at first, by kind. */
@@ -98,14 +114,24 @@ errtrack_issue_text(struct json_object *g, struct buf *title, struct buf *body)
 		title->len = ISSUE_TITLE_MAX;
 
 	buf_init(&b, ISSUE_BODY_MAX);
-	(void)buf_printf(&b,
-	    "## What\n\nA `%s` error with code `%s`, error group `%s` "
-	    "(fingerprint `%s`: SHA-256 of the code, the normalised message "
-	    "and the site).\n\n",
-	    kind, code, id, fp);
-	(void)buf_printf(&b, "## Where\n\n- site: `%s`\n- org: %s%s%s\n\n",
-	    site, org != NULL ? "`" : "", org != NULL ? org : "none (no org)",
-	    org != NULL ? "`" : "");
+	(void)buf_addstr(&b, "## What\n\nA ");
+	span(&b, kind);
+	(void)buf_addstr(&b, " error with code ");
+	span(&b, code);
+	(void)buf_addstr(&b, ", error group ");
+	span(&b, id);
+	(void)buf_addstr(&b, " (fingerprint ");
+	span(&b, fp);
+	(void)buf_addstr(&b,
+	    ": SHA-256 of the code, the normalised message "
+	    "and the site).\n\n## Where\n\n- site: ");
+	span(&b, site);
+	(void)buf_addstr(&b, "\n- org: ");
+	if (org != NULL)
+		span(&b, org);
+	else
+		(void)buf_addstr(&b, "none (no org)");
+	(void)buf_addstr(&b, "\n\n");
 	(void)buf_printf(&b,
 	    "## How often\n\n- occurrences: %lld\n- first seen: %s\n"
 	    "- last seen: %s\n\nThis issue gets one comment when the count "

@@ -143,6 +143,8 @@ test_issue(void **state)
 	json_object_object_add(g, "code", json_object_new_string("TypeError"));
 	json_object_object_add(g, "site",
 	    json_object_new_string("client:/console/app.js:12"));
+	json_object_object_add(g, "org_id",
+	    json_object_new_string("`\n# evil"));
 	json_object_object_add(g, "count", json_object_new_int64(3));
 	json_object_object_add(g, "fingerprint",
 	    json_object_new_string("00112233445566778899aabbccddeeff00112233"
@@ -168,6 +170,8 @@ test_issue(void **state)
 	assert_null(strstr(buf_cstr(&body), "0812345678"));
 	assert_null(strstr(buf_cstr(&body), "66812345678"));
 	assert_null(strstr(buf_cstr(&body), "```\n## injected"));
+	assert_null(strstr(buf_cstr(&body), "`\n# evil"));
+	assert_non_null(strstr(buf_cstr(&body), "- org: `' # evil`"));
 	assert_non_null(strstr(buf_cstr(&body),
 	    "<!-- bulwark-error-group: 0d4e3c8a-1b2c-4d5e-8f90-a1b2c3d4e5f6 "
 	    "-->"));
