@@ -26,6 +26,8 @@ MEMBER = os.environ["BROWSER_MEMBER"]
 PW = os.environ["BROWSER_PW"]
 ART = os.environ["BROWSER_ART"]
 TMP = os.environ["BROWSER_TMP"]
+ADMIN = os.environ["BROWSER_ADMIN"]
+INVITE = os.environ["BROWSER_INVITE"]
 COOKIE = "__Host-bw_session"
 WAIT_S = 15
 
@@ -132,7 +134,8 @@ def page_errors(d):
             continue
         m = e.get("message", "")
         if "/api/v1/auth/session" in m or "/api/v1/auth/login" in m \
-                or "/api/v1/admin/overview" in m:
+                or "/api/v1/admin/overview" in m \
+                or "/api/v1/auth/invite/accept" in m:
             continue  # answers the page expects (401, 403)
         out.append(m)
     return out
@@ -280,6 +283,46 @@ def cases(d):
           value(d, "v-chat-turns") or "")
     shot(d, "member-refused")
     logout(d)
+
+    # -- an invite link -------------------------------------------------------
+    new_pw = PW + "-inv"
+    d.get(URL + "/console/#invite=" + INVITE)
+    try:
+        visible(d, "invite-view")
+        ok("invite link: the set-password form is shown")
+    except TimeoutException:
+        fail("invite link: the set-password form is shown", "not shown")
+        return
+    check("invite link: the token left the address bar", False,
+          INVITE in d.current_url)
+    d.find_element(By.ID, "invite-password").send_keys(new_pw)
+    d.find_element(By.ID, "invite-submit").click()
+    try:
+        e = visible(d, "login-error")
+        check("invite link: the password is set, back to login",
+              "Your password is set. Log in with it.", e.text)
+    except TimeoutException:
+        fail("invite link: the password is set, back to login",
+             text(d, "invite-error"))
+    login(d, ADMIN, new_pw)
+    try:
+        visible(d, "refused-view")
+        ok("invite link: the invited admin logs in (and is refused the "
+           "overview: %s)" % text(d, "refused-msg"))
+        logout(d)
+    except TimeoutException:
+        fail("invite link: the invited admin logs in", text(d, "login-error"))
+    d.get(URL + "/console/#invite=" + INVITE)
+    visible(d, "invite-view")
+    d.find_element(By.ID, "invite-password").send_keys(new_pw + "x")
+    d.find_element(By.ID, "invite-submit").click()
+    try:
+        e = visible(d, "invite-error")
+        check("invite link: a second use is refused (410)",
+              True, "used up or expired" in e.text)
+    except TimeoutException:
+        fail("invite link: a second use is refused (410)", "no error shown")
+    shot(d, "invite-used")
 
 
 def main():

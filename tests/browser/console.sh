@@ -9,7 +9,8 @@
 # the owner's login shows the overview with the API's numbers and its
 # charts; a member is refused (the server's 403 shown); the cookie's
 # attributes; a cookie POST without X-CSRF-Token is 403; logout returns to
-# the login form and the old cookie replayed with curl is 401.
+# the login form and the old cookie replayed with curl is 401; an invite
+# link sets a password once, then that user logs in.
 # Screenshots: $BW_RUN/artifacts/browser/*.png (kept with --keep).
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BULWARK_URL BW_CONFIG BW_RUN
@@ -37,6 +38,12 @@ printf '%s' "$PW" | t_ctl user add --org "$ORG" --email "$OWNER" --role owner \
 printf '%s' "$PW" | t_ctl user add --org "$ORG" --email "$MEMBER" --role member \
     --password-stdin >/dev/null && ok=$((ok + 1))
 t_eq "bulwarkctl user add: an owner and a member" 2 "$ok"
+# An admin with an invite link instead of a password.
+ADMIN=admin-$SFX@example.test
+INVITE=$(t_ctl user add --org "$ORG" --email "$ADMIN" --role admin </dev/null |
+    jq -r '.invite_token // empty')
+t_match "bulwarkctl user add without a password: an invite token" \
+    '^[A-Za-z0-9_-]{43}$' "$INVITE"
 
 # Activity the overview must show: a budget and a priced model, a chat
 # turn, credits, a job waiting in a queue no worker reads, an error report.
@@ -74,6 +81,7 @@ ART=$BW_RUN/artifacts/browser
 mkdir -p "$ART"
 BROWSER_URL=$URL BROWSER_KEY=$KEY BROWSER_OWNER=$OWNER \
     BROWSER_MEMBER=$MEMBER BROWSER_PW=$PW BROWSER_ART=$ART \
+    BROWSER_ADMIN=$ADMIN BROWSER_INVITE=$INVITE \
     BROWSER_TMP=$TMP /usr/bin/python3 "$BW_TOP/tests/browser/console.py" ||
     T_FAILED=$((T_FAILED + 1)) # its "not ok" lines are counted as printed
 t_done

@@ -103,7 +103,8 @@
 
 	// ---- views -------------------------------------------------------------
 	function show(view) {
-		['loading', 'login-view', 'refused-view', 'overview-view'].forEach(
+		['loading', 'login-view', 'invite-view', 'refused-view',
+		    'overview-view'].forEach(
 		    function (v) {
 			$(v).hidden = v !== view;
 		});
@@ -425,6 +426,58 @@
 		});
 	}
 
+	// An invite link (bulwarkctl user add without a password):
+	// /console/#invite=<token>. The token leaves the address bar at once
+	// (history.replaceState) and is sent once, with the new password.
+	var inviteToken = null;
+	function onInvite(ev) {
+		ev.preventDefault();
+		var pw = $('invite-password').value;
+		var err = $('invite-error');
+		if (pw.length < 10) {
+			err.hidden = false;
+			err.textContent = 'The password needs at least 10 characters.';
+			return;
+		}
+		$('invite-submit').disabled = true;
+		api('POST', '/api/v1/auth/invite/accept',
+		    { token: inviteToken, password: pw }).then(function (r) {
+			$('invite-submit').disabled = false;
+			$('invite-password').value = '';
+			if (r.status === 200) {
+				inviteToken = null;
+				toLogin('');
+				$('login-error').hidden = false;
+				$('login-error').textContent =
+				    'Your password is set. Log in with it.';
+				return;
+			}
+			err.hidden = false;
+			err.textContent = r.status === 410 ?
+			    'This invite link is used up or expired. Ask an owner ' +
+				'for a new one.' :
+			    'Could not set the password: ' + errText(r, 'error');
+		}, function () {
+			$('invite-submit').disabled = false;
+			err.hidden = false;
+			err.textContent = 'Could not reach the server.';
+		});
+	}
+
+	// 1 when the address is an invite link: the set-password form.
+	function checkInvite() {
+		var m = /^#invite=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+		if (!m)
+			return false;
+		inviteToken = m[1];
+		history.replaceState(null, '', location.pathname);
+		stopRefresh();
+		show('invite-view');
+		$('invite-error').hidden = true;
+		$('invite-password').focus();
+		return true;
+	}
+
 	function onLogout() {
 		api('POST', '/api/v1/auth/logout').then(function () {
 			toLogin('You are logged out.');
@@ -435,7 +488,12 @@
 
 	function start() {
 		$('login-form').addEventListener('submit', onLogin);
+		$('invite-form').addEventListener('submit', onInvite);
 		$('logout').addEventListener('click', onLogout);
+		// Also when the link is opened in a tab already on the page.
+		window.addEventListener('hashchange', checkInvite);
+		if (checkInvite())
+			return;
 		api('GET', '/api/v1/auth/session').then(function (r) {
 			if (r.status === 200 && r.body) {
 				setSession(r.body);
