@@ -14,6 +14,8 @@
 #include "chat/budget.h"
 #include "money/credit.h"
 #include "chat/line_turn.h"
+#include "errspool.h"
+#include "errtrack/errtrack.h"
 #include "evidence/export.h"
 #include "platform/jobq.h"
 #include "evidence/ledger.h"
@@ -78,6 +80,13 @@ scrape_gauges(struct req *r, struct buf *out)
 	(void)line_turn_prom(r->ch->db, out);
 	(void)campaign_prom(r->ch->db, r->ch->cfg->campaign_stuck_after_s, out);
 	(void)credit_prom(r->ch->db, out);
+	(void)errtrack_prom(r->ch->db, out);
+	(void)buf_printf(out,
+	    "# HELP bulwark_errtrack_spool_dropped_total Child crashes not "
+	    "recorded: the master's crash spool was full.\n"
+	    "# TYPE bulwark_errtrack_spool_dropped_total counter\n"
+	    "bulwark_errtrack_spool_dropped_total %llu\n",
+	    (unsigned long long)errspool_dropped());
 }
 
 void

@@ -126,6 +126,11 @@ hw_verify(struct req *r, enum whsig_provider p, const char *org_id,
 	if (v == WV_VALID)
 		return 1;
 	hw_count_failed(p);
+	if (known) /* the owner's overview; unknown orgs write nothing */
+		(void)webhook_fail_note(r->ch->rds, org_id, p,
+		    v == WV_STALE	? WF_STALE
+			: v == WV_ERROR ? WF_ERROR
+					: WF_SIGNATURE);
 	log_kv(LL_WARN, "webhook refused", "provider", whsig_provider_name(p),
 	    "verdict", whsig_verdict_str(v), "org_known", known ? "1" : "0",
 	    NULL);
@@ -257,12 +262,14 @@ h_webhook(struct req *r)
 	    BW_MAX_WEBHOOK_JSON_DEPTH, &root);
 	if (er != BW_OK) {
 		hw_count_failed(p);
+		(void)webhook_fail_note(r->ch->rds, org_id, p, WF_BODY);
 		resp_error(r, AE_INVALID_JSON, NULL, NULL);
 		return;
 	}
 	er = wh_parse(p, root, req_param(r, "HTTP_WEBHOOK_ID"), signed_ts, evs,
 	    WH_MAX_EVENTS, &n);
 	if (er != BW_OK) {
+		(void)webhook_fail_note(r->ch->rds, org_id, p, WF_BODY);
 		resp_error(r, AE_VALIDATION_FAILED,
 		    "the event has no usable id or events list", NULL);
 		goto out;
@@ -270,6 +277,7 @@ h_webhook(struct req *r)
 	er = webhook_apply(r->ch->db, org_id, p, evs, n, &fx, res);
 	if (er != BW_OK) {
 		hw_count_failed(p);
+		(void)webhook_fail_note(r->ch->rds, org_id, p, WF_ERROR);
 		hw_fail(r, er);
 		goto out;
 	}

@@ -44,6 +44,8 @@ void h_optouts_create(struct req *);
  * bulwark_sms_delivery_reports_total), before fork(). */
 int h_webhooks_metrics_register(void);
 
+/* fcgi/h_admin.c */
+void h_admin_overview(struct req *);
 /* fcgi/h_auth.c */
 void h_auth_login(struct req *);
 void h_auth_session(struct req *);
@@ -53,5 +55,15 @@ void h_auth_invite_accept(struct req *);
 void h_chat(struct req *);
 void h_chat_session_get(struct req *);
 void h_chat_session_delete(struct req *);
+
+/* fcgi/h_errors.c: the routes, and bulwark-fcgi's own errors recorded
+ * after the answer (5xx, crashes the master spooled). */
+struct child;
+void h_errors_client(struct req *);
+void h_errors_list(struct req *);
+void h_errors_get(struct req *);
+void h_errors_record_5xx(struct req *);
+void h_errors_drain_crashes(struct child *);
+int  h_errors_metrics_register(void); /* before fork() */
 
 #endif

@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "ctx.h"
+#include "errspool.h"
 #include "handlers.h"
 #include "core/log.h"
 #include "master.h"
@@ -107,7 +108,8 @@ register_metrics(void)
 	/* lib/chat/chat.c's series (requests, attempts, leases, holds, ...). */
 	if (chat_metrics_register() != 0 || h_public_metrics_register() != 0 ||
 	    pcache_metrics_register() != 0 ||
-	    h_webhooks_metrics_register() != 0)
+	    h_webhooks_metrics_register() != 0 ||
+	    h_errors_metrics_register() != 0)
 		return -1;
 	return 0;
 }
@@ -131,6 +133,10 @@ child_init(const struct config *cfg, int pool, int child_no)
 	db_set_statement_timeout(g_child.db, cfg->db_statement_timeout_ms);
 	(void)db_connect(g_child.db);
 	(void)rds_connect(g_child.rds);
+	/* Error tracking: this child's note, and the crash the master just
+	 * spooled when this child replaces a crashed one (fcgi/errspool.h). */
+	errspool_child_start();
+	h_errors_drain_crashes(&g_child);
 	return 0;
 }
 
@@ -383,6 +389,7 @@ child_serve(FCGX_Request *fr)
 	req_init(&r, fr, &g_child);
 	log_ctx_set(LC_REQUEST_ID, r.request_id);
 	log_ctx_set(LC_CORRELATION_ID, r.correlation_id);
+	errspool_note(r.request_id, r.correlation_id);
 	if (peer_gone(fr)) {
 		/* nginx's code for "client closed the request"; nothing is
 		 * written, nothing is done. */
@@ -406,6 +413,11 @@ child_serve(FCGX_Request *fr)
 		dispatch(&r);
 	resp_send(&r);
 	account(&r);
+	/* After the answer: every 5xx and any spooled crash go to their error
+	 * group (lib/errtrack/); failures are logged and counted only. */
+	h_errors_record_5xx(&r);
+	h_errors_drain_crashes(&g_child);
+	errspool_note(NULL, NULL);
 	log_ctx_clear();
 	req_free(&r);
 }
@@ -414,6 +426,13 @@ static void
 reloaded(const struct config *cfg)
 {
 	log_init("bulwark-fcgi", log_level_parse(cfg->log_level));
+}
+
+/* The master's word on a reaped child: to the crash spool. */
+static void
+child_died(pid_t pid, int pool, int crashed, int sig, int core, int timed_out)
+{
+	errspool_died(pid, crashed, pool, sig, core, timed_out);
 }
 
 static void
@@ -515,7 +534,7 @@ main(int argc, char **argv)
 		{ "routes", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	static const struct master_hooks hooks = { child_init, child_serve,
-		child_fini, reloaded };
+		child_fini, reloaded, child_died };
 	struct config			 cfg;
 	struct pool			 pools[POOL_MAX];
 	const char			*path = getenv("BULWARK_CONFIG");
@@ -560,7 +579,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_init("bulwark-fcgi", log_level_parse(cfg.log_level));
-	if (register_metrics() != 0) {
+	if (register_metrics() != 0 || errspool_init() != 0) {
 		log_kv(LL_ERROR, "cannot set up shared metrics", NULL);
 		config_free(&cfg);
 		return 1;

@@ -634,6 +634,15 @@ master_reap(int64_t now)
 		}
 		if (current)
 			master_count_death(s->pool, now, abnormal, s->accepted);
+		if (m.hooks->child_died != NULL) {
+			int crash =
+			    WIFSIGNALED(st) && !s->stopping && !m.draining;
+
+			m.hooks->child_died(pid, s->pool, crash,
+			    WIFSIGNALED(st) ? WTERMSIG(st) : 0,
+			    WIFSIGNALED(st) && WCOREDUMP(st),
+			    crash && s->kill_at_ms == INT64_MAX);
+		}
 		memset(s, 0, sizeof(*s));
 	}
 }

@@ -11,6 +11,8 @@
 #ifndef BW_MASTER_H
 #define BW_MASTER_H
 
+#include <sys/types.h>
+
 #include <fcgiapp.h>
 
 #include "core/config.h"
@@ -27,6 +29,12 @@ struct master_hooks {
 	void (*child_fini)(void);
 	/* In the master after a SIGHUP re-read the config into cfg. */
 	void (*reloaded)(const struct config *cfg);
+	/* In the master for every reaped child (NULL: none). crashed: it
+	 * died on a signal the master did not send to stop it (sig, core),
+	 * or was killed past its request timeout (timed_out). No database
+	 * here: the hook only hands the death on (fcgi/errspool.h). */
+	void (*child_died)(pid_t pid, int pool, int crashed, int sig, int core,
+	    int timed_out);
 };
 
 /*

@@ -101,6 +101,25 @@ static const struct jv_field fields_optout[] = {
 	    .max = CAMPAIGN_PHONE_IN_MAX },
 };
 
+/* POST /api/v1/client-errors (fcgi/h_errors.c): a browser's report. */
+static const struct jv_field fields_client_error[] = {
+	{ .name = "message",
+	    .type = JV_STRING,
+	    .required = 1,
+	    .min = 1,
+	    .max = 1024 },
+	{ .name = "source", .type = JV_STRING, .max = 2048 },
+	{ .name = "line", .type = JV_INT, .min = 0, .max = 100000000 },
+	{ .name = "column", .type = JV_INT, .min = 0, .max = 100000000 },
+	{ .name = "stack", .type = JV_STRING, .max = 8192 },
+	{ .name = "url", .type = JV_STRING, .max = 2048 },
+	{ .name = "user_agent", .type = JV_STRING, .max = 512 },
+};
+static const struct rl_rule rate_client_errors[] = {
+	{ .scope = RL_IP, .limit = 60, .window_s = 60 },
+	{ .scope = RL_ORG, .limit = 600, .window_s = 60 },
+	{ .limit = 0 },
+};
 /* POST /api/v1/auth/login and invite/accept (fcgi/h_auth.c). */
 static const struct jv_field fields_login[] = {
 	{ .name = "email",
@@ -188,6 +207,11 @@ static const struct rl_rule rate_evidence[] = {
 };
 static const struct rl_rule rate_verify[] = {
 	{ .scope = RL_IP, .limit = 30, .window_s = 60 },
+	{ .limit = 0 },
+};
+/* The console refreshes every 10 s; several tabs and owners fit. */
+static const struct rl_rule rate_admin[] = {
+	{ .scope = RL_ORG, .limit = 120, .window_s = 60 },
 	{ .limit = 0 },
 };
 static const struct rl_rule rate_auth[] = {
@@ -421,6 +445,38 @@ const struct route routes[] = {
 	    .rate = rate_campaigns,
 	    .fields = fields_optout,
 	    .nfields = NFIELDS(fields_optout) },
+
+	/* The owner's overview (fcgi/h_admin.c). */
+	{ .method = "GET",
+	    .pattern = "/api/v1/admin/overview",
+	    .name = "admin_overview",
+	    .auth = RA_KEY,
+	    .min_role = AR_OWNER,
+	    .fn = h_admin_overview,
+	    .rate = rate_admin },
+
+	/* Errors (fcgi/h_errors.c, docs/api/errors.md). */
+	{ .method = "POST",
+	    .pattern = "/api/v1/client-errors",
+	    .name = "client_error",
+	    .auth = RA_OPTIONAL,
+	    .max_body = 16384,
+	    .fn = h_errors_client,
+	    .rate = rate_client_errors,
+	    .fields = fields_client_error,
+	    .nfields = NFIELDS(fields_client_error) },
+	{ .method = "GET",
+	    .pattern = "/api/v1/admin/errors",
+	    .name = "admin_errors",
+	    .auth = RA_KEY,
+	    .min_role = AR_OWNER,
+	    .fn = h_errors_list },
+	{ .method = "GET",
+	    .pattern = "/api/v1/admin/errors/{}",
+	    .name = "admin_error_get",
+	    .auth = RA_KEY,
+	    .min_role = AR_OWNER,
+	    .fn = h_errors_get },
 
 	/* Chat (fcgi/h_chat.c). */
 	{ .method = "POST",

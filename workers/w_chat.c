@@ -9,6 +9,7 @@
 #include "chat/line_job.h"
 #include "chat/line_worker.h"
 #include "core/http.h"
+#include "errtrack/errtrack.h"
 #include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 /* This process's clients; their connections open on first use. */
@@ -42,6 +43,7 @@ main(int argc, char **argv)
 		http_global_cleanup();
 		return 1;
 	}
+	worker_on_dead(errtrack_worker_dead); /* dead jobs: error groups */
 	rc = worker_main(&def, argc, argv);
 	line_worker_free(w_chat_lw);
 	http_global_cleanup();

@@ -13,6 +13,7 @@
 
 #include "evidence/export.h"
 #include "core/log.h"
+#include "errtrack/errtrack.h"
 #include "platform/worker.h"
 
 /* One job: one export attempt. See worker_fn in worker.h. */
@@ -37,5 +38,6 @@ static const struct worker_def w_export_def = {
 int
 main(int argc, char **argv)
 {
+	worker_on_dead(errtrack_worker_dead); /* dead jobs: error groups */
 	return worker_main(&w_export_def, argc, argv);
 }

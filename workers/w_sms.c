@@ -15,6 +15,7 @@
 #include "campaign/campaign.h"
 #include "core/http.h"
 #include "core/rds.h"
+#include "errtrack/errtrack.h"
 #include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
 /* This process's HTTP client (keep-alive to the provider) and its Redis
@@ -101,6 +102,7 @@ main(int argc, char **argv)
 		http_global_cleanup();
 		return 1;
 	}
+	worker_on_dead(errtrack_worker_dead); /* dead jobs: error groups */
 	rc = worker_main(&def, argc, argv);
 	rds_free(w_sms_rds);
 	http_client_free(w_sms_http);

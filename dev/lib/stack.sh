@@ -20,7 +20,8 @@
 # them too, for bulwark-sms). Everything listens on loopback.
 #
 # Services: postgres, redis, llm-sim (if tools/sim/llm_sim.py exists),
-# line-sim (SIM_PORT + 1), sms-sim (SIM_PORT + 2),
+# line-sim (SIM_PORT + 1), sms-sim (SIM_PORT + 2), tracker-sim (SIM_PORT + 3,
+# the error tracker's issues API; its token in $RUN/tracker_token),
 # bulwark-fcgi, the workers of STACK_WORKERS, nginx. Starting is idempotent:
 # a service whose pid file names a live process of the right program is left
 # running, except bulwark-fcgi and daemon workers, which are restarted when
@@ -40,6 +41,7 @@ STACK_WORKERS=(
 	"chat daemon bulwark-chat"
 	"export daemon bulwark-export"
 	"sms daemon bulwark-sms"
+	"errtrack daemon bulwark-errtrack"
 	"retention-loop every:300 bulwark-retention"
 )
 
@@ -53,6 +55,7 @@ STACK_PACKAGES=(
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
 	wrk prometheus python3-yaml redis-tools
 	clang-format cppcheck systemd
+	chromium chromium-driver python3-selenium
 )
 
 STACK_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)
@@ -172,6 +175,7 @@ _stack_urls() {
 	LLM_SIM_URL=http://127.0.0.1:$SIM_PORT
 	LINE_SIM_URL=http://127.0.0.1:$((SIM_PORT + 1))
 	SMS_SIM_URL=http://127.0.0.1:$((SIM_PORT + 2))
+	TRACKER_SIM_URL=http://127.0.0.1:$((SIM_PORT + 3))
 }
 
 # stack_port_busy PORT: something listens on 127.0.0.1:PORT.
@@ -268,6 +272,7 @@ stack_pid() {
 	llm-sim) [[ $cmd == *llm_sim* ]] ;;
 	line-sim) [[ $cmd == *line_sim* ]] ;;
 	sms-sim) [[ $cmd == *sms_sim* ]] ;;
+	tracker-sim) [[ $cmd == *tracker_sim* ]] ;;
 	*) [ -n "$cmd" ] ;;
 	esac || return 1
 	printf '%s\n' "$pid"
@@ -456,6 +461,17 @@ stack_start_sms-sim() {
 	stack_wait sms-sim 20 curl -sf "$SMS_SIM_URL/_sim/health"
 }
 
+# The error tracker's issues API simulator (tools/sim/tracker_sim.py), on
+# SIM_PORT + 3, with the token of $RUN/tracker_token.
+stack_start_tracker-sim() {
+	local sim=$STACK_TOP/tools/sim/tracker_sim.py
+	[ -f "$sim" ] || return 0
+	if stack_pid tracker-sim >/dev/null; then return 0; fi
+	_stack_bg tracker-sim python3 -u "$sim" --port "$((SIM_PORT + 3))" \
+	    --host 127.0.0.1 --token-file "$RUN/tracker_token"
+	stack_wait tracker-sim 20 curl -sf "$TRACKER_SIM_URL/_sim/health"
+}
+
 # The config every process of the stack reads (BULWARK_CONFIG), and
 # bulwark-fcgi's ($FCGI_CONF): the same without ledger_key_file, as in
 # production, where the API cannot read the signing key (docs/operations.md).
@@ -464,6 +480,8 @@ stack_write_config() {
 	    (umask 077 && printf 'sk-sim-dev\n' >"$RUN/llm_api_key")
 	[ -f "$RUN/sms_api_key" ] ||
 	    (umask 077 && printf 'sms-sim-dev\n' >"$RUN/sms_api_key")
+	[ -f "$RUN/tracker_token" ] ||
+	    (umask 077 && printf 'tracker-sim-dev\n' >"$RUN/tracker_token")
 	# The simulator's URL and key, also in bulwark.conf below.
 	printf 'sms_base_url = %s\nsms_api_key_file = %s\n' "$SMS_SIM_URL" \
 	    "$RUN/sms_api_key" >"$RUN/sms.env"
@@ -495,6 +513,10 @@ sms_api_key_file = $RUN/sms_api_key
 sms_callback_base_url = $BULWARK_URL
 sms_send_rate = 0
 sms_backoff_base_ms = 200
+tracker_base_url = $TRACKER_SIM_URL
+tracker_token_file = $RUN/tracker_token
+tracker_repo = bulwark/errors
+tracker_timeout_ms = 3000
 job_lease_s = 30
 job_max_attempts = 5
 job_retention_days = 7
@@ -612,12 +634,17 @@ stack_render_nginx() {
 	    sed "s|@USER@|$user|" >"$d/nginx.conf.new"
 	mkdir -p "$d/tmp/body" "$d/tmp/fastcgi" "$d/tmp/proxy" \
 	    "$d/tmp/uwsgi" "$d/tmp/scgi"
+	# The console's static files (docs/console.md), as make install puts
+	# them in PKGDATADIR/console.
+	mkdir -p "$RUN/console"
+	cp "$STACK_TOP"/web/console/* "$RUN/console/"
 }
 
 _stack_subst() {
 	sed -e "s|@RUN@|$RUN|g" -e "s|@NGINX_DIR@|$RUN/nginx|g" \
 	    -e "s|@PORT@|$HTTPS_PORT|g" -e "s|@SOCKET@|$SOCKET|g" \
 	    -e "s|@CHAT_SOCKET@|$CHAT_SOCKET|g" \
+	    -e "s|@CONSOLE_DIR@|$RUN/console|g" \
 	    -e "s|@RATE@|${BW_NGINX_RATE:-50r/s}|g" \
 	    -e "s|@BURST@|${BW_NGINX_BURST:-100}|g" \
 	    -e "s|@CONN@|${BW_NGINX_CONN:-100}|g"
@@ -695,6 +722,8 @@ stack_write_env() {
 			printf 'export BW_LLM_SIM_URL=%q\n' "$LLM_SIM_URL"
 			printf 'export BW_LINE_SIM_URL=%q\n' "$LINE_SIM_URL"
 			printf 'export BW_SMS_SIM_URL=%q\n' "$SMS_SIM_URL"
+			printf 'export BW_TRACKER_SIM_URL=%q\n' \
+			    "$TRACKER_SIM_URL"
 			printf 'export PATH=%q:"$PATH"\n' "$BUILD"
 		} >"$RUN/env"
 	)
@@ -704,7 +733,8 @@ stack_write_env() {
 stack_start_one() {
 	local w
 	case $1 in
-	postgres | redis | llm-sim | line-sim | sms-sim | bulwark-fcgi | nginx)
+	postgres | redis | llm-sim | line-sim | sms-sim | tracker-sim | \
+	    bulwark-fcgi | nginx)
 		"stack_start_$1"
 		return
 		;;
@@ -742,6 +772,7 @@ stack_start() {
 	stack_start_llm-sim
 	stack_start_line-sim
 	stack_start_sms-sim
+	stack_start_tracker-sim
 	stack_start_bulwark-fcgi
 	stack_start_workers
 	stack_start_nginx
@@ -783,7 +814,8 @@ stack_purge() {
 stack_status() {
 	local name pid addr f
 	printf '%-14s %-8s %-42s %s\n' SERVICE PID ADDRESS LOG
-	for f in postgres redis llm-sim line-sim sms-sim bulwark-fcgi nginx \
+	for f in postgres redis llm-sim line-sim sms-sim tracker-sim \
+	    bulwark-fcgi nginx \
 	    $(for w in "${STACK_WORKERS[@]}"; do echo "${w%% *}"; done); do
 		name=$f
 		pid=$(stack_pid "$name") || pid=-
@@ -793,6 +825,7 @@ stack_status() {
 		llm-sim) addr=$LLM_SIM_URL ;;
 		line-sim) addr=$LINE_SIM_URL ;;
 		sms-sim) addr=$SMS_SIM_URL ;;
+		tracker-sim) addr=$TRACKER_SIM_URL ;;
 		bulwark-fcgi) addr=unix:$SOCKET ;;
 		nginx) addr=$BULWARK_URL ;;
 		*) addr=- ;;

@@ -259,6 +259,15 @@ struct campaign_reconcile_result {
 enum bw_err campaign_reconcile(struct db *, int stuck_after_s,
     struct campaign_reconcile_result *out);
 
+/*
+ * One org's stuck campaigns (sending, no progress for stuck_after_s), as
+ * a new object (caller puts): {"count", "stuck_after_s", "campaigns":
+ * [{"id", "name", "since"}] (the limit longest stuck, since = the last
+ * progress)}. BW_EINVAL for a bad org id or limit.
+ */
+enum bw_err campaign_stuck_org(struct db *, const char *org_id,
+    int stuck_after_s, int limit, struct json_object **out);
+
 /* ---- metrics.c ----------------------------------------------------- */
 
 /* Adds n to the cluster-wide counter (name, label) (own statement). */

@@ -8,12 +8,14 @@
  * the campaign settles (completed, the rest of its reservation
  * released); else each unfinished batch's job is enqueued by its
  * deterministic key, which makes a new job only where it is missing.
- * Every decision is a log line and a counter (campaign_counts).
+ * Every decision is a log line and a counter (campaign_counts). Also one
+ * org's stuck campaigns for the owner's overview (campaign_stuck_org).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "campaign/campaign.h"
+#include "core/jv.h"
 #include "core/log.h"
 #include "platform/jobq.h"
 
@@ -171,4 +173,54 @@ campaign_reconcile(struct db *db, int stuck_after_s,
 	}
 	PQclear(res);
 	return er;
+}
+
+/* clang-format off */
+static const char rec_sql_org[] =
+    "SELECT id::text, name, " DB_TS_UTC("coalesce(progress_at, started_at, created_at)") ", "
+    "count(*) OVER () FROM campaigns WHERE org_id = $1::uuid AND status = 'sending' "
+    "AND coalesce(progress_at, started_at, created_at) < now() - make_interval(secs => $2::int) "
+    "ORDER BY coalesce(progress_at, started_at, created_at) LIMIT $3::int";
+/* clang-format on */
+
+enum bw_err
+campaign_stuck_org(struct db *db, const char *org_id, int stuck_after_s,
+    int limit, struct json_object **out)
+{
+	char		    s[16], l[16];
+	const char	   *p[3] = { org_id, s, l };
+	struct json_object *o, *arr, *c;
+	PGresult	   *res = NULL;
+	enum bw_err	    er;
+	int		    row;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)) ||
+	    limit < 1 || stuck_after_s < 0)
+		return BW_EINVAL;
+	snprintf(s, sizeof(s), "%d", stuck_after_s);
+	snprintf(l, sizeof(l), "%d", limit);
+	er = db_execp(db, "rec_stuck_org", rec_sql_org, 3, p, &res);
+	if (er != BW_OK)
+		return er;
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	for (row = 0; row < PQntuples(res); row++) {
+		c = json_object_new_object();
+		json_object_object_add(c, "id",
+		    json_object_new_string(PQgetvalue(res, row, 0)));
+		json_object_object_add(c, "name",
+		    json_object_new_string(PQgetvalue(res, row, 1)));
+		json_object_object_add(c, "since",
+		    json_object_new_string(PQgetvalue(res, row, 2)));
+		json_object_array_add(arr, c);
+	}
+	json_object_object_add(o, "count",
+	    json_object_new_int64(
+		PQntuples(res) > 0 ? db_col_i64_or(res, 0, 3, 0) : 0));
+	json_object_object_add(o, "stuck_after_s",
+	    json_object_new_int(stuck_after_s));
+	json_object_object_add(o, "campaigns", arr);
+	PQclear(res);
+	*out = o;
+	return BW_OK;
 }

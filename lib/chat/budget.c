@@ -530,6 +530,52 @@ out:
 	return er;
 }
 
+/* clang-format off */
+static const char sql_today[] =
+    "WITH d AS (SELECT o.id, (now() AT TIME ZONE COALESCE(s.timezone, o.timezone))::date AS day,"
+    "  s.daily_budget_micros AS budget, COALESCE(s.org_cap, 0) AS org_cap"
+    "  FROM orgs o LEFT JOIN chat_org_settings s ON s.org_id = o.id WHERE o.id = $1::uuid)"
+    " SELECT d.day::text, d.budget, d.org_cap, COALESCE(b.spent_micros, 0),"
+    "  COALESCE(b.reserved_micros, 0), h.calls, h.settled, h.tin, h.tout"
+    " FROM d LEFT JOIN org_budget_days b ON b.org_id = d.id AND b.day = d.day"
+    " CROSS JOIN LATERAL (SELECT count(*) AS calls,"
+    "  count(*) FILTER (WHERE state = 'settled') AS settled,"
+    "  COALESCE(sum(input_tokens), 0) AS tin, COALESCE(sum(output_tokens), 0) AS tout"
+    "  FROM llm_holds WHERE org_id = d.id AND day = d.day) h";
+/* clang-format on */
+
+enum bw_err
+budget_today(struct db *db, const char *org_id, struct budget_today *out)
+{
+	const char *p[1] = { org_id };
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	if (!jv_is_uuid(org_id, strlen(org_id)))
+		return BW_ENOTFOUND;
+	er = db_execp(db, "budget_today", sql_today, 1, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	copy_str(out->day, sizeof(out->day), PQgetvalue(res, 0, 0));
+	out->has_budget = !PQgetisnull(res, 0, 1);
+	out->daily_micros = db_col_i64_or(res, 0, 1, 0);
+	out->org_cap = (int)db_col_i64_or(res, 0, 2, 0);
+	out->spent_micros = db_col_i64_or(res, 0, 3, 0);
+	out->reserved_micros = db_col_i64_or(res, 0, 4, 0);
+	out->calls = db_col_i64_or(res, 0, 5, 0);
+	out->settled = db_col_i64_or(res, 0, 6, 0);
+	out->input_tokens = db_col_i64_or(res, 0, 7, 0);
+	out->output_tokens = db_col_i64_or(res, 0, 8, 0);
+out:
+	PQclear(res);
+	return er;
+}
+
 enum bw_err
 budget_config_set(struct db *db, const char *org_id,
     const struct budget_config *c)

@@ -177,6 +177,26 @@ enum bw_err budget_expire(struct db *, int batch, int *n);
 /* Counts holds by state (held, settled, expired) in counts[3]. */
 enum bw_err budget_hold_counts(struct db *, int64_t counts[3]);
 
+/* One org's chat usage on its local day (GET /api/v1/admin/overview). */
+struct budget_today {
+	char	day[16];    /* the org's local "YYYY-MM-DD" */
+	bool	has_budget; /* daily_micros is set */
+	int64_t daily_micros;
+	int64_t spent_micros;
+	int64_t reserved_micros; /* held now */
+	int64_t calls;		 /* holds placed today: LLM calls asked for */
+	int64_t settled;	 /* of them, settled */
+	int64_t input_tokens;	 /* of the settled holds */
+	int64_t output_tokens;
+	int	org_cap; /* chat_org_settings.org_cap; 0: the config default */
+};
+/*
+ * Fills *out for org_id's local day (the day budget_hold() uses): the day
+ * row and the day's holds, one statement. BW_ENOTFOUND for an unknown org.
+ */
+enum bw_err
+budget_today(struct db *, const char *org_id, struct budget_today *out);
+
 /* bulwarkctl: settings and prices. NULL strings leave a value as it is. */
 struct budget_config {
 	int64_t	    daily_micros; /* < 0: no budget */

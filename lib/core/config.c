@@ -55,6 +55,8 @@ struct cfg_key {
 static const char *cfg_check_level(const char *);
 static const char *cfg_check_http(const char *);
 static const char *cfg_check_origin(const char *);
+static const char *cfg_check_http_opt(const char *);
+static const char *cfg_check_repo(const char *);
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -443,6 +445,28 @@ static const struct cfg_key cfg_keys[] = {
 	    .def = "900",
 	    .min = 1,
 	    .max = 604800 },
+	/* Error tracking (docs/runbooks/error-tracking.md). */
+	{ .name = "tracker_base_url",
+	    .type = CT_STRING,
+	    .off = OFF(tracker_base_url),
+	    .def = "",
+	    .check = cfg_check_http_opt },
+	{ .name = "tracker_token",
+	    .type = CT_STRING,
+	    .off = OFF(tracker_token),
+	    .def = "",
+	    .secret = 1 },
+	{ .name = "tracker_repo",
+	    .type = CT_STRING,
+	    .off = OFF(tracker_repo),
+	    .def = "",
+	    .check = cfg_check_repo },
+	{ .name = "tracker_timeout_ms",
+	    .type = CT_INT,
+	    .off = OFF(tracker_timeout_ms),
+	    .def = "10000",
+	    .min = 100,
+	    .max = 120000 },
 	/* People (lib/people/, docs/api/auth.md). */
 	{ .name = "public_base_url",
 	    .type = CT_STRING,
@@ -547,6 +571,33 @@ cfg_check_http(const char *v)
 {
 	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
 		return "must start with http:// or https://";
+	return NULL;
+}
+
+/* "" (off) or an http(s) URL. */
+static const char *
+cfg_check_http_opt(const char *v)
+{
+	return v[0] == '\0' ? NULL : cfg_check_http(v);
+}
+
+/* "" or "owner/repo", each side [A-Za-z0-9._-]{1,100}. */
+static const char *
+cfg_check_repo(const char *v)
+{
+	const char *s = strchr(v, '/');
+	size_t	    n = strspn(v,
+		 "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
+		      "-");
+
+	if (v[0] == '\0')
+		return NULL;
+	if (s == NULL || n == 0 || n > 100 || v + n != s ||
+	    strspn(s + 1,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789._-") != strlen(s + 1) ||
+	    strlen(s + 1) == 0 || strlen(s + 1) > 100)
+		return "must be owner/repo";
 	return NULL;
 }
 

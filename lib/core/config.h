@@ -101,6 +101,11 @@ struct config {
 	int   sms_backoff_base_ms;    /* first retry wait (lib/core/backoff) */
 	int   campaign_batch_size;    /* recipients per batch job */
 	int   campaign_stuck_after_s; /* sending without progress: stuck */
+	/* Error tracking (lib/errtrack/, bulwark-errtrack) */
+	char *tracker_base_url;	  /* GitHub-style issues API; "" = off */
+	char *tracker_token;	  /* secret: Authorization: Bearer */
+	char *tracker_repo;	  /* "owner/repo" */
+	int   tracker_timeout_ms; /* one tracker request */
 	/* people: users, passwords, cookie sessions (lib/people/) */
 	char *public_base_url;	     /* "" or Bulwark's public URL (invites) */
 	int   password_scrypt_n;     /* scrypt cost, a power of two */

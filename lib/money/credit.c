@@ -290,6 +290,46 @@ out:
 	return er;
 }
 
+/* clang-format off */
+static const char credit_sql_today[] =
+    "SELECT COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'grant'), 0),"
+    " COALESCE(sum(t.amount) FILTER (WHERE t.kind IN ('booking', 'commit', 'capture')), 0),"
+    " COALESCE(sum(t.amount) FILTER (WHERE t.kind = 'refund'), 0),"
+    " count(*) FILTER (WHERE t.kind = 'booking')"
+    " FROM orgs o JOIN credit_transfers t ON t.org_id = o.id"
+    " WHERE o.id = $1::uuid AND t.created_at >="
+    "  date_trunc('day', now() AT TIME ZONE o.timezone) AT TIME ZONE o.timezone";
+/* clang-format on */
+
+enum bw_err
+credit_today(struct db *db, const char *org_id, struct json_object **out)
+{
+	static const char *const names[4] = { "granted", "spent", "refunded",
+		"bookings" };
+	const char		*p[1] = { org_id };
+	struct json_object	*o;
+	PGresult		*res = NULL;
+	enum bw_err		 er;
+	int			 i;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)))
+		return BW_EINVAL;
+	er = db_execp(db, "credit_today", credit_sql_today, 1, p, &res);
+	if (er != BW_OK)
+		return er;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return BW_EDB;
+	}
+	o = json_object_new_object();
+	for (i = 0; i < 4; i++)
+		json_object_object_add(o, names[i],
+		    json_object_new_int64(db_col_i64_or(res, 0, i, 0)));
+	PQclear(res);
+	*out = o;
+	return BW_OK;
+}
+
 /* Arguments and results of one booking transaction. */
 struct credit_book_arg {
 	const char	   *org_id;

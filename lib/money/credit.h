@@ -226,6 +226,13 @@ enum bw_err credit_transfer(struct db *, const char *org_id, const char *from,
     const char *to, int64_t amount, const char *transfer_id, bool *applied,
     enum credit_outcome *oc);
 /*
+ * The org's credit movements since the start of its local day (orgs.timezone)
+ * as a new object (caller puts): {"granted", "spent" (bookings, commits and
+ * captures), "refunded", "bookings" (how many)}. BW_EINVAL for a bad id.
+ */
+enum bw_err
+credit_today(struct db *, const char *org_id, struct json_object **out);
+/*
  * Recomputes every balance (and reserved total) from transfers and pending
  * reservations and reports differences and per-org sums != 0 as a JSON
  * array (new, caller puts); org_id NULL checks all orgs. *clean tells.

@@ -23,9 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "core/db.h"
 #include "core/err.h"
 #include "core/limits.h"
+#include "core/rds.h"
 #include "money/wh_parse.h"
 #include "money/whsig.h"
 
@@ -222,5 +225,32 @@ webhook_delivery_outcome(const struct webhook_result *, size_t n);
  * deleted. Outside a transaction only.
  */
 enum bw_err webhook_purge(struct db *, int batch, int64_t *n);
+
+/*
+ * Failed deliveries per org and UTC day (webhook_fail.c): counted in Redis
+ * (one hash per org and day, kept WEBHOOK_FAIL_TTL_S) by the webhook
+ * handler, only for an org that has secrets (a refused delivery to an
+ * unknown org writes nothing), and read by the owner's overview.
+ */
+#define WEBHOOK_FAIL_TTL_S (3 * 86400)
+enum webhook_fail {
+	WF_SIGNATURE, /* refused: bad or missing signature */
+	WF_STALE,     /* refused: signed too long ago */
+	WF_BODY,      /* verified, but not JSON or no usable events */
+	WF_ERROR,     /* our failure (5xx): the provider retries */
+	WF__MAX
+};
+/* "signature", "stale", "body", "error"; "?" out of range. */
+const char *webhook_fail_name(enum webhook_fail);
+/* Counts one failure of p for org_id today. BW_EINVAL, BW_EREDIS. */
+enum bw_err webhook_fail_note(struct rds *, const char *org_id,
+    enum whsig_provider p, enum webhook_fail why);
+/*
+ * Today's failures of org_id (UTC day) as a new object (caller puts):
+ * {"day", "total", "by":[{"provider", "reason", "count"}]} sorted by
+ * provider and reason. BW_EINVAL, BW_EREDIS.
+ */
+enum bw_err
+webhook_fail_today(struct rds *, const char *org_id, struct json_object **out);
 
 #endif

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/jv.h"
 #include "platform/jobq.h"
 #include "core/limits.h"
 #include "core/log.h"
@@ -867,5 +868,67 @@ jobq_counts(struct db *db, const char *queue, int64_t counts[4])
 				c[j] = db_col_i64_or(res, i, 1, 0);
 	PQclear(res);
 	memcpy(counts, c, sizeof(c));
+	return BW_OK;
+}
+
+/* clang-format off */
+static const char jobq_sql_org[] =
+    "SELECT queue, count(*) FILTER (WHERE state = 'queued'),"
+    " count(*) FILTER (WHERE state = 'running'), count(*) FILTER (WHERE state = 'dead'),"
+    " extract(epoch FROM now() - min(run_at) FILTER (WHERE state = 'queued' AND run_at <= now()))"
+    " FROM jobs WHERE org_id = $1::uuid AND state IN ('queued', 'running', 'dead')"
+    " GROUP BY queue ORDER BY queue";
+/* clang-format on */
+
+enum bw_err
+jobq_org_depths(struct db *db, const char *org_id, struct json_object **out)
+{
+	static const char *const cols[3] = { "queued", "running", "dead" };
+	const char		*p[1] = { org_id };
+	struct json_object	*o, *arr, *q;
+	PGresult		*res = NULL;
+	enum bw_err		 er;
+	const char		*oldest_q = NULL;
+	double			 oldest = -1, age;
+	char			 s[32];
+	int			 i, j;
+
+	if (org_id == NULL || !jv_is_uuid(org_id, strlen(org_id)))
+		return BW_EINVAL;
+	er = db_execp(db, "jobq_org", jobq_sql_org, 1, p, &res);
+	if (er != BW_OK)
+		return er;
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		q = json_object_new_object();
+		json_object_object_add(q, "queue",
+		    json_object_new_string(PQgetvalue(res, i, 0)));
+		for (j = 0; j < 3; j++)
+			json_object_object_add(q, cols[j],
+			    json_object_new_int64(
+				db_col_i64_or(res, i, j + 1, 0)));
+		json_object_array_add(arr, q);
+		if (PQgetisnull(res, i, 4))
+			continue;
+		age = db_col_f64_or(res, i, 4, 0);
+		if (age > oldest) {
+			oldest = age;
+			oldest_q = PQgetvalue(res, i, 0);
+		}
+	}
+	json_object_object_add(o, "queues", arr);
+	if (oldest_q != NULL) {
+		snprintf(s, sizeof(s), "%.3f", oldest);
+		json_object_object_add(o, "oldest_runnable_s",
+		    json_object_new_double_s(oldest, s));
+		json_object_object_add(o, "oldest_runnable_queue",
+		    json_object_new_string(oldest_q));
+	} else {
+		json_object_object_add(o, "oldest_runnable_s", NULL);
+		json_object_object_add(o, "oldest_runnable_queue", NULL);
+	}
+	PQclear(res);
+	*out = o;
 	return BW_OK;
 }

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "core/db.h"
 #include "core/err.h"
 
@@ -107,6 +109,16 @@ struct jobq_health {
 /* Fills h; dead_window_s >= 0 (0 counts no dead job). BW_EINVAL, BW_EDB. */
 enum bw_err
 jobq_health(struct db *, int cap, int dead_window_s, struct jobq_health *h);
+/*
+ * One org's jobs (GET /api/v1/admin/overview), as a new object (caller
+ * puts): {"queues":[{"queue","queued","running","dead"}] (queues with a
+ * job in one of those states, by name), "oldest_runnable_s" (now - run_at
+ * of the org's oldest runnable queued job, null when none),
+ * "oldest_runnable_queue"}. Done jobs are not read. BW_EINVAL bad id.
+ */
+enum bw_err
+jobq_org_depths(struct db *, const char *org_id, struct json_object **out);
+
 void jobq_job_clear(struct jobq_job *);
 
 #endif

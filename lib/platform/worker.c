@@ -28,6 +28,13 @@
 #define WORKER_BACKOFF_MAX_MS 30000
 
 static volatile sig_atomic_t worker_stop;
+static worker_dead_fn	     worker_dead_hook;
+
+void
+worker_on_dead(worker_dead_fn fn)
+{
+	worker_dead_hook = fn;
+}
 
 /* The heartbeat thread's shared state; mu guards done and lost. */
 struct worker_hb {
@@ -244,8 +251,13 @@ worker_run_job(struct worker_ctx *ctx, const struct worker_def *def,
 		log_kv(LL_WARN, "job failed", "queue", job->queue, "error",
 		    errmsg[0] != '\0' ? errmsg : bw_strerror(er), "permanent",
 		    permanent ? "true" : "false", NULL);
-		(void)jobq_fail(ctx->db, job,
-		    errmsg[0] != '\0' ? errmsg : bw_strerror(er), !permanent);
+		if (jobq_fail(ctx->db, job,
+			errmsg[0] != '\0' ? errmsg : bw_strerror(er),
+			!permanent) == BW_OK &&
+		    worker_dead_hook != NULL &&
+		    (permanent || job->attempts >= job->max_attempts))
+			worker_dead_hook(ctx, job,
+			    errmsg[0] != '\0' ? errmsg : bw_strerror(er));
 	}
 	log_ctx_set(LC_JOB_ID, NULL);
 	log_ctx_set(LC_ORG_ID, NULL);

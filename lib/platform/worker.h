@@ -36,6 +36,16 @@ struct worker_def {
 	int	    lease_s; /* 0 = config job_lease_s */
 };
 
+/*
+ * Called after a job failed for good (its last attempt, or a permanent
+ * failure: the job is now `dead`), with the reason kept in the row. Set by
+ * the executable (the error tracker's hook: lib/platform cannot include a
+ * domain); NULL, the default, calls nothing. It must not fail the loop.
+ */
+typedef void (*worker_dead_fn)(struct worker_ctx *, const struct jobq_job *,
+    const char *error);
+void worker_on_dead(worker_dead_fn);
+
 /* 1 once SIGTERM/SIGINT arrived. Handlers doing long work poll it. */
 int worker_stopping(void);
 /*

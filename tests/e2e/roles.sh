@@ -110,6 +110,12 @@ CAMP_ID=$("${CURL[@]}" -X POST "$URL/api/v1/campaigns" \
     -H 'Content-Type: application/json' \
     -d '{"name":"roles","message":"hello","recipients":["+66810000001"]}' |
     jq -r '.id // empty')
+# An error group of org A: a browser report under its key.
+"${CURL[@]}" -o /dev/null -X POST "$URL/api/v1/client-errors" \
+    -H "Authorization: Bearer ${KA[owner]}" -H 'Content-Type: application/json' \
+    -d "{\"message\":\"roles $SFX\"}"
+ERR_ID=$("${CURL[@]}" -H "Authorization: Bearer ${KA[owner]}" \
+    "$URL/api/v1/admin/errors?limit=1" | jq -r '.groups[0].id // empty')
 # The chat route limits per client IP too (one window for every org on
 # 127.0.0.1): a script just before may have used it up, so wait it out.
 for _ in 1 2 3; do
@@ -121,9 +127,9 @@ for _ in 1 2 3; do
 	ra=$(tr -d '\r' <"$TMP/chat.h" | awk -F': ' 'tolower($1) == "retry-after" { print $2 + 0 }' | head -n 1)
 	sleep "${ra:-1}"
 done
-t_match "org A has a reservation, an evidence, an export and a campaign" \
-    "^[0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36}$" \
-    "$RES_ID $EV_ID $EXP_ID $CAMP_ID"
+t_match "org A has a reservation, an evidence, an export, a campaign and an error group" \
+    "^[0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36} [0-9a-f-]{36}$" \
+    "$RES_ID $EV_ID $EXP_ID $CAMP_ID $ERR_ID"
 t_eq "org A has a chat session (POST /api/v1/chat)" 200 "$CHAT"
 
 # res_for PATTERN real|fake: the path with org A's resource (real) or a
@@ -144,6 +150,9 @@ res_for() {
 		;;
 	/api/v1/campaigns/\{\}*)
 		[ "$2" = real ] && echo "${p/\{\}/$CAMP_ID}" || echo "${p/\{\}/$fake}"
+		;;
+	/api/v1/admin/errors/\{\})
+		[ "$2" = real ] && echo "${p/\{\}/$ERR_ID}" || echo "${p/\{\}/$fake}"
 		;;
 	/api/v1/chat/sessions/\{\}/\{\})
 		[ "$2" = real ] && echo "/api/v1/chat/sessions/web/roles-c-$SFX" ||

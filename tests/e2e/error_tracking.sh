@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Error tracking end to end (docs/runbooks/error-tracking.md), through
+# nginx and the tracker simulator (tools/sim/tracker_sim.py, SIM_PORT + 3):
+# - 1,000 browser reports of one bug (other e-mail addresses, phone numbers
+#   and ids in each), from 32 client addresses at once: one error group
+#   with count exactly 1,000, one issue at the tracker and exactly three
+#   threshold comments (10, 100, 1,000);
+# - bulwark-fcgi children killed with SIGSEGV: a crash group (the master
+#   spools, the next child records) counting each kill, and its own issue;
+# - a real 5xx (the LLM provider fails every attempt: POST /chat answers
+#   502): an http_5xx group of the caller's org, and its issue;
+# - no planted e-mail address or phone number (Thai ones too) in any issue
+#   or comment at the tracker, nor in any stored sample;
+# - GET /api/v1/admin/errors[/{id}]: the owner sees the org's groups;
+#   admin and member keys 403; another org's owner 404;
+# - the tracker down: the filing job fails, retries, and files once it is
+#   back, once; an answer lost after the issue was made: the retry finds
+#   it, no second issue.
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_need BULWARK_URL DATABASE_URL BW_RUN BW_DEMO_KEY
+t_stack || {
+	t_fail "the stack's variables load" "stack_load $BW_RUN"
+	t_done
+}
+URL=$BULWARK_URL
+SIM=${BW_TRACKER_SIM_URL:-$TRACKER_SIM_URL}
+LLM=${BW_LLM_SIM_URL:-$LLM_SIM_URL}
+CURL=(curl -sk --max-time 20)
+# Letters only: digits would be normalised away, and runs must not group
+# with one another.
+SFX=$(tr -dc 'a-z' </dev/urandom | head -c 12)
+# Planted PII, each must never reach the tracker or a stored sample.
+PII=(planted.alice@example.com bob.planted@example.org +66812345678
+    0812345678 66812345678 0898765432 +14155550100)
+
+issues() { curl -s "$SIM/_sim/issues"; }
+# The issues at the tracker of group $1 (by the marker in their body).
+issues_of() {
+	issues | jq --arg m "bulwark-error-group: $1 -->" \
+	    '[.issues[] | select(.body | contains($m))]'
+}
+gid() { t_sql "SELECT id FROM error_groups WHERE $1"; }
+# wait_sql SECS WANT SQL: t_wait_sql by the wall clock (psql is slow on a
+# busy machine: 10 polls a second would stretch SECS many times over).
+wait_sql() {
+	local end=$((SECONDS + $1))
+	while [ "$SECONDS" -lt "$end" ]; do
+		[ "$(t_sql "$3" 2>/dev/null)" = "$2" ] && return 0
+		sleep 0.3
+	done
+	return 1
+}
+
+# --- 1,000 identical reports -------------------------------------------------
+MSG="TypeError: e2e $SFX cannot read property of undefined"
+t_sql "SELECT count(*) FROM error_groups" >/dev/null ||
+    t_fail "error_groups exists (sql/0028)" "no table"
+mkcfg() { # mkcfg WORKER N: N reports from 127.0.3.(WORKER+1)
+	local w=$1 n=$2 i k
+	for ((i = 0; i < n; i++)); do
+		k=$((w * 100 + i))
+		[ "$i" -gt 0 ] && printf 'next\n'
+		printf 'insecure\nmax-time = 30\nwrite-out = "%%{http_code}\\n"\n'
+		printf 'output = "/dev/null"\ninterface = "127.0.3.%d"\n' $((w + 1))
+		printf 'header = "Content-Type: application/json"\n'
+		printf 'data = "{\\"message\\":\\"%s for user%d.planted@example.com (+6681%07d) id %d order 0812345678\\",' \
+		    "$MSG" "$k" "$k" "$k"
+		printf '\\"source\\":\\"https://app.example/e2e-%s.js?user=planted.alice@example.com\\",\\"line\\":12,\\"column\\":7,' "$SFX"
+		printf '\\"stack\\":\\"at f (app.js:12:7) bob.planted@example.org +14155550100\\",'
+		printf '\\"url\\":\\"https://app.example/p?phone=0898765432\\",\\"user_agent\\":\\"e2e\\"}"\n'
+		printf 'url = "%s/api/v1/client-errors"\n' "$URL"
+	done
+}
+for w in $(seq 0 31); do
+	mkcfg "$w" $((w < 8 ? 32 : 31)) >"$TMP/w$w.cfg"
+done
+t0=$(date +%s%N)
+for w in $(seq 0 31); do
+	curl -s -K "$TMP/w$w.cfg" >"$TMP/w$w.codes" 2>/dev/null &
+done
+wait
+ms=$((($(date +%s%N) - t0) / 1000000))
+cat "$TMP"/w*.codes >"$TMP/codes"
+echo "# 1,000 reports from 32 addresses in $ms ms: $(sort "$TMP/codes" | uniq -c | tr '\n' ' ')"
+t_eq "1,000 browser reports answered 202" "1000" "$(grep -c '^202$' "$TMP/codes")"
+t_eq "  one error group of kind client for them" 1 \
+    "$(t_sql "SELECT count(*) FROM error_groups WHERE site LIKE 'client:%e2e-$SFX.js%'")"
+G1=$(gid "site LIKE 'client:%e2e-$SFX.js%'")
+t_eq "  its count is exactly 1,000, org-less, code TypeError" "1000 t TypeError" \
+    "$(t_sql "SELECT occurrence_count, org_id IS NULL, code FROM error_groups WHERE id = '$G1'" | tr '|' ' ')"
+t_eq "  the site has no query string" "client:https://app.example/e2e-$SFX.js:12" \
+    "$(t_sql "SELECT site FROM error_groups WHERE id = '$G1'")"
+t_eq "  1,000 occurrences in its hours" 1000 \
+    "$(t_sql "SELECT sum(n) FROM error_group_hours WHERE group_id = '$G1'")"
+if wait_sql 60 "t|1000" "SELECT issue_number IS NOT NULL, last_comment_threshold FROM error_groups WHERE id = '$G1'"; then
+	t_ok "  bulwark-errtrack filed its issue and its comments"
+else
+	t_fail "  bulwark-errtrack filed its issue and its comments" \
+	    "$(t_sql "SELECT issue_number, last_comment_threshold, filing_failures FROM error_groups WHERE id = '$G1'") $(t_sql "SELECT job_key, state, attempts, last_error FROM jobs WHERE queue = 'errtrack'" | tail -n 5 | tr '\n' ' ')"
+fi
+sleep 1 # a duplicate, were there one, has its chance to arrive
+issues_of "$G1" >"$TMP/g1.json"
+t_eq "  exactly one issue at the tracker for the group" 1 "$(jq length "$TMP/g1.json")"
+t_eq "  the issue carries the labels and the group's site" \
+    "bulwark,error true" \
+    "$(jq -r --arg s "e2e-$SFX.js" '.[0] | "\([.labels[].name] | join(",")) \(.title | contains($s))"' "$TMP/g1.json")"
+t_eq "  exactly three comments, at 10, 100 and 1,000" "3 10 100 1000" \
+    "$(jq -r '.[0].comment_list | "\(length) \([.[].body | capture("passed (?<n>[0-9]+) occ").n] | join(" "))"' "$TMP/g1.json")"
+t_match "  the issue is a troubleshooting prompt with the sample's ids" \
+    '^true true true true$' \
+    "$(jq -r '.[0].body | "\(contains("## What to look at")) \(contains("Troubleshooting prompt")) \(contains("request id: `")) \(contains("error-tracking.md"))"' "$TMP/g1.json")"
+t_eq "  the issue's url is stored with the group" \
+    "$(jq -r '.[0].html_url' "$TMP/g1.json")" \
+    "$(t_sql "SELECT issue_url FROM error_groups WHERE id = '$G1'")"
+
+# --- crashes ---------------------------------------------------------------------
+MASTER=$(cat "$BW_RUN/pid/bulwark-fcgi.pid")
+before=$(t_sql "SELECT coalesce(sum(occurrence_count), 0) FROM error_groups WHERE kind = 'crash' AND code = 'SIGSEGV' AND org_id IS NULL")
+mapfile -t KIDS < <(pgrep -x -P "$MASTER" bulwark-fcgi | head -n 2)
+t_eq "two api children to crash" 2 "${#KIDS[@]}"
+for k in "${KIDS[@]}"; do
+	kill -SEGV "$k"
+	sleep 0.5
+done
+if wait_sql 30 "$((before + 2))" "SELECT coalesce(sum(occurrence_count), 0) FROM error_groups WHERE kind = 'crash' AND code = 'SIGSEGV' AND org_id IS NULL"; then
+	t_ok "2 children killed by SIGSEGV: the crash group counts 2 more ($before -> $((before + 2)))"
+else
+	t_fail "2 children killed by SIGSEGV: the crash group counts 2 more" \
+	    "$(t_sql "SELECT kind, code, site, occurrence_count FROM error_groups WHERE kind = 'crash'" | tr '\n' ' ')"
+fi
+G2=$(gid "kind = 'crash' AND code = 'SIGSEGV' AND org_id IS NULL AND site = 'fcgi:pool api'")
+t_match "  one crash group, site fcgi:pool api" '^[0-9a-f-]{36}$' "$G2"
+wait_sql 30 t "SELECT issue_number IS NOT NULL FROM error_groups WHERE id = '$G2'" ||
+    true
+t_eq "  a new kind, a second issue: exactly one for the crash group" 1 \
+    "$(issues_of "$G2" | jq length)"
+t_eq "  the api pool is whole again" 200 \
+    "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/health")"
+
+# --- a real 5xx, and the admin routes ---------------------------------------------
+ORG=$(t_ctl org create --name "e2e-errtrack-$SFX" | jq -r .id)
+declare -A K
+for role in owner admin member; do
+	K[$role]=$(t_ctl key create --org "$ORG" --role $role | jq -r .key)
+done
+curl -s -X POST "$LLM/_sim/script" \
+    -d "{\"org\":\"$ORG\",\"statuses\":[503,502,500,503]}" >/dev/null
+c=$("${CURL[@]}" --max-time 60 -o "$TMP/chat" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer ${K[member]}" -H 'Content-Type: application/json' \
+    -d "{\"channel\":\"web\",\"user_id\":\"u-$SFX\",\"message\":\"hi planted.alice@example.com\"}" \
+    "$URL/api/v1/chat")
+curl -s -X POST "$LLM/_sim/script" -d "{\"org\":\"$ORG\"}" >/dev/null
+t_eq "the LLM fails every attempt: POST /chat answers 502" 502 "$c"
+wait_sql 10 1 "SELECT count(*) FROM error_groups WHERE org_id = '$ORG' AND kind = 'http_5xx'" ||
+    true
+G3=$(gid "org_id = '$ORG' AND kind = 'http_5xx'")
+t_eq "  an http_5xx group of the caller's org: code, site, the request id" \
+    "UPSTREAM_UNAVAILABLE route:chat 1 t" \
+    "$(t_sql "SELECT code, site, occurrence_count, sample_request_id IS NOT NULL FROM error_groups WHERE id = '$G3'" | tr '|' ' ')"
+wait_sql 30 t "SELECT issue_number IS NOT NULL FROM error_groups WHERE id = '$G3'" ||
+    true
+t_eq "  exactly one issue for it" 1 "$(issues_of "$G3" | jq length)"
+
+admin() { "${CURL[@]}" -o "$TMP/adm" -w '%{http_code}' -H "Authorization: Bearer $1" "$URL$2"; }
+t_eq "GET /admin/errors as the owner: 200, the org's group, only the org's" \
+    "200 true true" \
+    "$(admin "${K[owner]}" /api/v1/admin/errors) $(jq --arg g "$G3" '[.groups[].id] | index($g) != null' "$TMP/adm") $(jq --arg o "$ORG" 'all(.groups[]; .org_id == $o)' "$TMP/adm")"
+t_eq "GET /admin/errors/{id} as the owner: 200, kind http_5xx, the sample" \
+    "200 http_5xx true" \
+    "$(admin "${K[owner]}" "/api/v1/admin/errors/$G3") $(jq -r '"\(.kind) \(.sample.message | type == "string")"' "$TMP/adm")"
+for role in admin member; do
+	t_eq "  $role key: 403 on the list and on the group" "403 403 FORBIDDEN" \
+	    "$(admin "${K[$role]}" /api/v1/admin/errors) $(admin "${K[$role]}" "/api/v1/admin/errors/$G3") $(jq -r .error.error_code "$TMP/adm")"
+done
+t_eq "  another org's owner: 404 for the group" "404 NOT_FOUND" \
+    "$(admin "$BW_DEMO_KEY" "/api/v1/admin/errors/$G3") $(jq -r .error.error_code "$TMP/adm")"
+t_eq "  an org-less group is nobody's: 404" "404" \
+    "$(admin "${K[owner]}" "/api/v1/admin/errors/$G1")"
+
+# --- validation and limits ----------------------------------------------------------
+post() { "${CURL[@]}" -o "$TMP/p" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --interface 127.0.2.9 "$@" "$URL/api/v1/client-errors"; }
+t_eq "a report without message: 400 naming it" "400 message" \
+    "$(post -d '{"line":1}') $(jq -r '.error.fields[0].field' "$TMP/p")"
+t_eq "an unknown field: 400" 400 "$(post -d '{"message":"x","password":"p"}')"
+head -c 20000 /dev/zero | tr '\0' a >"$TMP/big"
+t_eq "a 20 KB body: 413 (nginx's 16k)" 413 \
+    "$(post --data-binary "{\"message\":\"$(cat "$TMP/big")\"}")"
+t_eq "a bad key: 401" 401 "$(post -H 'Authorization: Bearer bwk_nope' -d '{"message":"x"}')"
+
+# --- no PII anywhere ----------------------------------------------------------------
+issues >"$TMP/all.json"
+t_sql "SELECT sample_message || ' ' || site || ' ' || code FROM error_groups" >"$TMP/samples"
+leaks=
+for p in "${PII[@]}"; do
+	grep -qF -- "$p" "$TMP/all.json" && leaks="$leaks tracker:$p"
+	grep -qF -- "$p" "$TMP/samples" && leaks="$leaks samples:$p"
+done
+t_eq "no planted e-mail or phone in $(jq '.issues | length' "$TMP/all.json") issues, their comments or any stored sample" "" "$leaks"
+t_match "  yet the sample keeps the bug's text" "cannot read property" \
+    "$(t_sql "SELECT sample_message FROM error_groups WHERE id = '$G1'")"
+
+# --- metrics ---------------------------------------------------------------------------
+"${CURL[@]}" --interface 127.0.0.1 "$URL/metrics" >"$TMP/metrics"
+t_match "/metrics: occurrences, groups and issues filed by kind" \
+    '^[0-9]+ [0-9]+ [0-9]+$' \
+    "$(awk '/^bulwark_error_occurrences_total\{kind="client"\}/ { a = $2 }
+	/^bulwark_error_groups_total\{kind="crash"\}/ { b = $2 }
+	/^bulwark_errtrack_issues_filed_total\{kind="http_5xx"\}/ { c = $2 }
+	END { print a, b, c }' "$TMP/metrics")"
+
+# --- the tracker down, then back; an answer lost ------------------------------------
+stack_stop_one tracker-sim >/dev/null 2>&1
+post -d "{\"message\":\"RangeError: e2e down $SFX\"}" >/dev/null
+G4=$(gid "sample_message LIKE 'RangeError: e2e down $SFX%'")
+if wait_sql 30 t "SELECT attempts >= 1 AND state = 'queued' AND last_error LIKE 'tracker issue: connect%' FROM jobs WHERE queue = 'errtrack' AND job_key = 'errtrack:file:$G4'"; then
+	t_ok "the tracker down: the filing job failed its attempt and waits to retry"
+else
+	t_fail "the tracker down: the filing job failed its attempt and waits to retry" \
+	    "$(t_sql "SELECT state, attempts, last_error FROM jobs WHERE job_key = 'errtrack:file:$G4'")"
+fi
+stack_start_one tracker-sim >/dev/null 2>&1
+if wait_sql 60 t "SELECT issue_number IS NOT NULL FROM error_groups WHERE id = '$G4'"; then
+	t_ok "  back up: the retry filed it"
+else
+	t_fail "  back up: the retry filed it" \
+	    "$(t_sql "SELECT state, attempts, last_error FROM jobs WHERE job_key = 'errtrack:file:$G4'")"
+fi
+t_eq "  exactly one issue for it" 1 "$(issues_of "$G4" | jq length)"
+t_match "  its failed attempt is counted" '^[1-9][0-9]*$' \
+    "$(t_sql "SELECT filing_failures FROM error_groups WHERE id = '$G4'")"
+
+curl -s -X POST "$SIM/_sim/faults" -d '{"script":["lost"]}' >/dev/null
+post -d "{\"message\":\"SyntaxError: e2e lost $SFX\"}" >/dev/null
+G5=$(gid "sample_message LIKE 'SyntaxError: e2e lost $SFX%'")
+wait_sql 60 t "SELECT issue_number IS NOT NULL FROM error_groups WHERE id = '$G5'" ||
+    true
+t_eq "the tracker made the issue but the answer was lost: one issue, found by the retry" \
+    "1 $(t_sql "SELECT issue_number FROM error_groups WHERE id = '$G5'")" \
+    "$(issues_of "$G5" | jq -r '"\(length) \(.[0].number)"')"
+t_done
