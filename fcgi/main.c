@@ -340,6 +340,10 @@ account(struct req *r)
 	if (r->authed)
 		json_object_object_add(f, "key_prefix",
 		    json_object_new_string(r->who.key_prefix));
+	if (r->log_extra != NULL) {
+		json_object_object_foreach(r->log_extra, k, v)
+		    json_object_object_add(f, k, json_object_get(v));
+	}
 	log_json(r->status >= 500 ? LL_WARN : LL_INFO, "request", f);
 }
 
