@@ -737,6 +737,10 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	metrics_gauge_add(m_inuse, 1);
 	t.next_renew = clock_mono_ms() + t.lease.lease_ms / 3;
 	out->queue_ms = ss.wait_us / 1000;
+	if (sb.state == BRK_HALF_OPEN)
+		/* This grant took the breaker's probe (breaker_allow()'s). */
+		tlog(&t, LL_INFO, "breaker: half-open probe", "breaker",
+		    CHAT_BREAKER_NAME, NULL);
 
 	memset(&o, 0, sizeof(o));
 	o.base_url = cfg->llm_base_url;
