@@ -134,6 +134,9 @@ h_chat(struct req *r)
 	switch (o.outcome) {
 	case CO_OK:
 		h_chat_ok(r, &o);
+		/* The turn's figures ride on the access line (one line). */
+		if ((r->log_extra = json_object_new_object()) != NULL)
+			chat_out_log_fields(&o, r->log_extra);
 		break;
 	case CO_BUDGET:
 		h_chat_error_reply(r, AE_BUDGET_EXCEEDED, o.reply);

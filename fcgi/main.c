@@ -358,6 +358,17 @@ account(struct req *r)
 	else if (r->authed)
 		json_object_object_add(f, "key_prefix",
 		    json_object_new_string(r->who.key_prefix));
+	if (r->log_extra != NULL) {
+		struct json_object_iterator it, end;
+
+		it = json_object_iter_begin(r->log_extra);
+		end = json_object_iter_end(r->log_extra);
+		for (; !json_object_iter_equal(&it, &end);
+		     json_object_iter_next(&it))
+			json_object_object_add(f,
+			    json_object_iter_peek_name(&it),
+			    json_object_get(json_object_iter_peek_value(&it)));
+	}
 	log_json(r->status >= 500 ? LL_WARN : LL_INFO, "request", f);
 }
 

@@ -307,6 +307,8 @@ req_free(struct req *r)
 {
 	json_object_put(r->in);
 	r->in = NULL;
+	json_object_put(r->log_extra);
+	r->log_extra = NULL;
 	buf_free(&r->body);
 	buf_free(&r->hdrs);
 	buf_free(&r->out);

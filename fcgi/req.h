@@ -66,7 +66,9 @@ struct req {
 	struct buf  hdrs;     /* extra "Name: value\r\n" lines */
 	struct buf  out;      /* the body */
 	const char *err_code; /* for the access log, static */
-	int	    sent;
+	/* More fields for the access line (a handler's figures); owned. */
+	struct json_object *log_extra;
+	int		    sent;
 	/* Idempotency-Key state (fcgi/mw_idem.c). */
 	int  idem_locked;   /* key held; the handler runs in db_begin()'s tx */
 	char idem_ksha[65]; /* hex SHA-256 of the key: natural keys */

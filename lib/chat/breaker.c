@@ -12,7 +12,7 @@
 #include "chat/breaker.h"
 #include "core/log.h"
 
-#define BRK_MAX_KEY (16 + BRK_MAX_NAME)
+static enum bw_err brk_key(char *out, size_t len, const char *name);
 
 #define BRK_LUA_HEAD                                                       \
 	"local K = KEYS[1]\n"                                              \
@@ -40,7 +40,9 @@ static struct rds_script brk_allow_lua = { .src = BRK_LUA_HEAD
 /* ARGV: ok (1/0), threshold. Returns the state after. */
 static struct rds_script brk_record_lua = { .src = BRK_LUA_HEAD
 	"if ARGV[1] == '1' then\n"
-	"  redis.call('HSET', K, 'st', 0, 'fails', 0)\n"
+	"  if st ~= 0 or (redis.call('HGET', K, 'fails') or '0') ~= '0' then\n"
+	"    redis.call('HSET', K, 'st', 0, 'fails', 0)\n"
+	"  end\n"
 	"  return 0\n"
 	"end\n"
 	"if st == 1 then return 1 end\n"
@@ -69,6 +71,12 @@ breaker_state_name(enum brk_state s)
 	default:
 		return "closed";
 	}
+}
+
+enum bw_err
+breaker_key(char *out, size_t len, const char *name)
+{
+	return brk_key(out, len, name);
 }
 
 /* "brk:{llm}:<name>" for a name of [a-z0-9_-]; BW_EINVAL otherwise. */

@@ -15,6 +15,7 @@
 
 /* The thresholds come from config (llm_breaker_failures, _open_ms). */
 #define BRK_MAX_NAME 64
+#define BRK_MAX_KEY  (16 + BRK_MAX_NAME)
 
 enum brk_state {
 	BRK_CLOSED = 0,
@@ -29,6 +30,12 @@ struct brk_cfg {
 	int probe_ms;	    /* >= 1 */
 };
 
+/*
+ * The key of breaker name ("brk:{llm}:<name>", name of [a-z0-9_-]) into
+ * out (BRK_MAX_KEY bytes): for scripts that check the breaker in the same
+ * call as something else (lib/chat/sem.h). BW_EINVAL on a bad name.
+ */
+enum bw_err breaker_key(char *out, size_t len, const char *name);
 /* "closed", "open", "half_open". */
 const char *breaker_state_name(enum brk_state);
 /*

@@ -374,23 +374,41 @@ budget_extend(struct db *db, const struct budget_settings *s,
 }
 
 /* One statement: the hold leaves 'held' and its day row is adjusted. */
-static const char sql_settle[] =
-    "WITH h AS (UPDATE llm_holds SET state = 'settled',"
-    " charged_micros = $3, input_tokens = $4::int, output_tokens = $5::int,"
-    " attempts = $6::int, settled_at = now()"
-    " WHERE org_id = $1::uuid AND id = $2::uuid AND state = 'held'"
-    " RETURNING org_id, day, held_micros)"
-    " UPDATE org_budget_days d SET"
-    " reserved_micros = d.reserved_micros - h.held_micros,"
-    " spent_micros = d.spent_micros + $3, updated_at = now()"
-    " FROM h WHERE d.org_id = h.org_id AND d.day = h.day"
-    " RETURNING d.spent_micros";
+#define SQL_SETTLE                                                       \
+	"WITH h AS (UPDATE llm_holds SET state = 'settled',"             \
+	" charged_micros = $3, input_tokens = $4::int, output_tokens = " \
+	"$5::int,"                                                       \
+	" attempts = $6::int, settled_at = now()"                        \
+	" WHERE org_id = $1::uuid AND id = $2::uuid AND state = 'held'"  \
+	" RETURNING org_id, day, held_micros)"                           \
+	" UPDATE org_budget_days d SET"                                  \
+	" reserved_micros = d.reserved_micros - h.held_micros,"          \
+	" spent_micros = d.spent_micros + $3, updated_at = now()"        \
+	" FROM h WHERE d.org_id = h.org_id AND d.day = h.day"            \
+	" RETURNING d.spent_micros"
+static const char sql_settle[] = SQL_SETTLE;
+/*
+ * The settlement of a call that was made, committed without waiting for
+ * its WAL flush (synchronous_commit off for this one transaction; the next
+ * synchronous commit, a hold, flushes it, or the WAL writer within 3 x
+ * wal_writer_delay). A crash that loses it leaves the hold 'held' and
+ * durable: it expires and bulwark-maint charges it whole (its upper
+ * bound, already reserved), so the budget is never exceeded; the org pays
+ * at most the hold instead of the call for turns settled in the last
+ * moments before the crash (docs/chat-cost.md).
+ */
+static const char sql_settle_async[] =
+    SQL_SETTLE ", set_config('synchronous_commit', 'off', true)";
 
 static enum bw_err
 settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
     const struct budget_usage *u, void (*meanwhile)(void *), void *arg,
     bool *settled, int64_t *spent)
 {
+	/* A call was made (attempts > 0): the no-flush commit is safe. */
+	const char *name =
+	    u->attempts > 0 ? "budget_settle_async" : "budget_settle";
+	const char *sql = u->attempts > 0 ? sql_settle_async : sql_settle;
 	const char *p[6];
 	char	    c[24], in[24], outt[24], at[16];
 	PGresult   *res = NULL;
@@ -412,15 +430,15 @@ settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
 	p[4] = outt;
 	p[5] = at;
 	if (meanwhile == NULL)
-		er = db_execp(db, "budget_settle", sql_settle, 6, p, &res);
-	else if (db_sendp(db, "budget_settle", sql_settle, 6, p) == BW_OK) {
+		er = db_execp(db, name, sql, 6, p, &res);
+	else if (db_sendp(db, name, sql, 6, p) == BW_OK) {
 		/* PostgreSQL settles while the caller does its own I/O. */
 		meanwhile(arg);
-		er = db_recvp(db, "budget_settle", &res);
+		er = db_recvp(db, name, &res);
 	} else {
 		/* Not sent: nothing ran; the other work, then the plain way. */
 		meanwhile(arg);
-		er = db_execp(db, "budget_settle", sql_settle, 6, p, &res);
+		er = db_execp(db, name, sql, 6, p, &res);
 	}
 	if (er != BW_OK)
 		goto out;

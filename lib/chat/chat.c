@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "chat/breaker.h"
 #include "chat/budget.h"
 #include "chat/chat.h"
 #include "chat/settings_cache.h"
@@ -161,6 +162,9 @@ struct turn {
 	int		       lost; /* renewal found it gone */
 	int64_t		       next_renew;
 	int		       attempt;
+	char		       brk_key[BRK_MAX_KEY];
+	int		       record_ok; /* release records a success */
+	int64_t		       llm_ms;	  /* the answered attempt's */
 };
 
 /* One log line with the turn's ids; extra key/value pairs, NULL-ended. */
@@ -253,10 +257,15 @@ on_attempt(void *arg, int attempt, int status, enum llm_fail why, int64_t ms)
 
 	t->attempt = attempt;
 	metrics_inc(m_att[att_class(status, why)]);
+	if (why == LF_NONE) {
+		/* Answered: its figures go on the turn's one line. */
+		t->llm_ms = ms;
+		return;
+	}
 	snprintf(st, sizeof(st), "%d", status);
 	snprintf(d, sizeof(d), "%" PRId64, ms);
-	tlog(t, why == LF_NONE ? LL_INFO : LL_WARN, "llm attempt", "status", st,
-	    "fail", llm_fail_name(why), "ms", d, NULL);
+	tlog(t, LL_WARN, "llm attempt", "status", st, "fail",
+	    llm_fail_name(why), "ms", d, NULL);
 }
 
 /*
@@ -289,7 +298,12 @@ on_retry(void *arg, int attempt, int64_t wait_ms)
 	return 0;
 }
 
-/* Releases the lease if held (every way out passes here). */
+static void lease_released(struct turn *t, enum bw_err er);
+
+/*
+ * Releases the lease if held (every way out passes here), recording a
+ * provider success on the breaker in the same script when one is pending.
+ */
 static void
 drop_lease(struct turn *t)
 {
@@ -297,7 +311,18 @@ drop_lease(struct turn *t)
 
 	if (!t->leased)
 		return;
-	er = sem_release(t->c->rds, &t->lease);
+	er = sem_release_brk(t->c->rds, &t->lease,
+	    t->brk_key[0] != '\0' ? t->brk_key : NULL, t->record_ok);
+	lease_released(t, er);
+}
+
+/* After a release (alone or pipelined): logs, counts, forgets the lease. */
+static void
+lease_released(struct turn *t, enum bw_err er)
+{
+	if (t->record_ok && (er == BW_OK || er == BW_ENOTFOUND))
+		metrics_gauge_set(m_circuit, BRK_CLOSED);
+	t->record_ok = 0;
 	if (er == BW_EREDIS)
 		tlog(t, LL_WARN, "llm lease release failed; it expires", NULL);
 	else if (er == BW_ENOTFOUND)
@@ -357,15 +382,15 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 	}
 	metrics_inc(m_holds[HM_SETTLED]);
 	out->cost_micros = charged;
+	out->held_micros = t->hold.held_micros;
 	snprintf(a, sizeof(a), "%" PRId64, charged);
 	snprintf(b, sizeof(b), "%" PRId64, t->hold.held_micros);
 	if (t->s.has_budget && t->s.hard_stop && spent > t->s.daily_micros) {
 		metrics_inc(m_overshoot);
 		tlog(t, LL_ERROR, "budget overshoot after settlement",
 		    "charged_micros", a, "held_micros", b, NULL);
-	} else
-		tlog(t, LL_INFO, "hold settled", "charged_micros", a,
-		    "held_micros", b, NULL);
+	}
+	/* A plain settlement's figures go on the turn's one line. */
 }
 
 /* The conversation append of an answered turn, run during settlement. */
@@ -379,25 +404,57 @@ struct append {
 	int			 done;
 };
 
+/*
+ * The end of an answered turn, run while PostgreSQL settles: the lease
+ * release (with the breaker's success) and the conversation append go to
+ * Redis in one round trip (two keys' slots: two calls, one pipeline).
+ */
 static void
 append_turn(void *arg)
 {
-	struct append	     *a = arg;
-	const struct chat_in *in = a->t->in;
-	struct budget_usage   u;
+	struct append	       *a = arg;
+	struct turn	       *t = a->t;
+	const struct chat_in   *in = t->in;
+	struct budget_usage	u;
+	struct sem_release_call rc;
+	struct conv_append_call ac;
+	struct rds_call		calls[2];
+	size_t			n = 0, ai;
+	enum bw_err		er;
 
 	/* The charge settlement makes: known before its answer. */
 	memset(&u, 0, sizeof(u));
 	u.input_tokens = a->lr->input_tokens;
 	u.output_tokens = a->lr->output_tokens;
 	u.failed_attempts = a->lr->failed_sent;
-	a->cu.cost_micros = a->t->held || a->t->hold.id[0] != '\0'
-	    ? budget_charge(&a->t->hold, &u)
-	    : 0;
-	a->er = conv_append_turn(a->t->c->rds, in->org_id, in->channel,
-	    in->user_id, in->message, a->lr->reply, &a->cu, &in->fields,
-	    &a->turns, &a->out->state);
+	a->cu.cost_micros =
+	    t->held || t->hold.id[0] != '\0' ? budget_charge(&t->hold, &u) : 0;
 	a->done = 1;
+	if (t->leased &&
+	    sem_release_prep(&rc, &t->lease,
+		t->brk_key[0] != '\0' ? t->brk_key : NULL, t->record_ok,
+		&calls[n]) == BW_OK)
+		n++;
+	ai = n;
+	a->er = conv_append_prep(&ac, in->org_id, in->channel, in->user_id,
+	    in->message, a->lr->reply, &a->cu, &in->fields, &calls[n]);
+	if (a->er == BW_OK)
+		n++;
+	if (n == 0) {
+		drop_lease(t);
+		return;
+	}
+	(void)rds_pipeline(t->c->rds, calls, n);
+	if (ai == 1) {
+		er = sem_release_done(&calls[0]);
+		lease_released(t, er);
+	} else
+		drop_lease(t);
+	if (a->er == BW_OK)
+		a->er = conv_append_done(&calls[ai], &a->turns, &a->out->state);
+	while (n > 0)
+		if (calls[--n].reply != NULL)
+			freeReplyObject(calls[n].reply);
 }
 
 /*
@@ -487,6 +544,54 @@ set_reply(struct chat_out *out, const char *s)
 	return out->reply == NULL ? BW_ENOMEM : BW_OK;
 }
 
+/*
+ * No answer from the provider (er from llm_chat(), or BW_EUPSTREAM from an
+ * open breaker): logged, the hold settled for what was sent, the outcome.
+ * Returns chat_run()'s return.
+ */
+static enum bw_err
+call_failed(struct turn *t, const struct llm_result *lr, enum bw_err er,
+    struct chat_out *out)
+{
+	if (lr->why == LF_BREAKER) {
+		metrics_inc(m_breaker_fast);
+		metrics_gauge_set(m_circuit, (int64_t)lr->brk);
+	}
+	tlog(t, LL_WARN, "llm call failed", "fail", llm_fail_name(lr->why),
+	    NULL);
+	settle_hold(t, lr, 0, out, NULL, NULL);
+	out->outcome = er == BW_ENOMEM ? CO_DEPENDENCY : CO_UPSTREAM;
+	return er == BW_ENOMEM ? er : BW_OK;
+}
+
+/* The one line of an answered turn, for callers without an access line. */
+static void
+chat_log_turn(struct turn *t, const struct chat_out *out)
+{
+	struct json_object *f = json_object_new_object();
+
+	if (f == NULL)
+		return;
+	chat_out_log_fields(out, f);
+	json_object_object_add(f, "channel",
+	    json_object_new_string(t->in->channel));
+	log_json(LL_INFO, "chat turn", f);
+}
+
+void
+chat_out_log_fields(const struct chat_out *o, struct json_object *f)
+{
+	json_object_object_add(f, "model", json_object_new_string(o->model));
+	json_object_object_add(f, "attempts", json_object_new_int(o->attempts));
+	json_object_object_add(f, "llm_ms", json_object_new_int64(o->llm_ms));
+	json_object_object_add(f, "queue_ms",
+	    json_object_new_int64(o->queue_ms));
+	json_object_object_add(f, "charged_micros",
+	    json_object_new_int64(o->cost_micros));
+	json_object_object_add(f, "held_micros",
+	    json_object_new_int64(o->held_micros));
+}
+
 enum bw_err
 chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 {
@@ -498,6 +603,7 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	struct llm_opts	     o;
 	struct budget_ask    ask;
 	struct sem_stats     ss;
+	struct sem_brk	     sb;
 	struct append	     ap;
 	enum budget_verdict  v;
 	enum bw_err	     er, ret = BW_OK;
@@ -595,8 +701,17 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		wait = 0;
 	org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;
 	memset(&ss, 0, sizeof(ss));
-	er = sem_acquire(c->rds, in->org_id, cfg->llm_global_cap, org_cap,
-	    cfg->chat_lease_ttl_ms, (int)wait, &t.lease, &ss);
+	memset(&sb, 0, sizeof(sb));
+	/* The breaker is asked in the acquire's script (one round trip). */
+	if (breaker_key(t.brk_key, sizeof(t.brk_key), CHAT_BREAKER_NAME) !=
+	    BW_OK)
+		t.brk_key[0] = '\0';
+	sb.key = t.brk_key;
+	sb.open_ms = cfg->llm_breaker_open_ms;
+	sb.probe_ms = cfg->llm_retry_timeout_ms + 1000;
+	er = sem_acquire_brk(c->rds, in->org_id, cfg->llm_global_cap, org_cap,
+	    cfg->chat_lease_ttl_ms, (int)wait,
+	    t.brk_key[0] != '\0' ? &sb : NULL, &t.lease, &ss);
 	metrics_observe(m_wait, (double)ss.wait_us / 1e6);
 	if (ss.reclaimed > 0)
 		metrics_add(m_reclaimed, (uint64_t)ss.reclaimed);
@@ -604,6 +719,13 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		tlog(&t, LL_WARN, "no llm slot before the queue deadline",
 		    NULL);
 		out->outcome = CO_CAPACITY;
+		goto out;
+	}
+	if (er == BW_EUPSTREAM) {
+		/* The breaker is open: no slot was taken, no call made. */
+		lr.why = LF_BREAKER;
+		lr.brk = (enum brk_state)sb.state;
+		ret = call_failed(&t, &lr, er, out);
 		goto out;
 	}
 	if (er != BW_OK) {
@@ -614,7 +736,11 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	t.leased = 1;
 	metrics_gauge_add(m_inuse, 1);
 	t.next_renew = clock_mono_ms() + t.lease.lease_ms / 3;
-	tlog(&t, LL_INFO, "llm slot acquired", NULL);
+	out->queue_ms = ss.wait_us / 1000;
+	if (sb.state == BRK_HALF_OPEN)
+		/* This grant took the breaker's probe (breaker_allow()'s). */
+		tlog(&t, LL_INFO, "breaker: half-open probe", "breaker",
+		    CHAT_BREAKER_NAME, NULL);
 
 	memset(&o, 0, sizeof(o));
 	o.base_url = cfg->llm_base_url;
@@ -631,33 +757,32 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	o.breaker_name = CHAT_BREAKER_NAME;
 	o.breaker.fail_threshold = cfg->llm_breaker_failures;
 	o.breaker.open_ms = cfg->llm_breaker_open_ms;
-	o.breaker.probe_ms = cfg->llm_retry_timeout_ms + 1000;
+	o.breaker.probe_ms = sb.probe_ms;
+	o.breaker_checked = t.brk_key[0] != '\0';
+	o.breaker_seen = (enum brk_state)sb.state;
+	o.breaker_defer_ok = t.brk_key[0] != '\0';
 	o.tick = tick;
 	o.on_attempt = on_attempt;
 	o.on_retry = on_retry;
 	o.arg = &t;
 	er = llm_chat(c->llm, &o, msgs, nmsgs, &lr);
-	drop_lease(&t);
+	t.record_ok = lr.brk_ok_pending;
 	metrics_gauge_set(m_circuit, (int64_t)lr.brk);
 	out->attempts = lr.attempts;
 	if (er != BW_OK) {
-		if (lr.why == LF_BREAKER)
-			metrics_inc(m_breaker_fast);
-		tlog(&t, LL_WARN, "llm call failed", "fail",
-		    llm_fail_name(lr.why), NULL);
-		settle_hold(&t, &lr, 0, out, NULL, NULL);
-		out->outcome = er == BW_ENOMEM ? CO_DEPENDENCY : CO_UPSTREAM;
-		if (er == BW_ENOMEM)
-			ret = er;
+		drop_lease(&t);
+		ret = call_failed(&t, &lr, er, out);
 		goto out;
 	}
+	out->llm_ms = t.llm_ms;
 	out->input_tokens = lr.input_tokens;
 	out->output_tokens = lr.output_tokens;
 	if (set_reply(out, lr.reply) != BW_OK) {
 		ret = BW_ENOMEM;
 		goto out;
 	}
-	/* The append (Redis) runs while PostgreSQL settles: independent. */
+	/* The lease release and the append (Redis, one round trip) run
+	 * while PostgreSQL settles: independent. */
 	memset(&ap, 0, sizeof(ap));
 	ap.t = &t;
 	ap.lr = &lr;
@@ -682,6 +807,8 @@ out:
 	if (out->outcome != CO_OK)
 		tlog(&t, LL_INFO, "chat turn refused or failed", "outcome",
 		    chat_outcome_name(out->outcome), NULL);
+	else if (in->log_turn)
+		chat_log_turn(&t, out);
 	llm_result_clear(&lr);
 	free(msgs);
 	json_object_put(state);

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "core/config.h"
 #include "core/db.h"
 #include "core/err.h"
@@ -49,6 +51,11 @@ struct chat_in {
 	 * clears): shown to the model with this turn and stored with it.
 	 */
 	struct conv_fields fields;
+	/*
+	 * 1: an answered turn writes its own line ("chat turn", the fields of
+	 * chat_out_log_fields()); 0: the caller puts them on its access line.
+	 */
+	int log_turn;
 };
 
 enum chat_outcome {
@@ -74,6 +81,9 @@ struct chat_out {
 	struct conv_state state;	 /* pipeline fields after this one */
 	int		  retry_after_s; /* CO_CAPACITY, CO_DEPENDENCY */
 	int		  attempts;
+	int64_t		  held_micros; /* the hold settled */
+	int64_t		  llm_ms;      /* the answered attempt */
+	int64_t		  queue_ms;    /* waited for the slot */
 };
 
 /*
@@ -83,6 +93,11 @@ struct chat_out {
 enum bw_err
      chat_run(struct chat_ctx *, const struct chat_in *, struct chat_out *out);
 void chat_out_clear(struct chat_out *);
+/*
+ * Adds an answered turn's figures to f (a JSON object, for a log line):
+ * model, attempts, llm_ms, queue_ms, charged_micros, held_micros.
+ */
+void chat_out_log_fields(const struct chat_out *, struct json_object *f);
 /* "ok", "budget_exceeded", ... (the metric label). */
 const char *chat_outcome_name(enum chat_outcome);
 /*

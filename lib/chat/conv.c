@@ -13,8 +13,6 @@
 #include "core/jv.h"
 #include "core/log.h"
 
-#define CONV_MAX_KEY (16 + 64 + 16 + CONV_MAX_ID)
-
 /* Shared script head: a fresh document, field setters, the writer. */
 #define CONV_LUA_HEAD                                                      \
 	"local t = redis.call('TIME')\n"                                   \
@@ -90,14 +88,6 @@ static struct rds_script conv_cas_lua = { .src = CONV_LUA_HEAD
 	"setf(d, 4)\n"
 	"store(d, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
 	"return d.v\n" };
-
-/* GET that renews the TTL (ARGV[1] s) of a state it finds. */
-static struct rds_script conv_get_lua = {
-	.src =
-	    "local raw = redis.call('GET', KEYS[1])\n"
-	    "if raw then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1])) end\n"
-	    "return raw\n"
-};
 
 const char *const conv_field_names[CONV_NFIELDS] = { "service", "area", "stage",
 	"preference" };
@@ -180,8 +170,8 @@ conv_get(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id, struct json_object **state)
 {
 	char	    key[CONV_MAX_KEY], ttl[24];
-	const char *av[2];
-	size_t	    al[2];
+	const char *av[4];
+	size_t	    al[4];
 	redisReply *rep = NULL;
 	enum bw_err er;
 
@@ -190,12 +180,18 @@ conv_get(struct rds *rds, const char *org_id, const char *channel,
 	er = conv_key(key, sizeof(key), org_id, channel, user_id);
 	if (er != BW_OK)
 		return er;
+	/* GETEX (Redis >= 6.2): the read renews the TTL of a state it
+	 * finds and creates nothing, in one command, without a script. */
 	snprintf(ttl, sizeof(ttl), "%d", CONV_TTL_S);
-	av[0] = key;
-	al[0] = strlen(key);
-	av[1] = ttl;
-	al[1] = strlen(ttl);
-	er = rds_eval(rds, &conv_get_lua, 1, 2, av, al, &rep);
+	av[0] = "GETEX";
+	al[0] = 5;
+	av[1] = key;
+	al[1] = strlen(key);
+	av[2] = "EX";
+	al[2] = 2;
+	av[3] = ttl;
+	al[3] = strlen(ttl);
+	er = rds_cmd(rds, 4, av, al, &rep);
 	if (er != BW_OK) {
 		er = er == BW_EINVAL ? er : BW_EREDIS;
 		goto out;
@@ -288,61 +284,88 @@ conv_state_from_reply(const redisReply *rep, struct conv_state *st)
 }
 
 enum bw_err
+conv_append_prep(struct conv_append_call *ac, const char *org_id,
+    const char *channel, const char *user_id, const char *user_msg,
+    const char *reply, const struct conv_usage *u, const struct conv_fields *f,
+    struct rds_call *call)
+{
+	enum bw_err er;
+	int	    i;
+
+	if (ac == NULL || call == NULL || user_msg == NULL || reply == NULL)
+		return BW_EINVAL;
+	er = conv_key(ac->key, sizeof(ac->key), org_id, channel, user_id);
+	if (er != BW_OK)
+		return er;
+	snprintf(ac->nums[0], sizeof(ac->nums[0]), "%lld",
+	    (long long)(u != NULL ? u->input_tokens : 0));
+	snprintf(ac->nums[1], sizeof(ac->nums[1]), "%lld",
+	    (long long)(u != NULL ? u->output_tokens : 0));
+	snprintf(ac->nums[2], sizeof(ac->nums[2]), "%lld",
+	    (long long)(u != NULL ? u->cost_micros : 0));
+	snprintf(ac->nums[3], sizeof(ac->nums[3]), "%d", CONV_MAX_TURNS);
+	snprintf(ac->nums[4], sizeof(ac->nums[4]), "%d", CONV_MAX_BYTES);
+	snprintf(ac->nums[5], sizeof(ac->nums[5]), "%d", CONV_TTL_S);
+	ac->av[0] = ac->key;
+	ac->al[0] = strlen(ac->key);
+	ac->av[1] = user_msg;
+	ac->al[1] = conv_cut(user_msg, CONV_MAX_TEXT);
+	ac->av[2] = reply;
+	ac->al[2] = conv_cut(reply, CONV_MAX_TEXT);
+	for (i = 0; i < 6; i++) {
+		ac->av[3 + i] = ac->nums[i];
+		ac->al[3 + i] = strlen(ac->nums[i]);
+	}
+	conv_fields_args(f, ac->av, ac->al, 9);
+	memset(call, 0, sizeof(*call));
+	call->script = &conv_append_lua;
+	call->nkeys = 1;
+	call->argc = 17;
+	call->argv = ac->av;
+	call->lens = ac->al;
+	return BW_OK;
+}
+
+enum bw_err
+conv_append_done(const struct rds_call *call, int64_t *turns,
+    struct conv_state *now)
+{
+	const redisReply *rep = call->reply;
+
+	if (call->er != BW_OK)
+		return call->er == BW_EINVAL || call->er == BW_ENOMEM
+		    ? call->er
+		    : BW_EREDIS;
+	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY ||
+	    rep->elements < 2 || rep->element[1]->type != REDIS_REPLY_INTEGER)
+		return BW_EREDIS;
+	if (turns != NULL)
+		*turns = rep->element[1]->integer;
+	if (now != NULL)
+		conv_state_from_reply(rep, now);
+	return BW_OK;
+}
+
+enum bw_err
 conv_append_turn(struct rds *rds, const char *org_id, const char *channel,
     const char *user_id, const char *user_msg, const char *reply,
     const struct conv_usage *u, const struct conv_fields *f, int64_t *turns,
     struct conv_state *now)
 {
-	char	    key[CONV_MAX_KEY];
-	char	    nums[6][24];
-	const char *av[17];
-	size_t	    al[17];
-	redisReply *rep = NULL;
-	enum bw_err er;
-	int	    i;
+	struct conv_append_call ac;
+	struct rds_call		call;
+	enum bw_err		er;
 
-	if (rds == NULL || user_msg == NULL || reply == NULL)
+	if (rds == NULL)
 		return BW_EINVAL;
-	er = conv_key(key, sizeof(key), org_id, channel, user_id);
+	er = conv_append_prep(&ac, org_id, channel, user_id, user_msg, reply, u,
+	    f, &call);
 	if (er != BW_OK)
 		return er;
-	snprintf(nums[0], sizeof(nums[0]), "%lld",
-	    (long long)(u != NULL ? u->input_tokens : 0));
-	snprintf(nums[1], sizeof(nums[1]), "%lld",
-	    (long long)(u != NULL ? u->output_tokens : 0));
-	snprintf(nums[2], sizeof(nums[2]), "%lld",
-	    (long long)(u != NULL ? u->cost_micros : 0));
-	snprintf(nums[3], sizeof(nums[3]), "%d", CONV_MAX_TURNS);
-	snprintf(nums[4], sizeof(nums[4]), "%d", CONV_MAX_BYTES);
-	snprintf(nums[5], sizeof(nums[5]), "%d", CONV_TTL_S);
-	av[0] = key;
-	al[0] = strlen(key);
-	av[1] = user_msg;
-	al[1] = conv_cut(user_msg, CONV_MAX_TEXT);
-	av[2] = reply;
-	al[2] = conv_cut(reply, CONV_MAX_TEXT);
-	for (i = 0; i < 6; i++) {
-		av[3 + i] = nums[i];
-		al[3 + i] = strlen(nums[i]);
-	}
-	conv_fields_args(f, av, al, 9);
-	er = rds_eval(rds, &conv_append_lua, 1, 17, av, al, &rep);
-	if (er != BW_OK) {
-		er = er == BW_EINVAL ? er : BW_EREDIS;
-		goto out;
-	}
-	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 ||
-	    rep->element[1]->type != REDIS_REPLY_INTEGER) {
-		er = BW_EREDIS;
-		goto out;
-	}
-	if (turns != NULL)
-		*turns = rep->element[1]->integer;
-	if (now != NULL)
-		conv_state_from_reply(rep, now);
-out:
-	if (rep != NULL)
-		freeReplyObject(rep);
+	(void)rds_pipeline(rds, &call, 1);
+	er = conv_append_done(&call, turns, now);
+	if (call.reply != NULL)
+		freeReplyObject(call.reply);
 	return er;
 }
 

@@ -70,7 +70,7 @@ int conv_field_check(const char *s, size_t len);
 
 /*
  * Reads the state and renews its TTL (CONV_TTL_S from now, in the same
- * script). *state (the caller json_object_put()s it) is the document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
+ * command: GETEX). *state (the caller json_object_put()s it) is the document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
  * BW_EINVAL (bad ids), BW_EREDIS.
  */
 enum bw_err conv_get(struct rds *, const char *org_id, const char *channel,
@@ -88,6 +88,28 @@ enum bw_err conv_append_turn(struct rds *, const char *org_id,
     const char *channel, const char *user_id, const char *user_msg,
     const char *reply, const struct conv_usage *u, const struct conv_fields *f,
     int64_t *turns, struct conv_state *now);
+/* A key "conv:{<org>}:<channel>:<user>". */
+#define CONV_MAX_KEY (16 + 64 + 16 + CONV_MAX_ID)
+/* The argv a prepared append points into; lives until it is done. */
+struct conv_append_call {
+	char	    key[CONV_MAX_KEY];
+	char	    nums[6][24];
+	const char *av[17];
+	size_t	    al[17];
+};
+/*
+ * conv_append_turn() as one call of a pipeline (core/rds.h), for a caller
+ * that sends it with other commands: prep fills *call (pointing into ac
+ * and the texts, which must outlive it; BW_EINVAL on bad ids), done reads
+ * its answer after rds_pipeline() with conv_append_turn()'s returns. The
+ * caller frees call->reply.
+ */
+enum bw_err conv_append_prep(struct conv_append_call *ac, const char *org_id,
+    const char *channel, const char *user_id, const char *user_msg,
+    const char *reply, const struct conv_usage *u, const struct conv_fields *f,
+    struct rds_call *call);
+enum bw_err conv_append_done(const struct rds_call *call, int64_t *turns,
+    struct conv_state *now);
 /*
  * Replaces the pipeline fields only if the stored version is still
  * expected_v (compare-and-set; 0 means "no state yet"). Returns BW_OK,

@@ -144,6 +144,7 @@ lw_answer(struct lw_run *r, char **answer)
 	in.request_id = r->rid;
 	in.correlation_id = r->j.event_id;
 	in.start_ms = clock_mono_ms();
+	in.log_turn = 1; /* no access line here: the turn writes its own */
 	er = chat_run(&c, &in, &o);
 	if (er != BW_OK)
 		goto out;

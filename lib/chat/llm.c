@@ -338,8 +338,10 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 	rq.tick = o->tick;
 	rq.tick_arg = o->arg;
 	rq.tick_ms = LLM_TICK_MS;
+	if (o->breaker_checked)
+		res->brk = o->breaker_seen;
 	for (nr = 1;; nr++) {
-		if (!breaker_ok(o, res)) {
+		if (!(nr == 1 && o->breaker_checked) && !breaker_ok(o, res)) {
 			why = LF_BREAKER;
 			er = BW_EUPSTREAM;
 			break;
@@ -366,7 +368,10 @@ llm_chat(struct llm *l, const struct llm_opts *o, const struct llm_msg *msgs,
 						o->on_attempt(o->arg, nr,
 						    status, why,
 						    clock_mono_ms() - t0);
-					breaker_note(o, res, 1);
+					if (o->breaker_defer_ok)
+						res->brk_ok_pending = 1;
+					else
+						breaker_note(o, res, 1);
 					er = BW_OK;
 					break;
 				}

@@ -59,6 +59,15 @@ struct llm_opts {
 	struct rds    *rds;
 	const char    *breaker_name;
 	struct brk_cfg breaker;
+	/*
+	 * The caller asked the breaker for the first attempt already
+	 * (sem_acquire_brk(): it said yes, in state breaker_seen); and with
+	 * breaker_defer_ok, a success is not recorded here but left to the
+	 * caller (res->brk_ok_pending; sem_release_brk() records it).
+	 */
+	int	       breaker_checked;
+	enum brk_state breaker_seen;
+	int	       breaker_defer_ok;
 	/* Called at least every LLM_TICK_MS; nonzero stops the call. */
 	int (*tick)(void *arg);
 	/* Called after each attempt: HTTP status or 0, and its duration. */
@@ -83,6 +92,7 @@ struct llm_result {
 	int	       retry_refused; /* on_retry said no */
 	enum llm_fail  why;
 	enum brk_state brk; /* breaker state seen last */
+	int brk_ok_pending; /* a success the caller records (breaker_defer_ok) */
 };
 
 /* A client with its own reusable curl handle; NULL on ENOMEM. */

@@ -36,14 +36,14 @@ static const char *const sem_keys[SEM_NKEYS] = {
 	"sem:{llm}:cap",
 };
 
-/* Shared head of every script: names, server time, the turn, wake-ups. */
-#define SEM_LUA_HEAD                                                           \
+/*
+ * Shared head of every script: names, the turn, wake-ups (SEM_LUA_NAMES);
+ * SEM_LUA_HEAD adds the server time, which a release does not need.
+ */
+#define SEM_LUA_NAMES                                                          \
 	"local G, R, QE, SEQ, CAP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], "      \
 	"KEYS[5]\n"                                                            \
 	"local P = 'sem:{llm}:'\n"                                             \
-	"local t = redis.call('TIME')\n"                                       \
-	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / "     \
-	"1000)\n"                                                              \
 	"local function fmt(x) return string.format('%d', x) end\n"            \
 	"local function split(m)\n"                                            \
 	"  local s = string.find(m, '|', 1, true)\n"                           \
@@ -81,14 +81,52 @@ static const char *const sem_keys[SEM_NKEYS] = {
 	"  if redis.call('ZCARD', q) == 0 then redis.call('ZREM', R, o) end\n" \
 	"end\n"
 
+#define SEM_LUA_HEAD                                                       \
+	SEM_LUA_NAMES                                                      \
+	"local t = redis.call('TIME')\n"                                   \
+	"local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / " \
+	"1000)\n"
+
 /*
- * ARGV: org, waiter, lease, global cap, org cap, lease ms, waiter ttl ms.
- * Returns {granted, reclaimed, expiry_ms}.
+ * ARGV: org, waiter, lease, global cap, org cap, lease ms, waiter ttl ms,
+ * queued ("1" when an earlier try of this waiter queued it), breaker open
+ * ms, breaker probe ms. KEYS[6], when given, is the provider's circuit
+ * breaker (breaker.c: st, opened_ms, probe_until): a closed breaker, or an
+ * open one whose cool-down passed, or a half-open one whose probe is not
+ * out, lets a grant happen (and the grant takes the probe, as
+ * breaker_allow() would); any other state answers 2 at once, the waiter
+ * out of the queue. Returns {granted (1; 0 queued; 2 breaker), reclaimed,
+ * expiry_ms, breaker state}. When nobody waits (QE empty) and both caps
+ * have room, the lease is granted without touching the queue.
  */
 static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
 	"local org, waiter, lease = ARGV[1], ARGV[2], ARGV[3]\n"
 	"local gcap, ocap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
 	"local lease_ms, wttl = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+	"local B, bst = KEYS[6], 0\n"
+	"if B then\n"
+	"  local b = redis.call('HMGET', B, 'st', 'opened_ms', 'probe_until')\n"
+	"  bst = tonumber(b[1] or '0') or 0\n"
+	"  if (bst == 1 and now < tonumber(b[2] or '0') + tonumber(ARGV[9]))\n"
+	"      or (bst == 2 and now < tonumber(b[3] or '0')) then\n"
+	"    if ARGV[8] == '1' then unqueue(org, waiter) wake() end\n"
+	"    return { 2, 0, 0, bst }\n"
+	"  end\n"
+	"end\n"
+	"local function grant()\n"
+	"  local exp = now + lease_ms\n"
+	"  redis.call('ZADD', G, fmt(exp), org .. '|' .. lease)\n"
+	"  redis.call('ZADD', P .. 'o:' .. org, fmt(exp), lease)\n"
+	"  if bst == 1 then\n"
+	"    redis.call('HSET', B, 'st', 2, 'probe_until',\n"
+	"        fmt(now + tonumber(ARGV[10])))\n"
+	"    bst = 2\n"
+	"  elseif bst == 2 then\n"
+	"    redis.call('HSET', B, 'probe_until', fmt(now + "
+	"tonumber(ARGV[10])))\n"
+	"  end\n"
+	"  return exp\n"
+	"end\n"
 	"local reclaimed = 0\n"
 	"for _, m in ipairs(redis.call('ZRANGEBYSCORE', G, '-inf', fmt(now))) "
 	"do\n"
@@ -96,6 +134,10 @@ static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
 	"  redis.call('ZREM', G, m)\n"
 	"  redis.call('ZREM', P .. 'o:' .. o, l)\n"
 	"  reclaimed = reclaimed + 1\n"
+	"end\n"
+	"if redis.call('ZCARD', QE) == 0 and redis.call('ZCARD', G) < gcap\n"
+	"    and redis.call('ZCARD', P .. 'o:' .. org) < ocap then\n"
+	"  return { 1, reclaimed, grant(), bst }\n"
 	"end\n"
 	"for _, m in ipairs(redis.call('ZRANGEBYSCORE', QE, '-inf', fmt(now))) "
 	"do\n"
@@ -113,19 +155,17 @@ static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
 	"if redis.call('ZCARD', G) < gcap then\n"
 	"  local o, w = next_turn()\n"
 	"  if o == org and w == waiter then\n"
-	"    local exp = now + lease_ms\n"
-	"    redis.call('ZADD', G, fmt(exp), org .. '|' .. lease)\n"
-	"    redis.call('ZADD', P .. 'o:' .. org, fmt(exp), lease)\n"
+	"    local exp = grant()\n"
 	"    unqueue(org, waiter)\n"
 	"    if redis.call('ZCARD', q) > 0 then\n"
 	"      redis.call('ZADD', R, redis.call('INCR', SEQ), org)\n"
 	"    end\n"
 	"    if redis.call('ZCARD', G) < gcap then wake() end\n"
-	"    return { 1, reclaimed, exp }\n"
+	"    return { 1, reclaimed, exp, bst }\n"
 	"  end\n"
 	"  if w then wake() end\n"
 	"end\n"
-	"return { 0, reclaimed, 0 }\n" };
+	"return { 0, reclaimed, 0, bst }\n" };
 
 /* ARGV: org, waiter. Leaves the queue; wakes whoever's turn it is now. */
 static struct rds_script sem_cancel_lua = { .src = SEM_LUA_HEAD
@@ -133,11 +173,21 @@ static struct rds_script sem_cancel_lua = { .src = SEM_LUA_HEAD
 	"wake()\n"
 	"return 1\n" };
 
-/* ARGV: org, lease. Returns 1 when this lease was held, else 0. */
-static struct rds_script sem_release_lua = { .src = SEM_LUA_HEAD
+/*
+ * ARGV: org, lease, "1" to record a provider success on the breaker
+ * KEYS[6] (breaker.c's record with ok 1: closed, no failures; written only
+ * when that changes something). Returns 1 when this lease was held, else 0.
+ */
+static struct rds_script sem_release_lua = { .src = SEM_LUA_NAMES
 	"local n = redis.call('ZREM', G, ARGV[1] .. '|' .. ARGV[2])\n"
 	"redis.call('ZREM', P .. 'o:' .. ARGV[1], ARGV[2])\n"
 	"if n == 1 then wake() end\n"
+	"if KEYS[6] and ARGV[3] == '1' then\n"
+	"  local b = redis.call('HMGET', KEYS[6], 'st', 'fails')\n"
+	"  if (b[1] and b[1] ~= '0') or (b[2] and b[2] ~= '0') then\n"
+	"    redis.call('HSET', KEYS[6], 'st', 0, 'fails', 0)\n"
+	"  end\n"
+	"end\n"
 	"return n\n" };
 
 /* ARGV: org, lease, lease ms. Returns the new expiry, or 0 when gone. */
@@ -174,25 +224,28 @@ sem_newid(char out[SEM_ID_LEN + 1])
 }
 
 /*
- * Runs one semaphore script with the fixed keys and argv. *rep on BW_OK
- * (caller frees). Any Redis failure, a Redis timeout included, is
- * BW_EREDIS: BW_ETIMEOUT means the queue deadline to callers.
+ * Runs one semaphore script with the fixed keys, then brk_key when not
+ * NULL (KEYS[6]), and argv. *rep on BW_OK (caller frees). Any Redis
+ * failure, a Redis timeout included, is BW_EREDIS: BW_ETIMEOUT means the
+ * queue deadline to callers.
  */
 static enum bw_err
-sem_run(struct rds *rds, struct rds_script *s, int argc, const char **args,
-    redisReply **rep)
+sem_run_brk(struct rds *rds, struct rds_script *s, const char *brk_key,
+    int argc, const char **args, redisReply **rep)
 {
-	const char *av[SEM_NKEYS + 8];
+	const char *av[SEM_NKEYS + 1 + 12];
 	enum bw_err er;
-	int	    i;
+	int	    i, nk = SEM_NKEYS;
 
-	if (argc < 0 || argc > 8)
+	if (argc < 0 || argc > 12)
 		return BW_EINVAL;
 	for (i = 0; i < SEM_NKEYS; i++)
 		av[i] = sem_keys[i];
+	if (brk_key != NULL)
+		av[nk++] = brk_key;
 	for (i = 0; i < argc; i++)
-		av[SEM_NKEYS + i] = args[i];
-	er = rds_eval(rds, s, SEM_NKEYS, SEM_NKEYS + argc, av, NULL, rep);
+		av[nk + i] = args[i];
+	er = rds_eval(rds, s, nk, nk + argc, av, NULL, rep);
 	if (er != BW_OK && *rep != NULL) {
 		freeReplyObject(*rep);
 		*rep = NULL;
@@ -200,6 +253,13 @@ sem_run(struct rds *rds, struct rds_script *s, int argc, const char **args,
 	if (er == BW_EINVAL || er == BW_ENOMEM || er == BW_OK)
 		return er;
 	return BW_EREDIS;
+}
+
+static enum bw_err
+sem_run(struct rds *rds, struct rds_script *s, int argc, const char **args,
+    redisReply **rep)
+{
+	return sem_run_brk(rds, s, NULL, argc, args, rep);
 }
 
 /* Leaves the queue after the deadline; errors are only logged. */
@@ -250,21 +310,32 @@ enum bw_err
 sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
     int lease_ms, int wait_ms, struct sem_lease *out, struct sem_stats *st)
 {
+	return sem_acquire_brk(rds, org_id, global_cap, org_cap, lease_ms,
+	    wait_ms, NULL, out, st);
+}
+
+enum bw_err
+sem_acquire_brk(struct rds *rds, const char *org_id, int global_cap,
+    int org_cap, int lease_ms, int wait_ms, struct sem_brk *brk,
+    struct sem_lease *out, struct sem_stats *st)
+{
 	struct sem_stats s;
 	struct sem_lease l;
-	const char	*args[7];
+	const char	*args[10];
 	char		 waiter[SEM_ID_LEN + 1], wkey[64];
-	char		 gc[16], oc[16], lm[16], wt[16];
+	char		 gc[16], oc[16], lm[16], wt[16], bo[16], bp[16];
 	redisReply	*rep = NULL;
 	enum bw_err	 er;
 	int64_t		 t0, deadline, left;
-	long long	 granted, exp;
+	long long	 granted, exp, bst;
 
 	memset(&s, 0, sizeof(s));
 	t0 = clock_mono_us();
 	if (rds == NULL || !rds_word_ok(org_id, SEM_MAX_ORG) ||
 	    global_cap < 1 || org_cap < 1 || lease_ms < 100 || wait_ms < 0 ||
-	    out == NULL) {
+	    out == NULL ||
+	    (brk != NULL &&
+		(brk->key == NULL || brk->open_ms < 1 || brk->probe_ms < 1))) {
 		er = BW_EINVAL;
 		goto out;
 	}
@@ -281,6 +352,8 @@ sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
 	snprintf(oc, sizeof(oc), "%d", org_cap);
 	snprintf(lm, sizeof(lm), "%d", lease_ms);
 	snprintf(wt, sizeof(wt), "%d", SEM_WAITER_TTL_MS);
+	snprintf(bo, sizeof(bo), "%d", brk != NULL ? brk->open_ms : 1);
+	snprintf(bp, sizeof(bp), "%d", brk != NULL ? brk->probe_ms : 1);
 	args[0] = org_id;
 	args[1] = waiter;
 	args[2] = l.id;
@@ -288,15 +361,21 @@ sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
 	args[4] = oc;
 	args[5] = lm;
 	args[6] = wt;
+	args[7] = "0";
+	args[8] = bo;
+	args[9] = bp;
 	deadline = t0 / 1000 + wait_ms;
 	for (;;) {
-		er = sem_run(rds, &sem_acquire_lua, 7, args, &rep);
+		er = sem_run_brk(rds, &sem_acquire_lua,
+		    brk != NULL ? brk->key : NULL, 10, args, &rep);
 		if (er != BW_OK)
 			goto out;
 		s.tries++;
 		granted = rds_int(rep, 0);
 		exp = rds_int(rep, 2);
-		if (granted < 0 || rds_int(rep, 1) < 0 || exp < 0) {
+		bst = rds_int(rep, 3);
+		if (granted < 0 || granted > 2 || rds_int(rep, 1) < 0 ||
+		    exp < 0 || bst < 0 || bst > 2) {
 			log_kv(LL_ERROR, "sem: unexpected script reply", NULL);
 			er = BW_EREDIS;
 			goto out;
@@ -304,12 +383,20 @@ sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
 		s.reclaimed += (int)rds_int(rep, 1);
 		freeReplyObject(rep);
 		rep = NULL;
+		if (brk != NULL)
+			brk->state = (int)bst;
+		if (granted == 2) {
+			/* The breaker: no slot taken, out of the queue. */
+			er = BW_EUPSTREAM;
+			goto out;
+		}
 		if (granted == 1) {
 			l.expires_ms = exp;
 			*out = l;
 			er = BW_OK;
 			goto out;
 		}
+		args[7] = "1"; /* queued now */
 		left = deadline - clock_mono_ms();
 		if (left <= 0) {
 			sem_cancel(rds, org_id, waiter);
@@ -358,27 +445,82 @@ sem_renew(struct rds *rds, struct sem_lease *l)
 	return BW_OK;
 }
 
-enum bw_err
-sem_release(struct rds *rds, const struct sem_lease *l)
+/* The argv of a release (sem_release_prep()). */
+static int
+sem_release_args(struct sem_release_call *rc, const struct sem_lease *l,
+    const char *brk_key, int record_ok)
 {
-	const char *args[2];
-	redisReply *rep = NULL;
-	enum bw_err er;
-	long long   n;
+	int i, nk = SEM_NKEYS;
 
-	if (rds == NULL || l == NULL || !rds_word_ok(l->org_id, SEM_MAX_ORG) ||
+	if (l == NULL || !rds_word_ok(l->org_id, SEM_MAX_ORG) ||
 	    l->id[0] == '\0')
+		return -1;
+	for (i = 0; i < SEM_NKEYS; i++)
+		rc->av[i] = sem_keys[i];
+	if (brk_key != NULL)
+		rc->av[nk++] = brk_key;
+	rc->av[nk] = l->org_id;
+	rc->av[nk + 1] = l->id;
+	rc->av[nk + 2] = brk_key != NULL && record_ok ? "1" : "0";
+	rc->nkeys = nk;
+	rc->argc = nk + 3;
+	return 0;
+}
+
+enum bw_err
+sem_release_prep(struct sem_release_call *rc, const struct sem_lease *l,
+    const char *brk_key, int record_ok, struct rds_call *call)
+{
+	if (rc == NULL || call == NULL ||
+	    sem_release_args(rc, l, brk_key, record_ok) != 0)
 		return BW_EINVAL;
-	args[0] = l->org_id;
-	args[1] = l->id;
-	er = sem_run(rds, &sem_release_lua, 2, args, &rep);
-	if (er != BW_OK)
-		return er;
-	n = rds_int(rep, -1);
-	freeReplyObject(rep);
+	memset(call, 0, sizeof(*call));
+	call->script = &sem_release_lua;
+	call->nkeys = rc->nkeys;
+	call->argc = rc->argc;
+	call->argv = rc->av;
+	return BW_OK;
+}
+
+enum bw_err
+sem_release_done(const struct rds_call *call)
+{
+	long long n;
+
+	if (call->er != BW_OK)
+		return call->er == BW_EINVAL || call->er == BW_ENOMEM
+		    ? call->er
+		    : BW_EREDIS;
+	n = rds_int(call->reply, -1);
 	if (n < 0)
 		return BW_EREDIS;
 	return n == 1 ? BW_OK : BW_ENOTFOUND;
+}
+
+enum bw_err
+sem_release_brk(struct rds *rds, const struct sem_lease *l, const char *brk_key,
+    int record_ok)
+{
+	struct sem_release_call rc;
+	struct rds_call		call;
+	enum bw_err		er;
+
+	if (rds == NULL)
+		return BW_EINVAL;
+	er = sem_release_prep(&rc, l, brk_key, record_ok, &call);
+	if (er != BW_OK)
+		return er;
+	(void)rds_pipeline(rds, &call, 1);
+	er = sem_release_done(&call);
+	if (call.reply != NULL)
+		freeReplyObject(call.reply);
+	return er;
+}
+
+enum bw_err
+sem_release(struct rds *rds, const struct sem_lease *l)
+{
+	return sem_release_brk(rds, l, NULL, 0);
 }
 
 /* Runs a counting script with org or "". */

@@ -53,6 +53,27 @@ enum bw_err
 sem_acquire(struct rds *, const char *org_id, int global_cap, int org_cap,
     int lease_ms, int wait_ms, struct sem_lease *out, struct sem_stats *st);
 /*
+ * The provider's circuit breaker, checked by the acquire in the same
+ * script (its key and timings as lib/chat/breaker.h has them): state gets
+ * the breaker's state as the last try saw it.
+ */
+struct sem_brk {
+	const char *key; /* breaker_key() */
+	int	    open_ms;
+	int	    probe_ms;
+	int	    state; /* out: enum brk_state */
+};
+/*
+ * sem_acquire() that also asks the breaker brk (NULL: none) in the same
+ * script: a grant is also the breaker's "allowed" (taking the half-open
+ * probe when it is due, as breaker_allow() does), and a breaker that
+ * would refuse answers BW_EUPSTREAM at once, no slot taken and the waiter
+ * out of the queue. One round trip when nobody waits and there is room.
+ */
+enum bw_err sem_acquire_brk(struct rds *, const char *org_id, int global_cap,
+    int org_cap, int lease_ms, int wait_ms, struct sem_brk *brk,
+    struct sem_lease *out, struct sem_stats *st);
+/*
  * Pushes the lease's expiry to now + l->lease_ms. Returns BW_OK,
  * BW_ENOTFOUND when the lease is gone (it expired and was reclaimed: the
  * caller no longer holds a slot), or BW_EREDIS.
@@ -64,6 +85,30 @@ enum bw_err sem_renew(struct rds *, struct sem_lease *l);
  * Returns BW_OK, BW_ENOTFOUND (it was no longer held), or BW_EREDIS.
  */
 enum bw_err sem_release(struct rds *, const struct sem_lease *l);
+/*
+ * sem_release() that, with brk_key (may be NULL) and record_ok, also
+ * records a provider success on the breaker (breaker_record() with ok 1)
+ * in the same script.
+ */
+enum bw_err sem_release_brk(struct rds *, const struct sem_lease *l,
+    const char *brk_key, int record_ok);
+/* The argv a prepared release points into; lives until it is done. */
+struct sem_release_call {
+	const char *av[10];
+	int	    nkeys;
+	int	    argc;
+};
+/*
+ * sem_release_brk() as one call of a pipeline (core/rds.h), for a caller
+ * that sends it with other commands: prep fills *call (pointing into rc
+ * and l, which must outlive it), done reads its answer after
+ * rds_pipeline() with sem_release()'s returns. The caller frees
+ * call->reply.
+ */
+enum bw_err
+sem_release_prep(struct sem_release_call *rc, const struct sem_lease *l,
+    const char *brk_key, int record_ok, struct rds_call *call);
+enum bw_err sem_release_done(const struct rds_call *call);
 /*
  * Leases now held (expired ones not counted): globally when org_id is NULL,
  * else for that org. For the leases-in-use gauge and for tests.

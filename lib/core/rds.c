@@ -20,8 +20,10 @@
 #include "core/rds.h"
 #include "core/sec.h"
 
-#define RDS_MAX_DB   1024 /* SELECT index we accept in a URL */
-#define RDS_MAX_ARGS 1024 /* arguments to one EVALSHA */
+#define RDS_MAX_DB	  1024 /* SELECT index we accept in a URL */
+#define RDS_MAX_ARGS	  1024 /* arguments to one EVALSHA */
+/* A connection used this recently is not polled for a close first. */
+#define RDS_IDLE_CHECK_MS 1000
 
 struct rds {
 	char	     *url;  /* owned; may hold a password */
@@ -33,6 +35,7 @@ struct rds {
 	int	      db;
 	int	      bad_url; /* rds_connect() refuses */
 	redisContext *c;       /* NULL when not connected */
+	int64_t	      last_ms; /* clock_mono_ms() of the last reply read */
 };
 
 /* Frees and wipes a possibly secret string. */
@@ -347,12 +350,19 @@ out:
 
 /*
  * Outside pub/sub Redis never speaks first, so an idle connection with
- * something to read has been closed (CLIENT KILL, restart, timeout).
+ * something to read has been closed (CLIENT KILL, restart, timeout). A
+ * connection that answered less than RDS_IDLE_CHECK_MS ago is not polled
+ * (one system call per round trip saved): if it was closed since, the
+ * send or the read fails and the caller's one retry on a fresh connection
+ * covers it, as for any break.
  */
 static int
 rds_idle_dead(const struct rds *r)
 {
 	struct pollfd pfd;
+
+	if (clock_mono_ms() - r->last_ms < RDS_IDLE_CHECK_MS)
+		return 0;
 
 	pfd.fd = r->c->fd;
 	pfd.events = POLLIN;
@@ -385,6 +395,7 @@ rds_send(struct rds *r, int argc, const char **argv, const size_t *lens,
 		rep = redisCommandArgv(r->c, argc, argv, lens);
 		saved = errno;
 		if (rep != NULL) {
+			r->last_ms = clock_mono_ms();
 			*reply = rep;
 			return BW_OK;
 		}
@@ -520,6 +531,157 @@ out:
 	free(av);
 	free(al);
 	return er;
+}
+
+/* The argv of one pipelined call: EVALSHA sha nkeys args..., or args. */
+struct rds_pargs {
+	const char **av;
+	size_t	    *al;
+	int	     ac;
+	char	     nk[16];
+};
+
+static enum bw_err
+rds_pargs_make(struct rds_pargs *p, const struct rds_call *c)
+{
+	int i, o = c->script != NULL ? 3 : 0;
+
+	p->ac = c->argc + o;
+	p->av = calloc((size_t)p->ac + 1, sizeof(*p->av));
+	p->al = calloc((size_t)p->ac + 1, sizeof(*p->al));
+	if (p->av == NULL || p->al == NULL)
+		return BW_ENOMEM;
+	if (c->script != NULL) {
+		snprintf(p->nk, sizeof(p->nk), "%d", c->nkeys);
+		p->av[0] = "EVALSHA";
+		p->av[1] = c->script->sha;
+		p->av[2] = p->nk;
+		p->al[0] = 7;
+		p->al[1] = 40;
+		p->al[2] = strlen(p->nk);
+	}
+	for (i = 0; i < c->argc; i++) {
+		p->av[o + i] = c->argv[i];
+		p->al[o + i] =
+		    c->lens != NULL ? c->lens[i] : strlen(c->argv[i]);
+	}
+	return BW_OK;
+}
+
+/*
+ * Sends the pipeline once and reads what it can: *nread replies were read
+ * (calls[0..*nread) have theirs). Returns BW_OK, or the I/O error that
+ * stopped it (the connection is dropped then).
+ */
+static enum bw_err
+rds_pipe_once(struct rds *r, struct rds_call *calls, struct rds_pargs *pa,
+    size_t n, size_t *nread)
+{
+	redisReply *rep;
+	enum bw_err er;
+	size_t	    i;
+	int	    saved;
+
+	*nread = 0;
+	if (r->c != NULL && rds_idle_dead(r))
+		rds_drop(r);
+	er = rds_connect(r);
+	if (er != BW_OK)
+		return er;
+	for (i = 0; i < n; i++)
+		if (redisAppendCommandArgv(r->c, pa[i].ac, pa[i].av,
+			pa[i].al) != REDIS_OK) {
+			rds_drop(r);
+			return BW_ENOMEM;
+		}
+	for (i = 0; i < n; i++) {
+		rep = NULL;
+		if (redisGetReply(r->c, (void **)&rep) != REDIS_OK ||
+		    rep == NULL) {
+			saved = errno;
+			er = r->c->err == REDIS_ERR_OOM ? BW_ENOMEM
+			    : rds_timedout(r->c, saved) ? BW_ETIMEOUT
+							: BW_EREDIS;
+			log_kv(LL_WARN, "redis i/o error", "command",
+			    "pipeline", "detail", r->c->errstr, NULL);
+			rds_drop(r);
+			return er;
+		}
+		calls[i].reply = rep;
+		(*nread)++;
+	}
+	r->last_ms = clock_mono_ms();
+	return BW_OK;
+}
+
+enum bw_err
+rds_pipeline(struct rds *r, struct rds_call *calls, size_t n)
+{
+	struct rds_pargs pa[8];
+	enum bw_err	 er = BW_OK, first = BW_OK;
+	size_t		 i, nread = 0;
+	int		 attempt;
+
+	if (n == 0 || n > sizeof(pa) / sizeof(pa[0]) || calls == NULL)
+		return BW_EINVAL;
+	memset(pa, 0, sizeof(pa));
+	for (i = 0; i < n; i++) {
+		calls[i].reply = NULL;
+		calls[i].er = BW_EREDIS;
+		if (calls[i].argc < 0 || calls[i].argc > RDS_MAX_ARGS ||
+		    (calls[i].script == NULL && calls[i].argc < 1) ||
+		    (calls[i].script != NULL &&
+			(calls[i].script->src == NULL || calls[i].nkeys < 0 ||
+			    calls[i].nkeys > calls[i].argc))) {
+			er = BW_EINVAL;
+			goto out;
+		}
+		/* A script not yet loaded: loaded first (once per process). */
+		if (calls[i].script != NULL &&
+		    calls[i].script->sha[0] == '\0') {
+			er = rds_script_load(r, calls[i].script);
+			if (er != BW_OK)
+				goto out;
+		}
+		er = rds_pargs_make(&pa[i], &calls[i]);
+		if (er != BW_OK)
+			goto out;
+	}
+	for (attempt = 0; attempt < 2; attempt++) {
+		er = rds_pipe_once(r, calls, pa, n, &nread);
+		/* Resent only when nothing ran for sure: no reply read. */
+		if (er == BW_OK || nread > 0 || er == BW_ETIMEOUT ||
+		    er == BW_ENOMEM)
+			break;
+	}
+out:
+	for (i = 0; i < n; i++) {
+		if (i >= nread) {
+			calls[i].er = er != BW_OK ? er : BW_EREDIS;
+		} else if (calls[i].reply->type != REDIS_REPLY_ERROR) {
+			calls[i].er = BW_OK;
+		} else if (calls[i].script != NULL &&
+		    strncmp(calls[i].reply->str, "NOSCRIPT", 8) == 0) {
+			/* The server lost it: load and run this one alone. */
+			freeReplyObject(calls[i].reply);
+			calls[i].reply = NULL;
+			calls[i].script->sha[0] = '\0';
+			calls[i].er = rds_eval(r, calls[i].script,
+			    calls[i].nkeys, calls[i].argc, calls[i].argv,
+			    calls[i].lens, &calls[i].reply);
+		} else {
+			log_kv(LL_ERROR, "redis error reply", "command",
+			    calls[i].script != NULL ? "EVALSHA"
+						    : calls[i].argv[0],
+			    "detail", calls[i].reply->str, NULL);
+			calls[i].er = BW_EREDIS;
+		}
+		if (first == BW_OK && calls[i].er != BW_OK)
+			first = calls[i].er;
+		free(pa[i].av);
+		free(pa[i].al);
+	}
+	return first;
 }
 
 enum bw_err

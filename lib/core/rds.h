@@ -36,6 +36,30 @@ enum bw_err rds_cmd(struct rds *, int argc, const char **argv,
 enum bw_err rds_eval(struct rds *, struct rds_script *, int nkeys, int argc,
     const char **argv, const size_t *lens, redisReply **reply);
 /*
+ * One command of a pipeline (rds_pipeline()): a script (EVALSHA, with
+ * nkeys) or, when script is NULL, the plain command argv. reply and er are
+ * set by rds_pipeline().
+ */
+struct rds_call {
+	struct rds_script *script;
+	int		   nkeys;
+	int		   argc;
+	const char	 **argv;
+	const size_t	  *lens;  /* NULL: C strings */
+	redisReply	  *reply; /* out; the caller freeReplyObject()s it */
+	enum bw_err	   er;	  /* out: as rds_cmd() / rds_eval() */
+};
+/*
+ * Sends calls[0..n) in one write and reads their n replies: one round trip
+ * for commands that need not wait for each other. Each call's er and reply
+ * are set as rds_eval() (or rds_cmd()) would set them; a script the server
+ * lost (NOSCRIPT) is loaded and that call run again on its own. A broken
+ * idle connection is reopened and the pipeline sent once more only when no
+ * reply was read yet. Returns BW_OK when every call did, else the first
+ * call's error.
+ */
+enum bw_err rds_pipeline(struct rds *, struct rds_call *calls, size_t n);
+/*
  * 1 when s is 1..max bytes of [A-Za-z0-9_-]: safe as one segment of a key
  * name (no ':' or hash-tag braces a caller could inject).
  */

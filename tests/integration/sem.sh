@@ -233,4 +233,21 @@ t_eq "breaker: a successful probe closes it" closed \
 t_eq "breaker: closed lets calls through" "allowed closed" \
     "$("$D" brk allow "${B[@]}")"
 
+# The same breaker asked by the slot's own script (sem_acquire_brk(), the
+# chat path's one round trip), and a success recorded by the release.
+S=(--name "brkslot-$SFX" --fails 3 --open-ms 1000 --probe-ms 1000
+    --org "brkslot-$SFX")
+for _ in 1 2 3; do "$D" brk fail "${S[@]}" >/dev/null; done
+t_eq "breaker in the slot script: open refuses, no lease, no waiter" \
+    "refused open 0 0" "$("$D" brk slot "${S[@]}")"
+sleep 1.1
+t_eq "breaker in the slot script: after the cool-down one slot takes the probe" \
+    "allowed half_open|refused half_open 0 0" \
+    "$("$D" brk slot "${S[@]}")|$("$D" brk slot "${S[@]}")"
+sleep 1.1
+t_eq "breaker in the slot script: the release records the probe's success" \
+    "allowed half_open -> closed" "$("$D" brk slot-ok "${S[@]}")"
+t_eq "breaker in the slot script: closed lets slots through" \
+    "allowed closed" "$("$D" brk slot "${S[@]}")"
+
 t_done

@@ -21,6 +21,11 @@
  *     prints "turns <n>" after each append
  *   sem_driver brk allow|ok|fail|state --name N [--fails 3 --open-ms 1000
  *       --probe-ms 1000] prints "allowed|refused <state>" or "<state>"
+ *   sem_driver brk slot|slot-ok --name N --org O [...]: the breaker asked
+ *       by the slot's own script (sem_acquire_brk(), no wait); a granted
+ *       lease is released at once, recording a success with slot-ok;
+ *       prints "allowed <state>" (slot-ok: "allowed <state> -> <state
+ *       after>") or "refused <state> <leases of O> <waiters of O>"
  */
 #include <errno.h>
 #include <stdio.h>
@@ -284,6 +289,54 @@ conv_append(struct rds *r)
 	return 0;
 }
 
+/* "brk slot|slot-ok": the breaker as the slot's script asks it. */
+static int
+brk_slot(struct rds *r, const char *name, const struct brk_cfg *c, int ok)
+{
+	struct sem_brk	 b;
+	struct sem_lease l;
+	struct sem_stats ss;
+	enum brk_state	 st = BRK_CLOSED;
+	enum bw_err	 er;
+	const char	*org = o_str("org", "brk-org");
+	char		 key[BRK_MAX_KEY];
+	int		 nl = -1, nw = -1;
+
+	if (breaker_key(key, sizeof(key), name) != BW_OK)
+		return 1;
+	memset(&b, 0, sizeof(b));
+	b.key = key;
+	b.open_ms = c->open_ms;
+	b.probe_ms = c->probe_ms;
+	er = sem_acquire_brk(r, org, 15, 5, 5000, 0, &b, &l, &ss);
+	if (er == BW_EUPSTREAM) {
+		(void)sem_count(r, org, &nl);
+		(void)sem_waiting(r, org, &nw);
+		printf("refused %s %d %d\n",
+		    breaker_state_name((enum brk_state)b.state), nl, nw);
+		return 0;
+	}
+	if (er != BW_OK) {
+		printf("error %s\n", bw_strerror(er));
+		return 1;
+	}
+	er = sem_release_brk(r, &l, key, ok);
+	if (er == BW_OK && ok)
+		er = breaker_state(r, name, &st);
+	if (er != BW_OK) {
+		printf("error %s\n", bw_strerror(er));
+		return 1;
+	}
+	if (ok)
+		printf("allowed %s -> %s\n",
+		    breaker_state_name((enum brk_state)b.state),
+		    breaker_state_name(st));
+	else
+		printf("allowed %s\n",
+		    breaker_state_name((enum brk_state)b.state));
+	return 0;
+}
+
 static int
 brk_cmd(struct rds *r, const char *what)
 {
@@ -296,6 +349,8 @@ brk_cmd(struct rds *r, const char *what)
 	c.fail_threshold = (int)o_num("fails", 3);
 	c.open_ms = (int)o_num("open-ms", 1000);
 	c.probe_ms = (int)o_num("probe-ms", 1000);
+	if (strcmp(what, "slot") == 0 || strcmp(what, "slot-ok") == 0)
+		return brk_slot(r, name, &c, what[4] == '-');
 	if (strcmp(what, "allow") == 0) {
 		er = breaker_allow(r, name, &c, &allowed, &st);
 		if (er == BW_OK)

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The work of one warm chat turn, counted (issue 11, "a third of the cost
+# per turn"): N turns of one org and one user through nginx, after a few
+# warm-up turns (the per-child caches filled, the conversation at its
+# steady length), with the stack's counters read before and after:
+#   - Redis commands, those run inside scripts included (INFO
+#     commandstats; our own INFO calls taken off);
+#   - Redis round trips (INFO stats total_reads_processed: one read event
+#     per request of a kept connection, however many commands it
+#     pipelines);
+#   - PostgreSQL statements of the backends that served the turns (every
+#     one its own transaction), from the server's log with log_statement
+#     set to all for the window (the stack's other workers poll and run
+#     periodic jobs: pg_stat_database would count them too), and WAL
+#     flushes (pg_stat_wal, printed only: the test stack runs without
+#     fsync);
+#   - lines and bytes bulwark-fcgi logged.
+# Counts, not time: they do not depend on the machine's load, and each has
+# a ceiling that fails the test when the per-turn work grows again. The
+# ceilings and what each turn does are in docs/chat-cost.md. Bounded: about 200 turns, under a minute.
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL DATABASE_URL REDIS_URL BW_RUN
+
+N=${CHAT_COST_TURNS:-100}
+WARM=10
+SFX="$$-$RANDOM"
+SIM=$BW_LLM_SIM_URL
+RPORT=${REDIS_URL##*:}
+RPORT=${RPORT%%/*}
+RHOST=${REDIS_URL#redis://}
+RHOST=${RHOST%%:*}
+LOG=$BW_RUN/log/bulwark-fcgi.log
+
+# Ceilings per warm turn (docs/chat-cost.md has what they count).
+MAX_REDIS_CMDS=${CHAT_COST_MAX_REDIS_CMDS:-36}
+MAX_REDIS_TRIPS=${CHAT_COST_MAX_REDIS_TRIPS:-4}
+MAX_PG_STMTS=${CHAT_COST_MAX_PG_STMTS:-2.2}
+MAX_LOG_LINES=${CHAT_COST_MAX_LOG_LINES:-1}
+MAX_LOG_BYTES=${CHAT_COST_MAX_LOG_BYTES:-700}
+
+rcli() { redis-cli -h "$RHOST" -p "$RPORT" "$@"; }
+
+# rsnap: "commands reads" Redis counted so far: commands run, those inside
+# scripts included (INFO commandstats, summed), and read events, one per
+# round trip of a kept connection whatever it pipelines (INFO stats
+# total_reads_processed). One redis-cli per snapshot; what the snapshots
+# themselves add is measured on an empty interval and taken off.
+rsnap() {
+	rcli INFO all | tr -d '\r' | awk -F'[:,=]' '
+	    /^cmdstat_/ { n += $3 }
+	    /^total_reads_processed:/ { r = $2 }
+	    END { print n + 0, r + 0 }'
+}
+PGLOG=$BW_RUN/log/postgres.log
+# pg_log_all on|off: log_statement = all for the window, or as configured.
+pg_log_all() {
+	if [ "$1" = on ]; then
+		t_sql "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
+	else
+		t_sql "ALTER SYSTEM RESET log_statement" >/dev/null
+	fi
+	t_sql "SELECT pg_reload_conf()" >/dev/null
+}
+pg_wal_syncs() {
+	t_sql "SELECT wal_sync FROM pg_stat_wal" 2>/dev/null || echo 0
+}
+
+ORG=$(t_ctl org create --name "chat-cost-$SFX" | jq -r .id)
+KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
+t_sql "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\",
+    window_s) VALUES ('$ORG', 'chat', 'org', 1000000, 60),
+    ('$ORG', 'chat', 'ip', 1000000, 10) ON CONFLICT DO NOTHING" >/dev/null
+MODEL="chat-cost-$SFX"
+t_ctl price set --model "$MODEL" --input-micros-per-mtok 2500 \
+    --output-micros-per-mtok 10000 >/dev/null
+t_ctl budget set --org "$ORG" --daily-micros 100000000 \
+    --primary-model "$MODEL" --fallback-model "$MODEL" --no-downgrade \
+    >/dev/null
+curl -s -X POST "$SIM/_sim/reset" >/dev/null
+
+# turns K: K turns of the org's one user; prints the statuses, one a line.
+turns() {
+	local i
+	for i in $(seq "$1"); do
+		curl -sk --max-time 30 -o /dev/null -w '%{http_code}\n' \
+		    -X POST -H "Authorization: Bearer $KEY" \
+		    -H 'Content-Type: application/json' \
+		    --data-binary "{\"channel\":\"web\",\"user_id\":\"cost-user\",\"message\":\"turn $i of the cost test\"}" \
+		    "$BULWARK_URL/api/v1/chat"
+	done
+}
+
+# Warm: the children that serve these turns have this key, the org's
+# limits and its chat settings in their per-child caches (a cold child adds
+# three statements to its first turn). Twice as many turns as the master
+# has children, then rounds of WARM turns until a round reached no child
+# that earlier turns had not (told by the pids of this key's access lines),
+# 30 rounds at most.
+MASTER=$(cat "$BW_RUN/pid/bulwark-fcgi.pid")
+NCHILD=$(pgrep -P "$MASTER" | wc -l)
+KP=${KEY:0:12}
+lw=$(wc -c <"$LOG")
+turns "$((2 * NCHILD))" >"$TMP/warm"
+seen=0
+for _ in $(seq 30); do
+	turns "$WARM" >>"$TMP/warm"
+	now=$(tail -c +"$((lw + 1))" "$LOG" |
+	    grep "\"key_prefix\":\"$KP\"" | grep -o '"pid":[0-9]*' |
+	    sort -u | wc -l)
+	[ "$now" = "$seen" ] && break
+	seen=$now
+done
+t_eq "warm-up turns answered 200" "$(wc -l <"$TMP/warm")" \
+    "$(grep -c '^200$' "$TMP/warm")"
+# PostgreSQL flushes a backend's stats at most once a second.
+sleep 1.2
+
+# The snapshots' own cost: two of them back to back.
+read -r rc0 rr0 <<<"$(rsnap)"
+read -r rc1 rr1 <<<"$(rsnap)"
+rcal=$((rc1 - rc0))
+rrcal=$((rr1 - rr0))
+pg_log_all on
+t_on_exit "pg_log_all off"
+sleep 1 # every backend has read the new setting
+g0=$(wc -c <"$PGLOG")
+w0=$(pg_wal_syncs)
+l0=$(wc -l <"$LOG")
+b0=$(wc -c <"$LOG")
+read -r rc0 rr0 <<<"$(rsnap)"
+turns "$N" >"$TMP/statuses"
+read -r rc1 rr1 <<<"$(rsnap)"
+g1=$(wc -c <"$PGLOG")
+pg_log_all off
+sleep 1.2 # PostgreSQL flushes a backend's stats at most once a second
+w1=$(pg_wal_syncs)
+l1=$(wc -l <"$LOG")
+b1=$(wc -c <"$LOG")
+
+t_eq "every measured turn answered 200" "$N" "$(grep -c '^200$' "$TMP/statuses")"
+
+cmds=$((rc1 - rc0 - rcal))
+trips=$((rr1 - rr0 - rrcal))
+# The backends that served the turns: those that placed a hold; all they
+# ran in the window (a statement is one "LOG:  execute" or "statement:" line).
+tail -c +"$((g0 + 1))" "$PGLOG" | head -c "$((g1 - g0))" >"$TMP/pg.log"
+pids=$(grep 'LOG:  execute budget_hold' "$TMP/pg.log" |
+    grep -o '^[^[]*\[[0-9]*\]' | grep -o '\[[0-9]*\]' | sort -u)
+stmts=0
+for p in $pids; do
+	n=$(grep -F "$p" "$TMP/pg.log" | grep -c -E 'LOG:  (execute|statement)')
+	stmts=$((stmts + n))
+done
+walsyncs=$((w1 - w0))
+lines=$((l1 - l0))
+bytes=$((b1 - b0))
+
+per() { awk -v a="$1" -v n="$N" 'BEGIN { printf "%.2f", a / n }'; }
+# le NAME TOTAL MAX_PER_TURN: TOTAL <= MAX_PER_TURN x N.
+le() {
+	if awk -v a="$2" -v m="$3" -v n="$N" 'BEGIN { exit !(a <= m * n) }'
+	then
+		t_ok "$1: $(per "$2") per turn <= $3"
+	else
+		t_fail "$1" "$(per "$2") per turn, ceiling $3 ($2 in $N turns)"
+	fi
+}
+printf '# per warm turn (%s turns): redis commands %s, redis round trips %s, pg statements %s, wal flushes %s, log lines %s, log bytes %s\n' \
+    "$N" "$(per "$cmds")" "$(per "$trips")" "$(per "$stmts")" \
+    "$(per "$walsyncs")" "$(per "$lines")" "$(per "$bytes")"
+printf 'CHAT_COST {"turns":%s,"redis_cmds":%s,"redis_trips":%s,"pg_statements":%s,"wal_syncs":%s,"log_lines":%s,"log_bytes":%s}\n' \
+    "$N" "$(per "$cmds")" "$(per "$trips")" "$(per "$stmts")" \
+    "$(per "$walsyncs")" "$(per "$lines")" "$(per "$bytes")" >&2
+
+le "redis commands per warm turn" "$cmds" "$MAX_REDIS_CMDS"
+le "redis round trips per warm turn" "$trips" "$MAX_REDIS_TRIPS"
+le "postgresql statements per warm turn" "$stmts" "$MAX_PG_STMTS"
+le "log lines per warm turn" "$lines" "$MAX_LOG_LINES"
+le "log bytes per warm turn" "$bytes" "$MAX_LOG_BYTES"
+
+# Still one access line per request, and nothing of the message in it.
+t_ge "an access line per turn" "$N" \
+    "$(tail -c "$bytes" "$LOG" | grep -c '"msg":"request".*"route":"chat"')"
+t_eq "no message text in the log" 0 \
+    "$(tail -c "$bytes" "$LOG" | grep -c 'of the cost test')"
+t_done
