@@ -284,6 +284,12 @@ dispatch(struct req *r)
 		mw_rate_peek(r);
 		return;
 	}
+	/* The principal's org is the tenant of every statement from here
+	 * (row-level security; lib/core/db.h, db_set_org()). */
+	if (r->authed && db_set_org(r->ch->db, r->who.org_id) != BW_OK) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return;
+	}
 	if (!mw_rate_check(r))
 		return;
 	if (r->route->flags & ROUTE_RAW_BODY) {
@@ -387,6 +393,8 @@ child_serve(FCGX_Request *fr)
 	struct req r;
 
 	req_init(&r, fr, &g_child);
+	/* No tenant until authentication names one (RLS, lib/core/db.h). */
+	db_clear_org(g_child.db);
 	log_ctx_set(LC_REQUEST_ID, r.request_id);
 	log_ctx_set(LC_CORRELATION_ID, r.correlation_id);
 	errspool_note(r.request_id, r.correlation_id);
@@ -416,6 +424,7 @@ child_serve(FCGX_Request *fr)
 	/* After the answer: every 5xx and any spooled crash go to their error
 	 * group (lib/errtrack/); failures are logged and counted only. */
 	h_errors_record_5xx(&r);
+	db_clear_org(g_child.db);
 	h_errors_drain_crashes(&g_child);
 	errspool_note(NULL, NULL);
 	log_ctx_clear();
