@@ -131,6 +131,16 @@ child_init(const struct config *cfg, int pool, int child_no)
 	if (g_child.db == NULL || g_child.rds == NULL)
 		return -1;
 	db_set_statement_timeout(g_child.db, cfg->db_statement_timeout_ms);
+	/* Opened on the first scrape only (lazily, by db_exec). */
+	g_child.mondb = g_child.db;
+	if (cfg->monitor_database_url != NULL &&
+	    cfg->monitor_database_url[0] != '\0') {
+		g_child.mondb = db_new(cfg->monitor_database_url);
+		if (g_child.mondb == NULL)
+			return -1;
+		db_set_statement_timeout(g_child.mondb,
+		    cfg->db_statement_timeout_ms);
+	}
 	(void)db_connect(g_child.db);
 	(void)rds_connect(g_child.rds);
 	/* Error tracking: this child's note, and the crash the master just
@@ -143,8 +153,11 @@ child_init(const struct config *cfg, int pool, int child_no)
 static void
 child_fini(void)
 {
+	if (g_child.mondb != g_child.db)
+		db_free(g_child.mondb);
 	db_free(g_child.db);
 	rds_free(g_child.rds);
+	g_child.mondb = NULL;
 	g_child.db = NULL;
 	g_child.rds = NULL;
 }

@@ -8,6 +8,8 @@
 -- the org in bulwark.org_id, which lib/core/db.c sets per transaction
 -- (set_config(..., true), i.e. SET LOCAL). bulwark_worker (workers,
 -- bulwarkctl) spans orgs by design and has BYPASSRLS; it gets DML, no DDL.
+-- bulwark_monitor (bulwark-fcgi's /metrics and /health/full, cross-org
+-- aggregates by definition) has BYPASSRLS and SELECT only.
 --
 -- The roles are cluster objects; the installer (dev/lib/stack.sh in dev)
 -- creates them with LOGIN and passwords before migrating. When they are
@@ -20,6 +22,9 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_worker') THEN
         CREATE ROLE bulwark_worker NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_monitor') THEN
+        CREATE ROLE bulwark_monitor NOLOGIN;
     END IF;
 END
 $$;
@@ -71,7 +76,8 @@ $$;
 -- no TRUNCATE, REFERENCES or TRIGGER, and no DDL (it owns nothing).
 -- Tables without org_id (orgs, llm_prices, periodic_runs, ...) hold no
 -- tenant rows; orgs is the tenant list itself and is read-only to the app.
-GRANT USAGE ON SCHEMA public TO bulwark_app, bulwark_worker;
+GRANT USAGE ON SCHEMA public TO bulwark_app, bulwark_worker, bulwark_monitor;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO bulwark_monitor;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public
     TO bulwark_app, bulwark_worker;
 REVOKE INSERT, UPDATE, DELETE ON orgs FROM bulwark_app;
@@ -84,6 +90,8 @@ ALTER DEFAULT PRIVILEGES IN SCHEMA public
     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO bulwark_app, bulwark_worker;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
     GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO bulwark_app, bulwark_worker;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public
+    GRANT SELECT ON TABLES TO bulwark_monitor;
 
 -- Lookups before the org is known. Each is SECURITY DEFINER (runs as the
 -- owner, past RLS), pins search_path, takes a secret's hash or a public

@@ -177,6 +177,7 @@ _stack_urls() {
 	DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/bulwark
 	APP_DATABASE_URL=postgresql://bulwark_app@127.0.0.1:$PG_PORT/bulwark
 	WORKER_DATABASE_URL=postgresql://bulwark_worker@127.0.0.1:$PG_PORT/bulwark
+	MONITOR_DATABASE_URL=postgresql://bulwark_monitor@127.0.0.1:$PG_PORT/bulwark
 	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 	LLM_SIM_URL=http://127.0.0.1:$SIM_PORT
 	LINE_SIM_URL=http://127.0.0.1:$((SIM_PORT + 1))
@@ -435,10 +436,14 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_worker') THEN
         CREATE ROLE bulwark_worker;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_monitor') THEN
+        CREATE ROLE bulwark_monitor;
+    END IF;
 END
 $$;
 ALTER ROLE bulwark_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
 ALTER ROLE bulwark_worker LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
+ALTER ROLE bulwark_monitor LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
 SQL
 }
 
@@ -551,10 +556,13 @@ ledger_public_key_file = $RUN/ledger.pub
 ledger_origin = bulwark.local
 EOF
 	mv "$CONF.new" "$CONF"
-	# bulwark-fcgi: no signing key, and the app role.
-	grep -v '^ledger_key_file' "$CONF" |
-	    sed "s|^database_url = .*|database_url = $APP_DATABASE_URL|" \
-		>"$FCGI_CONF.new"
+	# bulwark-fcgi: no signing key, the app role, and the monitor role
+	# for /metrics and /health/full.
+	{
+		grep -v '^ledger_key_file' "$CONF" |
+		    sed "s|^database_url = .*|database_url = $APP_DATABASE_URL|"
+		echo "monitor_database_url = $MONITOR_DATABASE_URL"
+	} >"$FCGI_CONF.new"
 	mv "$FCGI_CONF.new" "$FCGI_CONF"
 	# The Ed25519 seed that signs daily ledger roots and its public key
 	# file, which bulwark-fcgi serves; a seed without one (a run dir of

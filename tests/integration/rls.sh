@@ -137,9 +137,20 @@ t_match "bulwark_app cannot set its own role attributes" \
 code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 20 \
     "$BULWARK_URL/api/v1/whoami" -H "Authorization: Bearer $KEY_A")
 t_eq "a request as org A under RLS" 200 "$code"
-t_eq "bulwark-fcgi's backends log in as bulwark_app" "bulwark_app" \
-    "$(t_sql "SELECT string_agg(DISTINCT usename, ',') FROM pg_stat_activity
-	WHERE application_name = 'bulwark-fcgi'")"
+# The one other role of bulwark-fcgi: its /metrics and /health/full
+# connection (monitor_database_url), read-only across orgs.
+curl -sk -o /dev/null --max-time 20 "$BULWARK_URL/metrics"
+t_eq "bulwark-fcgi's backends log in as bulwark_app (and the monitor)" \
+    "bulwark_app,bulwark_monitor" \
+    "$(t_sql "SELECT string_agg(DISTINCT usename, ',' ORDER BY usename)
+	FROM pg_stat_activity WHERE application_name = 'bulwark-fcgi'")"
+MON_URL=$(sed -n 's/^monitor_database_url = //p' "$BW_RUN/fcgi.conf")
+t_match "the monitor role cannot write" 'permission denied' \
+    "$(psql "$MON_URL" -qAtX -c "DELETE FROM api_keys" 2>&1)"
+t_eq "the monitor role owns nothing, may read across orgs" "0|t|f" \
+    "$(t_sql "SELECT (SELECT count(*) FROM pg_class
+	WHERE relowner = 'bulwark_monitor'::regrole), rolbypassrls, rolsuper
+	FROM pg_roles WHERE rolname = 'bulwark_monitor'")"
 t_eq "no other process logs in as bulwark_app" "" \
     "$(t_sql "SELECT string_agg(DISTINCT application_name, ',')
 	FROM pg_stat_activity WHERE usename = 'bulwark_app'
