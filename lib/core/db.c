@@ -453,8 +453,10 @@ db_pipe_send(struct db *db, const char *name, const char *sql, int nparams,
 	const char *org = db->org;
 	int	    ok;
 
-	if (PQenterPipelineMode(db->conn) != 1)
+	if (PQenterPipelineMode(db->conn) != 1) {
+		db->broken = 1;
 		return 0;
+	}
 	ok = PQsendQueryPrepared(db->conn, DB_ORG_STMT, 1, &org, NULL, NULL,
 		 0) == 1 &&
 	    (name != NULL ? PQsendQueryPrepared(db->conn, name, nparams, params,
