@@ -570,12 +570,13 @@ db_run(struct db *db, const char *name, const char *sql, int nparams,
 		 * pooler). Outside a transaction prepare it once more; inside,
 		 * the transaction is aborted, so let db_tx() run it again.
 		 */
-		if (name != NULL && r != NULL &&
+		if ((name != NULL || pipe) && r != NULL &&
 		    PQstatus(db->conn) == CONNECTION_OK &&
 		    PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
 		    strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") ==
 			0) {
-			db_unmark_prepared(db, name);
+			if (name != NULL)
+				db_unmark_prepared(db, name);
 			db_unmark_prepared(db, DB_ORG_STMT);
 			if (db->in_tx) {
 				PQclear(r);
