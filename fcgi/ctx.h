@@ -14,10 +14,13 @@
 struct child {
 	const struct config *cfg;
 	struct db	    *db;
-	struct rds	    *rds;
-	int		     child_no;
-	int		     pool; /* POOL_API, ... (fcgi/pool.h) */
-	int		     queue_deadline_ms; /* its pool's; 0: none */
+	/* /metrics and /health/full only: the cross-org monitor role
+	 * (monitor_database_url), or db itself when that is not set. */
+	struct db  *mondb;
+	struct rds *rds;
+	int	    child_no;
+	int	    pool;	       /* POOL_API, ... (fcgi/pool.h) */
+	int	    queue_deadline_ms; /* its pool's; 0: none */
 };
 
 #endif

@@ -69,7 +69,7 @@ h_health_full(struct req *r)
 	lim.job_age_max_s = cfg->health_job_age_max_s;
 	lim.dead_window_s = cfg->health_dead_window_s;
 	lim.periodic_grace_s = cfg->health_periodic_grace_s;
-	if (health_full(r->ch->db, r->ch->rds, &lim, &ok, &body) != BW_OK) {
+	if (health_full(r->ch->mondb, r->ch->rds, &lim, &ok, &body) != BW_OK) {
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		return;
 	}

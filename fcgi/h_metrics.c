@@ -35,7 +35,7 @@ scrape_gauges(struct req *r, struct buf *out)
 	enum bw_err	   pg, rd;
 	int		   i;
 
-	pg = db_ping(r->ch->db, &us);
+	pg = db_ping(r->ch->mondb, &us);
 	rd = rds_ping(r->ch->rds, &us);
 	(void)buf_printf(out,
 	    "# HELP bulwark_dependency_up 1 when the dependency answered "
@@ -49,10 +49,10 @@ scrape_gauges(struct req *r, struct buf *out)
 	    "# TYPE bulwark_llm_global_cap gauge\n"
 	    "bulwark_llm_global_cap %d\n",
 	    r->ch->cfg->llm_global_cap);
-	if (pg != BW_OK || jobq_counts(r->ch->db, NULL, counts) != BW_OK)
+	if (pg != BW_OK || jobq_counts(r->ch->mondb, NULL, counts) != BW_OK)
 		return;
 	/* One probe of jobs_queued_run_at; the bounded counts stop at 1 row. */
-	if (jobq_health(r->ch->db, 1, 0, &h) == BW_OK)
+	if (jobq_health(r->ch->mondb, 1, 0, &h) == BW_OK)
 		(void)buf_printf(out,
 		    "# HELP bulwark_jobs_oldest_runnable_seconds Seconds the "
 		    "oldest runnable queued job has waited past its run_at, "
@@ -66,7 +66,7 @@ scrape_gauges(struct req *r, struct buf *out)
 	for (i = 0; i < 4; i++)
 		(void)buf_printf(out, "bulwark_jobs{state=\"%s\"} %lld\n",
 		    job_states[i], (long long)counts[i]);
-	if (budget_hold_counts(r->ch->db, holds) == BW_OK) {
+	if (budget_hold_counts(r->ch->mondb, holds) == BW_OK) {
 		(void)buf_addstr(out,
 		    "# HELP bulwark_llm_holds Budget holds by "
 		    "state.\n# TYPE bulwark_llm_holds gauge\n");
@@ -75,12 +75,13 @@ scrape_gauges(struct req *r, struct buf *out)
 			    "bulwark_llm_holds{state=\"%s\"} %lld\n",
 			    hold_states[i], (long long)holds[i]);
 	}
-	(void)export_prom(r->ch->db, out);
-	(void)ledger_prom(r->ch->db, out);
-	(void)line_turn_prom(r->ch->db, out);
-	(void)campaign_prom(r->ch->db, r->ch->cfg->campaign_stuck_after_s, out);
-	(void)credit_prom(r->ch->db, out);
-	(void)errtrack_prom(r->ch->db, out);
+	(void)export_prom(r->ch->mondb, out);
+	(void)ledger_prom(r->ch->mondb, out);
+	(void)line_turn_prom(r->ch->mondb, out);
+	(void)campaign_prom(r->ch->mondb, r->ch->cfg->campaign_stuck_after_s,
+	    out);
+	(void)credit_prom(r->ch->mondb, out);
+	(void)errtrack_prom(r->ch->mondb, out);
 	(void)buf_printf(out,
 	    "# HELP bulwark_errtrack_spool_dropped_total Child crashes not "
 	    "recorded: the master's crash spool was full.\n"

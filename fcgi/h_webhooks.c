@@ -108,6 +108,9 @@ hw_verify(struct req *r, enum whsig_provider p, const char *org_id,
 	enum bw_err		  er;
 	bool			  known = false;
 
+	/* The org in the path is the tenant (RLS) of its secrets and of the
+	 * effects; one that is no UUID stays unset and matches nothing. */
+	(void)db_set_org(r->ch->db, org_id);
 	memset(&h, 0, sizeof(h));
 	if (nm != NULL) {
 		if (nm->signature.cgi != NULL)

@@ -131,6 +131,16 @@ child_init(const struct config *cfg, int pool, int child_no)
 	if (g_child.db == NULL || g_child.rds == NULL)
 		return -1;
 	db_set_statement_timeout(g_child.db, cfg->db_statement_timeout_ms);
+	/* Opened on the first scrape only (lazily, by db_exec). */
+	g_child.mondb = g_child.db;
+	if (cfg->monitor_database_url != NULL &&
+	    cfg->monitor_database_url[0] != '\0') {
+		g_child.mondb = db_new(cfg->monitor_database_url);
+		if (g_child.mondb == NULL)
+			return -1;
+		db_set_statement_timeout(g_child.mondb,
+		    cfg->db_statement_timeout_ms);
+	}
 	(void)db_connect(g_child.db);
 	(void)rds_connect(g_child.rds);
 	/* Error tracking: this child's note, and the crash the master just
@@ -143,8 +153,11 @@ child_init(const struct config *cfg, int pool, int child_no)
 static void
 child_fini(void)
 {
+	if (g_child.mondb != g_child.db)
+		db_free(g_child.mondb);
 	db_free(g_child.db);
 	rds_free(g_child.rds);
+	g_child.mondb = NULL;
 	g_child.db = NULL;
 	g_child.rds = NULL;
 }
@@ -284,6 +297,12 @@ dispatch(struct req *r)
 		mw_rate_peek(r);
 		return;
 	}
+	/* The principal's org is the tenant of every statement from here
+	 * (row-level security; lib/core/db.h, db_set_org()). */
+	if (r->authed && db_set_org(r->ch->db, r->who.org_id) != BW_OK) {
+		resp_error(r, AE_INTERNAL, NULL, NULL);
+		return;
+	}
 	if (!mw_rate_check(r))
 		return;
 	if (r->route->flags & ROUTE_RAW_BODY) {
@@ -398,6 +417,8 @@ child_serve(FCGX_Request *fr)
 	struct req r;
 
 	req_init(&r, fr, &g_child);
+	/* No tenant until authentication names one (RLS, lib/core/db.h). */
+	db_clear_org(g_child.db);
 	log_ctx_set(LC_REQUEST_ID, r.request_id);
 	log_ctx_set(LC_CORRELATION_ID, r.correlation_id);
 	errspool_note(r.request_id, r.correlation_id);
@@ -427,6 +448,7 @@ child_serve(FCGX_Request *fr)
 	/* After the answer: every 5xx and any spooled crash go to their error
 	 * group (lib/errtrack/); failures are logged and counted only. */
 	h_errors_record_5xx(&r);
+	db_clear_org(g_child.db);
 	h_errors_drain_crashes(&g_child);
 	errspool_note(NULL, NULL);
 	log_ctx_clear();

@@ -170,7 +170,14 @@ _stack_urls() {
 	# The chat pool's: bulwark-fcgi derives it from fcgi_socket.
 	CHAT_SOCKET=$RUN/fcgi-chat.sock
 	BULWARK_URL=https://127.0.0.1:$HTTPS_PORT
+	# The owner (migrations, tests' psql), the app role (bulwark-fcgi,
+	# under row-level security) and the worker role (workers and
+	# bulwarkctl, across orgs): docs/operations.md, "Database roles and
+	# row-level security".
 	DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/bulwark
+	APP_DATABASE_URL=postgresql://bulwark_app@127.0.0.1:$PG_PORT/bulwark
+	WORKER_DATABASE_URL=postgresql://bulwark_worker@127.0.0.1:$PG_PORT/bulwark
+	MONITOR_DATABASE_URL=postgresql://bulwark_monitor@127.0.0.1:$PG_PORT/bulwark
 	REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
 	LLM_SIM_URL=http://127.0.0.1:$SIM_PORT
 	LINE_SIM_URL=http://127.0.0.1:$((SIM_PORT + 1))
@@ -416,6 +423,28 @@ stack_start_postgres() {
 		createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres bulwark ||
 		    _stack_fail postgres "createdb bulwark failed"
 	fi
+	# The login roles, before migrating (sql/0034_rls.sql grants to
+	# them). Passwordless: the dev cluster trusts loopback; production
+	# sets passwords and puts the URLs in database_url_file secrets.
+	psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 >>"$RUN/log/postgres.log" \
+	    2>&1 <<'SQL' || _stack_fail postgres "creating the roles failed"
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_app') THEN
+        CREATE ROLE bulwark_app;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_worker') THEN
+        CREATE ROLE bulwark_worker;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_monitor') THEN
+        CREATE ROLE bulwark_monitor;
+    END IF;
+END
+$$;
+ALTER ROLE bulwark_app LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
+ALTER ROLE bulwark_worker LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
+ALTER ROLE bulwark_monitor LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE BYPASSRLS;
+SQL
 }
 
 stack_start_redis() {
@@ -501,7 +530,7 @@ fcgi_chat_max_requests = 10000
 fcgi_chat_queue_deadline_ms = 10000
 drain_timeout_s = 10
 pid_file = $RUN/pid/bulwark-fcgi.pid
-database_url = $DATABASE_URL
+database_url = $WORKER_DATABASE_URL
 redis_url = $REDIS_URL
 db_statement_timeout_ms = 5000
 log_level = ${BW_LOG_LEVEL:-info}
@@ -527,7 +556,13 @@ ledger_public_key_file = $RUN/ledger.pub
 ledger_origin = bulwark.local
 EOF
 	mv "$CONF.new" "$CONF"
-	grep -v '^ledger_key_file' "$CONF" >"$FCGI_CONF.new"
+	# bulwark-fcgi: no signing key, the app role, and the monitor role
+	# for /metrics and /health/full.
+	{
+		grep -v '^ledger_key_file' "$CONF" |
+		    sed "s|^database_url = .*|database_url = $APP_DATABASE_URL|"
+		echo "monitor_database_url = $MONITOR_DATABASE_URL"
+	} >"$FCGI_CONF.new"
 	mv "$FCGI_CONF.new" "$FCGI_CONF"
 	# The Ed25519 seed that signs daily ledger roots and its public key
 	# file, which bulwark-fcgi serves; a seed without one (a run dir of
@@ -544,7 +579,9 @@ EOF
 }
 
 stack_migrate() {
-	"$BUILD/bulwarkctl" -c "$CONF" migrate >>"$RUN/log/migrate.log" 2>&1 ||
+	# Migrations run as the owner of the tables.
+	BULWARK_DATABASE_URL=$DATABASE_URL "$BUILD/bulwarkctl" -c "$CONF" \
+	    migrate >>"$RUN/log/migrate.log" 2>&1 ||
 	    _stack_fail migrate "bulwarkctl migrate failed"
 	# Say so only when a migration was applied.
 	tail -n 1 "$RUN/log/migrate.log" | grep -v '"applied":\[\]' >&2 ||

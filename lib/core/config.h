@@ -40,6 +40,9 @@ struct config {
 	char *pid_file;
 	/* dependencies */
 	char *database_url;
+	/* bulwark-fcgi's /metrics and /health/full (cross-org, read-only
+	 * role; docs/operations.md); "": database_url */
+	char *monitor_database_url;
 	char *redis_url;
 	int   db_statement_timeout_ms;	   /* bulwark-fcgi's connections */
 	int   worker_statement_timeout_ms; /* every worker's connections */

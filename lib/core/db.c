@@ -32,7 +32,14 @@ struct db {
 	char   *prepared[BW_DB_MAX_PREPARED]; /* names, owned */
 	size_t	nprepared;
 	int	stmt_timeout_ms; /* 0: the server's default */
+	char	org[37];	 /* the tenant (bulwark.org_id); "" none */
+	int	piped;		 /* db_sendp() sent a pipeline */
+	int	simple;		 /* db_run() sends sql as a simple query */
 };
+
+/* The one statement that sets the tenant for a transaction (RLS). */
+#define DB_ORG_STMT "db_set_org"
+#define DB_ORG_SQL  "SELECT set_config('bulwark.org_id', $1, true)"
 
 /*
  * statement_timeout of handles made by db_new() from now on, set once at
@@ -78,6 +85,39 @@ db_set_default_statement_timeout(int ms)
 	db_default_stmt_timeout_ms = ms > 0 ? ms : 0;
 }
 
+enum bw_err
+db_set_org(struct db *db, const char *org)
+{
+	size_t i;
+
+	if (org == NULL || strlen(org) != 36)
+		return BW_EINVAL;
+	for (i = 0; i < 36; i++) {
+		int c = (unsigned char)org[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23
+			? c != '-'
+			: !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+			      (c >= 'A' && c <= 'F')))
+			return BW_EINVAL;
+	}
+	memcpy(db->org, org, 37);
+	return BW_OK;
+}
+
+void
+db_clear_org(struct db *db)
+{
+	if (db != NULL)
+		db->org[0] = '\0';
+}
+
+const char *
+db_org(const struct db *db)
+{
+	return db->org;
+}
+
 /* Forgets every prepared name: they die with the session. */
 static void
 db_forget_prepared(struct db *db)
@@ -101,6 +141,7 @@ db_disconnect(struct db *db)
 	db->conn = NULL;
 	db->broken = 0;
 	db->in_tx = 0;
+	db->piped = 0;
 	db_forget_prepared(db);
 }
 
@@ -399,9 +440,84 @@ db_prepare(struct db *db, const char *name, const char *sql, int nparams,
 }
 
 /*
+ * Sends, in pipeline mode, the tenant's set_config (is_local) and the
+ * statement, then one Sync: the two form one implicit transaction, so
+ * the setting holds for that statement and dies with it, in the one round
+ * trip the statement alone would take. Both are prepared beforehand.
+ * Returns 1 when all went out; 0 otherwise (the connection is broken).
+ */
+static int
+db_pipe_send(struct db *db, const char *name, const char *sql, int nparams,
+    const char *const *params)
+{
+	const char *org = db->org;
+	int	    ok;
+
+	if (PQenterPipelineMode(db->conn) != 1) {
+		db->broken = 1;
+		return 0;
+	}
+	ok = PQsendQueryPrepared(db->conn, DB_ORG_STMT, 1, &org, NULL, NULL,
+		 0) == 1 &&
+	    (name != NULL ? PQsendQueryPrepared(db->conn, name, nparams, params,
+				NULL, NULL, 0)
+			  : PQsendQueryParams(db->conn, sql, nparams, NULL,
+				params, NULL, NULL, 0)) == 1 &&
+	    PQpipelineSync(db->conn) == 1;
+	if (!ok) {
+		db->broken = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/*
+ * Reads what db_pipe_send() sent: the set_config's result, the statement's
+ * and the Sync, and leaves pipeline mode. Returns the statement's result,
+ * or the set_config's when that failed, or NULL when the connection was
+ * lost (then the connection is marked broken).
+ */
+static PGresult *
+db_pipe_recv(struct db *db)
+{
+	PGresult      *r, *got[2] = { NULL, NULL };
+	ExecStatusType s;
+	int	       q = 0, guard;
+
+	for (guard = 0; guard < 16; guard++) {
+		r = PQgetResult(db->conn);
+		if (r == NULL) {
+			if (PQstatus(db->conn) != CONNECTION_OK)
+				break;
+			q++; /* the end of one query's results */
+			continue;
+		}
+		s = PQresultStatus(r);
+		if (s == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (q < 2 && got[q] == NULL)
+			got[q] = r;
+		else
+			PQclear(r);
+	}
+	if (PQexitPipelineMode(db->conn) != 1)
+		db->broken = 1;
+	if (got[0] != NULL && PQresultStatus(got[0]) != PGRES_TUPLES_OK) {
+		PQclear(got[1]);
+		return got[0];
+	}
+	PQclear(got[0]);
+	return got[1];
+}
+
+/*
  * One attempt at a statement: through PQexecPrepared when name is not NULL
  * (preparing it first if needed, and once more if the server lost it),
- * otherwise PQexecParams. On success *res (if res not NULL) gets the result.
+ * otherwise PQexecParams. Outside a transaction with a tenant set, the
+ * statement goes in a pipeline after the tenant's set_config
+ * (db_pipe_send()). On success *res (if res not NULL) gets the result.
  */
 static enum bw_err
 db_run(struct db *db, const char *name, const char *sql, int nparams,
@@ -411,19 +527,33 @@ db_run(struct db *db, const char *name, const char *sql, int nparams,
 	ExecStatusType s;
 	enum bw_err    er;
 	char	       label[81];
-	int	       again = 1;
+	int	       again = 1, pipe, sent;
 
 	*fail = DBF_STATEMENT;
 	if (name == NULL)
 		db_label(sql, label, sizeof(label));
 	for (;;) {
+		pipe = !db->in_tx && !db->simple && db->org[0] != '\0';
+		sent = 0;
+		if (pipe) {
+			er = db_prepare(db, DB_ORG_STMT, DB_ORG_SQL, 1, fail);
+			if (er != BW_OK)
+				return er;
+		}
 		if (name != NULL) {
 			er = db_prepare(db, name, sql, nparams, fail);
 			if (er != BW_OK)
 				return er;
+		}
+		if (pipe) {
+			sent = db_pipe_send(db, name, sql, nparams, params);
+			r = sent ? db_pipe_recv(db) : NULL;
+		} else if (db->simple)
+			r = PQexec(db->conn, sql);
+		else if (name != NULL)
 			r = PQexecPrepared(db->conn, name, nparams, params,
 			    NULL, NULL, 0);
-		} else
+		else
 			r = PQexecParams(db->conn, sql, nparams, NULL, params,
 			    NULL, NULL, 0);
 		s = r != NULL ? PQresultStatus(r) : PGRES_FATAL_ERROR;
@@ -440,12 +570,14 @@ db_run(struct db *db, const char *name, const char *sql, int nparams,
 		 * pooler). Outside a transaction prepare it once more; inside,
 		 * the transaction is aborted, so let db_tx() run it again.
 		 */
-		if (name != NULL && r != NULL &&
+		if ((name != NULL || pipe) && r != NULL &&
 		    PQstatus(db->conn) == CONNECTION_OK &&
 		    PQresultErrorField(r, PG_DIAG_SQLSTATE) != NULL &&
 		    strcmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "26000") ==
 			0) {
-			db_unmark_prepared(db, name);
+			if (name != NULL)
+				db_unmark_prepared(db, name);
+			db_unmark_prepared(db, DB_ORG_STMT);
 			if (db->in_tx) {
 				PQclear(r);
 				snprintf(db->sqlstate, sizeof(db->sqlstate),
@@ -461,6 +593,9 @@ db_run(struct db *db, const char *name, const char *sql, int nparams,
 			}
 		}
 		er = db_fail(db, r, name != NULL ? name : label, fail);
+		/* Lost after it went out in a pipeline: it may have run. */
+		if (sent && r == NULL && *fail == DBF_UNSENT)
+			*fail = DBF_LOST;
 		PQclear(r);
 		return er;
 	}
@@ -533,13 +668,22 @@ db_sendp(struct db *db, const char *name, const char *sql, int nparams,
 	er = db_connect(db);
 	if (er != BW_OK)
 		return er;
+	if (db->org[0] != '\0') {
+		er = db_prepare(db, DB_ORG_STMT, DB_ORG_SQL, 1, &fail);
+		if (er != BW_OK) {
+			db->last_fail = (int)fail;
+			return er;
+		}
+	}
 	er = db_prepare(db, name, sql, nparams, &fail);
 	if (er != BW_OK) {
 		db->last_fail = (int)fail;
 		return er;
 	}
-	if (PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL,
-		0) != 1) {
+	db->piped = db->org[0] != '\0';
+	if (db->piped ? !db_pipe_send(db, name, NULL, nparams, params)
+		      : PQsendQueryPrepared(db->conn, name, nparams, params,
+			    NULL, NULL, 0) != 1) {
 		er = db_fail(db, NULL, name, &fail);
 		db->last_fail = (int)fail;
 		return er;
@@ -555,13 +699,17 @@ db_recvp(struct db *db, const char *name, PGresult **res)
 	enum db_fail   fail;
 	enum bw_err    er;
 
-	/* Every result of the one statement, then NULL. */
-	while ((r = PQgetResult(db->conn)) != NULL) {
-		if (first == NULL)
-			first = r;
-		else
-			PQclear(r);
-	}
+	if (db->piped) {
+		db->piped = 0;
+		first = db_pipe_recv(db);
+	} else
+		/* Every result of the one statement, then NULL. */
+		while ((r = PQgetResult(db->conn)) != NULL) {
+			if (first == NULL)
+				first = r;
+			else
+				PQclear(r);
+		}
 	s = first != NULL ? PQresultStatus(first) : PGRES_FATAL_ERROR;
 	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
 		db->sqlstate[0] = '\0';
@@ -574,8 +722,10 @@ db_recvp(struct db *db, const char *name, PGresult **res)
 	er = db_fail(db, first, name, &fail);
 	db->last_fail = (int)fail;
 	/* 26000: the session lost the statement; the next use prepares. */
-	if (first != NULL && strcmp(db->sqlstate, "26000") == 0)
+	if (first != NULL && strcmp(db->sqlstate, "26000") == 0) {
 		db_unmark_prepared(db, name);
+		db_unmark_prepared(db, DB_ORG_STMT);
+	}
 	PQclear(first);
 	return er;
 }
@@ -619,6 +769,31 @@ db_commit_stmt(struct db *db)
 }
 
 /*
+ * BEGIN, and with a tenant set its set_config (is_local: SET LOCAL) in the
+ * same round trip, as one simple query: the org is a checked UUID, so it
+ * is quoted safely as a literal.
+ */
+static enum bw_err
+db_begin_stmt(struct db *db, bool serializable)
+{
+	const char *begin = serializable
+	    ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+	    : "BEGIN ISOLATION LEVEL READ COMMITTED";
+	char	    sql[160];
+	enum bw_err er;
+
+	if (db->org[0] == '\0')
+		return db_exec(db, begin, 0, NULL, NULL);
+	snprintf(sql, sizeof(sql),
+	    "%s; SELECT set_config('bulwark.org_id', '%s', true)", begin,
+	    db->org);
+	db->simple = 1;
+	er = db_exec(db, sql, 0, NULL, NULL);
+	db->simple = 0;
+	return er;
+}
+
+/*
  * One attempt at a transaction. Never re-sends anything once BEGIN went out;
  * a connection lost inside is BW_EDB and the caller decides.
  */
@@ -629,10 +804,7 @@ db_tx_once(struct db *db, bool			  serializable,
 	enum bw_err		er, er2;
 	PGTransactionStatusType ts;
 
-	er = db_exec(db,
-	    serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
-			 : "BEGIN ISOLATION LEVEL READ COMMITTED",
-	    0, NULL, NULL);
+	er = db_begin_stmt(db, serializable);
 	if (er != BW_OK)
 		return er;
 	db->in_tx = 1;
@@ -685,7 +857,7 @@ db_begin(struct db *db)
 
 	if (db->in_tx)
 		return BW_ESTATE;
-	er = db_exec(db, "BEGIN ISOLATION LEVEL READ COMMITTED", 0, NULL, NULL);
+	er = db_begin_stmt(db, false);
 	if (er != BW_OK)
 		return er;
 	db->in_tx = 1;

@@ -28,6 +28,19 @@ void db_set_statement_timeout(struct db *, int ms);
  * that no connection of a worker runs without one.
  */
 void db_set_default_statement_timeout(int ms);
+/*
+ * The tenant of what runs from now on (row-level security, docs/
+ * operations.md "Database roles and row-level security"): every
+ * transaction (db_tx, db_begin) and every statement outside one runs with
+ * bulwark.org_id set to org for its own transaction only (set_config's
+ * is_local, as SET LOCAL), sent in the same round trip as BEGIN or as the
+ * statement (a pipeline). BW_EINVAL unless org is a UUID's 36 characters.
+ * db_clear_org() returns to no tenant: the app role then sees no tenant
+ * rows. db_org() is "" when none is set.
+ */
+enum bw_err db_set_org(struct db *, const char *org);
+void	    db_clear_org(struct db *); /* NULL is fine */
+const char *db_org(const struct db *);
 /* Connects if not connected or broken (one attempt). */
 enum bw_err db_connect(struct db *);
 /* Drops the connection; the next call reconnects. */

@@ -96,6 +96,19 @@ export_verify_public(struct db *db, const char *storage_dir, const char *token,
 		goto out;
 	}
 	sec_hex(h, sizeof(h), thash);
+	/* The export's org, past RLS (sql/0034_rls.sql), is the tenant of
+	 * what follows. */
+	er = db_execp(db, "export_org_by_token",
+	    "SELECT bw_export_org_by_token($1)", 1, p, &res);
+	if (er != BW_OK)
+		goto out;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
+	    db_set_org(db, PQgetvalue(res, 0, 0)) != BW_OK) {
+		er = BW_ENOTFOUND;
+		goto out;
+	}
+	PQclear(res);
+	res = NULL;
 	er = db_execp(db, "export_by_token", export_sql_by_token, 1, p, &res);
 	if (er != BW_OK)
 		goto out;

@@ -74,6 +74,12 @@ login_attempt(struct db *db, struct rds *rds, const struct config *cfg,
 		out->outcome = LOGIN_REFUSED;
 		return BW_OK;
 	}
+	/* The user's org is the tenant of the rehash and the session. */
+	er = db_set_org(db, u.who.org_id);
+	if (er != BW_OK) {
+		sec_wipe(&u, sizeof(u));
+		return er;
+	}
 	if (throttle_clear(rds, acct) != BW_OK)
 		log_kv(LL_WARN, "login: account failures not cleared", NULL);
 	login_rehash(db, &par, &u, pw, pwlen);

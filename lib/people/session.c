@@ -389,15 +389,11 @@ session_check(struct db *db, struct rds *rds, const struct config *cfg,
     const char *id, size_t len, struct session_info *out)
 {
 	/* clang-format off */
+	/* Before any org is known: past RLS through the owner's function
+	 * (sql/0034_rls.sql), which returns only the one live session. */
 	static const char sql[] =
-	    "SELECT s.user_id, s.org_id, u.role, u.email, "
-	    "floor(extract(epoch FROM s.expires_at))::bigint, "
-	    "floor(extract(epoch FROM s.last_seen_at))::bigint, "
-	    "s.last_seen_at < now() - make_interval(secs => $3::int) "
-	    "FROM sessions s JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id "
-	    "WHERE s.token_hash = $1::bytea AND s.revoked_at IS NULL "
-	    "AND u.disabled_at IS NULL AND s.expires_at > now() "
-	    "AND s.last_seen_at > now() - make_interval(secs => $2::int)";
+	    "SELECT user_id, org_id, role, email, expires_at, last_seen_at, due "
+	    "FROM bw_session_lookup($1::bytea, $2::int, $3::int)";
 	/* clang-format on */
 	char	    hash[67], key[SESSION_KEY_MAX], idle_s[16], touch_s[16];
 	const char *params[3] = { hash, idle_s, touch_s };
@@ -423,6 +419,9 @@ session_check(struct db *db, struct rds *rds, const struct config *cfg,
 	}
 	er = session_row(res, &si);
 	if (er != BW_OK)
+		goto out;
+	/* The session's org is the tenant of what follows (the touch). */
+	if ((er = db_set_org(db, si.org_id)) != BW_OK)
 		goto out;
 	if (strcmp(PQgetvalue(res, 0, 6), "t") == 0 &&
 	    (er = session_touch(db, hash, &si)) != BW_OK)

@@ -223,9 +223,11 @@ user_list(struct db *db, const char *org_id, struct json_object **out)
 enum bw_err
 user_by_email(struct db *db, const char *email, struct user_rec *u)
 {
+	/* Before any org is known: past RLS through the owner's function
+	 * (sql/0034_rls.sql), which returns only the one user. */
 	static const char sql[] =
-	    "SELECT id, org_id, role, email, coalesce(password_hash, ''), "
-	    "disabled_at IS NOT NULL FROM users WHERE email = $1";
+	    "SELECT id, org_id, role, email, password_hash, disabled "
+	    "FROM bw_user_by_email($1)";
 	PGresult   *res = NULL;
 	enum bw_err er;
 	int	    r;
@@ -341,6 +343,17 @@ user_invite_accept(struct db *db, const char *token, size_t len,
 	hash[0] = '\\';
 	hash[1] = 'x';
 	sec_hex(h, sizeof(h), hash + 2);
+	/* The invitation's org (past RLS, sql/0034_rls.sql) is the tenant
+	 * of the update. */
+	er = db_exec(db, "SELECT bw_invite_org($1::bytea)", 1, params, &res);
+	if (er == BW_OK && (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)))
+		er = BW_ENOTFOUND;
+	if (er == BW_OK)
+		er = db_set_org(db, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = NULL;
+	if (er != BW_OK)
+		return er;
 	er = db_exec(db, sql, 2, params, &res);
 	if (er == BW_OK &&
 	    (PQntuples(res) != 1 || PQgetlength(res, 0, 0) != 36))

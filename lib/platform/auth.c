@@ -186,9 +186,10 @@ enum bw_err
 auth_key_verify_hash(struct db *db, const uint8_t h[SEC_SHA256_LEN],
     struct auth_principal *p)
 {
+	/* Before any org is known: past RLS through the owner's function
+	 * (sql/0034_rls.sql), which returns only the one key's row. */
 	static const char sql[] =
-	    "SELECT org_id, id, key_prefix, role FROM api_keys "
-	    "WHERE key_hash = $1::bytea AND revoked_at IS NULL";
+	    "SELECT org_id, id, key_prefix, role FROM bw_key_lookup($1::bytea)";
 	char	    hash[67];
 	const char *param = hash;
 	PGresult   *res = NULL;

@@ -123,6 +123,47 @@ test_classes(void **state)
 	}
 }
 
+/*
+ * db_set_org() (row-level security's tenant, lib/core/db.h): only a UUID's
+ * 36 characters are taken, since db_tx() quotes it as a literal in its
+ * BEGIN; anything else leaves the tenant as it was. No connection needed.
+ */
+static void
+test_set_org(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6f7",	 /* 35 */
+		"0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6f7a0", /* 37 */
+		"0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6f7'",	 /* a quote */
+		"0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6f7\\",
+		"0b6f3b2cx4d1e-4c55-9a7e-2f3c4d5e6f7a", /* dash misplaced */
+		"0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6fga", /* not hex */
+		"'; SET ROLE postgres; SELECT '1234567",
+	};
+	struct db *db = db_new("");
+	size_t	   i;
+
+	(void)state;
+	assert_non_null(db);
+	assert_string_equal(db_org(db), "");
+	assert_int_equal(db_set_org(db, NULL), BW_EINVAL);
+	assert_int_equal(db_set_org(db, "0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6f7a"),
+	    BW_OK);
+	assert_string_equal(db_org(db), "0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6f7a");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(db_set_org(db, bad[i]), BW_EINVAL);
+		assert_string_equal(db_org(db),
+		    "0b6f3b2c-4d1e-4c55-9a7e-2f3c4d5e6f7a");
+	}
+	assert_int_equal(db_set_org(db, "0B6F3B2C-4D1E-4C55-9A7E-2F3C4D5E6F7A"),
+	    BW_OK);
+	db_clear_org(db);
+	assert_string_equal(db_org(db), "");
+	db_clear_org(NULL);
+	db_free(db);
+}
+
 int
 main(void)
 {
@@ -130,6 +171,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_null),
 		cmocka_unit_test(test_classes),
+		cmocka_unit_test(test_set_org),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
