@@ -138,6 +138,53 @@ t_eq "  a new kind, a second issue: exactly one for the crash group" 1 \
 t_eq "  the api pool is whole again" 200 \
     "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/health")"
 
+# A storm of crashes: 20 more SIGSEGVs, one at a time, each of a child
+# that has served (a child that dies before serving counts towards the
+# master's give-up rule, fcgi/master.c), the pool whole again between
+# kills. The group counts each one exactly, still one issue, and the
+# count's crossing of 10 gave that issue its one comment.
+served() { # served PID: 0 when PID's access line is in the log
+	cat "$BW_RUN"/log/bulwark-fcgi*.log 2>/dev/null |
+	    grep -F "\"pid\":$1," | grep -q '"msg":"request"'
+}
+STORM=20
+c0=$(t_sql "SELECT occurrence_count FROM error_groups WHERE id = '$G2'")
+killed=0
+end=$((SECONDS + 90))
+while [ "$killed" -lt "$STORM" ] && [ "$SECONDS" -lt "$end" ]; do
+	mapfile -t KIDS < <(pgrep -x -P "$MASTER" bulwark-fcgi)
+	if [ "${#KIDS[@]}" -lt 4 ]; then
+		sleep 0.1
+		continue
+	fi
+	for _ in 1 2 3 4 5 6 7 8; do
+		"${CURL[@]}" -o /dev/null "$URL/health" &
+	done
+	wait
+	sleep 0.1 # the access line follows the answer
+	for k in "${KIDS[@]}"; do
+		if served "$k" && kill -SEGV "$k" 2>/dev/null; then
+			killed=$((killed + 1))
+			break
+		fi
+	done
+	sleep 0.2
+done
+t_eq "crash storm: $STORM children killed with SIGSEGV, each after serving" \
+    "$STORM" "$killed"
+if wait_sql 60 "$((c0 + STORM))" "SELECT occurrence_count FROM error_groups WHERE id = '$G2'"; then
+	t_ok "  the crash group counts every one: $c0 -> $((c0 + STORM))"
+else
+	t_fail "  the crash group counts every one" \
+	    "want $((c0 + STORM)), got $(t_sql "SELECT occurrence_count FROM error_groups WHERE id = '$G2'") (spool dropped: $(curl -sk "$URL/metrics" | awk '$1 == "bulwark_errtrack_spool_dropped_total" { print $2 }'))"
+fi
+wait_sql 30 10 "SELECT coalesce(last_comment_threshold, 0) FROM error_groups WHERE id = '$G2'" || true
+sleep 1 # a duplicate, were there one, has its chance to arrive
+t_eq "  still exactly one issue, with one comment (at 10)" "1 1" \
+    "$(issues_of "$G2" | jq -r '"\(length) \(.[0].comment_list | length)"')"
+t_eq "  the api pool is whole again after the storm" 200 \
+    "$("${CURL[@]}" -o /dev/null -w '%{http_code}' "$URL/health")"
+
 # --- a real 5xx, and the admin routes ---------------------------------------------
 ORG=$(t_ctl org create --name "e2e-errtrack-$SFX" | jq -r .id)
 declare -A K
