@@ -222,56 +222,19 @@ h_campaigns_cancel(struct req *r)
 	resp_json(r, 200, o);
 }
 
-/*
- * The value of name in the query string q into out (outlen bytes), taken
- * as is (ids and numbers need no decoding). 1 when present.
- */
-static int
-h_query(const char *q, const char *name, char *out, size_t outlen)
-{
-	size_t n = strlen(name), len;
-
-	while (q != NULL && *q != '\0') {
-		len = strcspn(q, "&");
-		if (len > n && strncmp(q, name, n) == 0 && q[n] == '=') {
-			if (len - n - 1 >= outlen)
-				return -1;
-			memcpy(out, q + n + 1, len - n - 1);
-			out[len - n - 1] = '\0';
-			return 1;
-		}
-		q += len;
-		if (*q == '&')
-			q++;
-	}
-	return 0;
-}
-
 /* GET /api/v1/campaigns?limit=N&cursor=ID: newest first. */
 void
 h_campaigns_list(struct req *r)
 {
 	struct json_object *o = NULL;
-	char		    lim[16], cur[64];
-	int64_t		    limit = 20;
-	int		    hl, hc;
+	char		    cur[64];
+	int		    limit;
 	enum bw_err	    er;
 
-	hl = h_query(r->query, "limit", lim, sizeof(lim));
-	hc = h_query(r->query, "cursor", cur, sizeof(cur));
-	if (hl != 0 &&
-	    (hl < 0 || db_i64(lim, &limit) != BW_OK || limit < 1 ||
-		limit > CAMPAIGN_LIST_MAX)) {
-		resp_invalid(r, "limit must be 1 to 100.", "limit",
-		    "too_large");
+	if (resp_page_args(r, CAMPAIGN_LIST_MAX, &limit, cur, sizeof(cur)) < 0)
 		return;
-	}
-	if (hc < 0) {
-		resp_invalid(r, NULL, "cursor", "invalid_format");
-		return;
-	}
-	er = campaign_list(r->ch->db, r->who.org_id, (int)limit,
-	    hc > 0 ? cur : NULL, &o);
+	er = campaign_list(r->ch->db, r->who.org_id, limit,
+	    cur[0] != '\0' ? cur : NULL, &o);
 	if (er == BW_EINVAL) {
 		resp_invalid(r, "cursor names no campaign of yours.", "cursor",
 		    "invalid_format");

@@ -218,55 +218,20 @@ h_errors_client(struct req *r)
 	resp_json(r, 202, o);
 }
 
-/* The value of name in the query string q into out; 1 present, 0 not,
- * -1 too long. */
-static int
-h_errors_query(const char *q, const char *name, char *out, size_t outlen)
-{
-	size_t n = strlen(name), len;
-
-	while (q != NULL && *q != '\0') {
-		len = strcspn(q, "&");
-		if (len > n && strncmp(q, name, n) == 0 && q[n] == '=') {
-			if (len - n - 1 >= outlen)
-				return -1;
-			memcpy(out, q + n + 1, len - n - 1);
-			out[len - n - 1] = '\0';
-			return 1;
-		}
-		q += len;
-		if (*q == '&')
-			q++;
-	}
-	return 0;
-}
-
 /* GET /api/v1/admin/errors?limit=N&cursor=ID: the org's groups, newest
  * last_seen first. */
 void
 h_errors_list(struct req *r)
 {
 	struct json_object *o = NULL;
-	char		    lim[16], cur[64];
-	int64_t		    limit = 20;
-	int		    hl, hc;
+	char		    cur[64];
+	int		    limit;
 	enum bw_err	    er;
 
-	hl = h_errors_query(r->query, "limit", lim, sizeof(lim));
-	hc = h_errors_query(r->query, "cursor", cur, sizeof(cur));
-	if (hl != 0 &&
-	    (hl < 0 || db_i64(lim, &limit) != BW_OK || limit < 1 ||
-		limit > ERRTRACK_LIST_MAX)) {
-		resp_invalid(r, "limit must be 1 to 100.", "limit",
-		    "too_large");
+	if (resp_page_args(r, ERRTRACK_LIST_MAX, &limit, cur, sizeof(cur)) < 0)
 		return;
-	}
-	if (hc < 0) {
-		resp_invalid(r, NULL, "cursor", "invalid_format");
-		return;
-	}
-	er = errtrack_list_json(r->ch->db, r->who.org_id, (int)limit,
-	    hc > 0 ? cur : NULL, &o);
+	er = errtrack_list_json(r->ch->db, r->who.org_id, limit,
+	    cur[0] != '\0' ? cur : NULL, &o);
 	if (er == BW_EINVAL) {
 		resp_invalid(r, "cursor names no error group of yours.",
 		    "cursor", "invalid_format");

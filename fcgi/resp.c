@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/db.h"
 #include "resp.h"
 
 const char *
@@ -241,4 +242,50 @@ resp_send(struct req *r)
 	if (strcmp(r->method, "HEAD") != 0 && r->out.len > 0)
 		FCGX_PutStr(buf_cstr(&r->out), (int)r->out.len, r->fr->out);
 	buf_free(&h);
+}
+
+/* The value of name in the query string q into out; 1 present, 0 not,
+ * -1 too long. */
+static int
+resp_query_arg(const char *q, const char *name, char *out, size_t outlen)
+{
+	size_t n = strlen(name), len;
+
+	while (q != NULL && *q != '\0') {
+		len = strcspn(q, "&");
+		if (len > n && strncmp(q, name, n) == 0 && q[n] == '=') {
+			if (len - n - 1 >= outlen)
+				return -1;
+			memcpy(out, q + n + 1, len - n - 1);
+			out[len - n - 1] = '\0';
+			return 1;
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	return 0;
+}
+
+int
+resp_page_args(struct req *r, int max, int *limit, char *cursor, size_t curlen)
+{
+	char	lim[16];
+	int64_t v = 20;
+	int	hl;
+
+	cursor[0] = '\0';
+	hl = resp_query_arg(r->query, "limit", lim, sizeof(lim));
+	if (hl != 0 &&
+	    (hl < 0 || db_i64(lim, &v) != BW_OK || v < 1 || v > max)) {
+		resp_invalid(r, "limit must be 1 to 100.", "limit",
+		    "too_large");
+		return -1;
+	}
+	if (resp_query_arg(r->query, "cursor", cursor, curlen) < 0) {
+		resp_invalid(r, NULL, "cursor", "invalid_format");
+		return -1;
+	}
+	*limit = (int)v;
+	return 0;
 }

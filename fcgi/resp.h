@@ -48,6 +48,14 @@ void resp_invalid(struct req *, const char *message, const char *field,
  * returns 1: answered), else 0.
  */
 int resp_action_body(struct req *);
+/*
+ * The page arguments of a list route, ?limit=N&cursor=ID: *limit (default
+ * 20, 1..max) and cursor (curlen bytes; "" when absent), taken as is (ids
+ * and numbers need no decoding). 0, or -1 after answering 400 (limit out
+ * of range or not a number, cursor too long).
+ */
+int
+resp_page_args(struct req *, int max, int *limit, char *cursor, size_t curlen);
 /* As resp_invalid() with another code (404 NOT_FOUND naming a field). */
 void resp_field_error(struct req *, enum apierr_code, const char *message,
     const char *field, const char *problem);
