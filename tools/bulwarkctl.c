@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "platform/auth.h"
+#include "core/backoff.h"
 #include "core/rds.h"
 #include "ctl.h"
 #include "core/log.h"
@@ -34,16 +35,24 @@ ctl_fail(const char *what, enum bw_err er)
 	return 1;
 }
 
-/* Connects the database once. Returns 0 or an exit status. */
+/*
+ * Connects the database: up to CTL_CONNECT_TRIES attempts, 250 ms, 500 ms
+ * (+ jitter) apart, so that a server that is busy accepting a burst of
+ * connections or still starting up is not reported as down (each attempt
+ * waits BW_DB_CONNECT_TIMEOUT_S at most). Returns 0 or an exit status.
+ */
 int
 ctl_connect(struct ctl *c)
 {
 	enum bw_err er;
+	int	    n;
 
 	c->db = db_new(c->cfg.database_url);
 	if (c->db == NULL)
 		return ctl_fail("database", BW_ENOMEM);
-	er = db_connect(c->db);
+	for (n = 1; (er = db_connect(c->db)) == BW_EDB &&
+	    n < CTL_CONNECT_TRIES; n++)
+		usleep((useconds_t)backoff_ms(n, 250, 100) * 1000);
 	if (er != BW_OK)
 		return ctl_fail("cannot connect to the database", er);
 	return 0;

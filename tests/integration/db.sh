@@ -137,4 +137,61 @@ t_match "refusal names the file" "$first" "$(cat "$BW_TMP/changed.out.err")"
 t_eq "migrate lock released" t \
 	"$(ssql "SELECT pg_try_advisory_lock($LOCK_NS, 0)")"
 
+# A database that starts listening only after the command began (a server
+# restarting, or one slow to accept under a burst of connections):
+# bulwarkctl tries again (ctl_connect(), 3 attempts) instead of failing.
+LATE=$(python3 - "$SURL" <<'EOF'
+import socket, sys, urllib.parse as u
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+port = s.getsockname()[1]
+p = u.urlsplit(sys.argv[1])
+print(port, p.port or 5432,
+      u.urlunsplit((p.scheme, p.netloc.rsplit(":", 1)[0] + ":%d" % port,
+                    p.path, p.query, p.fragment)))
+EOF
+)
+read -r LATE_PORT PG_REAL_PORT LATE_URL <<<"$LATE"
+python3 - "$LATE_PORT" "$PG_REAL_PORT" <<'EOF' &
+# Listens 0.4 s late, then forwards each connection to PostgreSQL.
+import socket, sys, threading, time
+late, real = int(sys.argv[1]), int(sys.argv[2])
+time.sleep(0.4)
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", late))
+ls.listen(8)
+ls.settimeout(10)
+def pipe(a, b):
+    try:
+        while (d := a.recv(65536)):
+            b.sendall(d)
+    except OSError:
+        pass
+    finally:
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+try:
+    while True:
+        c, _ = ls.accept()
+        u = socket.create_connection(("127.0.0.1", real))
+        threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+except OSError:
+    pass
+EOF
+HOLDER_PID=$!
+BULWARK_DATABASE_URL=$LATE_URL BULWARK_SQL_DIR=$SQL_DIR "$CTL" \
+	${BW_CONFIG:+-c "$BW_CONFIG"} migrate >"$BW_TMP/late.out" \
+	2>"$BW_TMP/late.out.err"
+t_eq "bulwarkctl waits out a database that listens 0.4 s late" 0 "$?"
+t_match "... after a logged first refusal" "db connect failed" \
+	"$(cat "$BW_TMP/late.out.err")"
+kill "$HOLDER_PID" 2>/dev/null
+wait "$HOLDER_PID" 2>/dev/null
+HOLDER_PID=
+
 t_done
