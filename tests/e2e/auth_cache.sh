@@ -54,7 +54,7 @@ new_org() {
 
 # filler I TAG: the curl config of one slow chat turn of the filler org,
 # interleaved with the chat turns under test. They hold chat children (the
-# simulator answers that org after 400 ms), so the turns under test reach
+# simulator answers that org after 150 ms), so the turns under test reach
 # every chat child, not only the few the kernel wakes first.
 filler() {
 	printf 'next\ninsecure\nmax-time = 60\n'
@@ -207,7 +207,7 @@ curl -s -X POST "$BW_LLM_SIM_URL/_sim/reset" >/dev/null
 new_org filler
 FILL_KEY=$KEY
 curl -s -X POST "$BW_LLM_SIM_URL/_sim/script" \
-    -d "{\"org\":\"$ORG\",\"delay_ms\":400}" >/dev/null
+    -d "{\"org\":\"$ORG\",\"delay_ms\":150}" >/dev/null
 
 # --- a revoked key is refused on the very next request on every child -------
 new_org revoke
