@@ -50,8 +50,8 @@ ctl_connect(struct ctl *c)
 	c->db = db_new(c->cfg.database_url);
 	if (c->db == NULL)
 		return ctl_fail("database", BW_ENOMEM);
-	for (n = 1; (er = db_connect(c->db)) == BW_EDB &&
-	    n < CTL_CONNECT_TRIES; n++)
+	for (n = 1; (er = db_connect(c->db)) == BW_EDB && n < CTL_CONNECT_TRIES;
+	     n++)
 		usleep((useconds_t)backoff_ms(n, 250, 100) * 1000);
 	if (er != BW_OK)
 		return ctl_fail("cannot connect to the database", er);

@@ -173,7 +173,7 @@ int ctl_user_invite(struct ctl *, int, char **);
  */
 #define CTL_EXIT_NOT_BUMPED 3
 /* Database connection attempts of one command (see ctl_connect()). */
-#define CTL_CONNECT_TRIES 3
+#define CTL_CONNECT_TRIES   3
 int ctl_bump(struct ctl *c);
 int ctl_cache_bump(struct ctl *, int, char **);
 #define CTL_CACHE_CMDS { "cache bump", "cache bump", ctl_cache_bump },
