@@ -76,6 +76,7 @@ w_sms_run(struct worker_ctx *w, struct jobq_job *job, bool *permanent,
 	s.rate = w->cfg->sms_send_rate;
 	s.attempt_timeout_ms = w->cfg->sms_attempt_timeout_ms;
 	s.max_retries = w->cfg->sms_max_retries;
+	s.window = w->cfg->sms_window;
 	s.backoff_base_ms = w->cfg->sms_backoff_base_ms;
 	s.stopping = worker_stopping;
 	return campaign_batch_run(&s, job->payload, permanent, errmsg, errlen);

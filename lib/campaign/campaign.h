@@ -198,6 +198,7 @@ struct campaign_sender {
 	int		    attempt_timeout_ms;
 	int		    max_retries;
 	int		    backoff_base_ms;
+	int		    window; /* recipients per round trip (sms_window) */
 	int (*stopping)(void);
 	int64_t last_send_ms; /* pacing without Redis */
 	bool	rds_warned;   /* the fallback was logged */

@@ -24,10 +24,12 @@
 #include "core/jv.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "core/pgarray.h"
 #include "core/rds.h"
 #include "money/credit.h"
 
-#define SENDER_RETRY_AFTER_MAX_S 30 /* longest Retry-After honoured */
+#define SENDER_RETRY_AFTER_MAX_S 30  /* longest Retry-After honoured */
+#define SENDER_WINDOW_MAX	 100 /* sms_window's maximum */
 
 /* clang-format off */
 static const char snd_sql_start[] =
@@ -45,14 +47,15 @@ static const char snd_sql_list[] =
     "WHERE org_id = $1::uuid AND campaign_id = $2::uuid AND "
     "seq >= $3::int AND seq < $4::int AND state = 'pending' AND "
     "provider_message_id IS NULL ORDER BY seq";
-/* The outcome of the message just POSTed (recorded under its message id's
- * lock, or refused) and the check of the next recipient right before its
- * POST, in one round trip (sql/0033_sms_step.sql): the campaign still
- * sending, the number not opted out (marked when it is), the recipient
- * still pending. */
-static const char snd_sql_step[] =
-    "SELECT campaign_status, opted_out, next_pending FROM bw_sms_step("
-    "$1::uuid, $2::uuid, $3::int, $4, $5, $6::int, $7::int, $8::int, $9)";
+/* The outcomes of the window just POSTed (each recorded under its message
+ * id's lock, or refused) and the check of the next window right before its
+ * POSTs, in one round trip (sql/0036_sms_window.sql): the campaign still
+ * sending, the numbers not opted out (marked when they are), the
+ * recipients still pending. */
+static const char snd_sql_window[] =
+    "SELECT campaign_status, go_seqs FROM bw_sms_window($1::uuid, "
+    "$2::uuid, $3::int[], $4::text[], $5::text[], $6::int, $7::int[], "
+    "$8::int[], $9::text[])";
 static const char snd_sql_block[] =
     "SELECT state FROM campaign_batches WHERE org_id = $1::uuid AND "
     "campaign_id = $2::uuid AND n = $3::int FOR UPDATE";
@@ -518,115 +521,203 @@ snd_pace(struct campaign_sender *s, const char *org_id)
 	s->last_send_ms = clock_mono_ms();
 }
 
-/* A message POSTed whose outcome is not stored yet. */
+/* The messages of a window POSTed whose outcomes are not stored yet. */
 struct snd_done {
-	bool		  set;
-	char		  seq[16];
-	struct snd_result r;
+	int		  n;
+	char		  seq[SENDER_WINDOW_MAX][16];
+	struct snd_result r[SENDER_WINDOW_MAX];
 };
 
-/*
- * One round trip: stores d's outcome (when set; then clears it) and checks
- * recipient seq (when not NULL) right before its send. *go: send it;
- * *stop: the campaign no longer sends (canceled).
- */
-static enum bw_err
-snd_step(struct campaign_sender *s, struct snd_batch *b, struct snd_done *d,
-    const char *seq, const char *phone, bool *go, bool *stop)
+/* Reads go_seqs ("{1,5,7}", ascending) into go[] of rows lo..hi of res
+ * (ascending seq in column 0). */
+static void
+snd_go(const PGresult *res, int lo, int hi, const char *lit, bool *go)
 {
-	char	    ns[16], key[16];
-	const char *p[9] = { b->org_id, b->id, NULL, NULL, NULL, NULL, NULL,
-		seq, phone };
-	PGresult   *res = NULL;
-	enum bw_err er;
+	const char *p = lit;
+	char	   *end;
+	long	    seq;
+	int	    row = lo;
 
-	*go = false;
-	*stop = false;
-	if (d->set) {
-		p[2] = d->seq;
-		if (d->r.oc == SO_REFUSED)
-			p[4] = d->r.error;
-		else {
-			p[3] = d->r.message_id;
-			snprintf(ns, sizeof(ns), "%d", (int)CAMPAIGN_LOCK_MSG);
-			snprintf(key, sizeof(key), "%d",
-			    (int)db_lock_key(b->org_id, d->r.message_id));
-			p[5] = ns;
-			p[6] = key;
-		}
+	memset(go, 0, sizeof(*go) * (size_t)(hi - lo));
+	if (p == NULL || *p++ != '{')
+		return;
+	while (*p != '\0' && *p != '}') {
+		seq = strtol(p, &end, 10);
+		if (end == p)
+			return;
+		p = *end == ',' ? end + 1 : end;
+		while (row < hi && atol(PQgetvalue(res, row, 0)) < seq)
+			row++;
+		if (row < hi && atol(PQgetvalue(res, row, 0)) == seq)
+			go[row - lo] = true;
 	}
-	er = db_execp(s->db, "snd_step", snd_sql_step, 9, p, &res);
-	if (er != BW_OK)
-		return er;
-	d->set = false;
-	if (seq != NULL && PQntuples(res) == 1) {
-		*stop = strcmp(PQgetvalue(res, 0, 0), "sending") != 0;
-		*go = !*stop && strcmp(PQgetvalue(res, 0, 1), "f") == 0 &&
-		    strcmp(PQgetvalue(res, 0, 2), "t") == 0;
-	}
-	PQclear(res);
-	return BW_OK;
 }
 
 /*
- * Sends every pending recipient of the batch: one database round trip per
- * recipient (the previous one's outcome with this one's check), one POST
- * per message sent, and a last round trip for the last outcome.
+ * One round trip (sql/0036_sms_window.sql): stores d's outcomes (then
+ * clears d) and, when res is not NULL, checks rows lo..hi of res (seq, id,
+ * phone) right before their POSTs: go[i] says row lo + i is to be sent;
+ * *stop: the campaign no longer sends (canceled).
+ */
+static enum bw_err
+snd_window(struct campaign_sender *s, struct snd_batch *b, struct snd_done *d,
+    const PGresult *res, int lo, int hi, bool *go, bool *stop)
+{
+	const char *seqs[SENDER_WINDOW_MAX], *mids[SENDER_WINDOW_MAX];
+	const char *errs[SENDER_WINDOW_MAX], *lks[SENDER_WINDOW_MAX];
+	const char *nseq[SENDER_WINDOW_MAX], *nph[SENDER_WINDOW_MAX];
+	char	    lkv[SENDER_WINDOW_MAX][16], ns[16];
+	const char *p[9] = { b->org_id, b->id, NULL, NULL, NULL, ns, NULL, NULL,
+		NULL };
+	struct buf  a[6];
+	PGresult   *out = NULL;
+	enum bw_err er = BW_OK;
+	int	    i;
+
+	*stop = false;
+	for (i = 0; i < 6; i++)
+		buf_init(&a[i], SENDER_WINDOW_MAX * (2 * 256 + 4) + 4);
+	snprintf(ns, sizeof(ns), "%d", (int)CAMPAIGN_LOCK_MSG);
+	if (d->n > 0) {
+		for (i = 0; i < d->n; i++) {
+			seqs[i] = d->seq[i];
+			if (d->r[i].oc == SO_REFUSED) {
+				mids[i] = NULL;
+				errs[i] = d->r[i].error;
+				snprintf(lkv[i], sizeof(lkv[i]), "0");
+			} else {
+				mids[i] = d->r[i].message_id;
+				errs[i] = NULL;
+				snprintf(lkv[i], sizeof(lkv[i]), "%d",
+				    (int)db_lock_key(b->org_id,
+					d->r[i].message_id));
+			}
+			lks[i] = lkv[i];
+		}
+		er = pgarray_text(&a[0], seqs, (size_t)d->n);
+		if (er == BW_OK)
+			er = pgarray_text(&a[1], mids, (size_t)d->n);
+		if (er == BW_OK)
+			er = pgarray_text(&a[2], errs, (size_t)d->n);
+		if (er == BW_OK)
+			er = pgarray_text(&a[3], lks, (size_t)d->n);
+		p[2] = buf_cstr(&a[0]);
+		p[3] = buf_cstr(&a[1]);
+		p[4] = buf_cstr(&a[2]);
+		p[6] = buf_cstr(&a[3]);
+	}
+	if (er == BW_OK && res != NULL) {
+		for (i = lo; i < hi; i++) {
+			nseq[i - lo] = PQgetvalue(res, i, 0);
+			nph[i - lo] = PQgetvalue(res, i, 2);
+		}
+		er = pgarray_text(&a[4], nseq, (size_t)(hi - lo));
+		if (er == BW_OK)
+			er = pgarray_text(&a[5], nph, (size_t)(hi - lo));
+		p[7] = buf_cstr(&a[4]);
+		p[8] = buf_cstr(&a[5]);
+	}
+	if (er == BW_OK)
+		er = db_execp(s->db, "snd_window", snd_sql_window, 9, p, &out);
+	if (er == BW_OK) {
+		d->n = 0;
+		if (res != NULL && PQntuples(out) == 1) {
+			*stop = strcmp(PQgetvalue(out, 0, 0), "sending") != 0;
+			snd_go(res, lo, hi,
+			    *stop ? "{}" : PQgetvalue(out, 0, 1), go);
+		}
+	}
+	PQclear(out);
+	for (i = 0; i < 6; i++)
+		buf_free(&a[i]);
+	return er;
+}
+
+/*
+ * Sends every pending recipient of the batch, a window (s->window) at a
+ * time: one database round trip stores the outcomes of the window just
+ * POSTed and checks the next one right before its POSTs (campaign still
+ * sending, number not opted out, recipient still pending); one POST per
+ * message sent; a last round trip stores the last window's outcomes. An
+ * opt-out or a cancel is seen at the next window: at most window - 1
+ * messages after it (docs/api/campaigns.md).
  */
 static enum bw_err
 snd_all(struct campaign_sender *s, struct snd_batch *b, char *errmsg,
     size_t errlen)
 {
-	char		n[16], lo[24], hi[24];
-	const char     *p[4] = { b->org_id, b->id, lo, hi };
-	PGresult       *res = NULL;
-	struct snd_done d;
-	bool		go, stop;
-	enum bw_err	er, er2;
-	int		row;
+	char		 n[16], lo[24], hi[24];
+	const char	*p[4] = { b->org_id, b->id, lo, hi };
+	PGresult	*res = NULL;
+	struct snd_done *d;
+	bool		 go[SENDER_WINDOW_MAX], stop = false, failed = false;
+	enum bw_err	 er, er2;
+	int		 w, row, top, rows;
 
+	w = s->window < 1		    ? 1
+	    : s->window > SENDER_WINDOW_MAX ? SENDER_WINDOW_MAX
+					    : s->window;
 	snprintf(n, sizeof(n), "%d", b->n);
 	snprintf(lo, sizeof(lo), "%lld", (long long)b->n * b->batch_size);
 	snprintf(hi, sizeof(hi), "%lld", (long long)(b->n + 1) * b->batch_size);
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return BW_ENOMEM;
 	er = db_execp(s->db, "snd_list", snd_sql_list, 4, p, &res);
-	if (er != BW_OK)
+	if (er != BW_OK) {
+		free(d);
 		return er;
-	memset(&d, 0, sizeof(d));
-	for (row = 0; row < PQntuples(res); row++) {
+	}
+	rows = PQntuples(res);
+	for (row = 0; row < rows && !stop && !failed; row = top) {
 		if (s->stopping != NULL && s->stopping()) {
 			snprintf(errmsg, errlen, "stopping");
 			er = BW_ETIMEOUT;
 			break;
 		}
-		er = snd_step(s, b, &d, PQgetvalue(res, row, 0),
-		    PQgetvalue(res, row, 2), &go, &stop);
-		if (er != BW_OK || stop)
+		top = row + w < rows ? row + w : rows;
+		er = snd_window(s, b, d, res, row, top, go, &stop);
+		if (er != BW_OK)
 			break;
-		if (!go)
-			continue;
-		snd_pace(s, b->org_id);
-		snd_post(s, b, PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
-		    &d.r);
-		b->count[d.r.oc]++;
-		if (d.r.oc == SO_FAILED) {
-			snprintf(errmsg, errlen, "provider: %s (status %d)",
-			    d.r.error, d.r.status);
-			log_kv(LL_WARN, "sms send failed", "campaign_id", b->id,
-			    "batch", n, "error", d.r.error, NULL);
-			er = BW_EUPSTREAM;
-			break;
+		for (int i = row; i < top && !stop; i++) {
+			struct snd_result *r = &d->r[d->n];
+
+			if (!go[i - row])
+				continue;
+			if (s->stopping != NULL && s->stopping()) {
+				snprintf(errmsg, errlen, "stopping");
+				er = BW_ETIMEOUT;
+				failed = true;
+				break;
+			}
+			snd_pace(s, b->org_id);
+			snd_post(s, b, PQgetvalue(res, i, 1),
+			    PQgetvalue(res, i, 2), r);
+			b->count[r->oc]++;
+			if (r->oc == SO_FAILED) {
+				snprintf(errmsg, errlen,
+				    "provider: %s (status %d)", r->error,
+				    r->status);
+				log_kv(LL_WARN, "sms send failed",
+				    "campaign_id", b->id, "batch", n, "error",
+				    r->error, NULL);
+				er = BW_EUPSTREAM;
+				failed = true;
+				break;
+			}
+			snprintf(d->seq[d->n], sizeof(d->seq[d->n]), "%s",
+			    PQgetvalue(res, i, 0));
+			d->n++;
 		}
-		snprintf(d.seq, sizeof(d.seq), "%s", PQgetvalue(res, row, 0));
-		d.set = true;
 	}
 	PQclear(res);
-	if (d.set) {
-		/* The last message's outcome (also after a stop or an error:
-		 * the provider has it; the record is idempotent). */
-		er2 = snd_step(s, b, &d, NULL, NULL, &go, &stop);
+	if (d->n > 0) {
+		/* The last window's outcomes (also after a stop or an error:
+		 * the provider has them; the record is idempotent). */
+		er2 = snd_window(s, b, d, NULL, 0, 0, go, &stop);
 		if (er == BW_OK)
 			er = er2;
 	}
+	free(d);
 	return er;
 }
 

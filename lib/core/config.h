@@ -102,6 +102,7 @@ struct config {
 	int   sms_attempt_timeout_ms; /* one POST */
 	int   sms_max_retries;	      /* per message, then the job retries */
 	int   sms_backoff_base_ms;    /* first retry wait (lib/core/backoff) */
+	int   sms_window;	      /* recipients checked/recorded at once */
 	int   campaign_batch_size;    /* recipients per batch job */
 	int   campaign_stuck_after_s; /* sending without progress: stuck */
 	/* Error tracking (lib/errtrack/, bulwark-errtrack) */

@@ -28,6 +28,7 @@
 #include "core/jv.h"
 #include "platform/jobq.h"
 #include "core/limits.h"
+#include "core/pgarray.h"
 #include "core/log.h"
 
 #define JOBQ_CLAIM_TRIES    16	 /* capped keys skipped in one claim */
@@ -237,36 +238,6 @@ jobq_enqueue(struct db *db, const struct jobq_spec *spec, char id_out[37],
 	return BW_OK;
 }
 
-/*
- * Quotes keys into a text[] literal: {"a","b\"c"}. Returns a buffer error.
- */
-static enum bw_err
-jobq_textarray(struct buf *b, char **keys, int n)
-{
-	enum bw_err er;
-	const char *s;
-	int	    i;
-
-	er = buf_addc(b, '{');
-	for (i = 0; er == BW_OK && i < n; i++) {
-		if (i > 0)
-			er = buf_addc(b, ',');
-		if (er == BW_OK)
-			er = buf_addc(b, '"');
-		for (s = keys[i]; er == BW_OK && *s != '\0'; s++) {
-			if (*s == '"' || *s == '\\')
-				er = buf_addc(b, '\\');
-			if (er == BW_OK)
-				er = buf_addc(b, *s);
-		}
-		if (er == BW_OK)
-			er = buf_addc(b, '"');
-	}
-	if (er == BW_OK)
-		er = buf_addc(b, '}');
-	return er;
-}
-
 static const char jobq_sql_candidate[] =
     "SELECT id, cap_key, cap_limit FROM jobs"
     " WHERE queue = $1 AND state = 'queued' AND run_at <= now()"
@@ -409,7 +380,8 @@ jobq_claim_tx(struct db *db, void *arg)
 	}
 	for (i = 0; i < JOBQ_CLAIM_TRIES; i++) {
 		buf_reset(&arr);
-		er = jobq_textarray(&arr, full, nfull);
+		er = pgarray_text(&arr, (const char *const *)full,
+		    (size_t)nfull);
 		if (er != BW_OK)
 			goto out;
 		p[0] = a->queue;
