@@ -115,7 +115,8 @@ worker_print_usage(FILE *f, const char *service)
 	fprintf(f,
 	    "usage: %s %s\n"
 	    "  -c, --config FILE  the configuration file (without it: the "
-	    "defaults and BULWARK_* variables)\n"
+	    "defaults and\n"
+	    "                     BULWARK_* variables)\n"
 	    "%s"
 	    "  -h, --help         print this help and exit\n"
 	    "      --version      print the version and exit\n"
