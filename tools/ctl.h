@@ -9,6 +9,7 @@
 #define BW_CTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <json-c/json.h>
 
@@ -30,8 +31,17 @@ struct cmd {
 	int (*fn)(struct ctl *, int argc, char **argv);
 };
 
-/* Prints obj (consumed) as one JSON line on stdout. */
+/* Prints obj (consumed) as one JSON line on stdout (--human: for people). */
 void ctl_emit(struct json_object *obj);
+/* tools/ctl_human.c: obj as lines and tables (--human). */
+void ctl_human_print(FILE *f, struct json_object *obj);
+/*
+ * A progress line of a long command on stderr, only when stderr is a
+ * terminal (each call replaces the last; ctl_emit() and ctl_fail() clear
+ * it). Scripts and logs see nothing.
+ */
+void ctl_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ctl_progress_end(void);
 /* "bulwarkctl: what: error" on stderr; returns exit status 1. */
 int ctl_fail(const char *what, enum bw_err er);
 /* Opens c->db from the config. Returns 0 or an exit status. */
@@ -164,6 +174,12 @@ int ctl_user_invite(struct ctl *, int, char **);
 	    { "user set-password", "user set-password ID --password-stdin", \
 		    ctl_user_set_password },                                \
 	    { "user invite", "user invite ID", ctl_user_invite },
+
+/* tools/ctl_nginx.c: the nginx site from the config. */
+int ctl_nginx_conf(struct ctl *, int, char **);
+#define CTL_NGINX_CMDS                                                     \
+	{ "nginx-conf", "nginx-conf [--output FILE] [--template-dir DIR]", \
+		ctl_nginx_conf },
 
 /*
  * tools/ctl_cache.c: after a committed change to data bulwark-fcgi caches
