@@ -236,7 +236,11 @@ rds_set_sentinels(struct rds *r, const char *list, const char *name)
 
 	if (r == NULL || list == NULL || list[0] == '\0')
 		return BW_OK;
-	if (name == NULL || !rds_word_ok(name, 64))
+	/* As config.c checks redis_master_name: [A-Za-z0-9._-]{1,64}. */
+	if (name == NULL || name[0] == '\0' || strlen(name) > 64 ||
+	    strspn(name,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789._-") != strlen(name))
 		return BW_ECONFIG;
 	if ((r->master_name = strdup(name)) == NULL)
 		return BW_ENOMEM;
