@@ -29,7 +29,7 @@
  * failed discovery waits RDS_ASK_MIN_MS, doubling up to RDS_ASK_MAX_MS. */
 #define RDS_SENTINEL_TIMEOUT_MS 300
 #define RDS_ASK_MIN_MS		250
-#define RDS_ASK_MAX_MS		2000
+#define RDS_ASK_MAX_MS		1000
 
 struct rds {
 	char	     *url;  /* owned; may hold a password */
@@ -667,6 +667,20 @@ rds_idle_dead(const struct rds *r)
 }
 
 /*
+ * Drops a connection the server closed while idle; in Sentinel mode the
+ * master may have changed, so the sentinels are asked at once.
+ */
+static void
+rds_drop_idle(struct rds *r)
+{
+	rds_drop(r);
+	if (r->nsent > 0) {
+		r->stale = 1;
+		r->next_ask_ms = 0;
+	}
+}
+
+/*
  * Sends argv and reads the reply, reopening a dead connection and sending
  * once more after an I/O failure that is not a timeout (after a timeout the
  * server is stuck; waiting again would double the caller's wait). Error
@@ -682,7 +696,7 @@ rds_send(struct rds *r, int argc, const char **argv, const size_t *lens,
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (r->c != NULL && rds_idle_dead(r))
-			rds_drop(r);
+			rds_drop_idle(r);
 		er = rds_connect(r);
 		if (er != BW_OK)
 			return er;
@@ -895,7 +909,7 @@ rds_pipe_once(struct rds *r, struct rds_call *calls, struct rds_pargs *pa,
 
 	*nread = 0;
 	if (r->c != NULL && rds_idle_dead(r))
-		rds_drop(r);
+		rds_drop_idle(r);
 	er = rds_connect(r);
 	if (er != BW_OK)
 		return er;
