@@ -97,25 +97,40 @@ mirror=${mirror:-http://deb.debian.org/debian}
 security=$(host_uri security | head -n 1)
 security=${security:-http://deb.debian.org/debian-security}
 
+# One run at a time uses the cache (the chroot tarballs, the build dir).
+mkdir -p "$cache"
+exec 9>"$cache/lock"
+flock 9
+
 # --- 1. the .deb from a clean copy of the tree ---------------------------
-mkdir -p "$tmp/src"
+# The copy goes to a fixed, emptied directory: the compiler flags name it
+# (-ffile-prefix-map), so ccache (when installed; its cache in
+# $cache/ccache) hits for the files that did not change and a rebuild of
+# a clean tree takes seconds instead of minutes.
+bdir=$cache/build
+rm -rf "$bdir"
+mkdir -p "$bdir/src"
 if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
 	# Tracked and new files as they are in the work tree, nothing ignored
 	# (no build dirs, no configure output).
 	git -C "$top" ls-files -z -co --exclude-standard |
-	    tar -C "$top" --null -T - -cf - | tar -C "$tmp/src" -xf -
+	    tar -C "$top" --null -T - -cf - | tar -C "$bdir/src" -xf -
 else
 	tar -C "$top" --exclude='./build*' --exclude=./.run -cf - . |
-	    tar -C "$tmp/src" -xf -
+	    tar -C "$bdir/src" -xf -
 fi
 if [ -n "${BW_PACKAGE_DEB:-}" ]; then
 	cp "$BW_PACKAGE_DEB" "$tmp/"
 	say "BW_PACKAGE_DEB: not building, testing $BW_PACKAGE_DEB"
 else
 say "building the package"
-if (cd "$tmp/src" &&
+path=$PATH
+[ -d /usr/lib/ccache ] && path=/usr/lib/ccache:$PATH
+if (cd "$bdir/src" && PATH=$path CCACHE_DIR=$cache/ccache CCACHE_MAXSIZE=1G \
     DEB_BUILD_OPTIONS="nocheck noddebs parallel=$(nproc)" \
     dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
+	mv "$bdir"/bulwark_*.deb "$tmp/"
+	rm -rf "$bdir/src"
 	t_ok "dpkg-buildpackage -us -uc -b from a clean tree"
 else
 	t_fail "dpkg-buildpackage -us -uc -b from a clean tree" \
