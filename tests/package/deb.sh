@@ -317,7 +317,8 @@ else
 	    "exit $rc: $(head -n 20 "$tmp/verify.log" | tr '\n' ' ')"
 fi
 if grep -rq '/usr/local' "$root$unitdir"/bulwark*; then
-	t_fail "no /usr/local in the units" "$(grep -rl /usr/local "$root$unitdir")"
+	t_fail "no /usr/local in the units" \
+	    "$(grep -l /usr/local "$root$unitdir"/bulwark* | sed "s|^$root||")"
 else
 	t_ok "no /usr/local in the units"
 fi
