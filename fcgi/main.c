@@ -38,6 +38,10 @@
 #include "route.h"
 #include "core/sec.h"
 
+#ifndef BW_VERSION
+#define BW_VERSION "unknown" /* Makefile.am passes PACKAGE_VERSION */
+#endif
+
 static struct child g_child;
 /* Metric ids: per route (and one "unmatched" row) per status class. */
 static int (*m_requests)[4];
@@ -468,11 +472,23 @@ child_died(pid_t pid, int pool, int crashed, int sig, int core, int timed_out)
 	errspool_died(pid, crashed, pool, sig, core, timed_out);
 }
 
+/* The usage: on stdout for --help, on stderr after a usage error. */
 static void
-usage(void)
+usage(FILE *f)
 {
-	fprintf(stderr,
-	    "usage: bulwark-fcgi [-c CONFIG] [--check-config] [--routes]\n");
+	fprintf(f,
+	    "usage: bulwark-fcgi [-c CONFIG] [--check-config] [--routes]\n"
+	    "  -c, --config FILE  the configuration file (default: "
+	    "$BULWARK_CONFIG; none: the\n"
+	    "                     defaults and BULWARK_* variables)\n"
+	    "      --check-config validate the configuration, print it "
+	    "(secrets masked) and\n"
+	    "                     the pools, then exit\n"
+	    "      --routes       print the route table (one JSON line per "
+	    "route), then exit\n"
+	    "  -h, --help         print this help and exit\n"
+	    "      --version      print the version and exit\n"
+	    "See bulwark-fcgi(8) and bulwark.conf(5).\n");
 }
 
 /*
@@ -565,7 +581,8 @@ main(int argc, char **argv)
 						      NULL, 'c' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "routes", no_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	static const struct master_hooks hooks = { child_init, child_serve,
 		child_fini, reloaded, child_died };
 	struct config			 cfg;
@@ -588,10 +605,22 @@ main(int argc, char **argv)
 			 * (the defaults when there is none). */
 			list = 1;
 			break;
-		default:
-			usage();
-			return ch == 'h' ? 0 : 2;
+		case 'h':
+			usage(stdout);
+			return fflush(stdout) == 0 ? 0 : 1;
+		case 'V':
+			printf("bulwark-fcgi %s\n", BW_VERSION);
+			return fflush(stdout) == 0 ? 0 : 1;
+		default: /* getopt_long() said what is wrong */
+			usage(stderr);
+			return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "bulwark-fcgi: unexpected argument '%s'\n",
+		    argv[optind]);
+		usage(stderr);
+		return 2;
 	}
 	log_init("bulwark-fcgi", LL_INFO);
 	if (config_load(&cfg, path, err, sizeof(err)) != BW_OK) {

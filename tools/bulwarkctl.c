@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bulwarkctl: the operator's tool. Subcommands print JSON on stdout, a
- * clear message on stderr and exit non-zero on failure. Each subcommand is
- * one row of the table at the bottom.
+ * bulwarkctl: the operator's tool. Subcommands print JSON on stdout (with
+ * --human, lines and tables for people: tools/ctl_human.c), a clear
+ * message on stderr and exit non-zero on failure: 1 when it failed, 2 on
+ * a usage error (with the usage on stderr). -h/--help, `help [COMMAND]`
+ * and `COMMAND --help` print the usage on stdout and exit 0; --version
+ * prints "bulwarkctl VERSION". Each subcommand is one row of the table at
+ * the bottom. docs/operations.md, "Command-line conventions".
  */
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +23,48 @@
 #include "platform/migrate.h"
 #include "platform/org.h"
 
-/* Prints obj (consumed) as one JSON line. */
+#ifndef BW_VERSION
+#define BW_VERSION "unknown" /* Makefile.am passes PACKAGE_VERSION */
+#endif
+
+static int ctl_human;	       /* --human */
+static int ctl_progress_shown; /* a progress line is on the terminal */
+
+void
+ctl_progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!isatty(STDERR_FILENO))
+		return;
+	fputs("\r\033[K", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+	ctl_progress_shown = 1;
+}
+
+void
+ctl_progress_end(void)
+{
+	if (!ctl_progress_shown)
+		return;
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+	ctl_progress_shown = 0;
+}
+
+/* Prints obj (consumed) as one JSON line, or for people with --human. */
 void
 ctl_emit(struct json_object *obj)
 {
-	puts(json_object_to_json_string_ext(obj,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	ctl_progress_end();
+	if (ctl_human)
+		ctl_human_print(stdout, obj);
+	else
+		puts(json_object_to_json_string_ext(obj,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(obj);
 }
 
@@ -31,6 +72,7 @@ ctl_emit(struct json_object *obj)
 int
 ctl_fail(const char *what, enum bw_err er)
 {
+	ctl_progress_end();
 	fprintf(stderr, "bulwarkctl: %s: %s\n", what, bw_strerror(er));
 	return 1;
 }
@@ -50,8 +92,8 @@ ctl_connect(struct ctl *c)
 	c->db = db_new(c->cfg.database_url);
 	if (c->db == NULL)
 		return ctl_fail("database", BW_ENOMEM);
-	for (n = 1; (er = db_connect(c->db)) == BW_EDB &&
-	    n < CTL_CONNECT_TRIES; n++)
+	for (n = 1; (er = db_connect(c->db)) == BW_EDB && n < CTL_CONNECT_TRIES;
+	     n++)
 		usleep((useconds_t)backoff_ms(n, 250, 100) * 1000);
 	if (er != BW_OK)
 		return ctl_fail("cannot connect to the database", er);
@@ -99,6 +141,9 @@ cmd_migrate(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = ctl_connect(c)) != 0)
 		return rc;
+	ctl_progress("migrate: applying the pending files of %s (after the "
+		     "migration lock)...",
+	    c->cfg.sql_dir);
 	er = migrate_run(c->db, c->cfg.sql_dir, &applied);
 	if (er != BW_OK)
 		return ctl_fail("migrate", er);
@@ -214,17 +259,33 @@ static const struct cmd cmds[] = { { "migrate", "migrate", cmd_migrate },
 	{ "key create", "key create --org ID [--role owner|admin|member]",
 	    cmd_key_create },
 	{ "key revoke", "key revoke KEY_ID|KEY_PREFIX", cmd_key_revoke },
-	CTL_MONEY_CMDS CTL_CAMPAIGN_CMDS CTL_LEDGER_CMDS CTL_CHAT_CMDS
-	    CTL_RATE_CMDS CTL_ORG_CMDS CTL_CACHE_CMDS CTL_USER_CMDS };
+	CTL_NGINX_CMDS CTL_MONEY_CMDS CTL_CAMPAIGN_CMDS CTL_LEDGER_CMDS
+	    CTL_CHAT_CMDS CTL_RATE_CMDS CTL_ORG_CMDS CTL_CACHE_CMDS
+		CTL_USER_CMDS };
 
+/* The whole usage: on stdout for --help and `help`, else on stderr. */
 static void
-usage(void)
+usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(stderr, "usage: bulwarkctl [-c CONFIG] COMMAND ...\n");
+	fprintf(f,
+	    "usage: bulwarkctl [-c CONFIG] [--human] COMMAND [ARGS...]\n"
+	    "       bulwarkctl help [COMMAND]\n"
+	    "       bulwarkctl COMMAND --help\n"
+	    "  -c, --config FILE  the configuration file (default: "
+	    "$BULWARK_CONFIG; none: the\n"
+	    "                     defaults and BULWARK_* variables)\n"
+	    "      --human        lines and tables for people instead of "
+	    "JSON\n"
+	    "  -h, --help         print this help and exit\n"
+	    "      --version      print the version and exit\n"
+	    "commands:\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(stderr, "  bulwarkctl %s\n", cmds[i].usage);
+		fprintf(f, "  bulwarkctl %s\n", cmds[i].usage);
+	fprintf(f,
+	    "Exit status: 0 done, 1 failed, 2 usage error. See "
+	    "bulwarkctl(8).\n");
 }
 
 /*
@@ -266,9 +327,44 @@ ctl_num(const char *s, long long min, long long max, long long *out)
 	return 0;
 }
 
+/* Whether args hold -h or --help (a command's own help). */
+static int
+wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0)
+			return 1;
+	return 0;
+}
+
+/* Takes every --human out of argv (it may follow the command too). */
+static int
+take_human(int argc, char **argv)
+{
+	int i, n = 0;
+
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--human") == 0)
+			ctl_human = 1;
+		else
+			argv[n++] = argv[i];
+	argv[n] = NULL;
+	return n;
+}
+
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "human", no_argument, NULL, 'H' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct ctl	  c;
 	const struct cmd *cmd;
 	const char	 *path = getenv("BULWARK_CONFIG");
@@ -276,22 +372,56 @@ main(int argc, char **argv)
 	int		  ch, used = 0, rc;
 
 	memset(&c, 0, sizeof(c));
-	while ((ch = getopt(argc, argv, "+c:h")) != -1) {
+	/* "+": options stop at the command, whose flags are its own. */
+	while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
 			break;
-		default:
-			usage();
-			return ch == 'h' ? 0 : 2;
+		case 'H':
+			ctl_human = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return fflush(stdout) == 0 ? 0 : 1;
+		case 'V':
+			printf("bulwarkctl %s\n", BW_VERSION);
+			return fflush(stdout) == 0 ? 0 : 1;
+		default: /* getopt_long() said what is wrong */
+			usage(stderr);
+			return 2;
 		}
 	}
 	argc -= optind;
 	argv += optind;
+	if (argc >= 1 && strcmp(argv[0], "help") == 0) {
+		if (argc == 1) {
+			usage(stdout);
+			return fflush(stdout) == 0 ? 0 : 1;
+		}
+		cmd = find_cmd(argc - 1, argv + 1, &used);
+		if (cmd == NULL || argc - 1 != used) {
+			fprintf(stderr, "bulwarkctl: help: no such command\n");
+			usage(stderr);
+			return 2;
+		}
+		printf("usage: bulwarkctl %s\n", cmd->usage);
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	cmd = find_cmd(argc, argv, &used);
 	if (cmd == NULL) {
-		usage();
+		if (argc == 0)
+			fprintf(stderr, "bulwarkctl: a command is needed\n");
+		else
+			fprintf(stderr, "bulwarkctl: unknown command '%s'\n",
+			    argv[0]);
+		usage(stderr);
 		return 2;
+	}
+	argc = used + take_human(argc - used, argv + used);
+	if (wants_help(argc - used, argv + used)) {
+		printf("usage: bulwarkctl %s\n", cmd->usage);
+		return fflush(stdout) == 0 ? 0 : 1;
 	}
 	log_init("bulwarkctl", LL_WARN);
 	if (config_load(&c.cfg, path, err, sizeof(err)) != BW_OK) {
@@ -299,6 +429,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	rc = cmd->fn(&c, argc - used, argv + used);
+	ctl_progress_end();
 	db_free(c.db);
 	rds_free(c.rds);
 	config_free(&c.cfg);

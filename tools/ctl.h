@@ -9,6 +9,7 @@
 #define BW_CTL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <json-c/json.h>
 
@@ -30,8 +31,17 @@ struct cmd {
 	int (*fn)(struct ctl *, int argc, char **argv);
 };
 
-/* Prints obj (consumed) as one JSON line on stdout. */
+/* Prints obj (consumed) as one JSON line on stdout (--human: for people). */
 void ctl_emit(struct json_object *obj);
+/* tools/ctl_human.c: obj as lines and tables (--human). */
+void ctl_human_print(FILE *f, struct json_object *obj);
+/*
+ * A progress line of a long command on stderr, only when stderr is a
+ * terminal (each call replaces the last; ctl_emit() and ctl_fail() clear
+ * it). Scripts and logs see nothing.
+ */
+void ctl_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ctl_progress_end(void);
 /* "bulwarkctl: what: error" on stderr; returns exit status 1. */
 int ctl_fail(const char *what, enum bw_err er);
 /* Opens c->db from the config. Returns 0 or an exit status. */
@@ -165,6 +175,12 @@ int ctl_user_invite(struct ctl *, int, char **);
 		    ctl_user_set_password },                                \
 	    { "user invite", "user invite ID", ctl_user_invite },
 
+/* tools/ctl_nginx.c: the nginx site from the config. */
+int ctl_nginx_conf(struct ctl *, int, char **);
+#define CTL_NGINX_CMDS                                                     \
+	{ "nginx-conf", "nginx-conf [--output FILE] [--template-dir DIR]", \
+		ctl_nginx_conf },
+
 /*
  * tools/ctl_cache.c: after a committed change to data bulwark-fcgi caches
  * (keys, overrides, chat settings, prices, tiers), bumps the configuration
@@ -173,7 +189,7 @@ int ctl_user_invite(struct ctl *, int, char **);
  */
 #define CTL_EXIT_NOT_BUMPED 3
 /* Database connection attempts of one command (see ctl_connect()). */
-#define CTL_CONNECT_TRIES 3
+#define CTL_CONNECT_TRIES   3
 int ctl_bump(struct ctl *c);
 int ctl_cache_bump(struct ctl *, int, char **);
 #define CTL_CACHE_CMDS { "cache bump", "cache bump", ctl_cache_bump },

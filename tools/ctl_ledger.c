@@ -158,6 +158,8 @@ ctl_ledger_verify(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = ctl_connect(c)) != 0)
 		return rc;
+	ctl_progress("ledger verify: recomputing the hash chain of %s...",
+	    v[0]);
 	er = ledger_verify(c->db, v[0], from, to, &chain);
 	if (er == BW_EINVAL) {
 		fprintf(stderr,
@@ -192,6 +194,8 @@ ctl_ledger_verify(struct ctl *c, int argc, char **argv)
 			return ctl_fail("ledger roots", er);
 		}
 		for (i = 0; i < json_object_array_length(roots); i++) {
+			ctl_progress("ledger verify: signed root %zu of %zu",
+			    i + 1, json_object_array_length(roots));
 			o = json_object_array_get_idx(roots, i);
 			json_object_object_get_ex(o, "key_id", &x);
 			if (strcmp(json_object_get_string(x), key_id) != 0) {

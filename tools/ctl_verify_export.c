@@ -88,7 +88,10 @@ ctl_verify_export(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (vals[0] != NULL && ctl_read_keys(vals[0], &keys) != 0)
 		return 1;
+	ctl_progress("verify-export: checking %s%s...", argv[0],
+	    keys != NULL ? " and its signatures" : "");
 	er = export_artifact_check(argv[0], keys, &report, &valid, NULL);
+	ctl_progress_end();
 	json_object_put(keys);
 	if (er != BW_OK) {
 		fprintf(stderr, "bulwarkctl: verify-export: %s: %s\n", argv[0],

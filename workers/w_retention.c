@@ -64,6 +64,9 @@ main(int argc, char **argv)
 	int		      rc, i, n = 0, pass = 0;
 
 	/* --pass is ours; the rest goes to worker_setup(). */
+	worker_usage("[-c CONFIG] [--pass]",
+	    "      --pass         one pass now, outside the hourly slot "
+	    "(tests)\n");
 	for (i = 0; i < argc && n < (int)(sizeof(args) / sizeof(args[0])) - 1;
 	     i++) {
 		if (i > 0 && strcmp(argv[i], "--pass") == 0)

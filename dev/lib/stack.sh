@@ -682,6 +682,12 @@ _stack_subst() {
 	    -e "s|@PORT@|$HTTPS_PORT|g" -e "s|@SOCKET@|$SOCKET|g" \
 	    -e "s|@CHAT_SOCKET@|$CHAT_SOCKET|g" \
 	    -e "s|@CONSOLE_DIR@|$RUN/console|g" \
+	    -e "s|@LISTEN@|127.0.0.1:$HTTPS_PORT|g" \
+	    -e "s|@SERVER_NAME@|localhost|g" \
+	    -e "s|@TLS_CERT@|$RUN/nginx/cert.pem|g" \
+	    -e "s|@TLS_KEY@|$RUN/nginx/key.pem|g" \
+	    -e "s|@ACCESS_LOG@|$RUN/log/nginx-access.log|g" \
+	    -e "s|@STORAGE_DIR@|$RUN/storage|g" \
 	    -e "s|@RATE@|${BW_NGINX_RATE:-50r/s}|g" \
 	    -e "s|@BURST@|${BW_NGINX_BURST:-100}|g" \
 	    -e "s|@CONN@|${BW_NGINX_CONN:-100}|g"

@@ -57,6 +57,8 @@ static const char *cfg_check_http(const char *);
 static const char *cfg_check_origin(const char *);
 static const char *cfg_check_http_opt(const char *);
 static const char *cfg_check_repo(const char *);
+static const char *cfg_check_nginx_word(const char *);
+static const char *cfg_check_nginx_names(const char *);
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -538,6 +540,61 @@ static const struct cfg_key cfg_keys[] = {
 	    .def = "259200",
 	    .min = 60,
 	    .max = 2592000 },
+	/* The nginx site `bulwarkctl nginx-conf` renders (issue 15). */
+	{ .name = "nginx_server_name",
+	    .type = CT_STRING,
+	    .off = OFF(nginx_server_name),
+	    .def = "_",
+	    .required = 1,
+	    .check = cfg_check_nginx_names },
+	{ .name = "nginx_listen",
+	    .type = CT_STRING,
+	    .off = OFF(nginx_listen),
+	    .def = "443",
+	    .required = 1,
+	    .check = cfg_check_nginx_word },
+	{ .name = "nginx_tls_certificate",
+	    .type = CT_STRING,
+	    .off = OFF(nginx_tls_certificate),
+	    .def = "/etc/ssl/certs/ssl-cert-snakeoil.pem",
+	    .required = 1,
+	    .check = cfg_check_nginx_word },
+	{ .name = "nginx_tls_certificate_key",
+	    .type = CT_STRING,
+	    .off = OFF(nginx_tls_certificate_key),
+	    .def = "/etc/ssl/private/ssl-cert-snakeoil.key",
+	    .required = 1,
+	    .check = cfg_check_nginx_word },
+	{ .name = "nginx_access_log",
+	    .type = CT_STRING,
+	    .off = OFF(nginx_access_log),
+	    .def = "/var/log/nginx/bulwark-access.log",
+	    .required = 1,
+	    .check = cfg_check_nginx_word },
+	{ .name = "nginx_rate",
+	    .type = CT_STRING,
+	    .off = OFF(nginx_rate),
+	    .def = "50r/s",
+	    .required = 1,
+	    .check = cfg_check_nginx_word },
+	{ .name = "nginx_burst",
+	    .type = CT_INT,
+	    .off = OFF(nginx_burst),
+	    .def = "100",
+	    .min = 0,
+	    .max = 1000000 },
+	{ .name = "nginx_conn",
+	    .type = CT_INT,
+	    .off = OFF(nginx_conn),
+	    .def = "100",
+	    .min = 1,
+	    .max = 1000000 },
+	{ .name = "console_dir",
+	    .type = CT_STRING,
+	    .off = OFF(console_dir),
+	    .def = "/usr/share/bulwark/console",
+	    .required = 1,
+	    .check = cfg_check_nginx_word },
 };
 
 /*
@@ -585,6 +642,35 @@ static const char *
 cfg_check_http_opt(const char *v)
 {
 	return v[0] == '\0' ? NULL : cfg_check_http(v);
+}
+
+/*
+ * A value bulwarkctl nginx-conf writes into the nginx site as one word:
+ * nothing nginx would read as the end of a directive, a block, a quote, a
+ * comment or a variable.
+ */
+static const char *
+cfg_check_nginx_word(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((unsigned char)*v <= ' ' ||
+		    strchr(";{}\"'\\#$", *v) != NULL)
+			return "must be one word without ; { } quotes \\ # $";
+	return NULL;
+}
+
+/* server_name: names separated by single spaces, each one such word. */
+static const char *
+cfg_check_nginx_names(const char *v)
+{
+	for (; *v != '\0'; v++)
+		if ((*v == ' ' && (v[1] == ' ' || v[1] == '\0')) ||
+		    (*v != ' ' &&
+			((unsigned char)*v <= ' ' ||
+			    strchr(";{}\"'\\#$", *v) != NULL)))
+			return "must be names separated by one space, without "
+			       "; { } quotes \\ # $";
+	return NULL;
 }
 
 /* "" or "owner/repo", each side [A-Za-z0-9._-]{1,100}. */

@@ -121,6 +121,16 @@ struct config {
 	int   login_ip_max_failures; /* per client IP per window */
 	int   login_window_s;	     /* the failures' sliding window */
 	int   invite_ttl_s;	     /* an invite link is valid this long */
+	/* The nginx site of bulwarkctl nginx-conf (docs/operations.md). */
+	char *nginx_server_name;	 /* server_name, names by spaces */
+	char *nginx_listen;		 /* listen: [addr:]port */
+	char *nginx_tls_certificate;	 /* ssl_certificate */
+	char *nginx_tls_certificate_key; /* ssl_certificate_key */
+	char *nginx_access_log;		 /* access_log path */
+	char *nginx_rate;		 /* limit_req_zone rate, "50r/s" */
+	int   nginx_burst;		 /* limit_req burst */
+	int   nginx_conn;		 /* limit_conn per client IP */
+	char *console_dir;		 /* the console's static files */
 };
 
 /*

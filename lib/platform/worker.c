@@ -21,7 +21,11 @@
 #include "platform/periodic.h"
 #include "platform/worker.h"
 
-#define WORKER_EX_USAGE	      64   /* sysexits.h EX_USAGE */
+#ifndef BW_VERSION
+#define BW_VERSION "unknown" /* Makefile.am passes PACKAGE_VERSION */
+#endif
+
+#define WORKER_EX_USAGE	      2	   /* a usage error, like getopt tools */
 #define WORKER_EX_CONFIG      78   /* sysexits.h EX_CONFIG */
 #define WORKER_IDLE_WAIT_MS   5000 /* longest LISTEN wait */
 #define WORKER_BACKOFF_MIN_MS 200  /* after a database error */
@@ -88,11 +92,46 @@ worker_signals(void)
 }
 
 /*
- * Parses -c/--config FILE and --once; anything else is refused. *path and
- * *once are set. Returns 0 or WORKER_EX_USAGE.
+ * The command line every worker shares (docs/operations.md, "Command-line
+ * conventions"): -h/--help prints the usage on stdout and exits 0,
+ * --version prints "NAME VERSION" and exits 0, anything else not known is
+ * a usage error: the usage on stderr, exit 2. worker_main() and
+ * worker_oneshot() set what the usage offers; a worker with options of its
+ * own sets it with worker_usage() (bulwark-retention's --pass).
+ */
+static const char *worker_synopsis = "[-c CONFIG]";
+static const char *worker_opthelp = "";
+
+void
+worker_usage(const char *synopsis, const char *opthelp)
+{
+	worker_synopsis = synopsis;
+	worker_opthelp = opthelp;
+}
+
+static void
+worker_print_usage(FILE *f, const char *service)
+{
+	fprintf(f,
+	    "usage: %s %s\n"
+	    "  -c, --config FILE  the configuration file (without it: the "
+	    "defaults and\n"
+	    "                     BULWARK_* variables)\n"
+	    "%s"
+	    "  -h, --help         print this help and exit\n"
+	    "      --version      print the version and exit\n"
+	    "See bulwark-workers(8) and bulwark.conf(5).\n",
+	    service, worker_synopsis, worker_opthelp);
+}
+
+/*
+ * Parses -c/--config FILE (or --config=FILE) and --once; -h/--help and
+ * --version answer and exit 0; anything else is refused. *path and *once
+ * are set. Returns 0 or WORKER_EX_USAGE (after the usage on stderr).
  */
 static int
-worker_args(int argc, char **argv, const char **path, bool *once)
+worker_args(const char *service, int argc, char **argv, const char **path,
+    bool *once)
 {
 	int i;
 
@@ -103,11 +142,26 @@ worker_args(int argc, char **argv, const char **path, bool *once)
 			strcmp(argv[i], "--config") == 0) &&
 		    i + 1 < argc)
 			*path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			*path = argv[i] + 9;
 		else if (strcmp(argv[i], "--once") == 0)
 			*once = true;
-		else {
-			log_kv(LL_ERROR, "usage: [-c CONFIG] [--once]",
-			    "bad_argument", argv[i], NULL);
+		else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			worker_print_usage(stdout, service);
+			exit(fflush(stdout) == 0 ? 0 : 1);
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", service, BW_VERSION);
+			exit(fflush(stdout) == 0 ? 0 : 1);
+		} else {
+			fprintf(stderr, "%s: %s '%s'\n", service,
+			    strcmp(argv[i], "-c") == 0 ||
+				    strcmp(argv[i], "--config") == 0
+				? "a value is missing after"
+				: argv[i][0] == '-' ? "unknown option"
+						    : "unexpected argument",
+			    argv[i]);
+			worker_print_usage(stderr, service);
 			return WORKER_EX_USAGE;
 		}
 	}
@@ -128,10 +182,10 @@ worker_setup(const char *service, int argc, char **argv, struct config *cfg)
 	bool	    once;
 	int	    rc, lvl;
 
-	log_init(service, LL_INFO);
-	rc = worker_args(argc, argv, &path, &once);
+	rc = worker_args(service, argc, argv, &path, &once);
 	if (rc != 0)
 		return rc;
+	log_init(service, LL_INFO);
 	if (config_load(cfg, path, err, sizeof(err)) != BW_OK) {
 		log_kv(LL_ERROR, "config invalid", "detail", err, NULL);
 		return WORKER_EX_CONFIG;
@@ -285,12 +339,14 @@ worker_main(const struct worker_def *def, int argc, char **argv)
 	int		  rc, lease_s, rescue_ms, wait_ms, backoff = 0;
 	int		  listened = 0, n;
 
+	worker_usage("[-c CONFIG] [--once]",
+	    "      --once         process the runnable jobs, then exit\n");
 	worker_signals();
 	memset(&cfg, 0, sizeof(cfg));
 	rc = worker_setup(def->service, argc, argv, &cfg);
 	if (rc != 0)
 		return rc;
-	(void)worker_args(argc, argv, &path, &once);
+	(void)worker_args(def->service, argc, argv, &path, &once);
 	lease_s = def->lease_s > 0 ? def->lease_s : cfg.job_lease_s;
 	if (lease_s < 1)
 		lease_s = 30;

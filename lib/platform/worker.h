@@ -50,14 +50,25 @@ void worker_on_dead(worker_dead_fn);
 int worker_stopping(void);
 /*
  * Runs the worker until stopped. argc/argv: -c CONFIG, --once (process
- * what is runnable, then exit). Returns the process exit status.
+ * what is runnable, then exit), -h/--help, --version. Returns the process
+ * exit status (2 for a usage error).
  */
 int worker_main(const struct worker_def *, int argc, char **argv);
 /* Shared by oneshot mains: parses -c, loads config, inits logging, sets
  * worker_statement_timeout_ms as the default of every db_new() after it.
- * Returns 0 on success, else an exit status after logging why. */
+ * -h/--help and --version print and exit(0) here; a usage error prints
+ * the usage on stderr and returns 2. Returns 0 on success, else an exit
+ * status after logging why. */
 int
 worker_setup(const char *service, int argc, char **argv, struct config *cfg);
+
+/*
+ * What the usage of this executable offers beyond -c, -h and --version:
+ * synopsis ("[-c CONFIG] [--pass]") and one help line per extra option,
+ * each ending in a newline. Call before worker_setup(); worker_main() sets
+ * its own (--once).
+ */
+void worker_usage(const char *synopsis, const char *opthelp);
 
 /*
  * The whole main() of a timer-started oneshot worker: set-up (-c CONFIG),
