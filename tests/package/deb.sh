@@ -119,41 +119,50 @@ else
 	tar -C "$top" --exclude='./build*' --exclude=./.run -cf - . |
 	    tar -C "$bdir/src" -xf -
 fi
-if [ -n "${BW_PACKAGE_DEB:-}" ]; then
-	cp "$BW_PACKAGE_DEB" "$tmp/"
-	say "BW_PACKAGE_DEB: not building, testing $BW_PACKAGE_DEB"
-else
-say "building the package"
-path=$PATH
-[ -d /usr/lib/ccache ] && path=/usr/lib/ccache:$PATH
-if (cd "$bdir/src" && PATH=$path CCACHE_DIR=$cache/ccache CCACHE_MAXSIZE=1G \
-    DEB_BUILD_OPTIONS="nocheck noddebs parallel=$(nproc)" \
-    dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
-	mv "$bdir"/bulwark_*.deb "$tmp/"
-	rm -rf "$bdir/src"
-	t_ok "dpkg-buildpackage -us -uc -b from a clean tree"
-else
-	t_fail "dpkg-buildpackage -us -uc -b from a clean tree" \
-	    "$(tail_of "$tmp/build.log" 40)"
-	t_done
-fi
-say "built"
+
+build_deb() {
+	local path=$PATH
+	say "building the package"
+	[ -d /usr/lib/ccache ] && path=/usr/lib/ccache:$PATH
+	if (cd "$bdir/src" && PATH=$path CCACHE_DIR=$cache/ccache \
+	    CCACHE_MAXSIZE=1G \
+	    DEB_BUILD_OPTIONS="nocheck noddebs parallel=$(nproc)" \
+	    dpkg-buildpackage -us -uc -b) >"$tmp/build.log" 2>&1; then
+		mv "$bdir"/bulwark_*.deb "$tmp/"
+		rm -rf "$bdir/src"
+		t_ok "dpkg-buildpackage -us -uc -b from a clean tree"
+	else
+		t_fail "dpkg-buildpackage -us -uc -b from a clean tree" \
+		    "$(tail_of "$tmp/build.log" 40)"
+		t_done
+	fi
+	say "built"
+}
 
 # --- 2. lintian -----------------------------------------------------------
 # Clean: no error, warning or info tag (overridden tags are justified in
 # debian/bulwark.lintian-overrides and not shown).
-deb=$(ls "$tmp"/bulwark_*.deb 2>/dev/null | head -n 1)
-lintian --allow-root --display-info --fail-on error,warning,info "$deb" \
-    >"$tmp/lintian.log" 2>&1
-rc=$?
-if [ "$rc" -eq 0 ] && ! grep -q '^[EWI]: ' "$tmp/lintian.log"; then
-	t_ok "lintian clean"
+run_lintian() {
+	local rc=0
+	lintian --allow-root --display-info --fail-on error,warning,info \
+	    "$1" >"$tmp/lintian.log" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ] && ! grep -q '^[EWI]: ' "$tmp/lintian.log"; then
+		t_ok "lintian clean"
+	else
+		t_fail "lintian clean" "exit $rc; $(tail_of "$tmp/lintian.log" 30)"
+	fi
+	say "lintian done"
+}
+
+if [ -n "${BW_PACKAGE_DEB:-}" ]; then
+	cp "$BW_PACKAGE_DEB" "$tmp/"
+	say "BW_PACKAGE_DEB: not building, testing $BW_PACKAGE_DEB"
+	deb=$(ls "$tmp"/bulwark_*.deb 2>/dev/null | head -n 1)
 else
-	t_fail "lintian clean" "exit $rc; $(tail_of "$tmp/lintian.log" 30)"
+	build_deb
+	deb=$(ls "$tmp"/bulwark_*.deb 2>/dev/null | head -n 1)
+	run_lintian "$deb"
 fi
-say "lintian done"
-fi
-deb=$(ls "$tmp"/bulwark_*.deb 2>/dev/null | head -n 1)
 
 # --- 3. a fresh minbase chroot (cached) -----------------------------------
 mkdir -p "$cache/archives"
