@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The command-line conventions of every executable (issue 15,
 # docs/operations.md "Command-line conventions"): for each program of
-# bin_PROGRAMS in Makefile.am, --help and -h print the usage on stdout and
-# exit 0, --version prints "NAME VERSION" (configure.ac's) and exits 0, an
+# bin_PROGRAMS and sbin_PROGRAMS in Makefile.am, --help and -h print the
+# usage on stdout and exit 0, --version prints "NAME VERSION" (configure.ac's) and exits 0, an
 # unknown option or argument prints the usage on stderr, nothing on stdout,
 # and exits 2. bulwarkctl: `help`, `help COMMAND` and `COMMAND --help` of
 # every command; progress only on a terminal; --human; and the nginx site
@@ -29,11 +29,11 @@ else
 fi
 version=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' \
     "$top/configure.ac")
-# bin_PROGRAMS of Makefile.am (continuation lines joined).
+# bin_PROGRAMS and sbin_PROGRAMS of Makefile.am (continuation lines joined).
 mapfile -t progs < <(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$top/Makefile.am" |
-    sed -n 's/^bin_PROGRAMS[[:space:]]*+\{0,1\}=//p' | tr -s ' \t' '\n' |
+    sed -n 's/^s\{0,1\}bin_PROGRAMS[[:space:]]*+\{0,1\}=//p' | tr -s ' \t' '\n' |
     grep -v '^$')
-t_ge "bin_PROGRAMS lists the executables" 11 "${#progs[@]}"
+t_ge "bin_PROGRAMS and sbin_PROGRAMS list the executables" 11 "${#progs[@]}"
 
 # run NAME ARGS...: $tmp/out, $tmp/err and $rc of NAME ARGS.
 run() {

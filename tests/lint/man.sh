@@ -7,7 +7,7 @@
 # installs every one (dist_man_MANS); and they stay complete: every key of
 # lib/core/config.c's table is in bulwark.conf(5) and in docs/operations.md,
 # every bulwarkctl command of tools/ in bulwarkctl(8), every executable of
-# bin_PROGRAMS has a page (bulwark-workers(8) names each worker).
+# bin_PROGRAMS and sbin_PROGRAMS has a page (bulwark-workers(8) names each worker).
 # Needs mandoc (Debian package mandoc). No services, no build.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd -P)
@@ -70,9 +70,9 @@ t_eq "every bulwarkctl command is in bulwarkctl(8)" "" "$miss"
 # Every executable has a page.
 miss=""
 for p in $(sed -e ':a' -e '/\\$/N; s/\\\n//; ta' "$top/Makefile.am" |
-    sed -n 's/^bin_PROGRAMS[[:space:]]*+\{0,1\}=//p'); do
+    sed -n 's/^s\{0,1\}bin_PROGRAMS[[:space:]]*+\{0,1\}=//p'); do
 	[ -f "$man/$p.8" ] && continue
 	grep -sqE "^\.Nm $p( ,)?$" "$man/bulwark-workers.8" || miss+="$p "
 done
-t_eq "every executable of bin_PROGRAMS has a page" "" "$miss"
+t_eq "every executable of bin_PROGRAMS and sbin_PROGRAMS has a page" "" "$miss"
 t_done
