@@ -127,9 +127,11 @@ cluster_url() {
 	    "$1" "$PG_HOSTS" "${2:-bulwark}"
 }
 
-# The tree's config knows the Sentinel keys (s-sentinel, issue 14).
+# The tree's config knows the Sentinel keys and rds.c asks the sentinels
+# (branch s-sentinel, issue 14).
 cluster_has_sentinel_client() {
-	grep -q '"redis_sentinels"' "$STACK_TOP/lib/core/config.c"
+	grep -q '"redis_sentinels"' "$STACK_TOP/lib/core/config.c" &&
+	    grep -q 'get-master-addr-by-name' "$STACK_TOP/lib/core/rds.c"
 }
 
 # cluster_ctx h1|h2|sim: points stack.sh's RUN and ports at that run dir
@@ -155,7 +157,10 @@ cluster_ctx() {
 	REDIS_URL=redis://$(cluster_redis_master)/0
 	# The chat pool: the cap is global (15), two hosts share it.
 	: "${BW_FCGI_CHAT_CHILDREN:=16}"
-	export BW_FCGI_CHAT_CHILDREN
+	# The tier's load generators all come from 127.0.0.1: nginx's per-IP
+	# limit (50r/s) would answer them 429.
+	: "${BW_NGINX_RATE:=1000r/s}" "${BW_NGINX_BURST:=1000}"
+	export BW_FCGI_CHAT_CHILDREN BW_NGINX_RATE BW_NGINX_BURST
 }
 
 # --- processes of the cluster run dir -------------------------------------------
