@@ -293,8 +293,11 @@ postgresql:
 EOF
 }
 
-# cluster_start_patroni [I...]: the Patroni nodes (default all three); the
-# first waits to be leader when there is none yet.
+# cluster_start_patroni [I...]: the Patroni nodes (default all three), all
+# at once (a new cluster: one wins the initialize key and bootstraps, the
+# others clone it; started again: in synchronous mode only the last sync
+# standby or leader may take the lead, so none may be waited for alone),
+# then waits for a primary and every node up.
 cluster_start_patroni() {
 	local i nodes=("$@")
 	[ ${#nodes[@]} -gt 0 ] || nodes=(1 2 3)
@@ -305,10 +308,8 @@ cluster_start_patroni() {
 		_cluster_patroni_yml "$i" >"$CRUN/pg/patroni$i.yml"
 		chmod 644 "$CRUN/pg/patroni$i.yml"
 		_cluster_bg_pg "patroni$i" patroni "$CRUN/pg/patroni$i.yml"
-		if [ -z "$(cluster_pg_primary)" ]; then
-			(RUN=$CRUN; stack_wait "patroni$i" 90 _cluster_has_primary)
-		fi
 	done
+	(RUN=$CRUN; stack_wait "patroni${nodes[0]}" 120 _cluster_has_primary)
 	(RUN=$CRUN; stack_wait "patroni${nodes[0]}" 120 _cluster_pg_all_up)
 }
 
@@ -451,6 +452,12 @@ cluster_kill_redis() {
 # Sentinel keys added when the tree knows them.
 _cluster_write_config() {
 	stack_write_config
+	# A request in flight when the primary dies leaves its
+	# Idempotency-Key locked (the lock row replicated, the effect lost
+	# with the primary): its retries get 409 IDEMPOTENCY_KEY_IN_USE until
+	# idem_lock_timeout_s (default 60) lets one take it over.
+	printf 'idem_lock_timeout_s = %s\n' "${BW_CLUSTER_IDEM_LOCK_S:-10}" |
+	    tee -a "$FCGI_CONF" >>"$CONF"
 	if cluster_has_sentinel_client; then
 		local f
 		for f in "$CONF" "$FCGI_CONF"; do
@@ -539,8 +546,16 @@ cluster_start() {
 	stack_somaxconn
 	cluster_start_etcd
 	cluster_start_patroni
-	cluster_start_redis
-	cluster_start_sentinels
+	# Started again, the Sentinels know the master (their rewritten
+	# configs): before the Redis servers, which ask them whom to follow.
+	# A new cluster: the servers first (r1 the master), then Sentinels.
+	if [ -f "$CRUN/redis/s1/sentinel.conf" ]; then
+		cluster_start_sentinels
+		cluster_start_redis
+	else
+		cluster_start_redis
+		cluster_start_sentinels
+	fi
 	cluster_start_sims
 	cluster_start_host 1
 	cluster_start_host 2

@@ -10,7 +10,7 @@ nginx each), the way contract-following clients behave:
   (t=,v1= HMAC-SHA256 over "t.body"), redelivered 1-2 more times after the
   first 200 (re-signed, to the other host), retried like bookings.
 
-Every answer is logged as "t_ms kind host status id" in --log; the summary
+Every answer is logged as "t_ms kind host status id sent_ms" in --log; the summary
 (JSON on stdout) has the acknowledged ids, the statuses seen, the bad ones
 (anything but 2xx, 409 and 502/503/504 or a lost connection) and the
 longest stretch without a 2xx per kind (the unavailability window).
@@ -87,13 +87,14 @@ def main():
     gaps = {}
     seq = [0]
 
-    def note(kind, host, st, ident, body):
+    def note(kind, host, st, ident, body, sent):
         t = now_ms()
         with lock:
             res["attempts"] += 1
             k = "%s %s" % (kind, st)
             res["statuses"][k] = res["statuses"].get(k, 0) + 1
-            logf.write("%d %s %d %s %s\n" % (t, kind, host, st, ident))
+            logf.write("%d %s %d %s %s %d\n" % (t, kind, host, st, ident,
+                                                 sent))
             ok = st.startswith("2")
             if not ok and st != "409" and st not in RETRYABLE:
                 res["bad"].append([t, kind, host, st,
@@ -125,8 +126,9 @@ def main():
             hdr = {"Content-Type": "application/json",
                    "Authorization": "Bearer " + a.api_key,
                    "Idempotency-Key": key}
+            sent = now_ms()
             st, out = post(a.url[h], "/api/v1/bookings", body, hdr)
-            note("booking", h + 1, st, cls, out)
+            note("booking", h + 1, st, cls, out, sent)
             n += 1
             if st == "201":
                 with lock:
@@ -173,9 +175,10 @@ def main():
             hdr = {"Content-Type": "application/json; charset=utf-8",
                    "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
                    "Stripe-Signature": sign(body)}
+            sent = now_ms()
             st, out = post(a.url[h], "/api/v1/webhooks/stripe/" + a.org,
                            body, hdr)
-            note("webhook", h + 1, st, evt, out)
+            note("webhook", h + 1, st, evt, out, sent)
             n += 1
             if st == "200":
                 try:
@@ -199,10 +202,11 @@ def main():
         body = json.dumps({"channel": "api", "user_id": "c-%d" % (i % 50),
                            "message": "Is there a slot on Friday?"}).encode()
         h = i % len(a.url)
+        sent = now_ms()
         st, out = post(a.url[h], "/api/v1/chat", body,
                        {"Content-Type": "application/json",
                         "Authorization": "Bearer " + key}, timeout=30.0)
-        note("chat", h + 1, st, str(i), out)
+        note("chat", h + 1, st, str(i), out, sent)
         if not st.startswith("2"):
             time.sleep(0.2)
 
