@@ -90,7 +90,7 @@ cluster_init() {
 	CRUN=$(cd "$CRUN" && pwd -P)
 	mkdir -p "$CRUN/pid" "$CRUN/log" "$CRUN/etcd" "$CRUN/pg" "$CRUN/redis"
 	if [ ! -f "$CRUN/cluster.vars" ]; then
-		cluster_free_ports "${BW_CLUSTER_BASE:-$((41000 + (RANDOM % 8) * 1000))}"
+		cluster_free_ports "${BW_CLUSTER_BASE:-$((12000 + (RANDOM % 8) * 1000))}"
 		{
 			printf 'CRUN=%q\nCBUILD=%q\n' "$CRUN" "$CBUILD"
 			printf 'CLUSTER_BASE=%q\n' "$CLUSTER_BASE"
@@ -347,7 +347,7 @@ cluster_pg_primary() {
 
 # cluster_pg_postmaster I: the pid of node I's postmaster.
 cluster_pg_postmaster() {
-	head -n 1 "$CRUN/pg/n$1/postmaster.pid" 2>/dev/null
+	head -n 1 "$CRUN/pg/n$1/postmaster.pid" 2>/dev/null || true
 }
 
 # cluster_kill_pg I: the machine of node I dies: SIGKILL to its Patroni and
@@ -356,9 +356,21 @@ cluster_kill_pg() {
 	local pid
 	pid=$(cluster_pid "patroni$1") && kill -KILL "$pid"
 	pid=$(cluster_pg_postmaster "$1")
-	if [ -n "$pid" ]; then kill -KILL -- "-$pid" 2>/dev/null ||
-	    kill -KILL "$pid" 2>/dev/null; fi
+	[ -n "$pid" ] && _cluster_kill_pg_group "$pid"
 	rm -f "$CRUN/pid/patroni$1.pid"
+	return 0
+}
+
+# _cluster_kill_pg_group PID: SIGKILL to a postmaster and its backends:
+# Patroni starts it from a setsid'd helper that exits, so the postmaster
+# is not its group's leader; the group (the helper's) holds all of them.
+_cluster_kill_pg_group() {
+	local g
+	g=$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')
+	if [ -n "$g" ] && [ "$g" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]; then
+		kill -KILL -- "-$g" 2>/dev/null
+	fi
+	kill -KILL "$1" 2>/dev/null
 	return 0
 }
 
@@ -582,7 +594,7 @@ cluster_stop() {
 	for i in 1 2 3; do
 		local pm
 		pm=$(cluster_pg_postmaster "$i")
-		[ -n "$pm" ] && kill -KILL -- "-$pm" 2>/dev/null
+		if [ -n "$pm" ]; then _cluster_kill_pg_group "$pm"; fi
 	done
 	for i in 1 2 3; do _cluster_on_crun stack_stop_one "etcd$i"; done
 }

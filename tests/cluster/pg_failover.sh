@@ -13,7 +13,7 @@
 # nothing twice, `bulwarkctl ledger check` clean, and the clients saw only
 # 2xx, 409 and retryable 5xx. Prints the unavailability window.
 #
-# The replicas' walreceivers are stopped (SIGSTOP) for BW_CLUSTER_STALL_MS
+# The primary's walsenders are stopped (SIGSTOP) for BW_CLUSTER_STALL_MS
 # (2000) before the kill: what commits meanwhile exists on the primary only,
 # which in synchronous mode means unacknowledged. On a cluster with
 # synchronous_mode off (BW_PATRONI_SYNC=false dev/cluster up) acknowledged
@@ -54,28 +54,24 @@ LOAD=$!
 
 sleep 5
 old=$(cluster_pg_primary)
-# The replicas' walreceivers stop for STALL ms before the kill: commits
-# made meanwhile are on the primary only. In synchronous mode none of them
-# was acknowledged (each waits for the sync standby); asynchronous
-# replication would acknowledge them and the failover would lose them.
+# The primary's walsenders stop for STALL ms before the kill: commits made
+# meanwhile are on the primary only. In synchronous mode none of them was
+# acknowledged (each waits for the sync standby's flush); asynchronous
+# replication acknowledges them and the failover loses them.
 stalled=()
 if [ "${BW_CLUSTER_STALL_MS:-2000}" -gt 0 ]; then
-	for i in 1 2 3; do
-		[ "$i" = "$old" ] && continue
-		pm=$(cluster_pg_postmaster "$i")
-		[ -n "$pm" ] || continue
-		for p in $(pgrep -P "$pm" -f walreceiver); do
-			kill -STOP "$p" && stalled+=("$p")
-		done
+	pm=$(cluster_pg_postmaster "$old")
+	for p in $(pgrep -P "$pm" -f walsender); do
+		kill -STOP "$p" && stalled+=("$p")
 	done
-	echo "# walreceivers stopped: ${#stalled[@]} (pids ${stalled[*]})"
+	echo "# walsenders of pg$old stopped: ${#stalled[@]} (pids ${stalled[*]})"
 	sleep "$(awk -v m="${BW_CLUSTER_STALL_MS:-2000}" 'BEGIN { print m / 1000 }')"
 fi
+cluster_kill_pg "$old"
+# Taken once the kill is done (on a busy machine the helper takes a while).
 t0=$(date +%s%N)
 kill_ms=$((t0 / 1000000))
-echo "# SIGKILL pg$old (Patroni + PostgreSQL) at $kill_ms"
-cluster_kill_pg "$old"
-[ ${#stalled[@]} -gt 0 ] && kill -CONT "${stalled[@]}"
+echo "# SIGKILL pg$old (Patroni + PostgreSQL) done at $kill_ms"
 new=
 for _ in $(seq 1 600); do
 	new=$(cluster_pg_primary)
