@@ -354,9 +354,9 @@ cluster_pg_postmaster() {
 # to its postmaster's process group (the backends with it).
 cluster_kill_pg() {
 	local pid
-	pid=$(cluster_pid "patroni$1") && kill -KILL "$pid"
+	pid=$(cluster_pid "patroni$1") && { kill -KILL "$pid" || true; }
 	pid=$(cluster_pg_postmaster "$1")
-	[ -n "$pid" ] && _cluster_kill_pg_group "$pid"
+	[ -z "$pid" ] || _cluster_kill_pg_group "$pid"
 	rm -f "$CRUN/pid/patroni$1.pid"
 	return 0
 }
@@ -366,12 +366,11 @@ cluster_kill_pg() {
 # is not its group's leader; the group (the helper's) holds all of them.
 _cluster_kill_pg_group() {
 	local g
-	g=$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ')
+	g=$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ') || true
 	if [ -n "$g" ] && [ "$g" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]; then
-		kill -KILL -- "-$g" 2>/dev/null
+		kill -KILL -- "-$g" 2>/dev/null || true
 	fi
-	kill -KILL "$1" 2>/dev/null
-	return 0
+	kill -KILL "$1" 2>/dev/null || true
 }
 
 _cluster_patronictl() {
@@ -453,7 +452,7 @@ cluster_redis_node() {
 
 cluster_kill_redis() {
 	local pid
-	pid=$(cluster_pid "redis$1") && kill -KILL "$pid"
+	pid=$(cluster_pid "redis$1") && { kill -KILL "$pid" || true; }
 	rm -f "$CRUN/pid/redis$1.pid"
 	return 0
 }
@@ -542,7 +541,8 @@ cluster_kill_host() {
 		[ -e "$f" ] || continue
 		read -r pid <"$f" || continue
 		case $pid in '' | *[!0-9]*) continue ;; esac
-		kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null
+		kill -KILL -- "-$pid" 2>/dev/null ||
+		    kill -KILL "$pid" 2>/dev/null || true
 		rm -f "$f"
 	done
 	return 0
