@@ -361,15 +361,14 @@ cluster_kill_pg() {
 	return 0
 }
 
-# _cluster_kill_pg_group PID: SIGKILL to a postmaster and its backends:
-# Patroni starts it from a setsid'd helper that exits, so the postmaster
-# is not its group's leader; the group (the helper's) holds all of them.
+# _cluster_kill_pg_group PID: SIGKILL to a postmaster and its backends. The
+# backends are not in its process group (each calls setsid()): the
+# postmaster is stopped, its children killed by parent pid, then itself.
+# (A stopped child would never notice the postmaster's death and keep its
+# shared memory: the node could not start again.)
 _cluster_kill_pg_group() {
-	local g
-	g=$(ps -o pgid= -p "$1" 2>/dev/null | tr -d ' ') || true
-	if [ -n "$g" ] && [ "$g" != "$(ps -o pgid= -p $$ | tr -d ' ')" ]; then
-		kill -KILL -- "-$g" 2>/dev/null || true
-	fi
+	kill -STOP "$1" 2>/dev/null || true
+	pkill -KILL -P "$1" 2>/dev/null || true
 	kill -KILL "$1" 2>/dev/null || true
 }
 
