@@ -127,7 +127,7 @@ child_init(const struct config *cfg, int pool, int child_no)
 	g_child.pool = pool;
 	g_child.queue_deadline_ms = p[pool].queue_deadline_ms;
 	g_child.db = db_new(cfg->database_url);
-	g_child.rds = rds_new(cfg->redis_url);
+	g_child.rds = rds_new_cfg(cfg);
 	if (g_child.db == NULL || g_child.rds == NULL)
 		return -1;
 	db_set_statement_timeout(g_child.db, cfg->db_statement_timeout_ms);

@@ -18,7 +18,7 @@ ctl_bump(struct ctl *c)
 	enum bw_err er = BW_ENOMEM;
 
 	if (c->rds == NULL)
-		c->rds = rds_new(c->cfg.redis_url);
+		c->rds = rds_new_cfg(&c->cfg);
 	if (c->rds != NULL)
 		er = cfggen_bump(c->rds);
 	if (er == BW_OK)

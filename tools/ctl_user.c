@@ -70,7 +70,7 @@ ctl_user_sessions(struct ctl *c, const char *id, int revoke,
 	int	    n = 0;
 
 	if (c->rds == NULL)
-		c->rds = rds_new(c->cfg.redis_url);
+		c->rds = rds_new_cfg(&c->cfg);
 	er = session_forget_user(c->db, c->rds, &c->cfg, id, revoke, &n);
 	json_object_object_add(o, revoke ? "sessions_revoked" : "sessions",
 	    json_object_new_int(n));

@@ -71,7 +71,7 @@ w_sms_run(struct worker_ctx *w, struct jobq_job *job, bool *permanent,
 	s.api_key = w->cfg->sms_api_key;
 	s.callback_base = w->cfg->sms_callback_base_url;
 	if (w_sms_rds == NULL && w->cfg->redis_url[0] != '\0')
-		w_sms_rds = rds_new(w->cfg->redis_url);
+		w_sms_rds = rds_new_cfg(w->cfg);
 	s.rds = w_sms_rds;
 	s.rate = w->cfg->sms_send_rate;
 	s.attempt_timeout_ms = w->cfg->sms_attempt_timeout_ms;

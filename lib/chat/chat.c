@@ -201,25 +201,45 @@ tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
 	log_json(lvl, msg, f);
 }
 
-/* Renews the lease when due; nonzero stops the provider call. */
+/*
+ * Renews the lease when due; nonzero stops the provider call: the lease is
+ * gone, or it could not be renewed and may expire before the next tick
+ * (Redis unreachable, e.g. in a failover: a new master does not know it,
+ * and grants its slot once a lease lifetime has passed, lib/chat/sem.c).
+ */
 static int
 tick(void *arg)
 {
 	struct turn *t = arg;
 	enum bw_err  er;
-	int64_t	     now = clock_mono_ms();
+	int64_t	     now = clock_mono_ms(), margin;
 
-	if (!t->leased || now < t->next_renew)
+	if (!t->leased)
 		return 0;
-	er = sem_renew(t->c->rds, &t->lease);
-	if (er == BW_ENOTFOUND) {
+	if (now >= t->next_renew) {
+		er = sem_renew(t->c->rds, &t->lease);
+		if (er == BW_ENOTFOUND) {
+			t->lost = 1;
+			metrics_inc(m_lost);
+			tlog(t, LL_WARN, "llm lease lost during the call",
+			    NULL);
+			return 1;
+		}
+		/* A Redis blip: try again soon; the lease still has time. */
+		t->next_renew =
+		    now + (er == BW_OK ? t->lease.lease_ms / 3 : 500);
+	}
+	/* The next tick comes within LLM_TICK_MS. */
+	margin = LLM_TICK_MS + 250;
+	if (margin > t->lease.lease_ms / 4)
+		margin = t->lease.lease_ms / 4;
+	if (now + margin >= t->lease.valid_mono_ms) {
 		t->lost = 1;
 		metrics_inc(m_lost);
-		tlog(t, LL_WARN, "llm lease lost during the call", NULL);
+		tlog(t, LL_WARN, "llm lease not renewed in time: call stopped",
+		    NULL);
 		return 1;
 	}
-	/* A Redis blip: try again soon; the lease still has time. */
-	t->next_renew = now + (er == BW_OK ? t->lease.lease_ms / 3 : 500);
 	return 0;
 }
 

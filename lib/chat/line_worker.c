@@ -55,7 +55,7 @@ static enum bw_err
 line_worker_open(struct line_worker *lw, const struct config *cfg)
 {
 	if (lw->rds == NULL)
-		lw->rds = rds_new(cfg->redis_url);
+		lw->rds = rds_new_cfg(cfg);
 	if (lw->llm == NULL)
 		lw->llm = llm_new();
 	if (lw->http == NULL)

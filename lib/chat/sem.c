@@ -11,12 +11,29 @@
  *   sem:{llm}:seq        counter for tickets and turns
  *   sem:{llm}:cap        hash "<org>" -> the org's cap its waiters asked
  *   sem:{llm}:w:<waiter> list: wake tokens for one waiter
+ *   sem:{llm}:fence      hash id (the master's replication id), until (ms)
  *
  * The turn belongs to the org lowest in the ring whose queue is not empty
  * and whose lease count is under its cap; only the head of that org's queue
  * may take a free slot, and the org then moves to the back of the ring. So
  * every other waiting org is served before a busy org gets a second slot.
  * Expired leases and silent waiters are reclaimed by every acquire.
+ *
+ * A Redis failover (Sentinel) loses what the old master had not yet sent
+ * to the replica it promoted: leases granted in its last moments are not
+ * on the new master while their holders still call the provider. So the
+ * acquire fences: it keeps in sem:{llm}:fence the replication id of the
+ * master it runs on (INFO replication's master_replid, which a promotion
+ * changes); finding another id there (a promoted replica, or a restart
+ * that loaded an old snapshot), or no fence on a server that followed
+ * another master before (master_replid2 not zero), it grants nothing
+ * until one lease lifetime has passed on this server. By then every lease
+ * of the old master has expired, and its holders have stopped: a renewal
+ * on the new master finds the lease gone (the call stops), and a holder
+ * that cannot renew stops before its lease would expire (lib/chat/chat.c).
+ * Waiters queue meanwhile and get the queue deadline's 503. A server that
+ * never followed another master (a fresh one, a restart without data)
+ * lost nothing and is not fenced.
  */
 #include <stdio.h>
 #include <string.h>
@@ -26,7 +43,7 @@
 #include "core/sec.h"
 #include "chat/sem.h"
 
-#define SEM_NKEYS 5
+#define SEM_NKEYS 6
 
 static const char *const sem_keys[SEM_NKEYS] = {
 	"sem:{llm}:g",
@@ -34,6 +51,7 @@ static const char *const sem_keys[SEM_NKEYS] = {
 	"sem:{llm}:qe",
 	"sem:{llm}:seq",
 	"sem:{llm}:cap",
+	"sem:{llm}:fence",
 };
 
 /*
@@ -43,6 +61,7 @@ static const char *const sem_keys[SEM_NKEYS] = {
 #define SEM_LUA_NAMES                                                          \
 	"local G, R, QE, SEQ, CAP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], "      \
 	"KEYS[5]\n"                                                            \
+	"local FENCE = KEYS[6]\n"                                              \
 	"local P = 'sem:{llm}:'\n"                                             \
 	"local function fmt(x) return string.format('%d', x) end\n"            \
 	"local function split(m)\n"                                            \
@@ -90,28 +109,43 @@ static const char *const sem_keys[SEM_NKEYS] = {
 /*
  * ARGV: org, waiter, lease, global cap, org cap, lease ms, waiter ttl ms,
  * queued ("1" when an earlier try of this waiter queued it), breaker open
- * ms, breaker probe ms. KEYS[6], when given, is the provider's circuit
+ * ms, breaker probe ms. KEYS[7], when given, is the provider's circuit
  * breaker (breaker.c: st, opened_ms, probe_until): a closed breaker, or an
  * open one whose cool-down passed, or a half-open one whose probe is not
  * out, lets a grant happen (and the grant takes the probe, as
  * breaker_allow() would); any other state answers 2 at once, the waiter
  * out of the queue. Returns {granted (1; 0 queued; 2 breaker), reclaimed,
- * expiry_ms, breaker state}. When nobody waits (QE empty) and both caps
- * have room, the lease is granted without touching the queue.
+ * expiry_ms, breaker state, fenced (1: a new master's first lease lifetime,
+ * nothing granted)}. When nobody waits (QE empty) and both caps have
+ * room, the lease is granted without touching the queue.
  */
 static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
 	"local org, waiter, lease = ARGV[1], ARGV[2], ARGV[3]\n"
 	"local gcap, ocap = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
 	"local lease_ms, wttl = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
-	"local B, bst = KEYS[6], 0\n"
+	"local B, bst = KEYS[7], 0\n"
 	"if B then\n"
 	"  local b = redis.call('HMGET', B, 'st', 'opened_ms', 'probe_until')\n"
 	"  bst = tonumber(b[1] or '0') or 0\n"
 	"  if (bst == 1 and now < tonumber(b[2] or '0') + tonumber(ARGV[9]))\n"
 	"      or (bst == 2 and now < tonumber(b[3] or '0')) then\n"
 	"    if ARGV[8] == '1' then unqueue(org, waiter) wake() end\n"
-	"    return { 2, 0, 0, bst }\n"
+	"    return { 2, 0, 0, bst, 0 }\n"
 	"  end\n"
+	"end\n"
+	"local fz = 0\n"
+	"do\n"
+	"  local info = redis.call('INFO', 'replication')\n"
+	"  local id = string.match(info, 'master_replid:(%w+)') or '?'\n"
+	"  local id2 = string.match(info, 'master_replid2:(%w+)') or '0'\n"
+	"  local f = redis.call('HMGET', FENCE, 'id', 'until')\n"
+	"  local u = tonumber(f[2] or '0') or 0\n"
+	"  if f[1] ~= id then\n"
+	"    u = now\n"
+	"    if f[1] or string.find(id2, '[^0]') then u = now + lease_ms end\n"
+	"    redis.call('HSET', FENCE, 'id', id, 'until', fmt(u))\n"
+	"  end\n"
+	"  if now < u then fz = 1 end\n"
 	"end\n"
 	"local function grant()\n"
 	"  local exp = now + lease_ms\n"
@@ -135,9 +169,10 @@ static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
 	"  redis.call('ZREM', P .. 'o:' .. o, l)\n"
 	"  reclaimed = reclaimed + 1\n"
 	"end\n"
-	"if redis.call('ZCARD', QE) == 0 and redis.call('ZCARD', G) < gcap\n"
+	"if fz == 0 and redis.call('ZCARD', QE) == 0\n"
+	"    and redis.call('ZCARD', G) < gcap\n"
 	"    and redis.call('ZCARD', P .. 'o:' .. org) < ocap then\n"
-	"  return { 1, reclaimed, grant(), bst }\n"
+	"  return { 1, reclaimed, grant(), bst, 0 }\n"
 	"end\n"
 	"for _, m in ipairs(redis.call('ZRANGEBYSCORE', QE, '-inf', fmt(now))) "
 	"do\n"
@@ -152,7 +187,7 @@ static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
 	"end\n"
 	"redis.call('ZADD', QE, fmt(now + wttl), org .. '|' .. waiter)\n"
 	"redis.call('HSET', CAP, org, ocap)\n"
-	"if redis.call('ZCARD', G) < gcap then\n"
+	"if fz == 0 and redis.call('ZCARD', G) < gcap then\n"
 	"  local o, w = next_turn()\n"
 	"  if o == org and w == waiter then\n"
 	"    local exp = grant()\n"
@@ -161,11 +196,11 @@ static struct rds_script sem_acquire_lua = { .src = SEM_LUA_HEAD
 	"      redis.call('ZADD', R, redis.call('INCR', SEQ), org)\n"
 	"    end\n"
 	"    if redis.call('ZCARD', G) < gcap then wake() end\n"
-	"    return { 1, reclaimed, exp, bst }\n"
+	"    return { 1, reclaimed, exp, bst, 0 }\n"
 	"  end\n"
 	"  if w then wake() end\n"
 	"end\n"
-	"return { 0, reclaimed, 0, bst }\n" };
+	"return { 0, reclaimed, 0, bst, fz }\n" };
 
 /* ARGV: org, waiter. Leaves the queue; wakes whoever's turn it is now. */
 static struct rds_script sem_cancel_lua = { .src = SEM_LUA_HEAD
@@ -175,17 +210,17 @@ static struct rds_script sem_cancel_lua = { .src = SEM_LUA_HEAD
 
 /*
  * ARGV: org, lease, "1" to record a provider success on the breaker
- * KEYS[6] (breaker.c's record with ok 1: closed, no failures; written only
+ * KEYS[7] (breaker.c's record with ok 1: closed, no failures; written only
  * when that changes something). Returns 1 when this lease was held, else 0.
  */
 static struct rds_script sem_release_lua = { .src = SEM_LUA_NAMES
 	"local n = redis.call('ZREM', G, ARGV[1] .. '|' .. ARGV[2])\n"
 	"redis.call('ZREM', P .. 'o:' .. ARGV[1], ARGV[2])\n"
 	"if n == 1 then wake() end\n"
-	"if KEYS[6] and ARGV[3] == '1' then\n"
-	"  local b = redis.call('HMGET', KEYS[6], 'st', 'fails')\n"
+	"if KEYS[7] and ARGV[3] == '1' then\n"
+	"  local b = redis.call('HMGET', KEYS[7], 'st', 'fails')\n"
 	"  if (b[1] and b[1] ~= '0') or (b[2] and b[2] ~= '0') then\n"
-	"    redis.call('HSET', KEYS[6], 'st', 0, 'fails', 0)\n"
+	"    redis.call('HSET', KEYS[7], 'st', 0, 'fails', 0)\n"
 	"  end\n"
 	"end\n"
 	"return n\n" };
@@ -225,7 +260,7 @@ sem_newid(char out[SEM_ID_LEN + 1])
 
 /*
  * Runs one semaphore script with the fixed keys, then brk_key when not
- * NULL (KEYS[6]), and argv. *rep on BW_OK (caller frees). Any Redis
+ * NULL (KEYS[7]), and argv. *rep on BW_OK (caller frees). Any Redis
  * failure, a Redis timeout included, is BW_EREDIS: BW_ETIMEOUT means the
  * queue deadline to callers.
  */
@@ -326,8 +361,8 @@ sem_acquire_brk(struct rds *rds, const char *org_id, int global_cap,
 	char		 gc[16], oc[16], lm[16], wt[16], bo[16], bp[16];
 	redisReply	*rep = NULL;
 	enum bw_err	 er;
-	int64_t		 t0, deadline, left;
-	long long	 granted, exp, bst;
+	int64_t		 t0, deadline, left, tsend;
+	long long	 granted, exp, bst, fz;
 
 	memset(&s, 0, sizeof(s));
 	t0 = clock_mono_us();
@@ -366,6 +401,7 @@ sem_acquire_brk(struct rds *rds, const char *org_id, int global_cap,
 	args[9] = bp;
 	deadline = t0 / 1000 + wait_ms;
 	for (;;) {
+		tsend = clock_mono_ms();
 		er = sem_run_brk(rds, &sem_acquire_lua,
 		    brk != NULL ? brk->key : NULL, 10, args, &rep);
 		if (er != BW_OK)
@@ -374,13 +410,15 @@ sem_acquire_brk(struct rds *rds, const char *org_id, int global_cap,
 		granted = rds_int(rep, 0);
 		exp = rds_int(rep, 2);
 		bst = rds_int(rep, 3);
+		fz = rds_int(rep, 4);
 		if (granted < 0 || granted > 2 || rds_int(rep, 1) < 0 ||
-		    exp < 0 || bst < 0 || bst > 2) {
+		    exp < 0 || bst < 0 || bst > 2 || fz < 0 || fz > 1) {
 			log_kv(LL_ERROR, "sem: unexpected script reply", NULL);
 			er = BW_EREDIS;
 			goto out;
 		}
 		s.reclaimed += (int)rds_int(rep, 1);
+		s.fenced += (int)fz;
 		freeReplyObject(rep);
 		rep = NULL;
 		if (brk != NULL)
@@ -392,6 +430,8 @@ sem_acquire_brk(struct rds *rds, const char *org_id, int global_cap,
 		}
 		if (granted == 1) {
 			l.expires_ms = exp;
+			/* Sent no later than the server took its time. */
+			l.valid_mono_ms = tsend + lease_ms;
 			*out = l;
 			er = BW_OK;
 			goto out;
@@ -424,6 +464,7 @@ sem_renew(struct rds *rds, struct sem_lease *l)
 	redisReply *rep = NULL;
 	enum bw_err er;
 	long long   exp;
+	int64_t	    tsend;
 
 	if (rds == NULL || l == NULL || !rds_word_ok(l->org_id, SEM_MAX_ORG) ||
 	    l->id[0] == '\0' || l->lease_ms < 100)
@@ -432,6 +473,7 @@ sem_renew(struct rds *rds, struct sem_lease *l)
 	args[0] = l->org_id;
 	args[1] = l->id;
 	args[2] = lm;
+	tsend = clock_mono_ms();
 	er = sem_run(rds, &sem_renew_lua, 3, args, &rep);
 	if (er != BW_OK)
 		return er;
@@ -442,6 +484,7 @@ sem_renew(struct rds *rds, struct sem_lease *l)
 	if (exp == 0)
 		return BW_ENOTFOUND;
 	l->expires_ms = exp;
+	l->valid_mono_ms = tsend + l->lease_ms;
 	return BW_OK;
 }
 

@@ -29,6 +29,10 @@ struct sem_lease {
 	char	org_id[SEM_MAX_ORG + 1];
 	int	lease_ms;
 	int64_t expires_ms; /* Redis server time, epoch ms */
+	/* clock_mono_ms() by which the lease has surely not expired yet:
+	 * the send of the grant or of the last renewal + lease_ms. A holder
+	 * that could not renew stops its call before this. */
+	int64_t valid_mono_ms;
 };
 
 /* Counters one acquire reports for the metrics. */
@@ -36,6 +40,7 @@ struct sem_stats {
 	int64_t wait_us;   /* time spent queued */
 	int	reclaimed; /* expired leases this call freed */
 	int	tries;	   /* acquire scripts run */
+	int	fenced;	   /* tries refused: a new master's fence (sem.c) */
 };
 
 /*

@@ -57,6 +57,8 @@ static const char *cfg_check_http(const char *);
 static const char *cfg_check_origin(const char *);
 static const char *cfg_check_http_opt(const char *);
 static const char *cfg_check_repo(const char *);
+static const char *cfg_check_sentinels(const char *);
+static const char *cfg_check_master_name(const char *);
 
 #define OFF(f) offsetof(struct config, f)
 
@@ -182,6 +184,17 @@ static const struct cfg_key cfg_keys[] = {
 	    .required = 1,
 	    .secret = 1,
 	    .url = 1 },
+	{ .name = "redis_sentinels",
+	    .type = CT_STRING,
+	    .off = OFF(redis_sentinels),
+	    .def = "",
+	    .check = cfg_check_sentinels },
+	{ .name = "redis_master_name",
+	    .type = CT_STRING,
+	    .off = OFF(redis_master_name),
+	    .def = "bulwark",
+	    .required = 1,
+	    .check = cfg_check_master_name },
 	{ .name = "db_statement_timeout_ms",
 	    .type = CT_INT,
 	    .off = OFF(db_statement_timeout_ms),
@@ -604,6 +617,68 @@ cfg_check_repo(const char *v)
 		"0123456789._-") != strlen(s + 1) ||
 	    strlen(s + 1) == 0 || strlen(s + 1) > 100)
 		return "must be owner/repo";
+	return NULL;
+}
+
+/*
+ * "" (no Sentinel) or 1..BW_REDIS_MAX_SENTINELS "host:port" separated by
+ * commas (blanks around each allowed); an IPv6 host in brackets.
+ */
+static const char *
+cfg_check_sentinels(const char *v)
+{
+	const char *p = v, *e, *c, *q;
+	size_t	    n = 0, hl;
+	long	    port;
+	char	   *end;
+
+	if (v[0] == '\0')
+		return NULL;
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		e = p + strcspn(p, ",");
+		if (++n > BW_REDIS_MAX_SENTINELS)
+			return "at most 5 sentinels";
+		c = NULL;
+		if (*p == '[') {
+			c = memchr(p, ']', (size_t)(e - p));
+			if (c == NULL || c[1] != ':')
+				return "must be host:port[,host:port...]";
+			hl = (size_t)(c - p - 1);
+			c++;
+		} else {
+			for (q = p; q < e; q++)
+				if (*q == ':')
+					c = q;
+			hl = c != NULL ? (size_t)(c - p) : 0;
+		}
+		if (c == NULL || hl == 0 || hl > 253)
+			return "must be host:port[,host:port...]";
+		errno = 0;
+		port = strtol(c + 1, &end, 10);
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (end != e || c + 1 == end || !isdigit((unsigned char)c[1]) ||
+		    port < 1 || port > 65535 || errno != 0)
+			return "must be host:port[,host:port...] (port "
+			       "1..65535)";
+		if (*e == '\0')
+			return NULL;
+		p = e + 1;
+	}
+}
+
+/* Sentinel's master name: [A-Za-z0-9._-]{1,64}. */
+static const char *
+cfg_check_master_name(const char *v)
+{
+	size_t n = strspn(v,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._"
+	    "-");
+
+	if (n == 0 || n > 64 || v[n] != '\0')
+		return "must be 1..64 of [A-Za-z0-9._-]";
 	return NULL;
 }
 

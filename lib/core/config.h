@@ -44,6 +44,10 @@ struct config {
 	 * role; docs/operations.md); "": database_url */
 	char *monitor_database_url;
 	char *redis_url;
+	/* "" or "host:port,host:port...": the master is asked of these
+	 * Sentinels by name; redis_url then gives only auth and db. */
+	char *redis_sentinels;
+	char *redis_master_name;	   /* Sentinel's name of the master */
 	int   db_statement_timeout_ms;	   /* bulwark-fcgi's connections */
 	int   worker_statement_timeout_ms; /* every worker's connections */
 	int   auth_cache_ttl_s; /* per-child cache safety net; 0: off */

@@ -25,6 +25,7 @@
 #define BW_MAX_UPSTREAM_BODY	(1024 * 1024) /* a provider's reply */
 #define BW_DB_CONNECT_TIMEOUT_S 3	      /* libpq connect_timeout */
 #define BW_REDIS_TIMEOUT_MS	1000	      /* hiredis connect and command */
+#define BW_REDIS_MAX_SENTINELS	5	      /* redis_sentinels entries */
 #define BW_TX_RETRIES		8     /* serialization/deadlock retries */
 #define BW_DB_MAX_PREPARED	256   /* prepared statements per connection */
 #define BW_MAX_MIGRATIONS	10000 /* files in sql/ */

@@ -23,6 +23,19 @@ struct rds_script {
 
 /* url: redis://[:password@]host[:port][/db] or unix:///path; copied. */
 struct rds *rds_new(const char *url);
+/*
+ * Sentinel mode: the master is asked of the sentinels in list
+ * ("host:port,host:port...", at most BW_REDIS_MAX_SENTINELS) by name,
+ * checked with ROLE, and asked again after a connection error or a
+ * READONLY/MASTERDOWN/LOADING reply (not sooner than a back-off after a
+ * failed discovery); the URL's host is then unused, its credentials and
+ * db are the master's. list "" or NULL: nothing changes. Returns BW_OK,
+ * BW_ECONFIG (malformed) or BW_ENOMEM.
+ */
+enum bw_err rds_set_sentinels(struct rds *, const char *list, const char *name);
+struct config;
+/* rds_new(cfg->redis_url) with cfg's redis_sentinels/redis_master_name. */
+struct rds *rds_new_cfg(const struct config *cfg);
 void	    rds_free(struct rds *);
 enum bw_err rds_connect(struct rds *);
 /*

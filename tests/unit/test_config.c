@@ -569,6 +569,53 @@ test_config_chat_socket(void **state)
 	config_free(&c);
 }
 
+/* redis_sentinels: host:port list, at most 5; redis_master_name a word. */
+static void
+test_config_sentinels(void **state)
+{
+	static const struct {
+		const char *line;
+		int	    ok;
+	} c[] = {
+		{ "redis_sentinels = ", 1 },
+		{ "redis_sentinels = 127.0.0.1:26379", 1 },
+		{ "redis_sentinels = a:1,b:2, c:3 ,d:4,e:65535", 1 },
+		{ "redis_sentinels = [::1]:26379,s2.example:26380", 1 },
+		{ "redis_sentinels = a:1,b:2,c:3,d:4,e:5,f:6", 0 },
+		{ "redis_sentinels = a", 0 },
+		{ "redis_sentinels = a:", 0 },
+		{ "redis_sentinels = :26379", 0 },
+		{ "redis_sentinels = a:0", 0 },
+		{ "redis_sentinels = a:65536", 0 },
+		{ "redis_sentinels = a:1x", 0 },
+		{ "redis_sentinels = a:1,", 0 },
+		{ "redis_sentinels = a:-1", 0 },
+		{ "redis_sentinels = [::1]26379", 0 },
+		{ "redis_master_name = mymaster", 1 },
+		{ "redis_master_name = my.master-2_x", 1 },
+		{ "redis_master_name = ", 0 },
+		{ "redis_master_name = a b", 0 },
+		{ "redis_master_name = a\"b", 0 },
+	};
+	struct config cf;
+	char	      text[256];
+	size_t	      i;
+
+	(void)state;
+	load_ok(&cf, NULL);
+	assert_string_equal(cf.redis_sentinels, "");
+	assert_string_equal(cf.redis_master_name, "bulwark");
+	config_free(&cf);
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		snprintf(text, sizeof(text), "%s\n", c[i].line);
+		if (c[i].ok) {
+			load_ok(&cf, text);
+			config_free(&cf);
+		} else if (strstr(load_fail(text), "redis_") == NULL)
+			fail_msg("%s: error does not name the key", c[i].line);
+	}
+}
+
 int
 main(void)
 {
@@ -599,6 +646,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_config_dump_url_edges,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_chat_socket, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_config_sentinels, setup,
 		    teardown),
 	};
 

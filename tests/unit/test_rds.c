@@ -171,6 +171,44 @@ test_word_ok(void **state)
 	assert_int_equal(rds_word_ok(NULL, 10), 0);
 }
 
+/* rds_set_sentinels(): the list as config.c admits it, or BW_ECONFIG. */
+static void
+test_set_sentinels(void **state)
+{
+	static const struct {
+		const char *list, *name;
+		enum bw_err want;
+	} c[] = {
+		{ "", "bulwark", BW_OK },
+		{ "127.0.0.1:26379", "bulwark", BW_OK },
+		{ "a:1, b:2 ,c:3", "m-1.x_y", BW_OK },
+		{ "[::1]:26379,h:65535", "bulwark", BW_OK },
+		{ "a:1,b:2,c:3,d:4,e:5", "bulwark", BW_OK },
+		{ "a:1,b:2,c:3,d:4,e:5,f:6", "bulwark", BW_ECONFIG },
+		{ "a", "bulwark", BW_ECONFIG },
+		{ ":1", "bulwark", BW_ECONFIG },
+		{ "a:0", "bulwark", BW_ECONFIG },
+		{ "a:65536", "bulwark", BW_ECONFIG },
+		{ "a:1,", "bulwark", BW_ECONFIG },
+		{ "[::1]26379", "bulwark", BW_ECONFIG },
+		{ "a:1", "", BW_ECONFIG },
+		{ "a:1", "a b", BW_ECONFIG },
+		{ "a:1", "a:b", BW_ECONFIG },
+	};
+	struct rds *r;
+	size_t	    i;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		r = rds_new("redis://:pw@ignored:1/2");
+		assert_non_null(r);
+		if (rds_set_sentinels(r, c[i].list, c[i].name) != c[i].want)
+			fail_msg("%s / %s: not %d", c[i].list, c[i].name,
+			    (int)c[i].want);
+		rds_free(r);
+	}
+}
+
 int
 main(void)
 {
@@ -179,6 +217,7 @@ main(void)
 		cmocka_unit_test(test_int_null),
 		cmocka_unit_test(test_int_long_array),
 		cmocka_unit_test(test_word_ok),
+		cmocka_unit_test(test_set_sentinels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
