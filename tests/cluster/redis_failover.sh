@@ -14,8 +14,9 @@
 #
 # Needs the Sentinel client (lib/core/rds.c, branch s-sentinel): without
 # redis_sentinels in the tree the script says SKIP and checks nothing.
-# BW_CLUSTER_PLANT=1 counts a 16th in-flight request at the simulator (one
-# request of its own, held open) so the cap check must fail.
+# BW_CLUSTER_PLANT=1 sends 16 requests of its own straight to the
+# simulator during the load (as a host that ignored the cap would), so the
+# cap checks must fail.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BW_CONFIG DATABASE_URL BW_CLUSTER_RUN BW_LLM_SIM_URL
 # shellcheck source-path=SCRIPTDIR source=../../dev/lib/cluster.sh
@@ -63,22 +64,27 @@ curl -s -X POST "$SIM/_sim/script" -d '{"delay_ms": 400}' >/dev/null
 	done
 ) >"$TMP/inflight" 2>/dev/null &
 POLL=$!
-if [ "${BW_CLUSTER_PLANT:-0}" = 1 ]; then
-	# 16 requests of our own, straight to the simulator: over the cap.
-	for _ in $(seq 1 16); do
-		curl -s -m 5 -o /dev/null "$SIM/v1/chat/completions" \
-		    -H 'Content-Type: application/json' \
-		    -H "Authorization: Bearer $(cat "$CRUN/sim/llm_api_key")" \
-		    -d '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}' &
-	done
-fi
 python3 "$BW_TOP/tests/cluster/load.py" --url "$U1" --url "$U2" \
     --api-key none --org none --user none --stripe-secret none \
     --bookers 0 --hooks 0 "${keys[@]}" --chatters 32 \
     --prefix "ch$SFX" --log "$TMP/load.log" --stop-file "$TMP/stop" \
     >"$TMP/load.json" 2>"$TMP/load.err" &
 LOAD=$!
-sleep 8
+sleep 4
+if [ "${BW_CLUSTER_PLANT:-0}" = 1 ]; then
+	# 16 requests of our own, straight to the simulator, on top of
+	# Bulwark's: over the cap.
+	# Held 4 s each (a script for their org only), so they overlap.
+	curl -s -X POST "$SIM/_sim/script" \
+	    -d '{"org": "planted", "delay_ms": 4000}' >/dev/null
+	for _ in $(seq 1 16); do
+		curl -s -m 10 -o /dev/null "$SIM/v1/chat/completions" \
+		    -H 'Content-Type: application/json' -H 'X-Bulwark-Org: planted' \
+		    -H "Authorization: Bearer $(cat "$CRUN/sim/llm_api_key")" \
+		    -d '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}' &
+	done
+fi
+sleep 4
 old=$(cluster_redis_master)
 kill_ms=$(($(date +%s%N) / 1000000))
 cluster_kill_redis "$(cluster_redis_node "$old")"
