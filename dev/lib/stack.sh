@@ -417,17 +417,26 @@ stack_start_postgres() {
 	    _stack_fail postgres "pg_ctl start failed"
 	head -n 1 "$PGDATA/postmaster.pid" >"$RUN/pid/postgres.pid"
 	stack_wait postgres 60 pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 1
-	if [ -z "$(psql "postgresql://postgres@127.0.0.1:$PG_PORT/postgres" \
-	    -qAtX -c "SELECT 1 FROM pg_database WHERE datname = 'bulwark'")" ]
-	then
-		createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres bulwark ||
-		    _stack_fail postgres "createdb bulwark failed"
+	stack_pg_prepare "postgresql://postgres@127.0.0.1:$PG_PORT/postgres" \
+	    "$DATABASE_URL" postgres
+}
+
+# stack_pg_prepare ADMIN_URL OWNER_URL LOGNAME: creates the database bulwark
+# (ADMIN_URL: the postgres database as a superuser) and the login roles,
+# through OWNER_URL (the bulwark database); errors go to LOGNAME's log.
+# Also used by dev/lib/cluster.sh against the Patroni primary.
+stack_pg_prepare() {
+	if [ -z "$(psql "$1" -qAtX -c \
+	    "SELECT 1 FROM pg_database WHERE datname = 'bulwark'")" ]; then
+		psql "$1" -qAtX -c 'CREATE DATABASE bulwark' \
+		    >>"$RUN/log/$3.log" 2>&1 ||
+		    _stack_fail "$3" "createdb bulwark failed"
 	fi
 	# The login roles, before migrating (sql/0034_rls.sql grants to
 	# them). Passwordless: the dev cluster trusts loopback; production
 	# sets passwords and puts the URLs in database_url_file secrets.
-	psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 >>"$RUN/log/postgres.log" \
-	    2>&1 <<'SQL' || _stack_fail postgres "creating the roles failed"
+	psql "$2" -qX -v ON_ERROR_STOP=1 >>"$RUN/log/$3.log" \
+	    2>&1 <<'SQL' || _stack_fail "$3" "creating the roles failed"
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bulwark_app') THEN
