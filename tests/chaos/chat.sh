@@ -4,7 +4,7 @@
 # no provider call, and recovery without restarting anything; a child
 # killed (-9) while it holds an LLM lease frees its slot within the lease
 # expiry + 1 s; turns with injected provider faults and client aborts leave
-# no lease in use and no hold unsettled. Bounded: about 80 s.
+# no lease in use and no hold unsettled. Bounded: about 60 s.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_stack
 
@@ -139,7 +139,7 @@ t_eq "faults: reserved back to 0" 0 \
 t_ge "faults: turns were answered" 100 \
     "$(awk '$2 == 200 || $2 == 502' "$TMP/f2.out" | wc -l)"
 
-# --- 5,000 turns with a repeating fault pattern and client aborts -----------
+# --- 3,000 turns with a repeating fault pattern and client aborts -----------
 # A master with many children (retries wait 1 s, holding their child), the
 # simulator failing one attempt in six in every way it can (5xx, 429,
 # 408, a closed connection, malformed JSON, a 400 that must not be
@@ -159,7 +159,7 @@ pattern='503,200,200,200,200,"close",200,200,200,200,200,200,"malformed",200,
     200,200,200,200,408,200,200,200'
 curl -s -X POST "$SIM/_sim/script" -d "{\"org\":\"$TO\",\"cycle\":true,
     \"statuses\":[$pattern]}" >/dev/null
-for j in $(seq 5000); do
+for j in $(seq 3000); do
 	printf '{"channel":"api","user_id":"t%d","message":"turn %d"}\n' \
 	    "$((j % 50))" "$j"
 done >"$TMP/t.bodies"
@@ -182,22 +182,22 @@ for _ in $(seq 80); do
 done
 kill -TERM "$M2PID" 2>/dev/null
 n=$(($(wc -l <"$TMP/t1.out") + $(wc -l <"$TMP/t2.out")))
-t_eq "5k: every turn was sent ($(($(date +%s) - start)) s)" 5000 "$n"
-t_eq "5k: every hold settled" 0 "$h"
-t_eq "5k: leases in use back to 0" 0 "$(leases)"
-t_eq "5k: reserved back to 0" 0 \
+t_eq "3k: every turn was sent ($(($(date +%s) - start)) s)" 3000 "$n"
+t_eq "3k: every hold settled" 0 "$h"
+t_eq "3k: leases in use back to 0" 0 "$(leases)"
+t_eq "3k: reserved back to 0" 0 \
     "$(t_sql "SELECT COALESCE(sum(reserved_micros),0) FROM org_budget_days
     WHERE org_id = '$TO'")"
-t_eq "5k: one hold per turn that reached the budget step, none left" 0 \
+t_eq "3k: one hold per turn that reached the budget step, none left" 0 \
     "$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$TO' AND
     state NOT IN ('settled', 'expired')")"
 # Clients that waited got an answer of the contract: 200, or 502 with the
 # fallback reply after retries, or 503 when no slot freed in time.
-t_eq "5k: waiting clients got 200, 502 or 503 only" 0 \
+t_eq "3k: waiting clients got 200, 502 or 503 only" 0 \
     "$(awk '$2 != 200 && $2 != 502 && $2 != 503' "$TMP/t2.out" | wc -l)"
-t_ge "5k: most waiting clients got a reply" 2500 \
+t_ge "3k: most waiting clients got a reply" 1500 \
     "$(awk '$2 == 200' "$TMP/t2.out" | wc -l)"
-t_ge "5k: the simulator saw the faults" 500 \
+t_ge "3k: the simulator saw the faults" 300 \
     "$(curl -s "$SIM/_sim/stats" | jq "[.by_status | to_entries[] |
     select(.key != \"200\") | .value] | add // 0")"
 
