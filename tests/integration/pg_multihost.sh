@@ -132,6 +132,12 @@ b2=$(optout 2)
 t_eq "before: two writes through bulwark-fcgi" "201 201" "$b1 $b2"
 t_eq "before: they are on the primary (port $PGP)" 2 "$(count_on "$PGP")"
 
+# The standby is asynchronous: wait until it has replayed the two writes
+# (else the promotion may lose the last one, and the count below with it).
+for _ in $(seq 100); do
+	[ "$(count_on "$SBY")" = 2 ] && break
+	sleep 0.1
+done
 # The failover: the standby promoted; the old primary's sessions of this
 # bulwark-fcgi end (as its death would end them). The old primary stays up
 # (it is the stack's database), so a write that went there would show.
