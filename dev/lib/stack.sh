@@ -47,7 +47,7 @@ STACK_WORKERS=(
 
 # Debian packages: "a|b" means either satisfies (the first is installed).
 STACK_PACKAGES=(
-	build-essential autoconf automake libtool pkg-config
+	build-essential autoconf automake libtool pkg-config ccache
 	libfcgi-dev libfcgi-bin libpq-dev libhiredis-dev libjson-c-dev
 	libcurl4-openssl-dev libssl-dev libcmocka-dev
 	"nginx|nginx-light|nginx-full|nginx-extras|nginx-core"
@@ -111,13 +111,27 @@ stack_build() {
 	fi
 	mkdir -p "$dir"
 	args="--enable-werror $*"
+	# ccache, when installed (BW_NO_CCACHE=1: not): one cache for every
+	# clone on the machine (paths made relative to the top, the build dir
+	# not hashed), so a fresh clone rebuilds only what changed.
+	local cc=()
+	if [ -z "${BW_NO_CCACHE:-}" ] && command -v ccache >/dev/null; then
+		if [ -z "${CCACHE_DIR:-}" ]; then
+			CCACHE_DIR=$HOME/.cache/bulwark-ccache
+			[ "$(id -u)" = 0 ] && CCACHE_DIR=/var/cache/bulwark-ccache
+		fi
+		export CCACHE_DIR CCACHE_BASEDIR=$STACK_TOP CCACHE_NOHASHDIR=1
+		export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-2G}
+		cc=("CC=ccache ${CC:-gcc}")
+		args="$args ${cc[0]}"
+	fi
 	sig=$(cat "$dir/.bw-configure-args" 2>/dev/null || true)
 	if [ ! -f "$dir/Makefile" ] || [ ! -f "$dir/config.status" ] ||
 	    [ "$STACK_TOP/configure" -nt "$dir/config.status" ] ||
 	    [ "$sig" != "$args" ]; then
 		stack_say "configure $args (in ${dir#"$STACK_TOP"/})"
-		# shellcheck disable=SC2086
-		(cd "$dir" && "$STACK_TOP/configure" -q $args) ||
+		(cd "$dir" && "$STACK_TOP/configure" -q --enable-werror "$@" \
+		    "${cc[@]}") ||
 		    stack_die "configure failed (see $dir/config.log)"
 		printf '%s\n' "$args" >"$dir/.bw-configure-args"
 	fi
