@@ -147,10 +147,11 @@ t_eq "  the api pool is whole again" 200 \
 # child's crash, as a poisoned request makes. Rounds: 8 requests to
 # /health at once, then every served idle child is killed. The master
 # replaces a child that served at once (fcgi/master.c: only deaths before
-# serving back off), so the storm takes seconds, not the minutes of
-# backoff; the crash group counts every one exactly, still one issue, the
-# threshold comments its count crossed and no other, no spool drop, no core
-# file, the same master, the pool whole and serving.
+# serving back off), so the storm is bounded by the work of each crash,
+# not by minutes of backoff; the crash group counts every one exactly,
+# still one issue, the threshold comments its count crossed and no other,
+# no spool drop, no core file, the same master, the pool whole and
+# serving.
 STORM=1000
 # The storm's cap: each crash costs a fork, a PostgreSQL connection and the
 # crash's recording: about 100 ms a crash measured at a load average of
