@@ -12,6 +12,8 @@
 #   exactly, one issue, exactly the threshold comments, no spool drop;
 # - a real 5xx (the LLM provider fails every attempt: POST /chat answers
 #   502): an http_5xx group of the caller's org, and its issue;
+# - a oneshot worker's failed periodic run (bulwark-ledger without its
+#   key): a job_failure group, site periodic:ledger-roots, and its issue;
 # - no planted e-mail address or phone number (Thai ones too) in any issue
 #   or comment at the tracker, nor in any stored sample;
 # - GET /api/v1/admin/errors[/{id}]: the owner sees the org's groups;
@@ -409,6 +411,35 @@ t_match "/metrics: occurrences, groups and issues filed by kind" \
 	/^bulwark_error_groups_total\{kind="crash"\}/ { b = $2 }
 	/^bulwark_errtrack_issues_filed_total\{kind="http_5xx"\}/ { c = $2 }
 	END { print a, b, c }' "$TMP/metrics")"
+
+# --- a oneshot's failed run ---------------------------------------------------------
+# A periodic run that fails is a worker job failure too: bulwark-ledger
+# (job ledger-roots, the UTC day's slot) with a signing key file that is
+# not there fails its run twice, exit 1 each; both land in one group of
+# kind job_failure, site periodic:ledger-roots, code RUN_FAILED, with one
+# issue. The real key then makes the day's slot ok again.
+grep -v '^ledger_key_file' "$BW_CONFIG" >"$TMP/ledger.conf"
+echo "ledger_key_file = $TMP/no-such.key" >>"$TMP/ledger.conf"
+GW="kind = 'job_failure' AND site = 'periodic:ledger-roots'"
+w0=$(t_sql "SELECT coalesce(sum(occurrence_count), 0) FROM error_groups WHERE $GW")
+# The stack's ledger-loop ran the day's slot: it is open again for ours.
+t_sql "UPDATE periodic_runs SET state = 'failed' WHERE job = 'ledger-roots' AND slot > now() - interval '1 day'" >/dev/null
+"$BW_BUILD/bulwark-ledger" -c "$TMP/ledger.conf" >>"$TMP/ledger.log" 2>&1
+rc1=$?
+"$BW_BUILD/bulwark-ledger" -c "$TMP/ledger.conf" >>"$TMP/ledger.log" 2>&1
+rc2=$?
+t_eq "bulwark-ledger without its key: both runs fail, exit 1" "1 1 failed" \
+    "$rc1 $rc2 $(t_sql "SELECT state FROM periodic_runs WHERE job = 'ledger-roots' ORDER BY slot DESC LIMIT 1")"
+t_eq "  one group for them: job_failure, periodic:ledger-roots, RUN_FAILED, +2" \
+    "1 RUN_FAILED $((w0 + 2)) t" \
+    "$(t_sql "SELECT count(*) FROM error_groups WHERE $GW") $(t_sql "SELECT code, occurrence_count, sample_message LIKE 'periodic run of ledger-roots failed: %' FROM error_groups WHERE $GW" | tr '|' ' ')"
+G6=$(gid "$GW")
+wait_sql 30 t "SELECT issue_number IS NOT NULL FROM error_groups WHERE id = '$G6'" ||
+    true
+t_eq "  exactly one issue for it" 1 "$(issues_of "$G6" | jq length)"
+"$BW_BUILD/bulwark-ledger" -c "$BW_CONFIG" >>"$TMP/ledger.log" 2>&1
+t_eq "  with its key again: exit 0, the day's slot ok" "0 ok" \
+    "$? $(t_sql "SELECT state FROM periodic_runs WHERE job = 'ledger-roots' ORDER BY slot DESC LIMIT 1")"
 
 # --- the tracker down, then back; an answer lost ------------------------------------
 stack_stop_one tracker-sim >/dev/null 2>&1
