@@ -544,10 +544,16 @@ master_drain(int64_t now, int64_t deadline)
 }
 
 /*
- * Counts a death of the current generation towards the backoff and the
- * give-up rule: N deaths within BW_RESPAWN_WINDOW_MS double the respawn
- * delay (up to BW_RESPAWN_MAX_MS); max(BW_CHILD_GIVEUP, 2 N) deaths in a
- * row of children that never accepted a request make the master give up.
+ * Counts a death of the current generation towards the start-up crash-loop
+ * guard. Only children that never accepted a request count: N of their
+ * abnormal deaths within BW_RESPAWN_WINDOW_MS double the respawn delay (up
+ * to BW_RESPAWN_MAX_MS), and max(BW_CHILD_GIVEUP, 2 N) of them in a row
+ * make the master give up (exit 1: a config or a host that cannot run a
+ * child; systemd restarts it). A child that served and then died is the
+ * work's (a request that crashes every child serving it, the OOM killer):
+ * it is replaced at once, never delayed, since backing off would starve
+ * the pool of children for every other request; its crash goes to error
+ * tracking (fcgi/errspool.h). docs/operations.md, "Pools".
  */
 static void
 master_count_death(int pool, int64_t now, int abnormal, unsigned long accepted)
@@ -555,12 +561,13 @@ master_count_death(int pool, int64_t now, int abnormal, unsigned long accepted)
 	struct pstate *ps = &m.ps[pool];
 	char	       b1[MASTER_NUM], b2[MASTER_NUM];
 
-	if (accepted > 0)
+	if (accepted > 0) {
 		ps->nostart = 0;
+		return;
+	}
 	if (!abnormal)
 		return;
-	if (accepted == 0)
-		ps->nostart++;
+	ps->nostart++;
 	if (now - ps->last_death_ms > BW_RESPAWN_WINDOW_MS)
 		ps->backoff_ms = 0;
 	ps->last_death_ms = now;
@@ -576,8 +583,8 @@ master_count_death(int pool, int64_t now, int abnormal, unsigned long accepted)
 		ps->next_spawn_ms = now + ps->backoff_ms;
 		ps->window_ms = now;
 		ps->window_deaths = 0;
-		log_kv(LL_WARN, "children dying in a loop, backing off", "pool",
-		    m.pools[pool].name, "backoff_ms",
+		log_kv(LL_WARN, "children die before serving, backing off",
+		    "pool", m.pools[pool].name, "backoff_ms",
 		    master_itoa(b1, sizeof(b1), ps->backoff_ms), NULL);
 	}
 	if (ps->nostart >= BW_CHILD_GIVEUP && ps->nostart >= 2 * ps->children) {

@@ -13,6 +13,7 @@
 #include "platform/idem.h"
 #include "core/limits.h"
 #include "core/log.h"
+#include "errtrack/errtrack.h"
 #include "platform/periodic.h"
 #include "money/webhook.h"
 #include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
@@ -46,6 +47,7 @@ w_cleanup_run(struct db *db, void *arg)
 int
 main(int argc, char **argv)
 {
+	worker_on_run_failed(errtrack_run_failed); /* error groups */
 	return worker_oneshot("bulwark-cleanup", "cleanup", W_CLEANUP_PERIOD_S,
 	    w_cleanup_run, argc, argv);
 }

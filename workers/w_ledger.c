@@ -13,6 +13,7 @@
 
 #include "evidence/ledger.h"
 #include "core/log.h"
+#include "errtrack/errtrack.h"
 #include "platform/periodic.h"
 #include "core/sec.h"
 #include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
@@ -46,6 +47,7 @@ w_ledger_run(struct db *db, void *arg)
 int
 main(int argc, char **argv)
 {
+	worker_on_run_failed(errtrack_run_failed); /* error groups */
 	return worker_oneshot("bulwark-ledger", "ledger-roots",
 	    W_LEDGER_PERIOD_S, w_ledger_run, argc, argv);
 }

@@ -9,6 +9,7 @@
 #include "chat/budget.h"
 #include "platform/jobq.h"
 #include "core/log.h"
+#include "errtrack/errtrack.h"
 #include "platform/periodic.h"
 #include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
@@ -50,6 +51,7 @@ w_maint_run(struct db *db, void *arg)
 int
 main(int argc, char **argv)
 {
+	worker_on_run_failed(errtrack_run_failed); /* error groups */
 	return worker_oneshot("bulwark-maint", "maint", W_MAINT_PERIOD_S,
 	    w_maint_run, argc, argv);
 }

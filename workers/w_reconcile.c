@@ -11,6 +11,7 @@
 #include "campaign/campaign.h"
 #include "money/credit.h"
 #include "core/log.h"
+#include "errtrack/errtrack.h"
 #include "platform/periodic.h"
 #include "platform/worker.h" /* brings lib/core/config.h, not the build's config.h */
 
@@ -42,6 +43,7 @@ w_reconcile_run(struct db *db, void *arg)
 int
 main(int argc, char **argv)
 {
+	worker_on_run_failed(errtrack_run_failed); /* error groups */
 	return worker_oneshot("bulwark-reconcile", "reconcile",
 	    W_RECONCILE_PERIOD_S, w_reconcile_run, argc, argv);
 }

@@ -18,6 +18,7 @@
 #include "evidence/evidence.h"
 #include "evidence/export.h"
 #include "core/log.h"
+#include "errtrack/errtrack.h"
 #include "platform/periodic.h"
 #include "platform/worker.h"
 
@@ -63,6 +64,7 @@ main(int argc, char **argv)
 	char		     *args[8];
 	int		      rc, i, n = 0, pass = 0;
 
+	worker_on_run_failed(errtrack_run_failed); /* error groups */
 	/* --pass is ours; the rest goes to worker_setup(). */
 	worker_usage("[-c CONFIG] [--pass]",
 	    "      --pass         one pass now, outside the hourly slot "
@@ -89,9 +91,13 @@ main(int argc, char **argv)
 	}
 	er = periodic_run(cfg.database_url, "retention", W_RETENTION_PERIOD_S,
 	    w_retention_run, &cfg, &oc);
-	config_free(&cfg);
 	/* Locked elsewhere or already done this slot: nothing to do. */
 	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
-		return 0;
-	return 1;
+		rc = 0;
+	else {
+		worker_run_failed(&cfg, "retention", er);
+		rc = 1;
+	}
+	config_free(&cfg);
+	return rc;
 }

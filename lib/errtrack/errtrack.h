@@ -130,6 +130,11 @@ enum bw_err errtrack_job_run(const struct errtrack_tracker *,
  * job_failure, site "job:{queue}"; errors are logged, not raised. */
 void errtrack_worker_dead(struct worker_ctx *, const struct jobq_job *,
     const char *error);
+/* A worker_run_failed_fn (worker_on_run_failed()): records a oneshot's
+ * failed periodic run as kind job_failure, site "periodic:{job}", code
+ * RUN_FAILED, on a session of its own; errors are logged, not raised. */
+void
+errtrack_run_failed(const struct config *, const char *job, enum bw_err er);
 
 /* The issue's title and body (markdown) for a group row as JSON (the
  * shape errtrack_get_json() answers, plus "fingerprint"). Pure. */

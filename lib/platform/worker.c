@@ -33,11 +33,25 @@
 
 static volatile sig_atomic_t worker_stop;
 static worker_dead_fn	     worker_dead_hook;
+static worker_run_failed_fn  worker_run_failed_hook;
 
 void
 worker_on_dead(worker_dead_fn fn)
 {
 	worker_dead_hook = fn;
+}
+
+void
+worker_on_run_failed(worker_run_failed_fn fn)
+{
+	worker_run_failed_hook = fn;
+}
+
+void
+worker_run_failed(const struct config *cfg, const char *job, enum bw_err er)
+{
+	if (worker_run_failed_hook != NULL)
+		worker_run_failed_hook(cfg, job, er);
 }
 
 /* The heartbeat thread's shared state; mu guards done and lost. */
@@ -447,9 +461,13 @@ worker_oneshot(const char *service, const char *job, int period_s,
 	if (rc != 0)
 		return rc;
 	er = periodic_run(cfg.database_url, job, period_s, fn, &cfg, &oc);
-	config_free(&cfg);
 	/* Locked elsewhere or already done this slot: nothing to do. */
 	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
-		return 0;
-	return 1;
+		rc = 0;
+	else {
+		worker_run_failed(&cfg, job, er);
+		rc = 1;
+	}
+	config_free(&cfg);
+	return rc;
 }

@@ -46,6 +46,18 @@ typedef void (*worker_dead_fn)(struct worker_ctx *, const struct jobq_job *,
     const char *error);
 void worker_on_dead(worker_dead_fn);
 
+/*
+ * Called when a oneshot's periodic run failed (worker_oneshot() exits 1:
+ * its body, or its set-up, returned er), with the loaded config and the
+ * job's name. Set by the executable, like worker_on_dead(); NULL, the
+ * default, calls nothing. It must not fail the exit.
+ */
+typedef void (*worker_run_failed_fn)(const struct config *, const char *job,
+    enum bw_err er);
+void worker_on_run_failed(worker_run_failed_fn);
+/* Calls the hook set by worker_on_run_failed(), if any. */
+void worker_run_failed(const struct config *, const char *job, enum bw_err);
+
 /* 1 once SIGTERM/SIGINT arrived. Handlers doing long work poll it. */
 int worker_stopping(void);
 /*

@@ -11,7 +11,10 @@
 # after drain_timeout_s is killed and the master still exits 0; (5) a
 # request past fcgi_request_timeout_ms (a body that never finishes) gets
 # its child killed within the timeout plus the master's tick, logged, and
-# the pool gets a new child.
+# the pool gets a new child; (6) a child that served and then crashed is
+# replaced at once, never backed off, while children that die before
+# serving back off (100 ms, 200 ms, ...) and make the master give up (exit
+# 1) after 10 such deaths in a row.
 #
 # Parts 3 and 4 run their own bulwark-fcgi on a temporary socket, driven by
 # a small FastCGI client that holds a request half-sent: the child has
@@ -401,4 +404,69 @@ t_match "  and serves" 'Status: 200|^Content' "$(own_request)"
 kill -TERM "$OWN_PID"
 wait_exit "$OWN_PID" 8
 [ "$ST" = timeout ] || OWN_PID=
+
+# --- 6. crashes after serving, crashes before serving ---------------------
+# (fcgi/master.c, master_count_death) A child that served and then died
+# (a poisoned request, the OOM killer) is replaced at once, however many
+# die: 6 such deaths in a row of a one-child pool, never a backoff. A child
+# that dies before serving (a start-up crash loop) is what backs off and,
+# max(10, 2 N) deaths in a row later, makes the master give up: 4 children
+# killed before serving, again and again, back off 100 ms then 200 ms, and
+# the master exits 1 at the 10th death.
+OWN_LOG_AT=$(wc -l <"$T/own.log")
+own_log() { tail -n +$((OWN_LOG_AT + 1)) "$T/own.log"; }
+if ! start_own 1 2; then
+	t_fail "own bulwark-fcgi starts with one child" "$(own_log | tail -n 5)"
+	t_done
+fi
+respawned=0
+START=$(date +%s%3N)
+for _ in 1 2 3 4 5 6; do
+	KID=$(pool_children "$OWN_PID" api)
+	own_request | grep -Eq "Status: 200|^Content" || break
+	kill -SEGV "$KID"
+	for _ in $(seq 1 100); do
+		NEWKID=$(pool_children "$OWN_PID" api)
+		[ -n "$NEWKID" ] && [ "$NEWKID" != "$KID" ] && break
+		sleep 0.02
+	done
+	[ -n "$NEWKID" ] && [ "$NEWKID" != "$KID" ] || break
+	respawned=$((respawned + 1))
+done
+ELAPSED=$(($(date +%s%3N) - START))
+t_eq "6 children of a one-child pool crash after serving: each replaced (${ELAPSED} ms)" \
+    6 "$respawned"
+t_eq "  at once: no backoff logged" 0 "$(own_log | grep -c 'backing off')"
+t_check "  the master runs on" kill -0 "$OWN_PID"
+kill -TERM "$OWN_PID"
+wait_exit "$OWN_PID" 8
+[ "$ST" = timeout ] || OWN_PID=
+
+OWN_LOG_AT=$(wc -l <"$T/own.log")
+if ! start_own 4 2; then
+	t_fail "own bulwark-fcgi starts with four children" "$(own_log | tail -n 5)"
+	t_done
+fi
+# No request reaches this master: every child it forks dies unserved.
+deaths=0
+START=$(date +%s%3N)
+for _ in $(seq 1 300); do
+	kill -0 "$OWN_PID" 2>/dev/null || break
+	own_log | grep -q '"giving up"' && break
+	for k in $(pool_children "$OWN_PID" api); do
+		kill -SEGV "$k" 2>/dev/null && deaths=$((deaths + 1))
+	done
+	sleep 0.02
+done
+wait_exit "$OWN_PID" 10
+ELAPSED=$(($(date +%s%3N) - START))
+t_eq "4 children killed before serving, again and again: the master exits 1 (${ELAPSED} ms, $deaths kills)" \
+    1 "$ST"
+[ "$ST" = timeout ] || OWN_PID=
+t_eq "  it backed off 100 ms, then 200 ms" "100 200" \
+    "$(own_log | grep 'backing off' | sed -n 's/.*"backoff_ms":"\([0-9]*\)".*/\1/p' | head -n 2 | tr '\n' ' ' | sed 's/ $//')"
+t_match "  and gave up after 10 deaths before serving" \
+    '"children die before serving; giving up".*"deaths":"10"' \
+    "$(own_log | grep 'giving up')"
+t_ge "  not before the two backoffs passed (ms)" 300 "$ELAPSED"
 t_done
