@@ -34,6 +34,10 @@ CLUSTER_PACKAGES=(patroni etcd-server etcd-client redis-sentinel
 	python3-etcd python3-psycopg2)
 CLUSTER_SCOPE=bulwark
 CLUSTER_MASTER_NAME=bulwark
+# Every periodic job's slot on the hosts (periodic_slot_s), and how often
+# each host's timer loops start its oneshot: at least twice per slot.
+CLUSTER_SLOT_S=${BW_CLUSTER_SLOT_S:-10}
+CLUSTER_TICK_S=${BW_CLUSTER_TICK_S:-3}
 
 # --- ports and variables -----------------------------------------------------
 
@@ -161,6 +165,16 @@ cluster_ctx() {
 	# limit (50r/s) would answer them 429.
 	: "${BW_NGINX_RATE:=1000r/s}" "${BW_NGINX_BURST:=1000}"
 	export BW_FCGI_CHAT_CHILDREN BW_NGINX_RATE BW_NGINX_BURST
+	# Periodic jobs: slots of periodic_slot_s (_cluster_write_config),
+	# every host's timers a few times per slot, so that a test sees
+	# several slots go by, and a host's death, within a minute.
+	local w i
+	for i in "${!STACK_WORKERS[@]}"; do
+		w=${STACK_WORKERS[$i]}
+		case $w in *" every:"*)
+			STACK_WORKERS[i]="${w%% *} every:$CLUSTER_TICK_S ${w##* }" ;;
+		esac
+	done
 }
 
 # --- processes of the cluster run dir -------------------------------------------
@@ -468,6 +482,8 @@ _cluster_write_config() {
 	# idem_lock_timeout_s (default 60) lets one take it over.
 	printf 'idem_lock_timeout_s = %s\n' "${BW_CLUSTER_IDEM_LOCK_S:-10}" |
 	    tee -a "$FCGI_CONF" >>"$CONF"
+	printf 'periodic_slot_s = %s\n' "$CLUSTER_SLOT_S" |
+	    tee -a "$FCGI_CONF" >>"$CONF"
 	if cluster_has_sentinel_client; then
 		local f
 		for f in "$CONF" "$FCGI_CONF"; do
@@ -508,6 +524,7 @@ cluster_start_host() {
 			cp "$CRUN/h1/ledger.key" "$CRUN/h1/ledger.pub" "$RUN/"
 		fi
 		if [ "$n" = 1 ]; then
+			_cluster_create_db
 			stack_pg_prepare "$(cluster_url postgres postgres)" \
 			    "$DATABASE_URL" migrate
 		fi
@@ -532,6 +549,24 @@ cluster_start_host() {
 	) || exit 1
 }
 
+# The database, on the primary, then waits until every running node has
+# replayed it: libpq does not try the next host of a multi-host URL after
+# a FATAL from the first ("database does not exist" on a standby that is
+# behind, which synchronous_commit = on allows: flushed, not yet applied).
+_cluster_create_db() {
+	local u i
+	u=$(cluster_url postgres postgres)
+	[ -n "$(psql "$u" -qAtX -c \
+	    "SELECT 1 FROM pg_database WHERE datname = 'bulwark'")" ] ||
+	    psql "$u" -qAtX -c 'CREATE DATABASE bulwark' >/dev/null ||
+	    stack_die "createdb bulwark failed"
+	for i in 1 2 3; do
+		cluster_pid "patroni$i" >/dev/null || continue
+		(RUN=$CRUN; stack_wait "patroni$i" 30 psql -qAtX -c 'SELECT 1' \
+		    "postgresql://postgres@127.0.0.1:$(_cluster_port pg "$i")/bulwark")
+	done
+}
+
 # cluster_kill_host N: host N's machine dies: SIGKILL to the process group
 # of its nginx, bulwark-fcgi (master and children) and every worker.
 cluster_kill_host() {
@@ -553,10 +588,30 @@ cluster_stop_host() {
 
 # --- the whole cluster ---------------------------------------------------------------
 
+# _cluster_step NAME CMD...: runs CMD, then prints how long it took
+# ("cluster up: NAME 1.2 s", in dev/test's results/cluster-up.out).
+_cluster_step() {
+	local name=$1 t0=$EPOCHREALTIME
+	shift
+	"$@" || return
+	awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$name" \
+	    'BEGIN { printf "cluster up: %-10s %5.1f s\n", n, b - a }'
+}
+
 cluster_start() {
+	local t0=$EPOCHREALTIME
 	stack_somaxconn
-	cluster_start_etcd
-	cluster_start_patroni
+	_cluster_step etcd cluster_start_etcd
+	_cluster_step patroni cluster_start_patroni
+	_cluster_step redis _cluster_start_redis_all
+	_cluster_step sims cluster_start_sims
+	_cluster_step host1 cluster_start_host 1
+	_cluster_step host2 cluster_start_host 2
+	awk -v a="$t0" -v b="$EPOCHREALTIME" \
+	    'BEGIN { printf "cluster up: %-10s %5.1f s\n", "all", b - a }'
+}
+
+_cluster_start_redis_all() {
 	# Started again, the Sentinels know the master (their rewritten
 	# configs): before the Redis servers, which ask them whom to follow.
 	# A new cluster: the servers first (r1 the master), then Sentinels.
@@ -567,9 +622,6 @@ cluster_start() {
 		cluster_start_redis
 		cluster_start_sentinels
 	fi
-	cluster_start_sims
-	cluster_start_host 1
-	cluster_start_host 2
 }
 
 cluster_stop() {
