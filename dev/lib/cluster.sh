@@ -500,13 +500,17 @@ _cluster_write_config() {
 # hosts share their https certificate (sms-sim's callbacks trust it).
 cluster_start_sims() {
 	(
+		local s p=() rc=0
 		cluster_ctx sim
 		_stack_cert
 		stack_write_config
-		stack_start_llm-sim
-		stack_start_line-sim
-		stack_start_sms-sim
-		stack_start_tracker-sim
+		# Independent: started together, each waited for.
+		for s in llm-sim line-sim sms-sim tracker-sim; do
+			"stack_start_$s" &
+			p+=($!)
+		done
+		for s in "${p[@]}"; do wait "$s" || rc=1; done
+		[ "$rc" = 0 ]
 	) || exit 1
 }
 
@@ -598,13 +602,19 @@ _cluster_step() {
 	    'BEGIN { printf "cluster up: %-10s %5.1f s\n", n, b - a }'
 }
 
+# Patroni's bootstrap (initdb, the replicas' copies, a sync standby) is the
+# longest step: Redis, the Sentinels and the simulators start meanwhile
+# (they need no database); the hosts after both.
 cluster_start() {
-	local t0=$EPOCHREALTIME
+	local t0=$EPOCHREALTIME pg rc=0
 	stack_somaxconn
 	_cluster_step etcd cluster_start_etcd
-	_cluster_step patroni cluster_start_patroni
-	_cluster_step redis _cluster_start_redis_all
-	_cluster_step sims cluster_start_sims
+	_cluster_step patroni cluster_start_patroni &
+	pg=$!
+	_cluster_step redis _cluster_start_redis_all || rc=1
+	_cluster_step sims cluster_start_sims || rc=1
+	wait "$pg" || rc=1
+	[ "$rc" = 0 ] || stack_die "cluster start failed (above)"
 	_cluster_step host1 cluster_start_host 1
 	_cluster_step host2 cluster_start_host 2
 	awk -v a="$t0" -v b="$EPOCHREALTIME" \
