@@ -131,11 +131,11 @@ cluster_url() {
 	    "$1" "$PG_HOSTS" "${2:-bulwark}"
 }
 
-# The tree's config knows the Sentinel keys and rds.c asks the sentinels
+# The tree's config knows the Sentinel keys and rds asks the sentinels
 # (branch s-sentinel, issue 14).
 cluster_has_sentinel_client() {
 	grep -q '"redis_sentinels"' "$STACK_TOP/lib/core/config.c" &&
-	    grep -q 'get-master-addr-by-name' "$STACK_TOP/lib/core/rds.c"
+	    cat "$STACK_TOP"/lib/core/rds*.c | grep -q 'get-master-addr-by-name'
 }
 
 # cluster_ctx h1|h2|sim: points stack.sh's RUN and ports at that run dir
