@@ -281,6 +281,8 @@ bootstrap:
   - encoding: UTF8
   - no-locale
   - auth: trust
+  # As fsync off: nothing here is about power loss (a faster bootstrap).
+  - no-sync
 postgresql:
   listen: 127.0.0.1:$(_cluster_port pg "$i")
   connect_address: 127.0.0.1:$(_cluster_port pg "$i")
@@ -299,6 +301,9 @@ postgresql:
     logging_collector: "on"
     log_min_messages: warning
     log_line_prefix: '%m [%p] %q%u@%d '
+  # The replicas' copies start at once (not after a spread checkpoint).
+  basebackup:
+  - checkpoint: fast
   pg_hba:
   - host all all 127.0.0.1/32 trust
   - host replication all 127.0.0.1/32 trust
@@ -517,6 +522,17 @@ cluster_start_sims() {
 # cluster_start_host N: host N's bulwark-fcgi, workers and nginx; host 1
 # also creates the database, roles, migrations and the demo org.
 cluster_start_host() {
+	_cluster_host_prepare "$1" && _cluster_host_run "$1" &&
+	    _cluster_host_finish "$1"
+}
+
+# The three parts of cluster_start_host, so that cluster_start runs host
+# 2's _prepare and _run beside host 1's _run and _finish: _prepare (its
+# config; host 1: the database, the roles, the migrations, the ledger key,
+# which host 2's _prepare copies), _run (its processes, until /health
+# answers), _finish (its env file; host 1: the demo org, which host 2's
+# _finish copies).
+_cluster_host_prepare() {
 	local n=$1
 	(
 		cluster_ctx "h$n"
@@ -533,11 +549,24 @@ cluster_start_host() {
 			    "$DATABASE_URL" migrate
 		fi
 		_cluster_write_config
-		[ "$n" = 1 ] && stack_migrate
+		if [ "$n" = 1 ]; then stack_migrate; fi
+	) || exit 1
+}
+
+_cluster_host_run() {
+	(
+		cluster_ctx "h$1"
 		stack_start_bulwark-fcgi
 		stack_start_workers
 		stack_start_nginx
 		stack_wait bulwark-fcgi 30 _stack_health
+	) || exit 1
+}
+
+_cluster_host_finish() {
+	local n=$1
+	(
+		cluster_ctx "h$n"
 		if [ "$n" = 1 ]; then
 			stack_demo
 		else
@@ -615,8 +644,14 @@ cluster_start() {
 	_cluster_step sims cluster_start_sims || rc=1
 	wait "$pg" || rc=1
 	[ "$rc" = 0 ] || stack_die "cluster start failed (above)"
-	_cluster_step host1 cluster_start_host 1
-	_cluster_step host2 cluster_start_host 2
+	_cluster_step host1-db _cluster_host_prepare 1
+	_cluster_step host2 eval '_cluster_host_prepare 2 && _cluster_host_run 2' &
+	pg=$!
+	_cluster_step host1 _cluster_host_run 1 || rc=1
+	_cluster_step host1-demo _cluster_host_finish 1 || rc=1
+	wait "$pg" || rc=1
+	[ "$rc" = 0 ] || stack_die "a host did not start (above)"
+	_cluster_host_finish 2
 	awk -v a="$t0" -v b="$EPOCHREALTIME" \
 	    'BEGIN { printf "cluster up: %-10s %5.1f s\n", "all", b - a }'
 }
