@@ -88,7 +88,8 @@ main(int argc, char **argv)
 		return er == BW_OK ? 0 : 1;
 	}
 	er = periodic_run(cfg.database_url, "retention",
-	    cfg.periodic_slot_s > 0 ? cfg.periodic_slot_s : W_RETENTION_PERIOD_S,
+	    cfg.periodic_slot_s > 0 ? cfg.periodic_slot_s
+				    : W_RETENTION_PERIOD_S,
 	    w_retention_run, &cfg, &oc);
 	config_free(&cfg);
 	/* Locked elsewhere or already done this slot: nothing to do. */
