@@ -89,7 +89,9 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return er == BW_OK ? 0 : 1;
 	}
-	er = periodic_run(cfg.database_url, "retention", W_RETENTION_PERIOD_S,
+	er = periodic_run(cfg.database_url, "retention",
+	    cfg.periodic_slot_s > 0 ? cfg.periodic_slot_s
+				    : W_RETENTION_PERIOD_S,
 	    w_retention_run, &cfg, &oc);
 	/* Locked elsewhere or already done this slot: nothing to do. */
 	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))

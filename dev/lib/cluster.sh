@@ -34,6 +34,10 @@ CLUSTER_PACKAGES=(patroni etcd-server etcd-client redis-sentinel
 	python3-etcd python3-psycopg2)
 CLUSTER_SCOPE=bulwark
 CLUSTER_MASTER_NAME=bulwark
+# Every periodic job's slot on the hosts (periodic_slot_s), and how often
+# each host's timer loops start its oneshot: at least twice per slot.
+CLUSTER_SLOT_S=${BW_CLUSTER_SLOT_S:-10}
+CLUSTER_TICK_S=${BW_CLUSTER_TICK_S:-3}
 
 # --- ports and variables -----------------------------------------------------
 
@@ -127,11 +131,11 @@ cluster_url() {
 	    "$1" "$PG_HOSTS" "${2:-bulwark}"
 }
 
-# The tree's config knows the Sentinel keys and rds.c asks the sentinels
+# The tree's config knows the Sentinel keys and rds asks the sentinels
 # (branch s-sentinel, issue 14).
 cluster_has_sentinel_client() {
 	grep -q '"redis_sentinels"' "$STACK_TOP/lib/core/config.c" &&
-	    grep -q 'get-master-addr-by-name' "$STACK_TOP/lib/core/rds.c"
+	    cat "$STACK_TOP"/lib/core/rds*.c | grep -q 'get-master-addr-by-name'
 }
 
 # cluster_ctx h1|h2|sim: points stack.sh's RUN and ports at that run dir
@@ -161,6 +165,16 @@ cluster_ctx() {
 	# limit (50r/s) would answer them 429.
 	: "${BW_NGINX_RATE:=1000r/s}" "${BW_NGINX_BURST:=1000}"
 	export BW_FCGI_CHAT_CHILDREN BW_NGINX_RATE BW_NGINX_BURST
+	# Periodic jobs: slots of periodic_slot_s (_cluster_write_config),
+	# every host's timers a few times per slot, so that a test sees
+	# several slots go by, and a host's death, within a minute.
+	local w i
+	for i in "${!STACK_WORKERS[@]}"; do
+		w=${STACK_WORKERS[$i]}
+		case $w in *" every:"*)
+			STACK_WORKERS[i]="${w%% *} every:$CLUSTER_TICK_S ${w##* }" ;;
+		esac
+	done
 }
 
 # --- processes of the cluster run dir -------------------------------------------
@@ -267,6 +281,8 @@ bootstrap:
   - encoding: UTF8
   - no-locale
   - auth: trust
+  # As fsync off: nothing here is about power loss (a faster bootstrap).
+  - no-sync
 postgresql:
   listen: 127.0.0.1:$(_cluster_port pg "$i")
   connect_address: 127.0.0.1:$(_cluster_port pg "$i")
@@ -285,6 +301,9 @@ postgresql:
     logging_collector: "on"
     log_min_messages: warning
     log_line_prefix: '%m [%p] %q%u@%d '
+  # The replicas' copies start at once (not after a spread checkpoint).
+  basebackup:
+  - checkpoint: fast
   pg_hba:
   - host all all 127.0.0.1/32 trust
   - host replication all 127.0.0.1/32 trust
@@ -468,6 +487,8 @@ _cluster_write_config() {
 	# idem_lock_timeout_s (default 60) lets one take it over.
 	printf 'idem_lock_timeout_s = %s\n' "${BW_CLUSTER_IDEM_LOCK_S:-10}" |
 	    tee -a "$FCGI_CONF" >>"$CONF"
+	printf 'periodic_slot_s = %s\n' "$CLUSTER_SLOT_S" |
+	    tee -a "$FCGI_CONF" >>"$CONF"
 	if cluster_has_sentinel_client; then
 		local f
 		for f in "$CONF" "$FCGI_CONF"; do
@@ -484,19 +505,34 @@ _cluster_write_config() {
 # hosts share their https certificate (sms-sim's callbacks trust it).
 cluster_start_sims() {
 	(
+		local s p=() rc=0
 		cluster_ctx sim
 		_stack_cert
 		stack_write_config
-		stack_start_llm-sim
-		stack_start_line-sim
-		stack_start_sms-sim
-		stack_start_tracker-sim
+		# Independent: started together, each waited for.
+		for s in llm-sim line-sim sms-sim tracker-sim; do
+			"stack_start_$s" &
+			p+=($!)
+		done
+		for s in "${p[@]}"; do wait "$s" || rc=1; done
+		[ "$rc" = 0 ]
 	) || exit 1
 }
 
 # cluster_start_host N: host N's bulwark-fcgi, workers and nginx; host 1
 # also creates the database, roles, migrations and the demo org.
 cluster_start_host() {
+	_cluster_host_prepare "$1" && _cluster_host_run "$1" &&
+	    _cluster_host_finish "$1"
+}
+
+# The three parts of cluster_start_host, so that cluster_start runs host
+# 2's _prepare and _run beside host 1's _run and _finish: _prepare (its
+# config; host 1: the database, the roles, the migrations, the ledger key,
+# which host 2's _prepare copies), _run (its processes, until /health
+# answers), _finish (its env file; host 1: the demo org, which host 2's
+# _finish copies).
+_cluster_host_prepare() {
 	local n=$1
 	(
 		cluster_ctx "h$n"
@@ -508,15 +544,29 @@ cluster_start_host() {
 			cp "$CRUN/h1/ledger.key" "$CRUN/h1/ledger.pub" "$RUN/"
 		fi
 		if [ "$n" = 1 ]; then
+			_cluster_create_db
 			stack_pg_prepare "$(cluster_url postgres postgres)" \
 			    "$DATABASE_URL" migrate
 		fi
 		_cluster_write_config
-		[ "$n" = 1 ] && stack_migrate
+		if [ "$n" = 1 ]; then stack_migrate; fi
+	) || exit 1
+}
+
+_cluster_host_run() {
+	(
+		cluster_ctx "h$1"
 		stack_start_bulwark-fcgi
 		stack_start_workers
 		stack_start_nginx
 		stack_wait bulwark-fcgi 30 _stack_health
+	) || exit 1
+}
+
+_cluster_host_finish() {
+	local n=$1
+	(
+		cluster_ctx "h$n"
 		if [ "$n" = 1 ]; then
 			stack_demo
 		else
@@ -530,6 +580,24 @@ cluster_start_host() {
 			printf 'export BW_HOST=%q\n' "$n"
 		} >>"$RUN/env"
 	) || exit 1
+}
+
+# The database, on the primary, then waits until every running node has
+# replayed it: libpq does not try the next host of a multi-host URL after
+# a FATAL from the first ("database does not exist" on a standby that is
+# behind, which synchronous_commit = on allows: flushed, not yet applied).
+_cluster_create_db() {
+	local u i
+	u=$(cluster_url postgres postgres)
+	[ -n "$(psql "$u" -qAtX -c \
+	    "SELECT 1 FROM pg_database WHERE datname = 'bulwark'")" ] ||
+	    psql "$u" -qAtX -c 'CREATE DATABASE bulwark' >/dev/null ||
+	    stack_die "createdb bulwark failed"
+	for i in 1 2 3; do
+		cluster_pid "patroni$i" >/dev/null || continue
+		(RUN=$CRUN; stack_wait "patroni$i" 30 psql -qAtX -c 'SELECT 1' \
+		    "postgresql://postgres@127.0.0.1:$(_cluster_port pg "$i")/bulwark")
+	done
 }
 
 # cluster_kill_host N: host N's machine dies: SIGKILL to the process group
@@ -553,10 +621,42 @@ cluster_stop_host() {
 
 # --- the whole cluster ---------------------------------------------------------------
 
+# _cluster_step NAME CMD...: runs CMD, then prints how long it took
+# ("cluster up: NAME 1.2 s", in dev/test's results/cluster-up.out).
+_cluster_step() {
+	local name=$1 t0=$EPOCHREALTIME
+	shift
+	"$@" || return
+	awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$name" \
+	    'BEGIN { printf "cluster up: %-10s %5.1f s\n", n, b - a }'
+}
+
+# Patroni's bootstrap (initdb, the replicas' copies, a sync standby) is the
+# longest step: Redis, the Sentinels and the simulators start meanwhile
+# (they need no database); the hosts after both.
 cluster_start() {
+	local t0=$EPOCHREALTIME pg rc=0
 	stack_somaxconn
-	cluster_start_etcd
-	cluster_start_patroni
+	_cluster_step etcd cluster_start_etcd
+	_cluster_step patroni cluster_start_patroni &
+	pg=$!
+	_cluster_step redis _cluster_start_redis_all || rc=1
+	_cluster_step sims cluster_start_sims || rc=1
+	wait "$pg" || rc=1
+	[ "$rc" = 0 ] || stack_die "cluster start failed (above)"
+	_cluster_step host1-db _cluster_host_prepare 1
+	_cluster_step host2 eval '_cluster_host_prepare 2 && _cluster_host_run 2' &
+	pg=$!
+	_cluster_step host1 _cluster_host_run 1 || rc=1
+	_cluster_step host1-demo _cluster_host_finish 1 || rc=1
+	wait "$pg" || rc=1
+	[ "$rc" = 0 ] || stack_die "a host did not start (above)"
+	_cluster_host_finish 2
+	awk -v a="$t0" -v b="$EPOCHREALTIME" \
+	    'BEGIN { printf "cluster up: %-10s %5.1f s\n", "all", b - a }'
+}
+
+_cluster_start_redis_all() {
 	# Started again, the Sentinels know the master (their rewritten
 	# configs): before the Redis servers, which ask them whom to follow.
 	# A new cluster: the servers first (r1 the master), then Sentinels.
@@ -567,9 +667,6 @@ cluster_start() {
 		cluster_start_redis
 		cluster_start_sentinels
 	fi
-	cluster_start_sims
-	cluster_start_host 1
-	cluster_start_host 2
 }
 
 cluster_stop() {

@@ -629,10 +629,18 @@ stack_start_bulwark-fcgi() {
 
 # The workers of STACK_WORKERS.
 stack_start_workers() {
-	local w
+	local w n
+	# Started together, then one look that each still runs (not 0.3 s
+	# after each one).
+	_STACK_STARTED=()
 	for w in "${STACK_WORKERS[@]}"; do
 		# shellcheck disable=SC2086
-		_stack_start_worker $w
+		_STACK_DEFER_CHECK=1 _stack_start_worker $w
+	done
+	[ ${#_STACK_STARTED[@]} -gt 0 ] || return 0
+	sleep 0.3
+	for n in "${_STACK_STARTED[@]}"; do
+		stack_pid "$n" >/dev/null || _stack_fail "$n" "exited at start"
 	done
 }
 
@@ -664,6 +672,10 @@ _stack_start_worker() {
 	*) stack_die "STACK_WORKERS: bad kind $kind for $name" ;;
 	esac
 	_stack_binsig "$bin" >"$RUN/pid/$name.bin"
+	if [ "${_STACK_DEFER_CHECK:-0}" = 1 ]; then
+		_STACK_STARTED+=("$name")
+		return 0
+	fi
 	sleep 0.3
 	stack_pid "$name" >/dev/null || _stack_fail "$name" "exited at start"
 }

@@ -64,6 +64,8 @@ struct config {
 	int health_job_age_max_s;    /* oldest runnable job waits longer */
 	int health_dead_window_s;    /* a job went dead this recently */
 	int health_periodic_grace_s; /* no periodic run for period + this */
+	/* periodic jobs (lib/platform/periodic.c) */
+	int periodic_slot_s; /* > 0: every job's slot (test clusters) */
 	/* credits */
 	int reservation_ttl_s; /* pending reservations expire */
 	/* Idempotency-Key */

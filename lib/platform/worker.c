@@ -460,6 +460,8 @@ worker_oneshot(const char *service, const char *job, int period_s,
 	rc = worker_setup(service, argc, argv, &cfg);
 	if (rc != 0)
 		return rc;
+	if (cfg.periodic_slot_s > 0)
+		period_s = cfg.periodic_slot_s;
 	er = periodic_run(cfg.database_url, job, period_s, fn, &cfg, &oc);
 	/* Locked elsewhere or already done this slot: nothing to do. */
 	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))

@@ -45,7 +45,8 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def post(url, path, body, headers, timeout=15.0):
+def post(url, path, body, headers, timeout=15.0, meta=None):
+    """(status, body); meta (a dict) gets the answer's X-Request-ID."""
     hostport = url.split("://", 1)[1]
     host, port = hostport.split(":")
     try:
@@ -54,6 +55,8 @@ def post(url, path, body, headers, timeout=15.0):
         c.request("POST", path, body=body, headers=headers)
         r = c.getresponse()
         data = r.read()
+        if meta is not None:
+            meta["rid"] = r.getheader("X-Request-ID")
         c.close()
         return str(r.status), data
     except Exception as e:  # noqa: BLE001 - a lost connection is a status
@@ -203,10 +206,14 @@ def main():
                            "message": "Is there a slot on Friday?"}).encode()
         h = i % len(a.url)
         sent = now_ms()
+        meta = {}
         st, out = post(a.url[h], "/api/v1/chat", body,
                        {"Content-Type": "application/json",
-                        "Authorization": "Bearer " + key}, timeout=30.0)
-        note("chat", h + 1, st, str(i), out, sent)
+                        "Authorization": "Bearer " + key}, timeout=30.0,
+                       meta=meta)
+        # The log's ident of a turn: its X-Request-ID (the simulator logs
+        # the same id with each provider call), else its number.
+        note("chat", h + 1, st, meta.get("rid") or str(i), out, sent)
         if not st.startswith("2"):
             time.sleep(0.2)
 

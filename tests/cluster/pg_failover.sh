@@ -22,26 +22,10 @@
 # BW_CLUSTER_NAIVE_RETRY=1 retries a booking with a new key (a duplicate
 # when a commit's answer was lost).
 . "${BW_TOP:?}/tests/lib/common.sh"
-t_need BW_CONFIG DATABASE_URL BW_CLUSTER_RUN
-# shellcheck source-path=SCRIPTDIR source=../../dev/lib/cluster.sh
-. "$BW_TOP/dev/lib/cluster.sh"
-cluster_load "$BW_CLUSTER_RUN"
+# shellcheck source-path=SCRIPTDIR source=../lib/cluster.sh
+. "$BW_TOP/tests/lib/cluster.sh"
 t_on_exit t_kill_jobs
-
-SFX="$$$RANDOM"
-U1=$(. "$CRUN/h1/env" && echo "$BULWARK_URL")
-U2=$(. "$CRUN/h2/env" && echo "$BULWARK_URL")
-ORG=$(t_ctl org create --name "cluster-pg-$SFX" | jq -r .id)
-KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
-SEC="whsec_cluster$SFX"
-t_ctl webhook-secret set --org "$ORG" --provider stripe --secret "$SEC" \
-    >/dev/null
-t_ctl credits grant --org "$ORG" --user "u$SFX" --amount 100000 \
-    --anchor "cluster-grant-$SFX" >/dev/null
-if [ -z "$ORG" ] || [ "$ORG" = null ] || [ -z "$KEY" ] || [ "$KEY" = null ]; then
-	t_fail "cluster pg: set-up" "no org or key"
-	t_done
-fi
+tc_org cluster-pg member whsec_cluster cluster-grant
 
 naive=()
 [ "${BW_CLUSTER_NAIVE_RETRY:-0}" = 1 ] && naive=(--naive-retry)

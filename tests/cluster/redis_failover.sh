@@ -12,7 +12,18 @@
 # Bulwark (the bulwark-fcgi masters' pids are the same). Prints the window
 # (kill -> first 200 after it) and the statuses the clients saw.
 #
-# Needs the Sentinel client (lib/core/rds.c, branch s-sentinel): without
+# No turn fails open while Redis has no master: the simulator logs each
+# provider call's arrival (arrived_ms) and the turn's X-Request-ID, and
+# load.py each answer's X-Request-ID. The new master's fence (its
+# sem:{llm}:fence `until`, lib/chat/sem.c) must end a lease lifetime
+# (chat_lease_ttl_ms) or more after the kill, and no provider call of a
+# turn that had none before the kill may start from the kill until then;
+# so every 200 answered in that span is a turn whose provider call started
+# before the kill under a lease of the old master (its renewals and its
+# release then fail, the call goes on while the lease is still valid:
+# lib/chat/chat.c tick()), and the script prints those turns.
+#
+# Needs the Sentinel client (lib/core/rds_sentinel.c, branch s-sentinel): without
 # redis_sentinels in the tree the script says SKIP and checks nothing.
 # BW_CLUSTER_PLANT=1 sends 16 requests of its own straight to the
 # simulator during the load (as a host that ignored the cap would), so the
@@ -55,6 +66,11 @@ F2=$(RUN=$CRUN/h2; stack_pid bulwark-fcgi)
 
 curl -s -X POST "$SIM/_sim/reset" >/dev/null
 curl -s -X POST "$SIM/_sim/script" -d '{"delay_ms": 400}' >/dev/null
+SIMLOG=$CRUN/sim/log/llm-sim.log
+SIMOFF=$(($(stat -c %s "$SIMLOG") + 1))
+LEASE=$(awk '$1 == "chat_lease_ttl_ms" { v = $3 } END { print v + 0 }' \
+    "$CRUN/h1/fcgi.conf")
+[ "$LEASE" -gt 0 ] || LEASE=10000 # lib/core/config.c's default
 # The simulator's in-flight count, every 100 ms.
 (
 	while :; do
@@ -86,15 +102,23 @@ if [ "${BW_CLUSTER_PLANT:-0}" = 1 ]; then
 fi
 sleep 4
 old=$(cluster_redis_master)
-kill_ms=$(($(date +%s%N) / 1000000))
-cluster_kill_redis "$(cluster_redis_node "$old")"
-echo "# SIGKILL the Redis master $old at $kill_ms"
+# Under this load a fork takes up to seconds: the kill's time is taken in
+# the process that kills, just before (kill_ms) and after (kill_done) the
+# kill(2); the dev/cluster helpers only find the pid, then note the death.
+oldn=$(cluster_redis_node "$old")
+rpid=$(cluster_pid "redis$oldn")
+read -r kill_ms kill_done < <(python3 -c 'import os, sys, time
+a = time.time(); os.kill(int(sys.argv[1]), 9); b = time.time()
+print(int(a * 1000), int(b * 1000) + 1)' "$rpid")
+cluster_kill_redis "$oldn"
+echo "# SIGKILL the Redis master $old at $kill_ms (kill returned $((kill_done - kill_ms)) ms later)"
 for _ in $(seq 1 300); do
 	[ "$(cluster_redis_master)" != "$old" ] && break
 	sleep 0.1
 done
 new=$(cluster_redis_master)
 prom=$(($(date +%s%N) / 1000000 - kill_ms))
+prom_ms=$((kill_ms + prom))
 t_check "the sentinels promoted a replica ($old -> $new)" \
     test "$new" != "$old"
 echo "# sentinels: new master $new ${prom} ms after the kill"
@@ -123,6 +147,41 @@ t_check "chat answered 200 again after the failover" test -n "$first"
 win=$((${first:-$kill_ms} - kill_ms))
 echo "# window: first 200 of a turn sent after the kill ${win} ms after it; longest stretch without a 200: $(jq -c '.longest_gap_ms.chat[0]' "$R") ms; 503s by error: $(awk '$2 == "chat" && $4 == 503' "$TMP/load.log" | wc -l)"
 t_le "chat recovered within 30 s" 30000 "$win"
+
+# Provider calls: "arrived_ms request_id" at the simulator since the start.
+tail -c +"$SIMOFF" "$SIMLOG" | jq -r 'select(.path == "/v1/chat/completions")
+    | "\(.arrived_ms) \(.request_id // "-")"' 2>/dev/null | sort -n >"$TMP/calls"
+# The new master's fence: no lease before `until` (its clock, ms); the
+# first acquire on it set until = its now + one lease lifetime.
+fence_end=$(redis-cli -h "${new%:*}" -p "${new##*:}" hget 'sem:{llm}:fence' until)
+echo "# the new master's fence ends $((fence_end - kill_ms)) ms after the kill, $((fence_end - prom_ms)) ms after the promotion was seen"
+t_ge "the new master's fence ends one lease lifetime (${LEASE} ms) or more after the kill" \
+    $((kill_done + LEASE)) "${fence_end:-0}"
+if [ "${BW_CLUSTER_PLANT:-0}" = 1 ]; then
+	# A provider call made while Redis had no master, and a 200 for it.
+	echo "$((kill_ms + 500)) planted-rid" >>"$TMP/calls"
+	echo "$((kill_ms + 900)) chat 1 200 planted-rid $((kill_ms + 400))" \
+	    >>"$TMP/load.log"
+	echo "# planted: a provider call 500 ms after the kill, answered 200"
+fi
+t_ge "the simulator logged the provider calls with their request ids" 100 \
+    "$(awk '$2 != "-"' "$TMP/calls" | wc -l)"
+# Calls from the kill to the fence's end of turns without a call before.
+awk -v k="$kill_ms" -v d="$kill_done" -v f="$fence_end" '$1 < k { seen[$2] = 1; next }
+    $1 >= d && $1 < f && !($2 in seen) { print }' "$TMP/calls" >"$TMP/open_calls"
+t_eq "no provider call started from the kill until one lease lifetime after the promotion (${LEASE} ms, the fence), but retries of turns called before the kill" \
+    0 "$(wc -l <"$TMP/open_calls")"
+# The 200s answered from the kill to the fence's end: each one's first
+# provider call arrived before the kill.
+awk 'NR == FNR { if (!($2 in first)) first[$2] = $1; next }
+    $2 == "chat" && $4 == 200 && $1 >= d && $1 < f {
+	print $1 - k, $6 - k, ($5 in first) ? first[$5] - k : "none", $5 }' \
+    k="$kill_ms" d="$kill_done" f="$fence_end" "$TMP/calls" "$TMP/load.log" >"$TMP/late200"
+echo "# 200s answered after the kill, before the fence's end ($(wc -l <"$TMP/late200")): ms after the kill of answer, send, provider call; request id"
+sed 's/^/#   /' "$TMP/late200" | head -n 20
+t_eq "each of them had its provider call start before the kill" "" \
+    "$(awk -v d=$((kill_done - kill_ms)) '$3 == "none" || $3 >= d' "$TMP/late200" |
+    head -n 3 | tr '\n' ';')"
 t_ge "chat answered 200s in the last 10 s" 1 \
     "$(awk -v t=$(($(date +%s%N) / 1000000 - 12000)) \
     '$2 == "chat" && $4 == 200 && $1 > t' "$TMP/load.log" | wc -l)"

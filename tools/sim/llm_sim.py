@@ -580,8 +580,12 @@ class Handler(BaseHTTPRequestHandler):
             summary["ms"] = ms
             self._depart = None
             st.leave(org, outcome, summary, departed=bool(departed))
+            # arrived_ms and request_id: which turn's provider call
+            # started when (tests/cluster/redis_failover.sh).
             self.log_json(method="POST", path="/v1/chat/completions",
                           status=outcome, org=org,
+                          arrived_ms=int(summary["ts"] * 1000),
+                          request_id=self.headers.get("X-Request-ID"),
                           model=summary.get("model"), ms=ms,
                           prompt_tokens=summary.get("prompt_tokens"),
                           completion_tokens=summary.get(
