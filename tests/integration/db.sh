@@ -152,10 +152,17 @@ print(port, p.port or 5432,
 EOF
 )
 read -r LATE_PORT PG_REAL_PORT LATE_URL <<<"$LATE"
-python3 - "$LATE_PORT" "$PG_REAL_PORT" <<'EOF' &
-# Listens 0.4 s late, then forwards each connection to PostgreSQL.
+# The forwarder starts first and waits for "go" on a fifo, written just
+# before bulwarkctl starts: the 0.4 s count from bulwarkctl's start, not
+# from a python start-up that a busy machine can stretch past them.
+GO=$BW_TMP/late.go
+mkfifo "$GO"
+python3 - "$LATE_PORT" "$PG_REAL_PORT" "$GO" <<'EOF' &
+# On "go", listens 0.4 s later, then forwards each connection to PostgreSQL.
 import socket, sys, threading, time
 late, real = int(sys.argv[1]), int(sys.argv[2])
+with open(sys.argv[3]) as go:
+    go.readline()
 time.sleep(0.4)
 ls = socket.socket()
 ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -184,6 +191,7 @@ except OSError:
     pass
 EOF
 HOLDER_PID=$!
+echo go >"$GO"
 BULWARK_DATABASE_URL=$LATE_URL BULWARK_SQL_DIR=$SQL_DIR "$CTL" \
 	${BW_CONFIG:+-c "$BW_CONFIG"} migrate >"$BW_TMP/late.out" \
 	2>"$BW_TMP/late.out.err"
