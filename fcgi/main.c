@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -335,6 +336,39 @@ dispatch(struct req *r)
 	mw_idem_end(r);
 }
 
+/*
+ * A success is not answered while a commit of this request is durable on
+ * the primary only (PostgreSQL canceled its wait for the synchronous
+ * standby, core/db.h db_unreplicated()): a failover could lose what the
+ * client was told. A retryable 503 instead; the retry settles it through
+ * the Idempotency-Key (mw_idem.c) or the natural key of the write.
+ */
+static void
+durable_or_503(struct req *r)
+{
+	struct buf  keep;
+	const char *p, *nl;
+	size_t	    n;
+
+	if (db_unreplicated(r->ch->db) == 0 || r->status >= 400)
+		return;
+	/* Only the rate-limit headers describe this answer still. */
+	buf_init(&keep, r->hdrs.max);
+	for (p = buf_cstr(&r->hdrs); *p != '\0'; p += n) {
+		nl = strstr(p, "\r\n");
+		n = nl != NULL ? (size_t)(nl - p) + 2 : strlen(p);
+		if (strncasecmp(p, "X-RateLimit-", 12) == 0)
+			(void)buf_add(&keep, p, n);
+	}
+	buf_reset(&r->hdrs);
+	(void)buf_add(&r->hdrs, buf_cstr(&keep), keep.len);
+	buf_free(&keep);
+	log_kv(LL_ERROR, "answer withheld: commit not replicated", "route",
+	    r->route != NULL ? r->route->name : NULL, NULL);
+	resp_header(r, "Retry-After", "1");
+	resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
+}
+
 #define BW_VERIFY_PREFIX "/api/v1/public/verify/"
 
 /* One access line and the request metrics. */
@@ -423,6 +457,7 @@ child_serve(FCGX_Request *fr)
 	req_init(&r, fr, &g_child);
 	/* No tenant until authentication names one (RLS, lib/core/db.h). */
 	db_clear_org(g_child.db);
+	db_unreplicated_clear(g_child.db);
 	log_ctx_set(LC_REQUEST_ID, r.request_id);
 	log_ctx_set(LC_CORRELATION_ID, r.correlation_id);
 	errspool_note(r.request_id, r.correlation_id);
@@ -445,8 +480,10 @@ child_serve(FCGX_Request *fr)
 		    "the service is at capacity; the request waited too long "
 		    "in the queue",
 		    NULL);
-	} else
+	} else {
 		dispatch(&r);
+		durable_or_503(&r);
+	}
 	resp_send(&r);
 	account(&r);
 	/* After the answer: every 5xx and any spooled crash go to their error

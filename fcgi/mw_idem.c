@@ -325,7 +325,24 @@ mw_idem_end(struct req *r)
 	er = db_end(r->ch->db, true);
 	if (er == BW_OK) {
 		r->idem_locked = 0;
+		/* Its wait for the standby covered this request's earlier
+		 * commits too (the lock's): all replicated (core/db.h). */
+		db_unreplicated_clear(r->ch->db);
 		mw_idem_log(LL_INFO, r, r->idem_key, "stored");
+		return;
+	}
+	if (er == BW_EAMBIG && db_unreplicated(r->ch->db)) {
+		/*
+		 * Committed here, maybe not on the synchronous standby: no
+		 * read on this server settles that. The key stays completed;
+		 * the retry's lock statement writes, so it passes only once
+		 * the standby has everything before it, then replays this
+		 * answer, or after a failover that lost it runs again.
+		 */
+		r->idem_locked = 0;
+		mw_idem_log(LL_ERROR, r, r->idem_key, "ambiguous_unreplicated");
+		resp_header(r, "Retry-After", "1");
+		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);
 		return;
 	}
 	if (er == BW_EAMBIG) {

@@ -35,6 +35,7 @@ struct db {
 	char	org[37];	 /* the tenant (bulwark.org_id); "" none */
 	int	piped;		 /* db_sendp() sent a pipeline */
 	int	simple;		 /* db_run() sends sql as a simple query */
+	int	unrepl; /* commits PostgreSQL called unreplicated, see below */
 };
 
 /* The one statement that sets the tenant for a transaction (RLS). */
@@ -157,14 +158,66 @@ db_free(struct db *db)
 }
 
 /*
+ * 1 when a notice says that a commit of this session is durable on this
+ * server only. A COMMIT (or an autocommit statement) waiting for the
+ * synchronous standby has committed locally already; when that wait is
+ * canceled (pg_cancel_backend(); never our statement_timeout, which
+ * PostgreSQL disables before it commits) or cut by a termination
+ * (pg_terminate_backend(), a fast shutdown), the server says so only in a
+ * WARNING (syncrep.c, SyncRepWaitForLSN(): 01000 "canceling wait for
+ * synchronous replication due to user request", 57P01 "canceling the wait
+ * for synchronous replication and terminating connection ...", both with
+ * the detail "The transaction has already committed locally, but might
+ * not have been replicated to the standby.") and the COMMIT succeeds.
+ * The texts are the server's lc_messages: English (docs/operations.md).
+ */
+static int
+db_notice_unreplicated(const PGresult *res)
+{
+	const char *sev, *st, *msg, *det;
+
+	sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	det = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	if (sev == NULL || strcmp(sev, "WARNING") != 0 || st == NULL ||
+	    (strcmp(st, "01000") != 0 && strcmp(st, "57P01") != 0))
+		return 0;
+	return (msg != NULL && strstr(msg, "synchronous replication")) ||
+	    (det != NULL && strstr(det, "committed locally"));
+}
+
+/*
  * Server notices (e.g. "relation already exists, skipping") would otherwise
- * go raw to stderr and break the JSON-line log.
+ * go raw to stderr and break the JSON-line log. One that calls a commit
+ * unreplicated is counted on its handle (db_unreplicated()).
  */
 static void
-db_notice(void *arg, const char *msg)
+db_notice(void *arg, const PGresult *res)
 {
-	(void)arg;
-	log_kv(LL_DEBUG, "db notice", "detail", msg, NULL);
+	struct db *db = arg;
+
+	if (db_notice_unreplicated(res)) {
+		db->unrepl++;
+		log_kv(LL_ERROR, "db commit not replicated", "detail",
+		    PQresultErrorMessage(res), NULL);
+		return;
+	}
+	log_kv(LL_DEBUG, "db notice", "detail", PQresultErrorMessage(res),
+	    NULL);
+}
+
+int
+db_unreplicated(const struct db *db)
+{
+	return db != NULL ? db->unrepl : 0;
+}
+
+void
+db_unreplicated_clear(struct db *db)
+{
+	if (db != NULL)
+		db->unrepl = 0;
 }
 
 /*
@@ -220,7 +273,7 @@ db_connect(struct db *db)
 		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
 		return BW_EDB;
 	}
-	PQsetNoticeProcessor(c, db_notice, NULL);
+	PQsetNoticeReceiver(c, db_notice, db);
 	db->conn = c;
 	return BW_OK;
 }
@@ -752,19 +805,24 @@ db_backoff(int n)
 /*
  * Sends COMMIT. A connection lost after it went out leaves the outcome
  * unknown (BW_EAMBIG): the server may have committed and lost only the
- * answer. A COMMIT refused by the server, or never sent, did not commit.
+ * answer. So does a COMMIT that succeeded with the server's word that it
+ * was not replicated to the synchronous standby (db_notice()): it is
+ * durable on this server only, and a failover may lose it. A COMMIT
+ * refused by the server, or never sent, did not commit.
  */
 static enum bw_err
 db_commit_stmt(struct db *db)
 {
 	enum bw_err er;
+	int	    n0 = db->unrepl;
 
 	er = db_exec(db, "COMMIT", 0, NULL, NULL);
 	if (er != BW_OK && db->last_fail == DBF_LOST) {
 		log_kv(LL_ERROR, "db commit outcome unknown", "sqlstate",
 		    db->sqlstate, NULL);
 		er = BW_EAMBIG;
-	}
+	} else if (er == BW_OK && db->unrepl != n0)
+		er = BW_EAMBIG;
 	return er;
 }
 

@@ -89,11 +89,26 @@ enum bw_err db_tx(struct db *, bool		  serializable,
  * savepoint (rolled back alone when its fn fails; no retries inside).
  * db_end() commits (commit true) or rolls back, and returns BW_OK,
  * BW_EAMBIG when COMMIT went out and the connection was lost before its
- * answer (it may have committed: settle it by reading), or another error
- * (nothing committed). BW_ESTATE when begun twice or ended unbegun.
+ * answer (it may have committed: settle it by reading), or when it
+ * committed on this server but PostgreSQL said it may not have reached the
+ * synchronous standby (then db_unreplicated() is not 0: a read on this
+ * server proves nothing), or another error (nothing committed).
+ * BW_ESTATE when begun twice or ended unbegun.
  */
 enum bw_err db_begin(struct db *);
 enum bw_err db_end(struct db *, bool commit);
+/*
+ * How many commits PostgreSQL called unreplicated on this handle since
+ * db_unreplicated_clear() (a WARNING after the wait for the synchronous
+ * standby was canceled or cut; docs/operations.md "Synchronous mode"):
+ * committed here, maybe not on the standby. An autocommit statement so
+ * committed still returns BW_OK (it ran); a COMMIT gives BW_EAMBIG. Work
+ * that acknowledges writes to a client checks this first; a later COMMIT
+ * of a transaction that wrote, answered without the warning, proves every
+ * earlier commit replicated (the standby confirms WAL in order).
+ */
+int  db_unreplicated(const struct db *);
+void db_unreplicated_clear(struct db *);
 /* Session-level try lock; *got tells. */
 enum bw_err db_try_lock(struct db *, int32_t ns, int32_t key, bool *got);
 enum bw_err db_unlock(struct db *, int32_t ns, int32_t key);

@@ -15,27 +15,49 @@
 #include "core/sec.h"
 
 /*
+ * The incarnation of the primary a lock was taken on: its timeline (the
+ * first 8 hex digits of the current WAL file's name; a promotion starts a
+ * new one) and its postmaster's start (a restart). A lock from another
+ * one belongs to a session that died with that primary or its restart, so
+ * it is stale at once rather than after the lock timeout. Safe as the
+ * timeout is: the takeover changes lock_token, and completing or releasing
+ * needs the token (idem_sql_complete, idem_sql_release), so a holder that
+ * reconnected to the new primary cannot settle over the new holder.
+ * Rows from before 0037 (NULL) wait for the timeout.
+ */
+#define IDEM_EPOCH                                                       \
+	"(substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) || '/' ||" \
+	" extract(epoch FROM pg_postmaster_start_time())::text)"
+/* The lock is from another incarnation of the primary. */
+#define IDEM_MOVED "(lock_epoch IS NOT NULL AND lock_epoch <> " IDEM_EPOCH ")"
+
+/*
  * Locks a new key, or an expired one (treated as absent and overwritten).
  * Returns the lock token when this request got the row, no row otherwise.
  */
 static const char idem_sql_lock[] =
     "INSERT INTO idempotency_keys AS k (org_id, idem_key, fingerprint,"
-    "  lock_token, expires_at)"
+    "  lock_token, expires_at, lock_epoch)"
     " VALUES ($1::uuid, $2, $3, gen_random_uuid(),"
-    "  now() + make_interval(secs => $4::int))"
+    "  now() + make_interval(secs => $4::int), " IDEM_EPOCH ")"
     " ON CONFLICT (org_id, idem_key) DO UPDATE SET"
     "  fingerprint = EXCLUDED.fingerprint,"
     "  lock_token = EXCLUDED.lock_token, locked_at = now(),"
+    "  lock_epoch = EXCLUDED.lock_epoch,"
     "  created_at = now(), expires_at = EXCLUDED.expires_at,"
     "  status = NULL, content_type = NULL, headers = NULL, body = NULL,"
     "  completed_at = NULL"
     "  WHERE k.expires_at <= now()"
     " RETURNING lock_token";
 
-/* The row another request made; stale tells whether its lock timed out. */
+/*
+ * The row another request made; stale tells whether its lock timed out or
+ * is from another incarnation of the primary.
+ */
 static const char idem_sql_look[] =
     "SELECT fingerprint, status, content_type, headers, body, lock_token,"
-    "  locked_at < now() - make_interval(secs => $3::int), sealed"
+    "  (locked_at < now() - make_interval(secs => $3::int)"
+    "   OR " IDEM_MOVED "), sealed"
     " FROM idempotency_keys WHERE org_id = $1::uuid AND idem_key = $2";
 
 /*
@@ -45,10 +67,11 @@ static const char idem_sql_look[] =
  */
 static const char idem_sql_takeover[] =
     "UPDATE idempotency_keys SET lock_token = gen_random_uuid(),"
-    "  locked_at = now()"
+    "  locked_at = now(), lock_epoch = " IDEM_EPOCH
     " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
     "  AND status IS NULL"
-    "  AND locked_at < now() - make_interval(secs => $4::int)"
+    "  AND (locked_at < now() - make_interval(secs => $4::int)"
+    "   OR " IDEM_MOVED ")"
     " RETURNING lock_token";
 
 static const char idem_sql_complete[] =
@@ -62,9 +85,14 @@ static const char idem_sql_release[] =
     " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
     "  AND status IS NULL";
 
-/* Whether the request holding token completed the row (it committed). */
+/*
+ * Whether the request holding token completed the row (it committed). A
+ * write, not a read: its commit waits for the synchronous standby, which
+ * confirms WAL in order, so "completed" is said only once the completion
+ * is replicated too (a read would see it committed on this server alone).
+ */
 static const char idem_sql_done[] =
-    "SELECT 1 FROM idempotency_keys"
+    "UPDATE idempotency_keys SET completed_at = completed_at"
     " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
     "  AND status IS NOT NULL";
 
