@@ -223,6 +223,23 @@ hw_count_dlr(const struct wh_event *ev, const struct webhook_result *res,
 	}
 }
 
+/*
+ * A duplicate wrote nothing: its answer rests on the first delivery's
+ * commit, which must be on the synchronous standby before we say so
+ * (fcgi/main.c durable_or_503(), core/db.h db_need_sync()).
+ */
+static void
+hw_need_sync(struct req *r, const struct webhook_result *res, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (res[i].redelivered || res[i].outcome == WO_DUPLICATE) {
+			db_need_sync(r->ch->db);
+			return;
+		}
+}
+
 /* Logs what the delivery did with each event. */
 static void
 hw_log(enum whsig_provider p, const struct wh_event *ev,
@@ -286,6 +303,7 @@ h_webhook(struct req *r)
 	}
 	hw_log(p, evs, res, n);
 	hw_count_dlr(evs, res, n);
+	hw_need_sync(r, res, n);
 	o = json_object_new_object();
 	json_object_object_add(o, "status",
 	    json_object_new_string(

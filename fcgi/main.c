@@ -337,11 +337,13 @@ dispatch(struct req *r)
 }
 
 /*
- * A success is not answered while a commit of this request is durable on
- * the primary only (PostgreSQL canceled its wait for the synchronous
- * standby, core/db.h db_unreplicated()): a failover could lose what the
- * client was told. A retryable 503 instead; the retry settles it through
- * the Idempotency-Key (mw_idem.c) or the natural key of the write.
+ * A success is not answered while a commit of this request, or one it
+ * found and answers from (db_need_sync(): a redelivery), is durable on the
+ * primary only (PostgreSQL canceled its wait for the synchronous standby,
+ * core/db.h db_unreplicated(); or the sync point could not run): a
+ * failover could lose what the client was told. A retryable 503 instead;
+ * the retry settles it through the Idempotency-Key (mw_idem.c) or the
+ * natural key of the write.
  */
 static void
 durable_or_503(struct req *r)
@@ -349,8 +351,14 @@ durable_or_503(struct req *r)
 	struct buf  keep;
 	const char *p, *nl;
 	size_t	    n;
+	enum bw_err er;
 
-	if (db_unreplicated(r->ch->db) == 0 || r->status >= 400)
+	if (r->status >= 400)
+		return;
+	/* A success that rests on others' commits (db_need_sync()) waits
+	 * until the standby has them too. */
+	er = db_sync_point(r->ch->db);
+	if (db_unreplicated(r->ch->db) == 0 && er == BW_OK)
 		return;
 	/* Only the rate-limit headers describe this answer still. */
 	buf_init(&keep, r->hdrs.max);

@@ -36,6 +36,7 @@ struct db {
 	int	piped;		 /* db_sendp() sent a pipeline */
 	int	simple;		 /* db_run() sends sql as a simple query */
 	int	unrepl; /* commits PostgreSQL called unreplicated, see below */
+	int	need_sync; /* db_need_sync(): a sync point before answering */
 };
 
 /* The one statement that sets the tenant for a transaction (RLS). */
@@ -216,8 +217,53 @@ db_unreplicated(const struct db *db)
 void
 db_unreplicated_clear(struct db *db)
 {
-	if (db != NULL)
+	if (db != NULL) {
 		db->unrepl = 0;
+		db->need_sync = 0;
+	}
+}
+
+void
+db_need_sync(struct db *db)
+{
+	if (db != NULL)
+		db->need_sync = 1;
+}
+
+/*
+ * The sync point's transaction. PostgreSQL makes a COMMIT wait for the
+ * synchronous standby only when the transaction has an xid and wrote WAL
+ * before its commit record (an xid alone, pg_current_xact_id(), does not
+ * wait: measured); a transactional logical message is both, with no table
+ * touched (any role may send one, at wal_level replica too).
+ */
+static enum bw_err
+db_sync_fn(struct db *db, void *arg)
+{
+	enum bw_err er;
+
+	(void)arg;
+	er = db_exec(db, "SET LOCAL synchronous_commit TO on", 0, NULL, NULL);
+	if (er == BW_OK)
+		er = db_exec(db,
+		    "SELECT pg_logical_emit_message(true, 'bulwark', 'sync')",
+		    0, NULL, NULL);
+	return er;
+}
+
+enum bw_err
+db_sync_point(struct db *db)
+{
+	enum bw_err er;
+
+	if (db == NULL || !db->need_sync)
+		return BW_OK;
+	db->need_sync = 0;
+	er = db_tx(db, false, db_sync_fn, NULL);
+	if (er != BW_OK)
+		log_kv(LL_ERROR, "db sync point failed", "error",
+		    bw_strerror(er), NULL);
+	return er;
 }
 
 /*

@@ -109,6 +109,20 @@ enum bw_err db_end(struct db *, bool commit);
  */
 int  db_unreplicated(const struct db *);
 void db_unreplicated_clear(struct db *);
+/*
+ * An answer that rests on rows another session committed (a redelivery
+ * found its event already recorded) writes nothing, so no commit of ours
+ * waited for the synchronous standby, and those rows may still be on the
+ * primary only. db_need_sync() notes it; db_sync_point() then commits a
+ * transaction of ours that must wait for the standby (a transactional
+ * logical message: an xid and WAL of its own, synchronous_commit on),
+ * which covers every commit before it: BW_OK once
+ * the standby has all of it, BW_EAMBIG when PostgreSQL cut the wait
+ * (db_unreplicated()), another error when it could not run. Nothing noted:
+ * BW_OK at once. db_unreplicated_clear() forgets the note too.
+ */
+void	    db_need_sync(struct db *);
+enum bw_err db_sync_point(struct db *);
 /* Session-level try lock; *got tells. */
 enum bw_err db_try_lock(struct db *, int32_t ns, int32_t key, bool *got);
 enum bw_err db_unlock(struct db *, int32_t ns, int32_t key);

@@ -18,7 +18,9 @@
 #     and says so in a WARNING only). The booking is not answered 2xx, nor
 #     its retry while still unreplicated, nor a write without a key; once
 #     the standby "arrives" (the setting cleared) the retry with the same
-#     key replays: one booking, one debit;
+#     key replays: one booking, one debit; a payment webhook likewise: its
+#     redelivery (a duplicate, which writes nothing) is not answered 200
+#     until the first delivery's commit is on the standby (db_need_sync);
 #   - the same, but the primary dies with the unreplicated booking and a
 #     standby without it is promoted: the booking was answered 503, and the
 #     retry with the same key runs once on the new primary.
@@ -79,6 +81,9 @@ KEY=$(t_ctl key create --org "$ORG" --role owner | jq -r .key)
 USER="sr-u-$SFX"
 t_ctl credits grant --org "$ORG" --user "$USER" --amount 100 \
     --anchor "sr-$SFX" >/dev/null
+WHSEC="whsec_sr$SFX"
+t_ctl webhook-secret set --org "$ORG" --provider stripe --secret "$WHSEC" \
+    >/dev/null
 
 # --- a streaming standby of the stack's database ----------------------
 mkdir -p "$S"
@@ -132,6 +137,27 @@ balance_on() { # PORT
 	    AND name = '$USER'"
 }
 khash() { printf "encode(sha256(convert_to('%s', 'UTF8')), 'hex')" "$1"; }
+# stripe NAME BODY: the body as a signed Stripe delivery through NAME;
+# prints the status and the body.
+stripe() {
+	python3 - "$TMP/$1.sock" "/api/v1/webhooks/stripe/$ORG" "$WHSEC" \
+	    "$2" <<'EOF'
+import hashlib, hmac, os, sys, time
+sys.path.insert(0, os.path.join(os.environ["BW_TOP"], "tests", "lib"))
+import fcgi_req
+sock, path, sec, body = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+body = body.encode()
+t = int(time.time())
+mac = hmac.new(sec.encode(), b"%d." % t + body, hashlib.sha256).hexdigest()
+p = {"REQUEST_METHOD": "POST", "DOCUMENT_URI": path, "REQUEST_URI": path,
+     "SCRIPT_NAME": path, "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1",
+     "REMOTE_ADDR": "127.0.0.1", "HTTPS": "on",
+     "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+     "HTTP_STRIPE_SIGNATURE": "t=%d,v1=%s" % (t, mac)}
+st, b = fcgi_req.one(sock, p, body, 40.0)
+print(st, b.decode(errors="replace") if isinstance(b, bytes) else b)
+EOF
+}
 
 # --- B: a key lock stranded by a failover ----------------------------------
 K1="sr-fo-$SFX"
@@ -249,6 +275,25 @@ st=$(t_freq --socket "$TMP/new.sock" --method POST --path /api/v1/opt-outs \
     --header "Authorization: Bearer $KEY" \
     --body '{"phone":"+66800000099"}' --timeout 40 | cut -d' ' -f2)
 t_eq "unreplicated: a write without a key is not answered 2xx either" 503 "$st"
+# A payment webhook: the first delivery commits on the primary alone (503,
+# so the provider redelivers); the redelivery finds the event recorded and
+# writes nothing, so nothing of its own waits for the standby: it must
+# still not be answered 2xx while the first one's commit is unreplicated.
+WHU="sr-wh-$SFX"
+WHEV=$(printf '{"id":"evt_sr_%s","type":"checkout.session.completed","data":{"object":{"id":"cs_sr_%s","object":"checkout.session","amount_total":1000,"currency":"usd","payment_status":"paid","payment_intent":"pi_sr_%s","metadata":{"user_id":"%s","credits":"3"}}}}' "$SFX" "$SFX" "$SFX" "$WHU")
+wh_grants() { # the webhook user's balance and event rows on the new primary
+	new "SELECT coalesce((SELECT balance FROM credit_accounts
+	    WHERE org_id = '$ORG' AND kind = 'user' AND name = '$WHU'), 0),
+	    (SELECT count(*) FROM webhook_events WHERE org_id = '$ORG'
+	    AND event_id = 'evt_sr_$SFX')" | tr '|' ' '
+}
+st=$(stripe new "$WHEV" | cut -d' ' -f1)
+t_eq "unreplicated: the first webhook delivery is not answered 2xx" 503 "$st"
+t_eq "unreplicated: it committed on the primary alone (3 credits, 1 event)" \
+    "3 1" "$(wh_grants)"
+st=$(stripe new "$WHEV")
+t_eq "unreplicated: its redelivery (a duplicate, no write) is not answered 2xx either" \
+    503 "${st%% *}"
 kill "$CANCELER" 2>/dev/null
 wait "$CANCELER" 2>/dev/null
 CANCELER=
@@ -270,6 +315,11 @@ t_eq "replicated: exactly two debits in all (100 - 2), none doubled, none lost" 
 t_eq "replicated: the key's row holds the 201" 201 \
     "$(new "SELECT status FROM idempotency_keys WHERE org_id = '$ORG'
     AND idem_key = $(khash "$K2")")"
+st=$(stripe new "$WHEV")
+t_match "replicated: the webhook's redelivery is answered 200 duplicate" \
+    '^200 .*"duplicate"' "$st"
+t_eq "replicated: the webhook granted once (3 credits, 1 event)" "3 1" \
+    "$(wh_grants)"
 
 # --- C: the primary dies with an unreplicated commit ------------------------
 # The second standby has everything up to here, then stops (as a standby
