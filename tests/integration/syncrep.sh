@@ -248,20 +248,25 @@ as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$SBY" -U postgres -D "$S2" \
     -R -X stream -c fast >"$TMP/basebackup2.log" 2>&1
 O2="-p $SB2 -k $S2 -c listen_addresses=127.0.0.1 -c hot_standby=on"
 O2="$O2 -c shared_buffers=16MB -c synchronous_commit=on"
-new "ALTER SYSTEM SET synchronous_standby_names = 'ghost'" >/dev/null
-new "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-# Cancels this bulwark-fcgi's waits for the standby (an operator's
-# pg_cancel_backend); counts them.
-(
-	while :; do
-		new "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
-		    WHERE application_name = 'sr-new' AND wait_event = 'SyncRep'" \
-		    2>/dev/null >>"$TMP/cancels"
-		sleep 0.2
-	done
-) &
-CANCELER=$!
+# ghost FILE: synchronous_standby_names = 'ghost' on the new primary, and
+# a loop in the background (CANCELER) that cancels this bulwark-fcgi's
+# waits for the standby (an operator's pg_cancel_backend), counting them
+# in FILE.
+ghost() {
+	new "ALTER SYSTEM SET synchronous_standby_names = 'ghost'" >/dev/null
+	new "SELECT pg_reload_conf()" >/dev/null
+	sleep 0.5
+	(
+		while :; do
+			new "SELECT count(pg_cancel_backend(pid))
+			    FROM pg_stat_activity WHERE application_name = 'sr-new'
+			    AND wait_event = 'SyncRep'" 2>/dev/null >>"$1"
+			sleep 0.2
+		done
+	) &
+	CANCELER=$!
+}
+ghost "$TMP/cancels"
 K2="sr-sync-$SFX"
 C2="sr-sync-$SFX"
 st=$(book new "$K2" "$C2")
@@ -333,18 +338,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 as_pg "$PGBIN/pg_ctl" -D "$S2" -m fast -w stop >/dev/null 2>&1
-new "ALTER SYSTEM SET synchronous_standby_names = 'ghost'" >/dev/null
-new "SELECT pg_reload_conf()" >/dev/null
-sleep 0.5
-(
-	while :; do
-		new "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
-		    WHERE application_name = 'sr-new' AND wait_event = 'SyncRep'" \
-		    2>/dev/null >/dev/null
-		sleep 0.2
-	done
-) &
-CANCELER=$!
+ghost "$TMP/cancels2"
 K3="sr-lost-$SFX"
 C3="sr-lost-$SFX"
 st=$(book new "$K3" "$C3")
