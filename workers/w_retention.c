@@ -57,12 +57,11 @@ w_retention_run(struct db *db, void *arg)
 int
 main(int argc, char **argv)
 {
-	struct config	      cfg;
-	struct db	     *db;
-	enum periodic_outcome oc = PO__MAX;
-	enum bw_err	      er;
-	char		     *args[8];
-	int		      rc, i, n = 0, pass = 0;
+	struct config cfg;
+	struct db    *db;
+	enum bw_err   er;
+	char	     *args[8];
+	int	      rc, i, n = 0, pass = 0;
 
 	worker_on_run_failed(errtrack_run_failed); /* error groups */
 	/* --pass is ours; the rest goes to worker_setup(). */
@@ -89,17 +88,8 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return er == BW_OK ? 0 : 1;
 	}
-	er = periodic_run(cfg.database_url, "retention",
-	    cfg.periodic_slot_s > 0 ? cfg.periodic_slot_s
-				    : W_RETENTION_PERIOD_S,
-	    w_retention_run, &cfg, &oc);
-	/* Locked elsewhere or already done this slot: nothing to do. */
-	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
-		rc = 0;
-	else {
-		worker_run_failed(&cfg, "retention", er);
-		rc = 1;
-	}
+	rc = worker_periodic(&cfg, "retention", W_RETENTION_PERIOD_S,
+	    w_retention_run);
 	config_free(&cfg);
 	return rc;
 }

@@ -47,13 +47,6 @@ worker_on_run_failed(worker_run_failed_fn fn)
 	worker_run_failed_hook = fn;
 }
 
-void
-worker_run_failed(const struct config *cfg, const char *job, enum bw_err er)
-{
-	if (worker_run_failed_hook != NULL)
-		worker_run_failed_hook(cfg, job, er);
-}
-
 /* The heartbeat thread's shared state; mu guards done and lost. */
 struct worker_hb {
 	pthread_mutex_t	       mu;
@@ -449,27 +442,34 @@ out:
 }
 
 int
+worker_periodic(struct config *cfg, const char *job, int period_s,
+    enum bw_err (*fn)(struct db *, void *))
+{
+	enum periodic_outcome oc = PO__MAX;
+	enum bw_err	      er;
+
+	if (cfg->periodic_slot_s > 0)
+		period_s = cfg->periodic_slot_s;
+	er = periodic_run(cfg->database_url, job, period_s, fn, cfg, &oc);
+	/* Locked elsewhere or already done this slot: nothing to do. */
+	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
+		return 0;
+	if (worker_run_failed_hook != NULL)
+		worker_run_failed_hook(cfg, job, er);
+	return 1;
+}
+
+int
 worker_oneshot(const char *service, const char *job, int period_s,
     enum bw_err (*fn)(struct db *, void *), int argc, char **argv)
 {
-	struct config	      cfg;
-	enum periodic_outcome oc = PO__MAX;
-	enum bw_err	      er;
-	int		      rc;
+	struct config cfg;
+	int	      rc;
 
 	rc = worker_setup(service, argc, argv, &cfg);
 	if (rc != 0)
 		return rc;
-	if (cfg.periodic_slot_s > 0)
-		period_s = cfg.periodic_slot_s;
-	er = periodic_run(cfg.database_url, job, period_s, fn, &cfg, &oc);
-	/* Locked elsewhere or already done this slot: nothing to do. */
-	if (er == BW_OK && (oc == PO_RAN || oc == PO_LOCKED || oc == PO_DONE))
-		rc = 0;
-	else {
-		worker_run_failed(&cfg, job, er);
-		rc = 1;
-	}
+	rc = worker_periodic(&cfg, job, period_s, fn);
 	config_free(&cfg);
 	return rc;
 }

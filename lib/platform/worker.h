@@ -55,8 +55,6 @@ void worker_on_dead(worker_dead_fn);
 typedef void (*worker_run_failed_fn)(const struct config *, const char *job,
     enum bw_err er);
 void worker_on_run_failed(worker_run_failed_fn);
-/* Calls the hook set by worker_on_run_failed(), if any. */
-void worker_run_failed(const struct config *, const char *job, enum bw_err);
 
 /* 1 once SIGTERM/SIGINT arrived. Handlers doing long work poll it. */
 int worker_stopping(void);
@@ -90,5 +88,14 @@ void worker_usage(const char *synopsis, const char *opthelp);
  */
 int worker_oneshot(const char *service, const char *job, int period_s,
     enum bw_err (*fn)(struct db *, void *), int argc, char **argv);
+/*
+ * Its part after the set-up, for a oneshot main of its own (extra options):
+ * periodic_run() of job, its slot period_s (periodic_slot_s instead when
+ * set), fn getting cfg; a failed run goes to worker_on_run_failed()'s hook.
+ * Returns the exit status as worker_oneshot() does. cfg stays the
+ * caller's.
+ */
+int worker_periodic(struct config *cfg, const char *job, int period_s,
+    enum bw_err (*fn)(struct db *, void *));
 
 #endif
