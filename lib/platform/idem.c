@@ -85,14 +85,9 @@ static const char idem_sql_release[] =
     " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
     "  AND status IS NULL";
 
-/*
- * Whether the request holding token completed the row (it committed). A
- * write, not a read: its commit waits for the synchronous standby, which
- * confirms WAL in order, so "completed" is said only once the completion
- * is replicated too (a read would see it committed on this server alone).
- */
+/* Whether the request holding token completed the row (it committed). */
 static const char idem_sql_done[] =
-    "UPDATE idempotency_keys SET completed_at = completed_at"
+    "SELECT 1 FROM idempotency_keys"
     " WHERE org_id = $1::uuid AND idem_key = $2 AND lock_token = $3::uuid"
     "  AND status IS NOT NULL";
 
@@ -511,8 +506,12 @@ idem_settle(struct db *db, const char *org_id, const char *key,
 	if (er == BW_OK && db_rows(res) != 1)
 		er = BW_ENOTFOUND;
 	PQclear(res);
-	if (er == BW_OK)
+	if (er == BW_OK) {
+		/* Seen committed on this server: the answer that says so
+		 * waits until the synchronous standby has it too. */
+		db_need_sync(db);
 		*committed = true;
+	}
 	return er;
 }
 

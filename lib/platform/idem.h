@@ -92,7 +92,9 @@ enum bw_err idem_release(struct db *, const char *org_id, const char *key,
  * transaction, so the row tells: still locked by token means nothing
  * committed, and the key is released (*committed false); completed under
  * token means the effect and the stored response committed (*committed
- * true). Waits for the lost transaction to end. BW_ENOTFOUND when the row
+ * true; db_need_sync() is noted, so the answer waits for the synchronous
+ * standby: core/db.h). Waits for the lost transaction to end. BW_ENOTFOUND
+ * when the row
  * is neither (taken over); a db error leaves the key locked.
  */
 enum bw_err idem_settle(struct db *, const char *org_id, const char *key,
