@@ -19,6 +19,7 @@
 
 #include <fcgiapp.h>
 
+#include "chat/budget.h"
 #include "chat/chat.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -33,7 +34,9 @@
 #include "mw_input.h"
 #include "mw_rate.h"
 #include "mw_session.h"
+#include "platform/auth.h"
 #include "platform/pcache.h"
+#include "platform/ratelimit.h"
 #include "pool.h"
 #include "resp.h"
 #include "route.h"
@@ -119,6 +122,31 @@ register_metrics(void)
 	return 0;
 }
 
+/*
+ * Connects and prepares the statements of the pool's hot path: a fresh
+ * PostgreSQL process pays its catalog look-ups at a statement's first
+ * parse (about 15 ms of CPU for the chat hold), which 32 cold chat children
+ * would otherwise pay at once in a burst's first second, starving the api
+ * pool's queries (docs/chat-cost.md). Failure is not fatal: statements
+ * are prepared on first use too.
+ */
+static void
+child_warm(int pool)
+{
+	enum bw_err er;
+
+	if (db_connect(g_child.db) != BW_OK)
+		return;
+	er = auth_warm(g_child.db);
+	if (er == BW_OK)
+		er = rl_warm(g_child.db);
+	if (er == BW_OK && pool == POOL_CHAT)
+		er = budget_warm(g_child.db);
+	if (er != BW_OK)
+		log_kv(LL_WARN, "child warm-up: statements not prepared",
+		    "error", bw_strerror(er), NULL);
+}
+
 /* Child set-up after fork(): connections are opened lazily on first use
  * too, so a dependency that is down does not stop the child. */
 static int
@@ -136,6 +164,9 @@ child_init(const struct config *cfg, int pool, int child_no)
 	if (g_child.db == NULL || g_child.rds == NULL)
 		return -1;
 	db_set_statement_timeout(g_child.db, cfg->db_statement_timeout_ms);
+	/* The chat pool's statements are key look-ups: planned once. */
+	if (pool == POOL_CHAT)
+		db_set_generic_plans(g_child.db);
 	/* Opened on the first scrape only (lazily, by db_exec). */
 	g_child.mondb = g_child.db;
 	if (cfg->monitor_database_url != NULL &&
@@ -146,7 +177,7 @@ child_init(const struct config *cfg, int pool, int child_no)
 		db_set_statement_timeout(g_child.mondb,
 		    cfg->db_statement_timeout_ms);
 	}
-	(void)db_connect(g_child.db);
+	child_warm(pool);
 	(void)rds_connect(g_child.rds);
 	/* Error tracking: this child's note, and the crash the master just
 	 * spooled when this child replaces a crashed one (fcgi/errspool.h). */

@@ -127,6 +127,11 @@ static const char sql_settings[] =
     " s.fallback_reply, s.line_channel_token"
     " FROM orgs o LEFT JOIN chat_org_settings s ON s.org_id = o.id"
     " WHERE o.id = $1::uuid";
+/* Warm-up parameters (db_warm()): ids no row has. */
+#define WARM_ID "00000000-0000-0000-0000-000000000000"
+static const char *const    warm_settings[] = { WARM_ID };
+static const struct db_stmt st_settings = { "budget_settings", sql_settings, 1,
+	warm_settings };
 
 enum bw_err
 budget_settings_get(struct db *db, const char *org_id, const char *dflt_primary,
@@ -139,7 +144,7 @@ budget_settings_get(struct db *db, const char *org_id, const char *dflt_primary,
 
 	if (!jv_is_uuid(org_id, strlen(org_id)))
 		return BW_ENOTFOUND;
-	er = db_execp(db, "budget_settings", sql_settings, 1, p, &res);
+	er = db_execs(db, &st_settings, p, &res);
 	if (er != BW_OK)
 		goto out;
 	if (PQntuples(res) != 1) {
@@ -240,7 +245,13 @@ static const char sql_hold[] =
 static const char sql_day_create[] =
     "INSERT INTO org_budget_days (org_id, day) VALUES ($1::uuid, $2::date)"
     " ON CONFLICT (org_id, day) DO NOTHING";
-static const char sql_price[] =
+static const char *const warm_hold[] = { WARM_ID, "2000-01-01", "warm", "warm",
+	NULL, "80", "true", "true", "0", "1", "1", "1", NULL, NULL, "1" };
+static const struct db_stmt st_hold = { "budget_hold", sql_hold, 15,
+	warm_hold };
+static const struct db_stmt st_day_create = { "budget_day_create",
+	sql_day_create, 2, NULL };
+static const char	    sql_price[] =
     "SELECT input_micros_per_mtok, output_micros_per_mtok"
     " FROM llm_prices WHERE model = $1";
 
@@ -282,7 +293,7 @@ budget_hold(struct db *db, const struct budget_settings *s,
 	p[13] = a->correlation_id;
 	p[14] = ttl;
 	for (tries = 0;; tries++) {
-		er = db_execp(db, "budget_hold", sql_hold, 15, p, &res);
+		er = db_execs(db, &st_hold, p, &res);
 		if (er != BW_OK)
 			goto out;
 		if (PQntuples(res) == 1)
@@ -294,8 +305,7 @@ budget_hold(struct db *db, const struct budget_settings *s,
 			er = BW_EDB;
 			goto out;
 		}
-		er = db_execp(db, "budget_day_create", sql_day_create, 2, p,
-		    NULL);
+		er = db_execs(db, &st_day_create, p, NULL);
 		if (er != BW_OK)
 			goto out;
 	}
@@ -343,6 +353,9 @@ static const char sql_extend[] =
     "  WHERE org_id = $1::uuid AND id = $2::uuid AND EXISTS (SELECT 1 FROM d)"
     "  RETURNING held_micros)"
     " SELECT held_micros FROM u";
+static const char *const warm_extend[] = { WARM_ID, WARM_ID, "0", NULL };
+static const struct db_stmt st_extend = { "budget_extend", sql_extend, 4,
+	warm_extend };
 /* clang-format on */
 
 enum bw_err
@@ -363,7 +376,7 @@ budget_extend(struct db *db, const struct budget_settings *s,
 	p[1] = h->id;
 	p[2] = amt;
 	p[3] = s->has_budget && s->hard_stop ? daily : NULL;
-	er = db_execp(db, "budget_extend", sql_extend, 4, p, &res);
+	er = db_execs(db, &st_extend, p, &res);
 	if (er == BW_OK && PQntuples(res) == 1) {
 		*extended = true;
 		h->held_micros = db_col_i64_or(res, 0, 0, h->held_micros);
@@ -399,6 +412,12 @@ static const char sql_settle[] = SQL_SETTLE;
  */
 static const char sql_settle_async[] =
     SQL_SETTLE ", set_config('synchronous_commit', 'off', true)";
+static const char *const    warm_settle[] = { WARM_ID, WARM_ID, "0", "0", "0",
+	   "1" };
+static const struct db_stmt st_settle = { "budget_settle", sql_settle, 6,
+	warm_settle };
+static const struct db_stmt st_settle_async = { "budget_settle_async",
+	sql_settle_async, 6, warm_settle };
 
 static enum bw_err
 settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
@@ -406,9 +425,8 @@ settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
     bool *settled, int64_t *spent)
 {
 	/* A call was made (attempts > 0): the no-flush commit is safe. */
-	const char *name =
-	    u->attempts > 0 ? "budget_settle_async" : "budget_settle";
-	const char *sql = u->attempts > 0 ? sql_settle_async : sql_settle;
+	const struct db_stmt *st =
+	    u->attempts > 0 ? &st_settle_async : &st_settle;
 	const char *p[6];
 	char	    c[24], in[24], outt[24], at[16];
 	PGresult   *res = NULL;
@@ -430,15 +448,15 @@ settle(struct db *db, const char *org_id, const char *hold_id, int64_t charge,
 	p[4] = outt;
 	p[5] = at;
 	if (meanwhile == NULL)
-		er = db_execp(db, name, sql, 6, p, &res);
-	else if (db_sendp(db, name, sql, 6, p) == BW_OK) {
+		er = db_execs(db, st, p, &res);
+	else if (db_sendp(db, st->name, st->sql, st->nparams, p) == BW_OK) {
 		/* PostgreSQL settles while the caller does its own I/O. */
 		meanwhile(arg);
-		er = db_recvp(db, name, &res);
+		er = db_recvp(db, st->name, &res);
 	} else {
 		/* Not sent: nothing ran; the other work, then the plain way. */
 		meanwhile(arg);
-		er = db_execp(db, name, sql, 6, p, &res);
+		er = db_execs(db, st, p, &res);
 	}
 	if (er != BW_OK)
 		goto out;
@@ -746,4 +764,13 @@ budget_texts_set(struct db *db, const char *org_id, const char *system_prompt,
 	if (er == BW_EINVAL && strcmp(db_sqlstate(db), "23503") == 0)
 		er = BW_ENOTFOUND;
 	return er;
+}
+
+enum bw_err
+budget_warm(struct db *db)
+{
+	const struct db_stmt s[] = { st_settings, st_hold, st_day_create,
+		st_extend, st_settle, st_settle_async };
+
+	return db_warm(db, s, sizeof(s) / sizeof(s[0]));
 }

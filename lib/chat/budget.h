@@ -173,6 +173,9 @@ enum bw_err budget_release(struct db *, const char *org_id, const char *hold_id,
  * Settles up to batch expired holds at their held amount (the request
  * died), skipping rows another pass holds. *n gets how many.
  */
+/* Prepares the chat turn's statements on db (db_warm()): a chat child's
+ * start. */
+enum bw_err budget_warm(struct db *);
 enum bw_err budget_expire(struct db *, int batch, int *n);
 /* Counts holds by state (held, settled, expired) in counts[3]. */
 enum bw_err budget_hold_counts(struct db *, int64_t counts[3]);

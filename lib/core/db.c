@@ -37,6 +37,7 @@ struct db {
 	int	simple;		 /* db_run() sends sql as a simple query */
 	int	unrepl; /* commits PostgreSQL called unreplicated, see below */
 	int	need_sync; /* db_need_sync(): a sync point before answering */
+	int	generic;   /* plan_cache_mode = force_generic_plan */
 };
 
 /* The one statement that sets the tenant for a transaction (RLS). */
@@ -79,6 +80,12 @@ void
 db_set_statement_timeout(struct db *db, int ms)
 {
 	db->stmt_timeout_ms = ms > 0 ? ms : 0;
+}
+
+void
+db_set_generic_plans(struct db *db)
+{
+	db->generic = 1;
 }
 
 void
@@ -276,7 +283,7 @@ db_sync_point(struct db *db)
 enum bw_err
 db_connect(struct db *db)
 {
-	char	    timeout[16], options[64];
+	char	    timeout[16], options[96];
 	const char *keys[10], *vals[10];
 	PGconn	   *c;
 	int	    n = 0;
@@ -298,10 +305,16 @@ db_connect(struct db *db)
 	vals[n++] = "10";
 	keys[n] = "keepalives_count";
 	vals[n++] = "3";
-	if (db->stmt_timeout_ms > 0) {
+	if (db->stmt_timeout_ms > 0 || db->generic) {
 		/* Before dbname, so that options in the URL win. */
-		snprintf(options, sizeof(options), "-c statement_timeout=%d",
-		    db->stmt_timeout_ms);
+		options[0] = '\0';
+		if (db->stmt_timeout_ms > 0)
+			snprintf(options, sizeof(options),
+			    "-c statement_timeout=%d ", db->stmt_timeout_ms);
+		if (db->generic)
+			snprintf(options + strlen(options),
+			    sizeof(options) - strlen(options),
+			    "-c plan_cache_mode=force_generic_plan");
 		keys[n] = "options";
 		vals[n++] = options;
 	}
@@ -536,6 +549,41 @@ db_prepare(struct db *db, const char *name, const char *sql, int nparams,
 	}
 	db->prepared[db->nprepared++] = copy;
 	return BW_OK;
+}
+
+enum bw_err
+db_warm(struct db *db, const struct db_stmt *stmts, size_t n)
+{
+	PGresult    *res = NULL;
+	enum db_fail fail;
+	enum bw_err  er;
+	size_t	     i;
+	char	     org[sizeof(db->org)];
+
+	if (db == NULL || db->in_tx)
+		return BW_EINVAL;
+	er = db_connect(db);
+	if (er == BW_OK)
+		er = db_prepare(db, DB_ORG_STMT, DB_ORG_SQL, 1, &fail);
+	for (i = 0; er == BW_OK && i < n; i++)
+		er = db_prepare(db, stmts[i].name, stmts[i].sql,
+		    stmts[i].nparams, &fail);
+	if (er != BW_OK)
+		return er;
+	/* No tenant: the app role sees no tenant row (RLS), so the warm
+	 * executions touch nothing; the caller's tenant comes back after. */
+	snprintf(org, sizeof(org), "%s", db->org);
+	db->org[0] = '\0';
+	for (i = 0; er == BW_OK && i < n; i++) {
+		if (stmts[i].warm == NULL)
+			continue;
+		er = db_execp(db, stmts[i].name, stmts[i].sql, stmts[i].nparams,
+		    stmts[i].warm, &res);
+		PQclear(res);
+		res = NULL;
+	}
+	snprintf(db->org, sizeof(db->org), "%s", org);
+	return er;
 }
 
 /*

@@ -23,6 +23,13 @@ void	   db_free(struct db *); /* closes; NULL is fine */
 /* Sets statement_timeout for every session opened from now on (0: none). */
 void db_set_statement_timeout(struct db *, int ms);
 /*
+ * From the next connect on, every statement is planned once, generically
+ * (plan_cache_mode = force_generic_plan), not re-planned for its first
+ * executions: for a process whose statements are all key look-ups (the
+ * chat pool), where a custom plan is no better.
+ */
+void db_set_generic_plans(struct db *);
+/*
  * The statement_timeout every handle made by db_new() from now on starts
  * with (0: none, the default): a process-wide setting for start-up, so
  * that no connection of a worker runs without one.
@@ -72,6 +79,35 @@ enum bw_err db_execp(struct db *, const char *name, const char *sql,
 enum bw_err db_sendp(struct db *, const char *name, const char *sql,
     int nparams, const char *const *params);
 enum bw_err db_recvp(struct db *, const char *name, PGresult **res);
+/*
+ * A statement a module runs through db_execp()/db_sendp(): its name, text
+ * and parameter count, in one place so that the call and db_warm() agree.
+ * warm (NULL: none) are parameters for one warm-up execution that can
+ * match no row: db_warm() runs it with no tenant set, where row-level
+ * security shows the app role no tenant row at all.
+ */
+struct db_stmt {
+	const char	  *name;
+	const char	  *sql;
+	int		   nparams;
+	const char *const *warm;
+};
+/*
+ * Prepares, on this connection (connecting first if needed), the tenant
+ * statement and each of stmts[0..n) not yet prepared, and runs those with
+ * warm parameters once. A fresh server process pays its catalog look-ups
+ * at a statement's first parse and plan (about 20 ms of CPU for the chat's
+ * hold, against 1 ms later): a FastCGI child does it at its start, not in
+ * its first requests (docs/chat-cost.md). Outside a transaction only.
+ */
+enum bw_err db_warm(struct db *, const struct db_stmt *stmts, size_t n);
+/* db_execp() of one struct db_stmt. */
+static inline enum bw_err
+db_execs(struct db *db, const struct db_stmt *st, const char *const *params,
+    PGresult **res)
+{
+	return db_execp(db, st->name, st->sql, st->nparams, params, res);
+}
 /* SQLSTATE of the last failed statement ("" when none). */
 const char *db_sqlstate(const struct db *);
 /*

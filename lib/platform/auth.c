@@ -182,14 +182,23 @@ auth_key_hash(const char *key, size_t len, uint8_t out[SEC_SHA256_LEN])
 	return sec_sha256(key, len, out);
 }
 
+/* Before any org is known: past RLS through the owner's function
+ * (sql/0034_rls.sql), which returns only the one key's row. */
+static const char *const    auth_warm_p[] = { "\\x00" };
+static const struct db_stmt auth_st_verify = { "auth_key_verify",
+	"SELECT org_id, id, key_prefix, role FROM bw_key_lookup($1::bytea)", 1,
+	auth_warm_p };
+
+enum bw_err
+auth_warm(struct db *db)
+{
+	return db_warm(db, &auth_st_verify, 1);
+}
+
 enum bw_err
 auth_key_verify_hash(struct db *db, const uint8_t h[SEC_SHA256_LEN],
     struct auth_principal *p)
 {
-	/* Before any org is known: past RLS through the owner's function
-	 * (sql/0034_rls.sql), which returns only the one key's row. */
-	static const char sql[] =
-	    "SELECT org_id, id, key_prefix, role FROM bw_key_lookup($1::bytea)";
 	char	    hash[67];
 	const char *param = hash;
 	PGresult   *res = NULL;
@@ -199,7 +208,7 @@ auth_key_verify_hash(struct db *db, const uint8_t h[SEC_SHA256_LEN],
 	hash[0] = '\\';
 	hash[1] = 'x';
 	sec_hex(h, SEC_SHA256_LEN, hash + 2);
-	er = db_execp(db, "auth_key_verify", sql, 1, &param, &res);
+	er = db_execs(db, &auth_st_verify, &param, &res);
 	if (er != BW_OK)
 		goto out;
 	if (PQntuples(res) != 1) {

@@ -62,6 +62,8 @@ enum bw_err auth_key_verify(struct db *, const char *key, size_t len,
 /* SHA-256 of a presented key; BW_EAUTH when it is not well formed. */
 enum bw_err auth_key_hash(const char *key, size_t len, uint8_t out[32]);
 /* auth_key_verify() of a key already hashed by auth_key_hash(). */
+/* Prepares the key look-up on db (db_warm()): a FastCGI child's start. */
+enum bw_err auth_warm(struct db *);
 enum bw_err auth_key_verify_hash(struct db *, const uint8_t h[32],
     struct auth_principal *p);
 

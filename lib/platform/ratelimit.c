@@ -348,6 +348,16 @@ rl_count(struct rds *rds, const struct rl_item *it, int *n)
 static const char rl_sql_get[] =
     "SELECT scope, \"limit\", window_s FROM org_rate_limits "
     "WHERE org_id = $1::uuid AND route = $2 ORDER BY scope";
+static const char *const rl_warm_p[] = { "00000000-0000-0000-0000-000000000000",
+	"chat" };
+static const struct db_stmt rl_st_get = { "rl_overrides", rl_sql_get, 2,
+	rl_warm_p };
+
+enum bw_err
+rl_warm(struct db *db)
+{
+	return db_warm(db, &rl_st_get, 1);
+}
 
 static const char rl_sql_set[] =
     "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\", window_s) "
@@ -390,7 +400,7 @@ rl_overrides(struct db *db, const char *org_id, const char *route,
 	if (db == NULL || org_id == NULL || !rl_route_ok(route) ||
 	    out == NULL || n == NULL)
 		return BW_EINVAL;
-	er = db_execp(db, "rl_overrides", rl_sql_get, 2, p, &res);
+	er = db_execs(db, &rl_st_get, p, &res);
 	if (er != BW_OK)
 		return er;
 	rows = PQntuples(res);

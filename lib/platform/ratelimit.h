@@ -111,6 +111,8 @@ enum bw_err rl_peek(struct rds *, const struct rl_item *items, size_t n,
  * the org's rows for route into out[0..max), *n of them. Returns BW_OK,
  * BW_EINVAL, BW_EDB.
  */
+/* Prepares rl_overrides()'s statement on db (db_warm()). */
+enum bw_err rl_warm(struct db *);
 enum bw_err rl_overrides(struct db *, const char *org_id, const char *route,
     struct rl_rule *out, size_t max, size_t *n);
 /*
