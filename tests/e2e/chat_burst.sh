@@ -10,10 +10,10 @@
 # in-flight maximum reaches the global cap (llm_global_cap, 15) and never
 # passes it. Meanwhile 50 signed Stripe deliveries and 50 bookings on the
 # api pool, one at a time 120 ms apart so that they span the burst (about
-# 7 s), all succeed with a p95 within 2x their idle p95 measured the same
-# way just before on the same stack (idle p95 floored at 100 ms, see
-# FLOOR_MS: a 10 ms idle figure on a busy 2-core machine would make the
-# bound noise), and the slowest under 1.5 s (MAX_MS). First, straight to the chat pool's socket:
+# 7 s), all succeed with a p99 within 2x their idle p99 measured the same
+# way just before on the same stack (idle p99 floored at FLOOR_MS, 30 ms:
+# twice a 10 ms idle figure is scheduling noise on 2 cores), and the
+# slowest under 1.5 s (MAX_MS). First, straight to the chat pool's socket:
 # a request nginx passed on 20 s ago (BW_REQUEST_START) is answered 503
 # CAPACITY_EXHAUSTED at once, without a provider call; with the chat
 # pool's socket gone, nginx's chat location answers 503 CAPACITY_EXHAUSTED
@@ -28,16 +28,15 @@ ORGS=20
 PER_ORG=15
 SIDE=50
 CAP=15
-# The idle p99 is floored: on the shared 2-core test machine (load average
-# 10-15 from other builds) a 10 ms p50 comes with single 100-170 ms
-# outliers in the burst's first two seconds, idle or not; waiting behind
-# chat in one pool costs seconds (8 s before the pools), so 100 ms still
-# tells the two apart by far.
-FLOOR_MS=${BW_BURST_P99_FLOOR_MS:-100}
-# p95, not p99: with 50 samples p99 is the single slowest, and one 250 ms
-# outlier in the burst's first second (a busy machine, not a starved pool)
-# failed 1 run in 4. Starvation is bounded apart: the slowest delivery
-# during the burst stays under MAX_MS (behind chat in one pool it took 8 s).
+# The idle p99 is floored at 30 ms: on 2 cores a 10 ms idle p99 (the
+# slowest of 50) and a 20 ms one differ by one scheduling delay. With 50
+# samples p99 is the slowest one, so one outlier decides: 100-225 ms ones
+# in the burst's first second came from 32 cold chat children parsing and
+# planning their statements at once (about 20 ms of CPU each, in
+# PostgreSQL, at normal priority): the children now start warm
+# (integration/pool_warm.sh). Waiting behind chat in one pool cost
+# seconds (8 s before the pools); MAX_MS bounds that apart.
+FLOOR_MS=${BW_BURST_P99_FLOOR_MS:-30}
 MAX_MS=${BW_BURST_MAX_MS:-1500}
 
 cleanup() { curl -s -X POST "$SIM/_sim/reset" >/dev/null; }
@@ -154,14 +153,14 @@ for k in webhook booking; do
 	t_eq "$k: all $SIDE succeed during the burst ($(jq -c ".burst.$k.fail[:2]" "$S"))" \
 	    "$SIDE" "$ok"
 	t_eq "$k: all $SIDE succeed idle" "$SIDE" "$(n ".idle.$k.ok")"
-	idle=$(n ".idle.$k.p95_ms")
-	burst=$(n ".burst.$k.p95_ms")
+	idle=$(n ".idle.$k.p99_ms")
+	burst=$(n ".burst.$k.p99_ms")
 	bound=$(awk -v i="$idle" -v f="$FLOOR_MS" \
 	    'BEGIN { printf "%d", 2 * (i > f ? i : f) }')
-	t_check "$k: p95 during the burst ${burst} ms <= 2 x max(idle p95 ${idle} ms, $FLOOR_MS ms) = $bound ms" \
+	t_check "$k: p99 during the burst ${burst} ms <= 2 x max(idle p99 ${idle} ms, $FLOOR_MS ms) = $bound ms (p95 $(n ".burst.$k.p95_ms") ms)" \
 	    awk -v b="$burst" -v m="$bound" 'BEGIN { exit !(b > 0 && b <= m) }'
 	worst=$(n ".burst.$k.max_ms")
-	t_check "$k: the slowest during the burst ${worst} ms <= $MAX_MS ms (p99 $(n ".burst.$k.p99_ms") ms)" \
+	t_check "$k: the slowest during the burst ${worst} ms <= $MAX_MS ms" \
 	    awk -v b="$worst" -v m="$MAX_MS" 'BEGIN { exit !(b > 0 && b <= m) }'
 done
 
