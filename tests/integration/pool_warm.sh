@@ -41,15 +41,15 @@ new_sessions() {
 	    WHERE application_name = 'bulwark-fcgi' AND backend_start > '$T0'
 	    AND state = 'idle' $1"
 }
-want=$((NAPI + NCHAT))
+nwant=$((NAPI + NCHAT))
 got=0
 for _ in $(seq 1 150); do
 	got=$(new_sessions "")
-	[ "$got" -ge "$want" ] && break
+	[ "$got" -ge "$nwant" ] && break
 	sleep 0.1
 done
-t_ge "after a SIGHUP roll every new child has its PostgreSQL session ($want)" \
-    "$want" "$got"
+t_ge "after a SIGHUP roll every new child has its PostgreSQL session ($nwant)" \
+    "$nwant" "$got"
 # Let the warm-ups finish (each is a few statements on an idle server).
 sleep 1
 settle=$(new_sessions "AND query LIKE 'WITH h AS (UPDATE llm_holds SET state = ''settled''%'")

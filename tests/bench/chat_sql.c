@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL part of a chat turn alone (dev/bench): per turn the
+ * budget hold and its settlement through lib/chat/budget.c, as the chat
+ * path runs them (tenant set, prepared, the settlement without its flush),
+ * and nothing else, at a given rate. dev/bench runs it at the rate the
+ * stack's chat run reached, so that PostgreSQL's CPU per turn compares
+ * with the same statements at the same pace: what is left is not SQL.
+ *
+ *	chat_sql CONNINFO ORG_ID RATE SECONDS
+ *
+ * RATE turns per second (0: as fast as it goes). Prints "<turns> <ms>";
+ * exits 1 when a hold or a settlement failed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "chat/budget.h"
+#include "core/clock.h"
+#include "core/db.h"
+
+int
+main(int argc, char **argv)
+{
+	struct budget_settings s;
+	struct budget_ask      ask = { 13, 1, 512, 16, 120, NULL, NULL };
+	struct budget_usage    u = { 1, 2, 0, 1 };
+	struct budget_hold     h;
+	struct timespec	       ts;
+	enum budget_verdict    v;
+	struct db	      *db;
+	int64_t		       t0, due, wait, n = 0, bad = 0, charged, spent;
+	double		       rate, secs;
+	bool		       settled;
+
+	if (argc != 5) {
+		fprintf(stderr,
+		    "usage: chat_sql CONNINFO ORG_ID RATE SECONDS\n");
+		return 2;
+	}
+	rate = atof(argv[3]);
+	secs = atof(argv[4]);
+	db = db_new(argv[1]);
+	if (db == NULL || db_set_org(db, argv[2]) != BW_OK ||
+	    budget_settings_get(db, argv[2], "gpt-4o", "gpt-4o-mini", &s) !=
+		BW_OK) {
+		fprintf(stderr, "chat_sql: cannot read the org's settings\n");
+		return 1;
+	}
+	t0 = clock_mono_ms();
+	while (clock_mono_ms() - t0 < (int64_t)(secs * 1000)) {
+		if (rate > 0) {
+			/* One sleep to the turn's due time (a paced client). */
+			due = t0 * 1000 + (int64_t)((double)n * 1e6 / rate);
+			wait = due - clock_mono_us();
+			if (wait > 0) {
+				ts.tv_sec = (time_t)(wait / 1000000);
+				ts.tv_nsec = (long)(wait % 1000000) * 1000;
+				nanosleep(&ts, NULL);
+			}
+		}
+		if (budget_hold(db, &s, &ask, &h, &v) != BW_OK || v != BV_OK ||
+		    budget_settle(db, argv[2], h.id, &h, &u, &settled, &charged,
+			&spent) != BW_OK ||
+		    !settled)
+			bad++;
+		n++;
+	}
+	printf("%" PRId64 " %" PRId64 "\n", n, clock_mono_ms() - t0);
+	budget_settings_clear(&s);
+	db_free(db);
+	return bad == 0 ? 0 : 1;
+}
