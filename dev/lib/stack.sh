@@ -54,7 +54,7 @@ STACK_PACKAGES=(
 	postgresql postgresql-client redis-server
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
 	wrk prometheus python3-yaml redis-tools
-	clang-format cppcheck systemd
+	clang-format cppcheck mandoc systemd
 	chromium chromium-driver python3-selenium
 )
 
