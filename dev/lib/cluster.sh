@@ -189,8 +189,10 @@ _cluster_bg_pg() {
 	local name=$1
 	shift
 	if [ "$(id -u)" = 0 ]; then
-		_cluster_on_crun _stack_bg "$name" setpriv --reuid=postgres \
-		    --regid=postgres --init-groups "$@"
+		# From /: postgres may not reach our directory (a checkout
+		# under /root), and Patroni's multiprocessing chdirs to it.
+		(cd / && _cluster_on_crun _stack_bg "$name" setpriv \
+		    --reuid=postgres --regid=postgres --init-groups "$@")
 	else
 		_cluster_on_crun _stack_bg "$name" "$@"
 	fi

@@ -54,7 +54,7 @@ STACK_PACKAGES=(
 	postgresql postgresql-client redis-server
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
 	wrk prometheus python3-yaml redis-tools
-	clang-format cppcheck systemd
+	clang-format cppcheck mandoc systemd
 	chromium chromium-driver python3-selenium
 )
 
@@ -880,12 +880,17 @@ stack_stop() {
 	stack_stop_one postgres
 }
 
-# stack_purge: removes the run dir and an external PostgreSQL dir.
+# stack_purge: removes the run dir and the external PostgreSQL dirs it links to.
 stack_purge() {
-	local ext=
-	[ -L "$RUN/pg" ] && ext=$(dirname "$(readlink "$RUN/pg")")
+	local l e ext=()
+	# $RUN/pg, and that of a stack in a subdir (dev/test's lane 2, $RUN/l2)
+	for l in "$RUN/pg" "$RUN"/*/pg; do
+		[ -L "$l" ] && ext+=("$(dirname "$(readlink "$l")")")
+	done
 	rm -rf "$RUN"
-	case $ext in /var/lib/bulwark-dev/?*) rm -rf "$ext" ;; esac
+	for e in "${ext[@]}"; do
+		case $e in /var/lib/bulwark-dev/?*) rm -rf "$e" ;; esac
+	done
 }
 
 # stack_status: what runs where.

@@ -282,8 +282,10 @@ while killed < want and time.monotonic() - t0 < secs:
         time.sleep(0.002)
     passed += len(todo)
     t_req += t2 - t1
+# flush: os._exit() drops what stdout's buffer still holds when stdout is a
+# pipe (unseen where PYTHONUNBUFFERED=1 is in the environment).
 print(killed, rounds, passed, int((time.monotonic() - t0) * 1000), bad[0],
-    int(t_req * 1000))
+    int(t_req * 1000), flush=True)
 os._exit(0)
 EOF
 }

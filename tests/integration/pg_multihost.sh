@@ -21,7 +21,8 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PGP=${DATABASE_URL##*:}
 PGP=${PGP%%/*}
 SFX="$$-$(date +%s)"
-S=$TMP/standby
+PT=$(t_pg_tmp)
+S=$PT/standby
 FPID=
 
 as_pg() {
@@ -48,10 +49,10 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))')
 # --- a streaming standby of the stack's database ----------------------
 mkdir -p "$S"
 chmod 700 "$S"
-[ "$(id -u)" = 0 ] && chown postgres "$S" "$TMP"
+[ "$(id -u)" = 0 ] && chown postgres "$S" "$PT"
 as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PGP" -U postgres -D "$S" \
     -R -X stream -c fast >"$TMP/basebackup.log" 2>&1
-as_pg "$PGBIN/pg_ctl" -D "$S" -l "$TMP/standby.log" -w -t 30 \
+as_pg "$PGBIN/pg_ctl" -D "$S" -l "$PT/standby.log" -w -t 30 \
     -o "-p $SBY -k $S -c listen_addresses=127.0.0.1 -c hot_standby=on" \
     start >/dev/null 2>&1
 t_eq "a streaming standby runs on port $SBY" t \

@@ -34,8 +34,9 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PGP=${DATABASE_URL##*:}
 PGP=${PGP%%/*}
 SFX="$$-$(date +%s)"
-S=$TMP/standby
-S2=$TMP/standby2
+PT=$(t_pg_tmp)
+S=$PT/standby
+S2=$PT/standby2
 F1='' F2='' F3='' LOCKER='' CANCELER=''
 
 as_pg() {
@@ -88,13 +89,13 @@ t_ctl webhook-secret set --org "$ORG" --provider stripe --secret "$WHSEC" \
 # --- a streaming standby of the stack's database ----------------------
 mkdir -p "$S"
 chmod 700 "$S"
-[ "$(id -u)" = 0 ] && chown postgres "$S" "$TMP"
+[ "$(id -u)" = 0 ] && chown postgres "$S" "$PT"
 as_pg "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PGP" -U postgres -D "$S" \
     -R -X stream -c fast >"$TMP/basebackup.log" 2>&1
 # One line: pg_ctl hands -o to a shell.
 O="-p $SBY -k $S -c listen_addresses=127.0.0.1 -c hot_standby=on"
 O="$O -c shared_buffers=16MB -c synchronous_commit=on"
-as_pg "$PGBIN/pg_ctl" -D "$S" -l "$TMP/standby.log" -w -t 30 -o "$O" \
+as_pg "$PGBIN/pg_ctl" -D "$S" -l "$PT/standby.log" -w -t 30 -o "$O" \
     start >/dev/null 2>&1
 t_eq "a streaming standby runs on port $SBY" t \
     "$(new 'SELECT pg_is_in_recovery()' 2>/dev/null)"
@@ -329,7 +330,7 @@ t_eq "replicated: the webhook granted once (3 credits, 1 event)" "3 1" \
 # --- C: the primary dies with an unreplicated commit ------------------------
 # The second standby has everything up to here, then stops (as a standby
 # cut off by the network would stop receiving).
-as_pg "$PGBIN/pg_ctl" -D "$S2" -l "$TMP/standby2.log" -w -t 30 -o "$O2" \
+as_pg "$PGBIN/pg_ctl" -D "$S2" -l "$PT/standby2.log" -w -t 30 -o "$O2" \
     start >/dev/null 2>&1
 for _ in $(seq 100); do
 	[ "$(psql -h 127.0.0.1 -p "$SB2" -U postgres -d bulwark -qAtX -c "SELECT
@@ -352,7 +353,7 @@ CANCELER=
 stop "$F2"
 F2=
 as_pg "$PGBIN/pg_ctl" -D "$S" -m immediate stop >/dev/null 2>&1
-as_pg "$PGBIN/pg_ctl" -D "$S2" -l "$TMP/standby2.log" -w -t 30 -o "$O2" \
+as_pg "$PGBIN/pg_ctl" -D "$S2" -l "$PT/standby2.log" -w -t 30 -o "$O2" \
     start >/dev/null 2>&1
 as_pg "$PGBIN/pg_ctl" -D "$S2" -w promote >/dev/null 2>&1
 t_eq "primary lost: the second standby is the primary now" "f 0" \

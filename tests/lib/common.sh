@@ -49,6 +49,19 @@ t_run_exit() {
 }
 trap t_run_exit EXIT
 
+# t_pg_tmp: prints a directory for the script's own PostgreSQL servers (a
+# standby's data and log) that the postgres user can reach: $TMP, or, when
+# the stack's data had to live outside its run dir because postgres cannot
+# reach that (a TMPDIR under /root; dev/lib/stack.sh's _stack_pgdata), a
+# fresh directory beside that data, removed with it by stack_purge.
+t_pg_tmp() {
+	if [ -L "${BW_RUN:-}/pg" ]; then
+		mktemp -d "$(dirname "$(readlink "$BW_RUN/pg")")/tmp.XXXXXX"
+	else
+		printf '%s\n' "$TMP"
+	fi
+}
+
 # t_kill_jobs: SIGKILL to this shell's background jobs still running, then
 # reaps them. Only jobs: a pid of a reaped process may have been reused.
 t_kill_jobs() {
