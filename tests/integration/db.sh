@@ -137,9 +137,12 @@ t_match "refusal names the file" "$first" "$(cat "$BW_TMP/changed.out.err")"
 t_eq "migrate lock released" t \
 	"$(ssql "SELECT pg_try_advisory_lock($LOCK_NS, 0)")"
 
-# A database that starts listening only after the command began (a server
-# restarting, or one slow to accept under a burst of connections):
-# bulwarkctl tries again (ctl_connect(), 3 attempts) instead of failing.
+# A database that refuses the command's first connection and listens only
+# 0.4 s later (a server restarting, or one slow to accept under a burst of
+# connections): bulwarkctl tries again (ctl_connect(), 3 attempts, 250 and
+# 500 ms apart) instead of failing. The forwarder's clock starts at the
+# first attempt itself (it accepts it, resets it, closes its listener for
+# 0.4 s), not at bulwarkctl's start, which a busy machine stretches.
 LATE=$(python3 - "$SURL" <<'EOF'
 import socket, sys, urllib.parse as u
 s = socket.socket()
@@ -152,23 +155,34 @@ print(port, p.port or 5432,
 EOF
 )
 read -r LATE_PORT PG_REAL_PORT LATE_URL <<<"$LATE"
-# The forwarder starts first and waits for "go" on a fifo, written just
-# before bulwarkctl starts: the 0.4 s count from bulwarkctl's start, not
-# from a python start-up that a busy machine can stretch past them.
-GO=$BW_TMP/late.go
-mkfifo "$GO"
-python3 - "$LATE_PORT" "$PG_REAL_PORT" "$GO" <<'EOF' &
-# On "go", listens 0.4 s later, then forwards each connection to PostgreSQL.
-import socket, sys, threading, time
+READY=$BW_TMP/late.ready
+mkfifo "$READY"
+python3 - "$LATE_PORT" "$PG_REAL_PORT" "$READY" <<'EOF' &
+# Listens, says "ready"; resets the first connection and listens again 0.4 s
+# later; then forwards each connection to PostgreSQL.
+import socket, struct, sys, threading, time
 late, real = int(sys.argv[1]), int(sys.argv[2])
-with open(sys.argv[3]) as go:
-    go.readline()
+
+def listener():
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", late))
+    ls.listen(8)
+    ls.settimeout(20)
+    return ls
+
+ls = listener()
+with open(sys.argv[3], "w") as r:
+    r.write("ready\n")
+try:
+    c, _ = ls.accept()
+except OSError:
+    sys.exit(0)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+ls.close()
 time.sleep(0.4)
-ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", late))
-ls.listen(8)
-ls.settimeout(10)
+ls = listener()
 def pipe(a, b):
     try:
         while (d := a.recv(65536)):
@@ -191,11 +205,12 @@ except OSError:
     pass
 EOF
 HOLDER_PID=$!
-echo go >"$GO"
+read -r _ <"$READY"
 BULWARK_DATABASE_URL=$LATE_URL BULWARK_SQL_DIR=$SQL_DIR "$CTL" \
 	${BW_CONFIG:+-c "$BW_CONFIG"} migrate >"$BW_TMP/late.out" \
 	2>"$BW_TMP/late.out.err"
-t_eq "bulwarkctl waits out a database that listens 0.4 s late" 0 "$?"
+t_eq "bulwarkctl waits out a database that refuses it, then listens 0.4 s late" \
+	0 "$?"
 t_match "... after a logged first refusal" "db connect failed" \
 	"$(cat "$BW_TMP/late.out.err")"
 kill "$HOLDER_PID" 2>/dev/null
