@@ -82,6 +82,27 @@ t_freq() {
 	python3 "$BW_TOP/tests/lib/fcgi_req.py" "$@"
 }
 
+# t_fcgi_ready SECS SOCKET...: waits until every SOCKET answers a FastCGI
+# GET /health with a status line (a socket file can exist before its
+# listen(), and a master's children may still be starting); fails after
+# SECS seconds.
+t_fcgi_ready() {
+	local secs=$1 s i
+	shift
+	for s in "$@"; do
+		for i in $(seq 1 $((secs * 10))); do
+			env -i REQUEST_METHOD=GET DOCUMENT_URI=/health \
+			    REQUEST_URI=/health SCRIPT_NAME=/health \
+			    SERVER_PROTOCOL=HTTP/1.1 REMOTE_ADDR=127.0.0.1 \
+			    cgi-fcgi -bind -connect "$s" 2>/dev/null |
+			    grep -q '^Status: ' && break
+			[ "$i" -eq $((secs * 10)) ] && return 1
+			sleep 0.1
+		done
+	done
+	return 0
+}
+
 # t_wait_sql SECS WANT SQL: polls SQL (t_sql) every 0.1 s until it prints
 # WANT; fails after SECS seconds.
 t_wait_sql() {
