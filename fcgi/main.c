@@ -123,28 +123,37 @@ register_metrics(void)
 }
 
 /*
- * Connects and prepares the statements of the pool's hot path: a fresh
- * PostgreSQL process pays its catalog look-ups at a statement's first
- * parse (about 15 ms of CPU for the chat hold), which 32 cold chat children
- * would otherwise pay at once in a burst's first second, starving the api
- * pool's queries (docs/chat-cost.md). Failure is not fatal: statements
- * are prepared on first use too.
+ * Prepares the statements of the pool's hot path on a new session: a
+ * fresh PostgreSQL process pays its catalog look-ups at a statement's
+ * first parse (about 15 ms of CPU for the chat hold), which 32 cold chat
+ * children would otherwise pay at once in a burst's first second,
+ * starving the api pool's queries (docs/chat-cost.md). Runs from
+ * db_connect() on every new session: the child's first, and each one
+ * after a restart or a failover broke the last. Failure is not fatal:
+ * statements are prepared on first use too.
  */
 static void
-child_warm(int pool)
+child_warm_session(struct db *db, void *arg)
 {
+	int	    pool = *(const int *)arg;
 	enum bw_err er;
 
-	if (db_connect(g_child.db) != BW_OK)
-		return;
-	er = auth_warm(g_child.db);
+	er = auth_warm(db);
 	if (er == BW_OK)
-		er = rl_warm(g_child.db);
+		er = rl_warm(db);
 	if (er == BW_OK && pool == POOL_CHAT)
-		er = budget_warm(g_child.db);
+		er = budget_warm(db);
 	if (er != BW_OK)
 		log_kv(LL_WARN, "child warm-up: statements not prepared",
 		    "error", bw_strerror(er), NULL);
+}
+
+/* The child connects at its start, warm (child_warm_session()). */
+static void
+child_warm(void)
+{
+	db_set_on_connect(g_child.db, child_warm_session, &g_child.pool);
+	(void)db_connect(g_child.db);
 }
 
 /* Child set-up after fork(): connections are opened lazily on first use
@@ -177,7 +186,7 @@ child_init(const struct config *cfg, int pool, int child_no)
 		db_set_statement_timeout(g_child.mondb,
 		    cfg->db_statement_timeout_ms);
 	}
-	child_warm(pool);
+	child_warm();
 	(void)rds_connect(g_child.rds);
 	/* Error tracking: this child's note, and the crash the master just
 	 * spooled when this child replaces a crashed one (fcgi/errspool.h). */

@@ -38,6 +38,9 @@ struct db {
 	int	unrepl; /* commits PostgreSQL called unreplicated, see below */
 	int	need_sync; /* db_need_sync(): a sync point before answering */
 	int	generic;   /* plan_cache_mode = force_generic_plan */
+	void (*on_connect)(struct db *, void *); /* db_set_on_connect() */
+	void *on_connect_arg;
+	int   in_hook; /* on_connect runs: no second call from inside */
 };
 
 /* The one statement that sets the tenant for a transaction (RLS). */
@@ -334,7 +337,27 @@ db_connect(struct db *db)
 	}
 	PQsetNoticeReceiver(c, db_notice, db);
 	db->conn = c;
+	if (db->on_connect != NULL && !db->in_hook) {
+		/* A new session (a start, or a reconnect after a restart or
+		 * a failover): the owner's warm-up before the statement that
+		 * needed it. Never inside a transaction: db_execp() does not
+		 * reconnect there. */
+		db->in_hook = 1;
+		db->on_connect(db, db->on_connect_arg);
+		db->in_hook = 0;
+		if (db->broken || PQstatus(db->conn) != CONNECTION_OK)
+			return BW_EDB;
+	}
 	return BW_OK;
+}
+
+void
+db_set_on_connect(struct db *db, void (*fn)(struct db *, void *), void *arg)
+{
+	if (db == NULL)
+		return;
+	db->on_connect = fn;
+	db->on_connect_arg = arg;
 }
 
 PGconn *

@@ -101,6 +101,13 @@ struct db_stmt {
  * its first requests (docs/chat-cost.md). Outside a transaction only.
  */
 enum bw_err db_warm(struct db *, const struct db_stmt *stmts, size_t n);
+/*
+ * fn(db, arg) runs after every new session db_connect() opens (the first,
+ * and each reconnect after a restart or a failover), before the statement
+ * that needed it; typically db_warm() calls. NULL: none. The session is
+ * used as fn leaves it; a connection fn broke fails that db_connect().
+ */
+void db_set_on_connect(struct db *, void (*fn)(struct db *, void *), void *arg);
 /* db_execp() of one struct db_stmt. */
 static inline enum bw_err
 db_execs(struct db *db, const struct db_stmt *st, const char *const *params,

@@ -13,7 +13,9 @@
 # and every new api child the rate-limit overrides look-up (the last of
 # the api pool's); no new child logged a failed warm-up or a failed
 # statement (the warm parameters are valid for every statement); and a
-# chat turn and a whoami on the new children answer 200.
+# chat turn and a whoami on the new children answer 200. Then, after every
+# child's session is cut (as a restart or a failover cuts them), the new
+# session a child opens is warmed before its request's statements.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BW_RUN DATABASE_URL BW_CONFIG BULWARK_URL BULWARK_DEMO_KEY
 
@@ -74,4 +76,68 @@ code=$(curl -sk -o "$TMP/chat" -w '%{http_code}' -X POST \
     --data-binary '{"channel":"api","user_id":"warm-1","message":"hi"}' \
     "$BULWARK_URL/api/v1/chat")
 t_eq "the warm chat children serve (chat 200)" 200 "$code"
+
+# --- A new session after a lost one is warmed too -----------------------
+# A restart or a failover breaks every child's session; the child opens a
+# new one on its next request (db_connect()), and warms it before that
+# request's statements. Shown from PostgreSQL's statement log (the app
+# role's log_statement = all, for new sessions): after every fcgi session
+# is terminated, the child that serves the next chat turn and the one that
+# serves the next api request (a new key: a cache miss, so a key look-up)
+# each executed the warm-up, with its all-zero parameters, on their new
+# session before the request's own statements.
+t_sql "ALTER ROLE bulwark_app SET log_statement = 'all'" >/dev/null
+restore_role() {
+	t_sql "ALTER ROLE bulwark_app RESET log_statement" >/dev/null 2>&1
+}
+t_on_exit restore_role
+PGLOG=$BW_RUN/log/postgres.log
+PG0=$(wc -l <"$PGLOG")
+ORG=$(curl -sk -H "Authorization: Bearer $BULWARK_DEMO_KEY" \
+    "$BULWARK_URL/api/v1/whoami" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["org_id"])')
+KEY2=$(bulwarkctl -c "$BW_CONFIG" key create --org "$ORG" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+cut=$(t_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE application_name = 'bulwark-fcgi'")
+t_ge "every child's session cut ($nwant)" "$nwant" "$cut"
+code=$(curl -sk -o "$TMP/chat2" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $BULWARK_DEMO_KEY" \
+    -H 'Content-Type: application/json' \
+    --data-binary '{"channel":"api","user_id":"warm-2","message":"hi"}' \
+    "$BULWARK_URL/api/v1/chat")
+t_eq "after the cut a chat turn answers 200" 200 "$code"
+code=$(curl -sk -o /dev/null -w '%{http_code}' \
+    -H "Authorization: Bearer $KEY2" "$BULWARK_URL/api/v1/whoami")
+t_eq "after the cut a new key's whoami answers 200" 200 "$code"
+# Per backend pid, in log order: how many executions with a warm-up's
+# all-zero parameter came before its first other one, and the statement
+# names of its non-warm executions. "pid warm names".
+tail -n +"$((PG0 + 1))" "$PGLOG" |
+    awk -v z="'00000000-0000-0000-0000-000000000000'" -v h="'\\\\x00'" '
+	match($0, /\[[0-9]+\]/) { pid = substr($0, RSTART + 1, RLENGTH - 2) }
+	/ LOG:  execute [a-z_]*:/ {
+		n = $0
+		sub(/.* LOG:  execute /, "", n)
+		sub(/:.*/, "", n)
+		name[pid] = n
+		seen[pid] = 1
+		next
+	}
+	/ DETAIL:  parameters: / && name[pid] != "" {
+		if (index($0, z) > 0 || index($0, h) > 0) {
+			if (real[pid] == "") warm[pid]++
+		} else
+			real[pid] = real[pid] name[pid] ","
+		name[pid] = ""
+	}
+	END { for (p in seen) printf "%s %d %s\n", p, warm[p], real[p] }
+' >"$TMP/sessions"
+chat_warm=$(awk '$3 ~ /budget_hold,/ { print $2; exit }' "$TMP/sessions")
+api_warm=$(awk '$3 ~ /auth_/ && $3 !~ /budget_hold,/ { print $2; exit }' \
+    "$TMP/sessions")
+t_ge "the chat child's new session ran the warm-up before the turn" 6 \
+    "${chat_warm:-0}"
+t_ge "the api child's new session ran the warm-up before the key look-up" 2 \
+    "${api_warm:-0}"
 t_done
