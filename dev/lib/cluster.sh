@@ -303,6 +303,11 @@ postgresql:
     logging_collector: "on"
     log_min_messages: warning
     log_line_prefix: '%m [%p] %q%u@%d '
+    # Dead clients end within 60 s, as in production (docs/operations.md).
+    tcp_keepalives_idle: 30
+    tcp_keepalives_interval: 10
+    tcp_keepalives_count: 3
+    tcp_user_timeout: 60000
   # The replicas' copies start at once (not after a spread checkpoint).
   basebackup:
   - checkpoint: fast

@@ -397,6 +397,16 @@ _stack_binsig() { stat -L -c '%Y.%i.%s' "$1" 2>/dev/null; }
 
 # --- services -----------------------------------------------------------------
 
+# The server-side TCP settings that end the sessions of a client that
+# vanished without closing them (power loss, a partition): the same as
+# deploy/patroni.yml.in, docs/operations.md "Dead clients".
+_stack_pg_keepalives() {
+	echo "tcp_keepalives_idle = 30"
+	echo "tcp_keepalives_interval = 10"
+	echo "tcp_keepalives_count = 3"
+	echo "tcp_user_timeout = 60000"
+}
+
 stack_start_postgres() {
 	local pid
 	if pid=$(stack_pid postgres); then return 0; fi
@@ -416,12 +426,16 @@ stack_start_postgres() {
 			echo "shared_buffers = 128MB"
 			echo "log_line_prefix = '%m [%p] %q%u@%d '"
 			echo "log_min_messages = warning"
+			_stack_pg_keepalives
 			if [ "$STACK_MODE" = test ]; then
 				echo "fsync = off"
 				echo "synchronous_commit = off"
 				echo "full_page_writes = off"
 			fi
 		} >>"$PGDATA/postgresql.conf"
+	elif ! grep -q '^tcp_user_timeout' "$PGDATA/postgresql.conf"; then
+		# A data dir made before the keepalives were written.
+		_stack_pg_keepalives >>"$PGDATA/postgresql.conf"
 	fi
 	printf '=== %s start\n' "$(date -u +%FT%TZ)" >>"$RUN/log/postgres.log"
 	# Without -l the server writes to pg_ctl's stdout: our log, opened
