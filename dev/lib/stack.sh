@@ -53,6 +53,7 @@ STACK_PACKAGES=(
 	"nginx|nginx-light|nginx-full|nginx-extras|nginx-core"
 	postgresql postgresql-client redis-server
 	openssl ca-certificates curl jq python3 python3-cryptography procps psmisc
+	iproute2
 	wrk prometheus python3-yaml redis-tools
 	clang-format cppcheck mandoc systemd
 	chromium chromium-driver python3-selenium
