@@ -616,8 +616,8 @@ enum bw_err
 budget_config_set(struct db *db, const char *org_id,
     const struct budget_config *c)
 {
-	static const char sql_tz[] =
-	    "SELECT 1 FROM pg_timezone_names WHERE name = $1";
+	/* A name of pg_timezone_names, without reading it (sql/0039). */
+	static const char sql_tz[] = "SELECT 1 WHERE bw_valid_timezone($1)";
 	static const char sql[] =
 	    "INSERT INTO chat_org_settings (org_id, daily_budget_micros,"
 	    " soft_pct, hard_stop, downgrade, primary_model, fallback_model,"

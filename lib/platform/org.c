@@ -94,8 +94,7 @@ org_create(struct db *db, const char *name, const char *tier, const char *tz,
 {
 	static const char sql[] =
 	    "INSERT INTO orgs (name, tier, timezone) "
-	    "SELECT $1, $2, $3 WHERE EXISTS "
-	    "(SELECT 1 FROM pg_timezone_names WHERE name = $3) "
+	    "SELECT $1, $2, $3 WHERE bw_valid_timezone($3) "
 	    "RETURNING id, name, tier, timezone, " DB_TS_UTC("created_at");
 	const char *params[3];
 	PGresult   *res = NULL;
@@ -117,7 +116,7 @@ org_create(struct db *db, const char *name, const char *tier, const char *tz,
 	if (er != BW_OK)
 		goto out;
 	if (PQntuples(res) != 1) {
-		/* The time zone is unknown to PostgreSQL. */
+		/* Not a time zone of pg_timezone_names (sql/0039). */
 		er = BW_EINVAL;
 		goto out;
 	}

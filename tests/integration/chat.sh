@@ -5,7 +5,8 @@
 # simulator under 300 concurrent turns of 20 orgs; a budget never exceeded
 # by 400 concurrent turns and the fallback model after the soft threshold;
 # downgrade without hard stop; retries and timeouts; shared conversation
-# state; LINE replies exactly once; the budget day in a far time zone;
+# state; LINE replies exactly once; the budget day in a far time zone
+# (budget set refuses a time zone pg_timezone_names does not list);
 # leases back to 0 and every hold settled. Bounded: about 3 minutes.
 . "${BW_TOP:?}/tests/lib/common.sh"
 
@@ -364,6 +365,27 @@ t_sql "UPDATE org_budget_days SET day = day - 1 WHERE org_id = '$KO'" >/dev/null
 t_sql "UPDATE llm_holds SET day = day - 1 WHERE org_id = '$KO'" >/dev/null
 t_match "day: after local midnight the budget is fresh" '^200 ' \
     "$(chat "$S2" "$KK" k3 "new day")"
+
+# --- budget set --timezone: a name of pg_timezone_names as spelled ---------
+# (bw_valid_timezone(), sql/0039; tests/integration/tiers.sh has the rest.)
+TO=$(t_ctl org create --name "tzset-$SFX" | jq -r .id)
+bset() {
+	t_ctl budget set --org "$TO" --daily-micros 6000 \
+	    --primary-model "prim-$SFX" --fallback-model "fb-$SFX" \
+	    --timezone "$1" 2>&1
+}
+out=$(bset Asia/Bangkok)
+t_eq "budget set --timezone Asia/Bangkok: exit 0, stored" "0 Asia/Bangkok" \
+    "$? $(t_sql "SELECT timezone FROM chat_org_settings WHERE org_id = '$TO'")"
+for tz in asia/bangkok PST UTC+3 +3 Mars/Olympus; do
+	out=$(bset "$tz")
+	rc=$?
+	t_eq "budget set --timezone '$tz': refused (exit 1), setting kept" \
+	    "1 Asia/Bangkok" "$rc $(t_sql "SELECT timezone FROM chat_org_settings
+	    WHERE org_id = '$TO'")"
+	t_match "budget set --timezone '$tz': says why" 'unknown time zone' \
+	    "$out"
+done
 
 # --- holds: expired holds are settled at the held amount -------------------
 hid=$(t_sql "INSERT INTO llm_holds (org_id, day, model, max_tokens, input_bound,

@@ -134,6 +134,78 @@ t_match "bulwark_app cannot set its own role attributes" \
     'permission denied|must be superuser' \
     "$(app "ALTER ROLE bulwark_app BYPASSRLS")"
 
+# The look-ups before the org is known (sql/0034; PL/pgSQL since 0038): as
+# the app role with no org set, through RLS by the owner's rights, exactly
+# the one live row, and nothing for an unknown, revoked, expired or idle
+# secret or a disabled user.
+t_eq "the look-ups are PL/pgSQL (a plan kept per session, not one a call)" \
+    "bw_key_lookup|plpgsql bw_session_lookup|plpgsql" \
+    "$(t_sql "SELECT string_agg(p.proname || '|' || l.lanname, ' '
+	ORDER BY p.proname) FROM pg_proc p
+	JOIN pg_language l ON l.oid = p.prolang
+	WHERE p.proname IN ('bw_key_lookup', 'bw_session_lookup')")"
+DEF='t|{"search_path=pg_catalog, public"}|s'
+t_eq "the look-ups: SECURITY DEFINER, search_path pinned, STABLE" \
+    "$DEF $DEF" \
+    "$(t_sql "SELECT string_agg(concat_ws('|', prosecdef, proconfig,
+	provolatile), ' ' ORDER BY proname) FROM pg_proc
+	WHERE proname IN ('bw_key_lookup', 'bw_session_lookup')")"
+t_eq "the look-ups: PUBLIC may not run them, the app and worker roles may" \
+    "false false|true true|true true" \
+    "$(t_sql "SELECT string_agg(has_function_privilege('public', f, 'EXECUTE')
+	::text, ' ') || '|' || string_agg(has_function_privilege('bulwark_app',
+	f, 'EXECUTE')::text, ' ') || '|' || string_agg(has_function_privilege(
+	'bulwark_worker', f, 'EXECUTE')::text, ' ')
+	FROM unnest(array['bw_key_lookup(bytea)',
+	    'bw_session_lookup(bytea, int, int)']) f")"
+# kl KEY: bw_key_lookup of a key as the app role, no org set.
+kl() {
+	app "SELECT org_id, id, key_prefix, role FROM
+	    bw_key_lookup(sha256(convert_to('$1', 'UTF8')))"
+}
+t_eq "bw_key_lookup: a live key's org, id, prefix and role" \
+    "$(t_sql "SELECT org_id, id, key_prefix, role FROM api_keys
+	WHERE key_hash = sha256(convert_to('$KEY_A', 'UTF8'))")" "$(kl "$KEY_A")"
+t_match "bw_key_lookup: the row is org A's owner key" "^$ORG_A\|.*\|owner$" \
+    "$(kl "$KEY_A")"
+t_eq "bw_key_lookup: an unknown key: no row" "" "$(kl "bwk_no-such-key-$$")"
+KEY_R=$(t_ctl key create --org "$ORG_A" --role member)
+t_ctl key revoke "$(jq -r .id <<<"$KEY_R")" >/dev/null 2>&1
+t_eq "bw_key_lookup: a revoked key: no row" "" \
+    "$(kl "$(jq -r .key <<<"$KEY_R")")"
+# Sessions of a user of org A (the owner writes them), by the cookie's hash.
+t_sql "INSERT INTO users (org_id, email, role, disabled_at) VALUES
+    ('$ORG_A', 'rls-a-$$@example.com', 'admin', NULL),
+    ('$ORG_A', 'rls-d-$$@example.com', 'member', now())" >/dev/null
+t_sql "INSERT INTO sessions (org_id, token_hash, user_id, last_seen_at,
+	expires_at, revoked_at)
+    SELECT '$ORG_A', sha256(convert_to(v.t || '-$$', 'UTF8')), u.id,
+	now() - v.seen, now() + v.ttl, v.rev
+    FROM (VALUES ('live', 'rls-a', '10 s'::interval, '1 day'::interval,
+		  NULL::timestamptz),
+	       ('due', 'rls-a', '2 min', '1 day', NULL),
+	       ('revoked', 'rls-a', '10 s', '1 day', now()),
+	       ('expired', 'rls-a', '10 s', '-1 s', NULL),
+	       ('idle', 'rls-a', '2 hours', '1 day', NULL),
+	       ('disabled', 'rls-d', '10 s', '1 day', NULL)) v(t, who, seen, ttl, rev)
+    JOIN users u ON u.email = v.who || '-$$@example.com'" >/dev/null
+# sl NAME: bw_session_lookup of session NAME (idle 1 hour, touch 60 s).
+sl() {
+	app "SELECT user_id, org_id, role, email, expires_at, last_seen_at, due
+	    FROM bw_session_lookup(sha256(convert_to('$1-$$', 'UTF8')), 3600, 60)"
+}
+t_eq "bw_session_lookup: a live session, its user and times, not due" \
+    "$(t_sql "SELECT s.user_id, s.org_id, 'admin', 'rls-a-$$@example.com',
+	floor(extract(epoch FROM s.expires_at))::bigint,
+	floor(extract(epoch FROM s.last_seen_at))::bigint, false
+	FROM sessions s WHERE s.token_hash = sha256(convert_to('live-$$', 'UTF8'))")" \
+    "$(sl live)"
+t_match "bw_session_lookup: seen over 60 s ago: due" "\|t$" "$(sl due)"
+for s in revoked expired idle disabled; do
+	t_eq "bw_session_lookup: session $s: no row" "" "$(sl "$s")"
+done
+t_eq "bw_session_lookup: an unknown cookie: no row" "" "$(sl nosuch)"
+
 # The processes. A request makes every child's lazy connection certain
 # for at least the one that served it.
 code=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 20 \

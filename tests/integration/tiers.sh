@@ -3,11 +3,14 @@
 # Plan tiers (issue 10): `bulwarkctl org set-tier` changes an org's tier
 # (prints the org, records the change in org_tier_changes, logs it; an
 # unknown tier is a usage error, exit 2; an unknown org exit 1), `org show`
-# prints it; and export retention applies the org's tier at the time of the
-# retention pass: after a downgrade (pro 90 days -> starter 30) an export
-# 60 days old is expired and its artifact deleted by the next pass, after an
-# upgrade (starter 30 -> business 365) an export 60 days old is kept. The
-# age is simulated by moving the export's timestamps back 60 days in SQL.
+# prints it; `org create --timezone` takes exactly the names of
+# pg_timezone_names (bw_valid_timezone(), sql/0039) and refuses any other
+# string with exit 1; and export retention applies the org's tier at the
+# time of the retention pass: after a downgrade (pro 90 days -> starter
+# 30) an export 60 days old is expired and its artifact deleted by the next
+# pass, after an upgrade (starter 30 -> business 365) an export 60 days old
+# is kept. The age is simulated by moving the export's timestamps back 60
+# days in SQL.
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 URL=$BULWARK_URL
@@ -85,6 +88,62 @@ t_eq "org show: unknown org exits 1 with a message" "1 1" \
     "$rc $(grep -c 'no such org' "$TMP/no2.err")"
 t_ctl org set-tier --org "$ORG" >/dev/null 2>&1
 t_eq "set-tier: without --tier is a usage error (exit 2)" 2 "$?"
+
+# --- 1b. org create: the time zone ------------------------------------------
+# A time zone is a name of pg_timezone_names, spelled as there; the check is
+# bw_valid_timezone() (sql/0039), which does not read the view. Abbreviations
+# that are no zone file, numbers and POSIX TZ strings (AT TIME ZONE takes
+# them all) and other spellings are refused, exit 1, and make no org.
+for tz in UTC Asia/Bangkok America/Argentina/Buenos_Aires Etc/GMT+3 EST5EDT \
+    GMT0 EST; do
+	out=$(t_ctl org create --name "tiers-tz-$$" --timezone "$tz" 2>&1)
+	t_eq "org create --timezone $tz: accepted as spelled" "$tz" \
+	    "$(jq -r .timezone <<<"$out" 2>&1)"
+done
+for tz in asia/bangkok ASIA/BANGKOK PST pst UTC+3 FOO5 +3 -3 0 '<+03>-03' \
+    EST5EDT,M3.2.0,M11.1.0 ' UTC' Mars/Olympus America ''; do
+	out=$(t_ctl org create --name "tiers-tz-$$" --timezone "$tz" 2>&1)
+	rc=$?
+	t_eq "org create --timezone '$tz': refused (exit 1)" 1 "$rc"
+	t_match "org create --timezone '$tz': says why" \
+	    'time zone one PostgreSQL knows' "$out"
+done
+t_eq "refused time zones made no org" 7 \
+    "$(t_sql "SELECT count(*) FROM orgs WHERE name = 'tiers-tz-$$'")"
+# Every name of the view, lower- and upper-cased too, every file under the
+# zone directory and strings of every kind above: bw_valid_timezone() is
+# true exactly for the view's names.
+{
+	[ -d /usr/share/zoneinfo ] &&
+	    (cd /usr/share/zoneinfo && find . -mindepth 1 | sed 's|^\./||')
+	printf '%s\n' PST pst UTC+3 UTC-3 +3 -3 3 0 '<+03>-03' FOO5 FOO/BAR+3 \
+	    EST5EDT4 CET-1CEST GMT+3 Etc/GMT+99 :UTC :Asia/Bangkok \
+	    posix/../UTC ../zoneinfo/UTC ./UTC Asia//Bangkok /Asia/Bangkok \
+	    Asia/Bangkok/ 'UTC ' nan inf infinity 0x10 1e1 Z DEFAULT local \
+	    right/UTC Etc/Unknown "$(printf 'A%.0s' {1..300})"
+} >"$TMP/tz.txt"
+got=$(psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -qAtX 2>&1 <<SQL
+CREATE TEMP TABLE z AS SELECT name FROM pg_timezone_names;
+CREATE TEMP TABLE c (n text);
+\copy c FROM '$TMP/tz.txt'
+INSERT INTO c SELECT name FROM z;
+INSERT INTO c SELECT lower(n) FROM c UNION SELECT upper(n) FROM c;
+INSERT INTO c VALUES ('');
+CREATE TEMP TABLE v AS SELECT n, bw_valid_timezone(n) AS fn,
+    EXISTS (SELECT 1 FROM z WHERE z.name = c.n) AS view
+    FROM (SELECT DISTINCT n FROM c) c;
+SELECT count(*), count(*) FILTER (WHERE view), count(*) FILTER (WHERE fn),
+    coalesce(string_agg(quote_literal(n), ',') FILTER
+	(WHERE fn IS DISTINCT FROM view), '')
+    FROM v;
+SQL
+)
+IFS='|' read -r ncand nview nfn diff <<<"$got"
+t_ge "time zones: the view has hundreds of names" 400 "${nview:-0}"
+t_ge "time zones: over three times as many strings compared" \
+    $((3 * ${nview:-0})) "${ncand:-0}"
+t_eq "time zones: bw_valid_timezone() is true exactly for the view's names" \
+    "${nview:-x}|" "${nfn:-y}|$diff"
 
 # --- 2. retention follows the tier at the time of the pass ------------------
 DOWN=$(mkorg pro)
