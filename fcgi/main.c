@@ -132,7 +132,7 @@ register_metrics(void)
  * after a restart or a failover broke the last. Failure is not fatal:
  * statements are prepared on first use too.
  */
-static void
+static enum bw_err
 child_warm_session(struct db *db, void *arg)
 {
 	int	    pool = *(const int *)arg;
@@ -146,6 +146,7 @@ child_warm_session(struct db *db, void *arg)
 	if (er != BW_OK)
 		log_kv(LL_WARN, "child warm-up: statements not prepared",
 		    "error", bw_strerror(er), NULL);
+	return BW_OK; /* the session is usable all the same */
 }
 
 /* The child connects at its start, warm (child_warm_session()). */

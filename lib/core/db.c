@@ -38,7 +38,8 @@ struct db {
 	int	unrepl; /* commits PostgreSQL called unreplicated, see below */
 	int	need_sync; /* db_need_sync(): a sync point before answering */
 	int	generic;   /* plan_cache_mode = force_generic_plan */
-	void (*on_connect)(struct db *, void *); /* db_set_on_connect() */
+	/* db_set_on_connect(): the hook and its argument */
+	enum bw_err (*on_connect)(struct db *, void *);
 	void *on_connect_arg;
 	int   in_hook; /* on_connect runs: no second call from inside */
 };
@@ -280,8 +281,9 @@ db_sync_point(struct db *db)
  * Opens a connection when there is none or it broke: one attempt. Our
  * defaults come first in the keyword arrays and the (expanded) conninfo
  * last, so that a URL or keyword string may override any of them (libpq
- * keeps the last value of a repeated keyword). Returns BW_OK, BW_ENOMEM, or
- * BW_EDB (logged) when the server cannot be reached.
+ * keeps the last value of a repeated keyword). Returns BW_OK, BW_ENOMEM,
+ * BW_EDB (logged) when the server cannot be reached, or the error of an
+ * on-connect hook that refused the new session (db_set_on_connect()).
  */
 enum bw_err
 db_connect(struct db *db)
@@ -289,6 +291,7 @@ db_connect(struct db *db)
 	char	    timeout[16], options[96];
 	const char *keys[10], *vals[10];
 	PGconn	   *c;
+	enum bw_err er;
 	int	    n = 0;
 
 	if (db->conn != NULL && !db->broken &&
@@ -343,16 +346,23 @@ db_connect(struct db *db)
 		 * needed it. Never inside a transaction: db_execp() does not
 		 * reconnect there. */
 		db->in_hook = 1;
-		db->on_connect(db, db->on_connect_arg);
+		er = db->on_connect(db, db->on_connect_arg);
 		db->in_hook = 0;
-		if (db->broken || PQstatus(db->conn) != CONNECTION_OK)
-			return BW_EDB;
+		if (er == BW_OK &&
+		    (db->broken || PQstatus(db->conn) != CONNECTION_OK))
+			er = BW_EDB;
+		if (er != BW_OK) {
+			/* Refused (or broken): the session is not used. */
+			db_disconnect(db);
+			return er;
+		}
 	}
 	return BW_OK;
 }
 
 void
-db_set_on_connect(struct db *db, void (*fn)(struct db *, void *), void *arg)
+db_set_on_connect(struct db *db, enum bw_err (*fn)(struct db *, void *),
+    void		    *arg)
 {
 	if (db == NULL)
 		return;

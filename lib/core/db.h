@@ -105,9 +105,16 @@ enum bw_err db_warm(struct db *, const struct db_stmt *stmts, size_t n);
  * fn(db, arg) runs after every new session db_connect() opens (the first,
  * and each reconnect after a restart or a failover), before the statement
  * that needed it; typically db_warm() calls. NULL: none. The session is
- * used as fn leaves it; a connection fn broke fails that db_connect().
+ * used as fn leaves it. fn may refuse the session: when it returns an
+ * error (or broke the connection), db_connect() closes the new session
+ * and fails with that error (BW_EDB for a broken one), so the statement
+ * that needed it fails unsent; the next statement connects and asks fn
+ * again. A hook that only prepares (a warm-up) returns BW_OK whatever
+ * happened. periodic_run() uses it as a fence: a new session of a job's
+ * work connection is refused once the job's lock session is gone.
  */
-void db_set_on_connect(struct db *, void (*fn)(struct db *, void *), void *arg);
+void db_set_on_connect(struct db *, enum bw_err (*fn)(struct db *, void *),
+    void *arg);
 /* db_execp() of one struct db_stmt. */
 static inline enum bw_err
 db_execs(struct db *db, const struct db_stmt *st, const char *const *params,

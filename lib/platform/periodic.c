@@ -66,9 +66,34 @@ static const char periodic_sql_missed[] =
     " WHERE last.s IS NOT NULL"
     " ON CONFLICT (job, slot) DO NOTHING";
 
+/*
+ * The fence: true on the lock session only while it is the session that
+ * took the job's lock ($3, its pg_backend_pid()) and still holds it. A
+ * session PostgreSQL ended (a host cut off for longer than the server's
+ * keepalives, docs/operations.md "Dead clients") has lost the lock, and
+ * another host may run the slot by now. pg_locks shows the two-int form's
+ * keys as oids (their 32 bits) with objsubid 2.
+ */
+#define PERIODIC_FENCE(ns, key, pid)                                          \
+	"pg_backend_pid() = " pid "::int AND EXISTS (SELECT 1 FROM pg_locks"  \
+	" WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted" \
+	" AND classid = " ns "::int::oid AND objid = " key "::int::oid"       \
+	" AND objsubid = 2)"
+
+/* The lock, and the session that took it. */
+static const char periodic_sql_lock[] =
+    "SELECT pg_try_advisory_lock($1::int, $2::int), pg_backend_pid()";
+
+static const char periodic_sql_fence[] =
+    "SELECT " PERIODIC_FENCE("$1", "$2", "$3");
+
+/* The outcome, recorded only behind the fence (0 rows: the lock is lost). */
+/* clang-format off */
 static const char periodic_sql_finish[] =
     "UPDATE periodic_runs SET state = $3, finished_at = now(), error = $4"
-    " WHERE job = $1 AND slot = $2::timestamptz";
+    " WHERE job = $1 AND slot = $2::timestamptz"
+    " AND " PERIODIC_FENCE("$5", "$6", "$7");
+/* clang-format on */
 
 static const char periodic_sql_trim[] =
     "DELETE FROM periodic_runs WHERE job = $1"
@@ -120,10 +145,83 @@ periodic_begin(struct db *ldb, const char *job, const char *slot, int period_s,
 	return db_execp(ldb, "periodic_trim", periodic_sql_trim, 3, p, NULL);
 }
 
+/* What the fence knows of one run: the lock and the session holding it. */
+struct periodic_fence {
+	struct db  *ldb;
+	const char *job;
+	char	    slot[64]; /* "" before the slot is known */
+	char	    ns[16], key[16];
+	char	    pid[16]; /* the lock session's backend; "" before */
+	bool	    lost;
+};
+
+/* Marks the run as having lost its lock, logged once. */
+static void
+periodic_lost(struct periodic_fence *f, const char *why)
+{
+	if (f->lost)
+		return;
+	f->lost = true;
+	log_kv(LL_ERROR, "periodic run lost its lock; stopped", "job", f->job,
+	    "slot", f->slot, "lock_pid", f->pid, "why", why, NULL);
+}
+
+/*
+ * The lock session's on-connect hook: its first session takes the lock;
+ * a later one (db.c reopening a connection that broke) would hold
+ * nothing, so it is refused, and every statement on ldb fails from then on.
+ */
+static enum bw_err
+periodic_lock_session(struct db *db, void *arg)
+{
+	struct periodic_fence *f = arg;
+
+	(void)db;
+	if (f->pid[0] == '\0')
+		return BW_OK;
+	periodic_lost(f, "the lock session was reset");
+	return BW_ESTATE;
+}
+
+/*
+ * The work connection's on-connect hook: fn may use a new session (its
+ * first, or one after its last broke) only while the lock session still
+ * holds the lock. Refused, the statement that needed it fails unsent.
+ */
+static enum bw_err
+periodic_work_session(struct db *db, void *arg)
+{
+	struct periodic_fence *f = arg;
+	const char	      *p[3] = { f->ns, f->key, f->pid };
+	PGresult	      *res = NULL;
+	enum bw_err	       er;
+	bool		       held;
+
+	(void)db;
+	if (f->lost)
+		return BW_ESTATE;
+	er = db_execp(f->ldb, "periodic_fence", periodic_sql_fence, 3, p, &res);
+	held = er == BW_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!held) {
+		periodic_lost(f,
+		    er == BW_OK ? "the lock is not held"
+				: "the lock session is unreachable");
+		return BW_ESTATE;
+	}
+	return BW_OK;
+}
+
 /*
  * See periodic.h. The lock lives on its own connection so that fn's
  * connection may break and reconnect without losing it; both close at the
- * end, which also frees the lock. Returns fn's error, BW_EINVAL on bad
+ * end, which also frees the lock. The fence: the lock session never
+ * reconnects, fn's connection reconnects only while the lock session holds
+ * the lock, and the outcome is recorded only in a statement that checks
+ * it. A run that lost its lock (a host cut off while PostgreSQL ended its
+ * sessions, and another host took the slot over) writes nothing more and
+ * returns BW_ESTATE, logged. Returns fn's error, BW_EINVAL on bad
  * arguments, or a setup error (logged).
  */
 enum bw_err
@@ -131,12 +229,13 @@ periodic_run(const char *conninfo, const char *job, int period_s,
     enum bw_err (*fn)(struct db *, void *), void *arg,
     enum periodic_outcome *outcome)
 {
-	char	    per[16], slot[64], errtxt[BW_MAX_JOB_ERROR + 1];
-	const char *p[4];
-	struct db  *ldb = NULL, *wdb = NULL;
-	PGresult   *res = NULL;
-	enum bw_err er, fer;
-	bool	    got = false, mine = false;
+	struct periodic_fence f = { .job = job };
+	char		      per[16], slot[64], errtxt[BW_MAX_JOB_ERROR + 1];
+	const char	     *p[7];
+	struct db	     *ldb = NULL, *wdb = NULL;
+	PGresult	     *res = NULL;
+	enum bw_err	      er, fer;
+	bool		      got = false, mine = false;
 
 	if (job == NULL || job[0] == '\0' || strlen(job) > PERIODIC_JOB_MAX ||
 	    period_s < 1 || fn == NULL || outcome == NULL)
@@ -147,12 +246,21 @@ periodic_run(const char *conninfo, const char *job, int period_s,
 		er = BW_ENOMEM;
 		goto out;
 	}
-	er = db_connect(ldb);
+	f.ldb = ldb;
+	snprintf(f.ns, sizeof(f.ns), "%" PRId32, (int32_t)DB_LOCK_PERIODIC);
+	snprintf(f.key, sizeof(f.key), "%" PRId32, periodic_key(job));
+	db_set_on_connect(ldb, periodic_lock_session, &f);
+	db_set_on_connect(wdb, periodic_work_session, &f);
+	p[0] = f.ns;
+	p[1] = f.key;
+	er = db_execp(ldb, "periodic_lock", periodic_sql_lock, 2, p, &res);
 	if (er != BW_OK)
 		goto out;
-	er = db_try_lock(ldb, DB_LOCK_PERIODIC, periodic_key(job), &got);
-	if (er != BW_OK)
-		goto out;
+	got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (got)
+		snprintf(f.pid, sizeof(f.pid), "%s", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	res = NULL;
 	if (!got) {
 		log_kv(LL_INFO, "periodic run held elsewhere", "job", job,
 		    NULL);
@@ -165,6 +273,7 @@ periodic_run(const char *conninfo, const char *job, int period_s,
 	if (er != BW_OK)
 		goto out;
 	snprintf(slot, sizeof(slot), "%s", PQgetvalue(res, 0, 0));
+	snprintf(f.slot, sizeof(f.slot), "%s", slot);
 	PQclear(res);
 	res = NULL;
 	er = periodic_begin(ldb, job, slot, period_s, &mine);
@@ -180,11 +289,24 @@ periodic_run(const char *conninfo, const char *job, int period_s,
 	fer = fn(wdb, arg);
 	*outcome = PO_RAN;
 	snprintf(errtxt, sizeof(errtxt), "%s", bw_strerror(fer));
+	if (f.lost) {
+		er = BW_ESTATE; /* logged: nothing more is written */
+		goto out;
+	}
 	p[0] = job;
 	p[1] = slot;
 	p[2] = fer == BW_OK ? "ok" : "failed";
 	p[3] = fer == BW_OK ? NULL : errtxt;
-	er = db_execp(ldb, "periodic_finish", periodic_sql_finish, 4, p, NULL);
+	p[4] = f.ns;
+	p[5] = f.key;
+	p[6] = f.pid;
+	er = db_execp(ldb, "periodic_finish", periodic_sql_finish, 7, p, &res);
+	if (er == BW_OK && db_rows(res) == 0)
+		periodic_lost(&f, "the lock is not held at the finish");
+	if (f.lost) {
+		er = BW_ESTATE;
+		goto out;
+	}
 	if (er != BW_OK)
 		log_kv(LL_ERROR, "periodic outcome not recorded", "job", job,
 		    "slot", slot, NULL);
