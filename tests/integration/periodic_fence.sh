@@ -69,8 +69,9 @@ ip netns add "$NS" &&
     ip link add "$VA" type veth peer name "$VB" &&
     ip link set "$VB" netns "$NS" &&
     ip addr add "$SRV/30" dev "$VA" && ip link set "$VA" up &&
-    ip -n "$NS" addr add "$CLI/30" dev "$VB" &&
-    ip -n "$NS" link set "$VB" up && ip -n "$NS" link set lo up
+    t_in_netns "$NS" ip addr add "$CLI/30" dev "$VB" &&
+    t_in_netns "$NS" ip link set "$VB" up &&
+    t_in_netns "$NS" ip link set lo up
 rc=$?
 t_eq "periodic fence: a namespace on a veth pair ($CLI -> $SRV)" 0 "$rc"
 [ "$rc" = 0 ] || t_done
@@ -140,15 +141,16 @@ wait_gone() {
 }
 
 # h1: the run in the namespace.
-ip netns exec "$NS" "$DRV" "$URL_NS" "$JOB" h1 "$H1_SECS" "$PERIOD" \
-    >"$TMP/h1.out" 2>"$TMP/h1.log" &
+# nsenter itself, not t_in_netns: $! must be the driver's pid.
+nsenter --net="/run/netns/$NS" -- "$DRV" "$URL_NS" "$JOB" h1 "$H1_SECS" \
+    "$PERIOD" >"$TMP/h1.out" 2>"$TMP/h1.log" &
 PIDS+=("$!")
 t_check "periodic fence: h1 runs the slot and writes" \
     wait_for 10 "$TMP/h1.out" '^row 3 ok$'
 pid1=$(sed -n 's/^pid //p' "$TMP/h1.out")
 
 # The partition: h1's end of the link goes down, which sends nothing.
-ip -n "$NS" link set "$VB" down
+t_in_netns "$NS" ip link set "$VB" down
 t_check "periodic fence: the server ended h1's sessions (its lock is free)" \
     wait_gone
 
@@ -165,7 +167,7 @@ t_eq "periodic fence: the slot is h2's, running" "running|$pid2" \
     WHERE job = '$JOB'")"
 
 # The link comes back while h1's fn still runs.
-ip -n "$NS" link set "$VB" up
+t_in_netns "$NS" ip link set "$VB" up
 n_up=$(wc -l <"$TMP/h1.out")
 up_at=$(here "SELECT clock_timestamp()")
 wait_exit() {

@@ -97,8 +97,9 @@ ip netns add "$NS" &&
     ip link add "$VA" type veth peer name "$VB" &&
     ip link set "$VB" netns "$NS" &&
     ip addr add "$SRV/30" dev "$VA" && ip link set "$VA" up &&
-    ip -n "$NS" addr add "$CLI/30" dev "$VB" &&
-    ip -n "$NS" link set "$VB" up && ip -n "$NS" link set lo up
+    t_in_netns "$NS" ip addr add "$CLI/30" dev "$VB" &&
+    t_in_netns "$NS" ip link set "$VB" up &&
+    t_in_netns "$NS" ip link set lo up
 rc=$?
 t_eq "vanished host: a namespace on a veth pair ($CLI -> $SRV)" 0 "$rc"
 [ "$rc" = 0 ] || t_done
@@ -143,7 +144,8 @@ here "CREATE TABLE rows (id int PRIMARY KEY); INSERT INTO rows VALUES (1), (2)"
 # $TMP/NAME.out.
 session() {
 	mkfifo "$TMP/$1.in"
-	ip netns exec "$NS" env PGOPTIONS="${3:-}" psql -qAtX \
+	# nsenter itself, not t_in_netns: $! must be psql's pid.
+	nsenter --net="/run/netns/$NS" -- env PGOPTIONS="${3:-}" psql -qAtX \
 	    "postgresql://postgres@$SRV:$PORT/postgres" <"$TMP/$1.in" \
 	    >"$TMP/$1.out" 2>&1 &
 	PIDS+=("$!")
@@ -221,7 +223,7 @@ t_check "vanished host: C's and D's queries run" t_wait_active
 # The host vanishes: its end of the link goes down. Nothing is sent (no
 # FIN, no RST), nothing more arrives; the server's probes and
 # retransmissions go nowhere.
-ip -n "$NS" link set "$VB" down
+t_in_netns "$NS" ip link set "$VB" down
 cut=$(date +%s%N)
 ms() { echo $((($(date +%s%N) - cut) / 1000000)); }
 BOUND_A=$((T_UTO / 1000 + 4))	  # idle: the user timeout + slack

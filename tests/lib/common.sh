@@ -103,6 +103,17 @@ t_fcgi_ready() {
 	return 0
 }
 
+# t_in_netns NS CMD...: runs CMD in the network namespace NS (made by
+# `ip netns add`) and in nothing else of it. Not `ip -n` or `ip netns exec`:
+# those also remount / and /sys for the namespace, which fails in a chroot
+# ("mount --make-rslave /" failed: Invalid argument), as in a minimal
+# Debian chroot of dev/test.
+t_in_netns() {
+	local ns=$1
+	shift
+	nsenter --net="/run/netns/$ns" -- "$@"
+}
+
 # t_wait_sql SECS WANT SQL: polls SQL (t_sql) every 0.1 s until it prints
 # WANT; fails after SECS seconds.
 t_wait_sql() {
