@@ -24,6 +24,8 @@
 # shellcheck disable=SC2317 # trap handlers are called indirectly
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${BW_TOP:?}/tests/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/netns.sh
+. "$BW_TOP/tests/lib/netns.sh"
 
 DRV="$BW_BUILD/tests/integration/periodic_fence_driver"
 T_IDLE=3 T_INTVL=1 T_CNT=3 T_UTO=6000
@@ -38,62 +40,19 @@ if [ "$(id -u)" != 0 ]; then
 	t_done
 fi
 t_check "periodic fence: the driver is built" test -x "$DRV"
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-NS=bwpf$$ VA=bwpf$$a VB=bwpf$$b
-PT=$(t_pg_tmp)
-D=$PT/pf
 PIDS=()
-as_pg() {
-	(cd / && runuser -u postgres -- "$@")
-}
 cleanup() {
 	local p
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	as_pg "$PGBIN/pg_ctl" -D "$D" -m immediate stop >/dev/null 2>&1
-	ip netns del "$NS" 2>/dev/null
-	ip link del "$VA" 2>/dev/null
 	wait 2>/dev/null
 	return 0
 }
-t_on_exit cleanup
-
-# A /30 of 10.232.N.0/24 that no interface here uses yet (vanished_host.sh
-# uses 10.231.N.0/24, so that the two never meet in the lanes).
-N=$(($$ % 250))
-for _ in $(seq 1 250); do
-	ip -4 -o addr show | grep -q " 10\.232\.$N\." || break
-	N=$(((N + 1) % 250))
-done
-SRV=10.232.$N.1 CLI=10.232.$N.2
-ip netns add "$NS" &&
-    ip link add "$VA" type veth peer name "$VB" &&
-    ip link set "$VB" netns "$NS" &&
-    ip addr add "$SRV/30" dev "$VA" && ip link set "$VA" up &&
-    t_in_netns "$NS" ip addr add "$CLI/30" dev "$VB" &&
-    t_in_netns "$NS" ip link set "$VB" up &&
-    t_in_netns "$NS" ip link set lo up
+t_netns_up pf 232
 rc=$?
+t_on_exit cleanup
 t_eq "periodic fence: a namespace on a veth pair ($CLI -> $SRV)" 0 "$rc"
 [ "$rc" = 0 ] || t_done
-
-PORT=$(python3 -c '
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])')
-mkdir -p "$D"
-chmod 700 "$D"
-chown postgres "$D" "$PT"
-as_pg "$PGBIN/initdb" -D "$D" -U postgres --auth=trust --no-locale \
-    -E UTF8 --no-sync >"$TMP/initdb.log" 2>&1
-echo "host all all $CLI/32 trust" >>"$D/pg_hba.conf"
-# One line: pg_ctl hands -o to a shell.
-O="-p $PORT -c listen_addresses=127.0.0.1,$SRV -c unix_socket_directories="
-O="$O -c shared_buffers=16MB -c fsync=off -c tcp_keepalives_idle=$T_IDLE"
-O="$O -c tcp_keepalives_interval=$T_INTVL -c tcp_keepalives_count=$T_CNT"
-O="$O -c tcp_user_timeout=$T_UTO"
-as_pg "$PGBIN/pg_ctl" -D "$D" -l "$PT/pf.log" -w -t 30 -o "$O" start \
-    >/dev/null 2>&1
+t_netns_pg pf "$T_IDLE" "$T_INTVL" "$T_CNT" "$T_UTO"
 rc=$?
 t_eq "periodic fence: a server of its own on $SRV:$PORT" 0 "$rc"
 [ "$rc" = 0 ] || t_done
