@@ -30,12 +30,7 @@
  * without any database. URL is the provider's
  * chat completions address; KEY, when given, its bearer token.
  */
-#include <sys/types.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +41,9 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
-#define BARE_MAX_CHILDREN 512
-#define BARE_MAX_REPLY	  65536
+#include "prefork.h"
 
-static volatile sig_atomic_t stop;
+#define BARE_MAX_REPLY 65536
 
 static const char sql_table[] =
     "CREATE TABLE IF NOT EXISTS bench_floor_turns (id bigserial PRIMARY KEY,"
@@ -82,13 +76,6 @@ struct child {
 	char		   take[41], give[41];
 	struct reply	   r;
 };
-
-static void
-bare_on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static size_t
 bare_write(char *p, size_t size, size_t n, void *arg)
@@ -233,11 +220,12 @@ bare_turn(struct child *c)
 }
 
 /* One child: accept and answer until killed. Never returns. */
-static void __attribute__((noreturn)) bare_child(int fd, char **argv)
+static void __attribute__((noreturn)) bare_child(int fd, void *arg)
 {
 	static const char   ok[] = "Status: 200 OK\r\n"
 				   "Content-Type: application/json\r\n\r\n";
 	static struct child c;
+	char		  **argv = arg;
 	FCGX_Request	    fr;
 	char		    in[4096], status[64];
 	int		    st;
@@ -268,12 +256,7 @@ static void __attribute__((noreturn)) bare_child(int fd, char **argv)
 int
 main(int argc, char **argv)
 {
-	struct sigaction sa;
-	sigset_t	 set, old;
-	pid_t		 pids[BARE_MAX_CHILDREN];
-	char		*end;
-	long		 n;
-	int		 fd, i;
+	int rc;
 
 	if (argc != 7 && argc != 8) {
 		fprintf(stderr,
@@ -281,57 +264,9 @@ main(int argc, char **argv)
 		    "REDIS_HOST REDIS_PORT URL [KEY]\n");
 		return 2;
 	}
-	errno = 0;
-	n = strtol(argv[2], &end, 10);
-	if (errno != 0 || *end != '\0' || n < 1 || n > BARE_MAX_CHILDREN) {
-		fprintf(stderr, "bare_turn: CHILDREN must be 1..%d\n",
-		    BARE_MAX_CHILDREN);
-		return 2;
-	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return 1;
-	(void)unlink(argv[1]);
-	fd = FCGX_OpenSocket(argv[1], 1024);
-	if (fd < 0 || chmod(argv[1], 0666) != 0) {
-		fprintf(stderr, "bare_turn: cannot listen on %s\n", argv[1]);
-		return 1;
-	}
-
-	/* Block until sigsuspend() so no SIGTERM is lost between forks. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	(void)sigprocmask(SIG_BLOCK, &set, &old);
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = bare_on_signal;
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-
-	for (i = 0; i < n; i++) {
-		pids[i] = fork();
-		if (pids[i] == -1) {
-			fprintf(stderr, "bare_turn: fork: %s\n",
-			    strerror(errno));
-			n = i;
-			stop = 1;
-			break;
-		}
-		if (pids[i] == 0) {
-			sa.sa_handler = SIG_DFL;
-			(void)sigaction(SIGTERM, &sa, NULL);
-			(void)sigaction(SIGINT, &sa, NULL);
-			(void)sigprocmask(SIG_SETMASK, &old, NULL);
-			bare_child(fd, argv);
-		}
-	}
-	while (!stop)
-		(void)sigsuspend(&old);
-	for (i = 0; i < n; i++)
-		(void)kill(pids[i], SIGTERM);
-	for (i = 0; i < n; i++)
-		(void)waitpid(pids[i], NULL, 0);
-	(void)unlink(argv[1]);
+	rc = bench_prefork("bare_turn", argv[1], argv[2], bare_child, argv);
 	curl_global_cleanup();
-	return 0;
+	return rc;
 }
