@@ -11,6 +11,8 @@
 #include "core/db.h"
 #include "core/rds.h"
 
+struct block_set;
+
 struct child {
 	const struct config *cfg;
 	struct db	    *db;
@@ -21,6 +23,9 @@ struct child {
 	int	    child_no;
 	int	    pool;	       /* POOL_API, ... (fcgi/pool.h) */
 	int	    queue_deadline_ms; /* its pool's; 0: none */
+	/* The chat pool's budget blocks (lib/chat/block.h); NULL: none. */
+	struct block_set *blocks;
+	char		  block_owner[96]; /* "host pid" */
 };
 
 #endif

@@ -110,6 +110,7 @@ h_chat(struct req *r)
 	c.db = r->ch->db;
 	c.rds = r->ch->rds;
 	c.llm = h_chat_llm;
+	c.blocks = r->ch->blocks;
 	memset(&in, 0, sizeof(in));
 	in.org_id = r->who.org_id;
 	in.channel = jv_str(obj, "channel", "web");

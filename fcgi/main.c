@@ -19,6 +19,7 @@
 
 #include <fcgiapp.h>
 
+#include "chat/block.h"
 #include "chat/budget.h"
 #include "chat/chat.h"
 #include "core/clock.h"
@@ -143,6 +144,8 @@ child_warm_session(struct db *db, void *arg)
 		er = rl_warm(db);
 	if (er == BW_OK && pool == POOL_CHAT)
 		er = budget_warm(db);
+	if (er == BW_OK && pool == POOL_CHAT)
+		er = block_warm(db);
 	if (er != BW_OK)
 		log_kv(LL_WARN, "child warm-up: statements not prepared",
 		    "error", bw_strerror(er), NULL);
@@ -187,6 +190,25 @@ child_init(const struct config *cfg, int pool, int child_no)
 		db_set_statement_timeout(g_child.mondb,
 		    cfg->db_statement_timeout_ms);
 	}
+	/* The chat pool's budget blocks (lib/chat/block.h). */
+	if (pool == POOL_CHAT && cfg->chat_block_calls > 0) {
+		static struct block_set blocks;
+		char			host[64];
+
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "?");
+		host[sizeof(host) - 1] = '\0';
+		memset(&blocks, 0, sizeof(blocks));
+		snprintf(g_child.block_owner, sizeof(g_child.block_owner),
+		    "%s %ld", host, (long)getpid());
+		blocks.cfg.calls = cfg->chat_block_calls;
+		blocks.cfg.pct = cfg->chat_block_pct;
+		blocks.cfg.idle_ms = cfg->chat_block_idle_ms;
+		blocks.cfg.ttl_s = cfg->chat_hold_ttl_s;
+		blocks.cfg.max_tokens = cfg->chat_max_tokens;
+		blocks.cfg.owner = g_child.block_owner;
+		g_child.blocks = &blocks;
+	}
 	child_warm();
 	(void)rds_connect(g_child.rds);
 	/* Error tracking: this child's note, and the crash the master just
@@ -196,9 +218,22 @@ child_init(const struct config *cfg, int pool, int child_no)
 	return 0;
 }
 
+/* Before each wait: the budget blocks idle long enough go back. */
+static int
+child_idle(void)
+{
+	if (g_child.blocks == NULL)
+		return -1;
+	return block_return_idle(g_child.db, g_child.blocks, false);
+}
+
 static void
 child_fini(void)
 {
+	/* What this child reserved goes back before it exits. */
+	if (g_child.blocks != NULL)
+		(void)block_return_idle(g_child.db, g_child.blocks, true);
+	g_child.blocks = NULL;
 	if (g_child.mondb != g_child.db)
 		db_free(g_child.mondb);
 	db_free(g_child.db);
@@ -670,7 +705,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	static const struct master_hooks hooks = { child_init, child_serve,
-		child_fini, reloaded, child_died };
+		child_fini, child_idle, reloaded, child_died };
 	struct config			 cfg;
 	struct pool			 pools[POOL_MAX];
 	const char			*path = getenv("BULWARK_CONFIG");

@@ -297,27 +297,31 @@ master_census(char *b, size_t n)
 
 /*
  * Waits until the listen socket or the kept connection is readable, with
- * SIGTERM and SIGINT unblocked only for the wait. Returns 0 when readable,
- * -1 when a signal or an error ended the wait.
+ * SIGTERM and SIGINT unblocked only for the wait, at most timeout_ms (-1:
+ * no limit). Returns 0 when readable, -1 when a signal, an error or the
+ * timeout ended the wait.
  *
  * libfcgi keeps a connection open after FCGX_Finish_r() when nginx asked for
  * it (fastcgi_keep_conn on) and the next FCGX_Accept_r() then blocks reading
  * it; waiting here instead lets a SIGTERM end an idle child promptly.
  */
 static int
-child_wait(const FCGX_Request *fr, int ep)
+child_wait(const FCGX_Request *fr, int ep, int timeout_ms)
 {
 	struct epoll_event ev;
 	struct pollfd	   pfd;
+	struct timespec	   ts;
 	int		   rc;
 
 	if (fr->ipcFd >= 0) {
 		pfd.fd = fr->ipcFd;
 		pfd.events = POLLIN;
 		pfd.revents = 0;
-		rc = ppoll(&pfd, 1, NULL, &m.waitmask);
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+		rc = ppoll(&pfd, 1, timeout_ms >= 0 ? &ts : NULL, &m.waitmask);
 	} else
-		rc = epoll_pwait(ep, &ev, 1, -1, &m.waitmask);
+		rc = epoll_pwait(ep, &ev, 1, timeout_ms, &m.waitmask);
 	return rc > 0 ? 0 : -1;
 }
 
@@ -407,7 +411,10 @@ child_run(struct slot *me, int pool, int child_no, pid_t master_pid)
 		    served >= (unsigned long)p->max_requests)
 			break;
 		/* A signal taken in the wait may come with a ready fd. */
-		if (child_wait(&fr, ep) != 0 || child_stop)
+		if (child_wait(&fr, ep,
+			m.hooks->child_idle != NULL ? m.hooks->child_idle()
+						    : -1) != 0 ||
+		    child_stop)
 			continue;
 		rc = FCGX_Accept_r(&fr);
 		if (rc < 0) {

@@ -27,6 +27,10 @@ struct master_hooks {
 	void (*child_serve)(FCGX_Request *fr);
 	/* In the child before it exits. */
 	void (*child_fini)(void);
+	/* In the child before each wait for a request (NULL: none): its
+	 * idle work; returns how long the wait may last until it is due
+	 * again, in ms, -1 for no limit. */
+	int (*child_idle)(void);
 	/* In the master after a SIGHUP re-read the config into cfg. */
 	void (*reloaded)(const struct config *cfg);
 	/* In the master for every reaped child (NULL: none). crashed: it

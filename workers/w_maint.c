@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 
+#include "chat/block.h"
 #include "chat/budget.h"
 #include "platform/jobq.h"
 #include "core/log.h"
@@ -45,6 +46,20 @@ w_maint_run(struct db *db, void *arg)
 	} while (expired == W_MAINT_HOLD_BATCH);
 	snprintf(a, sizeof(a), "%d", total);
 	log_kv(LL_INFO, "maint pass: llm holds expired", "expired", a, NULL);
+	/* Budget blocks whose child or session died: charged whole
+	 * (lib/chat/block.h). */
+	total = 0;
+	do {
+		er = block_expire(db, W_MAINT_HOLD_BATCH, &expired);
+		if (er != BW_OK)
+			return er;
+		total += expired;
+	} while (expired == W_MAINT_HOLD_BATCH);
+	if (total > 0) {
+		snprintf(a, sizeof(a), "%d", total);
+		log_kv(LL_WARN, "maint pass: budget blocks expired", "expired",
+		    a, NULL);
+	}
 	return BW_OK;
 }
 

@@ -55,7 +55,9 @@ enum budget_verdict {
 };
 
 struct budget_hold {
-	char	id[37];
+	char	id[37];	      /* "" for a hold in a budget block */
+	bool	block;	      /* placed in a block (lib/chat/block.h) */
+	char	block_id[37]; /* that block */
 	char	model[BUDGET_MODEL_MAX + 1];
 	bool	downgraded;
 	int	max_tokens;  /* possibly lowered */

@@ -16,6 +16,7 @@
 
 #include <json-c/json.h>
 
+#include "chat/block.h"
 #include "chat/breaker.h"
 #include "chat/budget.h"
 #include "chat/chat.h"
@@ -84,6 +85,8 @@ chat_metrics_register(void)
 	char l[96];
 	int  i;
 
+	if (block_metrics_register() != 0)
+		return -1;
 	for (i = 0; i < CO__MAX; i++) {
 		snprintf(l, sizeof(l), "outcome=\"%s\"", outcome_names[i]);
 		m_req[i] = metrics_counter("bulwark_chat_requests_total",
@@ -184,6 +187,9 @@ tlog(struct turn *t, enum log_level lvl, const char *msg, ...)
 	json_object_object_add(f, "hold_id",
 	    json_object_new_string(
 		t->held || t->hold.id[0] != '\0' ? t->hold.id : ""));
+	if (t->hold.block)
+		json_object_object_add(f, "block_id",
+		    json_object_new_string(t->hold.block_id));
 	json_object_object_add(f, "lease_id",
 	    json_object_new_string(t->leased ? t->lease.id : ""));
 	json_object_object_add(f, "attempt", json_object_new_int(t->attempt));
@@ -301,7 +307,9 @@ on_retry(void *arg, int attempt, int64_t wait_ms)
 	char	     w[24], h[24];
 
 	(void)attempt;
-	er = budget_extend(t->c->db, &t->s, &t->hold, &extended);
+	er = t->hold.block
+	    ? block_extend(t->c->db, t->c->blocks, &t->s, &t->hold, &extended)
+	    : budget_extend(t->c->db, &t->s, &t->hold, &extended);
 	snprintf(h, sizeof(h), "%" PRId64, t->hold.held_micros);
 	if (er != BW_OK || !extended) {
 		metrics_inc(m_ext_refused);
@@ -359,6 +367,16 @@ drop_hold(struct turn *t)
 
 	if (!t->held)
 		return;
+	if (t->hold.block) {
+		if (block_release(t->c->db, t->c->blocks, t->in->org_id,
+			&t->hold, t->in->request_id,
+			t->in->correlation_id) != BW_OK)
+			tlog(t, LL_WARN, "block call record failed", NULL);
+		else
+			metrics_inc(m_holds[HM_RELEASED]);
+		t->held = 0;
+		return;
+	}
 	if (budget_release(t->c->db, t->in->org_id, t->hold.id, &settled) !=
 	    BW_OK)
 		tlog(t, LL_WARN, "hold release failed; it expires", NULL);
@@ -388,6 +406,22 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 	if (ok) {
 		u.input_tokens = lr->input_tokens;
 		u.output_tokens = lr->output_tokens;
+	}
+	if (t->hold.block) {
+		/* A call in a budget block: its record, no overshoot to
+		 * check (the block was reserved inside the budget). */
+		t->held = 0;
+		if (block_settle(t->c->db, t->c->blocks, t->in->org_id,
+			&t->hold, &u, t->in->request_id, t->in->correlation_id,
+			meanwhile, arg, &charged) != BW_OK) {
+			tlog(t, LL_WARN, "block call record failed; the block "
+			    "expires", NULL);
+			return;
+		}
+		metrics_inc(m_holds[HM_SETTLED]);
+		out->cost_micros = charged;
+		out->held_micros = t->hold.held_micros;
+		return;
 	}
 	if (budget_settle_with(t->c->db, t->in->org_id, t->hold.id, &t->hold,
 		&u, meanwhile, arg, &settled, &charged, &spent) != BW_OK) {
@@ -447,8 +481,9 @@ append_turn(void *arg)
 	u.input_tokens = a->lr->input_tokens;
 	u.output_tokens = a->lr->output_tokens;
 	u.failed_attempts = a->lr->failed_sent;
-	a->cu.cost_micros =
-	    t->held || t->hold.id[0] != '\0' ? budget_charge(&t->hold, &u) : 0;
+	a->cu.cost_micros = t->held || t->hold.id[0] != '\0' || t->hold.block
+	    ? budget_charge(&t->hold, &u)
+	    : 0;
 	a->done = 1;
 	if (t->leased &&
 	    sem_release_prep(&rc, &t->lease,
@@ -626,6 +661,7 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	struct sem_brk	     sb;
 	struct append	     ap;
 	enum budget_verdict  v;
+	bool		     inblock = false;
 	enum bw_err	     er, ret = BW_OK;
 	size_t		     nmsgs = 0;
 	int64_t		     deadline, bytes = 0, wait;
@@ -688,7 +724,15 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	ask.ttl_s = cfg->chat_hold_ttl_s;
 	ask.request_id = in->request_id;
 	ask.correlation_id = in->correlation_id;
-	er = budget_hold(c->db, &t.s, &ask, &t.hold, &v);
+	/* In the child's budget block when one covers it (no statement),
+	 * else a hold of its own. */
+	v = BV_OK;
+	er = block_hold(c->db, c->blocks, &t.s, &ask, &t.hold, &inblock);
+	if (er != BW_OK)
+		tlog(&t, LL_WARN, "budget block unavailable: a hold of its own",
+		    "error", bw_strerror(er), NULL);
+	if (!inblock)
+		er = budget_hold(c->db, &t.s, &ask, &t.hold, &v);
 	if (er != BW_OK) {
 		tlog(&t, LL_WARN, "budget hold failed", "error",
 		    bw_strerror(er), NULL);

@@ -36,6 +36,9 @@ struct chat_ctx {
 	struct db	    *db;
 	struct rds	    *rds;
 	struct llm	    *llm;
+	/* The process's budget blocks (lib/chat/block.h); NULL: a hold of
+	 * its own for every call. */
+	struct block_set *blocks;
 };
 
 struct chat_in {

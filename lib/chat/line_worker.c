@@ -136,6 +136,7 @@ lw_answer(struct lw_run *r, char **answer)
 	c.db = r->w->db;
 	c.rds = r->lw->rds;
 	c.llm = r->lw->llm;
+	c.blocks = NULL; /* the worker's calls hold one by one */
 	memset(&in, 0, sizeof(in));
 	in.org_id = r->j.org_id;
 	in.channel = "line";

@@ -91,6 +91,9 @@ struct config {
 	int   chat_min_tokens;	      /* below this a lowered call is refused */
 	int   chat_lease_ttl_ms;      /* semaphore lease expiry (renewed) */
 	int   chat_hold_ttl_s;	      /* budget holds expire after */
+	int   chat_block_calls;	      /* budget block: calls' holds; 0 off */
+	int   chat_block_pct;	      /* blocks of a budget: at most this % */
+	int   chat_block_idle_ms;     /* an idle child returns its blocks */
 	int   llm_attempt_timeout_ms; /* first attempt */
 	int   llm_retry_timeout_ms;   /* each retry */
 	int   llm_max_retries;

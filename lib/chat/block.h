@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Budget blocks (table llm_budget_blocks, sql/0040): a chat child reserves
+ * a block of an org's day budget in one synchronous statement and places
+ * the holds of its next calls inside it in memory, so that a turn costs
+ * PostgreSQL one record (a settled llm_holds row and the block's used
+ * charge, committed without waiting for its flush) instead of a hold
+ * committed with its flush and a settlement. The block is renewed (its
+ * recorded charges moved to spent, topped up) when a call does not fit or
+ * it grows old, returned when its child is idle or exits, and expires
+ * (charged whole) when its child or its session died. docs/chat-cost.md
+ * "Budget blocks" says why the budget is never exceeded.
+ *
+ * One set per process; a prefork child serves one request at a time, so
+ * at most one call is in flight in a set.
+ */
+#ifndef BW_BLOCK_H
+#define BW_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chat/budget.h"
+#include "core/db.h"
+#include "core/err.h"
+
+#define BLOCK_MAX 64 /* orgs with a block in one child */
+
+struct block_cfg {
+	int	    calls;   /* a block aims at this many calls' holds; 0 off */
+	int	    pct;     /* with a daily budget: all blocks <= this % */
+	int	    idle_ms; /* block_return_idle() returns blocks idle this long */
+	int	    ttl_s;   /* a block expires unless renewed within */
+	int	    max_tokens; /* the calls' output allowance */
+	const char *owner;  /* "host pid", on the row for operators */
+};
+
+struct budget_block {
+	char	org_id[37];
+	char	id[37];
+	char	day[16];
+	char	model[BUDGET_MODEL_MAX + 1];
+	bool	downgraded;
+	int64_t in_price; /* micros per million tokens */
+	int64_t out_price;
+	int	bytes_per_token;
+	int	tokens_per_message;
+	int64_t room;	     /* granted less the holds placed since */
+	int64_t inflight;    /* the hold of the call in flight, 0: none */
+	int64_t renew_ms;    /* clock_mono_ms() after which it is renewed */
+	int64_t last_use_ms; /* clock_mono_ms() of its last call */
+};
+
+struct block_set {
+	struct block_cfg    cfg;
+	struct budget_block b[BLOCK_MAX];
+	int		    n;
+};
+
+/* Registers bulwark_llm_budget_blocks_total (before fork()); 0 or -1. */
+int block_metrics_register(void);
+
+/*
+ * Places the hold of one call (a) of org s in the org's block, taking or
+ * renewing the block when the call does not fit or the block is due.
+ * *held = true: hold is filled (hold->block set, hold->id empty; the model
+ * is the block's); record it with block_settle() or block_release().
+ * *held = false: no block covers it (blocks off, no room within the
+ * blocks' share, an unpriced model under a budget): place a hold of its
+ * own (budget_hold()); a block that could not fit it was returned first.
+ * A db error leaves *held false and the block, if any, to expire.
+ */
+enum bw_err block_hold(struct db *, struct block_set *,
+    const struct budget_settings *s, const struct budget_ask *a,
+    struct budget_hold *hold, bool *held);
+/*
+ * Before a retry of a block call: one attempt's input bound more, from the
+ * block's room, or from a top-up (one statement). *extended = false: no
+ * room (do not retry).
+ */
+enum bw_err block_extend(struct db *, struct block_set *,
+    const struct budget_settings *s, struct budget_hold *hold,
+    bool *extended);
+/*
+ * Records a block call with what it used (budget_charge()): one statement
+ * committed without its flush, meanwhile(arg) (may be NULL) run while it
+ * executes. *charged gets the charge. On a db error the block is dropped
+ * from the set (not returned: its record may be missing; it expires).
+ */
+enum bw_err block_settle(struct db *, struct block_set *, const char *org_id,
+    const struct budget_hold *hold, const struct budget_usage *u,
+    const char *request_id, const char *correlation_id,
+    void (*meanwhile)(void *), void *arg, int64_t *charged);
+/* A block call no provider call was made for: recorded, charge 0. */
+enum bw_err block_release(struct db *, struct block_set *,
+    const char *org_id, const struct budget_hold *hold, const char *request_id,
+    const char *correlation_id);
+/*
+ * Returns the blocks unused for cfg.idle_ms (all when all is true).
+ * Returns the milliseconds until the next is due, -1 when none is held.
+ */
+int block_return_idle(struct db *, struct block_set *, bool all);
+/*
+ * bulwark-maint: expires up to batch held blocks past their expiry,
+ * charging each whole (its reservation joins spent). *n gets how many.
+ */
+enum bw_err block_expire(struct db *, int batch, int *n);
+/* Prepares the statements (db_warm()). */
+enum bw_err block_warm(struct db *);
+
+#endif
