@@ -140,8 +140,13 @@ db=$(t_sql "SELECT count(*), coalesce(sum(input_tokens), 0) + coalesce(sum(outpu
 t_eq "usage_today: chat turns and tokens are llm_holds' (one turn)" "1 ${db#* }" \
     "$(jo '"\(.usage_today.chat_turns) \(.usage_today.tokens)"')"
 t_ge "usage_today: the turn used tokens" 1 "$(jo .usage_today.tokens)"
-t_eq "budget: daily budget, spent and reserved are org_budget_days'" \
-    "500000 $(t_sql "SELECT spent_micros || ' ' || reserved_micros FROM org_budget_days WHERE org_id = '$ORG_A'")" \
+# A charge recorded in a budget block still held (sql/0040) is spent, not
+# reserved: the day row moves it when the block is renewed or returned.
+t_eq "budget: daily budget, spent and reserved are org_budget_days' (and its blocks')" \
+    "500000 $(t_sql "SELECT d.spent_micros + k.u || ' ' || d.reserved_micros - k.u
+    FROM org_budget_days d CROSS JOIN LATERAL (SELECT COALESCE(sum(used_micros
+    - moved_micros), 0) AS u FROM llm_budget_blocks b WHERE b.org_id = d.org_id
+    AND b.day = d.day AND b.state = 'held') k WHERE d.org_id = '$ORG_A'")" \
     "$(jo '"\(.budget.daily_micros) \(.budget.spent_micros) \(.budget.reserved_micros)"')"
 t_eq "budget: remaining = daily - spent - reserved" \
     "$(jo '.budget.daily_micros - .budget.spent_micros - .budget.reserved_micros')" \

@@ -56,7 +56,8 @@ t_ge "after a SIGHUP roll every new child has its PostgreSQL session ($nwant)" \
     "$nwant" "$got"
 # Let the warm-ups finish (each is a few statements on an idle server).
 sleep 1
-settle=$(new_sessions "AND query LIKE 'WITH h AS (UPDATE llm_holds SET state = ''settled''%'")
+# The chat warm-up's last statement: the budget block's record.
+settle=$(new_sessions "AND query LIKE 'WITH b AS (UPDATE llm_budget_blocks SET used_micros%'")
 t_eq "every new chat child ran the chat's statements before any request ($NCHAT)" \
     "$NCHAT" "$settle"
 rl=$(new_sessions "AND query LIKE 'SELECT scope, \"limit\", window_s FROM org_rate_limits%'")
@@ -133,8 +134,8 @@ tail -n +"$((PG0 + 1))" "$PGLOG" |
 	}
 	END { for (p in seen) printf "%s %d %s\n", p, warm[p], real[p] }
 ' >"$TMP/sessions"
-chat_warm=$(awk '$3 ~ /budget_hold,/ { print $2; exit }' "$TMP/sessions")
-api_warm=$(awk '$3 ~ /auth_/ && $3 !~ /budget_hold,/ { print $2; exit }' \
+chat_warm=$(awk '$3 ~ /budget_hold,|block_r[a-z]*,/ { print $2; exit }' "$TMP/sessions")
+api_warm=$(awk '$3 ~ /auth_/ && $3 !~ /budget_hold,|block_r[a-z]*,/ { print $2; exit }' \
     "$TMP/sessions")
 t_ge "the chat child's new session ran the warm-up before the turn" 6 \
     "${chat_warm:-0}"

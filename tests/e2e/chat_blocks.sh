@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Budget blocks (issue 11; lib/chat/block.h, sql/0040): a chat child
+# reserves a block of an org's day budget and holds its calls inside it,
+# one record per call. Through nginx over HTTPS, counted:
+#   - an org's turns are held in blocks, and an idle child returns its
+#     block: nothing reserved, spent = the sum of the calls' charges;
+#   - eight concurrent streams against a budget each run to their first
+#     402: >= 90 % of the budget spent, never more than it, every charge
+#     accounted for;
+#   - chat children killed with SIGKILL mid-stream: their blocks stay
+#     held, expire, and are charged whole: spend never above the budget,
+#     never below the recorded charges, nothing left reserved;
+#   - a block whose PostgreSQL session was cut is never returned by its
+#     child (a record may have died with the session): it expires whole.
+# Bounded: about 1,500 turns, the simulator answering at once.
+. "${BW_TOP:?}/tests/lib/common.sh"
+t_need BW_CONFIG BW_BUILD BULWARK_URL BW_LLM_SIM_URL DATABASE_URL
+
+URL=$BULWARK_URL
+SIM=$BW_LLM_SIM_URL
+SFX="$$-$RANDOM"
+# 400 bytes: the simulator counts ceil(400 / 4) = 100 prompt tokens.
+MSG=$(printf 'budget block %.0s' $(seq 1 40) | head -c 400)
+IDLE=$(sed -n 's/^chat_block_idle_ms *= *//p' "$BW_CONFIG" | tail -n 1)
+IDLE=${IDLE:-2000}
+
+cleanup() {
+	t_kill_jobs
+	curl -s -X POST "$SIM/_sim/reset" >/dev/null
+}
+t_on_exit cleanup
+
+metric() { curl -sk "$URL/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
+chat() { # KEY USER OUT: the status code
+	curl -sk --max-time 60 -o "$3" -w '%{http_code}' \
+	    -X POST -H "Authorization: Bearer $1" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary "{\"channel\":\"web\",\"user_id\":\"$2\",\"message\":\"$MSG\"}" \
+	    "$URL/api/v1/chat"
+}
+# new_org NAME BUDGET (none: no budget): ORG and KEY; limits lifted; input 1
+# micro per token, output 0.1 (a call holds 152 micros: 100 input tokens
+# and 512 of output allowed, and is charged 102 for 20 output tokens).
+new_org() {
+	local m="e2e-blk-$1-$SFX"
+	ORG=$(t_ctl org create --name "e2e-blocks-$1-$SFX" | jq -r .id)
+	KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
+	t_sql "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\",
+	    window_s) VALUES ('$ORG', 'chat', 'org', 1000000, 60),
+	    ('$ORG', 'chat', 'ip', 1000000, 10) ON CONFLICT DO NOTHING" >/dev/null
+	t_ctl price set --model "$m" --input-micros-per-mtok 1000000 \
+	    --output-micros-per-mtok 100000 --prompt-bytes-per-token 4 \
+	    --prompt-tokens-per-message 0 >/dev/null
+	t_ctl budget set --org "$ORG" --daily-micros "$2" --primary-model "$m" \
+	    --fallback-model "$m" --no-downgrade >/dev/null
+	t_ctl prompt set --org "$ORG" --org-cap 64 >/dev/null
+	curl -s -X POST "$SIM/_sim/script" \
+	    -d "{\"org\":\"$ORG\",\"output_tokens\":20}" >/dev/null
+}
+spent() { t_sql "SELECT COALESCE(sum(spent_micros), 0) FROM org_budget_days WHERE org_id = '$1'"; }
+reserved() { t_sql "SELECT COALESCE(sum(reserved_micros), 0) FROM org_budget_days WHERE org_id = '$1'"; }
+charged() { t_sql "SELECT COALESCE(sum(charged_micros), 0) FROM llm_holds WHERE org_id = '$1'"; }
+held_blocks() { t_sql "SELECT count(*) FROM llm_budget_blocks WHERE org_id = '$1' AND state = 'held'"; }
+in_blocks() { t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$1' AND block_id IS NOT NULL"; }
+# stream KEY TAG MAX: turns until the first 402 (or MAX); one status
+# code per line in $TMP/TAG.codes.
+stream() {
+	local i c
+	: >"$TMP/$2.codes"
+	for i in $(seq 1 "$3"); do
+		c=$(chat "$1" "$2-$i" "$TMP/$2.out")
+		echo "$c" >>"$TMP/$2.codes"
+		[ "$c" = 402 ] && break
+	done
+}
+# streams N KEY TAG MAX: N concurrent streams, waited for.
+streams() {
+	local i pids=()
+	for i in $(seq 1 "$1"); do
+		stream "$2" "$3$i" "$4" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+}
+codes() { cat "$TMP"/"$1"*.codes | sort | uniq -c | awk '{ printf "%s%s:%s", s, $2, $1; s = " " }'; }
+# settled ORG: waits until the org's children are idle and returned
+# their blocks (no block held), at most IDLE + 5 s.
+settled() { t_wait_sql $((IDLE / 1000 + 5)) 0 "SELECT count(*) FROM llm_budget_blocks WHERE org_id = '$1' AND state = 'held'"; }
+# expire_all ORG: the org's held blocks past their expiry, bulwark-maint once.
+expire_all() {
+	t_sql "UPDATE llm_budget_blocks SET expires_at = now() - interval '1 s'
+	    WHERE org_id = '$1' AND state = 'held'" >/dev/null
+	t_sql "DELETE FROM periodic_runs WHERE job = 'maint'" >/dev/null
+	"$BW_BUILD/bulwark-maint" -c "$BW_CONFIG" >>"$TMP/maint.log" 2>&1
+}
+
+curl -s -X POST "$SIM/_sim/reset" >/dev/null
+over0=$(metric bulwark_llm_budget_overshoot_total)
+
+# --- an org without a budget: blocks, and an idle child returns its own -----
+new_org nobudget none
+NO=$ORG
+: >"$TMP/nb.codes"
+for i in $(seq 1 40); do chat "$KEY" "nb$i" "$TMP/nb.out" >>"$TMP/nb.codes"; echo >>"$TMP/nb.codes"; done
+t_eq "no budget: 40 turns answered" 40 "$(grep -c '^200$' "$TMP/nb.codes")"
+t_eq "no budget: every turn held in a child's budget block" 40 "$(in_blocks "$NO")"
+t_ge "no budget: a block is held right after the turns" 1 "$(held_blocks "$NO")"
+t_check "no budget: the idle children returned their blocks within chat_block_idle_ms + 5 s" \
+    settled "$NO"
+t_eq "no budget: nothing reserved after the return" 0 "$(reserved "$NO")"
+t_eq "no budget: spent = the sum of the 40 calls' charges (102 each)" \
+    "4080 4080" "$(spent "$NO") $(charged "$NO")"
+t_eq "no budget: returned blocks charged what their calls used" \
+    "$(charged "$NO")" "$(t_sql "SELECT sum(charged_micros) FROM
+    llm_budget_blocks WHERE org_id = '$NO'")"
+
+# --- eight streams against a budget: used to the last call ------------------
+BUDGET=60000 # micros: about 588 calls of 102; a block holds at most 5 %
+new_org stream $BUDGET
+SO=$ORG
+streams 8 "$KEY" s 200
+settled "$SO"
+s=$(spent "$SO")
+echo "# stream: $(codes s); spent $s of $BUDGET micros ($((100 * s / BUDGET)) %); in blocks $(in_blocks "$SO") calls"
+t_eq "stream: every stream ended with 402" 8 "$(cat "$TMP"/s*.codes | grep -c '^402$')"
+t_eq "stream: only 200 and 402 answered" 0 "$(cat "$TMP"/s*.codes | grep -vc '^200$\|^402$')"
+t_ge "stream: calls were held in blocks" 100 "$(in_blocks "$SO")"
+t_ge "stream: >= 90 % of the budget spent before each stream's first 402" \
+    $((BUDGET * 9 / 10)) "$s"
+t_le "stream: spend never above the budget (0 overshoot)" "$BUDGET" "$s"
+t_eq "stream: spent = the sum of the recorded charges" "$s" "$(charged "$SO")"
+t_eq "stream: nothing reserved, no hold or block left" "0 0 0" \
+    "$(reserved "$SO") $(t_sql "SELECT count(*) FROM llm_holds WHERE
+    org_id = '$SO' AND state = 'held'") $(held_blocks "$SO")"
+t_eq "stream: every charge within its hold" 0 "$(t_sql "SELECT count(*)
+    FROM llm_holds WHERE org_id = '$SO' AND charged_micros > held_micros")"
+
+# --- chat children killed mid-stream: their blocks expire whole ---------------
+BUDGET=30000
+new_org kill $BUDGET
+KO=$ORG
+streams 8 "$KEY" k 200 &
+SPID=$!
+sleep 1
+# The children holding the org's blocks now ("host pid" owners).
+victims=$(t_sql "SELECT DISTINCT split_part(owner, ' ', 2) FROM
+    llm_budget_blocks WHERE org_id = '$KO' AND state = 'held'" | tr '\n' ' ')
+# shellcheck disable=SC2086 # pids are words
+kill -9 $victims 2>/dev/null
+wait "$SPID"
+sleep $((IDLE / 1000 + 2))
+orphans=$(held_blocks "$KO")
+echo "# kill: $(codes k); killed $victims; blocks left held by them: $orphans"
+t_ge "kill: the killed children's blocks were left held" 1 "$orphans"
+t_le "kill: spend never above the budget while the blocks are held" \
+    "$BUDGET" "$(spent "$KO")"
+expire_all "$KO"
+s=$(spent "$KO")
+t_eq "kill: every block ended (returned or expired)" 0 "$(held_blocks "$KO")"
+t_le "kill: spend never above the budget (0 overshoot)" "$BUDGET" "$s"
+t_ge "kill: spend never below the recorded charges" "$(charged "$KO")" "$s"
+t_eq "kill: nothing reserved" 0 "$(reserved "$KO")"
+t_eq "kill: an expired block is charged whole (what it had moved and all it held)" 0 \
+    "$(t_sql "SELECT count(*) FROM llm_budget_blocks WHERE org_id = '$KO' AND
+    state = 'expired' AND charged_micros <> moved_micros + granted_micros")"
+
+# --- a block whose session was cut is not returned: it expires --------------
+new_org cut none
+CO=$ORG
+chat "$KEY" cut1 "$TMP/cut.out" >/dev/null
+t_eq "cut: the turn was held in a block" 1 "$(in_blocks "$CO")"
+lost0=$(metric 'bulwark_llm_budget_blocks_total{event="lost"}')
+t_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+    WHERE usename = 'bulwark_app' AND backend_type = 'client backend'" >/dev/null
+sleep $((IDLE / 1000 + 2))
+t_eq "cut: the child did not return the block from another session" 1 \
+    "$(held_blocks "$CO")"
+t_ge "cut: counted in bulwark_llm_budget_blocks_total{event=\"lost\"}" \
+    $((${lost0:-0} + 1)) "$(metric 'bulwark_llm_budget_blocks_total{event="lost"}')"
+g=$(t_sql "SELECT granted_micros FROM llm_budget_blocks WHERE org_id = '$CO'")
+expire_all "$CO"
+t_eq "cut: expired and charged whole (spent = its reservation)" "expired $g 0" \
+    "$(t_sql "SELECT state FROM llm_budget_blocks WHERE org_id = '$CO'") $(spent "$CO") $(reserved "$CO")"
+
+t_eq "bulwark_llm_budget_overshoot_total unchanged" "${over0:-0}" \
+    "$(metric bulwark_llm_budget_overshoot_total)"
+t_done
