@@ -70,7 +70,7 @@ ALTER TABLE llm_holds ADD COLUMN block_id uuid;
 -- nothing was taken, hold per call; with one, the block stays, granted
 -- as it was, the extension refused); 'lost' (the block is gone or not this session's:
 -- nothing changed, it expires).
-CREATE FUNCTION bw_block_renew(p_org uuid, p_day date, p_block uuid,
+CREATE OR REPLACE FUNCTION bw_block_renew(p_org uuid, p_day date, p_block uuid,
     p_primary text, p_fallback text, p_daily bigint, p_soft int,
     p_downgrade boolean, p_hard boolean, p_bytes bigint, p_nmsg int,
     p_max_tokens int, p_calls int, p_pct int, p_need bigint,
@@ -123,6 +123,14 @@ BEGIN
         g := b.granted_micros - u;
         sp := sp + u;
         rs := rs - u;
+        -- A hard-stop budget lowered under what the day holds: the block
+        -- gives back the excess first (not what a call in flight holds).
+        IF p_daily IS NOT NULL AND p_hard AND sp + rs > p_daily
+           AND g > p_inflight THEN
+            want := LEAST(sp + rs - p_daily, g - p_inflight);
+            g := g - want;
+            rs := rs - want;
+        END IF;
     END IF;
     m := CASE WHEN p_daily IS NOT NULL AND p_downgrade
               AND (p_daily = 0 OR (sp + rs) * 100 >= p_daily::numeric * p_soft)
@@ -216,7 +224,7 @@ $$;
 -- Returns a block: its recorded charges move to spent, the rest of its
 -- reservation is freed. Fenced as a renewal; NULL when the block is gone
 -- or not this session's (it then expires), else what reached spent in all.
-CREATE FUNCTION bw_block_return(p_org uuid, p_block uuid)
+CREATE OR REPLACE FUNCTION bw_block_return(p_org uuid, p_block uuid)
     RETURNS bigint
     LANGUAGE plpgsql
     AS $$

@@ -251,6 +251,9 @@ renew(struct db *db, struct block_set *set, const struct budget_settings *s,
 	nb.bytes_per_token = (int)db_col_i64_or(res, 0, 7, 1);
 	nb.tokens_per_message = (int)db_col_i64_or(res, 0, 8, 0);
 	nb.room = db_col_i64_or(res, 0, 2, 0) - inflight;
+	nb.has_budget = s->has_budget;
+	nb.hard_stop = s->hard_stop;
+	nb.daily_micros = s->daily_micros;
 	nb.renew_ms = clock_mono_ms() + (int64_t)set->cfg.ttl_s * 1000 / 3;
 	if (b == NULL) {
 		if (set->n == BLOCK_MAX) {
@@ -306,7 +309,11 @@ block_hold(struct db *db, struct block_set *set,
 		b = NULL;
 	}
 	h = b != NULL ? call_hold(b, a, &ib) : 0;
-	if (b == NULL || h > b->room || now >= b->renew_ms) {
+	/* A changed budget applies at once: the renewal gives back what a
+	 * lowered one no longer covers. */
+	if (b == NULL || h > b->room || now >= b->renew_ms ||
+	    b->has_budget != s->has_budget || b->hard_stop != s->hard_stop ||
+	    b->daily_micros != s->daily_micros) {
 		er = renew(db, set, s, a, b, -1, &v, &b);
 		if (er != BW_OK) {
 			if (b != NULL)

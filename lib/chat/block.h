@@ -45,6 +45,9 @@ struct budget_block {
 	int64_t out_price;
 	int	bytes_per_token;
 	int	tokens_per_message;
+	bool	has_budget;  /* the org's settings when last renewed */
+	bool	hard_stop;
+	int64_t daily_micros;
 	int64_t room;	     /* granted less the holds placed since */
 	int64_t inflight;    /* the hold of the call in flight, 0: none */
 	int64_t renew_ms;    /* clock_mono_ms() after which it is renewed */

@@ -421,6 +421,18 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 		metrics_inc(m_holds[HM_SETTLED]);
 		out->cost_micros = charged;
 		out->held_micros = t->hold.held_micros;
+		/* Only a provider counting past its bound charges more than
+		 * the hold; the block's other room absorbs it, the day may
+		 * not. */
+		if (charged > t->hold.held_micros && t->s.has_budget &&
+		    t->s.hard_stop) {
+			snprintf(a, sizeof(a), "%" PRId64, charged);
+			snprintf(b, sizeof(b), "%" PRId64, t->hold.held_micros);
+			metrics_inc(m_overshoot);
+			tlog(t, LL_ERROR, "budget overshoot: a call charged "
+			    "above its hold", "charged_micros", a,
+			    "held_micros", b, NULL);
+		}
 		return;
 	}
 	if (budget_settle_with(t->c->db, t->in->org_id, t->hold.id, &t->hold,

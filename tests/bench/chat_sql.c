@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The PostgreSQL part of a chat turn alone (dev/bench): per turn the
- * budget hold and its settlement through lib/chat/budget.c, as the chat
- * path runs them (tenant set, prepared, the settlement without its flush),
- * and nothing else, at a given rate. dev/bench runs it at the rate the
+ * budget hold and its settlement as the chat path runs them (tenant set,
+ * prepared): in the process's budget block (lib/chat/block.c: the call's
+ * record, the block's take, renewals and return) with the stack's default
+ * block settings, or, when no block covers the call, a hold of its own and
+ * its settlement through lib/chat/budget.c; nothing else, at a given rate. dev/bench runs it at the rate the
  * stack's chat run reached, so that PostgreSQL's CPU per turn compares
  * with the same statements at the same pace: what is left is not SQL.
  *
@@ -17,6 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "chat/block.h"
 #include "chat/budget.h"
 #include "core/clock.h"
 #include "core/db.h"
@@ -31,6 +34,8 @@ main(int argc, char **argv)
 	struct timespec	       ts;
 	enum budget_verdict    v;
 	struct db	      *db;
+	static struct block_set blocks;
+	bool		       inblock;
 	int64_t		       t0, due, wait, n = 0, bad = 0, charged, spent;
 	double		       rate, secs;
 	bool		       settled;
@@ -49,6 +54,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "chat_sql: cannot read the org's settings\n");
 		return 1;
 	}
+	/* config.c's defaults (chat_block_*, chat_hold_ttl_s, ...); the
+	 * calls per block as the bench's bulwark-fcgi has them. */
+	blocks.cfg.calls = getenv("BULWARK_CHAT_BLOCK_CALLS") != NULL
+	    ? atoi(getenv("BULWARK_CHAT_BLOCK_CALLS"))
+	    : 16;
+	blocks.cfg.pct = 5;
+	blocks.cfg.idle_ms = 2000;
+	blocks.cfg.ttl_s = 120;
+	blocks.cfg.max_tokens = ask.max_tokens;
+	blocks.cfg.owner = "chat_sql";
 	t0 = clock_mono_ms();
 	while (clock_mono_ms() - t0 < (int64_t)(secs * 1000)) {
 		if (rate > 0) {
@@ -61,13 +76,21 @@ main(int argc, char **argv)
 				nanosleep(&ts, NULL);
 			}
 		}
-		if (budget_hold(db, &s, &ask, &h, &v) != BW_OK || v != BV_OK ||
-		    budget_settle(db, argv[2], h.id, &h, &u, &settled, &charged,
-			&spent) != BW_OK ||
+		if (block_hold(db, &blocks, &s, &ask, &h, &inblock) != BW_OK)
+			inblock = false;
+		if (inblock) {
+			if (block_settle(db, &blocks, argv[2], &h, &u, NULL,
+				NULL, NULL, NULL, &charged) != BW_OK)
+				bad++;
+		} else if (budget_hold(db, &s, &ask, &h, &v) != BW_OK ||
+		    v != BV_OK ||
+		    budget_settle(db, argv[2], h.id, &h, &u, &settled,
+			&charged, &spent) != BW_OK ||
 		    !settled)
 			bad++;
 		n++;
 	}
+	(void)block_return_idle(db, &blocks, true);
 	printf("%" PRId64 " %" PRId64 "\n", n, clock_mono_ms() - t0);
 	budget_settings_clear(&s);
 	db_free(db);

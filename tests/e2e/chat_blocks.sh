@@ -11,7 +11,7 @@
 #     accounted for;
 #   - chat children killed with SIGKILL mid-stream: their blocks stay
 #     held, expire, and are charged whole: spend never above the budget,
-#     never below the recorded charges, nothing left reserved;
+#     never below what the provider calls cost, nothing left reserved;
 #   - a block whose PostgreSQL session was cut is never returned by its
 #     child (a record may have died with the session): it expires whole.
 # Bounded: about 1,500 turns, the simulator answering at once.
@@ -161,6 +161,11 @@ s=$(spent "$KO")
 t_eq "kill: every block ended (returned or expired)" 0 "$(held_blocks "$KO")"
 t_le "kill: spend never above the budget (0 overshoot)" "$BUDGET" "$s"
 t_ge "kill: spend never below the recorded charges" "$(charged "$KO")" "$s"
+# A killed child's call in flight reached the provider and has no record:
+# its block's expiry pays for it.
+calls=$(curl -s "$SIM/_sim/stats" | jq ".by_org[\"$KO\"].requests // 0")
+t_ge "kill: 0 lost: spend >= every provider call's cost ($calls x 102)" \
+    $((calls * 102)) "$s"
 t_eq "kill: nothing reserved" 0 "$(reserved "$KO")"
 t_eq "kill: an expired block is charged whole (what it had moved and all it held)" 0 \
     "$(t_sql "SELECT count(*) FROM llm_budget_blocks WHERE org_id = '$KO' AND

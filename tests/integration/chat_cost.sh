@@ -36,7 +36,7 @@ LOG=$BW_RUN/log/bulwark-fcgi.log
 # Ceilings per warm turn (docs/chat-cost.md has what they count).
 MAX_REDIS_CMDS=${CHAT_COST_MAX_REDIS_CMDS:-36}
 MAX_REDIS_TRIPS=${CHAT_COST_MAX_REDIS_TRIPS:-4}
-MAX_PG_STMTS=${CHAT_COST_MAX_PG_STMTS:-2.2}
+MAX_PG_STMTS=${CHAT_COST_MAX_PG_STMTS:-1.2}
 MAX_LOG_LINES=${CHAT_COST_MAX_LOG_LINES:-1}
 MAX_LOG_BYTES=${CHAT_COST_MAX_LOG_BYTES:-700}
 
@@ -143,11 +143,14 @@ t_eq "every measured turn answered 200" "$N" "$(grep -c '^200$' "$TMP/statuses")
 
 cmds=$((rc1 - rc0 - rcal))
 trips=$((rr1 - rr0 - rrcal))
-# The backends that served the turns: those that placed a hold; all they
-# ran in the window (a statement is one "LOG:  execute" or "statement:" line).
+# The backends that served the turns: those that placed a hold or recorded
+# a call in a budget block; all they ran in the window (a statement is one
+# "LOG:  execute" or "statement:" line).
 tail -c +"$((g0 + 1))" "$PGLOG" | head -c "$((g1 - g0))" >"$TMP/pg.log"
-pids=$(grep 'LOG:  execute budget_hold' "$TMP/pg.log" |
+pids=$(grep -E 'LOG:  execute (budget_hold|block_record):' "$TMP/pg.log" |
     grep -o '^[^[]*\[[0-9]*\]' | grep -o '\[[0-9]*\]' | sort -u)
+t_eq "every measured turn's hold or block record is in the statement log" "$N" \
+    "$(grep -c -E 'LOG:  execute (budget_hold|block_record):' "$TMP/pg.log")"
 # The tenant's set_config (row-level security: SET LOCAL of the org, sent
 # in the same pipeline as each statement, lib/core/db.c) is counted apart:
 # no round trip of its own, but a statement PostgreSQL runs.

@@ -19,10 +19,15 @@ or a host fails:
 
   pg_fault.py --listen 127.0.0.1:PORT --upstream 127.0.0.1:5432 \\
       [--drop-before P] [--drop-after P] [--kill-after P] [--seed N] \\
-      [--stats FILE] [--kill-pids PID,...]
+      [--stats FILE] [--kill-pids PID,...] [--match TEXT ...]
 
 Each COMMIT meets at most one fault, chosen at random with the given
-probabilities (0..1, summing to at most 1). The client's SSL and GSSAPI
+probabilities (0..1, summing to at most 1). --match TEXT (repeatable)
+makes a statement whose SQL contains TEXT a commit too: its own implicit
+transaction commits at the Sync that ends it, so the fault falls between
+that statement and its answer. A prepared statement is told by the name
+its Parse gave it, also when later Binds run it without a new Parse; a
+batch with no Execute (a Parse alone) is never faulted. The client's SSL and GSSAPI
 encryption requests are declined, so the session is plain text on
 loopback. --kill-pids limits kill_after to processes whose parent is one of
 those pids (bulwark-fcgi masters); a COMMIT from anyone else passes.
@@ -66,17 +71,31 @@ def recv_exact(s, n):
     return out
 
 
-def is_commit(t, msg):
-    """A simple Query or a Parse whose SQL is COMMIT (or END)."""
+def is_commit(t, msg, match=(), names=None):
+    """A simple Query or a Parse whose SQL is COMMIT (or END), or contains
+    one of match; a Bind of a statement such a Parse named (names: the
+    connection's set of those names, kept up to date here)."""
+    if t == b"B":
+        body = msg[5:]
+        i = body.index(b"\0") + 1
+        return names is not None and body[i:body.index(b"\0", i)] in names
     if t == b"Q":
-        sql = msg[5:]
+        name, sql = b"", msg[5:]
     elif t == b"P":
         body = msg[5:]
-        sql = body[body.index(b"\0") + 1:]
+        i = body.index(b"\0")
+        name, sql = body[:i], body[i + 1:]
     else:
         return False
-    sql = sql.split(b"\0", 1)[0].strip().upper()
-    return sql in (b"COMMIT", b"END", b"COMMIT;", b"END;")
+    sql = sql.split(b"\0", 1)[0].strip()
+    hit = sql.upper() in (b"COMMIT", b"END", b"COMMIT;", b"END;") or \
+        any(m in sql for m in match)
+    if t == b"P" and names is not None:
+        if hit and name:
+            names.add(name)
+        else:
+            names.discard(name)
+    return hit
 
 
 def socket_pid(peer_port, own_port, parents):
@@ -124,6 +143,7 @@ class Conn:
         self.closed = False
         self.pending = None  # the fault waiting for the server's answer
         self.rbuf = b""
+        self.names = set()  # prepared statements that --match named
 
     def close(self):
         if self.closed:
@@ -173,9 +193,12 @@ class Conn:
                     if len(buf) < 1 + n:
                         break
                     t, msg, buf = buf[:1], buf[:1 + n], buf[1 + n:]
-                    if not held and not is_commit(t, msg):
+                    if not held and not is_commit(t, msg, self.a.match,
+                                                  self.names):
                         out.append(msg)
                         continue
+                    if held and t == b"P":
+                        is_commit(t, msg, self.a.match, self.names)
                     held.append(msg)
                     if t not in (b"S", b"Q"):
                         continue
@@ -193,6 +216,9 @@ class Conn:
 
     def commit(self, held):
         """Decides the fault of one COMMIT batch; False when it closed."""
+        if not any(m[:1] in (b"E", b"Q") for m in held):
+            self.srv.sendall(b"".join(held))  # nothing runs: no fault
+            return True
         bump("commits", self.a.stats)
         fault = self.pick()
         if fault == "drop_before":
@@ -294,7 +320,9 @@ def main():
     ap.add_argument("--kill-pids", default="")
     ap.add_argument("--seed", type=int)
     ap.add_argument("--stats")
+    ap.add_argument("--match", action="append", default=[])
     a = ap.parse_args()
+    a.match = [m.encode() for m in a.match]
     a.host, a.port = hostport(a.listen)
     a.upstream = hostport(a.upstream)
     if not a.host.startswith("127."):
