@@ -8,7 +8,8 @@
 #     block: nothing reserved, spent = the sum of the calls' charges;
 #   - eight concurrent streams against a budget each run to their first
 #     402: >= 90 % of the budget spent, never more than it, every charge
-#     accounted for;
+#     accounted for; and one stream right after a burst left blocks in
+#     idle children: >= 90 % still (the blocks' cap);
 #   - chat children killed with SIGKILL mid-stream: their blocks stay
 #     held, expire, and are charged whole: spend never above the budget,
 #     never below what the provider calls cost, nothing left reserved;
@@ -136,6 +137,31 @@ t_eq "stream: nothing reserved, no hold or block left" "0 0 0" \
     org_id = '$SO' AND state = 'held'") $(held_blocks "$SO")"
 t_eq "stream: every charge within its hold" 0 "$(t_sql "SELECT count(*)
     FROM llm_holds WHERE org_id = '$SO' AND charged_micros > held_micros")"
+
+# --- blocks held by idle children: the cap keeps the budget usable ----------
+# Eight turns at once (each child that serves one takes a block if the cap
+# lets it), then at once one stream to its first 402, which one child
+# mostly serves: the other children's blocks are idle but not yet
+# returned (chat_block_idle_ms). With the blocks of a day capped at
+# chat_block_pct (5 %) of the budget, the stream still spends >= 90 %.
+BUDGET=8000 # about 78 calls; 5 % covers two holds of 152
+new_org idle $BUDGET
+IO=$ORG
+pids=()
+for i in $(seq 1 8); do
+	{ chat "$KEY" "burst$i" "$TMP/burst$i.out"; echo; } >"$TMP/burst$i.code" &
+	pids+=($!)
+done
+wait "${pids[@]}"
+stream "$KEY" i 200
+idle_blocks=$(t_sql "SELECT count(*) FROM llm_budget_blocks WHERE org_id = '$IO'")
+settled "$IO"
+s=$(spent "$IO")
+echo "# idle: burst $(cat "$TMP"/burst*.code | sort | uniq -c | tr -s ' \n' ' '); stream $(codes i); blocks taken $idle_blocks; spent $s of $BUDGET ($((100 * s / BUDGET)) %)"
+t_eq "idle: the stream ended with 402" 402 "$(tail -n 1 "$TMP/i.codes")"
+t_ge "idle: >= 90 % of the budget spent before the stream's first 402" \
+    $((BUDGET * 9 / 10)) "$s"
+t_le "idle: spend never above the budget (0 overshoot)" "$BUDGET" "$s"
 
 # --- chat children killed mid-stream: their blocks expire whole ---------------
 BUDGET=30000
