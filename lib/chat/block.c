@@ -28,7 +28,7 @@ enum block_event {
 	BE_FALLBACKS,
 	BE__MAX
 };
-static int m_ev[BE__MAX] = { -1, -1, -1, -1, -1, -1 };
+static int		 m_ev[BE__MAX] = { -1, -1, -1, -1, -1, -1 };
 static const char *const ev_names[BE__MAX] = { "taken", "renewed", "returned",
 	"lost", "call", "fallback" };
 
@@ -66,10 +66,8 @@ static const char sql_renew[] =
     " $7::int, $8::boolean, $9::boolean, $10::bigint, $11::int, $12::int,"
     " $13::int, $14::int, $15::bigint, $16::bigint, $17::int, $18)";
 static const struct db_stmt st_renew = { "block_renew", sql_renew, 18, NULL };
-static const char	    sql_return[] =
-    "SELECT bw_block_return($1::uuid, $2::uuid)";
-static const struct db_stmt st_return = { "block_return", sql_return, 2,
-	NULL };
+static const char sql_return[] = "SELECT bw_block_return($1::uuid, $2::uuid)";
+static const struct db_stmt st_return = { "block_return", sql_return, 2, NULL };
 /*
  * A call's record: its charge joins the block's used_micros and a settled
  * llm_holds row keeps what it was (held_micros: its hold in the block).
@@ -90,8 +88,8 @@ static const char sql_record[] =
     " RETURNING set_config('synchronous_commit', 'off', true)";
 /* clang-format on */
 #define WARM_ID "00000000-0000-0000-0000-000000000000"
-static const char *const warm_record[] = { WARM_ID, WARM_ID, "0", "warm",
-	"false", "1", "1", "0", "0", "0", "0", NULL, NULL };
+static const char *const    warm_record[] = { WARM_ID, WARM_ID, "0", "warm",
+	   "false", "1", "1", "0", "0", "0", "0", NULL, NULL };
 static const struct db_stmt st_record = { "block_record", sql_record, 13,
 	warm_record };
 
@@ -169,7 +167,11 @@ return_one(struct db *db, struct block_set *set, struct budget_block *b)
 	forget(set, b);
 }
 
-enum block_verdict { BK_OK, BK_NONE, BK_LOST };
+enum block_verdict {
+	BK_OK,
+	BK_NONE,
+	BK_LOST
+};
 
 /*
  * bw_block_renew() for b (NULL: take a new block for s's org; *b_out gets
@@ -181,12 +183,12 @@ renew(struct db *db, struct block_set *set, const struct budget_settings *s,
     const struct budget_ask *a, struct budget_block *b, int64_t need,
     enum block_verdict *v, struct budget_block **b_out)
 {
-	const char  *p[18], *verdict;
-	char	     daily[24], soft[16], bytes[24], nm[16], mt[16], calls[16];
-	char	     pct[16], nd[24], inf[24], ttl[16];
-	PGresult    *res = NULL;
-	enum bw_err  er;
-	int64_t	     inflight = b != NULL ? b->inflight : 0;
+	const char *p[18], *verdict;
+	char	    daily[24], soft[16], bytes[24], nm[16], mt[16], calls[16];
+	char	    pct[16], nd[24], inf[24], ttl[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
+	int64_t	    inflight = b != NULL ? b->inflight : 0;
 	struct budget_block nb;
 
 	snprintf(daily, sizeof(daily), "%" PRId64, s->daily_micros);
@@ -280,8 +282,7 @@ out:
 
 /* One call's hold in block b for ask a. */
 static int64_t
-call_hold(const struct budget_block *b, const struct budget_ask *a,
-    int64_t *ib)
+call_hold(const struct budget_block *b, const struct budget_ask *a, int64_t *ib)
 {
 	*ib = budget_input_bound(a->input_bytes, a->nmessages,
 	    b->bytes_per_token, b->tokens_per_message);
@@ -331,7 +332,8 @@ block_hold(struct db *db, struct block_set *set,
 		}
 		if (v != BK_OK) {
 			if (v == BK_NONE && b != NULL) {
-				COUNT(BE_RETURNED); /* returned by the renewal */
+				COUNT(
+				    BE_RETURNED); /* returned by the renewal */
 				forget(set, b);
 			}
 			COUNT(BE_FALLBACKS);
@@ -399,8 +401,8 @@ block_extend(struct db *db, struct block_set *set,
 static enum bw_err
 record(struct db *db, struct block_set *set, const char *org_id,
     const struct budget_hold *hold, const struct budget_usage *u,
-    int64_t charge, const char *request_id,
-    const char *correlation_id, void (*meanwhile)(void *), void *arg)
+    int64_t charge, const char *request_id, const char *correlation_id,
+    void (*meanwhile)(void *), void *arg)
 {
 	struct budget_block *b;
 	const char	    *p[13];
@@ -436,8 +438,8 @@ record(struct db *db, struct block_set *set, const char *org_id,
 	p[12] = correlation_id;
 	if (meanwhile == NULL)
 		er = db_execs(db, &st_record, p, &res);
-	else if (db_sendp(db, st_record.name, st_record.sql,
-		     st_record.nparams, p) == BW_OK) {
+	else if (db_sendp(db, st_record.name, st_record.sql, st_record.nparams,
+		     p) == BW_OK) {
 		meanwhile(arg); /* PostgreSQL records while the caller works */
 		er = db_recvp(db, st_record.name, &res);
 	} else {
@@ -453,7 +455,8 @@ record(struct db *db, struct block_set *set, const char *org_id,
 			/* Its record may be missing: never returned, it
 			 * expires whole. */
 			COUNT(BE_LOST);
-			log_kv(LL_WARN, "budget block record failed; it expires",
+			log_kv(LL_WARN,
+			    "budget block record failed; it expires",
 			    "block_id", b->id, "error", bw_strerror(er), NULL);
 			forget(set, b);
 		} else
@@ -485,8 +488,8 @@ block_release(struct db *db, struct block_set *set, const char *org_id,
 	struct budget_usage u;
 
 	memset(&u, 0, sizeof(u));
-	return record(db, set, org_id, hold, &u, 0, request_id,
-	    correlation_id, NULL, NULL);
+	return record(db, set, org_id, hold, &u, 0, request_id, correlation_id,
+	    NULL, NULL);
 }
 
 int

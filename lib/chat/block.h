@@ -27,12 +27,12 @@
 #define BLOCK_MAX 64 /* orgs with a block in one child */
 
 struct block_cfg {
-	int	    calls;   /* a block aims at this many calls' holds; 0 off */
-	int	    pct;     /* with a daily budget: all blocks <= this % */
-	int	    idle_ms; /* block_return_idle() returns blocks idle this long */
-	int	    ttl_s;   /* a block expires unless renewed within */
-	int	    max_tokens; /* the calls' output allowance */
-	const char *owner;  /* "host pid", on the row for operators */
+	int calls;	/* a block aims at this many calls' holds; 0 off */
+	int pct;	/* with a daily budget: all blocks <= this % */
+	int idle_ms;	/* block_return_idle() returns blocks idle this long */
+	int ttl_s;	/* a block expires unless renewed within */
+	int max_tokens; /* the calls' output allowance */
+	const char *owner; /* "host pid", on the row for operators */
 };
 
 struct budget_block {
@@ -45,7 +45,7 @@ struct budget_block {
 	int64_t out_price;
 	int	bytes_per_token;
 	int	tokens_per_message;
-	bool	has_budget;  /* the org's settings when last renewed */
+	bool	has_budget; /* the org's settings when last renewed */
 	bool	hard_stop;
 	int64_t daily_micros;
 	int64_t room;	     /* granted less the holds placed since */
@@ -73,17 +73,16 @@ int block_metrics_register(void);
  * own (budget_hold()); a block that could not fit it was returned first.
  * A db error leaves *held false and the block, if any, to expire.
  */
-enum bw_err block_hold(struct db *, struct block_set *,
-    const struct budget_settings *s, const struct budget_ask *a,
-    struct budget_hold *hold, bool *held);
+enum bw_err
+block_hold(struct db *, struct block_set *, const struct budget_settings *s,
+    const struct budget_ask *a, struct budget_hold *hold, bool *held);
 /*
  * Before a retry of a block call: one attempt's input bound more, from the
  * block's room, or from a top-up (one statement). *extended = false: no
  * room (do not retry).
  */
 enum bw_err block_extend(struct db *, struct block_set *,
-    const struct budget_settings *s, struct budget_hold *hold,
-    bool *extended);
+    const struct budget_settings *s, struct budget_hold *hold, bool *extended);
 /*
  * Records a block call with what it used (budget_charge()): one statement
  * committed without its flush, meanwhile(arg) (may be NULL) run while it
@@ -95,8 +94,8 @@ enum bw_err block_settle(struct db *, struct block_set *, const char *org_id,
     const char *request_id, const char *correlation_id,
     void (*meanwhile)(void *), void *arg, int64_t *charged);
 /* A block call no provider call was made for: recorded, charge 0. */
-enum bw_err block_release(struct db *, struct block_set *,
-    const char *org_id, const struct budget_hold *hold, const char *request_id,
+enum bw_err block_release(struct db *, struct block_set *, const char *org_id,
+    const struct budget_hold *hold, const char *request_id,
     const char *correlation_id);
 /*
  * Returns the blocks unused for cfg.idle_ms (all when all is true).

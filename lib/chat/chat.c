@@ -414,8 +414,10 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 		if (block_settle(t->c->db, t->c->blocks, t->in->org_id,
 			&t->hold, &u, t->in->request_id, t->in->correlation_id,
 			meanwhile, arg, &charged) != BW_OK) {
-			tlog(t, LL_WARN, "block call record failed; the block "
-			    "expires", NULL);
+			tlog(t, LL_WARN,
+			    "block call record failed; the block "
+			    "expires",
+			    NULL);
 			return;
 		}
 		metrics_inc(m_holds[HM_SETTLED]);
@@ -429,9 +431,10 @@ settle_hold(struct turn *t, const struct llm_result *lr, int ok,
 			snprintf(a, sizeof(a), "%" PRId64, charged);
 			snprintf(b, sizeof(b), "%" PRId64, t->hold.held_micros);
 			metrics_inc(m_overshoot);
-			tlog(t, LL_ERROR, "budget overshoot: a call charged "
-			    "above its hold", "charged_micros", a,
-			    "held_micros", b, NULL);
+			tlog(t, LL_ERROR,
+			    "budget overshoot: a call charged "
+			    "above its hold",
+			    "charged_micros", a, "held_micros", b, NULL);
 		}
 		return;
 	}

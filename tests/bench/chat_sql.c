@@ -27,18 +27,19 @@
 int
 main(int argc, char **argv)
 {
-	struct budget_settings s;
-	struct budget_ask      ask = { 13, 1, 512, 16, 120, NULL, NULL };
-	struct budget_usage    u = { 1, 2, 0, 1 };
-	struct budget_hold     h;
-	struct timespec	       ts;
-	enum budget_verdict    v;
-	struct db	      *db;
+	struct budget_settings	s;
+	struct budget_ask	ask = { 13, 1, 512, 16, 120, NULL, NULL };
+	struct budget_usage	u = { 1, 2, 0, 1 };
+	struct budget_hold	h;
+	struct timespec		ts;
+	enum budget_verdict	v;
+	struct db	       *db;
 	static struct block_set blocks;
-	bool		       inblock;
-	int64_t		       t0, due, wait, n = 0, bad = 0, charged, spent;
-	double		       rate, secs;
-	bool		       settled;
+	bool			inblock;
+	int64_t			t0, due, wait, n = 0, bad = 0, charged, spent;
+	int64_t			calls;
+	double			rate, secs;
+	bool			settled;
 
 	if (argc != 5) {
 		fprintf(stderr,
@@ -56,9 +57,10 @@ main(int argc, char **argv)
 	}
 	/* config.c's defaults (chat_block_*, chat_hold_ttl_s, ...); the
 	 * calls per block as the bench's bulwark-fcgi has them. */
-	blocks.cfg.calls = getenv("BULWARK_CHAT_BLOCK_CALLS") != NULL
-	    ? atoi(getenv("BULWARK_CHAT_BLOCK_CALLS"))
-	    : 16;
+	blocks.cfg.calls = 16;
+	if (getenv("BULWARK_CHAT_BLOCK_CALLS") != NULL &&
+	    db_i64(getenv("BULWARK_CHAT_BLOCK_CALLS"), &calls) == BW_OK)
+		blocks.cfg.calls = (int)calls;
 	blocks.cfg.pct = 5;
 	blocks.cfg.idle_ms = 2000;
 	blocks.cfg.ttl_s = 120;
@@ -84,8 +86,8 @@ main(int argc, char **argv)
 				bad++;
 		} else if (budget_hold(db, &s, &ask, &h, &v) != BW_OK ||
 		    v != BV_OK ||
-		    budget_settle(db, argv[2], h.id, &h, &u, &settled,
-			&charged, &spent) != BW_OK ||
+		    budget_settle(db, argv[2], h.id, &h, &u, &settled, &charged,
+			&spent) != BW_OK ||
 		    !settled)
 			bad++;
 		n++;
