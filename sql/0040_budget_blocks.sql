@@ -160,60 +160,54 @@ BEGIN
     END IF;
     -- No block: unpriced under a budget, or too small to be worth one
     -- (a new block must cover two calls), or no room for what is needed.
+    -- Then a call in flight that asked for more (an extension) is
+    -- refused and the block stays as it was (its recorded charges moved);
+    -- otherwise a renewed block is returned here (the rest freed).
     IF (NOT priced AND p_daily IS NOT NULL)
        OR g + want - p_inflight < need
        OR (p_block IS NULL AND want < 2 * h) THEN
+        verdict := 'none';
+        granted := 0;
         IF p_block IS NOT NULL AND p_inflight > 0 THEN
-            -- A call in flight asked for more (an extension): the
-            -- recorded charges move, the block stays as it was.
-            UPDATE org_budget_days d SET spent_micros = sp,
-                reserved_micros = rs, updated_at = now()
-             WHERE d.org_id = p_org AND d.day = p_day;
-            UPDATE llm_budget_blocks x SET granted_micros = g,
-                moved_micros = x.used_micros
-             WHERE x.org_id = p_org AND x.id = p_block;
-            RETURN QUERY SELECT 'none'::text, p_block, g::bigint, m,
-                m <> p_primary, COALESCE(pr.input_micros_per_mtok, 0),
-                COALESCE(pr.output_micros_per_mtok, 0),
-                COALESCE(pr.prompt_bytes_per_token, 1),
-                COALESCE(pr.prompt_tokens_per_message, 16);
-            RETURN;
+            id := p_block;
+            granted := g;
+        ELSIF p_block IS NOT NULL THEN
+            rs := rs - g;
         END IF;
-        IF p_block IS NOT NULL THEN
-            -- Returned here: its recorded charges moved, the rest freed.
-            UPDATE org_budget_days d SET spent_micros = sp,
-                reserved_micros = rs - g, updated_at = now()
-             WHERE d.org_id = p_org AND d.day = p_day;
-            UPDATE llm_budget_blocks x SET state = 'returned',
-                moved_micros = x.used_micros,
-                charged_micros = x.used_micros, ended_at = now()
-             WHERE x.org_id = p_org AND x.id = p_block;
-        END IF;
-        RETURN QUERY SELECT 'none'::text, NULL::uuid, 0::bigint, m,
-            m <> p_primary, COALESCE(pr.input_micros_per_mtok, 0),
-            COALESCE(pr.output_micros_per_mtok, 0),
-            COALESCE(pr.prompt_bytes_per_token, 1),
-            COALESCE(pr.prompt_tokens_per_message, 16);
-        RETURN;
+        want := 0;
+    ELSE
+        verdict := 'ok';
+        granted := g + want;
     END IF;
-    UPDATE org_budget_days d SET spent_micros = sp,
-        reserved_micros = rs + want, updated_at = now()
-     WHERE d.org_id = p_org AND d.day = p_day;
-    IF p_block IS NULL THEN
+    IF p_block IS NOT NULL OR verdict = 'ok' THEN
+        UPDATE org_budget_days d SET spent_micros = sp,
+            reserved_micros = rs + want, updated_at = now()
+         WHERE d.org_id = p_org AND d.day = p_day;
+    END IF;
+    IF verdict = 'ok' AND p_block IS NULL THEN
         INSERT INTO llm_budget_blocks (org_id, day, owner, session_pid,
             session_start, granted_micros, expires_at)
         VALUES (p_org, p_day, p_owner, pg_backend_pid(),
             pg_postmaster_start_time(), want,
             now() + make_interval(secs => p_ttl))
         RETURNING llm_budget_blocks.id INTO id;
-    ELSE
+    ELSIF verdict = 'ok' THEN
         UPDATE llm_budget_blocks x SET granted_micros = g + want,
             moved_micros = x.used_micros, renewals = x.renewals + 1,
             renewed_at = now(), expires_at = now() + make_interval(secs => p_ttl)
          WHERE x.org_id = p_org AND x.id = p_block;
         id := p_block;
+    ELSIF id IS NOT NULL THEN
+        UPDATE llm_budget_blocks x SET granted_micros = g,
+            moved_micros = x.used_micros
+         WHERE x.org_id = p_org AND x.id = p_block;
+    ELSIF p_block IS NOT NULL THEN
+        UPDATE llm_budget_blocks x SET state = 'returned',
+            moved_micros = x.used_micros,
+            charged_micros = x.used_micros, ended_at = now()
+         WHERE x.org_id = p_org AND x.id = p_block;
     END IF;
-    RETURN QUERY SELECT 'ok'::text, id, (g + want)::bigint, m, m <> p_primary,
+    RETURN QUERY SELECT verdict, id, granted::bigint, m, m <> p_primary,
         COALESCE(pr.input_micros_per_mtok, 0),
         COALESCE(pr.output_micros_per_mtok, 0),
         COALESCE(pr.prompt_bytes_per_token, 1),

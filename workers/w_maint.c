@@ -17,6 +17,24 @@
 #define W_MAINT_PERIOD_S   60
 #define W_MAINT_HOLD_BATCH 500
 
+/* Runs pass (an expiry of batch rows) until a pass finds fewer; *total
+ * gets how many in all. */
+static enum bw_err
+drain(struct db *db, enum bw_err (*pass)(struct db *, int, int *), int *total)
+{
+	enum bw_err er;
+	int	    n = 0;
+
+	*total = 0;
+	do {
+		er = pass(db, W_MAINT_HOLD_BATCH, &n);
+		if (er != BW_OK)
+			return er;
+		*total += n;
+	} while (n == W_MAINT_HOLD_BATCH);
+	return BW_OK;
+}
+
 /* One maintenance pass on db; arg is the config. Returns a jobq error. */
 static enum bw_err
 w_maint_run(struct db *db, void *arg)
@@ -25,7 +43,7 @@ w_maint_run(struct db *db, void *arg)
 	char		     a[16], b[16];
 	enum bw_err	     er;
 	int		     rescued = 0, purged = 0;
-	int		     expired = 0, total = 0;
+	int		     total = 0;
 
 	er = jobq_rescue(db, &rescued);
 	if (er != BW_OK)
@@ -38,23 +56,16 @@ w_maint_run(struct db *db, void *arg)
 	log_kv(LL_INFO, "maint pass", "rescued", a, "purged", b, NULL);
 	/* LLM budget holds whose request died: settled at the held amount
 	 * (lib/chat/budget.h), batch by batch. */
-	do {
-		er = budget_expire(db, W_MAINT_HOLD_BATCH, &expired);
-		if (er != BW_OK)
-			return er;
-		total += expired;
-	} while (expired == W_MAINT_HOLD_BATCH);
+	er = drain(db, budget_expire, &total);
+	if (er != BW_OK)
+		return er;
 	snprintf(a, sizeof(a), "%d", total);
 	log_kv(LL_INFO, "maint pass: llm holds expired", "expired", a, NULL);
 	/* Budget blocks whose child or session died: charged whole
 	 * (lib/chat/block.h). */
-	total = 0;
-	do {
-		er = block_expire(db, W_MAINT_HOLD_BATCH, &expired);
-		if (er != BW_OK)
-			return er;
-		total += expired;
-	} while (expired == W_MAINT_HOLD_BATCH);
+	er = drain(db, block_expire, &total);
+	if (er != BW_OK)
+		return er;
 	if (total > 0) {
 		snprintf(a, sizeof(a), "%d", total);
 		log_kv(LL_WARN, "maint pass: budget blocks expired", "expired",

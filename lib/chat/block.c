@@ -540,16 +540,5 @@ static const char sql_expire[] =
 enum bw_err
 block_expire(struct db *db, int batch, int *n)
 {
-	const char *p[1];
-	char	    b[16];
-	PGresult   *res = NULL;
-	enum bw_err er;
-
-	snprintf(b, sizeof(b), "%d", batch);
-	p[0] = b;
-	er = db_execp(db, "block_expire", sql_expire, 1, p, &res);
-	if (er == BW_OK)
-		*n = (int)db_col_i64_or(res, 0, 0, 0);
-	PQclear(res);
-	return er;
+	return db_exec_batch(db, "block_expire", sql_expire, batch, n);
 }

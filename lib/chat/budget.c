@@ -529,20 +529,7 @@ static const char sql_expire[] =
 enum bw_err
 budget_expire(struct db *db, int batch, int *n)
 {
-	const char *p[1];
-	char	    b[16];
-	PGresult   *res = NULL;
-	enum bw_err er;
-
-	snprintf(b, sizeof(b), "%d", batch);
-	p[0] = b;
-	er = db_execp(db, "budget_expire", sql_expire, 1, p, &res);
-	if (er != BW_OK)
-		goto out;
-	*n = (int)db_col_i64_or(res, 0, 0, 0);
-out:
-	PQclear(res);
-	return er;
+	return db_exec_batch(db, "budget_expire", sql_expire, batch, n);
 }
 
 enum bw_err

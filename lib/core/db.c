@@ -1276,3 +1276,21 @@ db_rows(PGresult *res)
 
 	return db_i64(PQcmdTuples(res), &v) == BW_OK ? v : -1;
 }
+
+enum bw_err
+db_exec_batch(struct db *db, const char *name, const char *sql, int batch,
+    int *n)
+{
+	const char *p[1];
+	char	    b[16];
+	PGresult   *res = NULL;
+	enum bw_err er;
+
+	snprintf(b, sizeof(b), "%d", batch);
+	p[0] = b;
+	er = db_execp(db, name, sql, 1, p, &res);
+	if (er == BW_OK)
+		*n = (int)db_col_i64_or(res, 0, 0, 0);
+	PQclear(res);
+	return er;
+}

@@ -203,6 +203,13 @@ int64_t db_col_i64_or(const PGresult *, int row, int col, int64_t dflt);
 double db_col_f64_or(const PGresult *, int row, int col, double dflt);
 /* Rows an INSERT/UPDATE/DELETE touched (PQcmdTuples); -1 when none said. */
 int64_t db_rows(PGresult *);
+/*
+ * A batch job's pass: runs sql (prepared as name) with one parameter, the
+ * batch size, and reads the first column of its one row as how many rows
+ * the pass handled. BW_OK with *n set.
+ */
+enum bw_err
+db_exec_batch(struct db *, const char *name, const char *sql, int batch, int *n);
 /* As db_i64 for a double ("1.5", "1e3"; no NaN or infinity). */
 enum bw_err db_f64(const char *s, double *out);
 /*

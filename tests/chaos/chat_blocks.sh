@@ -18,6 +18,7 @@
 #   - every recorded charge in spent, nothing reserved, no block or hold
 #     left held; the faults really happened.
 . "${BW_TOP:?}/tests/lib/common.sh"
+. "$BW_TOP/tests/lib/chat.sh"
 t_need BW_CONFIG DATABASE_URL BW_BUILD BW_LLM_SIM_URL
 
 TURNS=${BW_BLOCK_CHAOS_TURNS:-900}
@@ -40,29 +41,15 @@ cleanup() {
 }
 t_on_exit cleanup
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-PG_HOSTPORT=$(python3 -c 'import sys, urllib.parse as u; p=u.urlparse(sys.argv[1]); print("%s:%d" % (p.hostname, p.port or 5432))' "$DATABASE_URL")
-PPORT=$(free_port)
+PG_HOSTPORT=$(t_pg_hostport "$DATABASE_URL")
+PPORT=$(t_free_port)
 # The app role's URL (the master's config), through the proxy.
-APP_URL=$(sed -n 's/^database_url *= *//p' "$BW_CONFIG" | tail -n 1)
-PROXY_URL=$(python3 -c 'import sys, urllib.parse as u; p=u.urlparse(sys.argv[1]); n=p._replace(netloc=(p.username + (":" + p.password if p.password else "") + "@" if p.username else "") + "127.0.0.1:" + sys.argv[2]); q=(n.query + "&" if n.query else "") + "sslmode=disable"; print(n._replace(query=q).geturl())' "$APP_URL" "$PPORT")
+PROXY_URL=$(t_pg_via "$(sed -n 's/^database_url *= *//p' "$BW_CONFIG" | tail -n 1)" "$PPORT")
 
-# new_org NAME BUDGET: ORG and KEY, a priced model (input 1 micro per token,
-# output 0.1: a turn of 100 + 20 tokens costs 102), limits lifted.
+# new_org NAME BUDGET: ORG and KEY (tests/lib/chat.sh), output 0.1 micro
+# per token: a turn of 100 + 20 tokens costs 102.
 new_org() {
-	local m="chaos-blk-$1-$SFX"
-	ORG=$(t_ctl org create --name "block-chaos-$1-$SFX" | jq -r .id)
-	KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
-	t_sql "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\",
-	    window_s) VALUES ('$ORG', 'chat', 'org', 1000000, 60),
-	    ('$ORG', 'chat', 'ip', 1000000, 10) ON CONFLICT DO NOTHING" >/dev/null
-	t_ctl price set --model "$m" --input-micros-per-mtok 1000000 \
-	    --output-micros-per-mtok 100000 --prompt-bytes-per-token 4 \
-	    --prompt-tokens-per-message 0 >/dev/null
-	t_ctl budget set --org "$ORG" --daily-micros "$2" --primary-model "$m" \
-	    --fallback-model "$m" --no-downgrade >/dev/null
+	t_chat_org "block-chaos-$1" "$2" 100000
 	t_ctl prompt set --org "$ORG" --org-cap 64 >/dev/null
 	curl -s -X POST "$SIM/_sim/script" \
 	    -d "{\"org\":\"$ORG\",\"output_tokens\":20}" >/dev/null

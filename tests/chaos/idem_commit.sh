@@ -34,14 +34,10 @@ cleanup() {
 }
 t_on_exit cleanup
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 # The stack's database, reached through the proxy.
-PG_HOSTPORT=$(python3 -c 'import sys, urllib.parse as u; p=u.urlparse(sys.argv[1]); print("%s:%d" % (p.hostname, p.port or 5432))' "$DATABASE_URL")
-PPORT=$(free_port)
-PROXY_URL=$(python3 -c 'import sys, urllib.parse as u; p=u.urlparse(sys.argv[1]); n=p._replace(netloc=(p.username + "@" if p.username else "") + "127.0.0.1:" + sys.argv[2]); q=(n.query + "&" if n.query else "") + "sslmode=disable"; print(n._replace(query=q).geturl())' "$DATABASE_URL" "$PPORT")
+PG_HOSTPORT=$(t_pg_hostport "$DATABASE_URL")
+PPORT=$(t_free_port)
+PROXY_URL=$(t_pg_via "$DATABASE_URL" "$PPORT")
 
 ORG=$(t_ctl org create --name "idem-chaos-$$" | jq -r .id)
 KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)

@@ -5,7 +5,8 @@
 # reserves a block of an org's day budget and holds its calls inside it,
 # one record per call. Through nginx over HTTPS, counted:
 #   - an org's turns are held in blocks, and an idle child returns its
-#     block: nothing reserved, spent = the sum of the calls' charges;
+#     block: nothing reserved, spent = the sum of the calls' charges; a
+#     retry's extension comes from the block's room;
 #   - eight concurrent streams against a budget each run to their first
 #     402: >= 90 % of the budget spent, never more than it, every charge
 #     accounted for; and one stream right after a burst left blocks in
@@ -17,6 +18,7 @@
 #     child (a record may have died with the session): it expires whole.
 # Bounded: about 1,500 turns, the simulator answering at once.
 . "${BW_TOP:?}/tests/lib/common.sh"
+. "$BW_TOP/tests/lib/chat.sh"
 t_need BW_CONFIG BW_BUILD BULWARK_URL BW_LLM_SIM_URL DATABASE_URL
 
 URL=$BULWARK_URL
@@ -41,21 +43,12 @@ chat() { # KEY USER OUT: the status code
 	    --data-binary "{\"channel\":\"web\",\"user_id\":\"$2\",\"message\":\"$MSG\"}" \
 	    "$URL/api/v1/chat"
 }
-# new_org NAME BUDGET (none: no budget): ORG and KEY; limits lifted; input 1
-# micro per token, output 0.1 (a call holds 152 micros: 100 input tokens
-# and 512 of output allowed, and is charged 102 for 20 output tokens).
+# new_org NAME BUDGET (none: no budget): ORG and KEY (tests/lib/chat.sh),
+# output 0.1 micro per token (a call holds 152 micros: 100 input tokens
+# and 512 of output allowed, and is charged 102 for 20 output tokens),
+# the simulator answering with 20 output tokens.
 new_org() {
-	local m="e2e-blk-$1-$SFX"
-	ORG=$(t_ctl org create --name "e2e-blocks-$1-$SFX" | jq -r .id)
-	KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
-	t_sql "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\",
-	    window_s) VALUES ('$ORG', 'chat', 'org', 1000000, 60),
-	    ('$ORG', 'chat', 'ip', 1000000, 10) ON CONFLICT DO NOTHING" >/dev/null
-	t_ctl price set --model "$m" --input-micros-per-mtok 1000000 \
-	    --output-micros-per-mtok 100000 --prompt-bytes-per-token 4 \
-	    --prompt-tokens-per-message 0 >/dev/null
-	t_ctl budget set --org "$ORG" --daily-micros "$2" --primary-model "$m" \
-	    --fallback-model "$m" --no-downgrade >/dev/null
+	t_chat_org "blocks-$1" "$2" 100000
 	t_ctl prompt set --org "$ORG" --org-cap 64 >/dev/null
 	curl -s -X POST "$SIM/_sim/script" \
 	    -d "{\"org\":\"$ORG\",\"output_tokens\":20}" >/dev/null
@@ -116,6 +109,22 @@ t_eq "no budget: spent = the sum of the 40 calls' charges (102 each)" \
 t_eq "no budget: returned blocks charged what their calls used" \
     "$(charged "$NO")" "$(t_sql "SELECT sum(charged_micros) FROM
     llm_budget_blocks WHERE org_id = '$NO'")"
+
+# --- a retry in a block: the hold grows by one attempt's input bound -------
+new_org retry none
+RO=$ORG
+curl -s -X POST "$SIM/_sim/script" -d "{\"org\":\"$RO\",\"statuses\":[503,200],\"cycle\":true,\"retry_after\":0,\"output_tokens\":20}" >/dev/null
+: >"$TMP/rt.codes"
+for i in $(seq 1 10); do chat "$KEY" "rt$i" "$TMP/rt.out" >>"$TMP/rt.codes"; echo >>"$TMP/rt.codes"; done
+t_eq "retry: 10 turns answered after one retry each" 10 "$(grep -c '^200$' "$TMP/rt.codes")"
+t_eq "retry: each held in a block with its extension (152 + 100), charged 100 + 102" \
+    "10 10 10" "$(t_sql "SELECT count(*) FILTER (WHERE block_id IS NOT NULL),
+    count(*) FILTER (WHERE held_micros = 252 AND attempts = 2),
+    count(*) FILTER (WHERE charged_micros = 202) FROM llm_holds
+    WHERE org_id = '$RO'" | tr '|' ' ')"
+t_check "retry: the idle children returned their blocks" settled "$RO"
+t_eq "retry: spent = 10 x 202, nothing reserved" "2020 0" \
+    "$(spent "$RO") $(reserved "$RO")"
 
 # --- eight streams against a budget: used to the last call ------------------
 BUDGET=60000 # micros: about 588 calls of 102; a block holds at most 5 %

@@ -12,6 +12,7 @@
 # reply). Also prints PostgreSQL transactions and Redis commands per turn.
 # Bounded: about 100 turns, the simulator answering at once.
 . "${BW_TOP:?}/tests/lib/common.sh"
+. "$BW_TOP/tests/lib/chat.sh"
 t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL DATABASE_URL REDIS_URL
 
 URL=$BULWARK_URL
@@ -37,28 +38,17 @@ chat() {
 	    --data-binary "{\"channel\":\"web\",\"user_id\":\"$2\",\"message\":\"$MSG\"}" \
 	    "$URL/api/v1/chat"
 }
-# new_org NAME BUDGET: ORG and KEY; limits lifted, a priced model whose
-# prompt rule is the simulator's (4 bytes per token, nothing per message),
-# the budget set, no downgrade.
+# new_org NAME BUDGET: ORG and KEY (tests/lib/chat.sh): limits lifted, a
+# priced model whose prompt rule is the simulator's (4 bytes per token,
+# nothing per message), the budget set, no downgrade.
 new_org() {
-	local m="e2e-bud-$1-$SFX"
-	ORG=$(t_ctl org create --name "e2e-budget-$1-$SFX" | jq -r .id)
-	KEY=$(t_ctl key create --org "$ORG" --role member | jq -r .key)
-	t_sql "INSERT INTO org_rate_limits (org_id, route, scope, \"limit\",
-	    window_s) VALUES ('$ORG', 'chat', 'org', 1000000, 60),
-	    ('$ORG', 'chat', 'ip', 1000000, 10) ON CONFLICT DO NOTHING" >/dev/null
-	t_ctl price set --model "$m" --input-micros-per-mtok 1000000 \
-	    --output-micros-per-mtok 2000000 >/dev/null
-	t_check "$1: the model's prompt rule is the simulator's (4 bytes per token)" \
-	    quiet t_ctl price set --model "$m" --input-micros-per-mtok 1000000 \
-	    --output-micros-per-mtok 2000000 --prompt-bytes-per-token 4 \
-	    --prompt-tokens-per-message 0
-	t_ctl budget set --org "$ORG" --daily-micros "$2" --primary-model "$m" \
-	    --fallback-model "$m" --no-downgrade >/dev/null
+	t_chat_org "budget-$1" "$2" 2000000
+	t_eq "$1: the model's prompt rule is the simulator's (4 bytes per token)" \
+	    "4|0" "$(t_sql "SELECT prompt_bytes_per_token,
+	    prompt_tokens_per_message FROM llm_prices WHERE model = '$MODEL'")"
 	t_ctl prompt set --org "$ORG" --fallback-reply "No more today ($SFX)." \
 	    >/dev/null
 }
-quiet() { "$@" >/dev/null 2>&1; }
 spent() { t_sql "SELECT COALESCE(sum(spent_micros), 0) FROM org_budget_days WHERE org_id = '$1'"; }
 reserved() { t_sql "SELECT COALESCE(sum(reserved_micros), 0) FROM org_budget_days WHERE org_id = '$1'"; }
 held() { t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$1' AND state = 'held'"; }

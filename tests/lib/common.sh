@@ -131,3 +131,20 @@ t_stack() {
 	# shellcheck source-path=SCRIPTDIR source=../../dev/lib/stack.sh
 	. "$BW_TOP/dev/lib/stack.sh" && stack_load "$BW_RUN"
 }
+
+# t_free_port: a TCP port free on 127.0.0.1 now.
+t_free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# t_pg_hostport URL: "host:port" of a PostgreSQL URL (5432 when none).
+t_pg_hostport() {
+	python3 -c 'import sys, urllib.parse as u; p=u.urlparse(sys.argv[1]); print("%s:%d" % (p.hostname, p.port or 5432))' "$1"
+}
+
+# t_pg_via URL PORT: URL (user and password kept) to 127.0.0.1:PORT in
+# plain text (sslmode=disable): the way through a proxy such as
+# tools/sim/pg_fault.py.
+t_pg_via() {
+	python3 -c 'import sys, urllib.parse as u; p=u.urlparse(sys.argv[1]); n=p._replace(netloc=(p.username + (":" + p.password if p.password else "") + "@" if p.username else "") + "127.0.0.1:" + sys.argv[2]); q=(n.query + "&" if n.query else "") + "sslmode=disable"; print(n._replace(query=q).geturl())' "$1" "$2"
+}
