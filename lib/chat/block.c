@@ -52,18 +52,12 @@ block_metrics_register(void)
 
 #define COUNT(e) metrics_inc(m_ev[e])
 
-static void
-copy_str(char *dst, size_t n, const char *src)
-{
-	snprintf(dst, n, "%s", src != NULL ? src : "");
-}
-
 /* The take or renewal; see bw_block_renew() in sql/0040. */
 static const char sql_renew[] =
     "SELECT verdict, block_id, granted, model, downgraded, in_price,"
     " out_price, bytes_per_token, tokens_per_message"
-    " FROM bw_block_renew($1::uuid, $2::date, $3::uuid, $4, $5, $6::bigint,"
-    " $7::int, $8::boolean, $9::boolean, $10::bigint, $11::int, $12::int,"
+    " FROM bw_block_renew($1::uuid, $2::date, $12::uuid, $3, $4, $5::bigint,"
+    " $6::int, $7::boolean, $8::boolean, $9::bigint, $10::int, $11::int,"
     " $13::int, $14::int, $15::bigint, $16::bigint, $17::int, $18)";
 static const struct db_stmt st_renew = { "block_renew", sql_renew, 18, NULL };
 static const char sql_return[] = "SELECT bw_block_return($1::uuid, $2::uuid)";
@@ -147,7 +141,7 @@ return_one(struct db *db, struct block_set *set, struct budget_block *b)
 	char	    keep[37];
 	enum bw_err er;
 
-	copy_str(keep, sizeof(keep), db_org(db));
+	budget_copy(keep, sizeof(keep), db_org(db));
 	er = db_set_org(db, b->org_id);
 	if (er == BW_OK)
 		er = db_execs(db, &st_return, p, &res);
@@ -183,37 +177,22 @@ renew(struct db *db, struct block_set *set, const struct budget_settings *s,
     const struct budget_ask *a, struct budget_block *b, int64_t need,
     enum block_verdict *v, struct budget_block **b_out)
 {
-	const char *p[18], *verdict;
-	char	    daily[24], soft[16], bytes[24], nm[16], mt[16], calls[16];
-	char	    pct[16], nd[24], inf[24], ttl[16];
-	PGresult   *res = NULL;
-	enum bw_err er;
-	int64_t	    inflight = b != NULL ? b->inflight : 0;
+	struct budget_pbuf  pb;
+	const char	   *p[18], *verdict;
+	char		    calls[16], pct[16], nd[24], inf[24], ttl[16];
+	PGresult	   *res = NULL;
+	enum bw_err	    er;
+	int64_t		    inflight = b != NULL ? b->inflight : 0;
 	struct budget_block nb;
 
-	snprintf(daily, sizeof(daily), "%" PRId64, s->daily_micros);
-	snprintf(soft, sizeof(soft), "%d", s->soft_pct);
-	snprintf(bytes, sizeof(bytes), "%" PRId64,
-	    a->input_bytes < 0 ? 0 : a->input_bytes);
-	snprintf(nm, sizeof(nm), "%d", a->nmessages < 0 ? 0 : a->nmessages);
-	snprintf(mt, sizeof(mt), "%d", a->max_tokens);
+	/* $1..$11 as the hold's statement has them, then the block's. */
+	budget_decision_params(s, a, &pb, p);
 	snprintf(calls, sizeof(calls), "%d", set->cfg.calls);
 	snprintf(pct, sizeof(pct), "%d", set->cfg.pct);
 	snprintf(nd, sizeof(nd), "%" PRId64, need);
 	snprintf(inf, sizeof(inf), "%" PRId64, inflight);
 	snprintf(ttl, sizeof(ttl), "%d", set->cfg.ttl_s);
-	p[0] = s->org_id;
-	p[1] = s->day;
-	p[2] = b != NULL ? b->id : NULL;
-	p[3] = s->primary;
-	p[4] = s->fallback;
-	p[5] = s->has_budget ? daily : NULL;
-	p[6] = soft;
-	p[7] = s->downgrade ? "true" : "false";
-	p[8] = s->hard_stop ? "true" : "false";
-	p[9] = bytes;
-	p[10] = nm;
-	p[11] = mt;
+	p[11] = b != NULL ? b->id : NULL;
 	p[12] = calls;
 	p[13] = pct;
 	p[14] = need < 0 ? NULL : nd;
@@ -241,12 +220,12 @@ renew(struct db *db, struct block_set *set, const struct budget_settings *s,
 	*v = BK_OK;
 	memset(&nb, 0, sizeof(nb));
 	if (b == NULL) {
-		copy_str(nb.org_id, sizeof(nb.org_id), s->org_id);
-		copy_str(nb.id, sizeof(nb.id), PQgetvalue(res, 0, 1));
-		copy_str(nb.day, sizeof(nb.day), s->day);
+		budget_copy(nb.org_id, sizeof(nb.org_id), s->org_id);
+		budget_copy(nb.id, sizeof(nb.id), PQgetvalue(res, 0, 1));
+		budget_copy(nb.day, sizeof(nb.day), s->day);
 	} else
 		nb = *b;
-	copy_str(nb.model, sizeof(nb.model), PQgetvalue(res, 0, 3));
+	budget_copy(nb.model, sizeof(nb.model), PQgetvalue(res, 0, 3));
 	nb.downgraded = PQgetvalue(res, 0, 4)[0] == 't';
 	nb.in_price = db_col_i64_or(res, 0, 5, 0);
 	nb.out_price = db_col_i64_or(res, 0, 6, 0);
@@ -351,8 +330,8 @@ block_hold(struct db *db, struct block_set *set,
 	COUNT(BE_CALLS);
 	memset(hold, 0, sizeof(*hold));
 	hold->block = true;
-	copy_str(hold->block_id, sizeof(hold->block_id), b->id);
-	copy_str(hold->model, sizeof(hold->model), b->model);
+	budget_copy(hold->block_id, sizeof(hold->block_id), b->id);
+	budget_copy(hold->model, sizeof(hold->model), b->model);
 	hold->downgraded = b->downgraded;
 	hold->max_tokens = a->max_tokens;
 	hold->input_bound = ib;
@@ -521,6 +500,7 @@ block_return_idle(struct db *db, struct block_set *set, bool all)
  * (recorded charges not yet moved, and the rest, which may cover records
  * a crash lost) joins spent.
  */
+/* clang-format off */
 static const char sql_expire[] =
     "WITH e AS (UPDATE llm_budget_blocks b SET state = 'expired',"
     " charged_micros = b.moved_micros + b.granted_micros, ended_at = now()"
@@ -528,14 +508,9 @@ static const char sql_expire[] =
     "  WHERE state = 'held' AND expires_at < now()"
     "  ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED) x"
     " WHERE b.org_id = x.org_id AND b.id = x.id AND b.state = 'held'"
-    " RETURNING b.org_id, b.day, b.granted_micros),"
-    " s AS (SELECT org_id, day, sum(granted_micros) AS amt, count(*) AS n"
-    "  FROM e GROUP BY org_id, day),"
-    " u AS (UPDATE org_budget_days d SET"
-    "  reserved_micros = d.reserved_micros - s.amt,"
-    "  spent_micros = d.spent_micros + s.amt, updated_at = now()"
-    "  FROM s WHERE d.org_id = s.org_id AND d.day = s.day RETURNING s.n)"
-    " SELECT COALESCE(sum(n), 0) FROM u";
+    " RETURNING b.org_id, b.day, b.granted_micros AS amt),"
+    BUDGET_SQL_EXPIRED_TO_SPENT;
+/* clang-format on */
 
 enum bw_err
 block_expire(struct db *db, int batch, int *n)

@@ -112,10 +112,35 @@ budget_fit_tokens(int64_t remaining, int64_t in_bound, int attempts,
 	return lo;
 }
 
-static void
-copy_str(char *dst, size_t n, const char *src)
+void
+budget_copy(char *dst, size_t n, const char *src)
 {
 	snprintf(dst, n, "%s", src != NULL ? src : "");
+}
+
+void
+budget_decision_params(const struct budget_settings *s,
+    const struct budget_ask *a, struct budget_pbuf *buf, const char **p)
+{
+	memset(buf, 0, sizeof(*buf));
+	snprintf(buf->daily, sizeof(buf->daily), "%" PRId64, s->daily_micros);
+	snprintf(buf->soft, sizeof(buf->soft), "%d", s->soft_pct);
+	snprintf(buf->bytes, sizeof(buf->bytes), "%" PRId64,
+	    a->input_bytes < 0 ? 0 : a->input_bytes);
+	snprintf(buf->nmsg, sizeof(buf->nmsg), "%d",
+	    a->nmessages < 0 ? 0 : a->nmessages);
+	snprintf(buf->max_tokens, sizeof(buf->max_tokens), "%d", a->max_tokens);
+	p[0] = s->org_id;
+	p[1] = s->day;
+	p[2] = s->primary;
+	p[3] = s->fallback;
+	p[4] = s->has_budget ? buf->daily : NULL;
+	p[5] = buf->soft;
+	p[6] = s->downgrade ? "true" : "false";
+	p[7] = s->hard_stop ? "true" : "false";
+	p[8] = buf->bytes;
+	p[9] = buf->nmsg;
+	p[10] = buf->max_tokens;
 }
 
 static const char sql_settings[] =
@@ -152,17 +177,17 @@ budget_settings_get(struct db *db, const char *org_id, const char *dflt_primary,
 		goto out;
 	}
 	memset(&s, 0, sizeof(s));
-	copy_str(s.org_id, sizeof(s.org_id), org_id);
+	budget_copy(s.org_id, sizeof(s.org_id), org_id);
 	s.has_budget = !PQgetisnull(res, 0, 0);
 	s.daily_micros = s.has_budget ? db_col_i64_or(res, 0, 0, 0) : 0;
 	s.soft_pct = (int)db_col_i64_or(res, 0, 1, 0);
 	s.hard_stop = PQgetvalue(res, 0, 2)[0] == 't';
 	s.downgrade = PQgetvalue(res, 0, 3)[0] == 't';
-	copy_str(s.primary, sizeof(s.primary),
+	budget_copy(s.primary, sizeof(s.primary),
 	    PQgetisnull(res, 0, 4) ? dflt_primary : PQgetvalue(res, 0, 4));
-	copy_str(s.fallback, sizeof(s.fallback),
+	budget_copy(s.fallback, sizeof(s.fallback),
 	    PQgetisnull(res, 0, 5) ? dflt_fallback : PQgetvalue(res, 0, 5));
-	copy_str(s.day, sizeof(s.day), PQgetvalue(res, 0, 6));
+	budget_copy(s.day, sizeof(s.day), PQgetvalue(res, 0, 6));
 	s.org_cap = (int)db_col_i64_or(res, 0, 7, 0);
 	s.system_prompt = strdup(PQgetvalue(res, 0, 8));
 	s.fallback_reply = db_col_dup(res, 0, 9);
@@ -262,32 +287,16 @@ budget_hold(struct db *db, const struct budget_settings *s,
 {
 	struct budget_hold h;
 	PGresult	  *res = NULL;
+	struct budget_pbuf pb;
 	const char	  *p[15], *v;
-	char		   daily[24], soft[16], bytes[24], nm[16], mt[16];
 	char		   mn[16], ttl[16];
 	enum bw_err	   er;
 	int		   tries;
 
 	memset(&h, 0, sizeof(h));
-	snprintf(daily, sizeof(daily), "%" PRId64, s->daily_micros);
-	snprintf(soft, sizeof(soft), "%d", s->soft_pct);
-	snprintf(bytes, sizeof(bytes), "%" PRId64,
-	    a->input_bytes < 0 ? 0 : a->input_bytes);
-	snprintf(nm, sizeof(nm), "%d", a->nmessages < 0 ? 0 : a->nmessages);
-	snprintf(mt, sizeof(mt), "%d", a->max_tokens);
+	budget_decision_params(s, a, &pb, p);
 	snprintf(mn, sizeof(mn), "%d", a->min_tokens);
 	snprintf(ttl, sizeof(ttl), "%d", a->ttl_s);
-	p[0] = s->org_id;
-	p[1] = s->day;
-	p[2] = s->primary;
-	p[3] = s->fallback;
-	p[4] = s->has_budget ? daily : NULL;
-	p[5] = soft;
-	p[6] = s->downgrade ? "true" : "false";
-	p[7] = s->hard_stop ? "true" : "false";
-	p[8] = bytes;
-	p[9] = nm;
-	p[10] = mt;
 	p[11] = mn;
 	p[12] = a->request_id;
 	p[13] = a->correlation_id;
@@ -310,7 +319,7 @@ budget_hold(struct db *db, const struct budget_settings *s,
 			goto out;
 	}
 	v = PQgetvalue(res, 0, 0);
-	copy_str(h.model, sizeof(h.model), PQgetvalue(res, 0, 1));
+	budget_copy(h.model, sizeof(h.model), PQgetvalue(res, 0, 1));
 	h.downgraded = PQgetvalue(res, 0, 2)[0] == 't';
 	h.max_tokens = (int)db_col_i64_or(res, 0, 3, 0);
 	h.input_bound = db_col_i64_or(res, 0, 4, 0);
@@ -326,7 +335,7 @@ budget_hold(struct db *db, const struct budget_settings *s,
 		goto out;
 	} else {
 		*verdict = BV_OK;
-		copy_str(h.id, sizeof(h.id), PQgetvalue(res, 0, 8));
+		budget_copy(h.id, sizeof(h.id), PQgetvalue(res, 0, 8));
 	}
 	*hold = h;
 out:
@@ -510,6 +519,7 @@ budget_release(struct db *db, const char *org_id, const char *hold_id,
 	return settle(db, org_id, hold_id, 0, &u, NULL, NULL, settled, NULL);
 }
 
+/* clang-format off */
 static const char sql_expire[] =
     "WITH e AS (UPDATE llm_holds h SET state = 'expired',"
     " charged_micros = h.held_micros, settled_at = now()"
@@ -517,14 +527,9 @@ static const char sql_expire[] =
     "  WHERE state = 'held' AND expires_at < now()"
     "  ORDER BY expires_at LIMIT $1::int FOR UPDATE SKIP LOCKED) x"
     " WHERE h.org_id = x.org_id AND h.id = x.id AND h.state = 'held'"
-    " RETURNING h.org_id, h.day, h.held_micros),"
-    " s AS (SELECT org_id, day, sum(held_micros) AS amt, count(*) AS n"
-    "  FROM e GROUP BY org_id, day),"
-    " u AS (UPDATE org_budget_days d SET"
-    "  reserved_micros = d.reserved_micros - s.amt,"
-    "  spent_micros = d.spent_micros + s.amt, updated_at = now()"
-    "  FROM s WHERE d.org_id = s.org_id AND d.day = s.day RETURNING s.n)"
-    " SELECT COALESCE(sum(n), 0) FROM u";
+    " RETURNING h.org_id, h.day, h.held_micros AS amt),"
+    BUDGET_SQL_EXPIRED_TO_SPENT;
+/* clang-format on */
 
 enum bw_err
 budget_expire(struct db *db, int batch, int *n)
@@ -588,7 +593,7 @@ budget_today(struct db *db, const char *org_id, struct budget_today *out)
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));
-	copy_str(out->day, sizeof(out->day), PQgetvalue(res, 0, 0));
+	budget_copy(out->day, sizeof(out->day), PQgetvalue(res, 0, 0));
 	out->has_budget = !PQgetisnull(res, 0, 1);
 	out->daily_micros = db_col_i64_or(res, 0, 1, 0);
 	out->org_cap = (int)db_col_i64_or(res, 0, 2, 0);

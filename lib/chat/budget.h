@@ -11,6 +11,7 @@
 #define BW_BUDGET_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/db.h"
@@ -125,6 +126,22 @@ budget_settings_get(struct db *, const char *org_id, const char *dflt_primary,
     const char *dflt_fallback, struct budget_settings *out);
 void budget_settings_clear(struct budget_settings *);
 /*
+ * The parameters a budget decision on s for a shares as text, in this
+ * order: org, day, primary, fallback, daily budget (NULL: none), soft %,
+ * downgrade, hard stop, input bytes, messages, max_tokens: p[0..10] of
+ * the hold's statement and of a budget block's (lib/chat/block.c); the
+ * numbers are written to buf.
+ */
+#define BUDGET_DECISION_PARAMS 11
+struct budget_pbuf {
+	char daily[24], soft[16], bytes[24], nmsg[16], max_tokens[16];
+};
+void budget_decision_params(const struct budget_settings *s,
+    const struct budget_ask *a, struct budget_pbuf *buf, const char **p);
+/* snprintf(dst, n, "%s", src), "" for NULL. */
+void budget_copy(char *dst, size_t n, const char *src);
+
+/*
  * Decides the model (fallback at or above the soft threshold of spent +
  * reserved, when downgrade is on) and places a hold for one attempt of the
  * call (its input bound under the model's counting rule plus max_tokens of
@@ -175,6 +192,20 @@ enum bw_err budget_release(struct db *, const char *org_id, const char *hold_id,
  * Settles up to batch expired holds at their held amount (the request
  * died), skipping rows another pass holds. *n gets how many.
  */
+/*
+ * The end of an expiry statement: a CTE e returning (org_id, day, amt) for
+ * what expired; each amount moves from the day's reserved to its spent
+ * (org_budget_days is this file's); the statement answers how many rows e
+ * had. Used by budget_expire() and block_expire() (lib/chat/block.c).
+ */
+#define BUDGET_SQL_EXPIRED_TO_SPENT                                           \
+	" s AS (SELECT org_id, day, sum(amt) AS amt, count(*) AS n"           \
+	"  FROM e GROUP BY org_id, day),"                                     \
+	" u AS (UPDATE org_budget_days d SET"                                 \
+	"  reserved_micros = d.reserved_micros - s.amt,"                      \
+	"  spent_micros = d.spent_micros + s.amt, updated_at = now()"         \
+	"  FROM s WHERE d.org_id = s.org_id AND d.day = s.day RETURNING s.n)" \
+	" SELECT COALESCE(sum(n), 0) FROM u"
 /* Prepares the chat turn's statements on db (db_warm()): a chat child's
  * start. */
 enum bw_err budget_warm(struct db *);

@@ -208,8 +208,8 @@ int64_t db_rows(PGresult *);
  * batch size, and reads the first column of its one row as how many rows
  * the pass handled. BW_OK with *n set.
  */
-enum bw_err
-db_exec_batch(struct db *, const char *name, const char *sql, int batch, int *n);
+enum bw_err db_exec_batch(struct db *, const char *name, const char *sql,
+    int batch, int *n);
 /* As db_i64 for a double ("1.5", "1e3"; no NaN or infinity). */
 enum bw_err db_f64(const char *s, double *out);
 /*
