@@ -16,7 +16,7 @@
 #     never below what the provider calls cost, nothing left reserved;
 #   - a block whose PostgreSQL session was cut is never returned by its
 #     child (a record may have died with the session): it expires whole.
-# Bounded: about 1,500 turns, the simulator answering at once.
+# Bounded: about 1,100 turns, the simulator answering at once.
 . "${BW_TOP:?}/tests/lib/common.sh"
 . "$BW_TOP/tests/lib/chat.sh"
 t_need BW_CONFIG BW_BUILD BULWARK_URL BW_LLM_SIM_URL DATABASE_URL
@@ -127,7 +127,7 @@ t_eq "retry: spent = 10 x 202, nothing reserved" "2020 0" \
     "$(spent "$RO") $(reserved "$RO")"
 
 # --- eight streams against a budget: used to the last call ------------------
-BUDGET=60000 # micros: about 588 calls of 102; a block holds at most 5 %
+BUDGET=40000 # micros: about 392 calls of 102; a block holds at most 5 %
 new_org stream $BUDGET
 SO=$ORG
 streams 8 "$KEY" s 200
