@@ -311,8 +311,8 @@ block_hold(struct db *db, struct block_set *set,
 		}
 		if (v != BK_OK) {
 			if (v == BK_NONE && b != NULL) {
-				COUNT(
-				    BE_RETURNED); /* returned by the renewal */
+				/* The renewal returned it. */
+				COUNT(BE_RETURNED);
 				forget(set, b);
 			}
 			COUNT(BE_FALLBACKS);
@@ -363,7 +363,12 @@ block_extend(struct db *db, struct block_set *set,
 		if (er != BW_OK)
 			return er;
 		if (v == BK_LOST) {
+			/* Not this session's: no more calls in it (the one in
+			 * flight is covered by its expiry). */
 			COUNT(BE_LOST);
+			log_kv(LL_WARN, "budget block lost; it expires",
+			    "block_id", b->id, NULL);
+			forget(set, b);
 			return BW_OK;
 		}
 		if (ext > b->room)
