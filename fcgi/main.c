@@ -205,7 +205,6 @@ child_init(const struct config *cfg, int pool, int child_no)
 		blocks.cfg.pct = cfg->chat_block_pct;
 		blocks.cfg.idle_ms = cfg->chat_block_idle_ms;
 		blocks.cfg.ttl_s = cfg->chat_hold_ttl_s;
-		blocks.cfg.max_tokens = cfg->chat_max_tokens;
 		blocks.cfg.owner = g_child.block_owner;
 		g_child.blocks = &blocks;
 	}

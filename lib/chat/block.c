@@ -14,7 +14,6 @@
 
 #include "chat/block.h"
 #include "core/clock.h"
-#include "core/jv.h"
 #include "core/log.h"
 #include "core/metrics.h"
 

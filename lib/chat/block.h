@@ -27,11 +27,10 @@
 #define BLOCK_MAX 64 /* orgs with a block in one child */
 
 struct block_cfg {
-	int calls;	/* a block aims at this many calls' holds; 0 off */
-	int pct;	/* with a daily budget: all blocks <= this % */
-	int idle_ms;	/* block_return_idle() returns blocks idle this long */
-	int ttl_s;	/* a block expires unless renewed within */
-	int max_tokens; /* the calls' output allowance */
+	int calls;   /* a block aims at this many calls' holds; 0 off */
+	int pct;     /* with a daily budget: all blocks <= this % */
+	int idle_ms; /* block_return_idle() returns blocks idle this long */
+	int ttl_s;   /* a block expires unless renewed within */
 	const char *owner; /* "host pid", on the row for operators */
 };
 

@@ -64,7 +64,6 @@ main(int argc, char **argv)
 	blocks.cfg.pct = 5;
 	blocks.cfg.idle_ms = 2000;
 	blocks.cfg.ttl_s = 120;
-	blocks.cfg.max_tokens = ask.max_tokens;
 	blocks.cfg.owner = "chat_sql";
 	t0 = clock_mono_ms();
 	while (clock_mono_ms() - t0 < (int64_t)(secs * 1000)) {
