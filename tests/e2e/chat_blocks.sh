@@ -136,7 +136,12 @@ s=$(spent "$SO")
 echo "# stream: $(codes s); spent $s of $BUDGET micros ($((100 * s / BUDGET)) %); in blocks $(in_blocks "$SO") calls"
 t_eq "stream: every stream ended with 402" 8 "$(cat "$TMP"/s*.codes | grep -c '^402$')"
 t_eq "stream: only 200 and 402 answered" 0 "$(cat "$TMP"/s*.codes | grep -vc '^200$\|^402$')"
-t_ge "stream: calls were held in blocks" 100 "$(in_blocks "$SO")"
+# How many calls land in a block depends on how nginx spreads the
+# streams over the 32 chat children: a block lives in one child, and the
+# cap (5 % of 40,000 = 13 calls' holds) lets only a few children hold one
+# at a time. Seen: 351 of 392 when nginx's kept connections concentrate
+# the streams, 53 of 387 when they spread. With blocks off it is 0.
+t_ge "stream: calls were held in blocks" 20 "$(in_blocks "$SO")"
 t_ge "stream: >= 90 % of the budget spent before each stream's first 402" \
     $((BUDGET * 9 / 10)) "$s"
 t_le "stream: spend never above the budget (0 overshoot)" "$BUDGET" "$s"
