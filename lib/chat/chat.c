@@ -662,28 +662,76 @@ chat_out_log_fields(const struct chat_out *o, struct json_object *f)
 	    json_object_new_int64(o->held_micros));
 }
 
+/*
+ * Orgs whose turn the budget refused in this child in the last
+ * CHAT_REFUSED_MS: their next turns ask for a slot only after the hold
+ * (no slot taken and given back per refused turn, whatever its rate).
+ */
+#define CHAT_REFUSED_N	16
+#define CHAT_REFUSED_MS 1000
+static struct {
+	char	org[SEM_MAX_ORG + 1];
+	int64_t until_ms;
+} chat_refused[CHAT_REFUSED_N];
+
+static int
+refused_recently(const char *org)
+{
+	int64_t now = clock_mono_ms();
+	int	i;
+
+	for (i = 0; i < CHAT_REFUSED_N; i++)
+		if (chat_refused[i].until_ms > now &&
+		    strcmp(chat_refused[i].org, org) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+refused_note(const char *org)
+{
+	int64_t now = clock_mono_ms();
+	int	i, slot = 0;
+
+	for (i = 0; i < CHAT_REFUSED_N; i++) {
+		if (strcmp(chat_refused[i].org, org) == 0) {
+			slot = i;
+			break;
+		}
+		if (chat_refused[i].until_ms < chat_refused[slot].until_ms)
+			slot = i; /* the oldest, or a free one */
+	}
+	snprintf(chat_refused[slot].org, sizeof(chat_refused[slot].org), "%s",
+	    org);
+	chat_refused[slot].until_ms = now + CHAT_REFUSED_MS;
+}
+
 enum bw_err
 chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 {
-	const struct config *cfg = c->cfg;
-	struct turn	     t;
-	struct json_object  *state = NULL;
-	struct llm_msg	    *msgs = NULL;
-	struct llm_result    lr;
-	struct llm_opts	     o;
-	struct budget_ask    ask;
-	struct sem_stats     ss;
-	struct sem_brk	     sb;
-	struct append	     ap;
-	enum budget_verdict  v;
-	bool		     inblock = false;
-	enum bw_err	     er, ret = BW_OK;
-	size_t		     nmsgs = 0;
-	int64_t		     deadline, bytes = 0, wait;
-	int		     org_cap;
-	const char	    *fallback;
-	char		     known[sizeof(CHAT_KNOWN_PREFIX) +
-	    CONV_NFIELDS * (CONV_MAX_FIELD + 16)];
+	const struct config    *cfg = c->cfg;
+	struct turn		t;
+	struct json_object     *state = NULL;
+	struct llm_msg	       *msgs = NULL;
+	struct llm_result	lr;
+	struct llm_opts		o;
+	struct budget_ask	ask;
+	struct sem_stats	ss;
+	struct sem_brk		sb;
+	struct append		ap;
+	struct conv_get_call	gc;
+	struct sem_acquire_call ac;
+	struct rds_call		calls[2];
+	enum budget_verdict	v;
+	bool			inblock = false;
+	enum bw_err		er, ret = BW_OK;
+	size_t			nmsgs = 0, ncalls;
+	int			acq = 0;
+	int64_t			deadline, bytes = 0, wait;
+	int			org_cap;
+	const char	       *fallback;
+	char			known[sizeof(CHAT_KNOWN_PREFIX) +
+	       CONV_NFIELDS * (CONV_MAX_FIELD + 16)];
 
 	memset(out, 0, sizeof(*out));
 	memset(&t, 0, sizeof(t));
@@ -713,8 +761,51 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		goto out;
 	}
 
-	/* Conversation first: Redis trouble is found before money moves. */
-	er = conv_get(c->rds, in->org_id, in->channel, in->user_id, &state);
+	/* A slot, queued fairly with a deadline inside the request's. */
+	wait = deadline - clock_mono_ms() - LLM_MIN_ATTEMPT_MS;
+	if (wait > in->start_ms + cfg->chat_queue_deadline_ms - clock_mono_ms())
+		wait = in->start_ms + cfg->chat_queue_deadline_ms -
+		    clock_mono_ms();
+	if (wait < 0)
+		wait = 0;
+	org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;
+	memset(&ss, 0, sizeof(ss));
+	memset(&sb, 0, sizeof(sb));
+	/* The breaker is asked in the acquire's script. */
+	if (breaker_key(t.brk_key, sizeof(t.brk_key), CHAT_BREAKER_NAME) !=
+	    BW_OK)
+		t.brk_key[0] = '\0';
+	sb.key = t.brk_key;
+	sb.open_ms = cfg->llm_breaker_open_ms;
+	sb.probe_ms = cfg->llm_retry_timeout_ms + 1000;
+
+	/*
+	 * Conversation first: Redis trouble is found before money moves. Its
+	 * read and the first try for the slot are one round trip; the slot
+	 * is only kept once the budget holds (sem_acquire_abandon() below).
+	 */
+	er =
+	    conv_get_prep(&gc, in->org_id, in->channel, in->user_id, &calls[0]);
+	if (er != BW_OK) {
+		tlog(&t, LL_WARN, "conversation state unavailable", "error",
+		    bw_strerror(er), NULL);
+		goto out;
+	}
+	ncalls = 1;
+	if (!refused_recently(in->org_id)) {
+		if (sem_acquire_prep(&ac, in->org_id, cfg->llm_global_cap,
+			org_cap, cfg->chat_lease_ttl_ms, (int)wait,
+			t.brk_key[0] != '\0' ? &sb : NULL, &calls[1]) == BW_OK)
+			ncalls = 2;
+		acq = 1; /* a failed prep answers from sem_acquire_wait() */
+	}
+	(void)rds_pipeline(c->rds, calls, ncalls);
+	er = conv_get_done(&calls[0], &state);
+	if (ncalls == 2)
+		sem_acquire_first(&ac, &calls[1]);
+	while (ncalls > 0)
+		if (calls[--ncalls].reply != NULL)
+			freeReplyObject(calls[ncalls].reply);
 	if (er != BW_OK && er != BW_ENOTFOUND) {
 		tlog(&t, LL_WARN, "conversation state unavailable", "error",
 		    bw_strerror(er), NULL);
@@ -755,6 +846,8 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	}
 	snprintf(out->model, sizeof(out->model), "%s", t.hold.model);
 	out->downgraded = t.hold.downgraded;
+	if (v == BV_EXCEEDED || v == BV_NOPRICE)
+		refused_note(in->org_id);
 	if (v == BV_EXCEEDED) {
 		metrics_inc(m_holds[HM_REFUSED]);
 		tlog(&t, LL_INFO, "budget exceeded: no provider call", NULL);
@@ -771,26 +864,15 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	if (t.hold.downgraded)
 		metrics_inc(m_downgraded);
 
-	/* A slot, queued fairly with a deadline inside the request's. */
-	wait = deadline - clock_mono_ms() - LLM_MIN_ATTEMPT_MS;
-	if (wait > in->start_ms + cfg->chat_queue_deadline_ms - clock_mono_ms())
-		wait = in->start_ms + cfg->chat_queue_deadline_ms -
-		    clock_mono_ms();
-	if (wait < 0)
-		wait = 0;
-	org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;
-	memset(&ss, 0, sizeof(ss));
-	memset(&sb, 0, sizeof(sb));
-	/* The breaker is asked in the acquire's script (one round trip). */
-	if (breaker_key(t.brk_key, sizeof(t.brk_key), CHAT_BREAKER_NAME) !=
-	    BW_OK)
-		t.brk_key[0] = '\0';
-	sb.key = t.brk_key;
-	sb.open_ms = cfg->llm_breaker_open_ms;
-	sb.probe_ms = cfg->llm_retry_timeout_ms + 1000;
-	er = sem_acquire_brk(c->rds, in->org_id, cfg->llm_global_cap, org_cap,
-	    cfg->chat_lease_ttl_ms, (int)wait,
-	    t.brk_key[0] != '\0' ? &sb : NULL, &t.lease, &ss);
+	/* The slot: granted by the first try, or queued from it; asked now
+	 * when the org's turns were refused a moment ago. */
+	if (acq) {
+		acq = 0;
+		er = sem_acquire_wait(c->rds, &ac, &t.lease, &ss);
+	} else
+		er = sem_acquire_brk(c->rds, in->org_id, cfg->llm_global_cap,
+		    org_cap, cfg->chat_lease_ttl_ms, (int)wait,
+		    t.brk_key[0] != '\0' ? &sb : NULL, &t.lease, &ss);
 	metrics_observe(m_wait, (double)ss.wait_us / 1e6);
 	if (ss.reclaimed > 0)
 		metrics_add(m_reclaimed, (uint64_t)ss.reclaimed);
@@ -880,6 +962,8 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	out->outcome = CO_OK;
 out:
 	/* Every way out: no lease kept, no hold left unsettled. */
+	if (acq)
+		sem_acquire_abandon(c->rds, &ac);
 	drop_lease(&t);
 	drop_hold(&t);
 	metrics_inc(m_req[out->outcome]);

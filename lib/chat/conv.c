@@ -166,52 +166,66 @@ conv_fields_args(const struct conv_fields *f, const char **av, size_t *al,
 }
 
 enum bw_err
-conv_get(struct rds *rds, const char *org_id, const char *channel,
-    const char *user_id, struct json_object **state)
+conv_get_prep(struct conv_get_call *gc, const char *org_id, const char *channel,
+    const char *user_id, struct rds_call *call)
 {
-	char	    key[CONV_MAX_KEY], ttl[24];
-	const char *av[4];
-	size_t	    al[4];
-	redisReply *rep = NULL;
 	enum bw_err er;
 
-	if (rds == NULL || state == NULL)
+	if (gc == NULL || call == NULL)
 		return BW_EINVAL;
-	er = conv_key(key, sizeof(key), org_id, channel, user_id);
+	er = conv_key(gc->key, sizeof(gc->key), org_id, channel, user_id);
 	if (er != BW_OK)
 		return er;
 	/* GETEX (Redis >= 6.2): the read renews the TTL of a state it
 	 * finds and creates nothing, in one command, without a script. */
-	snprintf(ttl, sizeof(ttl), "%d", CONV_TTL_S);
-	av[0] = "GETEX";
-	al[0] = 5;
-	av[1] = key;
-	al[1] = strlen(key);
-	av[2] = "EX";
-	al[2] = 2;
-	av[3] = ttl;
-	al[3] = strlen(ttl);
-	er = rds_cmd(rds, 4, av, al, &rep);
-	if (er != BW_OK) {
-		er = er == BW_EINVAL ? er : BW_EREDIS;
-		goto out;
-	}
-	if (rep->type == REDIS_REPLY_NIL) {
-		er = BW_ENOTFOUND;
-		goto out;
-	}
-	if (rep->type != REDIS_REPLY_STRING) {
-		er = BW_EREDIS;
-		goto out;
-	}
+	snprintf(gc->ttl, sizeof(gc->ttl), "%d", CONV_TTL_S);
+	gc->av[0] = "GETEX";
+	gc->av[1] = gc->key;
+	gc->av[2] = "EX";
+	gc->av[3] = gc->ttl;
+	memset(call, 0, sizeof(*call));
+	call->argc = 4;
+	call->argv = gc->av;
+	return BW_OK;
+}
+
+enum bw_err
+conv_get_done(const struct rds_call *call, struct json_object **state)
+{
+	const redisReply *rep = call->reply;
+	enum bw_err	  er;
+
+	if (call->er != BW_OK)
+		return call->er == BW_EINVAL ? BW_EINVAL : BW_EREDIS;
+	if (rep->type == REDIS_REPLY_NIL)
+		return BW_ENOTFOUND;
+	if (rep->type != REDIS_REPLY_STRING)
+		return BW_EREDIS;
 	er = jv_parse(rep->str, rep->len, 8, state);
 	if (er != BW_OK) {
 		log_kv(LL_ERROR, "conv: stored state is not JSON", NULL);
 		er = BW_EREDIS;
 	}
-out:
-	if (rep != NULL)
-		freeReplyObject(rep);
+	return er;
+}
+
+enum bw_err
+conv_get(struct rds *rds, const char *org_id, const char *channel,
+    const char *user_id, struct json_object **state)
+{
+	struct conv_get_call gc;
+	struct rds_call	     call;
+	enum bw_err	     er;
+
+	if (rds == NULL || state == NULL)
+		return BW_EINVAL;
+	er = conv_get_prep(&gc, org_id, channel, user_id, &call);
+	if (er != BW_OK)
+		return er;
+	(void)rds_pipeline(rds, &call, 1);
+	er = conv_get_done(&call, state);
+	if (call.reply != NULL)
+		freeReplyObject(call.reply);
 	return er;
 }
 

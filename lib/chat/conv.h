@@ -68,13 +68,30 @@ void conv_state_merge(struct conv_state *st, const struct conv_fields *f);
  */
 int conv_field_check(const char *s, size_t len);
 
+/* A key "conv:{<org>}:<channel>:<user>". */
+#define CONV_MAX_KEY (16 + 64 + 16 + CONV_MAX_ID)
 /*
  * Reads the state and renews its TTL (CONV_TTL_S from now, in the same
- * command: GETEX). *state (the caller json_object_put()s it) is the document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
+ * command: GETEX). *state (the caller json_object_put()s it) is the
+ * document above. Returns BW_OK, BW_ENOTFOUND (none or expired),
  * BW_EINVAL (bad ids), BW_EREDIS.
  */
 enum bw_err conv_get(struct rds *, const char *org_id, const char *channel,
     const char *user_id, struct json_object **state);
+/*
+ * conv_get() as one call of a pipeline (core/rds.h): prep fills *call
+ * (pointing into gc, which must outlive it), done reads its answer after
+ * rds_pipeline() with conv_get()'s returns. The caller frees call->reply.
+ */
+struct conv_get_call {
+	char	    key[CONV_MAX_KEY];
+	char	    ttl[24];
+	const char *av[4];
+};
+enum bw_err conv_get_prep(struct conv_get_call *gc, const char *org_id,
+    const char *channel, const char *user_id, struct rds_call *call);
+enum bw_err
+conv_get_done(const struct rds_call *call, struct json_object **state);
 /*
  * Appends one turn atomically in one script (read, append, trim to
  * CONV_MAX_TURNS and CONV_MAX_BYTES, bump "v" and "turns_total", set the
@@ -88,8 +105,6 @@ enum bw_err conv_append_turn(struct rds *, const char *org_id,
     const char *channel, const char *user_id, const char *user_msg,
     const char *reply, const struct conv_usage *u, const struct conv_fields *f,
     int64_t *turns, struct conv_state *now);
-/* A key "conv:{<org>}:<channel>:<user>". */
-#define CONV_MAX_KEY (16 + 64 + 16 + CONV_MAX_ID)
 /* The argv a prepared append points into; lives until it is done. */
 struct conv_append_call {
 	char	    key[CONV_MAX_KEY];

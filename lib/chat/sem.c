@@ -211,7 +211,10 @@ static struct rds_script sem_cancel_lua = { .src = SEM_LUA_HEAD
 /*
  * ARGV: org, lease, "1" to record a provider success on the breaker
  * KEYS[7] (breaker.c's record with ok 1: closed, no failures; written only
- * when that changes something). Returns 1 when this lease was held, else 0.
+ * when that changes something), or "2" and the probe's end ARGV[4] to give
+ * back the half-open probe this lease's grant took, no call made (the
+ * next acquire may take it; only while the probe is still that one).
+ * Returns 1 when this lease was held, else 0.
  */
 static struct rds_script sem_release_lua = { .src = SEM_LUA_NAMES
 	"local n = redis.call('ZREM', G, ARGV[1] .. '|' .. ARGV[2])\n"
@@ -222,6 +225,9 @@ static struct rds_script sem_release_lua = { .src = SEM_LUA_NAMES
 	"  if (b[1] and b[1] ~= '0') or (b[2] and b[2] ~= '0') then\n"
 	"    redis.call('HSET', KEYS[7], 'st', 0, 'fails', 0)\n"
 	"  end\n"
+	"elseif KEYS[7] and ARGV[3] == '2' and n == 1\n"
+	"    and redis.call('HGET', KEYS[7], 'probe_until') == ARGV[4] then\n"
+	"  redis.call('HSET', KEYS[7], 'probe_until', 0)\n"
 	"end\n"
 	"return n\n" };
 
@@ -350,110 +356,224 @@ sem_acquire(struct rds *rds, const char *org_id, int global_cap, int org_cap,
 }
 
 enum bw_err
+sem_acquire_prep(struct sem_acquire_call *ac, const char *org_id,
+    int global_cap, int org_cap, int lease_ms, int wait_ms, struct sem_brk *brk,
+    struct rds_call *call)
+{
+	enum bw_err er;
+	int	    i, nk = SEM_NKEYS;
+
+	if (ac == NULL || call == NULL)
+		return BW_EINVAL;
+	memset(ac, 0, sizeof(*ac));
+	ac->t0_us = clock_mono_us();
+	ac->first = SEM_FIRST_NONE;
+	ac->er = BW_EREDIS;
+	if (!rds_word_ok(org_id, SEM_MAX_ORG) || global_cap < 1 ||
+	    org_cap < 1 || lease_ms < 100 || wait_ms < 0 ||
+	    (brk != NULL &&
+		(brk->key == NULL || brk->open_ms < 1 || brk->probe_ms < 1)))
+		return ac->er = BW_EINVAL;
+	er = sem_newid(ac->l.id);
+	if (er == BW_OK)
+		er = sem_newid(ac->waiter);
+	if (er != BW_OK)
+		return ac->er = er;
+	snprintf(ac->l.org_id, sizeof(ac->l.org_id), "%s", org_id);
+	ac->l.lease_ms = lease_ms;
+	ac->brk = brk;
+	ac->deadline_ms = ac->t0_us / 1000 + wait_ms;
+	snprintf(ac->num[0], sizeof(ac->num[0]), "%d", global_cap);
+	snprintf(ac->num[1], sizeof(ac->num[1]), "%d", org_cap);
+	snprintf(ac->num[2], sizeof(ac->num[2]), "%d", lease_ms);
+	snprintf(ac->num[3], sizeof(ac->num[3]), "%d", SEM_WAITER_TTL_MS);
+	snprintf(ac->num[4], sizeof(ac->num[4]), "%d",
+	    brk != NULL ? brk->open_ms : 1);
+	snprintf(ac->num[5], sizeof(ac->num[5]), "%d",
+	    brk != NULL ? brk->probe_ms : 1);
+	for (i = 0; i < SEM_NKEYS; i++)
+		ac->av[i] = sem_keys[i];
+	if (brk != NULL)
+		ac->av[nk++] = brk->key;
+	ac->nkeys = nk;
+	ac->av[nk + 0] = ac->l.org_id;
+	ac->av[nk + 1] = ac->waiter;
+	ac->av[nk + 2] = ac->l.id;
+	for (i = 0; i < 4; i++)
+		ac->av[nk + 3 + i] = ac->num[i];
+	ac->av[nk + 7] = "0"; /* not queued yet */
+	ac->av[nk + 8] = ac->num[4];
+	ac->av[nk + 9] = ac->num[5];
+	memset(call, 0, sizeof(*call));
+	call->script = &sem_acquire_lua;
+	call->nkeys = nk;
+	call->argc = nk + 10;
+	call->argv = ac->av;
+	ac->tsend_ms = clock_mono_ms();
+	ac->er = BW_OK;
+	return BW_OK;
+}
+
+/* Reads one try's answer into ac (ac->first, ac->er, the lease). */
+static void
+sem_try_read(struct sem_acquire_call *ac, enum bw_err er, const redisReply *rep,
+    int64_t tsend)
+{
+	long long granted, exp, bst, fz;
+
+	if (er != BW_OK) {
+		ac->er = er == BW_EINVAL || er == BW_ENOMEM ? er : BW_EREDIS;
+		ac->first = SEM_FIRST_NONE;
+		return;
+	}
+	ac->s.tries++;
+	granted = rds_int(rep, 0);
+	exp = rds_int(rep, 2);
+	bst = rds_int(rep, 3);
+	fz = rds_int(rep, 4);
+	if (granted < 0 || granted > 2 || rds_int(rep, 1) < 0 || exp < 0 ||
+	    bst < 0 || bst > 2 || fz < 0 || fz > 1) {
+		log_kv(LL_ERROR, "sem: unexpected script reply", NULL);
+		ac->er = BW_EREDIS;
+		ac->first = SEM_FIRST_NONE;
+		return;
+	}
+	ac->s.reclaimed += (int)rds_int(rep, 1);
+	ac->s.fenced += (int)fz;
+	if (ac->brk != NULL)
+		ac->brk->state = (int)bst;
+	ac->er = BW_OK;
+	ac->first = (int)granted; /* SEM_FIRST_QUEUED, _GRANTED, _BREAKER */
+	if (granted == 1) {
+		ac->l.expires_ms = exp;
+		/* Sent no later than the server took its time. */
+		ac->l.valid_mono_ms = tsend + ac->l.lease_ms;
+		/* A grant with the breaker half-open took its probe. */
+		ac->probe = bst == 2;
+	} else if (granted == 0)
+		ac->av[ac->nkeys + 7] = "1"; /* queued now */
+}
+
+void
+sem_acquire_first(struct sem_acquire_call *ac, const struct rds_call *call)
+{
+	if (ac == NULL || ac->er != BW_OK)
+		return;
+	sem_try_read(ac, call->er, call->reply, ac->tsend_ms);
+}
+
+enum bw_err
+sem_acquire_wait(struct rds *rds, struct sem_acquire_call *ac,
+    struct sem_lease *out, struct sem_stats *st)
+{
+	redisReply *rep;
+	enum bw_err er;
+	int64_t	    left, tsend;
+	char	    wkey[64];
+
+	if (ac == NULL || out == NULL)
+		return BW_EINVAL;
+	snprintf(wkey, sizeof(wkey), "sem:{llm}:w:%s", ac->waiter);
+	for (;;) {
+		if (ac->er != BW_OK) {
+			er = ac->er;
+			break;
+		}
+		if (ac->first == SEM_FIRST_BREAKER) {
+			/* The breaker: no slot taken, out of the queue. */
+			er = BW_EUPSTREAM;
+			break;
+		}
+		if (ac->first == SEM_FIRST_GRANTED) {
+			*out = ac->l;
+			er = BW_OK;
+			break;
+		}
+		if (ac->first == SEM_FIRST_QUEUED) {
+			left = ac->deadline_ms - clock_mono_ms();
+			if (left <= 0) {
+				sem_cancel(rds, ac->l.org_id, ac->waiter);
+				er = BW_ETIMEOUT;
+				break;
+			}
+			er = sem_sleep(rds, wkey, left);
+			if (er != BW_OK)
+				break;
+		}
+		rep = NULL;
+		tsend = clock_mono_ms();
+		er = rds_eval(rds, &sem_acquire_lua, ac->nkeys, ac->nkeys + 10,
+		    ac->av, NULL, &rep);
+		sem_try_read(ac, er, rep, tsend);
+		if (rep != NULL)
+			freeReplyObject(rep);
+	}
+	ac->first = SEM_FIRST_NONE; /* done: nothing left to abandon */
+	ac->s.wait_us = clock_mono_us() - ac->t0_us;
+	if (st != NULL)
+		*st = ac->s;
+	return er;
+}
+
+enum bw_err
 sem_acquire_brk(struct rds *rds, const char *org_id, int global_cap,
     int org_cap, int lease_ms, int wait_ms, struct sem_brk *brk,
     struct sem_lease *out, struct sem_stats *st)
 {
-	struct sem_stats s;
-	struct sem_lease l;
-	const char	*args[10];
-	char		 waiter[SEM_ID_LEN + 1], wkey[64];
-	char		 gc[16], oc[16], lm[16], wt[16], bo[16], bp[16];
-	redisReply	*rep = NULL;
-	enum bw_err	 er;
-	int64_t		 t0, deadline, left, tsend;
-	long long	 granted, exp, bst, fz;
+	struct sem_acquire_call ac;
+	struct rds_call		call;
+	enum bw_err		er;
 
-	memset(&s, 0, sizeof(s));
-	t0 = clock_mono_us();
-	if (rds == NULL || !rds_word_ok(org_id, SEM_MAX_ORG) ||
-	    global_cap < 1 || org_cap < 1 || lease_ms < 100 || wait_ms < 0 ||
-	    out == NULL ||
-	    (brk != NULL &&
-		(brk->key == NULL || brk->open_ms < 1 || brk->probe_ms < 1))) {
-		er = BW_EINVAL;
-		goto out;
+	if (rds == NULL || out == NULL) {
+		if (st != NULL)
+			memset(st, 0, sizeof(*st));
+		return BW_EINVAL;
 	}
-	memset(&l, 0, sizeof(l));
-	er = sem_newid(l.id);
-	if (er == BW_OK)
-		er = sem_newid(waiter);
-	if (er != BW_OK)
-		goto out;
-	snprintf(l.org_id, sizeof(l.org_id), "%s", org_id);
-	l.lease_ms = lease_ms;
-	snprintf(wkey, sizeof(wkey), "sem:{llm}:w:%s", waiter);
-	snprintf(gc, sizeof(gc), "%d", global_cap);
-	snprintf(oc, sizeof(oc), "%d", org_cap);
-	snprintf(lm, sizeof(lm), "%d", lease_ms);
-	snprintf(wt, sizeof(wt), "%d", SEM_WAITER_TTL_MS);
-	snprintf(bo, sizeof(bo), "%d", brk != NULL ? brk->open_ms : 1);
-	snprintf(bp, sizeof(bp), "%d", brk != NULL ? brk->probe_ms : 1);
-	args[0] = org_id;
-	args[1] = waiter;
-	args[2] = l.id;
-	args[3] = gc;
-	args[4] = oc;
-	args[5] = lm;
-	args[6] = wt;
-	args[7] = "0";
-	args[8] = bo;
-	args[9] = bp;
-	deadline = t0 / 1000 + wait_ms;
-	for (;;) {
-		tsend = clock_mono_ms();
-		er = sem_run_brk(rds, &sem_acquire_lua,
-		    brk != NULL ? brk->key : NULL, 10, args, &rep);
-		if (er != BW_OK)
-			goto out;
-		s.tries++;
-		granted = rds_int(rep, 0);
-		exp = rds_int(rep, 2);
-		bst = rds_int(rep, 3);
-		fz = rds_int(rep, 4);
-		if (granted < 0 || granted > 2 || rds_int(rep, 1) < 0 ||
-		    exp < 0 || bst < 0 || bst > 2 || fz < 0 || fz > 1) {
-			log_kv(LL_ERROR, "sem: unexpected script reply", NULL);
-			er = BW_EREDIS;
-			goto out;
-		}
-		s.reclaimed += (int)rds_int(rep, 1);
-		s.fenced += (int)fz;
-		freeReplyObject(rep);
-		rep = NULL;
-		if (brk != NULL)
-			brk->state = (int)bst;
-		if (granted == 2) {
-			/* The breaker: no slot taken, out of the queue. */
-			er = BW_EUPSTREAM;
-			goto out;
-		}
-		if (granted == 1) {
-			l.expires_ms = exp;
-			/* Sent no later than the server took its time. */
-			l.valid_mono_ms = tsend + lease_ms;
-			*out = l;
-			er = BW_OK;
-			goto out;
-		}
-		args[7] = "1"; /* queued now */
-		left = deadline - clock_mono_ms();
-		if (left <= 0) {
-			sem_cancel(rds, org_id, waiter);
-			er = BW_ETIMEOUT;
-			goto out;
-		}
-		er = sem_sleep(rds, wkey, left);
-		if (er != BW_OK)
-			goto out;
+	er = sem_acquire_prep(&ac, org_id, global_cap, org_cap, lease_ms,
+	    wait_ms, brk, &call);
+	if (er == BW_OK) {
+		(void)rds_pipeline(rds, &call, 1);
+		sem_acquire_first(&ac, &call);
+		if (call.reply != NULL)
+			freeReplyObject(call.reply);
 	}
-out:
-	if (rep != NULL)
-		freeReplyObject(rep);
-	s.wait_us = clock_mono_us() - t0;
-	if (st != NULL)
-		*st = s;
-	return er;
+	return sem_acquire_wait(rds, &ac, out, st);
+}
+
+void
+sem_acquire_abandon(struct rds *rds, struct sem_acquire_call *ac)
+{
+	struct sem_release_call rc;
+	struct rds_call		call;
+	char			pu[24];
+
+	if (ac == NULL || ac->er != BW_OK)
+		return;
+	if (ac->first == SEM_FIRST_QUEUED)
+		sem_cancel(rds, ac->l.org_id, ac->waiter);
+	else if (ac->first == SEM_FIRST_GRANTED &&
+	    sem_release_prep(&rc, &ac->l, ac->probe ? ac->brk->key : NULL, 0,
+		&call) == BW_OK) {
+		if (ac->probe) {
+			/* The probe's end as the grant set it (server time:
+			 * the lease's expiry less its length). */
+			snprintf(pu, sizeof(pu), "%lld",
+			    (long long)(ac->l.expires_ms - ac->l.lease_ms +
+				ac->brk->probe_ms));
+			rc.av[rc.argc - 1] = "2";
+			rc.av[rc.argc++] = pu;
+			call.argc = rc.argc;
+		}
+		(void)rds_pipeline(rds, &call, 1);
+		if (call.er != BW_OK)
+			log_kv(LL_WARN,
+			    "sem: releasing an unused lease failed; it "
+			    "expires",
+			    NULL);
+		if (call.reply != NULL)
+			freeReplyObject(call.reply);
+	}
+	ac->first = SEM_FIRST_NONE;
 }
 
 enum bw_err

@@ -79,6 +79,49 @@ enum bw_err sem_acquire_brk(struct rds *, const char *org_id, int global_cap,
     int org_cap, int lease_ms, int wait_ms, struct sem_brk *brk,
     struct sem_lease *out, struct sem_stats *st);
 /*
+ * An acquire whose first try rides in a caller's pipeline with other
+ * commands (core/rds.h), so that a turn's first Redis round trip also asks
+ * for its slot. sem_acquire_prep() fills *call (pointing into ac, which
+ * must outlive it; ac->brk, when not NULL, too); after rds_pipeline(),
+ * sem_acquire_first() reads the try's answer (the caller then frees
+ * call->reply). Then exactly one of:
+ *   - sem_acquire_wait(): sem_acquire_brk()'s outcome and returns, queueing
+ *     and waiting on from the first try when it queued (the wait counted
+ *     from the prep);
+ *   - sem_acquire_abandon(): the caller goes no further. A lease the first
+ *     try granted is released, and a half-open breaker's probe it took is
+ *     given back; a waiter leaves the queue.
+ */
+enum {
+	SEM_FIRST_QUEUED = 0,
+	SEM_FIRST_GRANTED = 1,
+	SEM_FIRST_BREAKER = 2,
+	SEM_FIRST_NONE = 3 /* no answer read (or an error) */
+};
+struct sem_acquire_call {
+	struct sem_lease l;
+	struct sem_brk	*brk;
+	struct sem_stats s;
+	char		 waiter[SEM_ID_LEN + 1];
+	char		 num[6][16];
+	const char	*av[7 + 10]; /* the keys (and the breaker's), argv */
+	int		 nkeys;
+	int64_t		 t0_us;	      /* the prep */
+	int64_t		 deadline_ms; /* clock_mono_ms() */
+	int64_t		 tsend_ms;    /* the first try's send */
+	int		 first;	      /* its answer: SEM_FIRST_* */
+	int		 probe;	      /* the grant took a half-open probe */
+	enum bw_err	 er;	      /* BW_OK, or what ended the first try */
+};
+enum bw_err sem_acquire_prep(struct sem_acquire_call *ac, const char *org_id,
+    int global_cap, int org_cap, int lease_ms, int wait_ms, struct sem_brk *brk,
+    struct rds_call *call);
+void
+sem_acquire_first(struct sem_acquire_call *ac, const struct rds_call *call);
+enum bw_err sem_acquire_wait(struct rds *, struct sem_acquire_call *ac,
+    struct sem_lease *out, struct sem_stats *st);
+void	    sem_acquire_abandon(struct rds *, struct sem_acquire_call *ac);
+/*
  * Pushes the lease's expiry to now + l->lease_ms. Returns BW_OK,
  * BW_ENOTFOUND when the lease is gone (it expired and was reclaimed: the
  * caller no longer holds a slot), or BW_EREDIS.
@@ -99,7 +142,7 @@ enum bw_err sem_release_brk(struct rds *, const struct sem_lease *l,
     const char *brk_key, int record_ok);
 /* The argv a prepared release points into; lives until it is done. */
 struct sem_release_call {
-	const char *av[10];
+	const char *av[11];
 	int	    nkeys;
 	int	    argc;
 };

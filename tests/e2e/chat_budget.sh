@@ -90,6 +90,10 @@ judge() {
 	    "$r $(held "$2")"
 	t_eq "$1: every settled charge within its hold" 0 "$(t_sql "SELECT count(*)
 	    FROM llm_holds WHERE org_id = '$2' AND charged_micros > held_micros")"
+	# The slot's first try rides with the conversation read, before the
+	# budget holds: the refused turn gave its slot back.
+	t_eq "$1: the 402 kept no provider slot and left no waiter" "0 0" \
+	    "$(redis-cli -u "$REDIS_URL" ZCARD "sem:{llm}:o:$2" | tr -d '\r') $(redis-cli -u "$REDIS_URL" ZCARD "sem:{llm}:q:$2" | tr -d '\r')"
 }
 
 curl -s -X POST "$SIM/_sim/reset" >/dev/null

@@ -147,6 +147,20 @@ t_eq "deadline: the timed-out waiter left the queue" 0 \
     "$("${RCLI[@]}" zcard "sem:{llm}:q:$O")"
 wait "$HP"
 
+# --- 3b. An abandoned first try (the chat path's budget refusal) ----------
+O="a$SFX"
+t_eq "abandoned try: a granted lease is released" "abandoned granted 0 0" \
+    "$("$D" sem-abandon --org "$O" --ocap 1)"
+"$D" sem-one --org "$O" --ocap 1 --hold-ms 3000 --lease-ms 5000 \
+    >"$TMP/a1.out" 2>&1 &
+HP=$!
+wait_line "$TMP/a1.out" '^acquired' 5
+t_eq "abandoned try: a queued waiter leaves the queue (the holder's lease stays)" \
+    "abandoned queued 1 0" "$("$D" sem-abandon --org "$O" --ocap 1)"
+t_eq "abandoned try: no waiter left behind" 0 \
+    "$("${RCLI[@]}" zcard "sem:{llm}:q:$O")"
+wait "$HP"
+
 # --- 4. kill -9 a holder: the slot is back within lease expiry + 1 s -------
 O="k$SFX"
 "$D" sem-one --org "$O" --ocap 1 --hold-ms 60000 --lease-ms 2000 \
@@ -244,6 +258,15 @@ sleep 1.1
 t_eq "breaker in the slot script: after the cool-down one slot takes the probe" \
     "allowed half_open|refused half_open 0 0" \
     "$("$D" brk slot "${S[@]}")|$("$D" brk slot "${S[@]}")"
+sleep 1.1
+# The chat path sends the slot's first try with the conversation read,
+# before the budget holds: a turn the budget then refuses abandons its
+# try. The probe that grant took is given back, so the next slot takes it
+# (without that, the next slot would be refused until probe-ms passed).
+t_eq "abandoned try: a half-open grant's probe is given back" \
+    "abandoned granted half_open 0 0|allowed half_open" \
+    "$("$D" sem-abandon --name "brkslot-$SFX" --open-ms 1000 --probe-ms 1000 \
+        --org "brkslot-$SFX")|$("$D" brk slot "${S[@]}")"
 sleep 1.1
 t_eq "breaker in the slot script: the release records the probe's success" \
     "allowed half_open -> closed" "$("$D" brk slot-ok "${S[@]}")"

@@ -216,6 +216,60 @@ sem_one(struct rds *r)
 	return 0;
 }
 
+/*
+ * "sem-abandon": an acquire's first try sent as a pipeline's call, then
+ * abandoned (the chat path when the budget refuses): what the try got,
+ * then the org's leases and waiters after the abandon. With --name, the
+ * breaker of that name is asked in the try.
+ */
+static const char *const first_names[] = { "queued", "granted", "breaker",
+	"none" };
+
+static int
+sem_abandon(struct rds *r)
+{
+	struct sem_acquire_call ac;
+	struct sem_brk		b;
+	struct rds_call		call;
+	const char *org = o_str("org", "o"), *name = o_str("name", NULL);
+	char	    key[BRK_MAX_KEY];
+	int	    nl = -1, nw = -1, first;
+
+	memset(&b, 0, sizeof(b));
+	if (name != NULL) {
+		if (breaker_key(key, sizeof(key), name) != BW_OK)
+			return 1;
+		b.key = key;
+		b.open_ms = (int)o_num("open-ms", 1000);
+		b.probe_ms = (int)o_num("probe-ms", 1000);
+	}
+	if (sem_acquire_prep(&ac, org, (int)o_num("gcap", 15),
+		(int)o_num("ocap", 5), (int)o_num("lease-ms", 5000),
+		(int)o_num("wait-ms", 10000), name != NULL ? &b : NULL,
+		&call) != BW_OK) {
+		printf("error prep\n");
+		return 1;
+	}
+	(void)rds_pipeline(r, &call, 1);
+	sem_acquire_first(&ac, &call);
+	if (call.reply != NULL)
+		freeReplyObject(call.reply);
+	first = ac.first;
+	if (ac.er != BW_OK || first < 0 || first > 3) {
+		printf("error %s\n", bw_strerror(ac.er));
+		return 1;
+	}
+	sem_acquire_abandon(r, &ac);
+	(void)sem_count(r, org, &nl);
+	(void)sem_waiting(r, org, &nw);
+	if (name != NULL)
+		printf("abandoned %s %s %d %d\n", first_names[first],
+		    breaker_state_name((enum brk_state)b.state), nl, nw);
+	else
+		printf("abandoned %s %d %d\n", first_names[first], nl, nw);
+	return 0;
+}
+
 static int
 rate_hammer(struct rds *r)
 {
@@ -401,6 +455,8 @@ main(int argc, char **argv)
 		rc = sem_hammer(r);
 	else if (strcmp(mode, "sem-one") == 0)
 		rc = sem_one(r);
+	else if (strcmp(mode, "sem-abandon") == 0)
+		rc = sem_abandon(r);
 	else if (strcmp(mode, "rate-hammer") == 0)
 		rc = rate_hammer(r);
 	else if (strcmp(mode, "rate-pair") == 0)
