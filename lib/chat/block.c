@@ -258,6 +258,29 @@ out:
 	return er;
 }
 
+/*
+ * 1 when this child served org before (a block is worth taking); notes
+ * the call either way.
+ */
+static int
+seen_before(struct block_set *set, const char *org, int64_t now)
+{
+	struct block_seen *old = &set->seen[0];
+	int		   i;
+
+	for (i = 0; i < BLOCK_MAX; i++) {
+		if (strcmp(set->seen[i].org_id, org) == 0) {
+			set->seen[i].ms = now;
+			return 1;
+		}
+		if (set->seen[i].ms < old->ms)
+			old = &set->seen[i]; /* a free one, or the oldest */
+	}
+	budget_copy(old->org_id, sizeof(old->org_id), org);
+	old->ms = now;
+	return 0;
+}
+
 /* One call's hold in block b for ask a. */
 static int64_t
 call_hold(const struct budget_block *b, const struct budget_ask *a, int64_t *ib)
@@ -281,6 +304,10 @@ block_hold(struct db *db, struct block_set *set,
 	if (set == NULL || set->cfg.calls <= 0)
 		return BW_OK;
 	b = find(set, s->org_id);
+	if (!seen_before(set, s->org_id, now) && b == NULL) {
+		COUNT(BE_FALLBACKS); /* the first call: a hold of its own */
+		return BW_OK;
+	}
 	if (b != NULL && b->inflight > 0)
 		b->inflight = 0; /* a turn that never recorded: not in flight */
 	if (b != NULL && strcmp(b->day, s->day) != 0) {

@@ -53,10 +53,23 @@ struct budget_block {
 	int64_t last_use_ms; /* clock_mono_ms() of its last call */
 };
 
+/*
+ * A child takes an org's block at its second call of that org, not its
+ * first: under a burst spread over many children most (child, org) pairs
+ * see one call, and a block taken for one call is three statements (take,
+ * record, return) where a hold of its own is two. seen[] remembers the
+ * last BLOCK_MAX orgs this child served (least recently seen replaced).
+ */
+struct block_seen {
+	char	org_id[37];
+	int64_t ms; /* clock_mono_ms() of the org's last call here */
+};
+
 struct block_set {
 	struct block_cfg    cfg;
 	struct budget_block b[BLOCK_MAX];
 	int		    n;
+	struct block_seen   seen[BLOCK_MAX];
 };
 
 /* Registers bulwark_llm_budget_blocks_total (before fork()); 0 or -1. */
@@ -67,9 +80,10 @@ int block_metrics_register(void);
  * renewing the block when the call does not fit or the block is due.
  * *held = true: hold is filled (hold->block set, hold->id empty; the model
  * is the block's); record it with block_settle() or block_release().
- * *held = false: no block covers it (blocks off, no room within the
- * blocks' share, an unpriced model under a budget): place a hold of its
- * own (budget_hold()); a block that could not fit it was returned first.
+ * *held = false: no block covers it (blocks off, the child's first call
+ * of the org (struct block_seen), no room within the blocks' share, an
+ * unpriced model under a budget): place a hold of its own (budget_hold());
+ * a block that could not fit it was returned first.
  * A db error leaves *held false and the block, if any, to expire.
  */
 enum bw_err

@@ -74,7 +74,8 @@ def stripe_body(org, tag, i):
 
 def side_stream(spec, kind, tag, n, out):
     """n requests of one kind, one at a time on one connection."""
-    lat, fail = [], []
+    lat, fail, at = [], [], []
+    start = time.monotonic()
     if kind == "webhook":
         w = spec["webhook"]
         c = conn(spec["url"], w["ip"])
@@ -118,6 +119,7 @@ def side_stream(spec, kind, tag, n, out):
             continue
         if st == want[0] and want[1] in data:
             lat.append(ms)
+            at.append((round(ms, 1), round(t0 - start, 2)))
         else:
             fail.append("%d %s" % (st, data[:160].decode("utf-8", "replace")))
         time.sleep(spec.get("gap_s", 0.02))
@@ -127,7 +129,9 @@ def side_stream(spec, kind, tag, n, out):
                  else None,
                  "p95_ms": round(pct(lat, 0.95), 1) if lat else None,
                  "p99_ms": round(p99(lat), 1) if lat else None,
-                 "max_ms": round(max(lat), 1) if lat else None}
+                 "max_ms": round(max(lat), 1) if lat else None,
+                 # the three slowest: [ms, seconds into the stream]
+                 "slowest": sorted(at, reverse=True)[:3]}
 
 
 def sides(spec, tag):
