@@ -26,6 +26,10 @@ struct child {
 	/* The chat pool's budget blocks (lib/chat/block.h); NULL: none. */
 	struct block_set *blocks;
 	char		  block_owner[96]; /* "host pid" */
+	/* Between requests: failed reconnects in a row, and when the next
+	 * is due (clock_mono_ms()); fcgi/main.c child_idle(). */
+	int	db_fails;
+	int64_t db_retry_ms;
 };
 
 #endif

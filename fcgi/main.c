@@ -217,13 +217,54 @@ child_init(const struct config *cfg, int pool, int child_no)
 	return 0;
 }
 
-/* Before each wait: the budget blocks idle long enough go back. */
+/*
+ * Before each wait: a database session the server ended while the child
+ * was idle (a restart, a failover, pg_terminate_backend()) is replaced
+ * now, warm (child_warm_session()), so that a burst after it does not
+ * meet every child connecting and preparing at once; a failed attempt is
+ * tried again after 250 ms doubling to 8 s. Then the budget blocks idle
+ * long enough go back. Returns how long the wait may last.
+ */
 static int
 child_idle(void)
 {
-	if (g_child.blocks == NULL)
-		return -1;
-	return block_return_idle(g_child.db, g_child.blocks, false);
+	int64_t now = clock_mono_ms();
+	bool	revived = false;
+	int	t = -1, b;
+
+	if (now >= g_child.db_retry_ms) {
+		if (db_idle_revive(g_child.db, &revived) == BW_OK) {
+			g_child.db_fails = 0;
+			g_child.db_retry_ms = 0;
+		} else {
+			g_child.db_retry_ms = now +
+			    (250 << (g_child.db_fails < 5 ? g_child.db_fails
+							  : 5));
+			g_child.db_fails++;
+		}
+		if (revived)
+			log_kv(LL_WARN,
+			    "database session ended while idle: "
+			    "connected again",
+			    NULL);
+	}
+	if (g_child.db_retry_ms > 0)
+		t = (int)(g_child.db_retry_ms - now > 0
+			? g_child.db_retry_ms - now
+			: 1);
+	if (g_child.blocks != NULL) {
+		b = block_return_idle(g_child.db, g_child.blocks, false);
+		if (b >= 0 && (t < 0 || b < t))
+			t = b;
+	}
+	return t;
+}
+
+/* The idle database session's socket: its end wakes the child. */
+static int
+child_watch(void)
+{
+	return db_idle_fd(g_child.db);
 }
 
 static void
@@ -704,7 +745,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	static const struct master_hooks hooks = { child_init, child_serve,
-		child_fini, child_idle, reloaded, child_died };
+		child_fini, child_idle, child_watch, reloaded, child_died };
 	struct config			 cfg;
 	struct pool			 pools[POOL_MAX];
 	const char			*path = getenv("BULWARK_CONFIG");

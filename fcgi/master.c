@@ -306,23 +306,45 @@ master_census(char *b, size_t n)
  * it; waiting here instead lets a SIGTERM end an idle child promptly.
  */
 static int
-child_wait(const FCGX_Request *fr, int ep, int timeout_ms)
+child_wait(const FCGX_Request *fr, int ep, int timeout_ms, int watch)
 {
-	struct epoll_event ev;
-	struct pollfd	   pfd;
+	static int	   watched = -1;
+	struct epoll_event ev[2];
+	struct pollfd	   pfd[2];
 	struct timespec	   ts;
-	int		   rc;
+	int		   rc, i;
 
 	if (fr->ipcFd >= 0) {
-		pfd.fd = fr->ipcFd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
+		pfd[0].fd = fr->ipcFd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		pfd[1].fd = watch;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-		rc = ppoll(&pfd, 1, timeout_ms >= 0 ? &ts : NULL, &m.waitmask);
-	} else
-		rc = epoll_pwait(ep, &ev, 1, timeout_ms, &m.waitmask);
-	return rc > 0 ? 0 : -1;
+		rc = ppoll(pfd, watch >= 0 ? 2 : 1,
+		    timeout_ms >= 0 ? &ts : NULL, &m.waitmask);
+		return rc > 0 && pfd[0].revents != 0 ? 0 : -1;
+	}
+	/* The watched descriptor joins the epoll set (a closed one left
+	 * it by itself; EEXIST: still there). */
+	if (watch != watched && watched >= 0)
+		(void)epoll_ctl(ep, EPOLL_CTL_DEL, watched, NULL);
+	watched = -1;
+	if (watch >= 0) {
+		memset(&ev[0], 0, sizeof(ev[0]));
+		ev[0].events = EPOLLIN;
+		ev[0].data.fd = watch;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, watch, &ev[0]) == 0 ||
+		    errno == EEXIST)
+			watched = watch;
+	}
+	rc = epoll_pwait(ep, ev, 2, timeout_ms, &m.waitmask);
+	for (i = 0; i < rc; i++)
+		if (ev[i].data.fd == m.child_fd)
+			return 0;
+	return -1;
 }
 
 /*
@@ -399,6 +421,7 @@ child_run(struct slot *me, int pool, int child_no, pid_t master_pid)
 	memset(&ev, 0, sizeof(ev));
 	/* EPOLLEXCLUSIVE: one idle child wakes per connection, not all. */
 	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.fd = m.child_fd;
 	if (ep == -1 || epoll_ctl(ep, EPOLL_CTL_ADD, m.child_fd, &ev) == -1) {
 		log_kv(LL_ERROR, "epoll on the listen socket", "error",
 		    strerror(errno), NULL);
@@ -413,7 +436,9 @@ child_run(struct slot *me, int pool, int child_no, pid_t master_pid)
 		/* A signal taken in the wait may come with a ready fd. */
 		if (child_wait(&fr, ep,
 			m.hooks->child_idle != NULL ? m.hooks->child_idle()
-						    : -1) != 0 ||
+						    : -1,
+			m.hooks->child_watch != NULL ? m.hooks->child_watch()
+						     : -1) != 0 ||
 		    child_stop)
 			continue;
 		rc = FCGX_Accept_r(&fr);

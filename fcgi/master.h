@@ -31,6 +31,11 @@ struct master_hooks {
 	 * idle work; returns how long the wait may last until it is due
 	 * again, in ms, -1 for no limit. */
 	int (*child_idle)(void);
+	/* In the child before each wait (NULL: none): a descriptor besides
+	 * the requests whose readability ends the wait (child_idle() runs
+	 * again, no request is taken), -1 for none. The database session:
+	 * one the server ended is replaced while the child is idle. */
+	int (*child_watch)(void);
 	/* In the master after a SIGHUP re-read the config into cfg. */
 	void (*reloaded)(const struct config *cfg);
 	/* In the master for every reaped child (NULL: none). crashed: it

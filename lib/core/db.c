@@ -423,6 +423,32 @@ db_idle_dead(struct db *db)
 	return 0;
 }
 
+int
+db_idle_fd(struct db *db)
+{
+	if (db == NULL || db->conn == NULL || db->broken || db->in_tx ||
+	    PQstatus(db->conn) != CONNECTION_OK ||
+	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
+		return -1;
+	return PQsocket(db->conn);
+}
+
+enum bw_err
+db_idle_revive(struct db *db, bool *revived)
+{
+	enum bw_err er;
+
+	*revived = false;
+	if (db == NULL || db->in_tx)
+		return BW_OK;
+	if (db->conn != NULL && !db->broken && !db_idle_dead(db))
+		return BW_OK;
+	db->broken = 1;
+	er = db_connect(db);
+	*revived = er == BW_OK;
+	return er;
+}
+
 /*
  * Maps the SQLSTATE of a refused statement to our error: 40001, 40P01
  * BW_ERETRY; 23505 BW_EEXISTS; other 22xxx, 23xxx BW_EINVAL; 57014

@@ -52,6 +52,19 @@ const char *db_org(const struct db *);
 enum bw_err db_connect(struct db *);
 /* Drops the connection; the next call reconnects. */
 void db_disconnect(struct db *);
+/*
+ * Between requests: the socket of an idle session to watch (it turns
+ * readable when the server ends the session: a restart, a failover,
+ * pg_terminate_backend()), or -1 (none, or not idle).
+ */
+int db_idle_fd(struct db *);
+/*
+ * Between requests: when the server ended the idle session, or there is
+ * none, connects now (the on-connect warm-up included) instead of at the
+ * next statement. *revived = true when a new session was opened. Returns
+ * BW_OK (alive, or connected), or db_connect()'s error (try again later).
+ */
+enum bw_err db_idle_revive(struct db *, bool *revived);
 /* The live connection (NULL when not connected); owned by db. */
 PGconn *db_conn(struct db *);
 /* 1 inside a db_tx() callback. */

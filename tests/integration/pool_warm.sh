@@ -14,8 +14,9 @@
 # the api pool's); no new child logged a failed warm-up or a failed
 # statement (the warm parameters are valid for every statement); and a
 # chat turn and a whoami on the new children answer 200. Then, after every
-# child's session is cut (as a restart or a failover cuts them), the new
-# session a child opens is warmed before its request's statements.
+# child's session is cut (as a restart or a failover cuts them), every
+# idle child opens a new session at once, with no request, and warms it;
+# and the session that serves a request is warmed before its statements.
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BW_RUN DATABASE_URL BW_CONFIG BULWARK_URL BULWARK_DEMO_KEY
 
@@ -79,9 +80,10 @@ code=$(curl -sk -o "$TMP/chat" -w '%{http_code}' -X POST \
 t_eq "the warm chat children serve (chat 200)" 200 "$code"
 
 # --- A new session after a lost one is warmed too -----------------------
-# A restart or a failover breaks every child's session; the child opens a
-# new one on its next request (db_connect()), and warms it before that
-# request's statements. Shown from PostgreSQL's statement log (the app
+# A restart or a failover breaks every child's session; an idle child
+# opens a new one at once (its wait watches the session's socket), a busy
+# one on its next statement (db_connect()); either warms it before any of
+# a request's statements. Shown from PostgreSQL's statement log (the app
 # role's log_statement = all, for new sessions): after every fcgi session
 # is terminated, the child that serves the next chat turn and the one that
 # serves the next api request (a new key: a cache miss, so a key look-up)
@@ -99,9 +101,30 @@ ORG=$(curl -sk -H "Authorization: Bearer $BULWARK_DEMO_KEY" \
     python3 -c 'import json,sys; print(json.load(sys.stdin)["org_id"])')
 KEY2=$(bulwarkctl -c "$BW_CONFIG" key create --org "$ORG" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+T0=$(t_sql "SELECT now()")
+LOG0=$(wc -l <"$LOG")
 cut=$(t_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
     WHERE application_name = 'bulwark-fcgi'")
 t_ge "every child's session cut ($nwant)" "$nwant" "$cut"
+# The children are idle: each watches its session's socket
+# (fcgi/main.c child_watch) and connects again at once, warm, with no
+# request sent.
+got=0
+for _ in $(seq 1 50); do
+	got=$(new_sessions "")
+	[ "$got" -ge "$nwant" ] && break
+	sleep 0.1
+done
+t_ge "after the cut, with no request, every child has a new session within 5 s ($nwant)" \
+    "$nwant" "$got"
+sleep 1
+t_eq "every chat child warmed its new session before any request ($NCHAT)" \
+    "$NCHAT" "$(new_sessions "AND query LIKE 'WITH b AS (UPDATE llm_budget_blocks SET used_micros%'")"
+t_eq "every api child warmed its new session before any request ($NAPI)" \
+    "$NAPI" "$(new_sessions "AND query LIKE 'SELECT scope, \"limit\", window_s FROM org_rate_limits%'")"
+t_ge "each child logged its reconnect while idle" "$nwant" \
+    "$(tail -n +"$((LOG0 + 1))" "$LOG" |
+    grep -c '"database session ended while idle: connected again"')"
 code=$(curl -sk -o "$TMP/chat2" -w '%{http_code}' -X POST \
     -H "Authorization: Bearer $BULWARK_DEMO_KEY" \
     -H 'Content-Type: application/json' \
