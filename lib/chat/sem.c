@@ -459,6 +459,7 @@ sem_acquire_first(struct sem_acquire_call *ac, const struct rds_call *call)
 {
 	if (ac == NULL || ac->er != BW_OK)
 		return;
+	ac->waited_us = clock_mono_us() - ac->t0_us;
 	sem_try_read(ac, call->er, call->reply, ac->tsend_ms);
 }
 
@@ -468,7 +469,7 @@ sem_acquire_wait(struct rds *rds, struct sem_acquire_call *ac,
 {
 	redisReply *rep;
 	enum bw_err er;
-	int64_t	    left, tsend;
+	int64_t	    left, tsend, t1 = clock_mono_us();
 	char	    wkey[64];
 
 	if (ac == NULL || out == NULL)
@@ -509,7 +510,7 @@ sem_acquire_wait(struct rds *rds, struct sem_acquire_call *ac,
 			freeReplyObject(rep);
 	}
 	ac->first = SEM_FIRST_NONE; /* done: nothing left to abandon */
-	ac->s.wait_us = clock_mono_us() - ac->t0_us;
+	ac->s.wait_us = ac->waited_us + (clock_mono_us() - t1);
 	if (st != NULL)
 		*st = ac->s;
 	return er;

@@ -86,8 +86,9 @@ enum bw_err sem_acquire_brk(struct rds *, const char *org_id, int global_cap,
  * sem_acquire_first() reads the try's answer (the caller then frees
  * call->reply). Then exactly one of:
  *   - sem_acquire_wait(): sem_acquire_brk()'s outcome and returns, queueing
- *     and waiting on from the first try when it queued (the wait counted
- *     from the prep);
+ *     and waiting on from the first try when it queued (the deadline
+ *     counted from the prep; st->wait_us is the first try's round trip
+ *     plus the time waited here, not the caller's work between them);
  *   - sem_acquire_abandon(): the caller goes no further. A lease the first
  *     try granted is released, and a half-open breaker's probe it took is
  *     given back; a waiter leaves the queue.
@@ -109,6 +110,7 @@ struct sem_acquire_call {
 	int64_t		 t0_us;	      /* the prep */
 	int64_t		 deadline_ms; /* clock_mono_ms() */
 	int64_t		 tsend_ms;    /* the first try's send */
+	int64_t		 waited_us;   /* the prep to the first answer */
 	int		 first;	      /* its answer: SEM_FIRST_* */
 	int		 probe;	      /* the grant took a half-open probe */
 	enum bw_err	 er;	      /* BW_OK, or what ended the first try */
