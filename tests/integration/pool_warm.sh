@@ -47,23 +47,28 @@ new_sessions() {
 	    AND state = 'idle' $1"
 }
 nwant=$((NAPI + NCHAT))
-got=0
-for _ in $(seq 1 150); do
-	got=$(new_sessions "")
-	[ "$got" -ge "$nwant" ] && break
-	sleep 0.1
-done
+# sessions_within TENTHS: new_sessions once there are nwant, or at the end.
+sessions_within() {
+	local got=0
+	for _ in $(seq 1 "$1"); do
+		got=$(new_sessions "")
+		[ "$got" -ge "$nwant" ] && break
+		sleep 0.1
+	done
+	echo "$got"
+}
+# The last statement of each pool's warm-up: the chat's budget block
+# record, the api pool's rate-limit overrides look-up.
+CHAT_LAST="AND query LIKE 'WITH b AS (UPDATE llm_budget_blocks SET used_micros%'"
+API_LAST="AND query LIKE 'SELECT scope, \"limit\", window_s FROM org_rate_limits%'"
 t_ge "after a SIGHUP roll every new child has its PostgreSQL session ($nwant)" \
-    "$nwant" "$got"
+    "$nwant" "$(sessions_within 150)"
 # Let the warm-ups finish (each is a few statements on an idle server).
 sleep 1
-# The chat warm-up's last statement: the budget block's record.
-settle=$(new_sessions "AND query LIKE 'WITH b AS (UPDATE llm_budget_blocks SET used_micros%'")
 t_eq "every new chat child ran the chat's statements before any request ($NCHAT)" \
-    "$NCHAT" "$settle"
-rl=$(new_sessions "AND query LIKE 'SELECT scope, \"limit\", window_s FROM org_rate_limits%'")
+    "$NCHAT" "$(new_sessions "$CHAT_LAST")"
 t_eq "every new api child ran the api pool's before any request ($NAPI)" \
-    "$NAPI" "$rl"
+    "$NAPI" "$(new_sessions "$API_LAST")"
 t_eq "no new child logged a failed warm-up or statement" "" \
     "$(tail -n +"$((LOG0 + 1))" "$LOG" |
     grep -E '"child warm-up: statements not prepared"|"level":"error"' |
@@ -109,19 +114,13 @@ t_ge "every child's session cut ($nwant)" "$nwant" "$cut"
 # The children are idle: each watches its session's socket
 # (fcgi/main.c child_watch) and connects again at once, warm, with no
 # request sent.
-got=0
-for _ in $(seq 1 50); do
-	got=$(new_sessions "")
-	[ "$got" -ge "$nwant" ] && break
-	sleep 0.1
-done
 t_ge "after the cut, with no request, every child has a new session within 5 s ($nwant)" \
-    "$nwant" "$got"
+    "$nwant" "$(sessions_within 50)"
 sleep 1
 t_eq "every chat child warmed its new session before any request ($NCHAT)" \
-    "$NCHAT" "$(new_sessions "AND query LIKE 'WITH b AS (UPDATE llm_budget_blocks SET used_micros%'")"
+    "$NCHAT" "$(new_sessions "$CHAT_LAST")"
 t_eq "every api child warmed its new session before any request ($NAPI)" \
-    "$NAPI" "$(new_sessions "AND query LIKE 'SELECT scope, \"limit\", window_s FROM org_rate_limits%'")"
+    "$NAPI" "$(new_sessions "$API_LAST")"
 t_ge "each child logged its reconnect while idle" "$nwant" \
     "$(tail -n +"$((LOG0 + 1))" "$LOG" |
     grep -c '"database session ended while idle: connected again"')"
