@@ -147,10 +147,18 @@ static const char sql_settings[] =
     "SELECT s.daily_budget_micros, COALESCE(s.soft_pct, 80),"
     " COALESCE(s.hard_stop, true), COALESCE(s.downgrade, true),"
     " s.primary_model, s.fallback_model,"
-    " (now() AT TIME ZONE COALESCE(s.timezone, o.timezone))::date::text,"
+    " (now() AT TIME ZONE z)::date::text,"
     " COALESCE(s.org_cap, 0), COALESCE(s.system_prompt, ''),"
-    " s.fallback_reply, s.line_channel_token"
-    " FROM orgs o LEFT JOIN chat_org_settings s ON s.org_id = o.id"
+    " s.fallback_reply, s.line_channel_token,"
+    /* Milliseconds left in the org's local day (settings_cache.h): the
+     * lesser of the wall clock's and the instant's reading, each of which
+     * errs late only across a DST change the other reads right. */
+    " (SELECT floor(1000 * extract(epoch FROM LEAST("
+    "   date_trunc('day', l) + interval '1 day' - l,"
+    "   (date_trunc('day', l) + interval '1 day') AT TIME ZONE z - now())))"
+    "  FROM (SELECT now() AT TIME ZONE z AS l) x)::bigint"
+    " FROM orgs o LEFT JOIN chat_org_settings s ON s.org_id = o.id,"
+    " LATERAL (SELECT COALESCE(s.timezone, o.timezone) AS z) tz"
     " WHERE o.id = $1::uuid";
 /* Warm-up parameters (db_warm()): ids no row has. */
 #define WARM_ID "00000000-0000-0000-0000-000000000000"
@@ -192,6 +200,7 @@ budget_settings_get(struct db *db, const char *org_id, const char *dflt_primary,
 	s.system_prompt = strdup(PQgetvalue(res, 0, 8));
 	s.fallback_reply = db_col_dup(res, 0, 9);
 	s.line_token = db_col_dup(res, 0, 10);
+	s.day_left_ms = db_col_i64_or(res, 0, 11, 0);
 	if (s.system_prompt == NULL) {
 		budget_settings_clear(&s);
 		er = BW_ENOMEM;

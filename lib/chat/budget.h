@@ -31,6 +31,7 @@ struct budget_settings {
 	char	primary[BUDGET_MODEL_MAX + 1];
 	char	fallback[BUDGET_MODEL_MAX + 1];
 	char	day[16];	/* local "YYYY-MM-DD" now */
+	int64_t day_left_ms;	/* of that day, at the read */
 	int	org_cap;	/* 0: the config default */
 	char   *system_prompt;	/* owned, never NULL after get */
 	char   *fallback_reply; /* owned, NULL: the config default */

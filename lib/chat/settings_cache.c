@@ -13,8 +13,7 @@
 #include "core/jv.h"
 #include "platform/pcache.h"
 
-#define SC_NSTR	      5
-#define SC_QUARTER_MS 900000
+#define SC_NSTR 5
 
 struct sc_head {
 	struct budget_settings s;
@@ -23,14 +22,17 @@ struct sc_head {
 };
 
 int64_t
-settings_cache_max_age_ms(int64_t t0_ms, int64_t t1_ms)
+settings_cache_max_age_ms(int64_t day_left_ms, int64_t t0_ms, int64_t t1_ms)
 {
-	int64_t q0 = (t0_ms - SETTINGS_CACHE_MARGIN_MS) / SC_QUARTER_MS;
-	int64_t q1 = (t1_ms + SETTINGS_CACHE_MARGIN_MS) / SC_QUARTER_MS;
+	int64_t age;
 
-	if (t0_ms < SETTINGS_CACHE_MARGIN_MS || q0 != q1 || t1_ms < t0_ms)
+	if (t1_ms < t0_ms)
 		return 0;
-	return (q0 + 1) * SC_QUARTER_MS - SETTINGS_CACHE_MARGIN_MS - t1_ms;
+	age = day_left_ms < SETTINGS_CACHE_MAX_AGE_MS ?
+	    day_left_ms :
+	    SETTINGS_CACHE_MAX_AGE_MS;
+	age -= (t1_ms - t0_ms) + SETTINGS_CACHE_MARGIN_MS;
+	return age > 0 ? age : 0;
 }
 
 /* Copies the strings of a cached value into out. BW_ENOMEM, BW_EINVAL. */
@@ -134,11 +136,11 @@ budget_settings_get_cached(struct db *db, const char *org_id,
 		if (er != BW_EINVAL)
 			return er;
 	}
-	t0 = clock_wall_ms();
+	t0 = clock_mono_ms();
 	er = budget_settings_get(db, org_id, dflt_primary, dflt_fallback, out);
 	if (er != BW_OK)
 		return er;
-	age = settings_cache_max_age_ms(t0, clock_wall_ms());
+	age = settings_cache_max_age_ms(out->day_left_ms, t0, clock_mono_ms());
 	if (age > 0)
 		sc_store(org_id, dflt_primary, dflt_fallback, out, age);
 	return BW_OK;

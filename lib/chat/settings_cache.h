@@ -3,10 +3,11 @@
  * An org's chat settings (budget_settings_get()) through the per-child
  * cache (platform/pcache.h), for bulwark-fcgi's chat turns, which run after
  * the limiter confirmed the cache's generation. The settings carry the
- * org's local day, which changes at the org's midnight: an entry also
- * expires before the next quarter hour of UTC (every time zone's midnight
- * and DST change falls on one), less a margin for the clock skew between
- * this host and PostgreSQL.
+ * org's local day, which changes at the org's midnight: an entry expires
+ * before it. PostgreSQL reads how long the day has left with the org's
+ * time zone (DST changes included), so this host's clock needs to agree
+ * with the database's only on how fast time passes, not on what time it
+ * is. An entry is also kept at most SETTINGS_CACHE_MAX_AGE_MS.
  */
 #ifndef BW_SETTINGS_CACHE_H
 #define BW_SETTINGS_CACHE_H
@@ -15,7 +16,8 @@
 
 #include "chat/budget.h"
 
-#define SETTINGS_CACHE_MARGIN_MS 10000 /* tolerated clock skew to the db */
+#define SETTINGS_CACHE_MARGIN_MS  1000	/* before the day's end */
+#define SETTINGS_CACHE_MAX_AGE_MS 3600000 /* an hour */
 
 /* budget_settings_get() with the same returns; misses fill the cache. */
 enum bw_err budget_settings_get_cached(struct db *, const char *org_id,
@@ -23,10 +25,12 @@ enum bw_err budget_settings_get_cached(struct db *, const char *org_id,
     struct budget_settings *out);
 
 /*
- * How long settings read between wall clock t0_ms and t1_ms may be kept:
- * until the quarter hour they were read in ends, less the margin; 0 when
- * the read was too close to its start or end to tell which it saw.
+ * How long settings read between monotonic t0_ms and t1_ms, with
+ * day_left_ms left in the org's day at the read, may be kept: until that
+ * day ends, less the read's own time and the margin, at most
+ * SETTINGS_CACHE_MAX_AGE_MS; 0 when that leaves nothing.
  */
-int64_t settings_cache_max_age_ms(int64_t t0_ms, int64_t t1_ms);
+int64_t settings_cache_max_age_ms(int64_t day_left_ms, int64_t t0_ms,
+    int64_t t1_ms);
 
 #endif

@@ -198,18 +198,24 @@ test_bad_args(void **state)
 static void
 test_settings_max_age(void **state)
 {
-	const int64_t q = 900000, m = SETTINGS_CACHE_MARGIN_MS;
-	int64_t	      base = 1700000000000LL / q * q; /* a quarter hour */
+	const int64_t m = SETTINGS_CACHE_MARGIN_MS, x = SETTINGS_CACHE_MAX_AGE_MS;
+	const int64_t t = 5000000; /* a monotonic reading */
 
 	(void)state;
-	/* Read in the middle: kept until the quarter ends, less the margin. */
-	assert_int_equal(settings_cache_max_age_ms(base + 60000, base + 60005),
-	    q - m - 60005);
-	/* Too close to the start or the end to know which day was read. */
-	assert_int_equal(settings_cache_max_age_ms(base + m - 1, base + m), 0);
-	assert_int_equal(settings_cache_max_age_ms(base + q - m, base + q - m),
-	    0);
-	assert_true(settings_cache_max_age_ms(base + m, base + m) > 0);
+	/* Early in the day: kept the hour, less the read's time and margin. */
+	assert_int_equal(settings_cache_max_age_ms(20 * x, t, t + 5),
+	    x - 5 - m);
+	/* Late in the day: until it ends, less the read's time and margin. */
+	assert_int_equal(settings_cache_max_age_ms(60000, t, t + 5),
+	    60000 - 5 - m);
+	/* Too close to the day's end, or a read slower than what was left. */
+	assert_int_equal(settings_cache_max_age_ms(m, t, t), 0);
+	assert_int_equal(settings_cache_max_age_ms(m + 100, t, t + 100), 0);
+	assert_true(settings_cache_max_age_ms(m + 101, t, t + 100) > 0);
+	/* A clock that went back, or no day left: not kept. */
+	assert_int_equal(settings_cache_max_age_ms(60000, t, t - 1), 0);
+	assert_int_equal(settings_cache_max_age_ms(0, t, t), 0);
+	assert_int_equal(settings_cache_max_age_ms(-5, t, t), 0);
 }
 
 int
