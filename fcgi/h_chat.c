@@ -14,6 +14,7 @@
 #include "chat/conv.h"
 #include "ctx.h"
 #include "handlers.h"
+#include "mw_rate.h"
 #include "core/jv.h"
 #include "core/limits.h"
 #include "chat/llm.h"
@@ -90,6 +91,21 @@ h_chat_ok(struct req *r, const struct chat_out *o)
  * are the pipeline fields to set with this turn ("" clears one). The turn's outcome becomes
  * 200, 402 or 502 with the fallback reply, 503 with Retry-After, 409, 404.
  */
+/* The turn's rider (lib/chat/chat.h): the route's rate limiter. */
+static int
+h_chat_ride_prep(void *arg, struct rds_call *call)
+{
+	struct mw_rate_ride *rd = arg;
+
+	return mw_rate_ride_prep(rd->r, rd, call);
+}
+
+static int
+h_chat_ride_done(void *arg, const struct rds_call *call)
+{
+	return mw_rate_ride_done(arg, call);
+}
+
 void
 h_chat(struct req *r)
 {
@@ -97,6 +113,8 @@ h_chat(struct req *r)
 	struct chat_ctx	    c;
 	struct chat_in	    in;
 	struct chat_out	    o;
+	struct chat_rider   rider;
+	struct mw_rate_ride ride;
 	char		    ra[16];
 
 	memset(&o, 0, sizeof(o));
@@ -120,6 +138,13 @@ h_chat(struct req *r)
 	in.correlation_id = r->correlation_id;
 	/* Counted from nginx's start: time in the listen queue is spent. */
 	in.start_ms = r->start_us / 1000 - r->queued_ms;
+	/* The rate limiter rides in the turn's first Redis round trip. */
+	rider.prep = h_chat_ride_prep;
+	rider.done = h_chat_ride_done;
+	memset(&ride, 0, sizeof(ride));
+	ride.r = r;
+	rider.arg = &ride;
+	in.rider = &rider;
 	if (json_object_object_get_ex(obj, "state", &st)) {
 		in.fields.service = jv_str(st, "service", NULL);
 		in.fields.area = jv_str(st, "area", NULL);
@@ -158,6 +183,8 @@ h_chat(struct req *r)
 	case CO_NOTFOUND:
 		resp_error(r, AE_NOT_FOUND, NULL, NULL);
 		break;
+	case CO_ANSWERED:
+		break; /* the limiter's answer (429, 503, 401) */
 	default:
 		resp_header(r, "Retry-After", ra);
 		resp_error(r, AE_DEPENDENCY_UNAVAILABLE, NULL, NULL);

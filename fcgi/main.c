@@ -424,7 +424,9 @@ dispatch(struct req *r)
 		resp_error(r, AE_INTERNAL, NULL, NULL);
 		return;
 	}
-	if (!mw_rate_check(r))
+	if (r->route->flags & ROUTE_RATE_RIDES)
+		r->rate_pending = 1; /* the handler's round trip carries it */
+	else if (!mw_rate_check(r))
 		return;
 	if (r->route->flags & ROUTE_RAW_BODY) {
 		/* The handler streams the body itself (and, when the route is
@@ -435,8 +437,10 @@ dispatch(struct req *r)
 		mw_idem_end(r);
 		return;
 	}
-	if (!read_body(r))
+	if (!read_body(r)) {
+		(void)mw_rate_pending(r);
 		return;
+	}
 	if (r->route->flags & ROUTE_IDEMPOTENT) {
 		uint8_t sha[SEC_SHA256_LEN];
 
@@ -449,6 +453,9 @@ dispatch(struct req *r)
 	}
 	if (mw_input(r))
 		r->route->fn(r);
+	/* Not reached, or answered without riding: the limiter now; its
+	 * refusal replaces the answer. */
+	(void)mw_rate_pending(r);
 	mw_idem_end(r);
 }
 

@@ -56,6 +56,8 @@ struct req {
 	uint8_t auth_hash[32];
 	/* The route's rate limit could not be counted (ROUTE_RATE_OPEN). */
 	int rate_unchecked;
+	/* ROUTE_RATE_RIDES: the limiter has not run yet (fcgi/mw_rate.h). */
+	int rate_pending;
 	/* The cookie session that authenticated the request, when one did
 	 * (fcgi/mw_session.c): its id (never logged) and what it says. */
 	char		    sess_id[SESSION_ID_LEN + 1];

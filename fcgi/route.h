@@ -67,6 +67,15 @@ struct route {
 /* When Redis cannot count, the rate limit lets the request on with
  * r->rate_unchecked set, for the handler to answer (GET /health/full). */
 #define ROUTE_RATE_OPEN	      0x08
+/*
+ * The rate limiter rides in the handler's first Redis round trip
+ * (mw_rate_ride_prep()) instead of running before the body is read:
+ * dispatch() leaves r->rate_pending set and runs the limiter itself after
+ * an answer the handler did not reach, or gave without riding, so every
+ * request still counts once and a refusal still answers 429 (not with
+ * ROUTE_RAW_BODY, ROUTE_IDEMPOTENT or ROUTE_RATE_OPEN).
+ */
+#define ROUTE_RATE_RIDES      0x10
 
 enum route_result {
 	RR_MATCH,

@@ -485,6 +485,7 @@ const struct route routes[] = {
 	    .auth = RA_KEY,
 	    .min_role = AR_MEMBER,
 	    .max_body = 65536,
+	    .flags = ROUTE_RATE_RIDES,
 	    .fn = h_chat,
 	    .rate = rate_chat,
 	    .fields = fields_chat,

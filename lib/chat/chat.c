@@ -35,7 +35,7 @@ _Static_assert(CHAT_MAX_STATE_FIELD * 4 <= CONV_MAX_FIELD,
 #define CHAT_RETRY_AFTER_S 2 /* CAPACITY_EXHAUSTED, DEPENDENCY_... */
 
 /* Metric ids (-1 until registered: updates are then no-ops). */
-static int m_req[CO__MAX] = { -1, -1, -1, -1, -1, -1, -1 };
+static int m_req[CO__MAX] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 enum att_class {
 	AC_2XX,
 	AC_408,
@@ -64,7 +64,7 @@ static int m_ext_ok = -1, m_ext_refused = -1;
 
 static const char *const outcome_names[CO__MAX] = { "ok", "budget_exceeded",
 	"capacity_exhausted", "upstream_unavailable", "dependency_unavailable",
-	"no_price", "not_found" };
+	"no_price", "not_found", "limiter" };
 static const char *const att_names[AC__MAX] = { "2xx", "408", "429", "4xx",
 	"5xx", "timeout", "connect", "malformed", "aborted" };
 static const char *const hold_names[HM__MAX] = { "placed", "settled",
@@ -487,7 +487,7 @@ append_turn(void *arg)
 	struct budget_usage	u;
 	struct sem_release_call rc;
 	struct conv_append_call ac;
-	struct rds_call		calls[2];
+	struct rds_call		calls[3];
 	size_t			n = 0, ai;
 	enum bw_err		er;
 
@@ -726,7 +726,7 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	bool			inblock = false;
 	enum bw_err		er, ret = BW_OK;
 	size_t			nmsgs = 0, ncalls;
-	int			acq = 0;
+	int			acq = 0, isem = -1, iride = -1, rk = 1;
 	int64_t			deadline, bytes = 0, wait;
 	int			org_cap;
 	const char	       *fallback;
@@ -781,8 +781,9 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 
 	/*
 	 * Conversation first: Redis trouble is found before money moves. Its
-	 * read and the first try for the slot are one round trip; the slot
-	 * is only kept once the budget holds (sem_acquire_abandon() below).
+	 * read, the caller's rate limiter (in->rider) and the first try for
+	 * the slot are one round trip; the slot is only kept once the limiter
+	 * admitted the turn and the budget holds (sem_acquire_abandon()).
 	 */
 	er =
 	    conv_get_prep(&gc, in->org_id, in->channel, in->user_id, &calls[0]);
@@ -792,20 +793,60 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		goto out;
 	}
 	ncalls = 1;
+	/* The caller's rate limiter, before anything is kept. */
+	if (in->rider != NULL) {
+		rk = in->rider->prep(in->rider->arg, &calls[ncalls]);
+		if (rk < 0) {
+			out->outcome = CO_ANSWERED;
+			goto out;
+		}
+		if (rk == 1)
+			iride = (int)ncalls++;
+	}
 	if (!refused_recently(in->org_id)) {
 		if (sem_acquire_prep(&ac, in->org_id, cfg->llm_global_cap,
 			org_cap, cfg->chat_lease_ttl_ms, (int)wait,
-			t.brk_key[0] != '\0' ? &sb : NULL, &calls[1]) == BW_OK)
-			ncalls = 2;
+			t.brk_key[0] != '\0' ? &sb : NULL,
+			&calls[ncalls]) == BW_OK)
+			isem = (int)ncalls++;
 		acq = 1; /* a failed prep answers from sem_acquire_wait() */
 	}
 	(void)rds_pipeline(c->rds, calls, ncalls);
 	er = conv_get_done(&calls[0], &state);
-	if (ncalls == 2)
-		sem_acquire_first(&ac, &calls[1]);
+	if (isem >= 0)
+		sem_acquire_first(&ac, &calls[isem]);
+	rk = 1;
+	if (iride >= 0)
+		rk = in->rider->done(in->rider->arg, &calls[iride]);
 	while (ncalls > 0)
 		if (calls[--ncalls].reply != NULL)
 			freeReplyObject(calls[ncalls].reply);
+	if (rk == 0) {
+		out->outcome = CO_ANSWERED; /* the first try is given back */
+		goto out;
+	}
+	if (rk == 2) {
+		/* The caches were flushed: the settings again, and the slot
+		 * asked with what they say now. */
+		if (acq)
+			sem_acquire_abandon(c->rds, &ac);
+		acq = 0;
+		budget_settings_clear(&t.s);
+		if (budget_settings_get_cached(c->db, in->org_id,
+			cfg->llm_primary_model, cfg->llm_fallback_model,
+			&t.s) != BW_OK) {
+			tlog(&t, LL_WARN, "chat settings unavailable", NULL);
+			goto out;
+		}
+		fallback = t.s.fallback_reply != NULL
+		    ? t.s.fallback_reply
+		    : cfg->chat_fallback_reply;
+		if (set_reply(out, fallback) != BW_OK) {
+			ret = BW_ENOMEM;
+			goto out;
+		}
+		org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;
+	}
 	if (er != BW_OK && er != BW_ENOTFOUND) {
 		tlog(&t, LL_WARN, "conversation state unavailable", "error",
 		    bw_strerror(er), NULL);
@@ -967,7 +1008,7 @@ out:
 	drop_lease(&t);
 	drop_hold(&t);
 	metrics_inc(m_req[out->outcome]);
-	if (out->outcome != CO_OK)
+	if (out->outcome != CO_OK && out->outcome != CO_ANSWERED)
 		tlog(&t, LL_INFO, "chat turn refused or failed", "outcome",
 		    chat_outcome_name(out->outcome), NULL);
 	else if (in->log_turn)

@@ -59,6 +59,24 @@ struct chat_in {
 	 * chat_out_log_fields()); 0: the caller puts them on its access line.
 	 */
 	int log_turn;
+	/* Optional: one more Redis call for the turn's first round trip. */
+	const struct chat_rider *rider;
+};
+
+/*
+ * A call of the caller's own that rides in the turn's first Redis round
+ * trip (bulwark-fcgi's rate limiter, fcgi/mw_rate.h), sent before any
+ * money or slot is kept. prep fills call: 1 (send it), 0 (nothing to
+ * send: go on), -1 (stop: the caller has answered). done reads call's
+ * reply (the caller does not free it): 1 go on; 2 go on, but what came
+ * from the per-child caches must be read again (they were flushed); 0
+ * stop, the caller has answered. The turn then ends CO_ANSWERED, its
+ * first try for a slot given back.
+ */
+struct chat_rider {
+	int (*prep)(void *arg, struct rds_call *call);
+	int (*done)(void *arg, const struct rds_call *call);
+	void *arg;
 };
 
 enum chat_outcome {
@@ -69,6 +87,7 @@ enum chat_outcome {
 	CO_DEPENDENCY, /* 503 DEPENDENCY_UNAVAILABLE (Redis or PostgreSQL) */
 	CO_NOPRICE,    /* 409 INVALID_STATE: the model has no price */
 	CO_NOTFOUND,   /* unknown org */
+	CO_ANSWERED,   /* the rider stopped the turn and answered */
 	CO__MAX
 };
 

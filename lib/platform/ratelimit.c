@@ -241,65 +241,103 @@ rl_fill(const redisReply *rep, const struct rl_item *items, size_t n,
 	return BW_OK;
 }
 
-/* rl_check_gen() when record, else rl_peek(). */
+/* Fills call with c's EVALSHA: rl_check_gen() when record, else rl_peek(). */
 static enum bw_err
-rl_run(struct rds *rds, const struct rl_item *items, size_t n,
-    const char *want_gen, struct rl_result *res, int record)
+rl_prep(struct rl_call *c, const struct rl_item *items, size_t n,
+    const char *want_gen, int record, struct rds_call *call)
 {
-	const char *av[4 + 3 * RL_MAX_RULES];
-	char	    nums[RL_MAX_RULES][2][24];
-	char	    fresh[CFGGEN_LEN + 1];
-	char	    tok[33];
-	uint8_t	    rnd[16];
-	redisReply *rep = NULL;
-	enum bw_err er;
-	size_t	    i;
+	const char **av = c->av;
+	uint8_t	     rnd[16];
+	enum bw_err  er;
+	size_t	     i;
 
-	if (rds == NULL || items == NULL || n < 1 || n > RL_MAX_RULES ||
-	    res == NULL)
+	memset(call, 0, sizeof(*call));
+	c->items = items;
+	c->n = n;
+	if (items == NULL || n < 1 || n > RL_MAX_RULES)
 		return BW_EINVAL;
 	for (i = 0; i < n; i++)
 		if (items[i].limit < 1 || items[i].window_s < 1 ||
 		    items[i].key[0] == '\0')
 			return BW_EINVAL;
-	tok[0] = '\0';
+	c->tok[0] = '\0';
 	if (record) {
 		er = sec_random(rnd, sizeof(rnd));
 		if (er != BW_OK)
 			return er;
-		sec_hex(rnd, sizeof(rnd), tok);
+		sec_hex(rnd, sizeof(rnd), c->tok);
 	}
-	er = cfggen_new(fresh);
+	er = cfggen_new(c->fresh);
 	if (er != BW_OK)
 		return er;
 	/* EVALSHA argv: keys first, then the token and the numbers. */
 	for (i = 0; i < n; i++)
 		av[i] = items[i].key;
-	av[n] = tok;
+	av[n] = c->tok;
 	for (i = 0; i < n; i++) {
-		snprintf(nums[i][0], sizeof(nums[i][0]), "%d", items[i].limit);
-		snprintf(nums[i][1], sizeof(nums[i][1]), "%lld",
+		snprintf(c->nums[i][0], sizeof(c->nums[i][0]), "%d",
+		    items[i].limit);
+		snprintf(c->nums[i][1], sizeof(c->nums[i][1]), "%lld",
 		    (long long)items[i].window_s * 1000);
-		av[n + 1 + 2 * i] = nums[i][0];
-		av[n + 2 + 2 * i] = nums[i][1];
+		av[n + 1 + 2 * i] = c->nums[i][0];
+		av[n + 2 + 2 * i] = c->nums[i][1];
 	}
 	/* The generation's key after the logs, its values after the rules. */
 	memmove(&av[n + 1], &av[n], (2 * n + 1) * sizeof(av[0]));
 	av[n] = CFGGEN_KEY;
-	av[3 * n + 2] = fresh;
+	av[3 * n + 2] = c->fresh;
 	av[3 * n + 3] = want_gen != NULL ? want_gen : "";
-	er = rds_eval(rds, &rl_lua, (int)n + 1, (int)(4 + 3 * n), av, NULL,
-	    &rep);
-	if (er != BW_OK) {
-		er = er == BW_EINVAL ? er : BW_EREDIS;
-		goto out;
-	}
-	er = rl_fill(rep, items, n, res);
+	call->script = &rl_lua;
+	call->nkeys = (int)n + 1;
+	call->argc = (int)(4 + 3 * n);
+	call->argv = av;
+	return BW_OK;
+}
+
+enum bw_err
+rl_check_prep(struct rl_call *c, const struct rl_item *items, size_t n,
+    const char *want_gen, struct rds_call *call)
+{
+	return rl_prep(c, items, n, want_gen, 1, call);
+}
+
+enum bw_err
+rl_check_done(const struct rl_call *c, const struct rds_call *call,
+    struct rl_result *res)
+{
+	enum bw_err er = call->er;
+
+	if (res == NULL)
+		return BW_EINVAL;
+	if (er != BW_OK)
+		return er == BW_EINVAL ? er : BW_EREDIS;
+	if (call->reply == NULL)
+		return BW_EREDIS;
+	er = rl_fill(call->reply, c->items, c->n, res);
 	if (er != BW_OK)
 		log_kv(LL_ERROR, "ratelimit: unexpected script reply", NULL);
-out:
-	if (rep != NULL)
-		freeReplyObject(rep);
+	return er;
+}
+
+/* rl_check_gen() when record, else rl_peek(): one call, its round trip. */
+static enum bw_err
+rl_run(struct rds *rds, const struct rl_item *items, size_t n,
+    const char *want_gen, struct rl_result *res, int record)
+{
+	struct rl_call	c;
+	struct rds_call call;
+	enum bw_err	er;
+
+	if (rds == NULL || res == NULL)
+		return BW_EINVAL;
+	er = rl_prep(&c, items, n, want_gen, record, &call);
+	if (er != BW_OK)
+		return er;
+	call.er = rds_eval(rds, call.script, call.nkeys, call.argc, call.argv,
+	    NULL, &call.reply);
+	er = rl_check_done(&c, &call, res);
+	if (call.reply != NULL)
+		freeReplyObject(call.reply);
 	return er;
 }
 

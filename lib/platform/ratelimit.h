@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/rds.h"
+#include "platform/cfggen.h"
 
 struct db;
 
@@ -96,6 +97,26 @@ enum bw_err rl_check(struct rds *, const struct rl_item *items, size_t n,
  */
 enum bw_err rl_check_gen(struct rds *, const struct rl_item *items, size_t n,
     const char *want_gen, struct rl_result *res);
+
+/*
+ * rl_check_gen() in two halves, for a caller that sends it in one pipeline
+ * with other commands (rds_pipeline()): rl_check_prep() fills call (c
+ * keeps its arguments and items, which must outlive the call);
+ * rl_check_done() reads call's reply into res with rl_check_gen()'s
+ * returns. The caller frees call->reply.
+ */
+struct rl_call {
+	const struct rl_item *items;
+	size_t		      n;
+	const char	     *av[4 + 3 * RL_MAX_RULES];
+	char		      nums[RL_MAX_RULES][2][24];
+	char		      fresh[CFGGEN_LEN + 1];
+	char		      tok[33];
+};
+enum bw_err rl_check_prep(struct rl_call *c, const struct rl_item *items,
+    size_t n, const char *want_gen, struct rds_call *call);
+enum bw_err rl_check_done(const struct rl_call *c, const struct rds_call *call,
+    struct rl_result *res);
 
 /*
  * rl_check() that records nothing: *res says what a request would see now

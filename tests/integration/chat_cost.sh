@@ -35,7 +35,7 @@ LOG=$BW_RUN/log/bulwark-fcgi.log
 
 # Ceilings per warm turn (docs/chat-cost.md has what they count).
 MAX_REDIS_CMDS=${CHAT_COST_MAX_REDIS_CMDS:-36}
-MAX_REDIS_TRIPS=${CHAT_COST_MAX_REDIS_TRIPS:-3}
+MAX_REDIS_TRIPS=${CHAT_COST_MAX_REDIS_TRIPS:-2}
 MAX_PG_STMTS=${CHAT_COST_MAX_PG_STMTS:-1.2}
 MAX_LOG_LINES=${CHAT_COST_MAX_LOG_LINES:-1}
 MAX_LOG_BYTES=${CHAT_COST_MAX_LOG_BYTES:-700}
@@ -163,6 +163,13 @@ for p in $pids; do
 	stmts=$((stmts + n - o))
 	orgsets=$((orgsets + o))
 done
+# What the served backends ran, by statement name (prepared) or first
+# words (simple query): printed, so that a count above its ceiling says
+# which statement grew.
+for p in $pids; do
+	grep -F "$p" "$TMP/pg.log" | grep -E 'LOG:  (execute|statement)'
+done | sed -E 's/.*LOG:  execute ([^:]*):.*/\1/; s/.*LOG:  statement: (.{0,40}).*/\1/' |
+    sort | uniq -c | sort -rn | sed 's/^/# statements: /'
 walsyncs=$((w1 - w0))
 lines=$((l1 - l0))
 bytes=$((b1 - b0))
