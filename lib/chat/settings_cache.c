@@ -28,9 +28,9 @@ settings_cache_max_age_ms(int64_t day_left_ms, int64_t t0_ms, int64_t t1_ms)
 
 	if (t1_ms < t0_ms)
 		return 0;
-	age = day_left_ms < SETTINGS_CACHE_MAX_AGE_MS ?
-	    day_left_ms :
-	    SETTINGS_CACHE_MAX_AGE_MS;
+	age = day_left_ms < SETTINGS_CACHE_MAX_AGE_MS
+	    ? day_left_ms
+	    : SETTINGS_CACHE_MAX_AGE_MS;
 	age -= (t1_ms - t0_ms) + SETTINGS_CACHE_MARGIN_MS;
 	return age > 0 ? age : 0;
 }

@@ -16,7 +16,7 @@
 
 #include "chat/budget.h"
 
-#define SETTINGS_CACHE_MARGIN_MS  1000	/* before the day's end */
+#define SETTINGS_CACHE_MARGIN_MS  1000	  /* before the day's end */
 #define SETTINGS_CACHE_MAX_AGE_MS 3600000 /* an hour */
 
 /* budget_settings_get() with the same returns; misses fill the cache. */
@@ -30,7 +30,7 @@ enum bw_err budget_settings_get_cached(struct db *, const char *org_id,
  * day ends, less the read's own time and the margin, at most
  * SETTINGS_CACHE_MAX_AGE_MS; 0 when that leaves nothing.
  */
-int64_t settings_cache_max_age_ms(int64_t day_left_ms, int64_t t0_ms,
-    int64_t t1_ms);
+int64_t
+settings_cache_max_age_ms(int64_t day_left_ms, int64_t t0_ms, int64_t t1_ms);
 
 #endif

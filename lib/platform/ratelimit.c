@@ -246,12 +246,14 @@ static enum bw_err
 rl_prep(struct rl_call *c, const struct rl_item *items, size_t n,
     const char *want_gen, int record, struct rds_call *call)
 {
-	const char **av = c->av;
+	const char **av;
 	uint8_t	     rnd[16];
 	enum bw_err  er;
 	size_t	     i;
 
+	memset(c, 0, sizeof(*c));
 	memset(call, 0, sizeof(*call));
+	av = c->av;
 	c->items = items;
 	c->n = n;
 	if (items == NULL || n < 1 || n > RL_MAX_RULES)

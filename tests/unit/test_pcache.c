@@ -198,7 +198,8 @@ test_bad_args(void **state)
 static void
 test_settings_max_age(void **state)
 {
-	const int64_t m = SETTINGS_CACHE_MARGIN_MS, x = SETTINGS_CACHE_MAX_AGE_MS;
+	const int64_t m = SETTINGS_CACHE_MARGIN_MS,
+		      x = SETTINGS_CACHE_MAX_AGE_MS;
 	const int64_t t = 5000000; /* a monotonic reading */
 
 	(void)state;
