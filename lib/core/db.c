@@ -278,11 +278,41 @@ db_sync_point(struct db *db)
 }
 
 /*
+ * "db connect failed" is logged once per process per DB_CONNECT_LOG_MS
+ * while the failures go on: in an outage every idle bulwark-fcgi child
+ * retries on its own (fcgi/main.c, 250 ms doubling to 8 s), and forty
+ * children logging each retry bury the log. The first failure after a
+ * success is always logged; a later line carries in "failures" how many
+ * attempts failed since the one before it.
+ */
+#define DB_CONNECT_LOG_MS 60000
+static int64_t	db_connect_logged_ms = -1; /* -1: not since a success */
+static unsigned db_connect_unlogged;
+
+static void
+db_connect_failed(PGconn *c)
+{
+	int64_t now = clock_mono_ms();
+	char	n[16];
+
+	if (db_connect_logged_ms >= 0 &&
+	    now - db_connect_logged_ms < DB_CONNECT_LOG_MS) {
+		db_connect_unlogged++;
+		return;
+	}
+	snprintf(n, sizeof(n), "%u", db_connect_unlogged + 1);
+	log_kv(LL_ERROR, "db connect failed", "detail", PQerrorMessage(c),
+	    "failures", n, NULL);
+	db_connect_logged_ms = now;
+	db_connect_unlogged = 0;
+}
+
+/*
  * Opens a connection when there is none or it broke: one attempt. Our
  * defaults come first in the keyword arrays and the (expanded) conninfo
  * last, so that a URL or keyword string may override any of them (libpq
  * keeps the last value of a repeated keyword). Returns BW_OK, BW_ENOMEM,
- * BW_EDB (logged) when the server cannot be reached, or the error of an
+ * BW_EDB (logged, see db_connect_failed()) when the server cannot be reached, or the error of an
  * on-connect hook that refused the new session (db_set_on_connect()).
  */
 enum bw_err
@@ -332,14 +362,15 @@ db_connect(struct db *db)
 	if (c == NULL)
 		return BW_ENOMEM;
 	if (PQstatus(c) != CONNECTION_OK) {
-		log_kv(LL_ERROR, "db connect failed", "detail",
-		    PQerrorMessage(c), NULL);
+		db_connect_failed(c);
 		PQfinish(c);
 		snprintf(db->sqlstate, sizeof(db->sqlstate), "08006");
 		return BW_EDB;
 	}
 	PQsetNoticeReceiver(c, db_notice, db);
 	db->conn = c;
+	db_connect_logged_ms = -1;
+	db_connect_unlogged = 0;
 	if (db->on_connect != NULL && !db->in_hook) {
 		/* A new session (a start, or a reconnect after a restart or
 		 * a failover): the owner's warm-up before the statement that

@@ -9,7 +9,8 @@
 # job each make it 503 degraded with the reason named. Its statements read
 # a bounded number of rows of jobs (pg_stat counters around five calls over
 # 20,000 done jobs). Redis down and PostgreSQL down: 503 degraded, for the
-# public status only, with the reason for loopback.
+# public status only, with the reason for loopback; while PostgreSQL is
+# down each bulwark-fcgi process logs its failed reconnects once.
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BULWARK_URL BW_CONFIG BW_RUN BW_DEMO_ORG BW_DEMO_KEY
@@ -195,6 +196,8 @@ t_check "redis down: the reason is redis_unavailable, postgres is ok" \
 DOWN=
 t_check "redis back: no dependency reason" wait_up
 
+FLOG=$BW_RUN/log/bulwark-fcgi.log
+fl0=$(wc -c <"$FLOG")
 (t_stack && stack_stop_one postgres) >/dev/null 2>&1
 DOWN=postgres
 hf 127.0.3.7
@@ -206,6 +209,15 @@ t_eq "postgres down: loopback 503 degraded" "503 degraded" \
 t_check "postgres down: the reason is postgres_unavailable, redis is ok" \
     jbe '(.reasons | index("postgres_unavailable")) != null
 	and .checks.postgres.ok == false and .checks.redis.ok == true'
+# Every idle child retries its session (250 ms doubling): about five
+# attempts each in 4 s, one "db connect failed" line each (lib/core/db.c).
+sleep 4
+tail -c +"$((fl0 + 1))" "$FLOG" | grep '"msg":"db connect failed"' |
+    grep -o '"pid":[0-9]*' | sort | uniq -c | sort -rn >"$TMP/dbfail"
+t_ge "postgres down: idle children noticed and tried to connect again" 2 \
+    "$(wc -l <"$TMP/dbfail")"
+t_eq "postgres down 4 s: one \"db connect failed\" line per process (the most of one)" \
+    1 "$(head -1 "$TMP/dbfail" | awk '{ print $1 }')"
 (t_stack && stack_start_one postgres) >/dev/null 2>&1
 DOWN=
 for _ in $(seq 1 100); do
