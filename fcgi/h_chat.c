@@ -95,9 +95,7 @@ h_chat_ok(struct req *r, const struct chat_out *o)
 static int
 h_chat_ride_prep(void *arg, struct rds_call *call)
 {
-	struct mw_rate_ride *rd = arg;
-
-	return mw_rate_ride_prep(rd->r, rd, call);
+	return mw_rate_ride_prep(arg, call);
 }
 
 static int

@@ -434,6 +434,7 @@ dispatch(struct req *r)
 		if (!body_fits(r))
 			return;
 		r->route->fn(r);
+		(void)mw_rate_pending(r);
 		mw_idem_end(r);
 		return;
 	}

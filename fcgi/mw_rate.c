@@ -90,6 +90,19 @@ mw_rate_items(struct req *r, struct rl_item *items, enum rl_scope *sc)
 }
 
 /*
+ * The generation the limiter's script must find to count: the one the
+ * per-child cache holds, when something of this request came from it;
+ * NULL: no comparison.
+ */
+static const char *
+mw_rate_want(const struct req *r)
+{
+	if (pcache_enabled() && r->pc_used && pcache_gen()[0] != '\0')
+		return pcache_gen();
+	return NULL;
+}
+
+/*
  * Runs the limiter's script, which also reads the configuration generation
  * (platform/cfggen.h). When something of this request came from the
  * per-child cache, the script counts only if the generation is still the
@@ -110,8 +123,6 @@ mw_rate_run(struct req *r, struct rl_item *items, int *n, enum rl_scope *sc,
 	int	    again;
 
 	for (again = 0;; again = 1) {
-		const char *want = NULL;
-
 		if (first != NULL && !again) {
 			er = first_er;
 			if (er == BW_OK)
@@ -119,11 +130,8 @@ mw_rate_run(struct req *r, struct rl_item *items, int *n, enum rl_scope *sc,
 		} else {
 			/* The second pass read everything after the flush:
 			 * no check. */
-			if (pcache_enabled() && r->pc_used && !again &&
-			    pcache_gen()[0] != '\0')
-				want = pcache_gen();
-			er = rl_check_gen(r->ch->rds, items, (size_t)*n, want,
-			    res);
+			er = rl_check_gen(r->ch->rds, items, (size_t)*n,
+			    again ? NULL : mw_rate_want(r), res);
 		}
 		if (er != BW_OK) {
 			/* No generation: nothing cached can be trusted. */
@@ -268,12 +276,11 @@ mw_rate_pending(struct req *r)
 }
 
 int
-mw_rate_ride_prep(struct req *r, struct mw_rate_ride *rd, struct rds_call *call)
+mw_rate_ride_prep(struct mw_rate_ride *rd, struct rds_call *call)
 {
-	const char *want = NULL;
+	struct req *r = rd->r;
 
 	memset(call, 0, sizeof(*call));
-	rd->r = r;
 	rd->n = 0;
 	if (!r->rate_pending)
 		return 0;
@@ -281,10 +288,8 @@ mw_rate_ride_prep(struct req *r, struct mw_rate_ride *rd, struct rds_call *call)
 		rd->n = mw_rate_items(r, rd->items, rd->sc);
 	if (rd->n <= 0 || mw_rate_full_recently(rd->items, rd->n))
 		return mw_rate_check(r) ? 0 : -1; /* alone, now */
-	if (pcache_enabled() && r->pc_used && pcache_gen()[0] != '\0')
-		want = pcache_gen();
-	if (rl_check_prep(&rd->rc, rd->items, (size_t)rd->n, want, call) !=
-	    BW_OK)
+	if (rl_check_prep(&rd->rc, rd->items, (size_t)rd->n, mw_rate_want(r),
+		call) != BW_OK)
 		return mw_rate_check(r) ? 0 : -1;
 	r->rate_pending = 0;
 	return 1;

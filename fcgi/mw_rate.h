@@ -40,7 +40,8 @@ void mw_rate_peek(struct req *r);
  * handler work at all). mw_rate_ride_done(): 1 go on; 2 go on, the
  * per-child caches were flushed (read again what came from them); 0 the
  * answer is set (429, 503, or 401/403 when the generation moved and the
- * key no longer verifies). rd must outlive the call.
+ * key no longer verifies). rd->r is the request; rd must outlive the
+ * call.
  */
 struct mw_rate_ride {
 	struct req    *r;
@@ -49,8 +50,7 @@ struct mw_rate_ride {
 	int	       n;
 	struct rl_call rc;
 };
-int
-mw_rate_ride_prep(struct req *, struct mw_rate_ride *, struct rds_call *call);
+int mw_rate_ride_prep(struct mw_rate_ride *, struct rds_call *call);
 int mw_rate_ride_done(struct mw_rate_ride *, const struct rds_call *call);
 /*
  * Runs the limiter when r->rate_pending (ROUTE_RATE_RIDES and nothing rode

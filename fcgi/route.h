@@ -73,7 +73,7 @@ struct route {
  * dispatch() leaves r->rate_pending set and runs the limiter itself after
  * an answer the handler did not reach, or gave without riding, so every
  * request still counts once and a refusal still answers 429 (not with
- * ROUTE_RAW_BODY, ROUTE_IDEMPOTENT or ROUTE_RATE_OPEN).
+ * ROUTE_RATE_OPEN).
  */
 #define ROUTE_RATE_RIDES      0x10
 

@@ -147,18 +147,19 @@ static const char sql_settings[] =
     "SELECT s.daily_budget_micros, COALESCE(s.soft_pct, 80),"
     " COALESCE(s.hard_stop, true), COALESCE(s.downgrade, true),"
     " s.primary_model, s.fallback_model,"
-    " (now() AT TIME ZONE z)::date::text,"
+    " l::date::text,"
     " COALESCE(s.org_cap, 0), COALESCE(s.system_prompt, ''),"
     " s.fallback_reply, s.line_channel_token,"
     /* Milliseconds left in the org's local day (settings_cache.h): the
      * lesser of the wall clock's and the instant's reading, each of which
      * errs late only across a DST change the other reads right. */
-    " (SELECT floor(1000 * extract(epoch FROM LEAST("
-    "   date_trunc('day', l) + interval '1 day' - l,"
-    "   (date_trunc('day', l) + interval '1 day') AT TIME ZONE z - now())))"
-    "  FROM (SELECT now() AT TIME ZONE z AS l) x)::bigint"
+    " floor(1000 * extract(epoch FROM LEAST("
+    "  date_trunc('day', l) + interval '1 day' - l,"
+    "  (date_trunc('day', l) + interval '1 day') AT TIME ZONE z - now())))"
+    "  ::bigint"
     " FROM orgs o LEFT JOIN chat_org_settings s ON s.org_id = o.id,"
-    " LATERAL (SELECT COALESCE(s.timezone, o.timezone) AS z) tz"
+    " LATERAL (SELECT COALESCE(s.timezone, o.timezone) AS z) tz,"
+    " LATERAL (SELECT now() AT TIME ZONE z AS l) lt"
     " WHERE o.id = $1::uuid";
 /* Warm-up parameters (db_warm()): ids no row has. */
 #define WARM_ID "00000000-0000-0000-0000-000000000000"

@@ -706,6 +706,37 @@ refused_note(const char *org)
 	chat_refused[slot].until_ms = now + CHAT_REFUSED_MS;
 }
 
+/*
+ * The org's chat settings into t->s (through the per-child cache), their
+ * fallback reply into out and the org's slot cap into *org_cap. BW_OK;
+ * BW_ENOTFOUND (no such org); BW_ENOMEM; BW_EDB (logged) when they cannot
+ * be read.
+ */
+static enum bw_err
+turn_settings(struct turn *t, struct chat_out *out, int *org_cap)
+{
+	const struct config *cfg = t->c->cfg;
+	enum bw_err	     er;
+
+	budget_settings_clear(&t->s);
+	er = budget_settings_get_cached(t->c->db, t->in->org_id,
+	    cfg->llm_primary_model, cfg->llm_fallback_model, &t->s);
+	if (er == BW_ENOTFOUND)
+		return er;
+	if (er != BW_OK) {
+		tlog(t, LL_WARN, "chat settings unavailable", "error",
+		    bw_strerror(er), NULL);
+		return BW_EDB;
+	}
+	if (set_reply(out,
+		t->s.fallback_reply != NULL
+		    ? t->s.fallback_reply
+		    : cfg->chat_fallback_reply) != BW_OK)
+		return BW_ENOMEM;
+	*org_cap = t->s.org_cap > 0 ? t->s.org_cap : cfg->llm_org_cap;
+	return BW_OK;
+}
+
 enum bw_err
 chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 {
@@ -729,7 +760,6 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	int			acq = 0, isem = -1, iride = -1, rk = 1;
 	int64_t			deadline, bytes = 0, wait;
 	int			org_cap;
-	const char	       *fallback;
 	char			known[sizeof(CHAT_KNOWN_PREFIX) +
 	       CONV_NFIELDS * (CONV_MAX_FIELD + 16)];
 
@@ -743,21 +773,12 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	out->outcome = CO_DEPENDENCY;
 	out->retry_after_s = CHAT_RETRY_AFTER_S;
 
-	er = budget_settings_get_cached(c->db, in->org_id,
-	    cfg->llm_primary_model, cfg->llm_fallback_model, &t.s);
-	if (er == BW_ENOTFOUND) {
-		out->outcome = CO_NOTFOUND;
-		goto out;
-	}
+	er = turn_settings(&t, out, &org_cap);
 	if (er != BW_OK) {
-		tlog(&t, LL_WARN, "chat settings unavailable", "error",
-		    bw_strerror(er), NULL);
-		goto out;
-	}
-	fallback = t.s.fallback_reply != NULL ? t.s.fallback_reply
-					      : cfg->chat_fallback_reply;
-	if (set_reply(out, fallback) != BW_OK) {
-		ret = BW_ENOMEM;
+		if (er == BW_ENOTFOUND)
+			out->outcome = CO_NOTFOUND;
+		else if (er == BW_ENOMEM)
+			ret = er;
 		goto out;
 	}
 
@@ -768,7 +789,6 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		    clock_mono_ms();
 	if (wait < 0)
 		wait = 0;
-	org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;
 	memset(&ss, 0, sizeof(ss));
 	memset(&sb, 0, sizeof(sb));
 	/* The breaker is asked in the acquire's script. */
@@ -831,21 +851,14 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		if (acq)
 			sem_acquire_abandon(c->rds, &ac);
 		acq = 0;
-		budget_settings_clear(&t.s);
-		if (budget_settings_get_cached(c->db, in->org_id,
-			cfg->llm_primary_model, cfg->llm_fallback_model,
-			&t.s) != BW_OK) {
-			tlog(&t, LL_WARN, "chat settings unavailable", NULL);
+		er = turn_settings(&t, out, &org_cap);
+		if (er != BW_OK) {
+			if (er == BW_ENOTFOUND)
+				out->outcome = CO_NOTFOUND;
+			else if (er == BW_ENOMEM)
+				ret = er;
 			goto out;
 		}
-		fallback = t.s.fallback_reply != NULL
-		    ? t.s.fallback_reply
-		    : cfg->chat_fallback_reply;
-		if (set_reply(out, fallback) != BW_OK) {
-			ret = BW_ENOMEM;
-			goto out;
-		}
-		org_cap = t.s.org_cap > 0 ? t.s.org_cap : cfg->llm_org_cap;
 	}
 	if (er != BW_OK && er != BW_ENOTFOUND) {
 		tlog(&t, LL_WARN, "conversation state unavailable", "error",

@@ -312,8 +312,9 @@ db_connect_failed(PGconn *c)
  * defaults come first in the keyword arrays and the (expanded) conninfo
  * last, so that a URL or keyword string may override any of them (libpq
  * keeps the last value of a repeated keyword). Returns BW_OK, BW_ENOMEM,
- * BW_EDB (logged, see db_connect_failed()) when the server cannot be reached, or the error of an
- * on-connect hook that refused the new session (db_set_on_connect()).
+ * BW_EDB (logged, see db_connect_failed()) when the server cannot be
+ * reached, or the error of an on-connect hook that refused the new session
+ * (db_set_on_connect()).
  */
 enum bw_err
 db_connect(struct db *db)
