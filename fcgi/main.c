@@ -204,6 +204,8 @@ child_init(const struct config *cfg, int pool, int child_no)
 		blocks.cfg.calls = cfg->chat_block_calls;
 		blocks.cfg.pct = cfg->chat_block_pct;
 		blocks.cfg.idle_ms = cfg->chat_block_idle_ms;
+		blocks.cfg.rec_batch = cfg->chat_block_record_batch;
+		blocks.cfg.rec_ms = cfg->chat_block_record_ms;
 		blocks.cfg.ttl_s = cfg->chat_hold_ttl_s;
 		blocks.cfg.owner = g_child.block_owner;
 		g_child.blocks = &blocks;

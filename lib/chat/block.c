@@ -13,9 +13,11 @@
 #include <string.h>
 
 #include "chat/block.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/pgarray.h"
 
 /* What happened to blocks in this host (metric ids, -1: not counted). */
 enum block_event {
@@ -25,11 +27,12 @@ enum block_event {
 	BE_LOST,
 	BE_CALLS,
 	BE_FALLBACKS,
+	BE_BATCHES,
 	BE__MAX
 };
-static int		 m_ev[BE__MAX] = { -1, -1, -1, -1, -1, -1 };
+static int		 m_ev[BE__MAX] = { -1, -1, -1, -1, -1, -1, -1 };
 static const char *const ev_names[BE__MAX] = { "taken", "renewed", "returned",
-	"lost", "call", "fallback" };
+	"lost", "call", "fallback", "batch" };
 
 int
 block_metrics_register(void)
@@ -41,7 +44,8 @@ block_metrics_register(void)
 		snprintf(l, sizeof(l), "event=\"%s\"", ev_names[i]);
 		m_ev[i] = metrics_counter("bulwark_llm_budget_blocks_total",
 		    "Budget blocks of chat children by event (call: a call "
-		    "held in a block; fallback: a call that held on its own).",
+		    "held in a block; fallback: a call that held on its own; "
+		    "batch: a statement writing a block's kept records).",
 		    l);
 		if (m_ev[i] < 0)
 			return -1;
@@ -85,11 +89,42 @@ static const char *const    warm_record[] = { WARM_ID, WARM_ID, "0", "warm",
 	   "false", "1", "1", "0", "0", "0", "0", NULL, NULL };
 static const struct db_stmt st_record = { "block_record", sql_record, 13,
 	warm_record };
+/*
+ * A block's kept records (struct block_rec), one array per column: the
+ * rows and their sum into used_micros in one statement, committed
+ * without its flush as a single record is.
+ */
+/* clang-format off */
+static const char sql_batch[] =
+    "WITH r AS (SELECT * FROM unnest($3::bigint[], $4::text[],"
+    "  $5::boolean[], $6::int[], $7::int[], $8::bigint[], $9::int[],"
+    "  $10::int[], $11::int[], $12::text[], $13::text[], $14::bigint[])"
+    "  AS r(charged, model, downgraded, max_tokens, input_bound, held,"
+    "  input_tokens, output_tokens, attempts, request_id, correlation_id,"
+    "  at_ms)),"
+    " b AS (UPDATE llm_budget_blocks SET used_micros = used_micros"
+    "  + (SELECT sum(charged) FROM r)"
+    "  WHERE org_id = $1::uuid AND id = $2::uuid RETURNING day),"
+    " t AS (SELECT r.*, to_timestamp(r.at_ms / 1000.0) AS at FROM r)"
+    " INSERT INTO llm_holds (org_id, day, model, downgraded, max_tokens,"
+    "  input_bound, held_micros, state, charged_micros, input_tokens,"
+    "  output_tokens, attempts, request_id, correlation_id, created_at,"
+    "  expires_at, settled_at, block_id)"
+    " SELECT $1::uuid, b.day, t.model, t.downgraded, t.max_tokens,"
+    "  t.input_bound, t.held, 'settled', t.charged, t.input_tokens,"
+    "  t.output_tokens, t.attempts, t.request_id, t.correlation_id, t.at,"
+    "  t.at, t.at, $2::uuid FROM b, t"
+    " RETURNING set_config('synchronous_commit', 'off', true)";
+/* clang-format on */
+static const char *const    warm_batch[] = { WARM_ID, WARM_ID, "{}", "{}", "{}",
+	   "{}", "{}", "{}", "{}", "{}", "{}", "{}", "{}", "{}" };
+static const struct db_stmt st_batch = { "block_batch", sql_batch, 14,
+	warm_batch };
 
 enum bw_err
 block_warm(struct db *db)
 {
-	const struct db_stmt s[] = { st_renew, st_return, st_record };
+	const struct db_stmt s[] = { st_renew, st_return, st_record, st_batch };
 
 	return db_warm(db, s, sizeof(s) / sizeof(s[0]));
 }
@@ -128,26 +163,165 @@ forget(struct block_set *set, struct budget_block *b)
 	set->n--;
 }
 
-/*
- * Returns b (one statement, the org set for it) and drops it from the set.
- * A block not this session's any more is left to expire (counted lost).
- */
-static void
-return_one(struct db *db, struct block_set *set, struct budget_block *b)
+/* db_execs() of st as org's tenant; the session's tenant is kept. */
+static enum bw_err
+exec_as(struct db *db, const char *org, const struct db_stmt *st,
+    const char *const *p, PGresult **res)
 {
-	const char *p[2] = { b->org_id, b->id };
-	PGresult   *res = NULL;
 	char	    keep[37];
 	enum bw_err er;
 
 	budget_copy(keep, sizeof(keep), db_org(db));
-	er = db_set_org(db, b->org_id);
+	er = db_set_org(db, org);
 	if (er == BW_OK)
-		er = db_execs(db, &st_return, p, &res);
+		er = db_execs(db, st, p, res);
 	if (keep[0] != '\0')
 		(void)db_set_org(db, keep);
 	else
 		db_clear_org(db);
+	return er;
+}
+
+/* Column c of the kept record r as text (NULL: SQL NULL). */
+static const char *
+rec_col(const struct block_rec *r, int c, char *tmp, size_t n)
+{
+	switch (c) {
+	case 0:
+		snprintf(tmp, n, "%" PRId64, r->charge);
+		return tmp;
+	case 1:
+		return r->model;
+	case 2:
+		return r->downgraded ? "t" : "f";
+	case 3:
+		snprintf(tmp, n, "%d", r->max_tokens);
+		return tmp;
+	case 4:
+		snprintf(tmp, n, "%" PRId64, r->input_bound);
+		return tmp;
+	case 5:
+		snprintf(tmp, n, "%" PRId64, r->held);
+		return tmp;
+	case 6:
+		snprintf(tmp, n, "%" PRId64, r->input_tokens);
+		return tmp;
+	case 7:
+		snprintf(tmp, n, "%" PRId64, r->output_tokens);
+		return tmp;
+	case 8:
+		snprintf(tmp, n, "%d", r->attempts);
+		return tmp;
+	case 9:
+		return r->has_rid ? r->request_id : NULL;
+	case 10:
+		return r->has_cid ? r->correlation_id : NULL;
+	default:
+		snprintf(tmp, n, "%" PRId64, r->at_ms);
+		return tmp;
+	}
+}
+
+#define REC_COLS 12
+
+/*
+ * Writes the kept records of block id (one statement, as its org) and
+ * drops them from the set, written or not. A write that fails drops the
+ * block too (not returned: it expires whole, covering what was lost).
+ */
+static enum bw_err
+write_block(struct db *db, struct block_set *set, const char *id)
+{
+	const struct block_rec *v[BLOCK_REC_MAX];
+	const char	       *col[BLOCK_REC_MAX], *p[2 + REC_COLS];
+	char		     tmp[BLOCK_REC_MAX][24], org[37], bid[37], nb[16];
+	struct buf	     a[REC_COLS];
+	struct budget_block *b;
+	PGresult	    *res = NULL;
+	enum bw_err	     er = BW_OK;
+	int		     i, c, n = 0, keep = 0;
+
+	budget_copy(bid, sizeof(bid), id);
+	org[0] = '\0';
+	for (i = 0; i < set->nrec; i++)
+		if (strcmp(set->rec[i].block_id, bid) == 0) {
+			if (n == 0)
+				budget_copy(org, sizeof(org),
+				    set->rec[i].org_id);
+			v[n++] = &set->rec[i];
+		}
+	if (n == 0)
+		return BW_OK;
+	for (c = 0; c < REC_COLS; c++)
+		buf_init(&a[c],
+		    (size_t)BLOCK_REC_MAX * (2 * BW_MAX_REQUEST_ID + 8));
+	for (c = 0; c < REC_COLS && er == BW_OK; c++) {
+		for (i = 0; i < n; i++)
+			col[i] = rec_col(v[i], c, tmp[i], sizeof(tmp[i]));
+		er = pgarray_text(&a[c], col, (size_t)n);
+		p[2 + c] = buf_cstr(&a[c]);
+	}
+	p[0] = org;
+	p[1] = bid;
+	if (er == BW_OK)
+		er = exec_as(db, org, &st_batch, p, &res);
+	if (er == BW_OK && PQntuples(res) != n)
+		er = BW_ENOTFOUND; /* the block row is gone */
+	PQclear(res);
+	for (c = 0; c < REC_COLS; c++)
+		buf_free(&a[c]);
+	/* The written (or lost) records leave the set, the order kept. */
+	for (i = 0; i < set->nrec; i++)
+		if (strcmp(set->rec[i].block_id, bid) != 0) {
+			if (keep != i)
+				set->rec[keep] = set->rec[i];
+			keep++;
+		}
+	set->nrec = keep;
+	if (er == BW_OK) {
+		COUNT(BE_BATCHES);
+		return BW_OK;
+	}
+	snprintf(nb, sizeof(nb), "%d", n);
+	b = find_id(set, bid);
+	COUNT(BE_LOST);
+	log_kv(LL_WARN, "budget block records not written; the block expires",
+	    "block_id", bid, "records", nb, "error", bw_strerror(er), NULL);
+	if (b != NULL)
+		forget(set, b);
+	return er;
+}
+
+/* Writes every kept record, a statement per block. */
+static void
+write_all(struct db *db, struct block_set *set)
+{
+	while (set->nrec > 0)
+		(void)write_block(db, set, set->rec[0].block_id);
+}
+
+/*
+ * Returns b (one statement, the org set for it) and drops it from the set,
+ * its kept records written first. A block not this session's any more (or
+ * whose records could not be written) is left to expire (counted lost).
+ */
+static void
+return_one(struct db *db, struct block_set *set, struct budget_block *b)
+{
+	const char *p[2];
+	PGresult   *res = NULL;
+	char	    id[37];
+	enum bw_err er;
+
+	budget_copy(id, sizeof(id), b->id);
+	if (write_block(db, set, id) != BW_OK)
+		return; /* dropped: it expires */
+	b = find_id(set, id);
+	if (b == NULL)
+		return;
+	p[0] = b->org_id;
+	p[1] = b->id;
+	er = exec_as(db, b->org_id, &st_return, p, &res);
 	if (er == BW_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
 		COUNT(BE_RETURNED);
 	else {
@@ -184,6 +358,12 @@ renew(struct db *db, struct block_set *set, const struct budget_settings *s,
 	int64_t		    inflight = b != NULL ? b->inflight : 0;
 	struct budget_block nb;
 
+	/* The renewal moves the block's recorded charges: all of them. */
+	if (b != NULL && write_block(db, set, b->id) != BW_OK) {
+		*v = BK_LOST;
+		*b_out = NULL; /* dropped: it expires */
+		return BW_EDB;
+	}
 	/* $1..$11 as the hold's statement has them, then the block's. */
 	budget_decision_params(s, a, &pb, p);
 	snprintf(calls, sizeof(calls), "%d", set->cfg.calls);
@@ -408,6 +588,62 @@ block_extend(struct db *db, struct block_set *set,
 	return BW_OK;
 }
 
+/*
+ * Keeps the record of a call in block b (room and flight updated as a
+ * written record's), writing every kept record first when the set is
+ * full. BW_ETOOBIG: an id too long to keep (written at once instead).
+ */
+static enum bw_err
+keep_record(struct db *db, struct block_set *set, struct budget_block *b,
+    const struct budget_hold *hold, const struct budget_usage *u,
+    int64_t charge, const char *request_id, const char *correlation_id)
+{
+	struct block_rec *r;
+	char		  id[37];
+
+	if ((request_id != NULL && strlen(request_id) > BW_MAX_REQUEST_ID) ||
+	    (correlation_id != NULL &&
+		strlen(correlation_id) > BW_MAX_REQUEST_ID))
+		return BW_ETOOBIG;
+	if (set->nrec == BLOCK_REC_MAX) {
+		budget_copy(id, sizeof(id), b->id);
+		write_all(db, set);
+		if (find_id(set, id) == NULL)
+			return BW_EDB; /* its write failed: dropped */
+	}
+	r = &set->rec[set->nrec++];
+	memset(r, 0, sizeof(*r));
+	budget_copy(r->org_id, sizeof(r->org_id), b->org_id);
+	budget_copy(r->block_id, sizeof(r->block_id), b->id);
+	budget_copy(r->model, sizeof(r->model), hold->model);
+	r->downgraded = hold->downgraded;
+	r->max_tokens = hold->max_tokens;
+	r->attempts = u->attempts;
+	r->input_bound = hold->input_bound > INT32_MAX ? (int64_t)INT32_MAX
+						       : hold->input_bound;
+	r->held = hold->held_micros;
+	r->charge = charge;
+	r->input_tokens =
+	    u->input_tokens > INT32_MAX ? (int64_t)INT32_MAX : u->input_tokens;
+	r->output_tokens = u->output_tokens > INT32_MAX ? (int64_t)INT32_MAX
+							: u->output_tokens;
+	r->has_rid = request_id != NULL;
+	r->has_cid = correlation_id != NULL;
+	if (request_id != NULL)
+		budget_copy(r->request_id, sizeof(r->request_id), request_id);
+	if (correlation_id != NULL)
+		budget_copy(r->correlation_id, sizeof(r->correlation_id),
+		    correlation_id);
+	r->at_ms = clock_wall_ms();
+	r->ms = clock_mono_ms();
+	b = find_id(set, r->block_id);
+	if (b != NULL) {
+		b->inflight = 0;
+		b->room += hold->held_micros - charge;
+	}
+	return BW_OK;
+}
+
 static enum bw_err
 record(struct db *db, struct block_set *set, const char *org_id,
     const struct budget_hold *hold, const struct budget_usage *u,
@@ -421,6 +657,17 @@ record(struct db *db, struct block_set *set, const char *org_id,
 	PGresult	    *res = NULL;
 	enum bw_err	     er;
 
+	b = find_id(set, hold->block_id);
+	if (b != NULL && set->cfg.rec_batch > 1 &&
+	    strcmp(b->org_id, org_id) == 0) {
+		er = keep_record(db, set, b, hold, u, charge, request_id,
+		    correlation_id);
+		if (er != BW_ETOOBIG) {
+			if (meanwhile != NULL)
+				meanwhile(arg);
+			return er;
+		}
+	}
 	snprintf(c, sizeof(c), "%" PRId64, charge);
 	snprintf(mt, sizeof(mt), "%d", hold->max_tokens);
 	snprintf(ib, sizeof(ib), "%" PRId64,
@@ -510,6 +757,14 @@ block_return_idle(struct db *db, struct block_set *set, bool all)
 
 	if (set == NULL)
 		return -1;
+	if (set->nrec > 0 &&
+	    (all || set->nrec >= set->cfg.rec_batch ||
+		now - set->rec[0].ms >= set->cfg.rec_ms))
+		write_all(db, set);
+	if (set->nrec > 0)
+		next = set->rec[0].ms + set->cfg.rec_ms - now;
+	if (next == 0)
+		next = 1;
 	for (i = set->n - 1; i >= 0; i--) {
 		struct budget_block *b = &set->b[i];
 

@@ -23,14 +23,19 @@
 #include "chat/budget.h"
 #include "core/db.h"
 #include "core/err.h"
+#include "core/limits.h"
 
-#define BLOCK_MAX 64 /* orgs with a block in one child */
+#define BLOCK_MAX     64 /* orgs with a block in one child */
+#define BLOCK_REC_MAX 64 /* calls recorded in memory, not yet written */
 
 struct block_cfg {
-	int calls;   /* a block aims at this many calls' holds; 0 off */
-	int pct;     /* with a daily budget: all blocks <= this % */
-	int idle_ms; /* block_return_idle() returns blocks idle this long */
-	int ttl_s;   /* a block expires unless renewed within */
+	int calls;     /* a block aims at this many calls' holds; 0 off */
+	int pct;       /* with a daily budget: all blocks <= this % */
+	int idle_ms;   /* block_return_idle() returns blocks idle this long */
+	int ttl_s;     /* a block expires unless renewed within */
+	int rec_batch; /* calls kept before a batch is written; <= 1: each
+			* call written at its end */
+	int rec_ms;    /* the oldest kept call is written within this */
 	const char *owner; /* "host pid", on the row for operators */
 };
 
@@ -65,11 +70,38 @@ struct block_seen {
 	int64_t ms; /* clock_mono_ms() of the org's last call here */
 };
 
+/*
+ * A block call's record kept in memory until its batch is written (one
+ * statement per block: the llm_holds rows and the block's used charge).
+ * The block's reservation covers it meanwhile: a child that dies with
+ * records unwritten leaves its block to expire, charged whole.
+ */
+struct block_rec {
+	char	org_id[37];
+	char	block_id[37];
+	char	model[BUDGET_MODEL_MAX + 1];
+	bool	downgraded;
+	int	max_tokens;
+	int	attempts;
+	int64_t input_bound;
+	int64_t held;
+	int64_t charge;
+	int64_t input_tokens;
+	int64_t output_tokens;
+	bool	has_rid, has_cid;
+	char	request_id[BW_MAX_REQUEST_ID + 1];
+	char	correlation_id[BW_MAX_REQUEST_ID + 1];
+	int64_t at_ms; /* clock_wall_ms() of its end: settled_at */
+	int64_t ms;    /* clock_mono_ms() of its end */
+};
+
 struct block_set {
 	struct block_cfg    cfg;
 	struct budget_block b[BLOCK_MAX];
 	int		    n;
 	struct block_seen   seen[BLOCK_MAX];
+	struct block_rec    rec[BLOCK_REC_MAX]; /* oldest first */
+	int		    nrec;
 };
 
 /* Registers bulwark_llm_budget_blocks_total (before fork()); 0 or -1. */
@@ -97,10 +129,13 @@ block_hold(struct db *, struct block_set *, const struct budget_settings *s,
 enum bw_err block_extend(struct db *, struct block_set *,
     const struct budget_settings *s, struct budget_hold *hold, bool *extended);
 /*
- * Records a block call with what it used (budget_charge()): one statement
- * committed without its flush, meanwhile(arg) (may be NULL) run while it
- * executes. *charged gets the charge. On a db error the block is dropped
- * from the set (not returned: its record may be missing; it expires).
+ * Records a block call with what it used (budget_charge()); *charged gets
+ * the charge and meanwhile(arg) (may be NULL) runs. With cfg.rec_batch >
+ * 1 the record is kept in the set, written with its block's batch by
+ * block_return_idle() (or before the block is renewed or returned); else
+ * written now, one statement committed without its flush, meanwhile
+ * running while it executes. A write that fails drops the block from
+ * the set (not returned: a record may be missing; it expires whole).
  */
 enum bw_err block_settle(struct db *, struct block_set *, const char *org_id,
     const struct budget_hold *hold, const struct budget_usage *u,
@@ -111,8 +146,10 @@ enum bw_err block_release(struct db *, struct block_set *, const char *org_id,
     const struct budget_hold *hold, const char *request_id,
     const char *correlation_id);
 /*
- * Returns the blocks unused for cfg.idle_ms (all when all is true).
- * Returns the milliseconds until the next is due, -1 when none is held.
+ * Between requests: writes the kept records when cfg.rec_batch of them
+ * wait or the oldest is cfg.rec_ms old, then returns the blocks unused
+ * for cfg.idle_ms (all records and blocks when all is true). Returns the
+ * milliseconds until the next of these is due, -1 when nothing is held.
  */
 int block_return_idle(struct db *, struct block_set *, bool all);
 /*

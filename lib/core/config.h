@@ -94,8 +94,10 @@ struct config {
 	int   chat_block_calls;	      /* budget block: calls' holds; 0 off */
 	int   chat_block_pct;	      /* blocks of a budget: at most this % */
 	int   chat_block_idle_ms;     /* an idle child returns its blocks */
-	int   llm_attempt_timeout_ms; /* first attempt */
-	int   llm_retry_timeout_ms;   /* each retry */
+	int   chat_block_record_batch; /* block calls kept before written */
+	int   chat_block_record_ms;    /* a kept call is written within */
+	int   llm_attempt_timeout_ms;  /* first attempt */
+	int   llm_retry_timeout_ms;    /* each retry */
 	int   llm_max_retries;
 	int   llm_breaker_failures; /* consecutive failures that open */
 	int   llm_breaker_open_ms;  /* open this long, then one probe */

@@ -14,6 +14,10 @@
 #   - chat children killed with SIGKILL mid-stream: their blocks stay
 #     held, expire, and are charged whole: spend never above the budget,
 #     never below what the provider calls cost, nothing left reserved;
+#   - a child killed right after a block call it answered: the record it
+#     kept dies with it, and its block's expiry pays for the call;
+#   - a block's calls are kept by the child and written in batches: every
+#     answered turn in llm_holds exactly once, fewer statements than calls;
 #   - a block whose PostgreSQL session was cut is never returned by its
 #     child (a record may have died with the session): it expires whole.
 # Bounded: about 1,100 turns, the simulator answering at once.
@@ -172,6 +176,50 @@ t_eq "stream: nothing reserved, no hold or block left" "0 0 0" \
 t_eq "stream: every charge within its hold" 0 "$(t_sql "SELECT count(*)
     FROM llm_holds WHERE org_id = '$SO' AND charged_micros > held_micros")"
 
+# --- a block's calls are written in batches, each exactly once --------------
+# A child keeps its block calls' records and writes them with one
+# statement per block (chat_block_record_batch of them, or the oldest
+# chat_block_record_ms old, or before the block is renewed or returned).
+# Each turn with its own X-Request-ID: every one is in llm_holds once,
+# within the record delay + 5 s of the last answer, and fewer statements
+# wrote them than there were calls.
+new_org records none
+RO=$ORG
+t_check "records: a child holds a block of the org" warm "$RO" "$KEY" rec
+sleep 1 # the warm-up's kept records written
+b0=$(metric 'bulwark_llm_budget_blocks_total{event="batch"}')
+c0=$(metric 'bulwark_llm_budget_blocks_total{event="call"}')
+n0=$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO'")
+: >"$TMP/rec.codes"
+for i in $(seq 1 30); do
+	curl -sk --max-time 60 -o /dev/null -w '%{http_code}\n' \
+	    -X POST -H "Authorization: Bearer $KEY" -H "X-Request-ID: rec-$SFX-$i" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary "{\"channel\":\"web\",\"user_id\":\"rec$i\",\"message\":\"$MSG\"}" \
+	    "$URL/api/v1/chat" >>"$TMP/rec.codes"
+done
+t_eq "records: 30 turns answered" 30 "$(grep -c '^200$' "$TMP/rec.codes")"
+recs="SELECT count(*) FROM llm_holds WHERE org_id = '$RO' AND request_id LIKE 'rec-$SFX-%'"
+t_check "records: every turn is in llm_holds within the record delay + 5 s" \
+    t_wait_sql 5 30 "$recs"
+t_eq "records: each turn recorded exactly once (30 request ids, 30 rows)" "30 30" \
+    "$(t_sql "SELECT count(DISTINCT request_id) || ' ' || count(*) FROM llm_holds
+    WHERE org_id = '$RO' AND request_id LIKE 'rec-$SFX-%'")"
+b1=$(metric 'bulwark_llm_budget_blocks_total{event="batch"}')
+c1=$(metric 'bulwark_llm_budget_blocks_total{event="call"}')
+echo "# records: $((c1 - c0)) block calls written by $((b1 - b0)) statements; $(($(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO'") - n0)) rows"
+t_ge "records: some turns were block calls" 1 $((c1 - c0))
+t_check "records: written in batches (fewer statements than block calls, at least one)" \
+    test $((b1 - b0)) -ge 1 -a $((b1 - b0)) -lt $((c1 - c0))
+t_eq "records: the settlement time is the call's (within the 30 turns)" 0 \
+    "$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO' AND
+    request_id LIKE 'rec-$SFX-%' AND (settled_at > now() OR
+    settled_at < now() - interval '10 minutes' OR
+    (block_id IS NOT NULL AND settled_at <> created_at))")"
+t_check "records: the idle child returned its block" settled "$RO"
+t_eq "records: spent = the sum of the recorded charges" "$(charged "$RO")" \
+    "$(spent "$RO")"
+
 # --- blocks held by idle children: the cap keeps the budget usable ----------
 # Eight turns at once (each child that serves one takes a block if the cap
 # lets it), then at once one stream to its first 402, which one child
@@ -236,6 +284,51 @@ t_eq "kill: nothing reserved" 0 "$(reserved "$KO")"
 t_eq "kill: an expired block is charged whole (what it had moved and all it held)" 0 \
     "$(t_sql "SELECT count(*) FROM llm_budget_blocks WHERE org_id = '$KO' AND
     state = 'expired' AND charged_micros <> moved_micros + granted_micros")"
+
+# --- a child killed with records kept: they die, its block pays ------------
+# A block call answered 200 is kept by its child until its batch is
+# written (chat_block_record_ms). SIGKILL the children holding the org's
+# blocks right after one turn: when the turn was a block call of one of
+# them (else warm again and retry, 5 rounds at most), its record died
+# with the child. The block expires charged whole: spend >= every provider
+# call's cost, the dead record included.
+new_org crash none
+XO=$ORG
+lostrec=
+for r in 1 2 3 4 5; do
+	warm "$XO" "$KEY" "x$r-" || continue
+	owners=$(t_sql "SELECT split_part(owner, ' ', 2) FROM llm_budget_blocks
+	    WHERE org_id = '$XO' AND state = 'held'" | tr '\n' ' ')
+	sleep 1 # the warm-up's kept records written
+	c=$(curl -sk --max-time 60 -o /dev/null -w '%{http_code}' \
+	    -X POST -H "Authorization: Bearer $KEY" -H "X-Request-ID: crash-$SFX-$r" \
+	    -H 'Content-Type: application/json' \
+	    --data-binary "{\"channel\":\"web\",\"user_id\":\"crash$r\",\"message\":\"$MSG\"}" \
+	    "$URL/api/v1/chat")
+	# shellcheck disable=SC2086 # pids are words
+	kill -9 $owners 2>/dev/null
+	sleep 0.5
+	if [ "$c" = 200 ] && [ "$(t_sql "SELECT count(*) FROM llm_holds
+	    WHERE request_id = 'crash-$SFX-$r'")" = 0 ]; then
+		lostrec=crash-$SFX-$r
+		break
+	fi
+done
+echo "# crash: rounds $r; killed $owners; the answered turn without a record: ${lostrec:-none}"
+t_check "crash: a turn answered 200 whose kept record died with its child (round $r)" \
+    test -n "$lostrec"
+sleep 1 # a record written late would be there now
+t_eq "crash: its record never appears" 0 \
+    "$(t_sql "SELECT count(*) FROM llm_holds WHERE request_id = '$lostrec'")"
+expire_all "$XO"
+s=$(spent "$XO")
+calls=$(curl -s "$SIM/_sim/stats" | jq ".by_org[\"$XO\"].requests // 0")
+t_ge "crash: 0 lost: spend >= every provider call's cost ($calls x 102)" \
+    $((calls * 102)) "$s"
+t_ge "crash: spend >= the recorded charges and one more call" \
+    $(($(charged "$XO") + 102)) "$s"
+t_eq "crash: every block ended, nothing reserved" "0 0" \
+    "$(held_blocks "$XO") $(reserved "$XO")"
 
 # --- a block whose session was cut is not returned: it expires --------------
 new_org cut none
