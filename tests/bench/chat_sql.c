@@ -3,8 +3,9 @@
  * The PostgreSQL part of a chat turn alone (dev/bench): per turn the
  * budget hold and its settlement as the chat path runs them (tenant set,
  * prepared): in the process's budget block (lib/chat/block.c: the call's
- * record, the block's take, renewals and return) with the stack's default
- * block settings, or, when no block covers the call, a hold of its own and
+ * record, kept and written in batches between turns as a chat child does,
+ * the block's take, renewals and return) with the stack's default block
+ * settings, or, when no block covers the call, a hold of its own and
  * its settlement through lib/chat/budget.c; nothing else, at a given rate. dev/bench runs it at the rate the
  * stack's chat run reached, so that PostgreSQL's CPU per turn compares
  * with the same statements at the same pace: what is left is not SQL.
@@ -64,6 +65,11 @@ main(int argc, char **argv)
 	blocks.cfg.pct = 5;
 	blocks.cfg.idle_ms = 2000;
 	blocks.cfg.ttl_s = 120;
+	blocks.cfg.rec_batch = 32;
+	if (getenv("BULWARK_CHAT_BLOCK_RECORD_BATCH") != NULL &&
+	    db_i64(getenv("BULWARK_CHAT_BLOCK_RECORD_BATCH"), &calls) == BW_OK)
+		blocks.cfg.rec_batch = (int)calls;
+	blocks.cfg.rec_ms = 200;
 	blocks.cfg.owner = "chat_sql";
 	t0 = clock_mono_ms();
 	while (clock_mono_ms() - t0 < (int64_t)(secs * 1000)) {
@@ -90,6 +96,8 @@ main(int argc, char **argv)
 		    !settled)
 			bad++;
 		n++;
+		/* Between requests, as a chat child: kept records written. */
+		(void)block_return_idle(db, &blocks, false);
 	}
 	(void)block_return_idle(db, &blocks, true);
 	printf("%" PRId64 " %" PRId64 "\n", n, clock_mono_ms() - t0);
