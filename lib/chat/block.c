@@ -90,34 +90,18 @@ static const char *const    warm_record[] = { WARM_ID, WARM_ID, "0", "warm",
 static const struct db_stmt st_record = { "block_record", sql_record, 13,
 	warm_record };
 /*
- * A block's kept records (struct block_rec), one array per column: the
- * rows and their sum into used_micros in one statement, committed
- * without its flush as a single record is.
+ * Every kept record (struct block_rec), whatever its org: one array per
+ * column to bw_block_records() (sql/0041, past row-level security: each
+ * record is written only with its own org's block row), committed
+ * without its flush as a single record is. Returns the blocks written.
  */
-/* clang-format off */
 static const char sql_batch[] =
-    "WITH r AS (SELECT * FROM unnest($3::bigint[], $4::text[],"
-    "  $5::boolean[], $6::int[], $7::int[], $8::bigint[], $9::int[],"
-    "  $10::int[], $11::int[], $12::text[], $13::text[], $14::bigint[])"
-    "  AS r(charged, model, downgraded, max_tokens, input_bound, held,"
-    "  input_tokens, output_tokens, attempts, request_id, correlation_id,"
-    "  at_ms)),"
-    " b AS (UPDATE llm_budget_blocks SET used_micros = used_micros"
-    "  + (SELECT sum(charged) FROM r)"
-    "  WHERE org_id = $1::uuid AND id = $2::uuid RETURNING day),"
-    " t AS (SELECT r.*, to_timestamp(r.at_ms / 1000.0) AS at FROM r)"
-    " INSERT INTO llm_holds (org_id, day, model, downgraded, max_tokens,"
-    "  input_bound, held_micros, state, charged_micros, input_tokens,"
-    "  output_tokens, attempts, request_id, correlation_id, created_at,"
-    "  expires_at, settled_at, block_id)"
-    " SELECT $1::uuid, b.day, t.model, t.downgraded, t.max_tokens,"
-    "  t.input_bound, t.held, 'settled', t.charged, t.input_tokens,"
-    "  t.output_tokens, t.attempts, t.request_id, t.correlation_id, t.at,"
-    "  t.at, t.at, $2::uuid FROM b, t"
-    " RETURNING set_config('synchronous_commit', 'off', true)";
-/* clang-format on */
-static const char *const    warm_batch[] = { WARM_ID, WARM_ID, "{}", "{}", "{}",
-	   "{}", "{}", "{}", "{}", "{}", "{}", "{}", "{}", "{}" };
+    "SELECT bw_block_records($1::uuid[], $2::uuid[], $3::bigint[],"
+    " $4::text[], $5::boolean[], $6::int[], $7::int[], $8::bigint[],"
+    " $9::int[], $10::int[], $11::int[], $12::text[], $13::text[],"
+    " $14::bigint[]), set_config('synchronous_commit', 'off', true)";
+static const char *const    warm_batch[] = { "{}", "{}", "{}", "{}", "{}", "{}",
+	   "{}", "{}", "{}", "{}", "{}", "{}", "{}", "{}" };
 static const struct db_stmt st_batch = { "block_batch", sql_batch, 14,
 	warm_batch };
 
@@ -186,118 +170,130 @@ exec_as(struct db *db, const char *org, const struct db_stmt *st,
 static const char *
 rec_col(const struct block_rec *r, int c, char *tmp, size_t n)
 {
+	const int64_t num[] = { r->charge, 0, 0, r->max_tokens, r->input_bound,
+		r->held, r->input_tokens, r->output_tokens, r->attempts, 0, 0,
+		r->at_ms };
+
 	switch (c) {
 	case 0:
-		snprintf(tmp, n, "%" PRId64, r->charge);
-		return tmp;
+		return r->org_id;
 	case 1:
-		return r->model;
-	case 2:
-		return r->downgraded ? "t" : "f";
+		return r->block_id;
 	case 3:
-		snprintf(tmp, n, "%d", r->max_tokens);
-		return tmp;
+		return r->model;
 	case 4:
-		snprintf(tmp, n, "%" PRId64, r->input_bound);
-		return tmp;
-	case 5:
-		snprintf(tmp, n, "%" PRId64, r->held);
-		return tmp;
-	case 6:
-		snprintf(tmp, n, "%" PRId64, r->input_tokens);
-		return tmp;
-	case 7:
-		snprintf(tmp, n, "%" PRId64, r->output_tokens);
-		return tmp;
-	case 8:
-		snprintf(tmp, n, "%d", r->attempts);
-		return tmp;
-	case 9:
+		return r->downgraded ? "t" : "f";
+	case 11:
 		return r->has_rid ? r->request_id : NULL;
-	case 10:
+	case 12:
 		return r->has_cid ? r->correlation_id : NULL;
 	default:
-		snprintf(tmp, n, "%" PRId64, r->at_ms);
+		snprintf(tmp, n, "%" PRId64, num[c - 2]);
 		return tmp;
 	}
 }
 
-#define REC_COLS 12
+#define REC_COLS 14
 
 /*
- * Writes the kept records of block id (one statement, as its org) and
- * drops them from the set, written or not. A write that fails drops the
- * block too (not returned: it expires whole, covering what was lost).
+ * Writes every kept record (one statement, no tenant: sql/0041) and
+ * empties the set's records, written or not. A block whose records were
+ * not written (an error, its row gone) is dropped from the set (not
+ * returned: it expires whole, covering what was lost); blocks may move
+ * in the set (forget()): find them again by id.
  */
-static enum bw_err
-write_block(struct db *db, struct block_set *set, const char *id)
+static void
+write_kept(struct db *db, struct block_set *set)
 {
-	const struct block_rec *v[BLOCK_REC_MAX];
-	const char	       *col[BLOCK_REC_MAX], *p[2 + REC_COLS];
-	char		     tmp[BLOCK_REC_MAX][24], org[37], bid[37], nb[16];
+	const char	    *col[BLOCK_REC_MAX], *p[REC_COLS];
+	char		     tmp[BLOCK_REC_MAX][24], keep[37], nb[16];
 	struct buf	     a[REC_COLS];
 	struct budget_block *b;
 	PGresult	    *res = NULL;
+	const char	    *done = "";
 	enum bw_err	     er = BW_OK;
-	int		     i, c, n = 0, keep = 0;
+	int		     i, j, c, n = set->nrec, lost;
 
-	budget_copy(bid, sizeof(bid), id);
-	org[0] = '\0';
-	for (i = 0; i < set->nrec; i++)
-		if (strcmp(set->rec[i].block_id, bid) == 0) {
-			if (n == 0)
-				budget_copy(org, sizeof(org),
-				    set->rec[i].org_id);
-			v[n++] = &set->rec[i];
-		}
 	if (n == 0)
-		return BW_OK;
+		return;
 	for (c = 0; c < REC_COLS; c++)
 		buf_init(&a[c],
 		    (size_t)BLOCK_REC_MAX * (2 * BW_MAX_REQUEST_ID + 8));
 	for (c = 0; c < REC_COLS && er == BW_OK; c++) {
 		for (i = 0; i < n; i++)
-			col[i] = rec_col(v[i], c, tmp[i], sizeof(tmp[i]));
+			col[i] =
+			    rec_col(&set->rec[i], c, tmp[i], sizeof(tmp[i]));
 		er = pgarray_text(&a[c], col, (size_t)n);
-		p[2 + c] = buf_cstr(&a[c]);
+		p[c] = buf_cstr(&a[c]);
 	}
-	p[0] = org;
-	p[1] = bid;
+	budget_copy(keep, sizeof(keep), db_org(db));
+	db_clear_org(db);
 	if (er == BW_OK)
-		er = exec_as(db, org, &st_batch, p, &res);
-	if (er == BW_OK && PQntuples(res) != n)
-		er = BW_ENOTFOUND; /* the block row is gone */
+		er = db_execs(db, &st_batch, p, &res);
+	if (keep[0] != '\0')
+		(void)db_set_org(db, keep);
+	if (er == BW_OK && PQntuples(res) == 1)
+		done = PQgetvalue(res, 0, 0); /* {id,id,...} */
+	else if (er == BW_OK)
+		er = BW_EDB;
+	if (er == BW_OK)
+		COUNT(BE_BATCHES);
+	/* Each block with a record not written: dropped, logged once. */
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++)
+			if (strcmp(set->rec[j].block_id,
+				set->rec[i].block_id) == 0)
+				break;
+		if (j < i ||
+		    (er == BW_OK && strstr(done, set->rec[i].block_id) != NULL))
+			continue;
+		for (lost = 0, j = i; j < n; j++)
+			lost += strcmp(set->rec[j].block_id,
+				    set->rec[i].block_id) == 0;
+		snprintf(nb, sizeof(nb), "%d", lost);
+		COUNT(BE_LOST);
+		log_kv(LL_WARN,
+		    "budget block records not written; the block expires",
+		    "block_id", set->rec[i].block_id, "records", nb, "error",
+		    bw_strerror(er == BW_OK ? BW_ENOTFOUND : er), NULL);
+		b = find_id(set, set->rec[i].block_id);
+		if (b != NULL)
+			forget(set, b);
+	}
 	PQclear(res);
 	for (c = 0; c < REC_COLS; c++)
 		buf_free(&a[c]);
-	/* The written (or lost) records leave the set, the order kept. */
-	for (i = 0; i < set->nrec; i++)
-		if (strcmp(set->rec[i].block_id, bid) != 0) {
-			if (keep != i)
-				set->rec[keep] = set->rec[i];
-			keep++;
-		}
-	set->nrec = keep;
-	if (er == BW_OK) {
-		COUNT(BE_BATCHES);
-		return BW_OK;
-	}
-	snprintf(nb, sizeof(nb), "%d", n);
-	b = find_id(set, bid);
-	COUNT(BE_LOST);
-	log_kv(LL_WARN, "budget block records not written; the block expires",
-	    "block_id", bid, "records", nb, "error", bw_strerror(er), NULL);
-	if (b != NULL)
-		forget(set, b);
-	return er;
+	set->nrec = 0;
 }
 
-/* Writes every kept record, a statement per block. */
-static void
-write_all(struct db *db, struct block_set *set)
+/* 1 when the set keeps a record of block id. */
+static int
+kept(const struct block_set *set, const char *id)
 {
-	while (set->nrec > 0)
-		(void)write_block(db, set, set->rec[0].block_id);
+	int i;
+
+	for (i = 0; i < set->nrec; i++)
+		if (strcmp(set->rec[i].block_id, id) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Before a renewal or a return of block *b (which move its recorded
+ * charges): its kept records written. 0 with *b found again, -1 when its
+ * write failed (the block dropped: it expires).
+ */
+static int
+write_before(struct db *db, struct block_set *set, struct budget_block **b)
+{
+	char id[37];
+
+	if (!kept(set, (*b)->id))
+		return 0;
+	budget_copy(id, sizeof(id), (*b)->id);
+	write_kept(db, set);
+	*b = find_id(set, id);
+	return *b != NULL ? 0 : -1;
 }
 
 /*
@@ -310,15 +306,10 @@ return_one(struct db *db, struct block_set *set, struct budget_block *b)
 {
 	const char *p[2];
 	PGresult   *res = NULL;
-	char	    id[37];
 	enum bw_err er;
 
-	budget_copy(id, sizeof(id), b->id);
-	if (write_block(db, set, id) != BW_OK)
+	if (write_before(db, set, &b) != 0)
 		return; /* dropped: it expires */
-	b = find_id(set, id);
-	if (b == NULL)
-		return;
 	p[0] = b->org_id;
 	p[1] = b->id;
 	er = exec_as(db, b->org_id, &st_return, p, &res);
@@ -359,7 +350,7 @@ renew(struct db *db, struct block_set *set, const struct budget_settings *s,
 	struct budget_block nb;
 
 	/* The renewal moves the block's recorded charges: all of them. */
-	if (b != NULL && write_block(db, set, b->id) != BW_OK) {
+	if (b != NULL && write_before(db, set, &b) != 0) {
 		*v = BK_LOST;
 		*b_out = NULL; /* dropped: it expires */
 		return BW_EDB;
@@ -607,8 +598,10 @@ keep_record(struct db *db, struct block_set *set, struct budget_block *b,
 		return BW_ETOOBIG;
 	if (set->nrec == BLOCK_REC_MAX) {
 		budget_copy(id, sizeof(id), b->id);
-		write_all(db, set);
-		if (find_id(set, id) == NULL)
+		write_kept(db, set);
+		/* A failed write drops its block, moving another in the set. */
+		b = find_id(set, id);
+		if (b == NULL)
 			return BW_EDB; /* its write failed: dropped */
 	}
 	r = &set->rec[set->nrec++];
@@ -636,11 +629,8 @@ keep_record(struct db *db, struct block_set *set, struct budget_block *b,
 		    correlation_id);
 	r->at_ms = clock_wall_ms();
 	r->ms = clock_mono_ms();
-	b = find_id(set, r->block_id);
-	if (b != NULL) {
-		b->inflight = 0;
-		b->room += hold->held_micros - charge;
-	}
+	b->inflight = 0;
+	b->room += hold->held_micros - charge; /* the hold's unused part */
 	return BW_OK;
 }
 
@@ -760,7 +750,7 @@ block_return_idle(struct db *db, struct block_set *set, bool all)
 	if (set->nrec > 0 &&
 	    (all || set->nrec >= set->cfg.rec_batch ||
 		now - set->rec[0].ms >= set->cfg.rec_ms))
-		write_all(db, set);
+		write_kept(db, set);
 	if (set->nrec > 0)
 		next = set->rec[0].ms + set->cfg.rec_ms - now;
 	if (next == 0)
@@ -768,6 +758,8 @@ block_return_idle(struct db *db, struct block_set *set, bool all)
 	for (i = set->n - 1; i >= 0; i--) {
 		struct budget_block *b = &set->b[i];
 
+		if (i >= set->n)
+			continue; /* a failed write dropped blocks */
 		due = b->last_use_ms + set->cfg.idle_ms - now;
 		if (all || (b->inflight == 0 && due <= 0)) {
 			return_one(db, set, b);

@@ -16,8 +16,9 @@
 #     never below what the provider calls cost, nothing left reserved;
 #   - a child killed right after a block call it answered: the record it
 #     kept dies with it, and its block's expiry pays for the call;
-#   - a block's calls are kept by the child and written in batches: every
-#     answered turn in llm_holds exactly once, fewer statements than calls;
+#   - a block's calls are kept by the child and written in batches, of
+#     any org: every answered turn in llm_holds exactly once under its
+#     own org, fewer statements than calls, one with two orgs' rows;
 #   - a block whose PostgreSQL session was cut is never returned by its
 #     child (a record may have died with the session): it expires whole.
 # Bounded: about 1,100 turns, the simulator answering at once.
@@ -177,48 +178,68 @@ t_eq "stream: every charge within its hold" 0 "$(t_sql "SELECT count(*)
     FROM llm_holds WHERE org_id = '$SO' AND charged_micros > held_micros")"
 
 # --- a block's calls are written in batches, each exactly once --------------
-# A child keeps its block calls' records and writes them with one
-# statement per block (chat_block_record_batch of them, or the oldest
-# chat_block_record_ms old, or before the block is renewed or returned).
-# Each turn with its own X-Request-ID: every one is in llm_holds once,
-# within the record delay + 5 s of the last answer, and fewer statements
-# wrote them than there were calls.
+# A child keeps its block calls' records and writes all it keeps, of any
+# org, with one statement (chat_block_record_batch of them, or the oldest
+# chat_block_record_ms old, or before a block is renewed or returned;
+# sql/0041). Turns of two orgs, alternating, each with its own
+# X-Request-ID: every one is in llm_holds once, within the record delay
+# + 5 s of the last answer; fewer statements wrote them than there were
+# calls, and one transaction (xmin) wrote rows of both orgs.
 new_org records none
 RO=$ORG
-t_check "records: a child holds a block of the org" warm "$RO" "$KEY" rec
-sleep 1 # the warm-up's kept records written
+RKEY=$KEY
+t_check "records: a child holds a block of the org" warm "$RO" "$RKEY" rec
+new_org records2 none
+R2=$ORG
+R2KEY=$KEY
+t_check "records: a child holds a block of the second org" warm "$R2" "$R2KEY" rec2-
+sleep 1 # the warm-ups' kept records written
 b0=$(metric 'bulwark_llm_budget_blocks_total{event="batch"}')
 c0=$(metric 'bulwark_llm_budget_blocks_total{event="call"}')
-n0=$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO'")
+n0=$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id IN ('$RO', '$R2')")
 : >"$TMP/rec.codes"
-for i in $(seq 1 30); do
+for i in $(seq 1 40); do
+	k=$RKEY
+	[ $((i % 2)) = 0 ] && k=$R2KEY
 	curl -sk --max-time 60 -o /dev/null -w '%{http_code}\n' \
-	    -X POST -H "Authorization: Bearer $KEY" -H "X-Request-ID: rec-$SFX-$i" \
+	    -X POST -H "Authorization: Bearer $k" -H "X-Request-ID: rec-$SFX-$i" \
 	    -H 'Content-Type: application/json' \
 	    --data-binary "{\"channel\":\"web\",\"user_id\":\"rec$i\",\"message\":\"$MSG\"}" \
 	    "$URL/api/v1/chat" >>"$TMP/rec.codes"
 done
-t_eq "records: 30 turns answered" 30 "$(grep -c '^200$' "$TMP/rec.codes")"
-recs="SELECT count(*) FROM llm_holds WHERE org_id = '$RO' AND request_id LIKE 'rec-$SFX-%'"
+t_eq "records: 40 turns answered" 40 "$(grep -c '^200$' "$TMP/rec.codes")"
+recs="SELECT count(*) FROM llm_holds WHERE org_id IN ('$RO', '$R2') AND request_id LIKE 'rec-$SFX-%'"
 t_check "records: every turn is in llm_holds within the record delay + 5 s" \
-    t_wait_sql 5 30 "$recs"
-t_eq "records: each turn recorded exactly once (30 request ids, 30 rows)" "30 30" \
-    "$(t_sql "SELECT count(DISTINCT request_id) || ' ' || count(*) FROM llm_holds
-    WHERE org_id = '$RO' AND request_id LIKE 'rec-$SFX-%'")"
+    t_wait_sql 5 40 "$recs"
+t_eq "records: each turn recorded exactly once, under its own org (40 request ids, 40 rows, 20 + 20)" \
+    "40 40 20 20" \
+    "$(t_sql "SELECT count(DISTINCT request_id) || ' ' || count(*) || ' ' ||
+    count(*) FILTER (WHERE org_id = '$RO') || ' ' ||
+    count(*) FILTER (WHERE org_id = '$R2') FROM llm_holds
+    WHERE org_id IN ('$RO', '$R2') AND request_id LIKE 'rec-$SFX-%'")"
+t_eq "records: an odd turn is the first org's, an even one the second's" 0 \
+    "$(t_sql "SELECT count(*) FROM llm_holds WHERE request_id LIKE 'rec-$SFX-%'
+    AND (split_part(request_id, '-', 4)::int % 2 = 1) <> (org_id = '$RO')")"
 b1=$(metric 'bulwark_llm_budget_blocks_total{event="batch"}')
 c1=$(metric 'bulwark_llm_budget_blocks_total{event="call"}')
-echo "# records: $((c1 - c0)) block calls written by $((b1 - b0)) statements; $(($(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO'") - n0)) rows"
+both=$(t_sql "SELECT count(*) FROM (SELECT xmin::text FROM llm_holds
+    WHERE org_id IN ('$RO', '$R2') AND request_id LIKE 'rec-$SFX-%'
+    AND block_id IS NOT NULL GROUP BY xmin::text
+    HAVING count(DISTINCT org_id) = 2) t")
+echo "# records: $((c1 - c0)) block calls written by $((b1 - b0)) statements, $both of them with both orgs' rows; $(($(t_sql "SELECT count(*) FROM llm_holds WHERE org_id IN ('$RO', '$R2')") - n0)) rows"
 t_ge "records: some turns were block calls" 1 $((c1 - c0))
 t_check "records: written in batches (fewer statements than block calls, at least one)" \
     test $((b1 - b0)) -ge 1 -a $((b1 - b0)) -lt $((c1 - c0))
-t_eq "records: the settlement time is the call's (within the 30 turns)" 0 \
-    "$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO' AND
+t_ge "records: one statement wrote both orgs' records" 1 "$both"
+t_eq "records: the settlement time is the call's (within the 40 turns)" 0 \
+    "$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id IN ('$RO', '$R2') AND
     request_id LIKE 'rec-$SFX-%' AND (settled_at > now() OR
     settled_at < now() - interval '10 minutes' OR
     (block_id IS NOT NULL AND settled_at <> created_at))")"
-t_check "records: the idle child returned its block" settled "$RO"
-t_eq "records: spent = the sum of the recorded charges" "$(charged "$RO")" \
-    "$(spent "$RO")"
+t_check "records: the idle children returned their blocks" settled "$RO"
+t_check "records: the idle children returned the second org's blocks" settled "$R2"
+t_eq "records: spent = the sum of the recorded charges (each org)" \
+    "$(charged "$RO") $(charged "$R2")" "$(spent "$RO") $(spent "$R2")"
 
 # --- blocks held by idle children: the cap keeps the budget usable ----------
 # Eight turns at once (each child that serves one takes a block if the cap
