@@ -100,8 +100,10 @@ static const char sql_batch[] =
     " $4::text[], $5::boolean[], $6::int[], $7::int[], $8::bigint[],"
     " $9::int[], $10::int[], $11::int[], $12::text[], $13::text[],"
     " $14::bigint[]), set_config('synchronous_commit', 'off', true)";
-static const char *const    warm_batch[] = { "{}", "{}", "{}", "{}", "{}", "{}",
-	   "{}", "{}", "{}", "{}", "{}", "{}", "{}", "{}" };
+/* One record of no block: the function runs, writes nothing. */
+static const char *const    warm_batch[] = { "{" WARM_ID "}", "{" WARM_ID "}",
+	   "{0}", "{warm}", "{f}", "{1}", "{1}", "{0}", "{0}", "{0}", "{0}",
+	   "{NULL}", "{NULL}", "{0}" };
 static const struct db_stmt st_batch = { "block_batch", sql_batch, 14,
 	warm_batch };
 

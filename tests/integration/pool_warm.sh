@@ -58,8 +58,8 @@ sessions_within() {
 	echo "$got"
 }
 # The last statement of each pool's warm-up: the chat's budget block
-# record, the api pool's rate-limit overrides look-up.
-CHAT_LAST="AND query LIKE 'WITH b AS (UPDATE llm_budget_blocks SET used_micros%'"
+# records' batch, the api pool's rate-limit overrides look-up.
+CHAT_LAST="AND query LIKE 'SELECT bw_block_records(%'"
 API_LAST="AND query LIKE 'SELECT scope, \"limit\", window_s FROM org_rate_limits%'"
 t_ge "after a SIGHUP roll every new child has its PostgreSQL session ($nwant)" \
     "$nwant" "$(sessions_within 150)"
