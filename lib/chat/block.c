@@ -149,16 +149,22 @@ forget(struct block_set *set, struct budget_block *b)
 	set->n--;
 }
 
-/* db_execs() of st as org's tenant; the session's tenant is kept. */
+/*
+ * db_execs() of st as org's tenant (NULL: none); the session's tenant is
+ * kept.
+ */
 static enum bw_err
 exec_as(struct db *db, const char *org, const struct db_stmt *st,
     const char *const *p, PGresult **res)
 {
 	char	    keep[37];
-	enum bw_err er;
+	enum bw_err er = BW_OK;
 
 	budget_copy(keep, sizeof(keep), db_org(db));
-	er = db_set_org(db, org);
+	if (org != NULL)
+		er = db_set_org(db, org);
+	else
+		db_clear_org(db);
 	if (er == BW_OK)
 		er = db_execs(db, st, p, res);
 	if (keep[0] != '\0')
@@ -208,7 +214,7 @@ static void
 write_kept(struct db *db, struct block_set *set)
 {
 	const char	    *col[BLOCK_REC_MAX], *p[REC_COLS];
-	char		     tmp[BLOCK_REC_MAX][24], keep[37], nb[16];
+	char		     tmp[BLOCK_REC_MAX][24], nb[16];
 	struct buf	     a[REC_COLS];
 	struct budget_block *b;
 	PGresult	    *res = NULL;
@@ -228,12 +234,8 @@ write_kept(struct db *db, struct block_set *set)
 		er = pgarray_text(&a[c], col, (size_t)n);
 		p[c] = buf_cstr(&a[c]);
 	}
-	budget_copy(keep, sizeof(keep), db_org(db));
-	db_clear_org(db);
 	if (er == BW_OK)
-		er = db_execs(db, &st_batch, p, &res);
-	if (keep[0] != '\0')
-		(void)db_set_org(db, keep);
+		er = exec_as(db, NULL, &st_batch, p, &res);
 	if (er == BW_OK && PQntuples(res) == 1)
 		done = PQgetvalue(res, 0, 0); /* {id,id,...} */
 	else if (er == BW_OK)

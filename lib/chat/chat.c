@@ -709,8 +709,8 @@ refused_note(const char *org)
 /*
  * The org's chat settings into t->s (through the per-child cache), their
  * fallback reply into out and the org's slot cap into *org_cap. BW_OK;
- * BW_ENOTFOUND (no such org); BW_ENOMEM; BW_EDB (logged) when they cannot
- * be read.
+ * BW_ENOTFOUND (no such org: out->outcome CO_NOTFOUND); BW_ENOMEM; BW_EDB
+ * (logged) when they cannot be read.
  */
 static enum bw_err
 turn_settings(struct turn *t, struct chat_out *out, int *org_cap)
@@ -721,8 +721,10 @@ turn_settings(struct turn *t, struct chat_out *out, int *org_cap)
 	budget_settings_clear(&t->s);
 	er = budget_settings_get_cached(t->c->db, t->in->org_id,
 	    cfg->llm_primary_model, cfg->llm_fallback_model, &t->s);
-	if (er == BW_ENOTFOUND)
+	if (er == BW_ENOTFOUND) {
+		out->outcome = CO_NOTFOUND;
 		return er;
+	}
 	if (er != BW_OK) {
 		tlog(t, LL_WARN, "chat settings unavailable", "error",
 		    bw_strerror(er), NULL);
@@ -775,9 +777,7 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 
 	er = turn_settings(&t, out, &org_cap);
 	if (er != BW_OK) {
-		if (er == BW_ENOTFOUND)
-			out->outcome = CO_NOTFOUND;
-		else if (er == BW_ENOMEM)
+		if (er == BW_ENOMEM)
 			ret = er;
 		goto out;
 	}
@@ -853,9 +853,7 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		acq = 0;
 		er = turn_settings(&t, out, &org_cap);
 		if (er != BW_OK) {
-			if (er == BW_ENOTFOUND)
-				out->outcome = CO_NOTFOUND;
-			else if (er == BW_ENOMEM)
+			if (er == BW_ENOMEM)
 				ret = er;
 			goto out;
 		}
