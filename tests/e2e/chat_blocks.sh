@@ -64,6 +64,10 @@ charged() { t_sql "SELECT COALESCE(sum(charged_micros), 0) FROM llm_holds WHERE 
 held_blocks() { t_sql "SELECT count(*) FROM llm_budget_blocks WHERE org_id = '$1' AND state = 'held'"; }
 in_blocks() { t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$1' AND block_id IS NOT NULL"; }
 own_holds() { t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$1' AND block_id IS NULL"; }
+# recorded ORG N: waits until the org's N answered calls are in llm_holds
+# (a block call's record is written with its child's next batch, within
+# chat_block_record_ms), at most 5 s.
+recorded() { t_wait_sql 5 "$2" "SELECT count(*) FROM llm_holds WHERE org_id = '$1'"; }
 # kids ORG: how many chat children served the org's turns (access lines).
 kids() { grep '"route":"chat"' "$BW_RUN/log/bulwark-fcgi.log" |
     grep -F "\"org_id\":\"$1\"" | jq -r .pid | sort -u | wc -l; }
@@ -120,6 +124,7 @@ for i in $(seq 1 40); do chat "$KEY" "nb$i" "$TMP/nb.out" >>"$TMP/nb.codes"; ech
 t_eq "no budget: 40 turns answered" 40 "$(grep -c '^200$' "$TMP/nb.codes")"
 # A child takes an org's block at its second call of the org
 # (lib/chat/block.h, struct block_seen): its first holds on its own.
+recorded "$NO" 40
 kids=$(kids "$NO")
 t_eq "no budget: each child's first turn of the org held on its own ($kids children), every other in its block" \
     "$kids $((40 - kids))" "$(own_holds "$NO") $(in_blocks "$NO")"
@@ -141,6 +146,7 @@ curl -s -X POST "$SIM/_sim/script" -d "{\"org\":\"$RO\",\"statuses\":[503,200],\
 : >"$TMP/rt.codes"
 for i in $(seq 1 10); do chat "$KEY" "rt$i" "$TMP/rt.out" >>"$TMP/rt.codes"; echo >>"$TMP/rt.codes"; done
 t_eq "retry: 10 turns answered after one retry each" 10 "$(grep -c '^200$' "$TMP/rt.codes")"
+recorded "$RO" 10
 kids=$(kids "$RO")
 t_eq "retry: each but a child's first held in a block ($kids children), all with the extension (152 + 100), charged 100 + 102" \
     "$((10 - kids)) 10 10" "$(t_sql "SELECT count(*) FILTER (WHERE block_id IS NOT NULL),
