@@ -754,7 +754,7 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	struct append		ap;
 	struct conv_get_call	gc;
 	struct sem_acquire_call ac;
-	struct rds_call		calls[2];
+	struct rds_call		calls[3]; /* read, limiter, slot */
 	enum budget_verdict	v;
 	bool			inblock = false;
 	enum bw_err		er, ret = BW_OK;
