@@ -61,6 +61,10 @@ enum hold_metric {
 };
 static int m_holds[HM__MAX] = { -1, -1, -1, -1 };
 static int m_ext_ok = -1, m_ext_refused = -1;
+/* The conversation's write: by compare-and-set, or the append script
+ * after another turn wrote first. */
+static int m_conv_write[2] = { -1, -1 };
+#define CONV_WRITES "bulwark_chat_conversation_writes_total"
 
 static const char *const outcome_names[CO__MAX] = { "ok", "budget_exceeded",
 	"capacity_exhausted", "upstream_unavailable", "dependency_unavailable",
@@ -106,6 +110,15 @@ chat_metrics_register(void)
 		m_holds[i] = metrics_counter("bulwark_llm_holds_total",
 		    "Budget holds by what happened to them in this host.", l);
 		if (m_holds[i] < 0)
+			return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		m_conv_write[i] = metrics_counter(CONV_WRITES,
+		    "Conversation writes of answered turns: by compare-and-set "
+		    "on the document the turn read, or by the append script "
+		    "after another turn of the user wrote first.",
+		    i == 0 ? "path=\"cas\"" : "path=\"script\"");
+		if (m_conv_write[i] < 0)
 			return -1;
 	}
 	m_retries = metrics_counter("bulwark_llm_retries_total",
@@ -467,6 +480,9 @@ struct append {
 	struct turn		*t;
 	const struct llm_result *lr;
 	struct chat_out		*out;
+	struct json_object	*state; /* as read in this turn (NULL: none) */
+	const char		*raw;	/* its bytes (NULL: none stored) */
+	size_t			 rawlen;
 	struct conv_usage	 cu;
 	int64_t			 turns;
 	enum bw_err		 er;
@@ -475,8 +491,12 @@ struct append {
 
 /*
  * The end of an answered turn, run while PostgreSQL settles: the lease
- * release (with the breaker's success) and the conversation append go to
- * Redis in one round trip (two keys' slots: two calls, one pipeline).
+ * release (with the breaker's success) and the conversation write go to
+ * Redis in one round trip (two keys' slots: two calls, one pipeline). The
+ * conversation's next document is built here from the one this turn read
+ * and written by compare-and-set (conv_put_prep()); when another turn of
+ * the user wrote in between, the append script lands it in a round trip
+ * of its own.
  */
 static void
 append_turn(void *arg)
@@ -486,8 +506,8 @@ append_turn(void *arg)
 	const struct chat_in   *in = t->in;
 	struct budget_usage	u;
 	struct sem_release_call rc;
-	struct conv_append_call ac;
-	struct rds_call		calls[3];
+	struct conv_put_call	pc;
+	struct rds_call		calls[2];
 	size_t			n = 0, ai;
 	enum bw_err		er;
 
@@ -506,11 +526,13 @@ append_turn(void *arg)
 		&calls[n]) == BW_OK)
 		n++;
 	ai = n;
-	a->er = conv_append_prep(&ac, in->org_id, in->channel, in->user_id,
-	    in->message, a->lr->reply, &a->cu, &in->fields, &calls[n]);
+	a->er = conv_put_prep(&pc, in->org_id, in->channel, in->user_id, a->raw,
+	    a->rawlen, a->state, in->message, a->lr->reply, &a->cu, &in->fields,
+	    &calls[n]);
 	if (a->er == BW_OK)
 		n++;
 	if (n == 0) {
+		conv_put_clear(&pc);
 		drop_lease(t);
 		return;
 	}
@@ -521,10 +543,21 @@ append_turn(void *arg)
 	} else
 		drop_lease(t);
 	if (a->er == BW_OK)
-		a->er = conv_append_done(&calls[ai], &a->turns, &a->out->state);
+		a->er =
+		    conv_put_done(&pc, &calls[ai], &a->turns, &a->out->state);
 	while (n > 0)
 		if (calls[--n].reply != NULL)
 			freeReplyObject(calls[n].reply);
+	conv_put_clear(&pc);
+	if (a->er == BW_OK)
+		metrics_inc(m_conv_write[0]);
+	if (a->er != BW_ERETRY)
+		return;
+	a->er = conv_append_turn(t->c->rds, in->org_id, in->channel,
+	    in->user_id, in->message, a->lr->reply, &a->cu, &in->fields,
+	    &a->turns, &a->out->state);
+	if (a->er == BW_OK)
+		metrics_inc(m_conv_write[1]);
 }
 
 /*
@@ -745,6 +778,8 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	const struct config    *cfg = c->cfg;
 	struct turn		t;
 	struct json_object     *state = NULL;
+	char		       *raw = NULL; /* the conversation as read */
+	size_t			rawlen = 0;
 	struct llm_msg	       *msgs = NULL;
 	struct llm_result	lr;
 	struct llm_opts		o;
@@ -832,7 +867,7 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 		acq = 1; /* a failed prep answers from sem_acquire_wait() */
 	}
 	(void)rds_pipeline(c->rds, calls, ncalls);
-	er = conv_get_done(&calls[0], &state);
+	er = conv_get_done_raw(&calls[0], &state, &raw, &rawlen);
 	if (isem >= 0)
 		sem_acquire_first(&ac, &calls[isem]);
 	rk = 1;
@@ -1002,6 +1037,9 @@ chat_run(struct chat_ctx *c, const struct chat_in *in, struct chat_out *out)
 	ap.out = out;
 	ap.cu.input_tokens = lr.input_tokens;
 	ap.cu.output_tokens = lr.output_tokens;
+	ap.state = state;
+	ap.raw = raw;
+	ap.rawlen = rawlen;
 	settle_hold(&t, &lr, 1, out, append_turn, &ap);
 	if (!ap.done)
 		append_turn(&ap);
@@ -1027,6 +1065,7 @@ out:
 	llm_result_clear(&lr);
 	free(msgs);
 	json_object_put(state);
+	free(raw);
 	budget_settings_clear(&t.s);
 	return ret;
 }

@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Conversation state in Redis. Every change runs as one Lua script that
- * reads the document, changes it and writes it back with a new version and
- * the TTL, so concurrent turns on any number of instances all land (Redis
+ * Conversation state in Redis. A turn that read the document builds the
+ * next one here and writes it with a compare-and-set script (the stored
+ * bytes still those read); every other change, and a turn whose
+ * compare-and-set lost to another turn, runs as one Lua script that reads
+ * the document, changes it and writes it back with a new version and the
+ * TTL. So concurrent turns on any number of instances all land (Redis
  * runs scripts one at a time); the field update is a compare-and-set on the
  * version for callers that decided from an earlier read.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chat/conv.h"
+#include "core/clock.h"
 #include "core/jv.h"
 #include "core/log.h"
 
@@ -88,6 +93,23 @@ static struct rds_script conv_cas_lua = { .src = CONV_LUA_HEAD
 	"setf(d, 4)\n"
 	"store(d, tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
 	"return d.v\n" };
+
+/*
+ * The write of a document built by the caller (conv_put_prep()): ARGV[1]
+ * "1" when a document was read (ARGV[2], byte for byte) or "0" when none
+ * was; ARGV[3] the next document, ARGV[4] its TTL s. Writes it and returns
+ * 1 only when the stored document is still the one read; else 0.
+ */
+static struct rds_script conv_put_lua = {
+	.src = "local raw = redis.call('GET', KEYS[1])\n"
+	       "if ARGV[1] == '1' then\n"
+	       "  if raw ~= ARGV[2] then return 0 end\n"
+	       "elseif raw then\n"
+	       "  return 0\n"
+	       "end\n"
+	       "redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])\n"
+	       "return 1\n"
+};
 
 const char *const conv_field_names[CONV_NFIELDS] = { "service", "area", "stage",
 	"preference" };
@@ -207,6 +229,30 @@ conv_get_done(const struct rds_call *call, struct json_object **state)
 		er = BW_EREDIS;
 	}
 	return er;
+}
+
+enum bw_err
+conv_get_done_raw(const struct rds_call *call, struct json_object **state,
+    char **raw, size_t *rawlen)
+{
+	const redisReply *rep = call->reply;
+	enum bw_err	  er;
+
+	*raw = NULL;
+	*rawlen = 0;
+	er = conv_get_done(call, state);
+	if (er != BW_OK)
+		return er;
+	*raw = malloc(rep->len + 1);
+	if (*raw == NULL) {
+		json_object_put(*state);
+		*state = NULL;
+		return BW_ENOMEM;
+	}
+	memcpy(*raw, rep->str, rep->len);
+	(*raw)[rep->len] = '\0';
+	*rawlen = rep->len;
+	return BW_OK;
 }
 
 enum bw_err
@@ -381,6 +427,253 @@ conv_append_turn(struct rds *rds, const char *org_id, const char *channel,
 	if (call.reply != NULL)
 		freeReplyObject(call.reply);
 	return er;
+}
+
+/* tonumber(d[name]) or 0, as the scripts read a counter. */
+static int64_t
+conv_count(struct json_object *doc, const char *name)
+{
+	struct json_object *v;
+
+	if (doc == NULL || !json_object_object_get_ex(doc, name, &v) ||
+	    v == NULL)
+		return 0;
+	if (json_object_is_type(v, json_type_int) ||
+	    json_object_is_type(v, json_type_double) ||
+	    json_object_is_type(v, json_type_string))
+		return json_object_get_int64(v);
+	return 0;
+}
+
+/* d[name] = v; -1 when out of memory. */
+static int
+conv_add_int(struct json_object *d, const char *name, int64_t v)
+{
+	struct json_object *o = json_object_new_int64(v);
+
+	if (o == NULL || json_object_object_add(d, name, o) != 0) {
+		json_object_put(o);
+		return -1;
+	}
+	return 0;
+}
+
+/* d[name] = s cut to max bytes, or null when s is "". */
+static int
+conv_add_str(struct json_object *d, const char *name, const char *s, size_t max)
+{
+	struct json_object *o = NULL;
+
+	if (s[0] != '\0') {
+		o = json_object_new_string_len(s, (int)conv_cut(s, max));
+		if (o == NULL)
+			return -1;
+	}
+	if (json_object_object_add(d, name, o) != 0) {
+		json_object_put(o);
+		return -1;
+	}
+	return 0;
+}
+
+/* The new turn's object; NULL when out of memory. */
+static struct json_object *
+conv_turn_obj(const char *user_msg, const char *reply,
+    const struct conv_usage *u, int64_t now_ms)
+{
+	struct json_object *t = json_object_new_object();
+
+	if (t == NULL)
+		return NULL;
+	/* The script's turn: the texts as strings even when empty. */
+	if (json_object_object_add(t, "user",
+		json_object_new_string_len(user_msg,
+		    (int)conv_cut(user_msg, CONV_MAX_TEXT))) != 0 ||
+	    json_object_object_add(t, "assistant",
+		json_object_new_string_len(reply,
+		    (int)conv_cut(reply, CONV_MAX_TEXT))) != 0 ||
+	    conv_add_int(t, "ts_ms", now_ms) != 0 ||
+	    conv_add_int(t, "input_tokens", u != NULL ? u->input_tokens : 0) !=
+		0 ||
+	    conv_add_int(t, "output_tokens",
+		u != NULL ? u->output_tokens : 0) != 0 ||
+	    conv_add_int(t, "cost_micros", u != NULL ? u->cost_micros : 0) !=
+		0) {
+		json_object_put(t);
+		return NULL;
+	}
+	return t;
+}
+
+/*
+ * The document after this turn, as the append script makes it from old
+ * (NULL: none stored): old's members kept (the turns shared, not copied),
+ * the turn appended, the oldest dropped past CONV_MAX_TURNS and then while
+ * the encoding is over CONV_MAX_BYTES, "v" and "turns_total" bumped,
+ * "updated_ms" now, the set fields replaced ("" to null). NULL when out of
+ * memory.
+ */
+static struct json_object *
+conv_next_doc(struct json_object *old, const char *user_msg, const char *reply,
+    const struct conv_usage *u, const struct conv_fields *f)
+{
+	struct json_object *doc, *turns, *ot = NULL, *t;
+	const char	   *fv[CONV_NFIELDS] = { NULL, NULL, NULL, NULL };
+	int64_t		    now = clock_wall_ms();
+	size_t		    i, n;
+	int		    ok = 1;
+
+	if (old != NULL && !json_object_is_type(old, json_type_object))
+		old = NULL;
+	doc = json_object_new_object();
+	turns = json_object_new_array();
+	t = conv_turn_obj(user_msg, reply, u, now);
+	if (doc == NULL || turns == NULL || t == NULL)
+		goto fail;
+	if (old != NULL) {
+		json_object_object_foreach(old, k, v)
+		{
+			if (strcmp(k, "turns") == 0)
+				continue;
+			if (json_object_object_add(doc, k,
+				json_object_get(v)) != 0)
+				goto fail;
+		}
+		if (json_object_object_get_ex(old, "turns", &ot) &&
+		    !json_object_is_type(ot, json_type_array))
+			ot = NULL;
+	}
+	n = ot != NULL ? json_object_array_length(ot) : 0;
+	for (i = n + 1 > CONV_MAX_TURNS ? n + 1 - CONV_MAX_TURNS : 0; i < n;
+	     i++)
+		if (json_object_array_add(turns,
+			json_object_get(json_object_array_get_idx(ot, i))) != 0)
+			goto fail;
+	if (json_object_array_add(turns, t) != 0)
+		goto fail;
+	t = NULL;
+	if (f != NULL) {
+		fv[0] = f->service;
+		fv[1] = f->area;
+		fv[2] = f->stage;
+		fv[3] = f->preference;
+	}
+	for (i = 0; i < CONV_NFIELDS; i++) {
+		if (fv[i] != NULL)
+			ok &= conv_add_str(doc, conv_field_names[i], fv[i],
+				  CONV_MAX_FIELD) == 0;
+		else if (!json_object_object_get_ex(doc, conv_field_names[i],
+			     NULL))
+			ok &= json_object_object_add(doc, conv_field_names[i],
+				  NULL) == 0;
+	}
+	ok &= conv_add_int(doc, "v", conv_count(old, "v") + 1) == 0;
+	ok &= conv_add_int(doc, "turns_total",
+		  conv_count(old, "turns_total") + 1) == 0;
+	ok &= conv_add_int(doc, "updated_ms", now) == 0;
+	if (!ok || json_object_object_add(doc, "turns", turns) != 0)
+		goto fail;
+	turns = NULL;
+	return doc;
+fail:
+	json_object_put(t);
+	json_object_put(turns);
+	json_object_put(doc);
+	return NULL;
+}
+
+/* doc's encoding, its oldest turns dropped while it is over
+ * CONV_MAX_BYTES (one kept); NULL when out of memory. */
+static const char *
+conv_encode(struct json_object *doc, size_t *len)
+{
+	struct json_object *turns = NULL;
+	const char	   *s;
+	const int fl = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+
+	(void)json_object_object_get_ex(doc, "turns", &turns);
+	for (;;) {
+		s = json_object_to_json_string_length(doc, fl, len);
+		if (s == NULL || *len <= CONV_MAX_BYTES ||
+		    json_object_array_length(turns) <= 1)
+			return s;
+		if (json_object_array_del_idx(turns, 0, 1) != 0)
+			return NULL;
+	}
+}
+
+enum bw_err
+conv_put_prep(struct conv_put_call *pc, const char *org_id, const char *channel,
+    const char *user_id, const char *raw, size_t rawlen,
+    struct json_object *state, const char *user_msg, const char *reply,
+    const struct conv_usage *u, const struct conv_fields *f,
+    struct rds_call *call)
+{
+	const char *s;
+	size_t	    len;
+	enum bw_err er;
+
+	if (pc == NULL || call == NULL || user_msg == NULL || reply == NULL)
+		return BW_EINVAL;
+	memset(pc, 0, sizeof(*pc));
+	er = conv_key(pc->key, sizeof(pc->key), org_id, channel, user_id);
+	if (er != BW_OK)
+		return er;
+	pc->doc =
+	    conv_next_doc(raw != NULL ? state : NULL, user_msg, reply, u, f);
+	if (pc->doc == NULL)
+		return BW_ENOMEM;
+	s = conv_encode(pc->doc, &len);
+	if (s == NULL)
+		return BW_ENOMEM;
+	snprintf(pc->ttl, sizeof(pc->ttl), "%d", CONV_TTL_S);
+	pc->av[0] = pc->key;
+	pc->al[0] = strlen(pc->key);
+	pc->av[1] = raw != NULL ? "1" : "0";
+	pc->al[1] = 1;
+	pc->av[2] = raw != NULL ? raw : "";
+	pc->al[2] = raw != NULL ? rawlen : 0;
+	pc->av[3] = s;
+	pc->al[3] = len;
+	pc->av[4] = pc->ttl;
+	pc->al[4] = strlen(pc->ttl);
+	memset(call, 0, sizeof(*call));
+	call->script = &conv_put_lua;
+	call->nkeys = 1;
+	call->argc = 5;
+	call->argv = pc->av;
+	call->lens = pc->al;
+	return BW_OK;
+}
+
+enum bw_err
+conv_put_done(const struct conv_put_call *pc, const struct rds_call *call,
+    int64_t *turns, struct conv_state *now)
+{
+	const redisReply *rep = call->reply;
+
+	if (call->er != BW_OK)
+		return call->er == BW_EINVAL || call->er == BW_ENOMEM
+		    ? call->er
+		    : BW_EREDIS;
+	if (rep == NULL || rep->type != REDIS_REPLY_INTEGER)
+		return BW_EREDIS;
+	if (rep->integer != 1)
+		return BW_ERETRY;
+	if (turns != NULL)
+		*turns = conv_count(pc->doc, "turns_total");
+	if (now != NULL)
+		conv_state_from_doc(pc->doc, now);
+	return BW_OK;
+}
+
+void
+conv_put_clear(struct conv_put_call *pc)
+{
+	if (pc == NULL)
+		return;
+	json_object_put(pc->doc);
+	pc->doc = NULL;
 }
 
 enum bw_err

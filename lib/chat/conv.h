@@ -126,6 +126,39 @@ enum bw_err conv_append_prep(struct conv_append_call *ac, const char *org_id,
 enum bw_err conv_append_done(const struct rds_call *call, int64_t *turns,
     struct conv_state *now);
 /*
+ * conv_get_done() that also keeps the document as read: *raw (malloc'd,
+ * the caller frees it; NULL when none is stored) and *rawlen, for
+ * conv_put_prep().
+ */
+enum bw_err conv_get_done_raw(const struct rds_call *call,
+    struct json_object **state, char **raw, size_t *rawlen);
+/*
+ * The append of a turn whose state the caller read in this request: the
+ * next document (the turn appended, trimmed, "v" and "turns_total"
+ * bumped, fields set, as conv_append_turn() makes it) is built here, and
+ * a script that decodes and encodes nothing writes it only when the
+ * stored document is still, byte for byte, the one read (raw, NULL: none
+ * stored); else nothing is written and done returns BW_ERETRY: another
+ * turn wrote in between, and the caller appends with conv_append_turn().
+ * The same pipeline and lifetime rules as conv_append_prep(); each prep
+ * is followed by conv_put_clear().
+ */
+struct conv_put_call {
+	char		    key[CONV_MAX_KEY];
+	char		    ttl[24];
+	const char	   *av[5];
+	size_t		    al[5];
+	struct json_object *doc; /* the next document */
+};
+enum bw_err conv_put_prep(struct conv_put_call *pc, const char *org_id,
+    const char *channel, const char *user_id, const char *raw, size_t rawlen,
+    struct json_object *state, const char *user_msg, const char *reply,
+    const struct conv_usage *u, const struct conv_fields *f,
+    struct rds_call *call);
+enum bw_err conv_put_done(const struct conv_put_call *pc,
+    const struct rds_call *call, int64_t *turns, struct conv_state *now);
+void	    conv_put_clear(struct conv_put_call *pc);
+/*
  * Replaces the pipeline fields only if the stored version is still
  * expected_v (compare-and-set; 0 means "no state yet"). Returns BW_OK,
  * BW_ERETRY when another turn wrote first (read again and retry), BW_EINVAL,
