@@ -164,6 +164,19 @@ conv_cut(const char *s, size_t max)
 	return n;
 }
 
+/* *call: script on the conversation's key (av[0]) with argc arguments. */
+static void
+conv_script_call(struct rds_call *call, struct rds_script *script, int argc,
+    const char **av, const size_t *al)
+{
+	memset(call, 0, sizeof(*call));
+	call->script = script;
+	call->nkeys = 1;
+	call->argc = argc;
+	call->argv = av;
+	call->lens = al;
+}
+
 /* Appends 4 x (present, value) of f to av/al from index i. */
 static void
 conv_fields_args(const struct conv_fields *f, const char **av, size_t *al,
@@ -377,12 +390,7 @@ conv_append_prep(struct conv_append_call *ac, const char *org_id,
 		ac->al[3 + i] = strlen(ac->nums[i]);
 	}
 	conv_fields_args(f, ac->av, ac->al, 9);
-	memset(call, 0, sizeof(*call));
-	call->script = &conv_append_lua;
-	call->nkeys = 1;
-	call->argc = 17;
-	call->argv = ac->av;
-	call->lens = ac->al;
+	conv_script_call(call, &conv_append_lua, 17, ac->av, ac->al);
 	return BW_OK;
 }
 
@@ -637,12 +645,7 @@ conv_put_prep(struct conv_put_call *pc, const char *org_id, const char *channel,
 	pc->al[3] = len;
 	pc->av[4] = pc->ttl;
 	pc->al[4] = strlen(pc->ttl);
-	memset(call, 0, sizeof(*call));
-	call->script = &conv_put_lua;
-	call->nkeys = 1;
-	call->argc = 5;
-	call->argv = pc->av;
-	call->lens = pc->al;
+	conv_script_call(call, &conv_put_lua, 5, pc->av, pc->al);
 	return BW_OK;
 }
 
