@@ -466,13 +466,15 @@ conv_add_int(struct json_object *d, const char *name, int64_t v)
 	return 0;
 }
 
-/* d[name] = s cut to max bytes, or null when s is "". */
+/* d[name] = s cut to max bytes; "" is null when empty_null. -1 when out
+ * of memory. */
 static int
-conv_add_str(struct json_object *d, const char *name, const char *s, size_t max)
+conv_add_str(struct json_object *d, const char *name, const char *s, size_t max,
+    int empty_null)
 {
 	struct json_object *o = NULL;
 
-	if (s[0] != '\0') {
+	if (s[0] != '\0' || !empty_null) {
 		o = json_object_new_string_len(s, (int)conv_cut(s, max));
 		if (o == NULL)
 			return -1;
@@ -494,12 +496,8 @@ conv_turn_obj(const char *user_msg, const char *reply,
 	if (t == NULL)
 		return NULL;
 	/* The script's turn: the texts as strings even when empty. */
-	if (json_object_object_add(t, "user",
-		json_object_new_string_len(user_msg,
-		    (int)conv_cut(user_msg, CONV_MAX_TEXT))) != 0 ||
-	    json_object_object_add(t, "assistant",
-		json_object_new_string_len(reply,
-		    (int)conv_cut(reply, CONV_MAX_TEXT))) != 0 ||
+	if (conv_add_str(t, "user", user_msg, CONV_MAX_TEXT, 0) != 0 ||
+	    conv_add_str(t, "assistant", reply, CONV_MAX_TEXT, 0) != 0 ||
 	    conv_add_int(t, "ts_ms", now_ms) != 0 ||
 	    conv_add_int(t, "input_tokens", u != NULL ? u->input_tokens : 0) !=
 		0 ||
@@ -569,7 +567,7 @@ conv_next_doc(struct json_object *old, const char *user_msg, const char *reply,
 	for (i = 0; i < CONV_NFIELDS; i++) {
 		if (fv[i] != NULL)
 			ok &= conv_add_str(doc, conv_field_names[i], fv[i],
-				  CONV_MAX_FIELD) == 0;
+				  CONV_MAX_FIELD, 1) == 0;
 		else if (!json_object_object_get_ex(doc, conv_field_names[i],
 			     NULL))
 			ok &= json_object_object_add(doc, conv_field_names[i],
