@@ -52,6 +52,7 @@ for _ in 1 2 3; do
 	i=$((i + 1))
 	BULWARK_DATABASE_URL=$PROXY_URL BULWARK_FCGI_SOCKET=$T/m$i.sock \
 	    BULWARK_PID_FILE=$T/m$i.pid BULWARK_FCGI_CHILDREN=2 \
+	    BULWARK_FCGI_CHAT_CHILDREN=1 \
 	    BULWARK_IDEM_LOCK_TIMEOUT_S=2 BULWARK_FCGI_MAX_REQUESTS=0 \
 	    bulwark-fcgi -c "$BW_CONFIG" >>"$T/m$i.log" 2>&1 &
 	MASTERS+=("$!")

@@ -23,6 +23,9 @@
 #     child (a record may have died with the session): it expires whole.
 # Bounded: about 1,100 turns, the simulator answering at once.
 . "${BW_TOP:?}/tests/lib/common.sh"
+
+# Its budgets are daily: a stream must not straddle the date change.
+t_clear_of_midnight 180
 . "$BW_TOP/tests/lib/chat.sh"
 t_need BW_CONFIG BW_BUILD BULWARK_URL BW_LLM_SIM_URL DATABASE_URL
 

@@ -12,6 +12,9 @@
 # reply). Also prints PostgreSQL transactions and Redis commands per turn.
 # Bounded: about 100 turns, the simulator answering at once.
 . "${BW_TOP:?}/tests/lib/common.sh"
+
+# Its budgets are daily: a stream must not straddle the date change.
+t_clear_of_midnight 180
 . "$BW_TOP/tests/lib/chat.sh"
 t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL DATABASE_URL REDIS_URL
 

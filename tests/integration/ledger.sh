@@ -12,6 +12,9 @@
 # leaves no row, and the orphan temp file is swept.
 . "${BW_TOP:?}/tests/lib/common.sh"
 
+# Its roots are signed for today: events and day on one side of midnight.
+t_clear_of_midnight 240
+
 CFG=$BW_CONFIG
 STORAGE=$(sed -n 's/^storage_dir *= *//p' "$CFG")
 TOMORROW=$(date -u -d tomorrow +%F)

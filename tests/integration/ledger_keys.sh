@@ -12,6 +12,9 @@
 # rewrites the latter; signing (bulwarkctl and the bulwark-ledger worker)
 # refuses a public key file that does not publish the seed's key.
 . "${BW_TOP:?}/tests/lib/common.sh"
+
+# Its roots are signed for today: events and day on one side of midnight.
+t_clear_of_midnight 120
 t_need BW_BUILD BW_CONFIG BW_RUN BULWARK_URL DATABASE_URL
 
 CFG=$BW_CONFIG
@@ -41,6 +44,7 @@ own() {
 	shift
 	env "$@" BULWARK_FCGI_SOCKET="$TMP/$name.sock" \
 	    BULWARK_PID_FILE="$TMP/$name.pid" BULWARK_FCGI_CHILDREN=1 \
+	    BULWARK_FCGI_CHAT_CHILDREN=1 \
 	    bulwark-fcgi -c "$CFG" >>"$TMP/$name.log" 2>&1 &
 	OWN=$!
 	for _ in $(seq 100); do

@@ -113,6 +113,7 @@ for n in 2 3; do
 	sed -e "s|^fcgi_socket *=.*|fcgi_socket = $TMP/fcgi$n.sock|" \
 	    -e "s|^pid_file *=.*|pid_file = $TMP/fcgi$n.pid|" \
 	    -e "s|^fcgi_children *=.*|fcgi_children = 4|" \
+	    -e "s|^fcgi_chat_children *=.*|fcgi_chat_children = 1|" \
 	    "$BW_CONFIG" >"$TMP/fcgi$n.conf"
 	grep -q '^pid_file' "$TMP/fcgi$n.conf" ||
 	    echo "pid_file = $TMP/fcgi$n.pid" >>"$TMP/fcgi$n.conf"

@@ -10,6 +10,7 @@ T=$TMP
 SOCK=$T/rss.sock
 BULWARK_FCGI_SOCKET=$SOCK BULWARK_PID_FILE=$T/rss.pid \
     BULWARK_FCGI_CHILDREN=1 BULWARK_FCGI_MAX_REQUESTS=0 \
+    BULWARK_FCGI_CHAT_CHILDREN=1 \
     bulwark-fcgi -c "$BW_CONFIG" >>"$T/rss.log" 2>&1 &
 MASTER=$!
 # shellcheck disable=SC2016 # expanded at exit

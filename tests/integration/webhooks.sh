@@ -202,6 +202,7 @@ SOCKS=(--socket "$BW_FCGI_SOCKET")
 for m in 2 3; do
 	rm -f "$TMP/m$m.sock"
 	BULWARK_FCGI_SOCKET=$TMP/m$m.sock BULWARK_PID_FILE=$TMP/m$m.pid \
+	    BULWARK_FCGI_CHAT_CHILDREN=1 \
 	    bulwark-fcgi -c "$CFG" >>"$TMP/m$m.log" 2>&1 &
 	MPIDS+=("$!")
 	SOCKS+=(--socket "$TMP/m$m.sock")

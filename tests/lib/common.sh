@@ -148,3 +148,18 @@ t_pg_hostport() {
 t_pg_via() {
 	python3 -c 'import sys, urllib.parse as u; p=u.urlparse(sys.argv[1]); n=p._replace(netloc=(p.username + (":" + p.password if p.password else "") + "@" if p.username else "") + "127.0.0.1:" + sys.argv[2]); q=(n.query + "&" if n.query else "") + "sslmode=disable"; print(n._replace(query=q).geturl())' "$1" "$2"
 }
+
+# t_clear_of_midnight SECS: returns at once when more than SECS seconds are
+# left in the UTC day, else sleeps until 2 s past midnight (printed as a
+# comment). For scripts whose checks name one day (ledger roots, daily
+# budgets): their events and the day they compare with must not straddle
+# the date change. SECS is the script's own running time with a margin.
+t_clear_of_midnight() {
+	local now left
+	now=$(date -u +%s)
+	left=$((86400 - now % 86400))
+	if [ "$left" -le "$1" ]; then
+		echo "# $left s to midnight UTC: waiting for the new day"
+		sleep $((left + 2))
+	fi
+}
