@@ -22,7 +22,6 @@
 #include "core/metrics.h"
 #include "resp.h"
 
-static const char *const hold_states[3] = { "held", "settled", "expired" };
 static const char *const job_states[4] = { "queued", "running", "done",
 	"dead" };
 
@@ -31,7 +30,7 @@ static void
 scrape_gauges(struct req *r, struct buf *out)
 {
 	struct jobq_health h;
-	int64_t		   us, counts[4], holds[3];
+	int64_t		   us, counts[4], held;
 	enum bw_err	   pg, rd;
 	int		   i;
 
@@ -66,15 +65,13 @@ scrape_gauges(struct req *r, struct buf *out)
 	for (i = 0; i < 4; i++)
 		(void)buf_printf(out, "bulwark_jobs{state=\"%s\"} %lld\n",
 		    job_states[i], (long long)counts[i]);
-	if (budget_hold_counts(r->ch->mondb, holds) == BW_OK) {
-		(void)buf_addstr(out,
-		    "# HELP bulwark_llm_holds Budget holds by "
-		    "state.\n# TYPE bulwark_llm_holds gauge\n");
-		for (i = 0; i < 3; i++)
-			(void)buf_printf(out,
-			    "bulwark_llm_holds{state=\"%s\"} %lld\n",
-			    hold_states[i], (long long)holds[i]);
-	}
+	if (budget_holds_in_flight(r->ch->mondb, &held) == BW_OK)
+		(void)buf_printf(out,
+		    "# HELP bulwark_llm_holds Budget holds in flight, all "
+		    "hosts (how holds ended: bulwark_llm_holds_total).\n"
+		    "# TYPE bulwark_llm_holds gauge\n"
+		    "bulwark_llm_holds{state=\"held\"} %lld\n",
+		    (long long)held);
 	(void)export_prom(r->ch->mondb, out);
 	(void)ledger_prom(r->ch->mondb, out);
 	(void)line_turn_prom(r->ch->mondb, out);

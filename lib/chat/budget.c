@@ -548,22 +548,16 @@ budget_expire(struct db *db, int batch, int *n)
 }
 
 enum bw_err
-budget_hold_counts(struct db *db, int64_t counts[3])
+budget_holds_in_flight(struct db *db, int64_t *held)
 {
 	static const char sql[] =
-	    "SELECT count(*) FILTER (WHERE state = 'held'),"
-	    " count(*) FILTER (WHERE state = 'settled'),"
-	    " count(*) FILTER (WHERE state = 'expired') FROM llm_holds";
+	    "SELECT count(*) FROM llm_holds WHERE state = 'held'";
 	PGresult   *res = NULL;
 	enum bw_err er;
-	int	    i;
 
-	er = db_execp(db, "budget_hold_counts", sql, 0, NULL, &res);
-	if (er != BW_OK)
-		goto out;
-	for (i = 0; i < 3; i++)
-		counts[i] = db_col_i64_or(res, 0, i, 0);
-out:
+	er = db_execp(db, "budget_holds_in_flight", sql, 0, NULL, &res);
+	if (er == BW_OK)
+		*held = db_col_i64_or(res, 0, 0, 0);
 	PQclear(res);
 	return er;
 }

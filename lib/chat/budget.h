@@ -211,8 +211,10 @@ enum bw_err budget_release(struct db *, const char *org_id, const char *hold_id,
  * start. */
 enum bw_err budget_warm(struct db *);
 enum bw_err budget_expire(struct db *, int batch, int *n);
-/* Counts holds by state (held, settled, expired) in counts[3]. */
-enum bw_err budget_hold_counts(struct db *, int64_t counts[3]);
+/* Counts the holds in flight (state held) into *held: the partial index
+ * llm_holds_expiring, so a scrape reads what is in flight, never the
+ * settled history (bulwark_llm_holds_total counts settled and expired). */
+enum bw_err budget_holds_in_flight(struct db *, int64_t *held);
 
 /* One org's chat usage on its local day (GET /api/v1/admin/overview). */
 struct budget_today {

@@ -88,8 +88,8 @@ ledger_public_keys(const struct note_vkey *vk, struct json_object **out);
 enum bw_err ledger_pubkey_load(const char *path, const char *key_name,
     struct note_vkey *out);
 /* Appends Prometheus text for /metrics read at scrape time:
- * bulwark_ledger_events (appends so far) and bulwark_ledger_roots (daily
- * roots computed and signed). */
+ * bulwark_ledger_events (appends so far: the sum of the heads' seqs, a row
+ * per org) and bulwark_ledger_roots (daily roots computed and signed). */
 enum bw_err ledger_prom(struct db *, struct buf *out);
 /*
  * The signing side, lib/evidence/ledger_key.c: only the signers
