@@ -21,6 +21,7 @@
 # pool's socket gone, nginx's chat location answers 503 CAPACITY_EXHAUSTED
 # (not 502). Bounded: about 30 s
 # in all. The load is tests/e2e/chat_burst.py.
+# bw-test: alone (dev/test: its timings are compared with nothing beside it)
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL DATABASE_URL BW_RUN
 

@@ -12,6 +12,7 @@
 # LLM slot within the 10 s queue deadline is 503 CAPACITY_EXHAUSTED with
 # Retry-After; after 10 failed provider attempts the breaker answers fast
 # without calling the provider. Bounded: about a minute.
+# bw-test: alone (dev/test: its timings are compared with nothing beside it)
 . "${BW_TOP:?}/tests/lib/common.sh"
 t_need BULWARK_URL BW_CONFIG BW_LLM_SIM_URL REDIS_URL DATABASE_URL
 t_stack

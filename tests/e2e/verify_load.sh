@@ -33,6 +33,7 @@
 # exactly the number of 200 answers. Measured figures are printed as
 # "# " lines.
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+# bw-test: alone (dev/test: its timings are compared with nothing beside it)
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 # Its roots are signed for today: events and day on one side of midnight.
