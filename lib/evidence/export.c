@@ -617,10 +617,6 @@ export_unlink_rel(const char *storage_dir, const char *rel)
 
 /* --- Prometheus ----------------------------------------------------------- */
 
-static const double export_dur_bounds[] = { 0.1, 0.5, 1, 2.5, 5, 10, 30, 60,
-	300, 900 };
-#define EXPORT_NDUR (sizeof(export_dur_bounds) / sizeof(export_dur_bounds[0]))
-
 enum bw_err
 export_prom(struct db *db, struct buf *out)
 {
@@ -628,17 +624,14 @@ export_prom(struct db *db, struct buf *out)
 	    "SELECT s, (SELECT count(*) FROM exports WHERE state = s) "
 	    "FROM unnest(ARRAY['queued','processing','ready','failed',"
 	    "'canceled','expired']) AS s";
-	/* Durations of exports that became ready (expired ones were). */
+	/* Kept by the exports that became ready (sql/0043), le ascending:
+	 * the +Inf row last, with the count and the sum. */
 	static const char durations[] =
-	    "SELECT extract(epoch FROM finished_at - started_at) FROM exports "
-	    "WHERE state IN ('ready', 'expired') AND started_at IS NOT NULL "
-	    "AND finished_at IS NOT NULL";
+	    "SELECT le = 'Infinity', le, n, sum FROM export_durations "
+	    "ORDER BY le";
 	PGresult   *res = NULL;
-	uint64_t    bucket[EXPORT_NDUR], count = 0;
-	double	    sum = 0, d;
 	enum bw_err er;
-	size_t	    k;
-	int	    i;
+	int	    i, n;
 
 	er = db_execp(db, "export_prom_state", by_state, 0, NULL, &res);
 	if (er != BW_OK)
@@ -654,30 +647,23 @@ export_prom(struct db *db, struct buf *out)
 	er = db_execp(db, "export_prom_dur", durations, 0, NULL, &res);
 	if (er != BW_OK)
 		goto out;
-	memset(bucket, 0, sizeof(bucket));
-	for (i = 0; i < PQntuples(res); i++) {
-		d = db_col_f64_or(res, i, 0, 0.0);
-		if (d < 0)
-			d = 0;
-		count++;
-		sum += d;
-		for (k = 0; k < EXPORT_NDUR; k++)
-			if (d <= export_dur_bounds[k])
-				bucket[k]++;
-	}
+	n = PQntuples(res);
+	if (n == 0 || strcmp(PQgetvalue(res, n - 1, 0), "t") != 0)
+		goto out; /* no +Inf row: no histogram rather than a wrong one */
 	(void)buf_addstr(out,
 	    "# HELP bulwark_export_duration_seconds Time from claim to ready "
 	    "of every export that became ready.\n"
 	    "# TYPE bulwark_export_duration_seconds histogram\n");
-	for (k = 0; k < EXPORT_NDUR; k++)
+	for (i = 0; i < n - 1; i++)
 		(void)buf_printf(out,
-		    "bulwark_export_duration_seconds_bucket{le=\"%g\"} %llu\n",
-		    export_dur_bounds[k], (unsigned long long)bucket[k]);
+		    "bulwark_export_duration_seconds_bucket{le=\"%g\"} %s\n",
+		    db_col_f64_or(res, i, 1, 0.0), PQgetvalue(res, i, 2));
 	(void)buf_printf(out,
-	    "bulwark_export_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "bulwark_export_duration_seconds_bucket{le=\"+Inf\"} %s\n"
 	    "bulwark_export_duration_seconds_sum %.6f\n"
-	    "bulwark_export_duration_seconds_count %llu\n",
-	    (unsigned long long)count, sum, (unsigned long long)count);
+	    "bulwark_export_duration_seconds_count %s\n",
+	    PQgetvalue(res, n - 1, 2), db_col_f64_or(res, n - 1, 3, 0.0),
+	    PQgetvalue(res, n - 1, 2));
 out:
 	PQclear(res);
 	return er;

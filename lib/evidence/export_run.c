@@ -109,9 +109,11 @@ export_ready_tx(struct db *db, void *arg)
 	snprintf(att, sizeof(att), "%d", a->attempt);
 	a->done = 0;
 	/* expires_at: the expiry under the tier of now; retention and reads
-	 * recompute it from the org's tier then (EXPORT_DUE_AT). */
+	 * recompute it from the org's tier then (EXPORT_DUE_AT). The export
+	 * adds its claim-to-ready seconds to the buckets of the histogram
+	 * (export_durations, sql/0043) in the same statement. */
 	er = db_execp(db, "export_ready",
-	    "UPDATE exports SET state = 'ready', manifest_hash = $4,"
+	    "WITH r AS (UPDATE exports SET state = 'ready', manifest_hash = $4,"
 	    " size = $5::bigint, artifact_path = $6, first_seq = $7::bigint,"
 	    " last_seq = $8::bigint, evidence_count = $9::int,"
 	    " finished_at = now(), error = NULL, error_category = NULL,"
@@ -121,7 +123,13 @@ export_ready_tx(struct db *db, void *arg)
 	    " check_claimed_at = NULL"
 	    " WHERE org_id = $1::uuid AND id = $2::uuid"
 	    "  AND state = 'processing' AND attempt_token = $3"
-	    "  AND attempt = $13::int RETURNING id",
+	    "  AND attempt = $13::int RETURNING id,"
+	    "  greatest(extract(epoch FROM finished_at - started_at), 0)"
+	    "  ::double precision AS s),"
+	    " h AS (UPDATE export_durations d SET n = d.n + 1,"
+	    "  sum = d.sum + CASE WHEN d.le = 'Infinity' THEN r.s ELSE 0 END"
+	    "  FROM r WHERE r.s IS NOT NULL AND r.s <= d.le)"
+	    " SELECT id FROM r",
 	    13, p, &res);
 	if (er != BW_OK)
 		return er;

@@ -104,4 +104,28 @@ for i in 1 2 3; do
 done
 t_eq "bulwark_ledger_events: 3 more after 3 uploads" "$((ev0 + 3))" \
     "$(metric bulwark_ledger_events)"
+
+# The export histogram is kept by the exports that become ready (sql/0043),
+# not recomputed from every export at each scrape.
+n0=$(metric bulwark_export_duration_seconds_count)
+s0=$(metric bulwark_export_duration_seconds_sum)
+EV=$(curl -sk -X POST "$BULWARK_URL/api/v1/evidence" \
+    -H "Authorization: Bearer $KEY2" --data-binary "export me" | jq -r .id)
+EXP=$(curl -sk -X POST "$BULWARK_URL/api/v1/exports" \
+    -H "Authorization: Bearer $KEY2" -H 'Content-Type: application/json' \
+    -d "{\"evidence_ids\":[\"$EV\"]}" | jq -r .id)
+t_check "an export becomes ready" \
+    t_wait_sql 60 ready "SELECT state FROM exports WHERE id = '$EXP'"
+curl -sk "$BULWARK_URL/metrics" >"$TMP/m"
+t_eq "bulwark_export_duration_seconds_count: one more" "$((n0 + 1))" \
+    "$(awk '$1 == "bulwark_export_duration_seconds_count" { print $2 }' "$TMP/m")"
+t_eq "... its seconds in the sum (claim to ready)" 1 \
+    "$(t_sql "SELECT abs($(awk '$1 == "bulwark_export_duration_seconds_sum" { print $2 }' "$TMP/m") - $s0 -
+	extract(epoch FROM finished_at - started_at)) < 0.001
+	FROM exports WHERE id = '$EXP'" | sed 's/t/1/; s/f/0/')"
+t_eq "... buckets cumulative, the +Inf one equal to the count" "ok" \
+    "$(awk -F'[{}" ]+' '/^bulwark_export_duration_seconds_bucket/ {
+	if ($NF < last) bad = 1; last = $NF; inf = $NF }
+	$1 == "bulwark_export_duration_seconds_count" { c = $2 }
+	END { print (bad || inf != c) ? "bad" : "ok" }' "$TMP/m")"
 t_done
