@@ -25,7 +25,7 @@
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 # Its budgets are daily: a stream must not straddle the date change.
-t_clear_of_midnight 180
+t_clear_of_midnight 120
 . "$BW_TOP/tests/lib/chat.sh"
 t_need BW_CONFIG BW_BUILD BULWARK_URL BW_LLM_SIM_URL DATABASE_URL
 

@@ -37,7 +37,7 @@
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 # Its roots are signed for today: events and day on one side of midnight.
-t_clear_of_midnight 180
+t_clear_of_midnight 60
 t_need BULWARK_URL BW_CONFIG DATABASE_URL
 
 URL=$BULWARK_URL

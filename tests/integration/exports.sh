@@ -16,7 +16,7 @@
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 # Its exports carry today's signed root: events and day on one side of midnight.
-t_clear_of_midnight 240
+t_clear_of_midnight 120
 t_stack
 
 CFG=$BW_CONFIG

@@ -13,7 +13,7 @@
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 # Its roots are signed for today: events and day on one side of midnight.
-t_clear_of_midnight 240
+t_clear_of_midnight 120
 
 CFG=$BW_CONFIG
 STORAGE=$(sed -n 's/^storage_dir *= *//p' "$CFG")

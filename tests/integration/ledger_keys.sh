@@ -14,7 +14,7 @@
 . "${BW_TOP:?}/tests/lib/common.sh"
 
 # Its roots are signed for today: events and day on one side of midnight.
-t_clear_of_midnight 120
+t_clear_of_midnight 60
 t_need BW_BUILD BW_CONFIG BW_RUN BULWARK_URL DATABASE_URL
 
 CFG=$BW_CONFIG
