@@ -165,12 +165,13 @@ burst_n() {
 
 # warm TAG KEY KIND...: bursts until every child served KEY with 200 at
 # least 3 times (a child's first request only learns the generation; its
-# next ones fill and hit its cache); at most 8 rounds. 0 when every child
-# did.
+# next ones fill and hit its cache); at most 16 rounds (in a CI lane one
+# chat child took mostly filler turns: 2 of the key's in 8 rounds). 0 when
+# every child did.
 warm() {
 	local tag=$1 key=$2 r
 	shift 2
-	for ((r = 0; r < 8; r++)); do
+	for ((r = 0; r < 16; r++)); do
 		burst "$tag-$r" "$key" "$(burst_n "$@")" "$@"
 		[ -z "$(missing "$tag-" 200 3 "$@")" ] && return 0
 	done
