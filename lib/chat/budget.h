@@ -213,7 +213,8 @@ enum bw_err budget_warm(struct db *);
 enum bw_err budget_expire(struct db *, int batch, int *n);
 /* Counts the holds in flight (state held) into *held: the partial index
  * llm_holds_expiring, so a scrape reads what is in flight, never the
- * settled history (bulwark_llm_holds_total counts settled and expired). */
+ * settled history (what became of holds is the per-host counter
+ * bulwark_llm_holds_total{state}: placed, settled, released, refused). */
 enum bw_err budget_holds_in_flight(struct db *, int64_t *held);
 
 /* One org's chat usage on its local day (GET /api/v1/admin/overview). */

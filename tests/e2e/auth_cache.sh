@@ -194,7 +194,6 @@ refused() {
 	echo "$total $bad $(missing "$tag-" "" 1 "$@" | wc -l)"
 }
 
-metric() { curl -sk "$URL/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
 
 NAPI=$(children api | wc -l)
 NCHAT=$(children chat | wc -l)
@@ -214,13 +213,13 @@ curl -s -X POST "$BW_LLM_SIM_URL/_sim/script" \
 new_org revoke
 RK=$KEY
 RK_ID=$(t_sql "SELECT id FROM api_keys WHERE org_id = '$ORG'")
-h0=$(metric 'bulwark_pcache_hits_total{cache="auth"}')
+h0=$(t_metric 'bulwark_pcache_hits_total{cache="auth"}')
 if warm w "$RK" whoami health chat; then
 	t_ok "the key warmed into every child ($NCH, each with 3 200s)"
 else
 	t_fail "the key warmed into every child" "missed: $(missing w- 200 3 whoami health chat | tr '\n' ' ')"
 fi
-h1=$(metric 'bulwark_pcache_hits_total{cache="auth"}')
+h1=$(t_metric 'bulwark_pcache_hits_total{cache="auth"}')
 t_ge "the children answered from the cache (auth hits $h0 -> $h1)" \
     $((${h0:-0} + NCH)) "${h1:-0}"
 t_check "bulwarkctl key revoke: exit 0" t_ctl key revoke "$RK_ID"

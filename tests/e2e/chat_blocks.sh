@@ -43,9 +43,8 @@ cleanup() {
 }
 t_on_exit cleanup
 
-metric() { curl -sk "$URL/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
-chat() { # KEY USER OUT: the status code
-	curl -sk --max-time 60 -o "$3" -w '%{http_code}' \
+chat() { # KEY USER OUT [SRC]: the status code (from address SRC)
+	curl -sk --max-time 60 -o "$3" -w '%{http_code}' ${4:+--interface "$4"} \
 	    -X POST -H "Authorization: Bearer $1" \
 	    -H 'Content-Type: application/json' \
 	    --data-binary "{\"channel\":\"web\",\"user_id\":\"$2\",\"message\":\"$MSG\"}" \
@@ -84,22 +83,24 @@ warm() {
 	done
 	return 1
 }
-# stream KEY TAG MAX: turns until the first 402 (or MAX); one status
-# code per line in $TMP/TAG.codes.
+# stream KEY TAG MAX [SRC]: turns until the first 402 (or MAX), from address
+# SRC; one status code per line in $TMP/TAG.codes.
 stream() {
 	local i c
 	: >"$TMP/$2.codes"
 	for i in $(seq 1 "$3"); do
-		c=$(chat "$1" "$2-$i" "$TMP/$2.out")
+		c=$(chat "$1" "$2-$i" "$TMP/$2.out" "${4:-}")
 		echo "$c" >>"$TMP/$2.codes"
 		[ "$c" = 402 ] && break
 	done
 }
-# streams N KEY TAG MAX: N concurrent streams, waited for.
+# streams N KEY TAG MAX: N concurrent streams, waited for. Each from an
+# address of its own (127.0.8.N): together they pass nginx's per-address
+# limit (dev stack: 50 requests/s) when the provider answers at once.
 streams() {
 	local i pids=()
 	for i in $(seq 1 "$1"); do
-		stream "$2" "$3$i" "$4" &
+		stream "$2" "$3$i" "$4" "127.0.8.$i" &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -117,7 +118,7 @@ expire_all() {
 }
 
 curl -s -X POST "$SIM/_sim/reset" >/dev/null
-over0=$(metric bulwark_llm_budget_overshoot_total)
+over0=$(t_metric bulwark_llm_budget_overshoot_total)
 
 # --- an org without a budget: blocks, and an idle child returns its own -----
 new_org nobudget none
@@ -203,8 +204,8 @@ R2=$ORG
 R2KEY=$KEY
 t_check "records: a child holds a block of the second org" warm "$R2" "$R2KEY" rec2-
 sleep 1 # the warm-ups' kept records written
-b0=$(metric 'bulwark_llm_budget_blocks_total{event="batch"}')
-c0=$(metric 'bulwark_llm_budget_blocks_total{event="call"}')
+b0=$(t_metric 'bulwark_llm_budget_blocks_total{event="batch"}')
+c0=$(t_metric 'bulwark_llm_budget_blocks_total{event="call"}')
 n0=$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id IN ('$RO', '$R2')")
 : >"$TMP/rec.codes"
 for i in $(seq 1 40); do
@@ -229,8 +230,8 @@ t_eq "records: each turn recorded exactly once, under its own org (40 request id
 t_eq "records: an odd turn is the first org's, an even one the second's" 0 \
     "$(t_sql "SELECT count(*) FROM llm_holds WHERE request_id LIKE 'rec-$SFX-%'
     AND (split_part(request_id, '-', 4)::int % 2 = 1) <> (org_id = '$RO')")"
-b1=$(metric 'bulwark_llm_budget_blocks_total{event="batch"}')
-c1=$(metric 'bulwark_llm_budget_blocks_total{event="call"}')
+b1=$(t_metric 'bulwark_llm_budget_blocks_total{event="batch"}')
+c1=$(t_metric 'bulwark_llm_budget_blocks_total{event="call"}')
 both=$(t_sql "SELECT count(*) FROM (SELECT xmin::text FROM llm_holds
     WHERE org_id IN ('$RO', '$R2') AND request_id LIKE 'rec-$SFX-%'
     AND block_id IS NOT NULL GROUP BY xmin::text
@@ -364,7 +365,7 @@ t_eq "crash: every block ended, nothing reserved" "0 0" \
 new_org cut none
 CO=$ORG
 t_check "cut: a child holds a block of the org" warm "$CO" "$KEY" cut
-lost0=$(metric 'bulwark_llm_budget_blocks_total{event="lost"}')
+lost0=$(t_metric 'bulwark_llm_budget_blocks_total{event="lost"}')
 # Only the session that took the block: the other children stay warm
 # (every app session cut here made e2e/chat_burst, next, meet 32 children
 # reconnecting and preparing at once).
@@ -375,7 +376,7 @@ sleep $((IDLE / 1000 + 2))
 t_eq "cut: the child did not return the block from another session" 1 \
     "$(held_blocks "$CO")"
 t_ge "cut: counted in bulwark_llm_budget_blocks_total{event=\"lost\"}" \
-    $((${lost0:-0} + 1)) "$(metric 'bulwark_llm_budget_blocks_total{event="lost"}')"
+    $((${lost0:-0} + 1)) "$(t_metric 'bulwark_llm_budget_blocks_total{event="lost"}')"
 g=$(t_sql "SELECT granted_micros FROM llm_budget_blocks WHERE org_id = '$CO'")
 own=$(t_sql "SELECT COALESCE(sum(charged_micros), 0) FROM llm_holds WHERE
     org_id = '$CO' AND block_id IS NULL")
@@ -385,5 +386,5 @@ t_eq "cut: expired and charged whole (spent = its reservation + the turns held o
     "$(t_sql "SELECT state FROM llm_budget_blocks WHERE org_id = '$CO'") $(spent "$CO") $(reserved "$CO")"
 
 t_eq "bulwark_llm_budget_overshoot_total unchanged" "${over0:-0}" \
-    "$(metric bulwark_llm_budget_overshoot_total)"
+    "$(t_metric bulwark_llm_budget_overshoot_total)"
 t_done

@@ -33,7 +33,6 @@ t_on_exit cleanup
 sim_script() { curl -s -X POST "$SIM/_sim/script" -d "$1" >/dev/null; }
 sim_requests() { curl -s "$SIM/_sim/stats" | jq ".by_org[\"$1\"].requests // 0"; }
 code() { jq -r '.error.error_code // empty' "$OUT" 2>/dev/null; }
-metric() { curl -sk "$URL/metrics" | awk -v s="$1" '$1 == s { print $2 }'; }
 chat() {
 	curl -sk --max-time 60 -o "$OUT" -w '%{http_code}' \
 	    -X POST -H "Authorization: Bearer $1" \
@@ -100,7 +99,7 @@ judge() {
 }
 
 curl -s -X POST "$SIM/_sim/reset" >/dev/null
-over0=$(metric bulwark_llm_budget_overshoot_total)
+over0=$(t_metric bulwark_llm_budget_overshoot_total)
 
 # --- every attempt answered --------------------------------------------------
 new_org plain $BUDGET
@@ -131,7 +130,7 @@ EXT='bulwark_llm_hold_extensions_total{result="extended"}'
 REF='bulwark_llm_hold_extensions_total{result="refused"}'
 new_org retry $BUDGET
 RO=$ORG
-e0=$(metric "$EXT")
+e0=$(t_metric "$EXT")
 sim_script "{\"org\":\"$RO\",\"statuses\":[503,200],\"cycle\":true,\"retry_after\":0,\"output_tokens\":20}"
 stream
 judge "retry" "$RO"
@@ -142,22 +141,22 @@ t_ge "retry: most answered turns took a retry (2 attempts, the hold extended)" \
     org_id = '$RO' AND attempts = 2 AND input_tokens > 0")"
 t_ge "retry: each retry's extension counted in $EXT" \
     "$(t_sql "SELECT count(*) FROM llm_holds WHERE org_id = '$RO' AND
-    attempts = 2")" $(($(metric "$EXT") - ${e0:-0}))
+    attempts = 2")" $(($(t_metric "$EXT") - ${e0:-0}))
 
 # --- no room to extend the hold: no retry, the fallback reply --------------
 new_org noroom 300
 NO=$ORG
-f0=$(metric "$REF")
+f0=$(t_metric "$REF")
 sim_script "{\"org\":\"$NO\",\"statuses\":[503,200],\"retry_after\":0,\"output_tokens\":20}"
 c=$(chat "$KEY" nr)
 t_eq "noroom: 503 and no budget for a retry: 502 UPSTREAM_UNAVAILABLE with the fallback reply" \
     "502 UPSTREAM_UNAVAILABLE No more today ($SFX)." "$c $(code) $(jq -r .reply "$OUT")"
 t_eq "noroom: one attempt at the provider, no retry" 1 "$(sim_requests "$NO")"
 t_eq "noroom: the refused extension counted in $REF" $((${f0:-0} + 1)) \
-    "$(metric "$REF")"
+    "$(t_metric "$REF")"
 t_eq "noroom: the failed attempt charged its input bound (100), hold settled" \
     "100 0 0" "$(spent "$NO") $(reserved "$NO") $(held "$NO")"
 
 t_eq "bulwark_llm_budget_overshoot_total unchanged" "${over0:-0}" \
-    "$(metric bulwark_llm_budget_overshoot_total)"
+    "$(t_metric bulwark_llm_budget_overshoot_total)"
 t_done

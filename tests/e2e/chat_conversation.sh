@@ -21,6 +21,8 @@
 t_need BW_CONFIG BULWARK_URL BW_LLM_SIM_URL REDIS_URL
 
 URL=$BULWARK_URL
+# conv_writes PATH: bulwark_chat_conversation_writes_total{path="PATH"}.
+conv_writes() { t_metric "bulwark_chat_conversation_writes_total{path=\"$1\"}"; }
 SIM=$BW_LLM_SIM_URL
 OUT=$TMP/out
 SFX="$$$RANDOM"
@@ -34,11 +36,6 @@ t_ctl ratelimit set --org "$ORG" --route chat --scope ip --limit 100000 \
 t_on_exit "curl -s -X POST '$SIM/_sim/reset' >/dev/null"
 
 rcli() { redis-cli -u "$REDIS_URL" --no-auth-warning "$@"; }
-# metric PATH: bulwark_chat_conversation_writes_total{path="PATH"}.
-metric() {
-	curl -sk "$URL/metrics" | awk -v s="bulwark_chat_conversation_writes_total{path=\"$1\"}" \
-	    '$1 == s { print $2 }'
-}
 # chat USER MESSAGE: one turn; prints the status.
 chat() {
 	jq -cn --arg u "$1" --arg m "$2" '{channel: "web", user_id: $u,
@@ -54,8 +51,8 @@ session() {
 }
 
 # --- 23 turns: 20 kept, in order, each once ---------------------------------
-cas0=$(metric cas)
-scr0=$(metric script)
+cas0=$(conv_writes cas)
+scr0=$(conv_writes script)
 U1="kept-$SFX"
 n=0
 for i in $(seq 23); do
@@ -71,8 +68,8 @@ t_eq "each kept turn has the provider's reply" 20 \
     "$(jq '[.recent_turns[] | select(.assistant | startswith("echo: message "))] | length' "$TMP/s1")"
 t_eq "their times never go back" true \
     "$(jq '[.recent_turns[].ts_ms] as $t | $t == ($t | sort)' "$TMP/s1")"
-t_eq "all 23 writes went by compare-and-set" 23 "$(($(metric cas) - cas0))"
-t_eq "none by the script" 0 "$(($(metric script) - scr0))"
+t_eq "all 23 writes went by compare-and-set" 23 "$(($(conv_writes cas) - cas0))"
+t_eq "none by the script" 0 "$(($(conv_writes script) - scr0))"
 
 # --- long messages: the document within 32 KiB -----------------------------
 # 3,990 Thai characters (11,970 bytes of UTF-8) a message: two turns and
@@ -102,8 +99,8 @@ U3="burst-$SFX"
 t_eq "a first turn of the burst's user: 200" 200 "$(chat "$U3" "b0")"
 curl -s -X POST "$SIM/_sim/script" \
     -d "{\"org\":\"$ORG\",\"delay_ms\":300}" >/dev/null
-cas0=$(metric cas)
-scr0=$(metric script)
+cas0=$(conv_writes cas)
+scr0=$(conv_writes script)
 args=()
 for j in $(seq 12); do
 	[ "$j" -gt 1 ] && args+=(--next)
@@ -120,13 +117,13 @@ session "$U3" >"$TMP/s3"
 t_eq "the session counts 13 turns" 13 "$(jq -r .turns "$TMP/s3")"
 t_eq "each of the 13 is kept once" "$(seq 0 12 | sed 's/^/b/' | sort | paste -sd'|')" \
     "$(jq -r '[.recent_turns[].user] | sort | join("|")' "$TMP/s3")"
-cas=$(($(metric cas) - cas0))
-scr=$(($(metric script) - scr0))
+cas=$(($(conv_writes cas) - cas0))
+scr=$(($(conv_writes script) - scr0))
 t_eq "12 writes: by compare-and-set and by the script ($cas + $scr)" 12 \
     "$((cas + scr))"
 t_ge "the turns that read before another wrote went by the script" 1 "$scr"
-cas0=$(metric cas)
+cas0=$(conv_writes cas)
 t_eq "a next turn on that document: 200" 200 "$(chat "$U3" "after")"
-t_eq "it went by compare-and-set" 1 "$(($(metric cas) - cas0))"
+t_eq "it went by compare-and-set" 1 "$(($(conv_writes cas) - cas0))"
 t_eq "the session counts 14 turns" 14 "$(session "$U3" | jq -r .turns)"
 t_done

@@ -161,13 +161,9 @@ STORM=1000
 STORM_S=150
 NAPI=$(sed -n 's/^fcgi_children *= *//p' "$BW_RUN/fcgi.conf" 2>/dev/null)
 NAPI=${NAPI:-4}
-metric() { # metric NAME{LABELS}: its value at /metrics (loopback)
-	"${CURL[@]}" --interface 127.0.0.1 "$URL/metrics" |
-	    awk -v k="$1" '$1 == k { print $2; f = 1 } END { if (!f) print "none" }'
-}
 CRASHES="SELECT coalesce(sum(occurrence_count), 0) FROM error_groups WHERE kind = 'crash'"
-drop0=$(metric bulwark_errtrack_spool_dropped_total)
-rfail0=$(metric 'bulwark_errtrack_record_failures_total{kind="crash"}')
+drop0=$(t_metric bulwark_errtrack_spool_dropped_total)
+rfail0=$(t_metric 'bulwark_errtrack_record_failures_total{kind="crash"}')
 all0=$(t_sql "$CRASHES")
 c0=$(t_sql "SELECT occurrence_count FROM error_groups WHERE id = '$G2'")
 # The storm's driver, one process (a fork per round would cost more than
@@ -318,7 +314,7 @@ t_eq "  its hours sum to its count" "$want" \
     "$(t_sql "SELECT sum(n) FROM error_group_hours WHERE group_id = '$G2'")"
 t_eq "  the crash spool dropped nothing, every record was written" \
     "$drop0 $rfail0" \
-    "$(metric bulwark_errtrack_spool_dropped_total) $(metric 'bulwark_errtrack_record_failures_total{kind="crash"}')"
+    "$(t_metric bulwark_errtrack_spool_dropped_total) $(t_metric 'bulwark_errtrack_record_failures_total{kind="crash"}')"
 # The comments: one per threshold (10, 100, 1,000) the count reached, the
 # count growing by one per crash (lib/errtrack/group.c).
 final=$want

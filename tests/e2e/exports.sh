@@ -82,20 +82,16 @@ t_eq "the internal location is not reachable from outside" 404 \
     "$(get "$URL/internal/$(t_sql "SELECT artifact_path FROM exports
       WHERE id = '$EXP'")")"
 
-# metric VALUE-OF SERIES: the current value of one /metrics series.
-metric() {
-	curl -sk "$URL/metrics" | awk -v s="$1" '$1 == s { print $2 }'
-}
 VALID='bulwark_export_verifications_total{outcome="valid"}'
-before=$(metric "$VALID")
+before=$(t_metric "$VALID")
 t_eq "verify with the token: 200" 200 "$(get "$URL/api/v1/public/verify/$TOK")"
 t_eq "verify: manifest_valid" true "$(jq -r .manifest_valid "$TMP/out")"
 # The fcgi children share their counters: whichever child served the
 # verification, the scrape (maybe another child) sees it.
 t_eq "metrics: a valid verification is counted" "$((${before:-0} + 1))" \
-    "$(metric "$VALID")"
+    "$(t_metric "$VALID")"
 t_match "metrics: exports by state include this ready export" \
-    '^[1-9][0-9]*$' "$(metric 'bulwark_exports{state="ready"}')"
+    '^[1-9][0-9]*$' "$(t_metric 'bulwark_exports{state="ready"}')"
 shape() { jq -c '{s: .error.error_code, k: (.error | keys)}' "$TMP/out"; }
 t_eq "unknown token: 404" 404 \
     "$(get "$URL/api/v1/public/verify/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")"

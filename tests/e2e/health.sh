@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # GET /health/full through nginx. Who sees what: a public caller (a client
-# bound to 127.0.3.x: nginx passes that address as REMOTE_ADDR, and only
+# bound to $NET.x: nginx passes that address as REMOTE_ADDR, and only
 # 127.0.0.1 and ::1 count as loopback) gets the status alone, loopback and
 # an owner key get the details, a member key the status, a bad key 401.
 # The per-IP limit answers 429 in the error contract after 30 calls. The
@@ -22,6 +22,11 @@ SFX="$$$RANDOM"
 Q="t-health-$SFX"
 JOB="e2e-health-$SFX"
 LO=127.0.0.1
+# The public addresses: a /24 of loopback this run alone uses. The per-IP
+# limit is counted per address and route for a minute, and other scripts
+# call /health/full from 127.0.3.x (e2e/auth_cache: 127.0.3.1-32); one that
+# ran just before in the same lane used up part of 127.0.3.4's 30.
+NET=127.$((RANDOM % 150 + 100)).$((RANDOM % 250 + 1))
 DOWN=
 
 cleanup() {
@@ -61,7 +66,7 @@ has_reason() { jq -e --arg r "$1" '.reasons | index($r) != null' "$B" >/dev/null
 code_of_status() { jq -r '{"ok": "200", "degraded": "503"}[.status] // "?"' "$B" 2>/dev/null; }
 
 # --- who sees what ----------------------------------------------------------
-hf 127.0.3.1
+hf "$NET.1"
 t_eq "public: the body is the status alone" '["status"]' "$(jb 'keys')"
 t_eq "public: 200 when ok, 503 when degraded" "$(code_of_status)" "$ST"
 
@@ -74,16 +79,16 @@ t_check "loopback: latencies, queue figures, periodic runs and reasons" \
 	and (.reasons | type) == "array"'
 t_eq "loopback: 200 when ok, 503 when degraded" "$(code_of_status)" "$ST"
 
-hf 127.0.3.2 -H "Authorization: Bearer $BW_DEMO_KEY"
+hf "$NET.2" -H "Authorization: Bearer $BW_DEMO_KEY"
 t_check "owner key from a public address: the details" \
     jbe '(.checks.postgres.latency_ms | type) == "number"
 	and (.reasons | type) == "array"'
 MKEY=$(bulwarkctl -c "$BW_CONFIG" key create --org "$BW_DEMO_ORG" \
     --role member | jq -r .key)
-hf 127.0.3.2 -H "Authorization: Bearer $MKEY"
+hf "$NET.2" -H "Authorization: Bearer $MKEY"
 t_eq "member key from a public address: the status alone" '["status"]' \
     "$(jb 'keys')"
-hf 127.0.3.2 -H "Authorization: Bearer bwk_$(head -c 32 /dev/urandom |
+hf "$NET.2" -H "Authorization: Bearer bwk_$(head -c 32 /dev/urandom |
     base64 | tr '+/' '-_' | tr -d '=' | head -c 43)"
 t_eq "an unknown key: 401 UNAUTHENTICATED" "401 UNAUTHENTICATED" \
     "$ST $(jq -r .error.error_code "$B" 2>/dev/null)"
@@ -91,11 +96,11 @@ t_eq "an unknown key: 401 UNAUTHENTICATED" "401 UNAUTHENTICATED" \
 # --- the per-IP limit -------------------------------------------------------
 bad=0
 for i in $(seq 1 30); do
-	hf 127.0.3.4
+	hf "$NET.4"
 	case $ST in 200 | 503) ;; *) bad=$((bad + 1)) ;; esac
 done
 t_eq "limit: 30 calls a minute from one address are answered" 0 "$bad"
-hf 127.0.3.4
+hf "$NET.4"
 t_eq "limit: the 31st is 429" 429 "$ST"
 t_check "limit: 429 in the error contract (RATE_LIMITED, after_retry_after)" \
     jbe '.error.error_code == "RATE_LIMITED" and .error.retryable == true
@@ -103,7 +108,7 @@ t_check "limit: 429 in the error contract (RATE_LIMITED, after_retry_after)" \
 	and (.error.error_id | type) == "string"'
 t_match "limit: Retry-After on the 429" '^[1-9][0-9]*$' "$(hdr Retry-After)"
 t_eq "limit: X-RateLimit-Limit 30" 30 "$(hdr X-RateLimit-Limit)"
-hf 127.0.3.5
+hf "$NET.5"
 t_eq "limit: another address is not limited by it" "$(code_of_status)" "$ST"
 
 # --- queue judgement --------------------------------------------------------
@@ -117,7 +122,7 @@ t_eq "a dead job: 503 degraded" "503 degraded" "$ST $(jq -r .status "$B")"
 t_check "a dead job: the reason is dead_jobs" has_reason dead_jobs
 t_eq "a dead job: dead_recent counts it" "$((dead0 + 1))" \
     "$(jb .checks.queues.dead_recent)"
-hf 127.0.3.5
+hf "$NET.5"
 t_eq "a dead job: the public answer is 503 with the status alone" \
     '503 {"status":"degraded"}' "$ST $(jb .)"
 t_sql "DELETE FROM jobs WHERE queue = '$Q'" >/dev/null
@@ -183,7 +188,7 @@ wait_up() {
 
 (t_stack && stack_stop_one redis) >/dev/null 2>&1
 DOWN=redis
-hf 127.0.3.6
+hf "$NET.6"
 t_eq "redis down: the public answer is 503 with the status alone" \
     '503 {"status":"degraded"}' "$ST $(jb .)"
 hf "$LO"
@@ -200,7 +205,7 @@ FLOG=$BW_RUN/log/bulwark-fcgi.log
 fl0=$(wc -c <"$FLOG")
 (t_stack && stack_stop_one postgres) >/dev/null 2>&1
 DOWN=postgres
-hf 127.0.3.7
+hf "$NET.7"
 t_eq "postgres down: the public answer is 503 with the status alone" \
     '503 {"status":"degraded"}' "$ST $(jb .)"
 hf "$LO"

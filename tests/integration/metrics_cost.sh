@@ -15,10 +15,6 @@ NHOLDS=200000 NEVENTS=100000 NRESV=50000
 SFX="$$-$RANDOM"
 TABLES="'llm_holds', 'ledger_events', 'credit_reservations'"
 
-# metric NAME: the value of one sample line (NAME with its labels).
-metric() {
-	curl -sk "$BULWARK_URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
-}
 # rows_read: rows PostgreSQL's executor read from the three history
 # tables so far (sequential reads and index entries), all sessions.
 rows_read() {
@@ -100,7 +96,7 @@ t_sql "INSERT INTO llm_holds (org_id, day, model, max_tokens, input_bound,
 # Other holds of the stack may end meanwhile: the gauge is compared with
 # the count of held rows read right after it, a few times if they differ.
 for _ in $(seq 10); do
-	g=$(metric 'bulwark_llm_holds{state="held"}')
+	g=$(t_metric 'bulwark_llm_holds{state="held"}')
 	h=$(t_sql "SELECT count(*) FROM llm_holds WHERE state = 'held'")
 	[ "$g" = "$h" ] && break
 	sleep 0.5
@@ -113,18 +109,18 @@ t_sql "DELETE FROM llm_holds WHERE org_id = '$ORG' AND state = 'held'" \
 # Another org uploads: the seeded events took this one's seqs 1..NEVENTS.
 ORG2=$(t_ctl org create --name "metrics-cost2-$SFX" | jq -r .id)
 KEY2=$(t_ctl key create --org "$ORG2" --role owner | jq -r .key)
-ev0=$(metric bulwark_ledger_events)
+ev0=$(t_metric bulwark_ledger_events)
 for i in 1 2 3; do
 	curl -sk -o /dev/null -X POST "$BULWARK_URL/api/v1/evidence" \
 	    -H "Authorization: Bearer $KEY2" --data-binary "metrics $i"
 done
 t_eq "bulwark_ledger_events: 3 more after 3 uploads" "$((ev0 + 3))" \
-    "$(metric bulwark_ledger_events)"
+    "$(t_metric bulwark_ledger_events)"
 
 # The export histogram is kept by the exports that become ready (sql/0043),
 # not recomputed from every export at each scrape.
-n0=$(metric bulwark_export_duration_seconds_count)
-s0=$(metric bulwark_export_duration_seconds_sum)
+n0=$(t_metric bulwark_export_duration_seconds_count)
+s0=$(t_metric bulwark_export_duration_seconds_sum)
 EV=$(curl -sk -X POST "$BULWARK_URL/api/v1/evidence" \
     -H "Authorization: Bearer $KEY2" --data-binary "export me" | jq -r .id)
 EXP=$(curl -sk -X POST "$BULWARK_URL/api/v1/exports" \

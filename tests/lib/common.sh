@@ -82,6 +82,15 @@ t_freq() {
 	python3 "$BW_TOP/tests/lib/fcgi_req.py" "$@"
 }
 
+# t_metric SAMPLE: the value of one sample at the stack's /metrics, read
+# through nginx as Prometheus would (SAMPLE is the name with its labels,
+# exactly as exposed: 'bulwark_x_total{path="a"}'); prints nothing when the
+# sample is not there.
+t_metric() {
+	curl -sk --max-time 20 "${BULWARK_URL:?}/metrics" |
+	    awk -v s="$1" '$1 == s { print $2 }'
+}
+
 # t_fcgi_ready SECS SOCKET...: waits until every SOCKET answers a FastCGI
 # GET /health with a status line (a socket file can exist before its
 # listen(), and a master's children may still be starting); fails after

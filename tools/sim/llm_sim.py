@@ -9,15 +9,16 @@ standard library only. See tools/sim/README.md.
 """
 
 import argparse
+import asyncio
 import json
 import math
-import select
 import socket
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.utils import formatdate
+from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 MAX_BODY = 10 * 1024 * 1024     # request bodies we accept
@@ -356,51 +357,111 @@ def completion(body, script):
     }
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without TCP_NODELAY, Nagle
-    # and the peer's delayed ACK add ~40 ms to every answer.
-    disable_nagle_algorithm = True
-    server_version = "bulwark-llm-sim/1"
-    sys_version = ""
+class Sim:
+    """What every connection shares: the state and the options."""
+
+    def __init__(self, api_key, org_header, models):
+        self.state = State()
+        self.api_key = api_key or None
+        self.org_header = org_header.lower()
+        self.models = models
+
+
+class BadRequest(Exception):
+    """A request we cannot parse: answered with 400 and the connection
+    closed."""
+
+
+class Conn:
+    """One client connection: HTTP/1.1 requests in turn, kept alive.
+
+    The simulator serves every connection from one thread (asyncio): a
+    thread per kept-alive connection (http.server) cost 0.42 ms of CPU per
+    call with 32 busy connections, most of it waking threads and passing
+    the GIL, where one loop costs 0.06 (docs/chat-cost.md)."""
+
+    def __init__(self, sim, reader, writer):
+        self.sim = sim
+        self.reader = reader
+        self.writer = writer
+        self.close_connection = False
+        self.headers = {}
+        self.depart_hook = None
 
     # -- plumbing ---------------------------------------------------------
 
-    def log_message(self, fmt, *args):  # silence the default access log
-        pass
+    def header(self, name, default=None):
+        return self.headers.get(name, default)
 
-    def log_json(self, **kv):
+    @staticmethod
+    def log_json(**kv):
         kv["ts"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        line = json.dumps(kv, separators=(",", ":"), sort_keys=True)
-        with self.server.log_lock:
-            sys.stderr.write(line + "\n")
-            sys.stderr.flush()
+        sys.stderr.write(json.dumps(kv, separators=(",", ":"),
+                                    sort_keys=True) + "\n")
+        sys.stderr.flush()
 
-    def read_body(self):
+    async def read_head(self):
+        """Reads a request line and headers; None at a clean end of the
+        connection. Raises BadRequest."""
+        try:
+            head = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as e:
+            if e.partial.strip():
+                raise BadRequest("Incomplete request.") from e
+            return None
+        except asyncio.LimitOverrunError as e:
+            raise BadRequest("Request header too large.") from e
+        lines = head.decode("iso-8859-1").split("\r\n")
+        while lines and lines[0] == "":    # a stray CRLF between requests
+            lines.pop(0)
+        parts = lines[0].split() if lines else []
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            raise BadRequest("Bad request line.")
+        method, target, version = parts
+        self.headers = {}
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise BadRequest("Bad header line.")
+            self.headers.setdefault(name.lower(), value.strip())
+        if len(self.headers) > 100:
+            raise BadRequest("Too many headers.")
+        conn = self.header("connection", "").lower()
+        if version == "HTTP/1.1":
+            self.close_connection = conn == "close"
+        else:
+            self.close_connection = conn != "keep-alive"
+        if (version == "HTTP/1.1"
+                and self.header("expect", "").lower() == "100-continue"):
+            self.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return method, target
+
+    async def read_body(self):
         """Returns the body bytes, or None after answering an error."""
-        te = self.headers.get("Transfer-Encoding", "")
-        if te.lower() == "chunked":
+        r = self.reader
+        if self.header("transfer-encoding", "").lower() == "chunked":
             data = bytearray()
             while True:
-                line = self.rfile.readline(1024)
+                line = await r.readline()
                 try:
                     n = int(line.split(b";")[0].strip(), 16)
                 except ValueError:
                     self.close_connection = True
-                    self.send_error_json(400, "Bad chunked encoding.")
+                    await self.send_error_json(400, "Bad chunked encoding.")
                     return None
                 if n == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n",
-                                                            b""):
+                    while (await r.readline()) not in (b"\r\n", b"\n", b""):
                         pass
                     return bytes(data)
                 if len(data) + n > MAX_BODY:
                     self.close_connection = True
-                    self.send_error_json(413, "Request too large.")
+                    await self.send_error_json(413, "Request too large.")
                     return None
-                data += self.rfile.read(n)
-                self.rfile.readline(16)
-        cl = self.headers.get("Content-Length")
+                data += await r.readexactly(n)
+                await r.readline()
+        cl = self.header("content-length")
         if cl is None:
             return b""
         try:
@@ -409,156 +470,180 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError
         except ValueError:
             self.close_connection = True
-            self.send_error_json(400, "Bad Content-Length.")
+            await self.send_error_json(400, "Bad Content-Length.")
             return None
         if n > MAX_BODY:
             self.close_connection = True
-            self.send_error_json(413, "Request too large.")
+            await self.send_error_json(413, "Request too large.")
             return None
-        return self.rfile.read(n)
+        return await r.readexactly(n)
 
-    def send_bytes(self, status, body, ctype="application/json",
-                   headers=None):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
+    async def send_bytes(self, status, body, ctype="application/json",
+                         headers=None):
+        """Writes one answer, head and body in one write."""
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        head = ["HTTP/1.1 %d %s" % (status, reason),
+                "Server: bulwark-llm-sim/1",
+                "Date: " + formatdate(usegmt=True),
+                "Content-Type: " + ctype,
+                "Content-Length: %d" % len(body)]
         for k, v in (headers or {}).items():
-            self.send_header(k, v)
+            head.append("%s: %s" % (k, v))
         if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        depart = getattr(self, "_depart", None)
-        if depart is not None:
-            self._depart = None
+            head.append("Connection: close")
+        if self.depart_hook is not None:
+            depart, self.depart_hook = self.depart_hook, None
             depart()
-        self.wfile.write(body)
-        self.wfile.flush()
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+                          + body)
+        await self.writer.drain()
 
-    def send_json(self, status, obj, headers=None):
-        self.send_bytes(status, (json.dumps(obj) + "\n").encode("utf-8"),
-                        headers=headers)
+    async def send_json(self, status, obj, headers=None):
+        await self.send_bytes(status,
+                              (json.dumps(obj) + "\n").encode("utf-8"),
+                              headers=headers)
 
-    def send_error_json(self, status, message=None, param=None, code=None,
-                        headers=None):
+    async def send_error_json(self, status, message=None, param=None,
+                              code=None, headers=None):
         etype, ecode, emsg = ERRORS.get(
             status, ("server_error" if status >= 500
                      else "invalid_request_error", None, "Error."))
-        self.send_json(status, {"error": {
+        await self.send_json(status, {"error": {
             "message": message or emsg,
             "type": etype,
             "param": param,
             "code": code if code is not None else ecode,
         }}, headers=headers)
 
-    def client_gone(self, timeout):
-        """Waits up to timeout seconds; True when the client closed."""
-        try:
-            r, _, _ = select.select([self.connection], [], [], timeout)
-            if not r:
-                return False
-            data = self.connection.recv(1, socket.MSG_PEEK)
-            return data == b""
-        except (OSError, ValueError):
-            return True
+    async def wait(self, seconds):
+        """Sleeps seconds unless the client leaves; False when it left.
 
-    def wait(self, seconds):
-        """Sleeps seconds unless the client leaves; False when it left."""
+        The client's end is seen at once: the wait is a read. An HTTP/1.1
+        client sends nothing while its request is open; a byte that comes
+        anyway (a pipelined request) is not put back: the answer then
+        closes the connection."""
         end = time.monotonic() + seconds
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                return True
-            if self.client_gone(min(left, 0.1)):
-                return False
+        try:
+            data = await asyncio.wait_for(self.reader.read(1), seconds)
+        except asyncio.TimeoutError:
+            return True
+        except ConnectionError:
+            return False
+        if not data:
+            return False
+        self.close_connection = True
+        await asyncio.sleep(max(0.0, end - time.monotonic()))
+        return True
+
+    # -- the connection ---------------------------------------------------
+
+    async def serve(self):
+        try:
+            while not self.close_connection:
+                try:
+                    req = await self.read_head()
+                except BadRequest as e:
+                    self.close_connection = True
+                    await self.send_error_json(400, str(e))
+                    break
+                if req is None:
+                    break
+                method, target = req
+                handler = {"GET": self.do_get, "POST": self.do_post}.get(
+                    method)
+                if handler is None and method in ("PUT", "DELETE", "PATCH"):
+                    handler = self.not_allowed
+                if handler is None:
+                    self.close_connection = True
+                    await self.send_error_json(
+                        501, "Unsupported method (%r)." % method)
+                    break
+                await handler(urlsplit(target))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.writer.close()
 
     # -- routes -----------------------------------------------------------
 
-    def do_GET(self):
-        url = urlsplit(self.path)
+    async def do_get(self, url):
+        st = self.sim.state
         if url.path == "/_sim/health":
-            self.send_json(200, {"ok": True})
+            await self.send_json(200, {"ok": True})
         elif url.path == "/_sim/stats":
-            self.send_json(200, self.server.state.stats())
+            await self.send_json(200, st.stats())
         elif url.path == "/_sim/script":
-            self.send_json(200, self.server.state.scripts_view())
+            await self.send_json(200, st.scripts_view())
         elif url.path == "/_sim/requests":
             q = parse_qs(url.query)
             try:
                 limit = int(q.get("limit", ["50"])[0])
             except ValueError:
                 limit = 50
-            self.send_json(200, {"requests":
-                                 self.server.state.recent_view(limit)})
+            await self.send_json(200, {"requests": st.recent_view(limit)})
         elif url.path == "/_sim/last-request":
             q = parse_qs(url.query)
-            last = self.server.state.last_view(q.get("org", [""])[0])
+            last = st.last_view(q.get("org", [""])[0])
             if last is None:
-                self.send_json(404, {"ok": False,
-                                     "error": "no request of that org"})
+                await self.send_json(404, {"ok": False,
+                                           "error": "no request of that org"})
             else:
-                self.send_json(200, last)
+                await self.send_json(200, last)
         elif url.path == "/v1/models":
             if not self.authorized():
-                self.send_error_json(401)
+                await self.send_error_json(401)
                 return
-            now = int(self.server.state.started)
-            self.send_json(200, {"object": "list", "data": [
+            now = int(st.started)
+            await self.send_json(200, {"object": "list", "data": [
                 {"id": m, "object": "model", "created": now,
-                 "owned_by": "bulwark-sim"} for m in self.server.models]})
+                 "owned_by": "bulwark-sim"} for m in self.sim.models]})
         else:
-            self.send_error_json(404, "Unknown path: " + url.path,
-                                 code="unknown_url")
+            await self.send_error_json(404, "Unknown path: " + url.path,
+                                       code="unknown_url")
 
-    def do_POST(self):
-        url = urlsplit(self.path)
+    async def do_post(self, url):
         if url.path == "/v1/chat/completions":
-            self.chat()
+            await self.chat()
             return
-        body = self.read_body()
+        body = await self.read_body()
         if body is None:
             return
-        st = self.server.state
+        st = self.sim.state
         if url.path == "/_sim/script":
             try:
                 org, script = parse_script(json.loads(body or b"{}"))
             except ValueError as e:
-                self.send_json(400, {"ok": False, "error": str(e)})
+                await self.send_json(400, {"ok": False, "error": str(e)})
                 return
             st.set_script(org, script)
-            self.send_json(200, {"ok": True, "org": org, "script": script})
+            await self.send_json(200, {"ok": True, "org": org,
+                                       "script": script})
         elif url.path == "/_sim/reset":
             st.reset()
-            self.send_json(200, {"ok": True})
+            await self.send_json(200, {"ok": True})
         elif url.path == "/_sim/stats/reset":
             st.reset_stats()
-            self.send_json(200, {"ok": True})
+            await self.send_json(200, {"ok": True})
         else:
-            self.send_error_json(404, "Unknown path: " + url.path,
-                                 code="unknown_url")
+            await self.send_error_json(404, "Unknown path: " + url.path,
+                                       code="unknown_url")
 
-    def do_PUT(self):
-        self.not_allowed()
-
-    def do_DELETE(self):
-        self.not_allowed()
-
-    def do_PATCH(self):
-        self.not_allowed()
-
-    def not_allowed(self):
+    async def not_allowed(self, _url):
         self.close_connection = True
-        self.send_error_json(405, "Method not allowed.")
+        await self.send_error_json(405, "Method not allowed.")
 
     def authorized(self):
-        key = self.server.api_key
+        key = self.sim.api_key
         if not key:
             return True
-        h = self.headers.get("Authorization", "")
-        return h == "Bearer " + key
+        return self.header("authorization", "") == "Bearer " + key
 
-    def chat(self):
-        st = self.server.state
-        org = self.headers.get(self.server.org_header) or None
+    async def chat(self):
+        st = self.sim.state
+        org = self.header(self.sim.org_header) or None
         t0 = time.monotonic()
         summary = {"ts": round(time.time(), 3), "org": org}
         outcome = "500"
@@ -568,77 +653,73 @@ class Handler(BaseHTTPRequestHandler):
         def depart():
             departed.append(True)
             st.depart(org)
-        self._depart = depart
+        self.depart_hook = depart
         try:
-            outcome = self.chat_inner(org, summary)
-        except (BrokenPipeError, ConnectionResetError):
+            outcome = await self.chat_inner(org, summary)
+        except (asyncio.IncompleteReadError, ConnectionError):
             outcome = "client_gone"
             self.close_connection = True
         finally:
             ms = round((time.monotonic() - t0) * 1000, 1)
             summary["status"] = outcome
             summary["ms"] = ms
-            self._depart = None
+            self.depart_hook = None
             st.leave(org, outcome, summary, departed=bool(departed))
             # arrived_ms and request_id: which turn's provider call
             # started when (tests/cluster/redis_failover.sh).
             self.log_json(method="POST", path="/v1/chat/completions",
                           status=outcome, org=org,
                           arrived_ms=int(summary["ts"] * 1000),
-                          request_id=self.headers.get("X-Request-ID"),
+                          request_id=self.header("x-request-id"),
                           model=summary.get("model"), ms=ms,
                           prompt_tokens=summary.get("prompt_tokens"),
                           completion_tokens=summary.get(
                               "completion_tokens"))
 
-    def chat_inner(self, org, summary):
+    async def chat_inner(self, org, summary):
         """Answers one chat completion; returns the outcome label."""
-        raw = self.read_body()
+        raw = await self.read_body()
         if raw is None:
             return "413"
         if not self.authorized():
-            self.send_error_json(401)
+            await self.send_error_json(401)
             return "401"
         try:
             body = json.loads(raw)
         except ValueError:
-            self.send_error_json(
+            await self.send_error_json(
                 400, "We could not parse the JSON body of your request.")
             return "400"
         msg, param = validate_chat(body)
         if msg is not None:
             if isinstance(body, dict) and isinstance(body.get("model"), str):
                 summary["model"] = body["model"]
-            self.send_error_json(400, msg, param=param)
+            await self.send_error_json(400, msg, param=param)
             return "400"
         summary["model"] = body["model"]
         summary["max_tokens"] = body.get("max_completion_tokens",
                                          body.get("max_tokens"))
         summary["messages"] = len(body["messages"])
-        self.server.state.set_last(org, body["model"], body["messages"])
+        self.sim.state.set_last(org, body["model"], body["messages"])
 
-        step, script = self.server.state.next_step(org)
+        step, script = self.sim.state.next_step(org)
         summary["step"] = step
         delay = (script.get("delay_ms") or 0) / 1000.0
-        if delay > 0 and not self.wait(delay):
+        if delay > 0 and not await self.wait(delay):
             self.close_connection = True
             return "client_gone"
         if step == "hang" or (step is None and script.get("hang")):
             # Never answer; stop when the client leaves or after the bound.
             self.close_connection = True
-            if self.wait(HANG_LIMIT_S):
+            if await self.wait(HANG_LIMIT_S):
                 return "hang_timeout"
             return "hang"
         if step == "close":
             self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return "close"
         if step == "malformed" or (step is None and script.get("malformed")):
-            self.send_bytes(200, b'{"id":"chatcmpl-broken","object":'
-                            b'"chat.completion","choices":[{"index":0,')
+            await self.send_bytes(200, b'{"id":"chatcmpl-broken","object":'
+                                  b'"chat.completion","choices":[{"index":0,')
             return "malformed"
         if isinstance(step, int) and step != 200:
             headers = {}
@@ -647,21 +728,36 @@ class Handler(BaseHTTPRequestHandler):
                 headers["Retry-After"] = str(int(ra)) if ra == int(ra) \
                     else str(ra)
             if step >= 400:
-                self.send_error_json(step, headers=headers)
+                await self.send_error_json(step, headers=headers)
             else:
-                self.send_json(step, {}, headers=headers)
+                await self.send_json(step, {}, headers=headers)
             return str(step)
         resp = completion(body, script)
         summary["prompt_tokens"] = resp["usage"]["prompt_tokens"]
         summary["completion_tokens"] = resp["usage"]["completion_tokens"]
-        self.send_json(200, resp)
+        await self.send_json(200, resp)
         return "200"
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
+async def serve(sim, host, port):
+    async def on_conn(reader, writer):
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # Nagle and the peer's delayed ACK would add ~40 ms to an
+            # answer that leaves in more than one segment.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await Conn(sim, reader, writer).serve()
+
+    srv = await asyncio.start_server(on_conn, host, port, backlog=256,
+                                     limit=64 * 1024)
+    sys.stderr.write(json.dumps({
+        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "msg": "llm_sim listening", "host": host,
+        "port": srv.sockets[0].getsockname()[1], "auth": bool(sim.api_key),
+        "org_header": sim.org_header}) + "\n")
+    sys.stderr.flush()
+    async with srv:
+        await srv.serve_forever()
 
 
 def main(argv=None):
@@ -683,24 +779,12 @@ def main(argv=None):
         with open(args.api_key_file, encoding="utf-8") as f:
             api_key = f.read().strip()
 
-    srv = Server((args.host, args.port), Handler)
-    srv.state = State()
-    srv.api_key = api_key or None
-    srv.org_header = args.org_header
-    srv.models = [m for m in args.models.split(",") if m]
-    srv.log_lock = threading.Lock()
-    sys.stderr.write(json.dumps({
-        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "msg": "llm_sim listening", "host": args.host,
-        "port": srv.server_address[1], "auth": bool(srv.api_key),
-        "org_header": srv.org_header}) + "\n")
-    sys.stderr.flush()
+    sim = Sim(api_key, args.org_header,
+              [m for m in args.models.split(",") if m])
     try:
-        srv.serve_forever(poll_interval=0.2)
+        asyncio.run(serve(sim, args.host, args.port))
     except KeyboardInterrupt:
         pass
-    finally:
-        srv.server_close()
     return 0
 
 
