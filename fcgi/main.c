@@ -627,6 +627,7 @@ child_serve(FCGX_Request *fr)
 	h_errors_drain_crashes(&g_child);
 	errspool_note(NULL, NULL);
 	log_ctx_clear();
+	(void)req_stdin_end(&r);
 	req_free(&r);
 }
 

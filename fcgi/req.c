@@ -299,7 +299,32 @@ req_read_body(struct req *r, size_t max)
 		if (er != BW_OK)
 			return er;
 	}
+	r->body_whole = 1;
 	return BW_OK;
+}
+
+/*
+ * libfcgi's close of a connection (OS_Close) shuts down its sending side
+ * and then reads until nginx closes: one more wait and wake-up of the child
+ * per request, and no accepting meanwhile (2.6 against 1.7 context
+ * switches per GET /health, docs/chat-cost.md). It is there so that a peer
+ * still sending never meets a reset; once stdin has ended, nginx has
+ * nothing left to send.
+ */
+int
+req_stdin_end(struct req *r)
+{
+	FCGX_Request *fr = r->fr;
+	uint64_t      n;
+
+	/* A connection nginx keeps (fastcgi_keep_conn on) is not closed. */
+	if (fr == NULL || fr->in == NULL || fr->keepConnection)
+		return 0;
+	if (!r->body_whole && (req_content_length(r, &n) != BW_OK || n != 0))
+		return 0;
+	if (FCGX_HasSeenEOF(fr->in) != EOF && FCGX_GetChar(fr->in) != EOF)
+		return 0; /* more than CONTENT_LENGTH said: drained by libfcgi */
+	return FCGX_Detach(fr) == 0;
 }
 
 void

@@ -37,7 +37,8 @@ struct req {
 	int64_t		    start_us;
 	int64_t		    queued_ms; /* waited before us (BW_REQUEST_START) */
 	struct buf	    body;
-	const struct route *route; /* NULL until matched */
+	int		    body_whole; /* req_read_body() read all of it */
+	const struct route *route;	/* NULL until matched */
 	char		    args[REQ_MAX_ARGS][REQ_MAX_ARG + 1];
 	int		    nargs;
 	/* The JSON body validated against the route's schema (fcgi/mw_input.c);
@@ -119,6 +120,16 @@ enum bw_err req_content_length(const struct req *r, uint64_t *len);
  * bytes before reading (BW_ETOOBIG); BW_EIO when the stream ends early.
  */
 enum bw_err req_read_body(struct req *r, size_t max);
-void	    req_free(struct req *r);
+/*
+ * After the answer: when the body was read whole by req_read_body(), or the
+ * request declared none, reads the end of stdin (the empty FCGI_STDIN
+ * record nginx sends with the body, so this does not wait on the client)
+ * and detaches the request, so that libfcgi closes the connection at once
+ * instead of waiting for nginx to close first. A body left unread keeps
+ * libfcgi's lingering close (it drains what nginx still sends, so nginx
+ * never meets a reset while sending). Returns 1 when detached.
+ */
+int  req_stdin_end(struct req *r);
+void req_free(struct req *r);
 
 #endif

@@ -248,6 +248,10 @@ static void __attribute__((noreturn)) bare_child(int fd, void *arg)
 			    "Status: %d\r\nContent-Length: 0\r\n\r\n", st);
 			FCGX_PutS(status, fr.out);
 		}
+		/* stdin was read to its end: close at once, as bulwark-fcgi
+		 * does (fcgi/req.c, req_stdin_end()), not libfcgi's lingering
+		 * close, so the floor stays below any turn. */
+		(void)FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 	}
 	_exit(0);
