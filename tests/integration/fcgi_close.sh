@@ -91,11 +91,14 @@ t_eq "a POST refused before its body is read: 401, libfcgi's lingering close kep
     "401 lingers" "$got"
 
 # Through nginx: refusals with a body behind them are answered, never 502.
+# From an address of this run's own (nginx's limit per address is shared
+# with whatever called from 127.0.0.1 just before).
+NET=127.$((RANDOM % 150 + 100)).$((RANDOM % 250 + 1))
 head -c 524288 /dev/zero | tr '\0' 'x' >"$TMP/big"
 codes=""
 for i in $(seq 1 20); do
 	codes+="$(curl -sk --max-time 20 -o /dev/null -w '%{http_code}' \
-	    -H 'Authorization: Bearer bwk_not_a_key' \
+	    --interface "$NET.1" -H 'Authorization: Bearer bwk_not_a_key' \
 	    -H 'Content-Type: application/json' --data-binary @"$TMP/big" \
 	    "$BULWARK_URL/api/v1/chat") "
 done
@@ -104,7 +107,7 @@ t_eq "20 refused POSTs of 512 KiB through nginx: each 401" \
 codes=""
 for i in $(seq 1 20); do
 	codes+="$(curl -sk --max-time 20 -o /dev/null -w '%{http_code}' \
-	    -H "Authorization: Bearer $BW_DEMO_KEY" \
+	    --interface "$NET.2" -H "Authorization: Bearer $BW_DEMO_KEY" \
 	    -H 'Content-Type: application/json' --data-binary '{}' \
 	    "$BULWARK_URL/api/v1/chat") "
 done
